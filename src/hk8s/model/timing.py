@@ -1,0 +1,66 @@
+"""Every poll interval, backoff and timeout hk8s uses, in one settings object.
+
+Values are in clock seconds (see ``hk8s.model.clock``). ``Timing.scaled(speed)`` divides them
+all by the simulator's speed, so client and simulator keep their real proportions. hk8s reads
+the factor from ``HK8S_TIME_SCALE`` (printed by ``hk8s sim up``); real clouds run at 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+
+from hk8s.errors import UsageError
+
+__all__ = ["TIME_SCALE_ENV", "Timing"]
+
+TIME_SCALE_ENV = "HK8S_TIME_SCALE"
+
+
+@dataclass(frozen=True)
+class Timing:
+    # HTTP/gRPC/SSH request timeout (connect + read), wall seconds are never below 2 s.
+    request_timeout: float = 30.0
+    # Backoff between retries of a failed request: first, cap, and attempts before giving up.
+    retry_initial: float = 1.0
+    retry_max: float = 30.0
+    retry_attempts: int = 8
+    # Polling a Hetzner action (batched): first interval, cap, and the overall deadline.
+    action_poll_initial: float = 1.0
+    action_poll_max: float = 10.0
+    action_timeout: float = 900.0
+    # A server (or rescue system) answering after power-on.
+    boot_timeout: float = 600.0
+    node_poll_interval: float = 2.0
+    # Cluster-level conditions: etcd, Kubernetes API, nodes Ready, addons rolled out.
+    cluster_timeout: float = 1200.0
+    cluster_poll_interval: float = 5.0
+
+    def scaled(self, speed: float) -> Timing:
+        """The same schedule ``speed`` times faster (``attempts`` stay as they are)."""
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        changes = {
+            f.name: getattr(self, f.name) / speed
+            for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), float)
+        }
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Timing:
+        env = os.environ if environ is None else environ
+        raw = env.get(TIME_SCALE_ENV, "").strip()
+        if not raw:
+            return cls()
+        try:
+            speed = float(raw)
+        except ValueError:
+            speed = 0.0
+        if speed <= 0:
+            raise UsageError(
+                f"{TIME_SCALE_ENV}={raw!r} is not a positive number",
+                hint=f"unset {TIME_SCALE_ENV}, or set it to the simulator's --speed",
+            )
+        return cls().scaled(speed)

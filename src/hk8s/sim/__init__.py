@@ -1,0 +1,1 @@
+"""The simulated Hetzner Cloud + Talos + Kubernetes world (design.md section 6)."""
