@@ -1,0 +1,63 @@
+"""Certificates and keys as Talos makes them, and the talosctl-compatible secrets bundle.
+
+This package sits just above ``hk8s.model``, so both hk8s and its simulator use it: the
+simulator issues node and API server certs from the same CAs hk8s generates.
+
+>>> from hk8s.pki import KeyAlgorithm, create_ca, issue_talos_client_cert
+>>> os_ca = create_ca(algorithm=KeyAlgorithm.ED25519, organization="talos", now=now)
+>>> client = issue_talos_client_cert(os_ca, now=now)   # O=os:admin, clientAuth, 1 year
+"""
+
+from __future__ import annotations
+
+from hk8s.pki._certs import (
+    CA_VALIDITY,
+    CertAndKey,
+    IPAddress,
+    create_ca,
+    issue_certificate,
+    load_certificate,
+    verify_issued_by,
+)
+from hk8s.pki._files import write_private_file
+from hk8s.pki._issue import (
+    ADMIN_CERT_VALIDITY,
+    TALOS_ADMIN_ROLE,
+    issue_kube_admin_cert,
+    issue_kube_apiserver_cert,
+    issue_talos_client_cert,
+    issue_talos_server_cert,
+)
+from hk8s.pki._keys import (
+    KeyAlgorithm,
+    PrivateKey,
+    generate_private_key,
+    key_algorithm,
+    load_private_key,
+    private_key_to_pem,
+    to_pkcs8_pem,
+)
+
+__all__ = [
+    "ADMIN_CERT_VALIDITY",
+    "CA_VALIDITY",
+    "TALOS_ADMIN_ROLE",
+    "CertAndKey",
+    "IPAddress",
+    "KeyAlgorithm",
+    "PrivateKey",
+    "create_ca",
+    "generate_private_key",
+    "issue_certificate",
+    "issue_kube_admin_cert",
+    "issue_kube_apiserver_cert",
+    "issue_talos_client_cert",
+    "issue_talos_server_cert",
+    "key_algorithm",
+    "load_certificate",
+    "load_private_key",
+    "private_key_to_pem",
+    "to_pkcs8_pem",
+    "verify_issued_by",
+    "write_private_file",
+]

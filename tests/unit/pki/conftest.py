@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from hk8s.pki import CertAndKey, KeyAlgorithm, create_ca
+
+REFERENCE = Path("/work/shared/reference/talos")
+NOW = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="session")
+def now() -> dt.datetime:
+    return NOW
+
+
+@pytest.fixture(scope="session")
+def os_ca() -> CertAndKey:
+    return create_ca(algorithm=KeyAlgorithm.ED25519, organization="talos", now=NOW)
+
+
+@pytest.fixture(scope="session")
+def k8s_ca() -> CertAndKey:
+    return create_ca(algorithm=KeyAlgorithm.ECDSA_P256, organization="kubernetes", now=NOW)
+
+
+@pytest.fixture(scope="session")
+def example_secrets_path() -> Path:
+    return REFERENCE / "secrets.example.yaml"

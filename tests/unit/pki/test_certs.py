@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import stat
+from typing import TYPE_CHECKING
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from hk8s.errors import ConflictError, SecretsError
+from hk8s.pki import (
+    CA_VALIDITY,
+    CertAndKey,
+    KeyAlgorithm,
+    create_ca,
+    issue_kube_admin_cert,
+    issue_kube_apiserver_cert,
+    issue_talos_client_cert,
+    issue_talos_server_cert,
+    verify_issued_by,
+    write_private_file,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+SERVER = ExtendedKeyUsageOID.SERVER_AUTH
+CLIENT = ExtendedKeyUsageOID.CLIENT_AUTH
+
+
+def _orgs(cert: x509.Certificate) -> list[str]:
+    return [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
+
+
+def _cn(cert: x509.Certificate) -> list[str]:
+    return [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+
+
+def _eku(cert: x509.Certificate) -> list[x509.ObjectIdentifier]:
+    return list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+
+
+def _sans(cert: x509.Certificate) -> tuple[list[str], list[str]]:
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return san.get_values_for_type(x509.DNSName), [
+        str(ip) for ip in san.get_values_for_type(x509.IPAddress)
+    ]
+
+
+def test_ca_template_matches_talos(os_ca: CertAndKey, now: dt.datetime) -> None:
+    cert = os_ca.cert
+    assert isinstance(cert.public_key(), ed25519.Ed25519PublicKey)
+    assert cert.subject == cert.issuer
+    assert _orgs(cert) == ["talos"]
+    assert _cn(cert) == []
+    assert cert.not_valid_before_utc == now
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc == CA_VALIDITY
+    bc = cert.extensions.get_extension_for_class(x509.BasicConstraints)
+    assert bc.critical and bc.value.ca
+    ku = cert.extensions.get_extension_for_class(x509.KeyUsage)
+    assert ku.critical and ku.value.key_cert_sign and ku.value.digital_signature
+    assert not ku.value.key_encipherment
+    assert _eku(cert) == [SERVER, CLIENT]
+    assert verify_issued_by(cert, cert)
+
+
+def test_talos_client_cert(os_ca: CertAndKey, now: dt.datetime) -> None:
+    client = issue_talos_client_cert(os_ca, now=now)
+    cert = client.cert
+    assert isinstance(client.key, ed25519.Ed25519PrivateKey)
+    assert _orgs(cert) == ["os:admin"]
+    assert _eku(cert) == [CLIENT]
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc == dt.timedelta(days=365)
+    bc = [e for e in cert.extensions if isinstance(e.value, x509.BasicConstraints)]
+    assert bc == []
+    assert verify_issued_by(cert, os_ca.cert)
+    other = create_ca(algorithm=KeyAlgorithm.ED25519, organization="talos", now=now)
+    assert not verify_issued_by(cert, other.cert)
+
+
+def test_talos_server_cert_has_ip_sans(os_ca: CertAndKey, now: dt.datetime) -> None:
+    server = issue_talos_server_cert(
+        os_ca, now=now, ip_addresses=["127.0.1.5", "10.0.1.2"], dns_names=["demo-cp-1"]
+    )
+    dns, ips = _sans(server.cert)
+    assert dns == ["demo-cp-1"]
+    assert ips == ["127.0.1.5", "10.0.1.2"]
+    assert _eku(server.cert) == [SERVER]
+    assert verify_issued_by(server.cert, os_ca.cert)
+
+
+def test_kube_apiserver_cert(k8s_ca: CertAndKey, now: dt.datetime) -> None:
+    server = issue_kube_apiserver_cert(
+        k8s_ca, now=now, ip_addresses=["127.0.2.1"], dns_names=["api.example"]
+    )
+    assert isinstance(server.key, ec.EllipticCurvePrivateKey)
+    dns, ips = _sans(server.cert)
+    assert "api.example" in dns and "kubernetes.default.svc.cluster.local" in dns
+    assert ips == ["127.0.2.1", "127.0.0.1", "10.96.0.1"]
+    assert _cn(server.cert) == ["kube-apiserver"]
+    assert verify_issued_by(server.cert, k8s_ca.cert)
+
+
+def test_kube_admin_cert(k8s_ca: CertAndKey, now: dt.datetime) -> None:
+    admin = issue_kube_admin_cert(k8s_ca, now=now)
+    cert = admin.cert
+    assert _cn(cert) == ["admin"]
+    assert _orgs(cert) == ["system:masters"]
+    assert _eku(cert) == [CLIENT]
+    assert cert.not_valid_before_utc < now < cert.not_valid_after_utc
+    assert cert.not_valid_after_utc == now + dt.timedelta(days=365)
+    ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert ku.digital_signature and ku.key_encipherment and not ku.key_cert_sign
+
+
+def test_pair_round_trips_through_pem(os_ca: CertAndKey) -> None:
+    again = CertAndKey.from_pem(os_ca.cert_pem, os_ca.key_pem)
+    assert again.cert == os_ca.cert
+    assert again.algorithm is KeyAlgorithm.ED25519
+
+
+def test_mismatched_pair_is_refused(os_ca: CertAndKey, k8s_ca: CertAndKey) -> None:
+    with pytest.raises(SecretsError, match="does not match"):
+        CertAndKey.from_pem(os_ca.cert_pem, k8s_ca.key_pem)
+
+
+def test_serials_are_positive_and_distinct(os_ca: CertAndKey, now: dt.datetime) -> None:
+    serials = {issue_talos_client_cert(os_ca, now=now).cert.serial_number for _ in range(5)}
+    assert len(serials) == 5 and all(0 < s < 2**128 for s in serials)
+
+
+def test_ip_addresses_accept_objects(os_ca: CertAndKey, now: dt.datetime) -> None:
+    ip = ipaddress.ip_address("fd00::1")
+    server = issue_talos_server_cert(os_ca, now=now, ip_addresses=[ip])
+    assert _sans(server.cert)[1] == ["fd00::1"]
+
+
+def test_private_file_is_0600_and_not_clobbered(tmp_path: Path) -> None:
+    old_umask = os.umask(0)
+    try:
+        target = write_private_file(tmp_path / "secret", "one", overwrite=False)
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    with pytest.raises(ConflictError, match="already exists"):
+        write_private_file(target, "two", overwrite=False)
+    assert target.read_text() == "one"
+    write_private_file(target, b"three", overwrite=True)
+    assert target.read_text() == "three"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["secret"]
+
+
+def test_private_file_replaces_a_world_readable_file(tmp_path: Path) -> None:
+    target = tmp_path / "kubeconfig"
+    target.write_text("old")
+    target.chmod(0o644)
+    write_private_file(target, "new", overwrite=True)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
