@@ -37,6 +37,15 @@ from hk8s.pki._keys import (
     private_key_to_pem,
     to_pkcs8_pem,
 )
+from hk8s.pki._secrets import (
+    SecretsBundle,
+    generate_secrets,
+    generate_token,
+    load_secrets,
+    parse_secrets,
+    render_secrets,
+    write_secrets,
+)
 
 __all__ = [
     "ADMIN_CERT_VALIDITY",
@@ -46,8 +55,11 @@ __all__ = [
     "IPAddress",
     "KeyAlgorithm",
     "PrivateKey",
+    "SecretsBundle",
     "create_ca",
     "generate_private_key",
+    "generate_secrets",
+    "generate_token",
     "issue_certificate",
     "issue_kube_admin_cert",
     "issue_kube_apiserver_cert",
@@ -56,8 +68,12 @@ __all__ = [
     "key_algorithm",
     "load_certificate",
     "load_private_key",
+    "load_secrets",
+    "parse_secrets",
     "private_key_to_pem",
+    "render_secrets",
     "to_pkcs8_pem",
     "verify_issued_by",
     "write_private_file",
+    "write_secrets",
 ]

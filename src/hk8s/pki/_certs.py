@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from cryptography import x509
@@ -55,11 +55,12 @@ CLIENT_AUTH = ExtendedKeyUsageOID.CLIENT_AUTH
 class CertAndKey:
     """A certificate with its private key, keeping the PEM bytes as they were read or written.
 
-    Keeping the original PEM means a bundle written by talosctl is written back byte for byte.
+    Keeping the original PEM means a bundle written by talosctl is written back byte for byte;
+    equality compares the PEM bytes.
     """
 
-    cert: x509.Certificate
-    key: PrivateKey
+    cert: x509.Certificate = field(compare=False)
+    key: PrivateKey = field(compare=False)
     cert_pem: bytes
     key_pem: bytes
 

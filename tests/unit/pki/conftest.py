@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from hk8s.pki import CertAndKey, KeyAlgorithm, create_ca
+from hk8s.pki import CertAndKey, KeyAlgorithm, SecretsBundle, create_ca, generate_secrets
 
 REFERENCE = Path("/work/shared/reference/talos")
 NOW = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
@@ -29,3 +29,9 @@ def k8s_ca() -> CertAndKey:
 @pytest.fixture(scope="session")
 def example_secrets_path() -> Path:
     return REFERENCE / "secrets.example.yaml"
+
+
+@pytest.fixture(scope="session")
+def bundle() -> SecretsBundle:
+    """One generated bundle per session: RSA-4096 generation is the slow part."""
+    return generate_secrets(NOW)
