@@ -46,6 +46,15 @@ from hk8s.pki._secrets import (
     render_secrets,
     write_secrets,
 )
+from hk8s.pki.kubeconfig import generate_admin_kubeconfig, write_kubeconfig
+from hk8s.pki.talosconfig import (
+    Talosconfig,
+    generate_talosconfig,
+    load_talosconfig,
+    parse_talosconfig,
+    render_talosconfig,
+    write_talosconfig,
+)
 
 __all__ = [
     "ADMIN_CERT_VALIDITY",
@@ -56,9 +65,12 @@ __all__ = [
     "KeyAlgorithm",
     "PrivateKey",
     "SecretsBundle",
+    "Talosconfig",
     "create_ca",
+    "generate_admin_kubeconfig",
     "generate_private_key",
     "generate_secrets",
+    "generate_talosconfig",
     "generate_token",
     "issue_certificate",
     "issue_kube_admin_cert",
@@ -69,11 +81,16 @@ __all__ = [
     "load_certificate",
     "load_private_key",
     "load_secrets",
+    "load_talosconfig",
     "parse_secrets",
+    "parse_talosconfig",
     "private_key_to_pem",
     "render_secrets",
+    "render_talosconfig",
     "to_pkcs8_pem",
     "verify_issued_by",
+    "write_kubeconfig",
     "write_private_file",
     "write_secrets",
+    "write_talosconfig",
 ]
