@@ -1,0 +1,352 @@
+"""The cluster.yaml model (pydantic v2).
+
+Field-level rules live in ``_fields``; rules that relate several sections (CIDR overlaps,
+locations within the network zone, Kubernetes vs Talos version) live in ``_checks`` so the
+loader can report them even when another section is broken. Models are frozen: a loaded
+config is a value the controller reads, never a place to keep state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+
+from hk8s.config._constants import (
+    ADDON_CHARTS,
+    DEFAULT_IMAGE_FACTORY,
+    DEFAULT_KUBERNETES_VERSIONS,
+    DEFAULT_TALOS_VERSION,
+    LOCATION_ZONES,
+    MAX_POOL_COUNT,
+    VANILLA_SCHEMATIC_ID,
+)
+from hk8s.config._fields import (
+    ChartVersion,
+    Cidr,
+    ClusterName,
+    ControlPlaneCount,
+    Extension,
+    KubernetesVersion,
+    LabelKey,
+    LabelValue,
+    LoadBalancerType,
+    Location,
+    NetworkZone,
+    PoolName,
+    Schematic,
+    ServerType,
+    Source,
+    Taint,
+    TaintText,
+    TalosVersion,
+    Url,
+    invalid,
+    parse_taint,
+)
+
+__all__ = [
+    "AddonConfig",
+    "AddonsConfig",
+    "ClusterConfig",
+    "ControlPlaneConfig",
+    "FirewallConfig",
+    "KubernetesConfig",
+    "LoadBalancerConfig",
+    "NetworkConfig",
+    "NodePool",
+    "TalosConfig",
+    "TalosPatches",
+    "WorkerPoolConfig",
+]
+
+Role = Literal["control-plane", "worker"]
+DEFER_CHECKS = "hk8s_defer_cross_checks"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NetworkConfig(_Model):
+    """The private network; pods and services must not overlap it or each other."""
+
+    cidr: Cidr = Field(
+        default="10.0.0.0/16", description="Hetzner network range (RFC 1918, /8../24)."
+    )
+    node_subnet: Cidr = Field(
+        default="10.0.1.0/24", description="Subnet for servers, inside `cidr`."
+    )
+    pod_cidr: Cidr = Field(
+        default="10.244.0.0/16", description="Pod network (Cilium cluster pool)."
+    )
+    service_cidr: Cidr = Field(default="10.96.0.0/12", description="Kubernetes service network.")
+
+
+class _PoolBase(_Model):
+    location: Location | None = Field(
+        default=None, description="Defaults to the cluster's location."
+    )
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, description="Node labels.")
+    taints: list[TaintText] = Field(
+        default_factory=list, description="Node taints, `key=value:Effect` or `key:Effect`."
+    )
+
+
+class ControlPlaneConfig(_PoolBase):
+    """The control-plane pool, always named ``cp``."""
+
+    count: ControlPlaneCount = Field(
+        default=1, ge=1, le=9, description="Odd number of control-plane nodes (etcd)."
+    )
+    server_type: ServerType = "cx23"
+
+
+class WorkerPoolConfig(_PoolBase):
+    """One pool of identical workers."""
+
+    name: PoolName = Field(description="Pool name; servers are `<cluster>-<name>-<n>`.")
+    count: int = Field(default=1, ge=0, le=MAX_POOL_COUNT)
+    server_type: ServerType = "cx33"
+
+
+class TalosPatches(_Model):
+    """Machine config patches (strategic merge, as YAML mappings), applied last."""
+
+    all: list[dict[str, Any]] = Field(default_factory=list)
+    control_plane: list[dict[str, Any]] = Field(default_factory=list)
+    worker: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class TalosConfig(_Model):
+    version: TalosVersion = Field(
+        default=DEFAULT_TALOS_VERSION, description="v1.11.x, v1.12.x or v1.13.x"
+    )
+    schematic: Schematic | None = Field(default=None, description="Image Factory schematic id.")
+    extensions: list[Extension] = Field(
+        default_factory=list, description="System extensions (instead of `schematic`)."
+    )
+    image_factory: Url = DEFAULT_IMAGE_FACTORY
+    patches: TalosPatches = Field(default_factory=TalosPatches)
+
+    @property
+    def minor(self) -> str:
+        """``"v1.12.3"`` -> ``"1.12"``: the machine-config contract and support matrix key."""
+        return ".".join(self.version.removeprefix("v").split(".")[:2])
+
+    @property
+    def effective_schematic(self) -> str | None:
+        """The schematic to build from; None when it must be created from ``extensions``."""
+        if self.schematic:
+            return self.schematic
+        return None if self.extensions else VANILLA_SCHEMATIC_ID
+
+
+class KubernetesConfig(_Model):
+    version: KubernetesVersion = Field(
+        default=DEFAULT_KUBERNETES_VERSIONS["1.12"],
+        description="Defaults to the newest Kubernetes the Talos version supports.",
+    )
+
+    @property
+    def minor(self) -> str:
+        return ".".join(self.version.split(".")[:2])
+
+
+class LoadBalancerConfig(_Model):
+    enabled: bool = Field(
+        default=True, description="API load balancer; default: true when control_plane.count > 1."
+    )
+    type: LoadBalancerType = "lb11"
+    location: Location | None = Field(
+        default=None, description="Defaults to the cluster's location."
+    )
+
+
+class FirewallConfig(_Model):
+    """Who may reach 6443 and 50000: ``current`` (your public IP) or CIDRs."""
+
+    kube_api_sources: list[Source] = Field(default_factory=lambda: ["current"], min_length=1)
+    talos_api_sources: list[Source] = Field(default_factory=lambda: ["current"], min_length=1)
+
+
+class AddonConfig(_Model):
+    enabled: bool = True
+    version: ChartVersion = Field(description="Pinned Helm chart version.")
+    values: dict[str, Any] = Field(default_factory=dict, description="Helm values.")
+
+
+class CiliumAddon(AddonConfig):
+    version: ChartVersion = ADDON_CHARTS["cilium"].version
+
+
+class HcloudCcmAddon(AddonConfig):
+    version: ChartVersion = ADDON_CHARTS["hcloud_ccm"].version
+
+
+class HcloudCsiAddon(AddonConfig):
+    version: ChartVersion = ADDON_CHARTS["hcloud_csi"].version
+
+
+class MetricsServerAddon(AddonConfig):
+    version: ChartVersion = ADDON_CHARTS["metrics_server"].version
+
+
+class AddonsConfig(_Model):
+    cilium: CiliumAddon = Field(default_factory=CiliumAddon)
+    hcloud_ccm: HcloudCcmAddon = Field(default_factory=HcloudCcmAddon)
+    hcloud_csi: HcloudCsiAddon = Field(default_factory=HcloudCsiAddon)
+    metrics_server: MetricsServerAddon = Field(default_factory=MetricsServerAddon)
+
+    def configured(self) -> dict[str, AddonConfig]:
+        """Every addon by its key (``cilium``, ``hcloud_ccm``, ...), in install order."""
+        return {name: getattr(self, name) for name in ADDON_CHARTS}
+
+
+@dataclass(frozen=True)
+class NodePool:
+    """A pool in the uniform shape the controller works with (control plane included)."""
+
+    cluster: str
+    name: str
+    role: Role
+    count: int
+    server_type: str
+    location: str
+    labels: dict[str, str] = field(default_factory=dict)
+    taints: tuple[Taint, ...] = ()
+
+    @property
+    def arch(self) -> Literal["amd64", "arm64"]:
+        # Hetzner's CAX line is Ampere Altra (arm64); every other type is x86-64.
+        return "arm64" if self.server_type.startswith("cax") else "amd64"
+
+    def server_name(self, index: int) -> str:
+        """``server_name(1)`` -> ``"<cluster>-<pool>-1"`` (indices start at 1)."""
+        return f"{self.cluster}-{self.name}-{index}"
+
+
+class ClusterConfig(_Model):
+    """A whole cluster.yaml. ``name`` and ``location`` are required; the rest has defaults."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        title="hk8s cluster.yaml",
+    )
+
+    name: ClusterName = Field(description="Cluster name, prefix of every resource name.")
+    location: Location = Field(description="Hetzner location: fsn1, nbg1, hel1, ash, hil, sin.")
+    network_zone: NetworkZone = Field(
+        default="eu-central", description="Derived from `location`; if given it must match."
+    )
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    control_plane: ControlPlaneConfig = Field(default_factory=ControlPlaneConfig)
+    workers: list[WorkerPoolConfig] = Field(default_factory=list)
+    talos: TalosConfig = Field(default_factory=TalosConfig)
+    kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
+    load_balancer: LoadBalancerConfig = Field(default_factory=LoadBalancerConfig)
+    firewall: FirewallConfig = Field(default_factory=FirewallConfig)
+    addons: AddonsConfig = Field(default_factory=AddonsConfig)
+    protection: bool = Field(
+        default=False, description="Refuse destroy and disable Hetzner deletes."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_derived_defaults(cls, data: Any) -> Any:
+        return fill_derived_defaults(data)
+
+    @model_validator(mode="after")
+    def _cross_checks(self, info: ValidationInfo) -> ClusterConfig:
+        if isinstance(info.context, dict) and info.context.get(DEFER_CHECKS):
+            return self
+        # Imported here: _checks imports this module for its types.
+        from hk8s.config._checks import Sections, cross_check
+
+        problems = cross_check(Sections.of(self))
+        if problems:
+            raise invalid("; ".join(f"{p.path}: {p.message}" for p in problems))
+        return self
+
+    def pools(self) -> list[NodePool]:
+        """The control plane (pool ``cp``) followed by the worker pools, in config order."""
+        cp = self.control_plane
+        pools = [
+            NodePool(
+                cluster=self.name,
+                name="cp",
+                role="control-plane",
+                count=cp.count,
+                server_type=cp.server_type,
+                location=cp.location or self.location,
+                labels=dict(cp.labels),
+                taints=tuple(parse_taint(t) for t in cp.taints),
+            )
+        ]
+        pools.extend(
+            NodePool(
+                cluster=self.name,
+                name=w.name,
+                role="worker",
+                count=w.count,
+                server_type=w.server_type,
+                location=w.location or self.location,
+                labels=dict(w.labels),
+                taints=tuple(parse_taint(t) for t in w.taints),
+            )
+            for w in self.workers
+        )
+        return pools
+
+    def pool(self, name: str) -> NodePool:
+        """The pool called ``name`` (``cp`` is the control plane); KeyError if absent."""
+        for pool in self.pools():
+            if pool.name == name:
+                return pool
+        raise KeyError(name)
+
+    @property
+    def load_balancer_location(self) -> str:
+        return self.load_balancer.location or self.location
+
+    @property
+    def architectures(self) -> list[str]:
+        """The CPU architectures the pools need Talos images for, sorted."""
+        return sorted({pool.arch for pool in self.pools()})
+
+
+def fill_derived_defaults(data: Any) -> Any:
+    """Defaults that depend on other fields, filled in before validation.
+
+    - ``load_balancer.enabled``: true when there is more than one control-plane node (a
+      single node is its own API endpoint; an LB would only add cost).
+    - ``kubernetes.version``: the newest Kubernetes the chosen Talos minor supports.
+    - ``network_zone``: the zone of ``location``.
+    """
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    location = data.get("location")
+    if "network_zone" not in data and isinstance(location, str) and location in LOCATION_ZONES:
+        data["network_zone"] = LOCATION_ZONES[location]
+    lb = data.get("load_balancer")
+    if lb is None or (isinstance(lb, dict) and "enabled" not in lb):
+        cp = data.get("control_plane")
+        count = cp.get("count", 1) if isinstance(cp, dict) else 1
+        if isinstance(count, int) and not isinstance(count, bool):
+            data["load_balancer"] = {**(lb or {}), "enabled": count > 1}
+    kube = data.get("kubernetes")
+    if kube is None or (isinstance(kube, dict) and "version" not in kube):
+        talos = data.get("talos")
+        version = (
+            talos.get("version", DEFAULT_TALOS_VERSION)
+            if isinstance(talos, dict)
+            else DEFAULT_TALOS_VERSION
+        )
+        if isinstance(version, str):
+            minor = ".".join(version.removeprefix("v").split(".")[:2])
+            if minor in DEFAULT_KUBERNETES_VERSIONS:
+                data["kubernetes"] = {**(kube or {}), "version": DEFAULT_KUBERNETES_VERSIONS[minor]}
+    return data
