@@ -1,0 +1,79 @@
+"""The infra component: network + subnet, firewall, placement groups, API load balancer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hk8s.controller._infra_apply import InfraHandlers
+from hk8s.controller._infra_desired import (
+    CURRENT_IP,
+    DesiredInfra,
+    InfraIntent,
+    LoadBalancerIntent,
+    PoolIntent,
+    desired_infra,
+    resolve_sources,
+)
+from hk8s.controller._infra_diff import ObservedInfra, diff_infra, observe_infra
+
+if TYPE_CHECKING:
+    from hk8s.config import ClusterConfig
+    from hk8s.controller._executor import Handler
+    from hk8s.controller._plan import Operation
+    from hk8s.controller._report import Reporter
+    from hk8s.providers.hcloud import HcloudPort
+
+__all__ = ["LB_FIREWALL_WARNING", "InfraComponent", "infra_intent", "needs_public_ip"]
+
+# Hetzner Cloud Firewalls apply to servers only; a load balancer's public interface is not
+# filtered by them (Hetzner docs, "Firewalls: FAQ").
+LB_FIREWALL_WARNING = (
+    "the Kubernetes API load balancer is not covered by the Hetzner firewall: port 6443 on its "
+    "public IP is reachable from anywhere (the API still requires client certificates)"
+)
+
+
+class InfraComponent:
+    """Plans and applies a cluster's base infrastructure (``hk8s infra``)."""
+
+    def __init__(self, hcloud: HcloudPort, intent: InfraIntent) -> None:
+        self.hcloud = hcloud
+        self.intent = intent
+        self.desired: DesiredInfra = desired_infra(intent)
+        self.observed = ObservedInfra()
+
+    async def observe(self) -> None:
+        self.observed = await observe_infra(self.hcloud, self.intent.cluster)
+
+    def diff(self) -> list[Operation]:
+        return diff_infra(self.desired, self.observed)
+
+    def handlers(self, reporter: Reporter) -> dict[str, Handler]:
+        return InfraHandlers(self.hcloud, self.intent.cluster, self.observed, reporter).handlers()
+
+    def warnings(self) -> list[str]:
+        return [LB_FIREWALL_WARNING] if self.desired.load_balancer is not None else []
+
+
+def needs_public_ip(config: ClusterConfig) -> bool:
+    """Whether a firewall source is ``current`` (then the CLI looks the IP up)."""
+    fw = config.firewall
+    return CURRENT_IP in (*fw.kube_api_sources, *fw.talos_api_sources)
+
+
+def infra_intent(config: ClusterConfig, my_ip: str | None) -> InfraIntent:
+    """The slice of ``cluster.yaml`` the infra planner needs, sources resolved."""
+    lb = config.load_balancer
+    return InfraIntent(
+        cluster=config.name,
+        location=config.location,
+        network_zone=config.network_zone,
+        network_cidr=str(config.network.cidr),
+        node_subnet=str(config.network.node_subnet),
+        pools=tuple(PoolIntent(p.name, p.count, p.role) for p in config.pools()),
+        kube_api_sources=resolve_sources(config.firewall.kube_api_sources, my_ip),
+        talos_api_sources=resolve_sources(config.firewall.talos_api_sources, my_ip),
+        load_balancer=LoadBalancerIntent(lb.type, config.load_balancer_location)
+        if lb.enabled
+        else None,
+    )
