@@ -1,0 +1,106 @@
+"""What differs between the Talos machine-config contracts hk8s targets (1.11, 1.12, 1.13).
+
+Read off ``talosctl gen config`` output for each release (the reference ``gen-config/``
+files) and the v1alpha1 JSON schema of each release:
+
+* 1.11 still writes ``machine.features.{rbac,stableHostname,apidCheckExtKeyUsage}``,
+  ``cluster.apiServer.{certSANs,disablePodSecurityPolicy}`` and ``machine.network``
+  (where the hostname lives).
+* 1.12 moves the hostname into a separate ``HostnameConfig`` document (``machine.network``
+  keeps only ``kubespan``), drops those legacy fields and adds
+  ``machine.install.grubUseUKICmdline``.
+* 1.13 drops ``machine.network`` from the v1alpha1 document altogether.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hk8s.errors import ConfigError, ConfigProblem
+
+__all__ = ["SUPPORTED_CONTRACTS", "Contract", "contract_for"]
+
+_MACHINE_KEYS_1_11 = frozenset(
+    {
+        "type", "token", "ca", "acceptedCAs", "certSANs", "controlPlane", "kubelet", "pods",
+        "network", "install", "files", "env", "time", "sysctls", "sysfs", "registries",
+        "features", "udev", "logging", "kernel", "seccompProfiles", "baseRuntimeSpecOverrides",
+        "nodeLabels", "nodeAnnotations", "nodeTaints",
+    }
+)  # fmt: skip
+_CLUSTER_KEYS = frozenset(
+    {
+        "id", "secret", "controlPlane", "clusterName", "network", "token",
+        "aescbcEncryptionSecret", "secretboxEncryptionSecret", "ca", "acceptedCAs",
+        "aggregatorCA", "serviceAccount", "apiServer", "controllerManager", "proxy", "scheduler",
+        "discovery", "etcd", "coreDNS", "externalCloudProvider", "extraManifests",
+        "extraManifestHeaders", "inlineManifests", "adminKubeconfig",
+        "allowSchedulingOnControlPlanes",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Contract:
+    """One Talos minor's machine-config shape."""
+
+    minor: str
+    legacy_fields: bool
+    hostname_document: bool
+    machine_network: bool
+    grub_uki_cmdline: bool
+    machine_keys: frozenset[str]
+    cluster_keys: frozenset[str] = _CLUSTER_KEYS
+    top_level_keys: frozenset[str] = frozenset({"version", "debug", "machine", "cluster"})
+
+
+SUPPORTED_CONTRACTS: dict[str, Contract] = {
+    "1.11": Contract(
+        minor="1.11",
+        legacy_fields=True,
+        hostname_document=False,
+        machine_network=True,
+        grub_uki_cmdline=False,
+        machine_keys=_MACHINE_KEYS_1_11,
+    ),
+    "1.12": Contract(
+        minor="1.12",
+        legacy_fields=False,
+        hostname_document=True,
+        machine_network=True,
+        grub_uki_cmdline=True,
+        # 1.12 moved time and registries into their own documents.
+        machine_keys=_MACHINE_KEYS_1_11 - {"time", "registries"},
+    ),
+    "1.13": Contract(
+        minor="1.13",
+        legacy_fields=False,
+        hostname_document=True,
+        machine_network=False,
+        grub_uki_cmdline=True,
+        machine_keys=_MACHINE_KEYS_1_11 - {"time", "registries", "network", "env"},
+    ),
+}
+
+
+def contract_for(talos_version: str) -> Contract:
+    """``"v1.12.3"`` -> the 1.12 contract; ``ConfigError`` for releases hk8s cannot render.
+
+    Talos 1.14 moved most of the v1alpha1 document into separate documents (see its
+    ``gen-config``); hk8s does not render that layout yet, so it is refused with a clear error
+    rather than producing a config the node would reject.
+    """
+    minor = ".".join(talos_version.removeprefix("v").split(".")[:2])
+    contract = SUPPORTED_CONTRACTS.get(minor)
+    if contract is None:
+        raise ConfigError(
+            "talos.version",
+            [
+                ConfigProblem(
+                    path="talos.version",
+                    message=f"no machine-config contract for Talos {talos_version}",
+                    hint="supported: " + ", ".join(f"v{m}.x" for m in SUPPORTED_CONTRACTS),
+                )
+            ],
+        )
+    return contract
