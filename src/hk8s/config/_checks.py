@@ -12,7 +12,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
-from hk8s.config._constants import ARM64_LOCATIONS, LOCATION_ZONES, TALOS_KUBERNETES_SUPPORT
+from hk8s.config._constants import (
+    EU_LOCATIONS,
+    EU_ONLY_SERVER_TYPES,
+    LOCATION_ZONES,
+    TALOS_KUBERNETES_SUPPORT,
+)
 from hk8s.config._fields import check_location, check_network_zone
 from hk8s.config._model import (
     ClusterConfig,
@@ -179,7 +184,7 @@ def _check_network(s: Sections) -> list[Finding]:
     if not subnet.subnet_of(net):
         findings.append(
             Finding(
-                ("network", "node_subnet"),
+                ("network", _blame(n, "node_subnet", "cidr")),
                 f"node subnet {n.node_subnet} is not inside the network {n.cidr}",
                 "pick a subnet of network.cidr, e.g. its first /24",
             )
@@ -204,12 +209,18 @@ def _check_network(s: Sections) -> list[Finding]:
     if pods.overlaps(services):
         findings.append(
             Finding(
-                ("network", "service_cidr"),
+                ("network", _blame(n, "service_cidr", "pod_cidr")),
                 f"service_cidr {services} overlaps pod_cidr {pods}",
                 "e.g. pod_cidr: 10.244.0.0/16 and service_cidr: 10.96.0.0/12",
             )
         )
     return findings
+
+
+def _blame(network: NetworkConfig, preferred: str, other: str) -> str:
+    """Of two conflicting fields, the one the user wrote (a default is never the culprit)."""
+    written = network.model_fields_set
+    return other if other in written and preferred not in written else preferred
 
 
 def _check_pools(s: Sections) -> list[Finding]:
@@ -234,13 +245,14 @@ def _check_pools(s: Sections) -> list[Finding]:
     typed.extend((("workers", i, "server_type"), w.server_type, w.location) for i, w in s.workers)
     for path, server_type, loc in typed:
         where = loc or s.location
-        if server_type.startswith("cax") and where is not None and where not in ARM64_LOCATIONS:
+        eu_only = server_type.startswith(EU_ONLY_SERVER_TYPES)
+        if eu_only and where is not None and where not in EU_LOCATIONS:
             findings.append(
                 Finding(
                     path,
-                    f"arm64 server type {server_type} is not offered in {where}",
-                    f"CAX servers exist in {', '.join(sorted(ARM64_LOCATIONS))}; "
-                    "use an x86 type (cpx, ccx) here",
+                    f"server type {server_type} is not offered in {where}",
+                    f"CX and CAX servers exist only in {', '.join(sorted(EU_LOCATIONS))}; "
+                    "use a CPX or CCX type here",
                 )
             )
     return findings

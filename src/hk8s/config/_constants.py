@@ -21,8 +21,14 @@ LOCATION_ZONES: Final[dict[str, str]] = {
 }
 NETWORK_ZONES: Final[tuple[str, ...]] = ("eu-central", "us-east", "us-west", "ap-southeast")
 
-# Arm64 (CAX) servers are only offered in the EU locations (Hetzner "Server types" docs).
-ARM64_LOCATIONS: Final[frozenset[str]] = frozenset({"fsn1", "nbg1", "hel1"})
+# Shared Intel (CX) and Ampere arm64 (CAX) server types are only offered in the EU locations;
+# AMD (CPX) and dedicated (CCX) types everywhere (Hetzner "Server types" docs, 2025).
+EU_ONLY_SERVER_TYPES: Final = ("cx", "cax")
+EU_LOCATIONS: Final[frozenset[str]] = frozenset({"fsn1", "nbg1", "hel1"})
+
+# Server types used when a pool names none: (control plane, workers), by where the cluster is.
+DEFAULT_SERVER_TYPES_EU: Final = ("cx22", "cx32")
+DEFAULT_SERVER_TYPES_ELSEWHERE: Final = ("cpx21", "cpx31")
 
 # Kubernetes versions each Talos minor supports, inclusive, as (min minor, max minor) of 1.x.
 # Source: siderolabs/talos pkg/machinery/compatibility/talos111/talos111.go (1.29.0..1.34.99),

@@ -17,7 +17,10 @@ from hk8s.config._constants import (
     ADDON_CHARTS,
     DEFAULT_IMAGE_FACTORY,
     DEFAULT_KUBERNETES_VERSIONS,
+    DEFAULT_SERVER_TYPES_ELSEWHERE,
+    DEFAULT_SERVER_TYPES_EU,
     DEFAULT_TALOS_VERSION,
+    EU_LOCATIONS,
     LOCATION_ZONES,
     MAX_POOL_COUNT,
     VANILLA_SCHEMATIC_ID,
@@ -100,7 +103,11 @@ class ControlPlaneConfig(_PoolBase):
     count: ControlPlaneCount = Field(
         default=1, ge=1, le=9, description="Odd number of control-plane nodes (etcd)."
     )
-    server_type: ServerType = "cx23"
+    server_type: ServerType = Field(
+        default=DEFAULT_SERVER_TYPES_EU[0],
+        description=f"Default: {DEFAULT_SERVER_TYPES_EU[0]} in the EU, "
+        f"{DEFAULT_SERVER_TYPES_ELSEWHERE[0]} elsewhere.",
+    )
 
 
 class WorkerPoolConfig(_PoolBase):
@@ -108,7 +115,11 @@ class WorkerPoolConfig(_PoolBase):
 
     name: PoolName = Field(description="Pool name; servers are `<cluster>-<name>-<n>`.")
     count: int = Field(default=1, ge=0, le=MAX_POOL_COUNT)
-    server_type: ServerType = "cx33"
+    server_type: ServerType = Field(
+        default=DEFAULT_SERVER_TYPES_EU[1],
+        description=f"Default: {DEFAULT_SERVER_TYPES_EU[1]} in the EU, "
+        f"{DEFAULT_SERVER_TYPES_ELSEWHERE[1]} elsewhere.",
+    )
 
 
 class TalosPatches(_Model):
@@ -324,6 +335,8 @@ def fill_derived_defaults(data: Any) -> Any:
       single node is its own API endpoint; an LB would only add cost).
     - ``kubernetes.version``: the newest Kubernetes the chosen Talos minor supports.
     - ``network_zone``: the zone of ``location``.
+    - ``server_type`` of each pool: CX types outside the EU do not exist, so the default
+      there is a CPX type.
     """
     if not isinstance(data, dict):
         return data
@@ -331,6 +344,19 @@ def fill_derived_defaults(data: Any) -> Any:
     location = data.get("location")
     if "network_zone" not in data and isinstance(location, str) and location in LOCATION_ZONES:
         data["network_zone"] = LOCATION_ZONES[location]
+    if isinstance(location, str) and location in LOCATION_ZONES and location not in EU_LOCATIONS:
+        cp_type, worker_type = DEFAULT_SERVER_TYPES_ELSEWHERE
+        cp = data.get("control_plane")
+        if cp is None or (isinstance(cp, dict) and "server_type" not in cp):
+            data["control_plane"] = {**(cp or {}), "server_type": cp_type}
+        workers = data.get("workers")
+        if isinstance(workers, list):
+            data["workers"] = [
+                {**w, "server_type": worker_type}
+                if isinstance(w, dict) and "server_type" not in w
+                else w
+                for w in workers
+            ]
     lb = data.get("load_balancer")
     if lb is None or (isinstance(lb, dict) and "enabled" not in lb):
         cp = data.get("control_plane")

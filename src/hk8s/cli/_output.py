@@ -1,0 +1,122 @@
+"""How commands talk to the user: text for people, JSON for pipelines.
+
+Results go to stdout (one JSON document in ``--output json``); progress, warnings and errors
+go to stderr, so ``hk8s ... -o json | jq`` always sees clean JSON. Kept free of rich so that
+``hk8s --help`` starts fast; commands that draw progress import rich inside their function.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from hk8s.errors import ConfigError, Hk8sError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["Output", "OutputMode"]
+
+
+class OutputMode(enum.StrEnum):
+    text = "text"
+    json = "json"
+
+
+@dataclass
+class Output:
+    """Global options and the writer every command uses (``Output.of(ctx)``)."""
+
+    mode: OutputMode = OutputMode.text
+    verbose: int = 0
+    debug: bool = False
+
+    @classmethod
+    def of(cls, ctx: typer.Context) -> Output:
+        """The Output the app callback stored on the context (defaults when run bare)."""
+        obj = ctx.find_root().obj
+        return obj if isinstance(obj, Output) else cls()
+
+    @property
+    def json(self) -> bool:
+        return self.mode is OutputMode.json
+
+    def result(self, data: Mapping[str, Any], text: str | None = None) -> None:
+        """A command's result: ``data`` as JSON, or ``text`` (if given) for people."""
+        if self.json:
+            typer.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+        elif text is not None:
+            typer.echo(text)
+
+    def info(self, message: str) -> None:
+        """Progress for people; silent in JSON mode (stderr either way)."""
+        if not self.json:
+            typer.echo(message, err=True)
+
+    def detail(self, message: str) -> None:
+        """Extra progress shown with ``-v``."""
+        if self.verbose or self.debug:
+            typer.echo(message, err=True)
+
+    def warn(self, message: str) -> None:
+        typer.echo(f"{_paint('warning:', 'yellow')} {message}", err=True)
+
+    def failure(self, exc: BaseException, exit_code: int) -> None:
+        """Report an error: one clear message and hint; the traceback only with --debug."""
+        if self.debug:
+            import traceback
+
+            traceback.print_exception(exc, file=sys.stderr)
+        if self.json:
+            typer.echo(json.dumps({"error": describe_error(exc, exit_code)}, indent=2))
+            return
+        if isinstance(exc, Hk8sError):
+            typer.echo(f"{_paint('error:', 'red')} {exc}", err=True)
+            if exc.hint:
+                typer.echo(f"{_paint('hint:', 'cyan')} {exc.hint}", err=True)
+            return
+        typer.echo(
+            f"{_paint('error:', 'red')} internal error: {type(exc).__name__}: {exc}", err=True
+        )
+        if not self.debug:
+            typer.echo(
+                f"{_paint('hint:', 'cyan')} this is a bug in hk8s; re-run with --debug for the "
+                "traceback and report it",
+                err=True,
+            )
+
+
+def describe_error(exc: BaseException, exit_code: int) -> dict[str, Any]:
+    """The JSON shape of an error (``{"error": ...}`` on stdout in ``--output json``)."""
+    data: dict[str, Any] = {"type": type(exc).__name__, "exit_code": exit_code}
+    if isinstance(exc, Hk8sError):
+        data["message"] = exc.message
+        data["hint"] = exc.hint
+        data["retryable"] = exc.retryable
+        if exc.context:
+            data["context"] = {k: str(v) for k, v in exc.context.items()}
+    else:
+        data["message"] = str(exc)
+    if isinstance(exc, ConfigError):
+        data["source"] = exc.source
+        data["problems"] = [
+            {
+                "path": p.path,
+                "line": p.line,
+                "column": p.column,
+                "message": p.message,
+                "hint": p.hint,
+            }
+            for p in exc.problems
+        ]
+    return data
+
+
+def _paint(text: str, color: str) -> str:
+    # click.style is cheap; click.echo strips the colours when stderr is not a terminal.
+    return typer.style(text, fg=color, bold=True)

@@ -1,0 +1,124 @@
+"""The app shell: help, version, global options, and how errors become messages and codes."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import typer
+
+import hk8s
+from hk8s.cli import COMMANDS, build_app
+from hk8s.cli import _main as cli_main
+from hk8s.errors import NotFoundError, RateLimitedError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+def test_help_lists_the_commands_and_global_options(cli: Callable[..., Any]) -> None:
+    result = cli("--help")
+    assert result.exit_code == 0
+    for word in ("config", "version", "--output", "--verbose", "--debug"):
+        assert word in result.stdout
+
+
+def test_every_registered_module_registers_a_command() -> None:
+    app = build_app()
+    command = typer.main.get_command(app)
+    assert isinstance(command, typer.core.TyperGroup)
+    assert len(command.commands) == len(COMMANDS)
+
+
+def test_version_text_and_json(cli: Callable[..., Any]) -> None:
+    text = cli("version")
+    assert text.exit_code == 0
+    assert text.stdout.startswith(f"hk8s {hk8s.__version__} ")
+    data = json.loads(cli("--output", "json", "version").stdout)
+    assert data["version"] == hk8s.__version__
+
+
+def test_usage_errors_exit_2(cli: Callable[..., Any]) -> None:
+    unknown = cli("--no-such-option")
+    assert unknown.exit_code == 2
+    assert "No such option" in unknown.stderr
+    assert cli("no-such-command").exit_code == 2
+    assert cli("--output", "yaml", "version").exit_code == 2
+
+
+@pytest.fixture
+def failing(monkeypatch: pytest.MonkeyPatch) -> Callable[[BaseException], None]:
+    """Make the app's only command raise ``exc`` when run as ``hk8s boom``."""
+
+    def install(exc: BaseException) -> None:
+        real_build = build_app
+
+        def build() -> typer.Typer:
+            app = real_build()
+
+            @app.command("boom")
+            def boom() -> None:
+                raise exc
+
+            return app
+
+        monkeypatch.setattr(cli_main, "build_app", build)
+
+    return install
+
+
+def test_hk8s_error_is_one_message_with_hint_and_exit_1(
+    cli: Callable[..., Any], failing: Callable[[BaseException], None]
+) -> None:
+    failing(NotFoundError("server demo-cp-1 not found", hint="run hk8s create first"))
+    result = cli("boom")
+    assert result.exit_code == 1
+    assert result.stderr == "error: server demo-cp-1 not found\nhint: run hk8s create first\n"
+
+
+def test_debug_adds_the_traceback(
+    cli: Callable[..., Any], failing: Callable[[BaseException], None]
+) -> None:
+    failing(NotFoundError("gone"))
+    result = cli("--debug", "boom")
+    assert result.exit_code == 1
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "error: gone" in result.stderr
+
+
+def test_json_mode_reports_errors_as_json(
+    cli: Callable[..., Any], failing: Callable[[BaseException], None]
+) -> None:
+    failing(RateLimitedError("slow down", action_id=42))
+    result = cli("-o", "json", "boom")
+    assert result.exit_code == 1
+    error = json.loads(result.stdout)["error"]
+    assert error["type"] == "RateLimitedError"
+    assert error["retryable"] is True
+    assert error["context"] == {"action_id": "42"}
+
+
+def test_unexpected_exception_is_an_internal_error_without_traceback(
+    cli: Callable[..., Any], failing: Callable[[BaseException], None]
+) -> None:
+    failing(RuntimeError("oops"))
+    result = cli("boom")
+    assert result.exit_code == 1
+    assert "internal error: RuntimeError: oops" in result.stderr
+    assert "--debug" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_interrupt_exits_130(
+    cli: Callable[..., Any], failing: Callable[[BaseException], None]
+) -> None:
+    failing(KeyboardInterrupt())
+    assert cli("boom").exit_code == 130
+
+
+def test_typer_exit_code_passes_through(
+    cli: Callable[..., Any], failing: Callable[[BaseException], None]
+) -> None:
+    failing(typer.Exit(3))
+    assert cli("boom").exit_code == 3
