@@ -147,6 +147,11 @@ class HTTPServer:
                     break
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, ValueError):
             pass
+        except asyncio.CancelledError:
+            # close() cancels open connections. Ending normally matters: asyncio's
+            # StreamReaderProtocol calls task.exception() on the handler task, which raises
+            # (and logs "Exception in callback") for a task that ended cancelled.
+            pass
         finally:
             self._connections.discard(task)
             writer.close()

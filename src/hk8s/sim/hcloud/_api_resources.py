@@ -1,0 +1,395 @@
+"""Images, SSH keys, placement groups, primary IPs, the catalogue, and actions."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from typing import Any
+
+from hk8s.sim.hcloud._catalog import (
+    DATACENTERS,
+    LB_TYPES,
+    LOCATIONS,
+    SERVER_TYPES,
+    datacenter_json,
+)
+from hk8s.sim.hcloud._errors import ApiError, invalid_input, not_found, uniqueness_error
+from hk8s.sim.hcloud._model import PlacementGroup, PrimaryIP, SSHKey
+from hk8s.sim.hcloud._routing import (
+    Ctx,
+    Reply,
+    Router,
+    check_name,
+    labels_of,
+    list_reply,
+    lookup,
+    optional,
+    require,
+)
+from hk8s.sim.hcloud._views import (
+    action_json,
+    image_json,
+    placement_group_json,
+    primary_ip_json,
+    ssh_key_json,
+)
+
+__all__ = ["actions_router", "router"]
+
+router = Router()
+# Registered before the resource routes: "/servers/actions" must not match "/servers/{id}".
+actions_router = Router()
+IMAGE_STATUSES = {"available", "creating", "unavailable"}
+ACTION_STATUSES = {"running", "success", "error"}
+ACTION_SORT = ("id", "command", "status", "started", "finished")
+RESOURCE_KINDS = {
+    "servers": "server",
+    "images": "image",
+    "networks": "network",
+    "firewalls": "firewall",
+    "load_balancers": "load_balancer",
+    "primary_ips": "primary_ip",
+}
+
+
+# -------------------------------------------------------------------------------- actions
+def _action_list(ctx: Ctx, actions: list[Any]) -> Reply:
+    if ids := ctx.queries("id"):
+        if not all(i.isdigit() for i in ids):
+            raise invalid_input("id", "must be integers")
+        wanted = {int(i) for i in ids}
+        actions = [a for a in actions if a.id in wanted]
+    if statuses := ctx.queries("status"):
+        if set(statuses) - ACTION_STATUSES:
+            raise invalid_input("status", "must be running, success or error")
+        actions = [a for a in actions if a.status in statuses]
+    return list_reply(ctx, "actions", actions, lambda a: action_json(ctx.state, a), labels=False,
+                      names=False, sort_keys=ACTION_SORT)  # fmt: skip
+
+
+@actions_router.route("GET", "/actions")
+async def list_actions(ctx: Ctx) -> Reply:
+    # Listing every action without ids was removed on 2025-01-30 (GET /actions description).
+    if not ctx.queries("id"):
+        raise invalid_input("id", "is required")
+    return _action_list(ctx, list(ctx.state.actions.values()))
+
+
+@actions_router.route("GET", "/actions/{id}")
+async def get_action(ctx: Ctx) -> Reply:
+    action = lookup(ctx.state.actions, ctx.id(), "action")
+    return Reply(200, {"action": action_json(ctx.state, action)})
+
+
+def _register_resource_actions(collection: str, kind: str) -> None:
+    def of_kind(ctx: Ctx, resource_id: int | None = None) -> list[Any]:
+        return [
+            a
+            for a in ctx.state.actions.values()
+            if any(t == kind and (resource_id is None or i == resource_id) for i, t in a.resources)
+        ]
+
+    def resources(ctx: Ctx) -> dict[int, Any]:
+        return dict(getattr(ctx.state, collection))
+
+    async def list_all(ctx: Ctx) -> Reply:
+        return _action_list(ctx, of_kind(ctx))
+
+    async def get_one(ctx: Ctx) -> Reply:
+        action = lookup(ctx.state.actions, ctx.id(), "action")
+        if action not in of_kind(ctx):
+            raise not_found("action", action.id)
+        return Reply(200, {"action": action_json(ctx.state, action)})
+
+    async def list_for(ctx: Ctx) -> Reply:
+        resource_id = ctx.id()
+        lookup(resources(ctx), resource_id, kind)
+        return _action_list(ctx, of_kind(ctx, resource_id))
+
+    async def get_for(ctx: Ctx) -> Reply:
+        resource_id = ctx.id()
+        action = lookup(ctx.state.actions, ctx.id("action_id"), "action")
+        if action not in of_kind(ctx, resource_id):
+            raise not_found("action", action.id)
+        return Reply(200, {"action": action_json(ctx.state, action)})
+
+    actions_router.route("GET", f"/{collection}/actions")(list_all)
+    actions_router.route("GET", f"/{collection}/actions/{{id}}")(get_one)
+    actions_router.route("GET", f"/{collection}/{{id}}/actions")(list_for)
+    actions_router.route("GET", f"/{collection}/{{id}}/actions/{{action_id}}")(get_for)
+
+
+for _collection, _kind in RESOURCE_KINDS.items():
+    _register_resource_actions(_collection, _kind)
+
+
+# --------------------------------------------------------------------------------- images
+@router.route("GET", "/images")
+async def list_images(ctx: Ctx) -> Reply:
+    items = list(ctx.state.images.values())
+    # Enum query parameters are validated (openapi.json /images "status"). hcloud-python 2.27
+    # sends ``status=<per_page>`` (images/client.py get_list: params["status"] = per_page), so
+    # ``images.get_all(status=[...])`` fails against the API; filter client side instead.
+    if statuses := ctx.queries("status"):
+        if unknown := set(statuses) - IMAGE_STATUSES:
+            raise invalid_input("status", f"invalid image status {sorted(unknown)}")
+        items = [i for i in items if i.status in statuses]
+    if types := ctx.queries("type"):
+        items = [i for i in items if i.type in types]
+    if arches := ctx.queries("architecture"):
+        if set(arches) - {"x86", "arm"}:
+            raise invalid_input("architecture", "must be x86 or arm")
+        items = [i for i in items if i.architecture in arches]
+    if ctx.queries("bound_to"):
+        items = []  # only backups are bound to servers, and the simulator makes none
+    return list_reply(ctx, "images", items, lambda i: image_json(ctx.state, i))
+
+
+@router.route("GET", "/images/{id}")
+async def get_image(ctx: Ctx) -> Reply:
+    image = lookup(ctx.state.images, ctx.id(), "image")
+    return Reply(200, {"image": image_json(ctx.state, image)})
+
+
+@router.route("PUT", "/images/{id}")
+async def update_image(ctx: Ctx) -> Reply:
+    image = lookup(ctx.state.images, ctx.id(), "image")
+    body = ctx.body()
+    if image.type == "system":
+        raise ApiError("forbidden", "system images cannot be changed")
+    image.description = optional(body, "description", str, image.description)
+    if optional(body, "type", str, "snapshot") != "snapshot":
+        raise invalid_input("type", "must be snapshot")
+    image.labels = labels_of(body, image.labels)
+    return Reply(200, {"image": image_json(ctx.state, image)})
+
+
+@router.route("DELETE", "/images/{id}")
+async def delete_image(ctx: Ctx) -> Reply:
+    image = lookup(ctx.state.images, ctx.id(), "image")
+    if image.type == "system":
+        raise ApiError("forbidden", "system images cannot be deleted")
+    if image.protection_delete:
+        raise ApiError("protected", "image is protected against deletion")
+    del ctx.state.images[image.id]
+    return Reply(204)
+
+
+@router.route("POST", "/images/{id}/actions/change_protection")
+async def image_protection(ctx: Ctx) -> Reply:
+    image = lookup(ctx.state.images, ctx.id(), "image")
+    image.protection_delete = optional(ctx.body(), "delete", bool, image.protection_delete)
+    action = ctx.state.start_action("change_protection", [(image.id, "image")],
+                                    ctx.state.durations.short)  # fmt: skip
+    return Reply(201, {"action": action_json(ctx.state, action)})
+
+
+# ------------------------------------------------------------------------------- SSH keys
+def fingerprint(public_key: str) -> str:
+    """The MD5 fingerprint Hetzner shows (``aa:bb:...``) of an OpenSSH public key line."""
+    parts = public_key.strip().split()
+    if len(parts) < 2 or not parts[0].startswith(("ssh-", "ecdsa-", "sk-")):
+        raise invalid_input("public_key", "is not a valid OpenSSH public key")
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+    except binascii.Error:
+        raise invalid_input("public_key", "is not a valid OpenSSH public key") from None
+    digest = hashlib.md5(blob, usedforsecurity=False).hexdigest()
+    return ":".join(digest[i : i + 2] for i in range(0, 32, 2))
+
+
+@router.route("GET", "/ssh_keys")
+async def list_ssh_keys(ctx: Ctx) -> Reply:
+    items = list(ctx.state.ssh_keys.values())
+    if (fp := ctx.query("fingerprint")) is not None:
+        items = [k for k in items if k.fingerprint == fp]
+    return list_reply(ctx, "ssh_keys", items, lambda k: ssh_key_json(ctx.state, k))
+
+
+@router.route("GET", "/ssh_keys/{id}")
+async def get_ssh_key(ctx: Ctx) -> Reply:
+    key = lookup(ctx.state.ssh_keys, ctx.id(), "SSH key")
+    return Reply(200, {"ssh_key": ssh_key_json(ctx.state, key)})
+
+
+@router.route("POST", "/ssh_keys")
+async def create_ssh_key(ctx: Ctx) -> Reply:
+    state, body = ctx.state, ctx.body()
+    name = require(body, "name")
+    public_key = require(body, "public_key")
+    labels = labels_of(body)
+    check_name(name, state.ssh_keys.values())
+    fp = fingerprint(public_key)
+    if any(k.fingerprint == fp for k in state.ssh_keys.values()):
+        # The reference's uniqueness_error example is exactly this case.
+        raise uniqueness_error("public_key", "SSH key with the same fingerprint already exists")
+    key = SSHKey(state.next_id(), name, public_key.strip(), fp, labels, state.now())
+    state.ssh_keys[key.id] = key
+    return Reply(201, {"ssh_key": ssh_key_json(state, key)})
+
+
+@router.route("PUT", "/ssh_keys/{id}")
+async def update_ssh_key(ctx: Ctx) -> Reply:
+    key = lookup(ctx.state.ssh_keys, ctx.id(), "SSH key")
+    body = ctx.body()
+    if (name := optional(body, "name", str, None)) is not None:
+        check_name(name, ctx.state.ssh_keys.values(), exclude=key.id)
+        key.name = name
+    key.labels = labels_of(body, key.labels)
+    return Reply(200, {"ssh_key": ssh_key_json(ctx.state, key)})
+
+
+@router.route("DELETE", "/ssh_keys/{id}")
+async def delete_ssh_key(ctx: Ctx) -> Reply:
+    key = lookup(ctx.state.ssh_keys, ctx.id(), "SSH key")
+    del ctx.state.ssh_keys[key.id]
+    return Reply(204)
+
+
+# ----------------------------------------------------------------------- placement groups
+@router.route("GET", "/placement_groups")
+async def list_placement_groups(ctx: Ctx) -> Reply:
+    items = list(ctx.state.placement_groups.values())
+    if types := ctx.queries("type"):
+        items = [g for g in items if g.type in types]
+    return list_reply(ctx, "placement_groups", items,
+                      lambda g: placement_group_json(ctx.state, g))  # fmt: skip
+
+
+@router.route("GET", "/placement_groups/{id}")
+async def get_placement_group(ctx: Ctx) -> Reply:
+    group = lookup(ctx.state.placement_groups, ctx.id(), "placement group")
+    return Reply(200, {"placement_group": placement_group_json(ctx.state, group)})
+
+
+@router.route("POST", "/placement_groups")
+async def create_placement_group(ctx: Ctx) -> Reply:
+    state, body = ctx.state, ctx.body()
+    name = require(body, "name")
+    if require(body, "type") != "spread":
+        raise invalid_input("type", "must be spread")
+    labels = labels_of(body)
+    check_name(name, state.placement_groups.values())
+    group = PlacementGroup(state.next_id(), name, labels, state.now())
+    state.placement_groups[group.id] = group
+    return Reply(201, {"placement_group": placement_group_json(state, group), "action": None})
+
+
+@router.route("PUT", "/placement_groups/{id}")
+async def update_placement_group(ctx: Ctx) -> Reply:
+    group = lookup(ctx.state.placement_groups, ctx.id(), "placement group")
+    body = ctx.body()
+    if (name := optional(body, "name", str, None)) is not None:
+        check_name(name, ctx.state.placement_groups.values(), exclude=group.id)
+        group.name = name
+    group.labels = labels_of(body, group.labels)
+    return Reply(200, {"placement_group": placement_group_json(ctx.state, group)})
+
+
+@router.route("DELETE", "/placement_groups/{id}")
+async def delete_placement_group(ctx: Ctx) -> Reply:
+    group = lookup(ctx.state.placement_groups, ctx.id(), "placement group")
+    # Servers are removed from the group when it is deleted.
+    for server in ctx.state.servers_in_placement_group(group.id):
+        server.placement_group_id = None
+    del ctx.state.placement_groups[group.id]
+    return Reply(204)
+
+
+# ---------------------------------------------------------------------------- primary IPs
+@router.route("GET", "/primary_ips")
+async def list_primary_ips(ctx: Ctx) -> Reply:
+    items = list(ctx.state.primary_ips.values())
+    if (ip := ctx.query("ip")) is not None:
+        items = [p for p in items if p.ip == ip]
+    return list_reply(ctx, "primary_ips", items, lambda p: primary_ip_json(ctx.state, p))
+
+
+@router.route("GET", "/primary_ips/{id}")
+async def get_primary_ip(ctx: Ctx) -> Reply:
+    pip = lookup(ctx.state.primary_ips, ctx.id(), "primary IP")
+    return Reply(200, {"primary_ip": primary_ip_json(ctx.state, pip)})
+
+
+@router.route("POST", "/primary_ips")
+async def create_primary_ip(ctx: Ctx) -> Reply:
+    state, body = ctx.state, ctx.body()
+    name = require(body, "name")
+    kind = require(body, "type")
+    if kind not in ("ipv4", "ipv6"):
+        raise invalid_input("type", "must be ipv4 or ipv6")
+    if require(body, "assignee_type") != "server":
+        raise invalid_input("assignee_type", "must be server")
+    labels = labels_of(body)
+    check_name(name, state.primary_ips.values())
+    assignee = optional(body, "assignee_id", int, None)
+    if assignee is not None:
+        raise ApiError("server_not_stopped", "assigning on create needs a stopped server")
+    location_name = body.get("location")
+    if location_name is None and (dc := body.get("datacenter")) in DATACENTERS:
+        location_name = DATACENTERS[dc].name
+    if location_name not in LOCATIONS:
+        raise invalid_input("location", "a valid location (or datacenter) is required")
+    address = state.allocate_server_ip() if kind == "ipv4" else state.allocate_ipv6()
+    auto_delete = optional(body, "auto_delete", bool, False)
+    pip = PrimaryIP(state.next_id(), name, kind, address, LOCATIONS[location_name], labels,
+                    state.now(), auto_delete=auto_delete)  # fmt: skip
+    state.primary_ips[pip.id] = pip
+    action = state.finished_action("create_primary_ip", [(pip.id, "primary_ip")])
+    return Reply(201, {"primary_ip": primary_ip_json(state, pip),
+                       "action": action_json(state, action)})  # fmt: skip
+
+
+@router.route("PUT", "/primary_ips/{id}")
+async def update_primary_ip(ctx: Ctx) -> Reply:
+    pip = lookup(ctx.state.primary_ips, ctx.id(), "primary IP")
+    body = ctx.body()
+    if (name := optional(body, "name", str, None)) is not None:
+        check_name(name, ctx.state.primary_ips.values(), exclude=pip.id)
+        pip.name = name
+    pip.auto_delete = optional(body, "auto_delete", bool, pip.auto_delete)
+    pip.labels = labels_of(body, pip.labels)
+    return Reply(200, {"primary_ip": primary_ip_json(ctx.state, pip)})
+
+
+@router.route("DELETE", "/primary_ips/{id}")
+async def delete_primary_ip(ctx: Ctx) -> Reply:
+    pip = lookup(ctx.state.primary_ips, ctx.id(), "primary IP")
+    if pip.protection_delete:
+        raise ApiError("protected", "primary IP is protected against deletion")
+    if pip.assignee_id is not None:
+        raise ApiError("server_not_stopped", "the primary IP is assigned to a running server")
+    del ctx.state.primary_ips[pip.id]
+    return Reply(204)
+
+
+# ------------------------------------------------------------------------------ catalogue
+def _catalog(collection: str, key: str, items: dict[str, Any], render: Any) -> None:
+    class Entry:
+        def __init__(self, item: Any) -> None:
+            self.item = item
+            self.id = render(item)["id"]
+            self.name = render(item)["name"]
+
+    entries = [Entry(item) for item in items.values()]
+
+    async def list_all(ctx: Ctx) -> Reply:
+        return list_reply(ctx, collection, entries, lambda e: render(e.item), labels=False,
+                          sort_keys=("id", "name"))  # fmt: skip
+
+    async def get_one(ctx: Ctx) -> Reply:
+        ident = ctx.id()
+        for entry in entries:
+            if entry.id == ident:
+                return Reply(200, {key: render(entry.item)})
+        raise not_found(key.replace("_", " "), ident)
+
+    router.route("GET", f"/{collection}")(list_all)
+    router.route("GET", f"/{collection}/{{id}}")(get_one)
+
+
+_catalog("locations", "location", LOCATIONS, lambda loc: loc.to_json())
+_catalog("datacenters", "datacenter", DATACENTERS, datacenter_json)
+_catalog("server_types", "server_type", SERVER_TYPES, lambda st: st.to_json())
+_catalog("load_balancer_types", "load_balancer_type", LB_TYPES, dict)

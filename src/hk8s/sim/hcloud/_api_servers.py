@@ -1,0 +1,515 @@
+"""``/servers`` and its actions: the life of a simulated server.
+
+Lifecycle (openapi.json "Servers", "Server Actions"): create returns status ``initializing``
+with a ``create_server`` action and, unless ``start_after_create`` is false, a
+``start_server`` next action; the server is ``starting`` once created and ``running`` once
+booted. Actions lock the server (``locked: true``; other actions get 423 ``locked``).
+Rescue mode is consumed by the next boot ("Rescue Mode is automatically disabled when you
+first boot into it", enable_rescue description).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from hk8s.sim.hcloud._catalog import (
+    DATACENTERS,
+    LB_TYPES,
+    LOCATIONS,
+    SERVER_TYPES,
+    Location,
+    ServerType,
+)
+from hk8s.sim.hcloud._errors import ApiError, invalid_input, locked
+from hk8s.sim.hcloud._model import Image, PrimaryIP, Server
+from hk8s.sim.hcloud._routing import (
+    Ctx,
+    Reply,
+    Router,
+    check_name,
+    labels_of,
+    list_reply,
+    lookup,
+    optional,
+    require,
+)
+from hk8s.sim.hcloud._state import ActionFailure, HcloudState
+from hk8s.sim.hcloud._views import action_json, image_json, server_json
+
+__all__ = ["router"]
+
+router = Router()
+_HOSTNAME = re.compile(r"^(?=.{1,63}$)[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
+SERVER_STATUSES = {"running", "initializing", "starting", "stopping", "off", "deleting",
+                   "migrating", "rebuilding", "unknown"}  # fmt: skip
+# A spread placement group holds at most 10 servers (docs.hetzner.com/cloud/placement-groups/
+# overview#limits); the API answers as seen in hetznercloud/terraform-provider-hcloud#1170:
+# "placement group with ID 369587 contains already 10 servers"
+# with code placement_group_member_limit_reached.
+PLACEMENT_GROUP_LIMIT = 10
+
+
+def find_server_type(value: Any) -> ServerType:
+    for st in SERVER_TYPES.values():
+        if str(value) in (st.name, str(st.id)):
+            return st
+    raise invalid_input("server_type", f"server type {value!r} not found")
+
+
+def find_image(state: HcloudState, value: Any, arch: str, field: str = "image") -> Image:
+    """An image by id, or a system image by name for the server type's architecture."""
+    text = str(value)
+    if text.isdigit() and int(text) in state.images:
+        image = state.images[int(text)]
+    else:
+        candidates = [i for i in state.images.values() if i.name == text and i.type == "system"]
+        matching = [i for i in candidates if i.architecture == arch]
+        if not candidates:
+            raise invalid_input(field, f"image {text!r} not found")
+        if not matching:
+            raise invalid_input(field, f"image {text!r} is not available for architecture {arch}")
+        image = matching[0]
+    if image.architecture != arch:
+        raise invalid_input(field, f"image architecture {image.architecture} does not match the"
+                            f" server type architecture {arch}")  # fmt: skip
+    if image.status != "available":
+        raise ApiError("resource_unavailable", f"image {image.id} is not available yet")
+    return image
+
+
+def _location(body: dict[str, Any], st: ServerType) -> Location:
+    if (name := body.get("location")) is not None:
+        if name not in LOCATIONS:
+            raise invalid_input("location", f"location {name!r} not found")
+        location = LOCATIONS[name]
+    elif (dc := body.get("datacenter")) is not None:
+        if dc not in DATACENTERS:
+            raise invalid_input("datacenter", f"datacenter {dc!r} not found")
+        location = DATACENTERS[dc]
+    else:
+        location = LOCATIONS[st.locations[0]]
+    if location.name not in st.locations:
+        raise ApiError(
+            "resource_unavailable",
+            f"server type {st.name} is not available in location {location.name}",
+        )
+    return location
+
+
+def _ssh_keys(state: HcloudState, values: Any, field: str = "ssh_keys") -> list[int]:
+    if not isinstance(values, list):
+        raise invalid_input(field, "must be an array")
+    ids = []
+    for value in values:
+        match = [k for k in state.ssh_keys.values() if str(value) in (k.name, str(k.id))]
+        if not match:
+            raise invalid_input(field, f"SSH key {value!r} not found")
+        ids.append(match[0].id)
+    return ids
+
+
+def attach(state: HcloudState, server: Server, network_id: int, ip: str | None = None) -> None:
+    network = state.networks.get(network_id)
+    if network is None:
+        raise ApiError("not_found", f"network with ID {network_id} not found")
+    if network_id in server.private_net:
+        raise ApiError("server_already_attached", "the server is already attached to the network")
+    address = state.allocate_private_ip(network, server.location.network_zone, ip)
+    if address is None:
+        code = "ip_not_available" if ip else "no_subnet_available"
+        raise ApiError(code, f"no free IP for the server in network {network_id}"
+                       f" ({server.location.network_zone})")  # fmt: skip
+    server.private_net[network_id] = address
+
+
+def boot(state: HcloudState, server: Server) -> None:
+    """The server comes up: into the rescue system if it was enabled, which consumes it."""
+    server.in_rescue = server.rescue_enabled
+    server.rescue_enabled = False
+    server.status = "running"
+    state.emit("server_booted", server=server)
+
+
+def _public_ip(state: HcloudState, server: Server, kind: str, wanted: Any) -> None:
+    if wanted is not None:
+        pip = state.primary_ips.get(int(wanted))
+        if pip is None or pip.type != kind:
+            raise invalid_input(f"public_net.{kind}", f"primary IP {wanted} not found")
+        if pip.assignee_id is not None:
+            raise ApiError("primary_ip_assigned", "the primary IP is already assigned")
+    else:
+        address = state.allocate_server_ip() if kind == "ipv4" else state.allocate_ipv6()
+        pip = PrimaryIP(state.next_id(), f"primary_ip-{state.next_id()}", kind, address,
+                        server.location, {}, state.now(), auto_delete=True)  # fmt: skip
+        state.primary_ips[pip.id] = pip
+    pip.assignee_id = server.id
+    if kind == "ipv4":
+        server.public_ipv4, server.public_ipv4_id = pip.ip, pip.id
+    else:
+        server.public_ipv6, server.public_ipv6_id = pip.ip, pip.id
+
+
+@router.route("GET", "/servers")
+async def list_servers(ctx: Ctx) -> Reply:
+    items = list(ctx.state.servers.values())
+    if statuses := ctx.queries("status"):
+        if unknown := set(statuses) - SERVER_STATUSES:
+            raise invalid_input("status", f"invalid status {sorted(unknown)}")
+        items = [s for s in items if s.status in statuses]
+    return list_reply(ctx, "servers", items, lambda s: server_json(ctx.state, s))
+
+
+@router.route("GET", "/servers/{id}")
+async def get_server(ctx: Ctx) -> Reply:
+    server = lookup(ctx.state.servers, ctx.id(), "server")
+    return Reply(200, {"server": server_json(ctx.state, server)})
+
+
+@router.route("POST", "/servers")
+async def create_server(ctx: Ctx) -> Reply:
+    state, body = ctx.state, ctx.body()
+    name = require(body, "name")
+    if not _HOSTNAME.match(name):
+        raise invalid_input("name", "must be a valid hostname (RFC 1123)")
+    check_name(name, state.servers.values())
+    st = find_server_type(require(body, "server_type"))
+    location = _location(body, st)
+    image = find_image(state, require(body, "image", (str, int)), st.architecture)
+    labels = labels_of(body)
+    ssh_keys = _ssh_keys(state, optional(body, "ssh_keys", list, []))
+    public = optional(body, "public_net", dict, {})
+    networks = optional(body, "networks", list, [])
+    if public.get("enable_ipv4") is False and public.get("enable_ipv6") is False and not networks:
+        raise invalid_input("networks", "a server without public network must join a network")
+    group_id = optional(body, "placement_group", int, None)
+    if group_id is not None:
+        lookup(state.placement_groups, group_id, "placement group")
+        if len(state.servers_in_placement_group(group_id)) >= PLACEMENT_GROUP_LIMIT:
+            raise ApiError(
+                "placement_group_member_limit_reached",
+                f"placement group with ID {group_id} contains already"
+                f" {PLACEMENT_GROUP_LIMIT} servers",
+            )
+    firewall_ids = []
+    for entry in optional(body, "firewalls", list, []):
+        fid = entry.get("firewall") if isinstance(entry, dict) else None
+        if not isinstance(fid, int) or fid not in state.firewalls:
+            raise invalid_input("firewalls", f"firewall {fid!r} not found")
+        firewall_ids.append(fid)
+    server = Server(state.next_id(), name, st, location, image, labels, state.now(),
+                    ssh_key_ids=ssh_keys, placement_group_id=group_id,
+                    user_data=optional(body, "user_data", str, None))  # fmt: skip
+    for net in networks:
+        attach(state, server, int(net))
+    if public.get("enable_ipv4", True) is not False:
+        _public_ip(state, server, "ipv4", public.get("ipv4"))
+    if public.get("enable_ipv6", True) is not False:
+        _public_ip(state, server, "ipv6", public.get("ipv6"))
+    for fid in firewall_ids:
+        state.firewalls[fid].applied_to.append(("server", server.id))
+    password = None if ssh_keys else state.password()
+    server.root_password = password
+    state.servers[server.id] = server
+    state.emit("server_created", server=server, image=image)
+    start = optional(body, "start_after_create", bool, True)
+    durations, res = state.durations, [(server.id, "server")]
+
+    def created(_action: Any) -> None:
+        if server.id in state.servers and server.status == "initializing":
+            server.status = "starting" if start else "off"
+
+    action = state.start_action("create_server", res, durations.create_server,
+                                lock=[server], done=created)  # fmt: skip
+    next_actions = []
+    if start:
+        stuck = state.faults.never_running(name)
+        next_actions.append(
+            state.start_action("start_server", res, durations.create_server +
+                               durations.start_server, lock=[server],
+                               done=lambda _a: boot(state, server), forever=stuck)
+        )  # fmt: skip
+    return Reply(201, {
+        "server": server_json(state, server),
+        "action": action_json(state, action),
+        "next_actions": [action_json(state, a) for a in next_actions],
+        "root_password": password,
+    })  # fmt: skip
+
+
+@router.route("PUT", "/servers/{id}")
+async def update_server(ctx: Ctx) -> Reply:
+    server = lookup(ctx.state.servers, ctx.id(), "server")
+    body = ctx.body()
+    if (name := body.get("name")) is not None:
+        if not isinstance(name, str) or not _HOSTNAME.match(name):
+            raise invalid_input("name", "must be a valid hostname (RFC 1123)")
+        check_name(name, ctx.state.servers.values(), exclude=server.id)
+        server.name = name
+    server.labels = labels_of(body, server.labels)
+    return Reply(200, {"server": server_json(ctx.state, server)})
+
+
+@router.route("DELETE", "/servers/{id}")
+async def delete_server(ctx: Ctx) -> Reply:
+    state = ctx.state
+    server = lookup(state.servers, ctx.id(), "server")
+    if server.protection_delete:
+        raise ApiError("protected", "server is protected against deletion")
+    # "This immediately removes the Server from your account" (DELETE /servers/{id}).
+    del state.servers[server.id]
+    server.status = "deleting"
+    for pip in list(state.primary_ips.values()):
+        if pip.assignee_id == server.id:
+            pip.assignee_id = None
+            if pip.auto_delete:
+                del state.primary_ips[pip.id]
+    for fw in state.firewalls.values():
+        fw.applied_to = [(k, t) for k, t in fw.applied_to if (k, t) != ("server", server.id)]
+    action = state.start_action("delete_server", [(server.id, "server")],
+                                state.durations.delete_server)  # fmt: skip
+    state.emit("server_deleted", server=server, action=action)
+    return Reply(200, {"action": action_json(state, action)})
+
+
+# ------------------------------------------------------------------------------- actions
+def _server_for_action(ctx: Ctx) -> Server:
+    server = lookup(ctx.state.servers, ctx.id(), "server")
+    if server.locked:
+        raise locked("server", server.id)
+    return server
+
+
+def _run(ctx: Ctx, server: Server, command: str, duration: float, done: Any = None,
+         **extra: Any) -> Reply:  # fmt: skip
+    action = ctx.state.start_action(command, [(server.id, "server")], duration,
+                                    lock=[server], done=done)  # fmt: skip
+    return Reply(201, {"action": action_json(ctx.state, action), **extra})
+
+
+@router.route("POST", "/servers/{id}/actions/poweron")
+async def poweron(ctx: Ctx) -> Reply:
+    state, server = ctx.state, _server_for_action(ctx)
+    if server.status == "running":
+        return _run(ctx, server, "start_server", state.durations.short)
+    server.status = "starting"
+    stuck = state.faults.never_running(server.name)
+    action = state.start_action("start_server", [(server.id, "server")], state.durations.poweron,
+                                lock=[server], done=lambda _a: boot(state, server),
+                                forever=stuck)  # fmt: skip
+    return Reply(201, {"action": action_json(state, action)})
+
+
+def _off(state: HcloudState, server: Server) -> None:
+    if server.id in state.servers:
+        server.status, server.in_rescue = "off", False
+        state.emit("server_powered_off", server=server)
+
+
+@router.route("POST", "/servers/{id}/actions/poweroff")
+async def poweroff(ctx: Ctx) -> Reply:
+    state, server = ctx.state, _server_for_action(ctx)
+    if server.status != "off":
+        server.status = "stopping"
+    return _run(
+        ctx, server, "stop_server", state.durations.poweroff, lambda _a: _off(state, server)
+    )
+
+
+@router.route("POST", "/servers/{id}/actions/shutdown")
+async def shutdown(ctx: Ctx) -> Reply:
+    # The action only reflects that the ACPI request was sent (shutdown description); the
+    # server goes off a little later.
+    state, server = ctx.state, _server_for_action(ctx)
+
+    async def later(_action: Any) -> None:
+        await state.clock.sleep(state.durations.shutdown)
+        _off(state, server)
+
+    def sent(action: Any) -> None:
+        state.spawn(later(action))
+
+    return _run(ctx, server, "shutdown_server", state.durations.short, sent)
+
+
+def _restart(ctx: Ctx, command: str, event: str, duration: float) -> Reply:
+    state, server = ctx.state, _server_for_action(ctx)
+
+    def done(_action: Any) -> None:
+        if server.id not in state.servers:
+            return
+        state.emit(event, server=server)
+        boot(state, server)
+
+    return _run(ctx, server, command, duration, done)
+
+
+@router.route("POST", "/servers/{id}/actions/reboot")
+async def reboot(ctx: Ctx) -> Reply:
+    return _restart(ctx, "reboot_server", "server_rebooted", ctx.state.durations.reboot)
+
+
+@router.route("POST", "/servers/{id}/actions/reset")
+async def reset(ctx: Ctx) -> Reply:
+    return _restart(ctx, "reset_server", "server_reset", ctx.state.durations.reset)
+
+
+@router.route("POST", "/servers/{id}/actions/enable_rescue")
+async def enable_rescue(ctx: Ctx) -> Reply:
+    state, server = ctx.state, _server_for_action(ctx)
+    body = ctx.body()
+    if optional(body, "type", str, "linux64") != "linux64":
+        raise invalid_input("type", "must be linux64")
+    keys = _ssh_keys(state, optional(body, "ssh_keys", list, []))
+    password = state.password()
+
+    def done(action: Any) -> None:
+        server.rescue_enabled, server.root_password = True, password
+        state.emit("rescue_enabled", server=server, action=action,
+                   details={"ssh_keys": [state.ssh_keys[k] for k in keys if k in state.ssh_keys],
+                            "root_password": password})  # fmt: skip
+
+    return _run(ctx, server, "enable_rescue", state.durations.rescue, done, root_password=password)
+
+
+@router.route("POST", "/servers/{id}/actions/disable_rescue")
+async def disable_rescue(ctx: Ctx) -> Reply:
+    state, server = ctx.state, _server_for_action(ctx)
+
+    def done(action: Any) -> None:
+        server.rescue_enabled = False
+        state.emit("rescue_disabled", server=server, action=action)
+
+    return _run(ctx, server, "disable_rescue", state.durations.rescue, done)
+
+
+@router.route("POST", "/servers/{id}/actions/create_image")
+async def create_image(ctx: Ctx) -> Reply:
+    state, server = ctx.state, _server_for_action(ctx)
+    body = ctx.body()
+    kind = optional(body, "type", str, "snapshot")
+    if kind not in ("snapshot", "backup"):
+        raise invalid_input("type", "must be snapshot or backup")
+    if kind == "backup":
+        raise ApiError("unsupported_error", "backups are not enabled for this server")
+    image = Image(state.next_id(), "snapshot", None,
+                  optional(body, "description", str, f"snapshot of {server.name}"),
+                  server.architecture, state.now(), status="creating",
+                  labels=labels_of(body), created_from=(server.id, server.name),
+                  disk_size=server.server_type.disk,
+                  os_flavor=server.image.os_flavor if server.image else "unknown")  # fmt: skip
+    state.images[image.id] = image
+
+    def done(action: Any) -> None:
+        if image.id not in state.images:
+            raise ActionFailure("image_deleted", "the image was deleted while it was created")
+        image.status, image.image_size = "available", round(server.server_type.disk / 20, 2)
+        state.emit("image_created", server=server, image=image, action=action)
+
+    reply = _run(ctx, server, "create_image", state.durations.create_image, done,
+                 image=image_json(state, image))  # fmt: skip
+    action = state.actions[reply.payload["action"]["id"]] if reply.payload else None
+    # Listeners attach "what was written" to image.metadata before the snapshot completes.
+    state.emit("image_create_requested", server=server, image=image, action=action)
+    return reply
+
+
+@router.route("POST", "/servers/{id}/actions/rebuild")
+async def rebuild(ctx: Ctx) -> Reply:
+    state, server = ctx.state, _server_for_action(ctx)
+    if server.protection_rebuild:
+        raise ApiError("protected", "server is protected against rebuild")
+    image = find_image(state, require(ctx.body(), "image", (str, int)), server.architecture)
+    server.status = "rebuilding"
+
+    def done(action: Any) -> None:
+        server.image = image
+        state.emit("server_rebuilt", server=server, image=image, action=action)
+        boot(state, server)
+
+    password = None if server.ssh_key_ids else state.password()
+    return _run(ctx, server, "rebuild_server", state.durations.rebuild, done,
+                root_password=password)  # fmt: skip
+
+
+@router.route("POST", "/servers/{id}/actions/attach_to_network")
+async def attach_to_network(ctx: Ctx) -> Reply:
+    state, server = ctx.state, _server_for_action(ctx)
+    body = ctx.body()
+    network_id = require(body, "network", int)
+    attach(state, server, network_id, optional(body, "ip", str, None))
+
+    def done(action: Any) -> None:
+        state.emit("server_attached", server=server, action=action,
+                   details={"network": network_id})  # fmt: skip
+
+    action = state.start_action("attach_to_network", [(server.id, "server"),
+                                (network_id, "network")], state.durations.network_change,
+                                lock=[server], done=done)  # fmt: skip
+    return Reply(201, {"action": action_json(state, action)})
+
+
+@router.route("POST", "/servers/{id}/actions/detach_from_network")
+async def detach_from_network(ctx: Ctx) -> Reply:
+    state, server = ctx.state, _server_for_action(ctx)
+    network_id = require(ctx.body(), "network", int)
+    if server.private_net.pop(network_id, None) is None:
+        raise ApiError("not_found", f"server is not attached to network {network_id}")
+    return _run(ctx, server, "detach_from_network", state.durations.network_change)
+
+
+@router.route("POST", "/servers/{id}/actions/change_type")
+async def change_type(ctx: Ctx) -> Reply:
+    state, server = ctx.state, _server_for_action(ctx)
+    body = ctx.body()
+    st = find_server_type(require(body, "server_type"))
+    require(body, "upgrade_disk", bool)
+    if server.status != "off":
+        raise ApiError("server_not_stopped", "the server must be powered off to change its type")
+    if st.architecture != server.architecture:
+        raise invalid_input("server_type", "cannot change the architecture of a server")
+
+    def done(_action: Any) -> None:
+        server.server_type = st
+
+    return _run(ctx, server, "change_server_type", state.durations.change_type, done)
+
+
+@router.route("POST", "/servers/{id}/actions/change_protection")
+async def change_protection(ctx: Ctx) -> Reply:
+    state, server = ctx.state, _server_for_action(ctx)
+    body = ctx.body()
+    server.protection_delete = optional(body, "delete", bool, server.protection_delete)
+    server.protection_rebuild = optional(body, "rebuild", bool, server.protection_rebuild)
+    return _run(ctx, server, "change_protection", state.durations.short)
+
+
+@router.route("POST", "/servers/{id}/actions/add_to_placement_group")
+async def add_to_placement_group(ctx: Ctx) -> Reply:
+    state, server = ctx.state, _server_for_action(ctx)
+    group_id = require(ctx.body(), "placement_group", int)
+    lookup(state.placement_groups, group_id, "placement group")
+    if server.status != "off":
+        raise ApiError("server_not_stopped", "the action requires a stopped server")
+    if server.placement_group_id is not None:
+        raise ApiError("already_in_placement_group", "the server is already in a placement group")
+    if len(state.servers_in_placement_group(group_id)) >= PLACEMENT_GROUP_LIMIT:
+        raise ApiError("placement_group_member_limit_reached",
+                       f"placement group with ID {group_id} contains already"
+                       f" {PLACEMENT_GROUP_LIMIT} servers")  # fmt: skip
+    server.placement_group_id = group_id
+    return _run(ctx, server, "add_to_placement_group", state.durations.short)
+
+
+@router.route("POST", "/servers/{id}/actions/remove_from_placement_group")
+async def remove_from_placement_group(ctx: Ctx) -> Reply:
+    state, server = ctx.state, _server_for_action(ctx)
+    server.placement_group_id = None
+    return _run(ctx, server, "remove_from_placement_group", state.durations.short)
+
+
+def lookup_lb_type(value: Any) -> dict[str, Any]:
+    for lb_type in LB_TYPES.values():
+        if str(value) in (lb_type["name"], str(lb_type["id"])):
+            return lb_type
+    raise invalid_input("load_balancer_type", f"load balancer type {value!r} not found")
