@@ -44,7 +44,11 @@ def validators() -> Validators:
 
 @pytest.fixture
 def make_config() -> Callable[..., ClusterConfig]:
-    def make(minor: str = "1.12", extra: str = "", workers: bool = True) -> ClusterConfig:
+    def make(
+        minor: str = "1.12", extra: str = "", workers: bool = True, patches: str = ""
+    ) -> ClusterConfig:
+        """``patches`` is the YAML of ``talos.patches`` (its keys at column 0)."""
+        talos_patches = "".join(f"\n    {line}" for line in patches.strip().splitlines())
         pools = (
             """
 workers:
@@ -61,6 +65,7 @@ name: demo
 location: fsn1
 talos:
   version: {VERSIONS[minor]}
+  patches:{talos_patches or " {}"}
 control_plane:
   count: 3
   labels: {{role: cp}}
