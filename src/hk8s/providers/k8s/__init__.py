@@ -1,0 +1,55 @@
+"""Kubernetes: the cluster API port and hk8s' addon manifests (the only user of kubernetes).
+
+Usage::
+
+    kube = KubeClient.from_kubeconfig(path_or_dict, clock=clock, timing=timing)
+    await kube.wait_api_ready()
+    await kube.apply(render_base_manifests(cluster, token=token, network_id=network.id))
+    for addon in cluster.addons.configured():            # install order
+        install = render_addon_manifests(cluster, addon)
+        await kube.apply(install.objects)
+        await kube.wait_job(install.job_namespace, install.job_name)
+        for w in install.workloads:
+            await kube.wait_rollout(w.kind, w.namespace, w.name)
+"""
+
+from __future__ import annotations
+
+from hk8s.providers.k8s._addons import (
+    ADDON_WORKLOADS,
+    HELM_IMAGE,
+    Workload,
+    addon_values,
+    default_values,
+    merge_values,
+)
+from hk8s.providers.k8s._cluster import KubeClient
+from hk8s.providers.k8s._port import KubernetesAPI
+from hk8s.providers.k8s._render import (
+    AddonManifests,
+    RedactedStr,
+    manifests_dir,
+    render_addon_manifests,
+    render_base_manifests,
+)
+from hk8s.providers.k8s._types import JobFailedError, KubeNode, NodeTaint, ObjectRef
+
+__all__ = [
+    "ADDON_WORKLOADS",
+    "HELM_IMAGE",
+    "AddonManifests",
+    "JobFailedError",
+    "KubeClient",
+    "KubeNode",
+    "KubernetesAPI",
+    "NodeTaint",
+    "ObjectRef",
+    "RedactedStr",
+    "Workload",
+    "addon_values",
+    "default_values",
+    "manifests_dir",
+    "merge_values",
+    "render_addon_manifests",
+    "render_base_manifests",
+]

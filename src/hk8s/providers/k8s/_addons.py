@@ -1,0 +1,153 @@
+"""The addon catalogue: upstream chart coordinates, hk8s' default values, what to wait for.
+
+Chart, repo, release, namespace and the pinned default version live in
+``hk8s.config.ADDON_CHARTS`` (the config's defaults and the simulator read them there); this
+module adds what only the installer needs: the default Helm values derived from the cluster
+config, and the workloads each chart creates, which ``create`` waits for.
+
+User values from ``addons.<name>.values`` are deep-merged over the defaults, Helm-style: maps
+merge key by key, anything else (lists included) replaces, and ``null`` removes a default.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from hk8s.config import ClusterConfig
+
+__all__ = [
+    "ADDON_WORKLOADS",
+    "HELM_IMAGE",
+    "Workload",
+    "addon_values",
+    "default_values",
+    "merge_values",
+]
+
+# The image the Jobs run helm from (its entrypoint is `helm`). Pinned, like the charts.
+HELM_IMAGE = "alpine/helm:3.19.0"
+
+# Talos' KubePrism: a local API load balancer on every node (docs.siderolabs.com, "KubePrism";
+# enabled by default since Talos 1.6, port 7445).
+KUBEPRISM_HOST = "localhost"
+KUBEPRISM_PORT = 7445
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A Deployment or DaemonSet an addon's chart creates, to wait for after the install."""
+
+    kind: Literal["Deployment", "DaemonSet"]
+    namespace: str
+    name: str
+
+
+# Names are the charts' defaults for the release names in ADDON_CHARTS.
+ADDON_WORKLOADS: dict[str, tuple[Workload, ...]] = {
+    "cilium": (
+        Workload("DaemonSet", "kube-system", "cilium"),
+        Workload("Deployment", "kube-system", "cilium-operator"),
+    ),
+    "hcloud_ccm": (Workload("Deployment", "kube-system", "hcloud-cloud-controller-manager"),),
+    "hcloud_csi": (
+        Workload("Deployment", "kube-system", "hcloud-csi-controller"),
+        Workload("DaemonSet", "kube-system", "hcloud-csi-node"),
+    ),
+    "metrics_server": (Workload("Deployment", "kube-system", "metrics-server"),),
+}
+
+
+def _node_count(cluster: ClusterConfig) -> int:
+    return cluster.control_plane.count + sum(pool.count for pool in cluster.workers)
+
+
+def _cilium(cluster: ClusterConfig) -> dict[str, Any]:
+    # Values from Talos' "Deploy Cilium CNI" guide (docs.siderolabs.com): Kubernetes IPAM,
+    # no kube-proxy (the machine configs disable it), the cgroup v2 mount Talos already has,
+    # and no SYS_MODULE capability because Talos forbids loading kernel modules from pods.
+    return {
+        "ipam": {"mode": "kubernetes"},
+        "kubeProxyReplacement": True,
+        "k8sServiceHost": KUBEPRISM_HOST,
+        "k8sServicePort": KUBEPRISM_PORT,
+        "securityContext": {
+            "capabilities": {
+                "ciliumAgent": [
+                    "CHOWN",
+                    "KILL",
+                    "NET_ADMIN",
+                    "NET_RAW",
+                    "IPC_LOCK",
+                    "SYS_ADMIN",
+                    "SYS_RESOURCE",
+                    "DAC_OVERRIDE",
+                    "FOWNER",
+                    "SETGID",
+                    "SETUID",
+                ],
+                "cleanCiliumState": ["NET_ADMIN", "SYS_ADMIN", "SYS_RESOURCE"],
+            }
+        },
+        "cgroup": {"autoMount": {"enabled": False}, "hostRoot": "/sys/fs/cgroup"},
+        # The operator's two replicas repel each other: a one-node cluster runs one.
+        "operator": {"replicas": 1 if _node_count(cluster) == 1 else 2},
+    }
+
+
+def _hcloud_ccm(cluster: ClusterConfig) -> dict[str, Any]:
+    # hcloud-cloud-controller-manager chart: with networking enabled it reads the network id
+    # from Secret hcloud key `network` and allocates routes for the pod CIDR.
+    return {"networking": {"enabled": True, "clusterCIDR": cluster.network.pod_cidr}}
+
+
+def _hcloud_csi(cluster: ClusterConfig) -> dict[str, Any]:
+    # The chart's defaults read the token from Secret hcloud key `token`.
+    return {}
+
+
+def _metrics_server(cluster: ClusterConfig) -> dict[str, Any]:
+    # Talos kubelets serve self-signed certificates unless kubelet serving-certificate
+    # rotation plus an approver are set up (docs.siderolabs.com, "Deploying Metrics Server"),
+    # so metrics-server skips verifying them, as that guide's simple variant does.
+    return {"args": ["--kubelet-insecure-tls"]}
+
+
+_DEFAULTS: dict[str, Callable[[ClusterConfig], dict[str, Any]]] = {
+    "cilium": _cilium,
+    "hcloud_ccm": _hcloud_ccm,
+    "hcloud_csi": _hcloud_csi,
+    "metrics_server": _metrics_server,
+}
+
+
+def default_values(cluster: ClusterConfig, addon: str) -> dict[str, Any]:
+    """hk8s' values for ``addon`` (a key of ``ADDON_CHARTS``) before the user's."""
+    return _DEFAULTS[addon](cluster)
+
+
+def merge_values(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Helm's values merge: maps merge recursively, other values replace, ``None`` deletes.
+
+    >>> merge_values({"a": {"b": 1, "c": 2}, "l": [1]}, {"a": {"c": None, "d": 3}, "l": [2]})
+    {'a': {'b': 1, 'd': 3}, 'l': [2]}
+    """
+    merged = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_values(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def addon_values(cluster: ClusterConfig, addon: str) -> dict[str, Any]:
+    """The values an addon is installed with: hk8s' defaults, then the user's on top."""
+    user = cluster.addons.configured()[addon].values
+    return merge_values(default_values(cluster, addon), user)

@@ -1,0 +1,352 @@
+"""The Kubernetes transport: requests through the official client, errors into ``hk8s.errors``.
+
+hk8s applies a handful of kinds it knows (its own objects, nodes, pods, workloads), so it
+builds resource paths from ``apiVersion``/``kind`` with a small table and falls back to API
+discovery for anything else, then sends raw requests through ``ApiClient.param_serialize`` /
+``call_api`` (TLS, client certificates and tokens from the kubeconfig, no generated models).
+The client is blocking: each request runs in a worker thread, with ``_request_timeout`` set.
+
+No global state: the client is built from a kubeconfig file or dict with
+``new_client_from_config[_dict](persist_config=False)``, never ``load_kube_config()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import urlsplit, urlunsplit
+
+import urllib3
+import yaml
+from kubernetes import config as kube_config
+from kubernetes.client import ApiClient, Configuration
+from kubernetes.client.exceptions import ApiException
+
+from hk8s.errors import (
+    AuthError,
+    ConflictError,
+    Hk8sError,
+    NotFoundError,
+    PermanentError,
+    RateLimitedError,
+    TransientAPIError,
+    UnavailableError,
+)
+from hk8s.model.net import rewrite_port
+from hk8s.providers.k8s._types import ObjectRef
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from hk8s.model import Clock, Timing
+
+__all__ = ["KubeBase", "KubeResponse"]
+
+APPLY_PATCH = "application/apply-patch+yaml"
+MERGE_PATCH = "application/merge-patch+json"
+
+# (apiVersion, kind) -> (plural, namespaced): the kinds hk8s touches; others use discovery.
+_KINDS: dict[tuple[str, str], tuple[str, bool]] = {
+    ("v1", "Namespace"): ("namespaces", False),
+    ("v1", "Node"): ("nodes", False),
+    ("v1", "PersistentVolume"): ("persistentvolumes", False),
+    ("v1", "Secret"): ("secrets", True),
+    ("v1", "ConfigMap"): ("configmaps", True),
+    ("v1", "ServiceAccount"): ("serviceaccounts", True),
+    ("v1", "Service"): ("services", True),
+    ("v1", "Pod"): ("pods", True),
+    ("v1", "PersistentVolumeClaim"): ("persistentvolumeclaims", True),
+    ("apps/v1", "Deployment"): ("deployments", True),
+    ("apps/v1", "DaemonSet"): ("daemonsets", True),
+    ("apps/v1", "StatefulSet"): ("statefulsets", True),
+    ("batch/v1", "Job"): ("jobs", True),
+    ("policy/v1", "PodDisruptionBudget"): ("poddisruptionbudgets", True),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): ("clusterroles", False),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ("clusterrolebindings", False),
+    ("rbac.authorization.k8s.io/v1", "Role"): ("roles", True),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): ("rolebindings", True),
+}
+
+
+class KubeResponse:
+    """Status and body of a request that succeeded (2xx)."""
+
+    def __init__(self, status: int, data: bytes) -> None:
+        self.status = status
+        self.data = data
+
+    def json(self) -> Any:
+        return json.loads(self.data) if self.data else None
+
+    def text(self) -> str:
+        return self.data.decode(errors="replace")
+
+
+def _status_message(data: bytes) -> tuple[str, dict[str, Any]]:
+    """The ``message`` of a Kubernetes ``Status`` body, and the body itself."""
+    try:
+        body = json.loads(data)
+    except ValueError:
+        return data.decode(errors="replace")[:500], {}
+    if isinstance(body, dict):
+        return str(body.get("message") or body.get("reason") or ""), body
+    return "", {}
+
+
+def error_for(status: int, data: bytes, what: str, *, now: float, headers: Any = None) -> Hk8sError:
+    """Translate an HTTP error status of the Kubernetes API into the hk8s error tree."""
+    message, body = _status_message(data)
+    text = f"{what}: {message}" if message else f"{what}: HTTP {status}"
+    if status == 401:
+        return AuthError(
+            f"{what}: the Kubernetes API refused the client credentials",
+            hint="regenerate the kubeconfig with `hk8s kubeconfig`",
+            status=status,
+        )
+    if status == 403:
+        return AuthError(text, status=status)
+    if status == 404:
+        return NotFoundError(text, status=status)
+    if status == 409:
+        return ConflictError(text, status=status)
+    if status == 429:
+        retry_after = None
+        with contextlib.suppress(TypeError, ValueError, AttributeError):
+            retry_after = float(headers.get("Retry-After"))
+        error = RateLimitedError(text, reset_at=None if retry_after is None else now + retry_after)
+        error.context["status"] = status
+        error.body = body  # type: ignore[attr-defined]
+        return error
+    if status >= 500:
+        return TransientAPIError(text, status=status)
+    return PermanentError(text, status=status)
+
+
+class KubeBase:
+    """Requests and the generic verbs (apply, get, list, delete). See ``KubeClient``."""
+
+    def __init__(self, api: ApiClient, *, clock: Clock, timing: Timing) -> None:
+        self._api = api
+        self._clock = clock
+        self._timing = timing
+        self._discovered: dict[tuple[str, str], tuple[str, bool]] = {}
+
+    @classmethod
+    def from_kubeconfig(
+        cls,
+        source: str | Path | Mapping[str, Any],
+        *,
+        clock: Clock,
+        timing: Timing,
+        context: str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Self:
+        """A client for the cluster of a kubeconfig file (path) or parsed kubeconfig (dict).
+
+        The server address honours ``HK8S_PORT_MAP`` like every hk8s connector.
+        """
+        configuration = Configuration()
+        try:
+            if isinstance(source, (str, Path)):
+                api = kube_config.new_client_from_config(  # type: ignore[no-untyped-call]
+                    config_file=str(source),
+                    context=context,
+                    persist_config=False,
+                    client_configuration=configuration,
+                )
+            else:
+                api = kube_config.new_client_from_config_dict(  # type: ignore[no-untyped-call]
+                    config_dict=dict(source),
+                    context=context,
+                    persist_config=False,
+                    client_configuration=configuration,
+                )
+        except (kube_config.ConfigException, OSError, yaml.YAMLError, KeyError) as exc:
+            raise PermanentError(
+                f"cannot use the kubeconfig: {exc}",
+                hint="regenerate it with `hk8s kubeconfig`",
+            ) from exc
+        configuration = api.configuration
+        parts = urlsplit(configuration.host)
+        if parts.hostname:
+            default_port = 443 if parts.scheme == "https" else 80
+            host, port = rewrite_port(parts.hostname, parts.port or default_port, environ)
+            netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            configuration.host = urlunsplit(parts._replace(netloc=netloc))
+        # One attempt per request: hk8s retries with its own backoff through the clock.
+        configuration.retries = False
+        api.rest_client = type(api.rest_client)(configuration)
+        return cls(api, clock=clock, timing=timing)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._api.close)
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        query: Sequence[tuple[str, str]],
+        body: str | None,
+        content_type: str | None,
+    ) -> tuple[int, bytes, Any]:
+        headers = {"Accept": "application/json, */*"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        method, url, headers, body, _ = self._api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=list(query),
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        seconds = max(2.0, self._timing.request_timeout)
+        response = self._api.call_api(
+            method, url, header_params=headers, body=body, _request_timeout=(seconds, seconds)
+        )
+        return response.status, response.read() or b"", response.headers  # type: ignore[no-untyped-call]
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Iterable[tuple[str, str]] = (),
+        body: Any = None,
+        content_type: str | None = None,
+        retry: bool = True,
+    ) -> KubeResponse:
+        """One API request; retryable failures are retried with backoff unless ``retry=False``.
+
+        ``body`` is JSON-encoded here (JSON is also YAML, so apply patches use it as is).
+        """
+        payload = None if body is None else json.dumps(body)
+        what = f"{method} {path}"
+        delay = self._timing.retry_initial
+        attempts = self._timing.retry_attempts if retry else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                status, data, headers = await asyncio.to_thread(
+                    self._send, method, path, tuple(query), payload, content_type
+                )
+            except ApiException as exc:  # only raised for TLS failures (status 0)
+                if "CERTIFICATE_VERIFY_FAILED" in str(exc.reason):
+                    raise AuthError(
+                        f"{what}: the API server's certificate is not signed by the cluster CA",
+                        hint="regenerate the kubeconfig with `hk8s kubeconfig`",
+                    ) from exc
+                error: Hk8sError = UnavailableError(f"{what}: TLS failed: {exc.reason}")
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                error = UnavailableError(f"{what}: Kubernetes API not reachable: {exc}")
+            else:
+                if 200 <= status < 300:
+                    return KubeResponse(status, data)
+                error = error_for(status, data, what, now=self._clock.now(), headers=headers)
+            if not error.retryable or attempt == attempts:
+                raise error
+            wait = delay
+            if isinstance(error, RateLimitedError) and error.reset_at is not None:
+                wait = max(wait, error.reset_at - self._clock.now())
+            await self._clock.sleep(wait)
+            delay = min(delay * 2, self._timing.retry_max)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- resource paths ---------------------------------------------------------------------
+
+    async def _resource(self, api_version: str, kind: str) -> tuple[str, bool]:
+        key = (api_version, kind)
+        known = _KINDS.get(key) or self._discovered.get(key)
+        if known:
+            return known
+        base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        listing = (await self.request("GET", base)).json() or {}
+        for resource in listing.get("resources", []):
+            if resource.get("kind") == kind and "/" not in resource.get("name", ""):
+                found = (str(resource["name"]), bool(resource.get("namespaced")))
+                self._discovered[key] = found
+                return found
+        raise NotFoundError(f"the API server does not serve {kind} in {api_version}")
+
+    async def path(
+        self, api_version: str, kind: str, name: str | None = None, namespace: str | None = None
+    ) -> str:
+        """``/apis/apps/v1/namespaces/kube-system/deployments/cilium-operator`` and the like."""
+        plural, namespaced = await self._resource(api_version, kind)
+        base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        if namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        elif namespaced and name is not None:
+            base += "/namespaces/default"
+        return f"{base}/{plural}" + (f"/{name}" if name is not None else "")
+
+    # -- verbs ------------------------------------------------------------------------------
+
+    async def apply(
+        self, objects: Iterable[Mapping[str, Any]], *, field_manager: str = "hk8s"
+    ) -> list[ObjectRef]:
+        """Server-side apply, in order, taking ownership of conflicting fields (``force``).
+
+        Returns references only: the applied objects may hold secrets (the ``hcloud`` Secret).
+        """
+        applied = []
+        for obj in objects:
+            ref = ObjectRef.of(dict(obj))
+            path = await self.path(ref.api_version, ref.kind, ref.name, ref.namespace)
+            await self.request(
+                "PATCH",
+                path,
+                query=[("fieldManager", field_manager), ("force", "true")],
+                body=obj,
+                content_type=APPLY_PATCH,
+            )
+            applied.append(ref)
+        return applied
+
+    async def get(
+        self, api_version: str, kind: str, name: str, *, namespace: str | None = None
+    ) -> dict[str, Any] | None:
+        """The object, or ``None`` when it does not exist."""
+        try:
+            response = await self.request(
+                "GET", await self.path(api_version, kind, name, namespace)
+            )
+        except NotFoundError:
+            return None
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def list(
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every object of a kind (in ``namespace``, or in all namespaces when ``None``)."""
+        query = []
+        if label_selector:
+            query.append(("labelSelector", label_selector))
+        if field_selector:
+            query.append(("fieldSelector", field_selector))
+        path = await self.path(api_version, kind, None, namespace)
+        items: list[dict[str, Any]] = (await self.request("GET", path, query=query)).json().get(
+            "items"
+        ) or []
+        return items
+
+    async def delete(
+        self, api_version: str, kind: str, name: str, *, namespace: str | None = None
+    ) -> bool:
+        """Delete; ``False`` when it was already gone (which is success for hk8s)."""
+        try:
+            await self.request("DELETE", await self.path(api_version, kind, name, namespace))
+        except NotFoundError:
+            return False
+        return True

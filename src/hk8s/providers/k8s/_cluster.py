@@ -1,0 +1,320 @@
+"""``KubeClient``: the Kubernetes port used by create, upgrade, scaling and destroy.
+
+Waits are named conditions polled through the ``Clock`` every ``cluster_poll_interval`` until
+``cluster_timeout`` (or the ``timeout`` given); a condition not met raises ``WaitTimeoutError``
+with what was last seen. Node removal follows ``kubectl drain``: cordon, then evict every pod
+but DaemonSet-managed and mirror (static) pods through the Eviction API, which enforces
+PodDisruptionBudgets by answering 429 (kubernetes.io/docs/concepts/scheduling-eviction/
+api-eviction); a blocked eviction is retried until the deadline, then reported with the pod
+and the budget that blocked it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from hk8s.errors import Hk8sError, NotFoundError, RateLimitedError, WaitTimeoutError
+from hk8s.providers.k8s._client import MERGE_PATCH, KubeBase
+from hk8s.providers.k8s._types import JobFailedError, KubeNode, ObjectRef
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterable
+
+__all__ = ["KubeClient"]
+
+_PDB_IN_MESSAGE = re.compile(r"disruption budget (\S+?)(?: |$)")
+LOG_TAIL_LINES = 40
+
+
+def _selector_matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A LabelSelector (matchLabels + matchExpressions) against labels."""
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        present = key in labels
+        if (
+            (op == "In" and labels.get(key) not in values)
+            or (op == "NotIn" and present and labels[key] in values)
+            or (op == "Exists" and not present)
+            or (op == "DoesNotExist" and present)
+        ):
+            return False
+    return True
+
+
+def _rollout_state(kind: str, obj: dict[str, Any]) -> tuple[bool, str]:
+    """Like ``kubectl rollout status``: ready, and why not."""
+    meta, spec, status = obj.get("metadata", {}), obj.get("spec", {}), obj.get("status") or {}
+    if status.get("observedGeneration", 0) < meta.get("generation", 0):
+        return False, "the controller has not observed the latest spec yet"
+    if kind == "DaemonSet":
+        desired = status.get("desiredNumberScheduled", 0)
+        updated = status.get("updatedNumberScheduled", 0)
+        ready = status.get("numberReady", 0)
+        return (updated >= desired and ready >= desired), f"{ready}/{desired} pods ready"
+    want = spec.get("replicas", 1)
+    updated = status.get("updatedReplicas", 0)
+    available = status.get("availableReplicas", 0)
+    return (updated >= want and available >= want), f"{available}/{want} replicas available"
+
+
+class KubeClient(KubeBase):
+    """The Kubernetes API of one cluster, built with ``KubeClient.from_kubeconfig``.
+
+    >>> kube = KubeClient.from_kubeconfig("kubeconfig", clock=clock, timing=timing)
+    >>> # await kube.wait_api_ready(); await kube.apply(objects); await kube.drain("demo-w-3")
+    """
+
+    # -- waits ------------------------------------------------------------------------------
+
+    async def wait_for(
+        self,
+        condition: str,
+        check: Callable[[], Awaitable[tuple[bool, str]]],
+        *,
+        timeout: float | None = None,
+    ) -> None:
+        """Poll ``check`` (-> done, what is seen) until done; retryable errors keep waiting."""
+        limit = self._timing.cluster_timeout if timeout is None else timeout
+        deadline = self._clock.now() + limit
+        seen = ""
+        while True:
+            try:
+                done, seen = await check()
+            except Hk8sError as exc:
+                if not exc.retryable and not isinstance(exc, NotFoundError):
+                    raise
+                done, seen = False, str(exc)
+            if done:
+                return
+            remaining = deadline - self._clock.now()
+            if remaining <= 0:
+                raise WaitTimeoutError(condition, limit, last_error=seen or None)
+            await self._clock.sleep(min(self._timing.cluster_poll_interval, remaining))
+
+    async def wait_api_ready(self, *, timeout: float | None = None) -> None:
+        """The API server answers and reports itself ready (``/readyz``)."""
+
+        async def check() -> tuple[bool, str]:
+            response = await self.request("GET", "/readyz", retry=False)
+            return True, response.text()
+
+        await self.wait_for("the Kubernetes API to answer", check, timeout=timeout)
+
+    async def wait_nodes_ready(
+        self, names: Iterable[str], *, timeout: float | None = None
+    ) -> list[KubeNode]:
+        """Every named node is registered and Ready; returns them."""
+        wanted = sorted(set(names))
+        found: list[KubeNode] = []
+
+        async def check() -> tuple[bool, str]:
+            nonlocal found
+            nodes = {node.name: node for node in await self.list_nodes()}
+            missing = [n for n in wanted if n not in nodes]
+            not_ready = [n for n in wanted if n in nodes and not nodes[n].ready]
+            found = [nodes[n] for n in wanted if n in nodes]
+            parts = []
+            if missing:
+                parts.append(f"not registered: {', '.join(missing)}")
+            if not_ready:
+                parts.append(f"not Ready: {', '.join(not_ready)}")
+            return not parts, "; ".join(parts)
+
+        await self.wait_for(f"nodes Ready ({', '.join(wanted)})", check, timeout=timeout)
+        return found
+
+    async def wait_rollout(
+        self, kind: str, namespace: str, name: str, *, timeout: float | None = None
+    ) -> None:
+        """A Deployment or DaemonSet has all its pods updated and ready."""
+
+        async def check() -> tuple[bool, str]:
+            obj = await self.get("apps/v1", kind, name, namespace=namespace)
+            if obj is None:
+                return False, "it does not exist yet"
+            return _rollout_state(kind, obj)
+
+        await self.wait_for(f"{kind} {namespace}/{name} rolled out", check, timeout=timeout)
+
+    async def wait_job(self, namespace: str, name: str, *, timeout: float | None = None) -> None:
+        """The Job completed; a failed Job raises ``JobFailedError`` with its pods' logs."""
+
+        async def check() -> tuple[bool, str]:
+            job = await self.get("batch/v1", "Job", name, namespace=namespace)
+            if job is None:
+                return False, "the Job does not exist"
+            status = job.get("status") or {}
+            conditions = {c.get("type"): c for c in status.get("conditions") or []}
+            if status.get("succeeded", 0) >= 1 or _true(conditions.get("Complete")):
+                return True, "complete"
+            failed = conditions.get("Failed")
+            if _true(failed):
+                assert failed is not None
+                reason = failed.get("message") or failed.get("reason") or "failed"
+                raise JobFailedError(namespace, name, reason, await self.job_logs(namespace, name))
+            return False, f"{status.get('active', 0)} active, {status.get('failed', 0)} failed"
+
+        await self.wait_for(f"Job {namespace}/{name} to complete", check, timeout=timeout)
+
+    async def job_logs(self, namespace: str, name: str) -> str:
+        """The last lines of each of a Job's pods' logs, oldest pod first."""
+        pods = await self.list("v1", "Pod", namespace=namespace, label_selector=f"job-name={name}")
+        pods.sort(key=lambda p: p.get("metadata", {}).get("creationTimestamp", ""))
+        chunks = []
+        for pod in pods:
+            pod_name = pod["metadata"]["name"]
+            try:
+                response = await self.request(
+                    "GET",
+                    f"/api/v1/namespaces/{namespace}/pods/{pod_name}/log",
+                    query=[("tailLines", str(LOG_TAIL_LINES))],
+                )
+            except Hk8sError as exc:
+                chunks.append(f"[{pod_name}] (logs unavailable: {exc})")
+                continue
+            chunks.append(f"[{pod_name}]\n{response.text().rstrip()}")
+        return "\n".join(chunks)
+
+    # -- nodes ------------------------------------------------------------------------------
+
+    async def list_nodes(self) -> list[KubeNode]:
+        return [KubeNode.from_api(obj) for obj in await self.list("v1", "Node")]
+
+    async def cordon(self, node: str) -> None:
+        """Mark the node unschedulable (``kubectl cordon``)."""
+        await self.request(
+            "PATCH",
+            f"/api/v1/nodes/{node}",
+            body={"spec": {"unschedulable": True}},
+            content_type=MERGE_PATCH,
+        )
+
+    async def delete_node(self, node: str) -> bool:
+        """Delete the Node object; ``False`` if it was already gone."""
+        return await self.delete("v1", "Node", node)
+
+    async def drain(self, node: str, *, timeout: float | None = None) -> list[ObjectRef]:
+        """Cordon, evict (honouring PodDisruptionBudgets), wait until the pods are gone."""
+        await self.cordon(node)
+        pods = await self._evictable_pods(node)
+        pending = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in pods}
+        evicted: list[ObjectRef] = []
+
+        async def evict_all() -> tuple[bool, str]:
+            blocked = []
+            for (namespace, name), pod in list(pending.items()):
+                blocker = await self._evict(namespace, name, pod)
+                if blocker is None:
+                    del pending[(namespace, name)]
+                    evicted.append(ObjectRef("v1", "Pod", name, namespace))
+                else:
+                    blocked.append(f"pod {namespace}/{name} blocked by {blocker}")
+            return not pending, "; ".join(blocked)
+
+        await self.wait_for(f"draining node {node}", evict_all, timeout=timeout)
+        uids = {p["metadata"].get("uid") for p in pods}
+
+        async def pods_gone() -> tuple[bool, str]:
+            left = [
+                f"{p['metadata']['namespace']}/{p['metadata']['name']}"
+                for p in await self._pods_on(node)
+                if p["metadata"].get("uid") in uids
+            ]
+            return not left, f"still terminating: {', '.join(left)}"
+
+        await self.wait_for(f"evicted pods to leave node {node}", pods_gone, timeout=timeout)
+        return evicted
+
+    async def _pods_on(self, node: str) -> list[dict[str, Any]]:
+        pods = await self.list("v1", "Pod", field_selector=f"spec.nodeName={node}")
+        return [p for p in pods if (p.get("spec") or {}).get("nodeName") == node]
+
+    async def _evictable_pods(self, node: str) -> list[dict[str, Any]]:
+        def skipped(pod: dict[str, Any]) -> bool:
+            meta = pod.get("metadata") or {}
+            if "kubernetes.io/config.mirror" in (meta.get("annotations") or {}):
+                return True
+            return any(o.get("kind") == "DaemonSet" for o in meta.get("ownerReferences") or [])
+
+        return [p for p in await self._pods_on(node) if not skipped(p)]
+
+    async def _evict(self, namespace: str, name: str, pod: dict[str, Any]) -> str | None:
+        """Evict one pod: ``None`` when evicted or gone, else what blocks it."""
+        body = {
+            "apiVersion": "policy/v1",
+            "kind": "Eviction",
+            "metadata": {"name": name, "namespace": namespace},
+        }
+        try:
+            await self.request(
+                "POST",
+                f"/api/v1/namespaces/{namespace}/pods/{name}/eviction",
+                body=body,
+                retry=False,
+            )
+        except NotFoundError:
+            return None
+        except RateLimitedError as exc:
+            return await self._blocking_budget(namespace, pod, exc)
+        return None
+
+    async def _blocking_budget(
+        self, namespace: str, pod: dict[str, Any], exc: RateLimitedError
+    ) -> str:
+        body = getattr(exc, "body", {}) or {}
+        causes = (body.get("details") or {}).get("causes") or []
+        message = " ".join(str(c.get("message", "")) for c in causes) or str(
+            body.get("message", "")
+        )
+        match = _PDB_IN_MESSAGE.search(message)
+        if match:
+            return f"PodDisruptionBudget {namespace}/{match.group(1)} ({message})"
+        labels = (pod.get("metadata") or {}).get("labels") or {}
+        for pdb in await self.list("policy/v1", "PodDisruptionBudget", namespace=namespace):
+            if _selector_matches((pdb.get("spec") or {}).get("selector") or {}, labels):
+                return f"PodDisruptionBudget {namespace}/{pdb['metadata']['name']} ({message})"
+        return message or "the eviction API (HTTP 429)"
+
+    # -- destroy helpers --------------------------------------------------------------------
+
+    async def list_load_balancer_services(self) -> list[ObjectRef]:
+        """Services of type LoadBalancer: each owns a Hetzner load balancer via the CCM."""
+        return [
+            ObjectRef.of({**svc, "apiVersion": "v1", "kind": "Service"})
+            for svc in await self.list("v1", "Service")
+            if (svc.get("spec") or {}).get("type") == "LoadBalancer"
+        ]
+
+    async def delete_load_balancer_services(self) -> list[ObjectRef]:
+        """Delete them so the CCM deletes their Hetzner load balancers; returns what it asked."""
+        services = await self.list_load_balancer_services()
+        for ref in services:
+            await self.delete("v1", "Service", ref.name, namespace=ref.namespace)
+        return services
+
+    async def list_pvcs(self) -> list[ObjectRef]:
+        return [
+            ObjectRef.of({**pvc, "apiVersion": "v1", "kind": "PersistentVolumeClaim"})
+            for pvc in await self.list("v1", "PersistentVolumeClaim")
+        ]
+
+    async def delete_pvcs(self) -> list[ObjectRef]:
+        """Delete every claim so the CSI driver deletes the Hetzner volumes behind them."""
+        claims = await self.list_pvcs()
+        for ref in claims:
+            await self.delete("v1", "PersistentVolumeClaim", ref.name, namespace=ref.namespace)
+        return claims
+
+    async def list_persistent_volumes(self) -> list[ObjectRef]:
+        return [
+            ObjectRef.of({**pv, "apiVersion": "v1", "kind": "PersistentVolume"})
+            for pv in await self.list("v1", "PersistentVolume")
+        ]
+
+
+def _true(condition: dict[str, Any] | None) -> bool:
+    return condition is not None and condition.get("status") == "True"

@@ -1,0 +1,103 @@
+"""What the Kubernetes port returns: hk8s' own small types, never kubernetes-client objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hk8s.errors import PermanentError
+
+__all__ = ["JobFailedError", "KubeNode", "NodeTaint", "ObjectRef"]
+
+
+@dataclass(frozen=True)
+class NodeTaint:
+    key: str
+    effect: str
+    value: str = ""
+
+
+@dataclass(frozen=True)
+class KubeNode:
+    """A Node as the health gate and scaling see it."""
+
+    name: str
+    ready: bool
+    schedulable: bool
+    roles: tuple[str, ...] = ()
+    internal_ip: str | None = None
+    provider_id: str | None = None
+    taints: tuple[NodeTaint, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+    kubelet_version: str | None = None
+
+    @property
+    def control_plane(self) -> bool:
+        return "control-plane" in self.roles
+
+    @classmethod
+    def from_api(cls, obj: dict[str, Any]) -> KubeNode:
+        meta, spec, status = obj.get("metadata", {}), obj.get("spec", {}), obj.get("status", {})
+        labels = dict(meta.get("labels") or {})
+        prefix = "node-role.kubernetes.io/"
+        roles = tuple(sorted(k[len(prefix) :] for k in labels if k.startswith(prefix)))
+        ready = any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in status.get("conditions") or []
+        )
+        internal = [
+            a.get("address") for a in status.get("addresses") or [] if a.get("type") == "InternalIP"
+        ]
+        taints = tuple(
+            NodeTaint(key=t.get("key", ""), effect=t.get("effect", ""), value=t.get("value", ""))
+            for t in spec.get("taints") or []
+        )
+        return cls(
+            name=meta.get("name", ""),
+            ready=ready,
+            schedulable=not spec.get("unschedulable", False),
+            roles=roles,
+            internal_ip=internal[0] if internal else None,
+            provider_id=spec.get("providerID"),
+            taints=taints,
+            labels=labels,
+            kubelet_version=(status.get("nodeInfo") or {}).get("kubeletVersion"),
+        )
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """Which object: enough to find it again, nothing of its content (Secrets stay out)."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind} {where}{self.name}"
+
+    @classmethod
+    def of(cls, obj: dict[str, Any]) -> ObjectRef:
+        meta = obj.get("metadata") or {}
+        return cls(
+            api_version=str(obj.get("apiVersion", "")),
+            kind=str(obj.get("kind", "")),
+            name=str(meta.get("name", "")),
+            namespace=meta.get("namespace"),
+        )
+
+
+class JobFailedError(PermanentError):
+    """An addon Job failed; ``logs`` holds the tail of its pods' logs (helm's error)."""
+
+    def __init__(self, namespace: str, name: str, reason: str, logs: str) -> None:
+        message = f"Job {namespace}/{name} failed: {reason}"
+        if logs.strip():
+            message += f"\n--- pod logs (tail) ---\n{logs.rstrip()}"
+        super().__init__(message, hint="fix the addon's version or values in cluster.yaml")
+        self.namespace = namespace
+        self.name = name
+        self.reason = reason
+        self.logs = logs
