@@ -23,6 +23,7 @@ from hk8s.pki._files import write_private_file
 from hk8s.pki._issue import (
     ADMIN_CERT_VALIDITY,
     TALOS_ADMIN_ROLE,
+    create_maintenance_cert,
     issue_kube_admin_cert,
     issue_kube_apiserver_cert,
     issue_talos_client_cert,
@@ -67,6 +68,7 @@ __all__ = [
     "SecretsBundle",
     "Talosconfig",
     "create_ca",
+    "create_maintenance_cert",
     "generate_admin_kubeconfig",
     "generate_private_key",
     "generate_secrets",

@@ -9,6 +9,7 @@ usage from the caller, leaf key of the same family as the CA's, see ``x509/keypa
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import ipaddress
 from dataclasses import dataclass, field
@@ -81,6 +82,19 @@ class CertAndKey:
         if _public_bytes(cert.public_key()) != _public_bytes(key.public_key()):
             raise SecretsError("private key does not match the certificate's public key")
         return cls(cert=cert, key=key, cert_pem=cert_pem, key_pem=key_pem)
+
+    @classmethod
+    def from_base64(cls, crt: str, key: str) -> CertAndKey:
+        """From a machine config's or bundle's ``{crt, key}`` (base64 of PEM), e.g. ``machine.ca``.
+
+        >>> os_ca = CertAndKey.from_base64(**config["machine"]["ca"])
+        """
+        try:
+            cert_pem = base64.b64decode(crt, validate=True)
+            key_pem = base64.b64decode(key, validate=True)
+        except ValueError as exc:
+            raise SecretsError(f"certificate or key is not valid base64: {exc}") from exc
+        return cls.from_pem(cert_pem, key_pem)
 
     @property
     def algorithm(self) -> KeyAlgorithm:

@@ -14,7 +14,8 @@ import datetime as dt
 import ipaddress
 from typing import TYPE_CHECKING
 
-from hk8s.pki._certs import CertAndKey, IPAddress, issue_certificate
+from hk8s.pki._certs import CertAndKey, IPAddress, create_ca, issue_certificate
+from hk8s.pki._keys import KeyAlgorithm
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ADMIN_CERT_VALIDITY",
     "TALOS_ADMIN_ROLE",
+    "create_maintenance_cert",
     "issue_kube_admin_cert",
     "issue_kube_apiserver_cert",
     "issue_talos_client_cert",
@@ -67,6 +69,24 @@ def issue_talos_server_cert(
         dns_names=dns_names,
         ip_addresses=ip_addresses,
         server_auth=True,
+    )
+
+
+def create_maintenance_cert(
+    *,
+    now: dt.datetime,
+    ip_addresses: Sequence[IPAddress | str],
+    dns_names: Sequence[str] = (),
+    validity: dt.timedelta = ADMIN_CERT_VALIDITY,
+) -> CertAndKey:
+    """The self-signed Ed25519 serving cert of a node in maintenance mode.
+
+    A node without a config has no cluster CA; Talos serves a throwaway self-signed Ed25519
+    cert and clients connect without verifying it (``talosctl --insecure``).
+    """
+    ca = create_ca(algorithm=KeyAlgorithm.ED25519, now=now, validity=validity)
+    return issue_talos_server_cert(
+        ca, now=now, ip_addresses=ip_addresses, dns_names=dns_names, validity=validity
     )
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import ipaddress
 import os
@@ -17,6 +18,7 @@ from hk8s.pki import (
     CertAndKey,
     KeyAlgorithm,
     create_ca,
+    create_maintenance_cert,
     issue_kube_admin_cert,
     issue_kube_apiserver_cert,
     issue_talos_client_cert,
@@ -161,3 +163,18 @@ def test_private_file_replaces_a_world_readable_file(tmp_path: Path) -> None:
     target.chmod(0o644)
     write_private_file(target, "new", overwrite=True)
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_maintenance_cert_is_self_contained_ed25519(now: dt.datetime) -> None:
+    server = create_maintenance_cert(now=now, ip_addresses=["127.0.3.4"])
+    assert isinstance(server.key, ed25519.Ed25519PrivateKey)
+    assert _sans(server.cert) == ([], ["127.0.3.4"])
+    assert _eku(server.cert) == [SERVER]
+
+
+def test_ca_from_machine_config_base64(os_ca: CertAndKey) -> None:
+    crt = base64.b64encode(os_ca.cert_pem).decode()
+    key = base64.b64encode(os_ca.key_pem).decode()
+    assert CertAndKey.from_base64(crt=crt, key=key) == os_ca
+    with pytest.raises(SecretsError, match="base64"):
+        CertAndKey.from_base64(crt="%%", key=key)
