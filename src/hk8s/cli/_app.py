@@ -21,6 +21,7 @@ __all__ = ["COMMANDS", "build_app"]
 COMMANDS: tuple[str, ...] = (
     "hk8s.cli.config",
     "hk8s.cli.version",
+    "hk8s.cli.sim",
 )
 
 HELP = """\
