@@ -10,14 +10,16 @@ from __future__ import annotations
 from hk8s.machineconfig._contract import SUPPORTED_CONTRACTS, Contract, contract_for
 from hk8s.machineconfig._patch import PatchError, apply_patch, json_merge_patch
 from hk8s.machineconfig._render import (
-    INSTALL_DISK,
-    KUBE_API_PORT,
     apply_patches,
     build_machine_config,
-    cluster_endpoint_url,
     dump_documents,
-    installer_image,
     render_machine_config,
+)
+from hk8s.machineconfig._v1alpha1 import (
+    INSTALL_DISK,
+    KUBE_API_PORT,
+    cluster_endpoint_url,
+    installer_image,
 )
 
 __all__ = [

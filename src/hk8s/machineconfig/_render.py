@@ -1,19 +1,12 @@
-"""Machine configs for one node, shaped like ``talosctl gen config`` output for its contract.
+"""Machine configs for one node: the v1alpha1 document, per-contract extra documents, patches.
 
-Starting from the reference ``gen-config/base-{controlplane,worker}.yaml`` of each Talos release
-(minus ``persist``, which the v1alpha1 schema does not allow), hk8s sets what a Hetzner cluster
-needs: the API endpoint, Kubernetes images, the install disk and Image Factory installer, no
-CNI and no kube-proxy (Cilium replaces both), the external cloud provider (hcloud CCM), pool
-labels and taints, the node's hostname, and ``kubelet.nodeIP.validSubnets`` set to the private
-node subnet so kubelet registers the private IP, not the public one. User patches come last.
+User patches come last, ``talos.patches.all`` then the role's list, each checked on its own so
+that an error names the patch (``talos.patches.worker[1]``).
 """
 
 from __future__ import annotations
 
-import base64
-import ipaddress
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 import yaml
 
@@ -21,46 +14,20 @@ from hk8s.errors import ConfigError, ConfigProblem
 from hk8s.machineconfig._check import check_documents
 from hk8s.machineconfig._contract import Contract, contract_for
 from hk8s.machineconfig._patch import Document, PatchError, apply_patch
+from hk8s.machineconfig._v1alpha1 import installer_image, v1alpha1_document
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from hk8s.config import ClusterConfig, NodePool
-    from hk8s.pki import CertAndKey, SecretsBundle
+    from hk8s.pki import SecretsBundle
 
 __all__ = [
     "apply_patches",
     "build_machine_config",
-    "cluster_endpoint_url",
     "dump_documents",
-    "installer_image",
     "render_machine_config",
 ]
-
-KUBE_API_PORT = 6443
-INSTALL_DISK = "/dev/sda"  # Hetzner Cloud servers boot from their one virtio-scsi disk
-_CP_EXCLUDE_LB = "node.kubernetes.io/exclude-from-external-load-balancers"
-_POD_SECURITY = {
-    "name": "PodSecurity",
-    "configuration": {
-        "apiVersion": "pod-security.admission.config.k8s.io/v1alpha1",
-        "defaults": {
-            "audit": "restricted",
-            "audit-version": "latest",
-            "enforce": "baseline",
-            "enforce-version": "latest",
-            "warn": "restricted",
-            "warn-version": "latest",
-        },
-        "exemptions": {"namespaces": ["kube-system"], "runtimeClasses": [], "usernames": []},
-        "kind": "PodSecurityConfiguration",
-    },
-}
-_AUDIT_POLICY = {
-    "apiVersion": "audit.k8s.io/v1",
-    "kind": "Policy",
-    "rules": [{"level": "Metadata"}],
-}
 
 
 def render_machine_config(
@@ -107,7 +74,7 @@ def build_machine_config(
     """The documents of :func:`render_machine_config`, patched, as plain data."""
     contract = contract_for(cluster.talos.version)
     docs = [
-        _v1alpha1(
+        v1alpha1_document(
             cluster,
             secrets,
             pool,
@@ -161,145 +128,6 @@ def dump_documents(documents: Sequence[Mapping[str, Any]]) -> str:
         yaml.dump(dict(doc), Dumper=_TalosDumper, sort_keys=False, indent=4, width=1 << 20)
         for doc in documents
     )
-
-
-def installer_image(cluster: ClusterConfig, schematic: str | None = None) -> str:
-    """``factory.talos.dev/installer/<schematic>:v1.12.0``, host from ``talos.image_factory``."""
-    chosen = schematic or cluster.talos.effective_schematic
-    if not chosen:
-        raise ConfigError(
-            "talos.schematic",
-            [
-                ConfigProblem(
-                    path="talos.schematic",
-                    message="no schematic id to build the installer image from",
-                    hint="the schematic for talos.extensions must be created first",
-                )
-            ],
-        )
-    host = urlparse(cluster.talos.image_factory).netloc
-    version = "v" + cluster.talos.version.removeprefix("v")
-    return f"{host}/installer/{chosen}:{version}"
-
-
-def cluster_endpoint_url(endpoint: str) -> str:
-    """``https://<endpoint>:6443``; IPv6 addresses get brackets."""
-    try:
-        is_v6 = ipaddress.ip_address(endpoint).version == 6
-    except ValueError:
-        is_v6 = False
-    host = f"[{endpoint}]" if is_v6 else endpoint
-    return f"https://{host}:{KUBE_API_PORT}"
-
-
-def _v1alpha1(
-    cluster: ClusterConfig,
-    secrets: SecretsBundle,
-    pool: NodePool,
-    contract: Contract,
-    *,
-    endpoint: str,
-    hostname: str,
-    cert_sans: Sequence[str],
-    installer: str,
-) -> Document:
-    control_plane = pool.role == "control-plane"
-    kube = "v" + cluster.kubernetes.version.removeprefix("v")
-    sans = list(dict.fromkeys([endpoint, *cert_sans]))
-
-    machine: Document = {
-        "type": "controlplane" if control_plane else "worker",
-        "token": secrets.trustd_token,
-        "ca": _pair(secrets.os_ca, with_key=control_plane),
-        "certSANs": sans,
-        "kubelet": {
-            "image": f"ghcr.io/siderolabs/kubelet:{kube}",
-            "defaultRuntimeSeccompProfileEnabled": True,
-            "disableManifestsDirectory": True,
-            "nodeIP": {"validSubnets": [cluster.network.node_subnet]},
-        },
-    }
-    if contract.machine_network:
-        machine["network"] = {} if contract.hostname_document else {"hostname": hostname}
-    machine["install"] = {"disk": INSTALL_DISK, "image": installer, "wipe": False}
-    if contract.grub_uki_cmdline:
-        machine["install"]["grubUseUKICmdline"] = True
-    features: Document = {}
-    if contract.legacy_fields:
-        features.update(rbac=True, stableHostname=True, apidCheckExtKeyUsage=True)
-    features["diskQuotaSupport"] = True
-    features["kubePrism"] = {"enabled": True, "port": 7445}
-    features["hostDNS"] = {"enabled": True, "forwardKubeDNSToHost": True}
-    machine["features"] = features
-    labels = {_CP_EXCLUDE_LB: ""} if control_plane else {}
-    labels.update(pool.labels)
-    if labels:
-        machine["nodeLabels"] = labels
-    if pool.taints:
-        # Talos' value syntax is "value:Effect" or just "Effect" (machinery/labels/taints.go).
-        machine["nodeTaints"] = {
-            t.key: f"{t.value}:{t.effect}" if t.value else t.effect for t in pool.taints
-        }
-
-    network = cluster.network
-    cluster_doc: Document = {
-        "id": secrets.cluster_id,
-        "secret": secrets.cluster_secret,
-        "controlPlane": {"endpoint": cluster_endpoint_url(endpoint)},
-        "clusterName": cluster.name,
-        "network": {
-            "cni": {"name": "none"},  # Cilium is installed as an addon
-            "dnsDomain": "cluster.local",
-            "podSubnets": [network.pod_cidr],
-            "serviceSubnets": [network.service_cidr],
-        },
-        "token": secrets.bootstrap_token,
-    }
-    if control_plane:
-        _control_plane_secrets(cluster_doc, secrets)
-    cluster_doc["ca"] = _pair(secrets.k8s_ca, with_key=control_plane)
-    if control_plane:
-        cluster_doc["aggregatorCA"] = _pair(secrets.k8s_aggregator_ca, with_key=True)
-        cluster_doc["serviceAccount"] = {"key": _b64(secrets.service_account_key_pem)}
-        api_server: Document = {"image": f"registry.k8s.io/kube-apiserver:{kube}"}
-        api_server["certSANs"] = sans
-        if contract.legacy_fields:
-            api_server["disablePodSecurityPolicy"] = True
-        api_server["admissionControl"] = [_POD_SECURITY]
-        api_server["auditPolicy"] = _AUDIT_POLICY
-        cluster_doc["apiServer"] = api_server
-        cluster_doc["controllerManager"] = {
-            "image": f"registry.k8s.io/kube-controller-manager:{kube}"
-        }
-        cluster_doc["proxy"] = {"disabled": True}  # Cilium's kube-proxy replacement
-        cluster_doc["scheduler"] = {"image": f"registry.k8s.io/kube-scheduler:{kube}"}
-    cluster_doc["discovery"] = {
-        "enabled": True,
-        "registries": {"kubernetes": {"disabled": True}, "service": {}},
-    }
-    if control_plane:
-        cluster_doc["etcd"] = {"ca": _pair(secrets.etcd_ca, with_key=True)}
-    # Every kubelet needs --cloud-provider=external for the hcloud CCM, workers included.
-    cluster_doc["externalCloudProvider"] = {"enabled": True}
-    if control_plane and not any(p.count for p in cluster.pools() if p.role == "worker"):
-        cluster_doc["allowSchedulingOnControlPlanes"] = True  # no workers: run pods on the CPs
-    return {"version": "v1alpha1", "debug": False, "machine": machine, "cluster": cluster_doc}
-
-
-def _control_plane_secrets(cluster_doc: Document, secrets: SecretsBundle) -> None:
-    if secrets.aescbc_encryption_secret:
-        cluster_doc["aescbcEncryptionSecret"] = secrets.aescbc_encryption_secret
-    if secrets.secretbox_encryption_secret:
-        cluster_doc["secretboxEncryptionSecret"] = secrets.secretbox_encryption_secret
-
-
-def _pair(pair: CertAndKey, *, with_key: bool) -> dict[str, str]:
-    # Workers get the CA certificate only; talosctl writes an empty key for them.
-    return {"crt": _b64(pair.cert_pem), "key": _b64(pair.key_pem) if with_key else ""}
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
 
 
 def _hint(exc: PatchError) -> str:

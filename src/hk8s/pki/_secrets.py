@@ -151,6 +151,8 @@ def write_secrets(
             f"secrets bundle {path} already exists; refusing to overwrite it",
             hint="the cluster's identity lives in that file: keep it, or move it away first",
         ) from exc
+    except OSError as exc:
+        raise SecretsError(f"cannot write secrets bundle {path}: {exc}") from exc
 
 
 def load_secrets(path: str | os.PathLike[str]) -> SecretsBundle:

@@ -204,3 +204,10 @@ def test_leaf_certificate_in_place_of_a_ca_is_refused(
     }
     with pytest.raises(SecretsError, match="not a CA"):
         parse_secrets(yaml.safe_dump(doc))
+
+
+def test_write_into_a_missing_directory_is_a_secrets_error(
+    bundle: SecretsBundle, tmp_path: Path
+) -> None:
+    with pytest.raises(SecretsError, match="cannot write"):
+        write_secrets(tmp_path / "missing" / "secrets.yaml", bundle)
