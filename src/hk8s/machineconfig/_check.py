@@ -2,8 +2,9 @@
 
 The full JSON schema is checked in hk8s' tests; at run time these checks catch what patches
 usually get wrong, per contract: unknown keys in the v1alpha1 document (a typo, or a field the
-Talos release moved to its own document), a patch that changes the machine type, and extra
-documents without ``apiVersion``/``kind``.
+Talos release moved to its own document), a patch that changes the machine type, extra
+documents without ``apiVersion``/``kind``, and values whose type a patch changed (``wipe: "no"``
+where Talos wants a boolean: Talos would refuse to decode it).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
     from hk8s.machineconfig._contract import Contract
 
-__all__ = ["check_documents"]
+__all__ = ["check_documents", "check_types_kept"]
 
 
 def check_documents(
@@ -56,3 +57,25 @@ def _known(value: dict[str, Any], allowed: Iterable[str], path: str, contract: C
             raise PatchError(
                 where, f"unknown field for the Talos {contract.minor} contract{suggestion}"
             )
+
+
+def check_types_kept(before: Any, after: Any, path: str = "") -> None:
+    """Raise ``PatchError`` where ``after`` holds a value of another JSON type than ``before``."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        for key in before.keys() & after.keys():
+            check_types_kept(before[key], after[key], f"{path}.{key}" if path else str(key))
+        return
+    if _json_type(before) != _json_type(after):
+        raise PatchError(path, f"expected {_json_type(before)}, the patch has {_json_type(after)}")
+
+
+def _json_type(value: object) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "a string"

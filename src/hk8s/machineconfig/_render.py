@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from hk8s.errors import ConfigError, ConfigProblem
-from hk8s.machineconfig._check import check_documents
+from hk8s.machineconfig._check import check_documents, check_types_kept
 from hk8s.machineconfig._contract import Contract, contract_for
 from hk8s.machineconfig._patch import Document, PatchError, apply_patch
 from hk8s.machineconfig._v1alpha1 import installer_image, v1alpha1_document
@@ -113,6 +113,7 @@ def apply_patches(
         try:
             patched = apply_patch(documents, patch)
             check_documents(patched, contract, machine_type=machine_type)
+            check_types_kept(documents[0], patched[0])
         except PatchError as exc:
             problems.append(ConfigProblem(path=where, message=str(exc), hint=_hint(exc)))
             continue

@@ -253,3 +253,21 @@ def test_fields_moved_out_of_v1alpha1_are_refused_per_contract(
     with pytest.raises(ConfigError, match="1 problem") as info:
         _build(bad, example_bundle, "cp")
     assert "unknown field for the Talos 1.12 contract" in info.value.problems[0].message
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        "{machine: {install: {wipe: 'no'}}}",
+        "{$patch: json-merge, machine: {features: {kubePrism: {port: '7445'}}}}",
+        "{$patch: json-merge, machine: {install: /dev/sdb}}",
+    ],
+)
+def test_patches_that_change_a_value_type_are_refused(
+    patch: str, example_bundle: SecretsBundle, make_config: Callable[..., ClusterConfig]
+) -> None:
+    cfg = make_config("1.12", patches=f"all: [{patch}]")
+    with pytest.raises(ConfigError) as info:
+        _build(cfg, example_bundle, "cp")
+    assert info.value.problems[0].path == "talos.patches.all[0]"
+    assert "expected a" in info.value.problems[0].message
