@@ -49,7 +49,7 @@ if TYPE_CHECKING:
         SSHKeySpec,
         Subnet,
     )
-    from hk8s.providers.hcloud._port import LabelledKind
+    from hk8s.providers.hcloud._port import HcloudPort, LabelledKind
 
 __all__ = ["MUTATING_PREFIXES", "FakeHcloud"]
 
@@ -484,3 +484,9 @@ class FakeHcloud:
     async def wait_actions(self, action_ids: Sequence[int]) -> list[Action]:
         self._call("wait_actions", tuple(action_ids))
         return [Action(i, "fake", "success", 100) for i in action_ids]
+
+
+if TYPE_CHECKING:
+    # mypy proves the fake implements the whole port.
+    def _implements_port(fake: FakeHcloud) -> HcloudPort:
+        return fake

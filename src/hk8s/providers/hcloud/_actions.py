@@ -1,0 +1,115 @@
+"""Waiting for Hetzner actions in batches, shared by every concurrent caller.
+
+Each mutating call returns actions; rather than one poller per action (30 servers = 30 GETs per
+interval), every waiter registers its ids with one ``ActionWaiter``, which polls all pending
+ids together: ``GET /actions?id=1&id=2...`` with at most 25 ids per request (design.md
+section 4), backing off from ``action_poll_initial`` to ``action_poll_max`` and starting over
+when new ids arrive. A finished action resolves its waiters; a failed one raises
+``ActionFailedError`` with the action's error; ``action_timeout`` bounds the wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from hk8s.errors import WaitTimeoutError
+from hk8s.providers.hcloud._errors import action_failed
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+
+    from hk8s.model.clock import Clock
+    from hk8s.model.resources import Action
+    from hk8s.model.timing import Timing
+
+__all__ = ["BATCH_SIZE", "ActionWaiter"]
+
+BATCH_SIZE = 25
+
+
+class ActionWaiter:
+    """Coalesces action waits into batched polls. One per provider (and event loop)."""
+
+    def __init__(
+        self,
+        fetch: Callable[[list[int]], Awaitable[list[Action]]],
+        clock: Clock,
+        timing: Timing,
+    ) -> None:
+        self._fetch = fetch
+        self._clock = clock
+        self._timing = timing
+        self._pending: dict[int, tuple[asyncio.Future[Action], float]] = {}
+        self._poller: asyncio.Task[None] | None = None
+        self._fresh = False
+        self.polls = 0  # batch requests made, for tests
+
+    async def wait(self, actions: Sequence[Action]) -> list[Action]:
+        """Wait until every action finished; ``actions`` may already be finished."""
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Action]] = []
+        for action in actions:
+            if action.status == "error":
+                raise action_failed(action)
+            if action.status != "running":
+                done: asyncio.Future[Action] = loop.create_future()
+                done.set_result(action)
+                futures.append(done)
+                continue
+            entry = self._pending.get(action.id)
+            if entry is None:
+                entry = (loop.create_future(), self._clock.now())
+                self._pending[action.id] = entry
+                self._fresh = True
+            futures.append(entry[0])
+        if self._pending and (self._poller is None or self._poller.done()):
+            self._poller = loop.create_task(self._poll())
+        return list(await asyncio.gather(*futures))
+
+    async def _poll(self) -> None:
+        interval = self._timing.action_poll_initial
+        while self._pending:
+            await self._clock.sleep(interval)
+            if self._fresh:
+                interval = self._timing.action_poll_initial
+                self._fresh = False
+            ids = sorted(self._pending)
+            for start in range(0, len(ids), BATCH_SIZE):
+                chunk = ids[start : start + BATCH_SIZE]
+                self.polls += 1
+                try:
+                    found = await self._fetch(chunk)
+                except Exception as exc:
+                    self._fail(chunk, exc)
+                    continue
+                for action in found:
+                    self._settle(action)
+            self._expire()
+            interval = min(interval * 1.5, self._timing.action_poll_max)
+
+    def _settle(self, action: Action) -> None:
+        if action.status == "running" or action.id not in self._pending:
+            return
+        future, _ = self._pending.pop(action.id)
+        if future.done():
+            return
+        if action.status == "error":
+            future.set_exception(action_failed(action))
+        else:
+            future.set_result(action)
+
+    def _fail(self, ids: list[int], exc: Exception) -> None:
+        for action_id in ids:
+            future, _ = self._pending.pop(action_id)
+            if not future.done():
+                future.set_exception(exc)
+
+    def _expire(self) -> None:
+        now = self._clock.now()
+        timeout = self._timing.action_timeout
+        for action_id, (future, since) in list(self._pending.items()):
+            if now - since >= timeout:
+                del self._pending[action_id]
+                if not future.done():
+                    future.set_exception(WaitTimeoutError(f"Hetzner action {action_id}", timeout))

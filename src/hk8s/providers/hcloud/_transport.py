@@ -1,0 +1,147 @@
+"""The HTTP layer under the ``hcloud`` library: pacing, timeouts, retries, error mapping.
+
+hcloud 2.27 sends every request through one ``requests.Session`` it creates itself and offers
+no parameter to pass one in. requests' documented extension point for this is a transport
+adapter (``Session.mount``), so hk8s mounts ``PacedAdapter`` on that session: every request the
+library makes, including pagination and ``Client.request``, passes the shared rate limiter,
+carries a timeout, and is retried here with jittered exponential backoff on ``locked``,
+``conflict``, 429, 5xx, timeouts and connection errors. The library's own retry loop (which
+sleeps with ``time.sleep``, outside hk8s' clock) never sees those: when our attempts run out
+we raise ``TransientAPIError``/``RateLimitedError`` ourselves.
+
+The library is synchronous and runs in worker threads; waiting (limiter, backoff) happens on
+the event loop through ``asyncio.run_coroutine_threadsafe`` so that it uses the injected
+``Clock`` and the one limiter shared by all threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from hk8s.errors import RateLimitedError, TransientAPIError
+
+if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
+    from hk8s.model.clock import Clock
+    from hk8s.model.timing import Timing
+    from hk8s.providers.hcloud._ratelimit import RateLimiter
+
+__all__ = ["RETRYABLE_CODES", "RETRYABLE_STATUS", "PacedAdapter", "backoff_delay"]
+
+# Error codes worth another attempt (docs.hetzner.cloud "Errors": conflict = "The resource has
+# changed during the request, please retry"; locked = "there is already an Action running").
+RETRYABLE_CODES = frozenset(
+    {"locked", "conflict", "rate_limit_exceeded", "timeout", "unavailable", "server_error"}
+)
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+def backoff_delay(attempt: int, timing: Timing, rng: random.Random) -> float:
+    """Full-jitter exponential backoff: uniform(initial, min(max, initial * 2**attempt))."""
+    ceiling = min(timing.retry_max, timing.retry_initial * 2**attempt)
+    return rng.uniform(timing.retry_initial, max(timing.retry_initial, ceiling))
+
+
+def _error_code(response: requests.Response) -> str | None:
+    if response.status_code < 400:
+        return None
+    try:
+        body = json.loads(response.content or b"{}")
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None
+
+
+class PacedAdapter(HTTPAdapter):
+    """A requests transport adapter that paces, times out and retries every request."""
+
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        clock: Clock,
+        timing: Timing,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__(pool_connections=4, pool_maxsize=32)
+        self.limiter = limiter
+        self.clock = clock
+        self.timing = timing
+        # Never below 2 s of wall time, whatever HK8S_TIME_SCALE says (see Timing).
+        self.timeout = max(2.0, timing.request_timeout)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._rng = rng or random.Random()
+        self.sent = 0  # requests put on the wire, retries included
+
+    def _wait(self, coro: Coroutine[Any, Any, None]) -> None:
+        loop = self.loop
+        if loop is None or not loop.is_running():
+            coro.close()
+            raise RuntimeError("PacedAdapter used outside the provider's event loop")
+        asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+    def _observe(self, response: requests.Response) -> None:
+        # Plain attribute updates, safe from a worker thread; done before the next acquire()
+        # of this thread so a 429 blocks our own retry too.
+        self.limiter.observe(response.status_code, response.headers)
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: Any = None,
+    ) -> requests.Response:
+        # The path only: query strings are harmless, but the URL is all we ever print.
+        what = f"{request.method} {urlsplit(request.url or '').path}"
+        attempts = max(1, self.timing.retry_attempts)
+        for attempt in range(attempts):
+            self._wait(self.limiter.acquire())
+            self.sent += 1
+            try:
+                response = super().send(
+                    request, stream, timeout or self.timeout, verify, cert, proxies
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if attempt + 1 >= attempts:
+                    raise TransientAPIError(
+                        f"Hetzner API {what}: {type(exc).__name__} after {attempts} attempts",
+                        hint="check HCLOUD_ENDPOINT and the network, then run again",
+                    ) from exc
+            else:
+                self._observe(response)
+                code = _error_code(response)
+                if response.status_code not in RETRYABLE_STATUS and code not in RETRYABLE_CODES:
+                    return response
+                if attempt + 1 >= attempts:
+                    raise self._give_up(what, response, code, attempts)
+                response.close()
+            self._wait(self.clock.sleep(backoff_delay(attempt, self.timing, self._rng)))
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _give_up(
+        self, what: str, response: requests.Response, code: str | None, attempts: int
+    ) -> Exception:
+        correlation = response.headers.get("X-Correlation-Id")
+        message = f"Hetzner API {what}: {code or response.status_code} after {attempts} attempts"
+        if response.status_code == 429:
+            return RateLimitedError(message, code=code, correlation_id=correlation)
+        return TransientAPIError(
+            message,
+            hint="the API is busy or failing; run the command again later",
+            code=code,
+            status=response.status_code,
+            correlation_id=correlation,
+        )
