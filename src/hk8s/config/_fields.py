@@ -9,10 +9,9 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
-from typing import Annotated, NamedTuple
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
 from hk8s.config._constants import (
@@ -282,23 +281,3 @@ def check_url(value: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
         raise invalid(f"{value!r} is not an http(s) URL", "e.g. https://factory.talos.dev")
     return value.rstrip("/")
-
-
-ControlPlaneCount = Annotated[int, AfterValidator(check_control_plane_count)]
-ClusterName = Annotated[str, AfterValidator(check_cluster_name)]
-PoolName = Annotated[str, AfterValidator(check_pool_name)]
-Location = Annotated[str, AfterValidator(check_location)]
-NetworkZone = Annotated[str, AfterValidator(check_network_zone)]
-ServerType = Annotated[str, AfterValidator(check_server_type)]
-LoadBalancerType = Annotated[str, AfterValidator(check_lb_type)]
-LabelKey = Annotated[str, AfterValidator(check_label_key)]
-LabelValue = Annotated[str, AfterValidator(check_label_value)]
-TaintText = Annotated[str, AfterValidator(check_taint)]
-Cidr = Annotated[str, AfterValidator(check_cidr)]
-Source = Annotated[str, AfterValidator(check_source)]
-TalosVersion = Annotated[str, AfterValidator(check_talos_version)]
-KubernetesVersion = Annotated[str, AfterValidator(check_kubernetes_version)]
-ChartVersion = Annotated[str, AfterValidator(check_chart_version)]
-Schematic = Annotated[str, AfterValidator(check_schematic)]
-Extension = Annotated[str, AfterValidator(check_extension)]
-Url = Annotated[str, AfterValidator(check_url)]

@@ -25,7 +25,11 @@ from hk8s.config._constants import (
     MAX_POOL_COUNT,
     VANILLA_SCHEMATIC_ID,
 )
-from hk8s.config._fields import (
+from hk8s.config._fields import Taint, invalid, parse_taint
+from hk8s.config._types import (
+    KUBERNETES_VERSION_SCHEMA,
+    NETWORK_ZONE_SCHEMA,
+    SERVER_TYPE_SCHEMA,
     ChartVersion,
     Cidr,
     ClusterName,
@@ -41,12 +45,10 @@ from hk8s.config._fields import (
     Schematic,
     ServerType,
     Source,
-    Taint,
     TaintText,
     TalosVersion,
     Url,
-    invalid,
-    parse_taint,
+    derived_default,
 )
 
 __all__ = [
@@ -105,6 +107,7 @@ class ControlPlaneConfig(_PoolBase):
     )
     server_type: ServerType = Field(
         default=DEFAULT_SERVER_TYPES_EU[0],
+        json_schema_extra=derived_default(**SERVER_TYPE_SCHEMA),
         description=f"Default: {DEFAULT_SERVER_TYPES_EU[0]} in the EU, "
         f"{DEFAULT_SERVER_TYPES_ELSEWHERE[0]} elsewhere.",
     )
@@ -117,6 +120,7 @@ class WorkerPoolConfig(_PoolBase):
     count: int = Field(default=1, ge=0, le=MAX_POOL_COUNT)
     server_type: ServerType = Field(
         default=DEFAULT_SERVER_TYPES_EU[1],
+        json_schema_extra=derived_default(**SERVER_TYPE_SCHEMA),
         description=f"Default: {DEFAULT_SERVER_TYPES_EU[1]} in the EU, "
         f"{DEFAULT_SERVER_TYPES_ELSEWHERE[1]} elsewhere.",
     )
@@ -157,6 +161,7 @@ class TalosConfig(_Model):
 class KubernetesConfig(_Model):
     version: KubernetesVersion = Field(
         default=DEFAULT_KUBERNETES_VERSIONS["1.12"],
+        json_schema_extra=derived_default(**KUBERNETES_VERSION_SCHEMA),
         description="Defaults to the newest Kubernetes the Talos version supports.",
     )
 
@@ -167,7 +172,9 @@ class KubernetesConfig(_Model):
 
 class LoadBalancerConfig(_Model):
     enabled: bool = Field(
-        default=True, description="API load balancer; default: true when control_plane.count > 1."
+        default=True,
+        json_schema_extra=derived_default(),
+        description="API load balancer; default: true when control_plane.count > 1.",
     )
     type: LoadBalancerType = "lb11"
     location: Location | None = Field(
@@ -250,7 +257,9 @@ class ClusterConfig(_Model):
     name: ClusterName = Field(description="Cluster name, prefix of every resource name.")
     location: Location = Field(description="Hetzner location: fsn1, nbg1, hel1, ash, hil, sin.")
     network_zone: NetworkZone = Field(
-        default="eu-central", description="Derived from `location`; if given it must match."
+        default="eu-central",
+        json_schema_extra=derived_default(**NETWORK_ZONE_SCHEMA),
+        description="Derived from `location`; if given it must match.",
     )
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     control_plane: ControlPlaneConfig = Field(default_factory=ControlPlaneConfig)

@@ -103,9 +103,12 @@ def load_yaml(text: str) -> Located:
 def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path, out: Located) -> Any:
     out.values[path] = _mark(node)
     if isinstance(node, yaml.MappingNode):
-        # Resolves "<<: *anchor" merge keys the way safe_load does.
+        # Resolve "<<: *anchor" merge keys the way safe_load does: merged pairs come first and
+        # are overridden by the mapping's own keys. Only a key written twice is a duplicate.
+        own = {id(k) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"}
         loader.flatten_mapping(node)
         result: dict[str, Any] = {}
+        written: set[str] = set()
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 out.problems.append(
@@ -121,17 +124,19 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path, out: Located) -
             # turning "yes:" or "on:" into booleans cannot rename a key.
             key = str(key_node.value)
             child = (*path, key)
-            if key in result:
-                first = out.keys[child]
-                out.problems.append(
-                    ConfigProblem(
-                        format_path(child),
-                        f"duplicate key {key!r} (first defined at line {first[0]})",
-                        *_mark(key_node),
-                        hint="remove one of the two entries",
+            if id(key_node) in own:
+                if key in written:
+                    first = out.keys[child]
+                    out.problems.append(
+                        ConfigProblem(
+                            format_path(child),
+                            f"duplicate key {key!r} (first defined at line {first[0]})",
+                            *_mark(key_node),
+                            hint="remove one of the two entries",
+                        )
                     )
-                )
-                continue
+                    continue
+                written.add(key)
             out.keys[child] = _mark(key_node)
             result[key] = _build(loader, value_node, child, out)
         return result

@@ -265,6 +265,11 @@ def test_schema_is_valid_and_accepts_the_examples(cli: Callable[..., Any]) -> No
         assert errors == [], f"{example.name}: {errors}"
 
 
+def test_schema_patterns_are_ecmascript_regexes(cli: Callable[..., Any]) -> None:
+    # Editors evaluate "pattern" as ECMA-262 regexes: Python's (?P<name>...) is a syntax error.
+    assert "(?P<" not in cli("config", "schema").stdout
+
+
 def test_schema_rejects_unknown_keys_and_a_missing_name(cli: Callable[..., Any]) -> None:
     validator = jsonschema.Draft202012Validator(json.loads(cli("config", "schema").stdout))
     assert not validator.is_valid({"name": "a", "location": "fsn1", "nmae": "x"})
