@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import os
+import ssl
 import stat
 from typing import TYPE_CHECKING
 
@@ -15,18 +17,19 @@ from hk8s.errors import SecretsError
 from hk8s.pki import (
     generate_admin_kubeconfig,
     generate_talosconfig,
+    issue_talos_server_cert,
     load_certificate,
     load_private_key,
     load_talosconfig,
     parse_talosconfig,
     render_talosconfig,
+    to_pkcs8_pem,
     verify_issued_by,
     write_kubeconfig,
     write_talosconfig,
 )
 
 if TYPE_CHECKING:
-    import datetime as dt
     from pathlib import Path
 
     from hk8s.pki import SecretsBundle
@@ -154,3 +157,66 @@ def test_admin_kubeconfig_is_readable_by_the_kubernetes_client(
     )
     assert configuration.host == "https://127.0.1.1:6443"
     assert configuration.cert_file and configuration.key_file and configuration.ssl_ca_cert
+
+
+class _Endpoint:
+    """One side of an in-memory TLS connection (no sockets)."""
+
+    def __init__(self, ctx: ssl.SSLContext, *, server_side: bool) -> None:
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = ctx.wrap_bio(self.incoming, self.outgoing, server_side=server_side)
+        self.done = False
+
+    def step(self) -> None:
+        if not self.done:
+            try:
+                self.tls.do_handshake()
+                self.done = True
+            except ssl.SSLWantReadError:
+                pass
+
+
+def _handshake(server: _Endpoint, client: _Endpoint) -> None:
+    for _ in range(20):
+        client.step()
+        server.step()
+        server.incoming.write(client.outgoing.read())
+        client.incoming.write(server.outgoing.read())
+        if server.done and client.done:
+            return
+    raise AssertionError("handshake did not finish")
+
+
+def test_talosconfig_identity_does_mtls_with_a_node_cert(
+    bundle: SecretsBundle, now: dt.datetime, tmp_path: Path
+) -> None:
+    """The talosconfig's Ed25519 client cert and a node's apid cert complete mutual TLS."""
+    today = dt.datetime.now(dt.UTC)
+    cfg = generate_talosconfig("demo", bundle.os_ca, endpoints=["127.0.1.1"], now=today)
+    node = issue_talos_server_cert(bundle.os_ca, now=today, ip_addresses=["127.0.1.1"])
+    files = {
+        "ca": cfg.ca_pem,
+        "crt": cfg.crt_pem,
+        "key": to_pkcs8_pem(cfg.key_pem),
+        "node_crt": node.cert_pem,
+        "node_key": to_pkcs8_pem(node.key_pem),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(tmp_path / "node_crt", tmp_path / "node_key")
+    server_ctx.load_verify_locations(tmp_path / "ca")
+    server_ctx.verify_mode = ssl.CERT_REQUIRED
+    client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client_ctx.check_hostname = False  # Talos clients verify the chain, the IP SAN is checked below
+    client_ctx.load_cert_chain(tmp_path / "crt", tmp_path / "key")
+    client_ctx.load_verify_locations(tmp_path / "ca")
+    server = _Endpoint(server_ctx, server_side=True)
+    client = _Endpoint(client_ctx, server_side=False)
+    _handshake(server, client)
+    peer = server.tls.getpeercert()
+    assert peer is not None
+    assert peer["subject"] == ((("organizationName", "os:admin"),),)
+    client_peer = client.tls.getpeercert()
+    assert client_peer is not None
+    assert ("IP Address", "127.0.1.1") in client_peer["subjectAltName"]
