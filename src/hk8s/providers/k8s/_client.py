@@ -7,13 +7,14 @@ discovery for anything else, then sends raw requests through ``ApiClient.param_s
 The client is blocking: each request runs in a worker thread, with ``_request_timeout`` set.
 
 No global state: the client is built from a kubeconfig file or dict with
-``new_client_from_config[_dict](persist_config=False)``, never ``load_kube_config()``.
+``KubeConfigLoader(...).load_and_set(own Configuration)``, never ``load_kube_config()``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -21,9 +22,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import urllib3
 import yaml
-from kubernetes import config as kube_config
 from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
+from kubernetes.config import ConfigException, kube_config
 
 from hk8s.errors import (
     AuthError,
@@ -125,6 +126,17 @@ def error_for(status: int, data: bytes, what: str, *, now: float, headers: Any =
     return PermanentError(text, status=status)
 
 
+def _rewrite_server(server: str, environ: Mapping[str, str] | None) -> str:
+    """The kubeconfig's server URL with its port passed through ``HK8S_PORT_MAP``."""
+    parts = urlsplit(server)
+    if not parts.hostname:
+        return server
+    default_port = 443 if parts.scheme == "https" else 80
+    host, port = rewrite_port(parts.hostname, parts.port or default_port, environ)
+    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 class KubeBase:
     """Requests and the generic verbs (apply, get, list, delete). See ``KubeClient``."""
 
@@ -148,37 +160,34 @@ class KubeBase:
 
         The server address honours ``HK8S_PORT_MAP`` like every hk8s connector.
         """
-        configuration = Configuration()
+        base_path = None
         try:
             if isinstance(source, (str, Path)):
-                api = kube_config.new_client_from_config(  # type: ignore[no-untyped-call]
-                    config_file=str(source),
-                    context=context,
-                    persist_config=False,
-                    client_configuration=configuration,
-                )
+                base_path = str(Path(source).resolve().parent)
+                document = yaml.safe_load(Path(source).read_text())
             else:
-                api = kube_config.new_client_from_config_dict(  # type: ignore[no-untyped-call]
-                    config_dict=dict(source),
-                    context=context,
-                    persist_config=False,
-                    client_configuration=configuration,
-                )
-        except (kube_config.ConfigException, OSError, yaml.YAMLError, KeyError) as exc:
+                document = copy.deepcopy(dict(source))
+            if not isinstance(document, dict):
+                raise ConfigException("not a kubeconfig document")
+            for entry in document.get("clusters") or []:
+                cluster = entry.get("cluster") or {}
+                if cluster.get("server"):
+                    cluster["server"] = _rewrite_server(str(cluster["server"]), environ)
+            # The loader keeps the dict and re-reads it on token refresh (resetting the host),
+            # hence the rewrite above rather than on the finished Configuration.
+            configuration = Configuration()
+            loader = kube_config.KubeConfigLoader(  # type: ignore[no-untyped-call]
+                config_dict=document, active_context=context, config_base_path=base_path
+            )
+            loader.load_and_set(configuration)  # type: ignore[no-untyped-call]
+        except (ConfigException, OSError, yaml.YAMLError, KeyError) as exc:
             raise PermanentError(
                 f"cannot use the kubeconfig: {exc}",
                 hint="regenerate it with `hk8s kubeconfig`",
             ) from exc
-        configuration = api.configuration
-        parts = urlsplit(configuration.host)
-        if parts.hostname:
-            default_port = 443 if parts.scheme == "https" else 80
-            host, port = rewrite_port(parts.hostname, parts.port or default_port, environ)
-            netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-            configuration.host = urlunsplit(parts._replace(netloc=netloc))
         # One attempt per request: hk8s retries with its own backoff through the clock.
         configuration.retries = False
-        api.rest_client = type(api.rest_client)(configuration)
+        api = ApiClient(configuration)
         return cls(api, clock=clock, timing=timing)
 
     async def close(self) -> None:
@@ -191,7 +200,7 @@ class KubeBase:
         method: str,
         path: str,
         query: Sequence[tuple[str, str]],
-        body: str | None,
+        body: Any,
         content_type: str | None,
     ) -> tuple[int, bytes, Any]:
         headers = {"Accept": "application/json, */*"}
@@ -223,16 +232,16 @@ class KubeBase:
     ) -> KubeResponse:
         """One API request; retryable failures are retried with backoff unless ``retry=False``.
 
-        ``body`` is JSON-encoded here (JSON is also YAML, so apply patches use it as is).
+        ``body`` is JSON-encoded by the client's REST layer, for JSON content types and for
+        apply patches alike (JSON is YAML).
         """
-        payload = None if body is None else json.dumps(body)
         what = f"{method} {path}"
         delay = self._timing.retry_initial
         attempts = self._timing.retry_attempts if retry else 1
         for attempt in range(1, attempts + 1):
             try:
                 status, data, headers = await asyncio.to_thread(
-                    self._send, method, path, tuple(query), payload, content_type
+                    self._send, method, path, tuple(query), body, content_type
                 )
             except ApiException as exc:  # only raised for TLS failures (status 0)
                 if "CERTIFICATE_VERIFY_FAILED" in str(exc.reason):

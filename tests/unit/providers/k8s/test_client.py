@@ -1,0 +1,264 @@
+"""KubeClient on the wire: request shapes, kubeconfig handling, error translation, retries."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from hk8s.errors import AuthError, PermanentError, UnavailableError, WaitTimeoutError
+from hk8s.model import ManualClock, Timing
+from hk8s.providers.k8s import JobFailedError, KubeClient, ObjectRef, RedactedStr
+from hk8s.sim._http import Response
+
+TIMING = Timing(retry_initial=1.0, retry_attempts=3, cluster_poll_interval=5.0)
+
+
+def client(api: Any, clock: ManualClock | None = None, **kwargs: Any) -> KubeClient:
+    return KubeClient.from_kubeconfig(
+        api.kubeconfig(), clock=clock or ManualClock(), timing=TIMING, **kwargs
+    )
+
+
+async def test_apply_is_server_side_apply_with_force_and_returns_refs_only(api: Any) -> None:
+    path = "/api/v1/namespaces/kube-system/secrets/hcloud"
+    api.json("PATCH", path, {"kind": "Secret", "data": {"token": "c2VjcmV0"}})
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "hcloud", "namespace": "kube-system"},
+        "stringData": {"token": RedactedStr("the-token")},
+    }
+    kube = client(api)
+    refs = await kube.apply([secret])
+    await kube.close()
+    assert refs == [ObjectRef("v1", "Secret", "hcloud", "kube-system")]
+    [request] = api.requests
+    assert (request.method, request.path) == ("PATCH", path)
+    assert request.query == {"fieldManager": ["hk8s"], "force": ["true"]}
+    assert request.headers.get_header("content-type") == "application/apply-patch+yaml"
+    assert request.headers.get_header("authorization") == "Bearer s3cret-bearer"
+    assert json.loads(request.body)["stringData"]["token"] == "the-token"
+
+
+async def test_paths_cover_cluster_scoped_grouped_and_discovered_kinds(api: Any) -> None:
+    api.json("PATCH", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/hk8s-helm", {})
+    api.json("PATCH", "/apis/batch/v1/namespaces/kube-system/jobs/j", {})
+    api.json(
+        "GET",
+        "/apis/example.com/v1",
+        {"resources": [{"name": "widgets/status", "kind": "Widget", "namespaced": True},
+                       {"name": "widgets", "kind": "Widget", "namespaced": True}]},
+    )  # fmt: skip
+    api.json("PATCH", "/apis/example.com/v1/namespaces/default/widgets/w", {})
+    kube = client(api)
+    await kube.apply(
+        [
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": "hk8s-helm"},
+            },
+            {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "metadata": {"name": "j", "namespace": "kube-system"},
+            },
+            {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}},
+        ]
+    )
+    await kube.close()
+    assert [r.path for r in api.requests if r.method == "PATCH"] == [
+        "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/hk8s-helm",
+        "/apis/batch/v1/namespaces/kube-system/jobs/j",
+        "/apis/example.com/v1/namespaces/default/widgets/w",
+    ]
+
+
+async def test_port_map_rewrites_the_kubeconfig_server(api: Any) -> None:
+    config = api.kubeconfig()
+    port = api.server.port
+    config["clusters"][0]["cluster"]["server"] = "http://127.0.0.1:6443"
+    api.json("GET", "/api/v1/nodes", {"items": []})
+    kube = KubeClient.from_kubeconfig(
+        config, clock=ManualClock(), timing=TIMING, environ={"HK8S_PORT_MAP": f"6443={port}"}
+    )
+    assert await kube.list_nodes() == []
+    await kube.close()
+
+
+async def test_kubeconfig_file_is_read_without_touching_global_config(
+    api: Any, tmp_path: Any
+) -> None:
+    from kubernetes.client import Configuration
+
+    before = Configuration.get_default_copy().host
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(api.kubeconfig()))
+    api.json("GET", "/api/v1/namespaces/kube-system/configmaps/x", {"data": {"a": "b"}})
+    kube = KubeClient.from_kubeconfig(path, clock=ManualClock(), timing=TIMING)
+    assert await kube.get("v1", "ConfigMap", "x", namespace="kube-system") == {"data": {"a": "b"}}
+    await kube.close()
+    assert Configuration.get_default_copy().host == before
+
+
+async def test_bad_kubeconfig_is_a_clear_error(tmp_path: Any) -> None:
+    with pytest.raises(PermanentError, match="kubeconfig"):
+        KubeClient.from_kubeconfig(
+            {"apiVersion": "v1", "kind": "Config"}, clock=ManualClock(), timing=TIMING
+        )
+
+
+async def test_errors_are_translated(api: Any) -> None:
+    api.on("GET", "/api/v1/nodes", api.failure(401, "Unauthorized"))
+    api.on("DELETE", "/api/v1/nodes/gone", api.failure(404, 'nodes "gone" not found'))
+    api.on("PATCH", "/api/v1/namespaces/default/configmaps/bad", api.failure(422, "invalid"))
+    kube = client(api)
+    with pytest.raises(AuthError, match="refused the client credentials"):
+        await kube.list_nodes()
+    assert await kube.delete_node("gone") is False
+    assert await kube.get("v1", "Node", "gone") is None
+    with pytest.raises(PermanentError, match="invalid"):
+        await kube.apply([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bad"}}])
+    await kube.close()
+
+
+async def test_transient_errors_are_retried_with_backoff_and_retry_after(api: Any) -> None:
+    throttled = api.failure(429, "too many requests")
+    throttled.headers["Retry-After"] = "7"
+    api.on(
+        "GET",
+        "/api/v1/nodes",
+        api.failure(503, "etcd leader changed"),
+        throttled,
+        Response.json({"items": []}),
+    )
+    clock = ManualClock()
+    kube = client(api, clock)
+    assert await kube.list_nodes() == []
+    await kube.close()
+    assert clock.slept == [1.0, 7.0]
+
+
+async def test_unreachable_api_is_unavailable_after_retries(api: Any) -> None:
+    clock = ManualClock()
+    kube = client(api, clock)
+    await api.server.close()
+    with pytest.raises(UnavailableError, match="not reachable"):
+        await kube.list_nodes()
+    await kube.close()
+    assert clock.slept == [1.0, 2.0]
+
+
+async def test_wait_api_ready_times_out_naming_the_condition(api: Any) -> None:
+    api.on("GET", "/readyz", api.failure(503, "etcd not ready"))
+    clock = ManualClock()
+    kube = client(api, clock)
+    with pytest.raises(WaitTimeoutError, match="Kubernetes API") as info:
+        await kube.wait_api_ready(timeout=30)
+    await kube.close()
+    assert "etcd not ready" in str(info.value)
+    assert clock.now() == pytest.approx(30)
+
+
+async def test_failed_job_surfaces_its_pod_logs(api: Any) -> None:
+    api.json(
+        "GET",
+        "/apis/batch/v1/namespaces/kube-system/jobs/hk8s-cilium-1",
+        {"status": {"failed": 4, "conditions": [
+            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+             "message": "Job has reached the specified backoff limit"}]}},
+    )  # fmt: skip
+    api.json(
+        "GET",
+        "/api/v1/namespaces/kube-system/pods",
+        {"items": [{"metadata": {"name": "p2", "creationTimestamp": "2026-01-01T00:00:02Z"}},
+                   {"metadata": {"name": "p1", "creationTimestamp": "2026-01-01T00:00:01Z"}}]},
+    )  # fmt: skip
+    for pod in ("p1", "p2"):
+        api.on(
+            "GET",
+            f"/api/v1/namespaces/kube-system/pods/{pod}/log",
+            Response.text(f'Error: chart "cilium" version "9.9.9" not found ({pod})\n'),
+        )
+    kube = client(api)
+    with pytest.raises(JobFailedError) as info:
+        await kube.wait_job("kube-system", "hk8s-cilium-1")
+    await kube.close()
+    text = str(info.value)
+    assert "backoff limit" in text and 'version "9.9.9" not found (p1)' in text
+    assert text.index("(p1)") < text.index("(p2)")
+    pods_query = next(r for r in api.requests if r.path.endswith("/pods"))
+    assert pods_query.query["labelSelector"] == ["job-name=hk8s-cilium-1"]
+
+
+def pod(name: str, **meta: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": "app", "uid": f"uid-{name}",
+                     "labels": {"app": "web"}, **meta},
+        "spec": {"nodeName": "demo-w-1"},
+    }  # fmt: skip
+
+
+async def test_drain_skips_daemonset_and_mirror_pods_and_waits_out_a_pdb(api: Any) -> None:
+    api.json("PATCH", "/api/v1/nodes/demo-w-1", {})
+    pods = [
+        pod("web-1"),
+        pod("agent", ownerReferences=[{"kind": "DaemonSet", "name": "cilium"}]),
+        pod("static", annotations={"kubernetes.io/config.mirror": "x"}),
+    ]
+    api.on(
+        "GET",
+        "/api/v1/pods",
+        Response.json({"items": pods}),
+        Response.json({"items": pods[1:]}),
+    )
+    blocked = api.failure(
+        429,
+        "Cannot evict pod as it would violate the pod's disruption budget.",
+        details={"causes": [{"reason": "DisruptionBudget",
+                             "message": "The disruption budget web needs 1 healthy pods"}]},
+    )  # fmt: skip
+    api.on(
+        "POST",
+        "/api/v1/namespaces/app/pods/web-1/eviction",
+        blocked,
+        blocked,
+        Response.json({"kind": "Status", "status": "Success"}, status=201),
+    )
+    clock = ManualClock()
+    kube = client(api, clock)
+    evicted = await kube.drain("demo-w-1", timeout=300)
+    await kube.close()
+    assert evicted == [ObjectRef("v1", "Pod", "web-1", "app")]
+    cordon = api.requests[0]
+    assert cordon.method == "PATCH" and json.loads(cordon.body) == {"spec": {"unschedulable": True}}
+    assert cordon.headers.get_header("content-type") == "application/merge-patch+json"
+    evictions = [r for r in api.requests if r.path.endswith("/eviction")]
+    assert len(evictions) == 3 and clock.slept == [5.0, 5.0]
+    assert json.loads(evictions[0].body)["kind"] == "Eviction"
+    assert api.requests[1].query["fieldSelector"] == ["spec.nodeName=demo-w-1"]
+
+
+def pdb(name: str, selector: dict[str, Any]) -> dict[str, Any]:
+    return {"metadata": {"name": name}, "spec": {"selector": selector}}
+
+
+async def test_drain_blocked_past_its_deadline_names_pod_and_budget(api: Any) -> None:
+    api.json("PATCH", "/api/v1/nodes/demo-w-1", {})
+    api.json("GET", "/api/v1/pods", {"items": [pod("web-1")]})
+    api.on("POST", "/api/v1/namespaces/app/pods/web-1/eviction", api.failure(429, "Too many"))
+    api.json(
+        "GET",
+        "/apis/policy/v1/namespaces/app/poddisruptionbudgets",
+        {"items": [pdb("other", {"matchLabels": {"app": "db"}}),
+                   pdb("web-pdb", {"matchExpressions": [
+                       {"key": "app", "operator": "In", "values": ["web"]}]})]},
+    )  # fmt: skip
+    kube = client(api)
+    with pytest.raises(WaitTimeoutError) as info:
+        await kube.drain("demo-w-1", timeout=60)
+    await kube.close()
+    assert "draining node demo-w-1" in str(info.value)
+    assert "pod app/web-1 blocked by PodDisruptionBudget app/web-pdb" in str(info.value)
