@@ -50,8 +50,9 @@ def up(
     out = Output.of(ctx)
 
     async def serve() -> None:
-        async with HcloudSim.start(host=host, port=port, speed=speed, faults=spec,
-                                   token=token) as sim:  # fmt: skip
+        async with HcloudSim.start(
+            host=host, port=port, speed=speed, faults=spec, token=token
+        ) as sim:
             env = sim.env()
             text = "\n".join(f"export {key}={value}" for key, value in env.items())
             out.result({"env": env}, text)

@@ -63,8 +63,11 @@ def _add_subnet(network: Network, body: dict[str, Any], field: str = "ip_range")
             raise invalid_input(field, "subnet overlaps with an existing subnet")
     else:
         # "If the subnet ip_range is not provided, the first available /24 will be used."
-        free = [n for n in parent.subnets(new_prefix=max(24, parent.prefixlen))
-                if not any(n.overlaps(o) for o in taken)]  # fmt: skip
+        free = [
+            n
+            for n in parent.subnets(new_prefix=max(24, parent.prefixlen))
+            if not any(n.overlaps(o) for o in taken)
+        ]
         if not free:
             raise ApiError("no_subnet_available", "no free /24 left in the network")
         net = free[0]
@@ -74,15 +77,15 @@ def _add_subnet(network: Network, body: dict[str, Any], field: str = "ip_range")
 
 
 def _network_action(ctx: Ctx, network: Network, command: str) -> Reply:
-    action = ctx.state.start_action(command, [(network.id, "network")],
-                                    ctx.state.durations.short)  # fmt: skip
+    action = ctx.state.start_action(command, [(network.id, "network")], ctx.state.durations.short)
     return Reply(201, {"action": action_json(ctx.state, action)})
 
 
 @router.route("GET", "/networks")
 async def list_networks(ctx: Ctx) -> Reply:
-    return list_reply(ctx, "networks", ctx.state.networks.values(),
-                      lambda n: network_json(ctx.state, n))  # fmt: skip
+    return list_reply(
+        ctx, "networks", ctx.state.networks.values(), lambda n: network_json(ctx.state, n)
+    )
 
 
 @router.route("GET", "/networks/{id}")
@@ -104,8 +107,10 @@ async def create_network(ctx: Ctx) -> Reply:
     network.expose_routes_to_vswitch = bool(body.get("expose_routes_to_vswitch"))
     for index, subnet in enumerate(optional(body, "subnets", list, [])):
         _add_subnet(network, subnet, f"subnets[{index}].ip_range")
-    network.routes = [{"destination": r["destination"], "gateway": r["gateway"]}
-                      for r in optional(body, "routes", list, [])]  # fmt: skip
+    network.routes = [
+        {"destination": r["destination"], "gateway": r["gateway"]}
+        for r in optional(body, "routes", list, [])
+    ]
     state.networks[network.id] = network
     return Reply(201, {"network": network_json(state, network)})
 
@@ -118,8 +123,9 @@ async def update_network(ctx: Ctx) -> Reply:
         check_name(name, ctx.state.networks.values(), exclude=network.id)
         network.name = name
     network.labels = labels_of(body, network.labels)
-    network.expose_routes_to_vswitch = optional(body, "expose_routes_to_vswitch", bool,
-                                                network.expose_routes_to_vswitch)  # fmt: skip
+    network.expose_routes_to_vswitch = optional(
+        body, "expose_routes_to_vswitch", bool, network.expose_routes_to_vswitch
+    )
     return Reply(200, {"network": network_json(ctx.state, network)})
 
 
@@ -164,8 +170,10 @@ async def delete_subnet(ctx: Ctx) -> Reply:
 async def add_route(ctx: Ctx) -> Reply:
     network = lookup(ctx.state.networks, ctx.id(), "network")
     body = ctx.body()
-    route = {"destination": str(_cidr(require(body, "destination"), "destination")),
-             "gateway": require(body, "gateway")}  # fmt: skip
+    route = {
+        "destination": str(_cidr(require(body, "destination"), "destination")),
+        "gateway": require(body, "gateway"),
+    }
     network.routes.append(route)
     return _network_action(ctx, network, "add_route")
 
@@ -219,14 +227,16 @@ def _rules(value: Any) -> list[dict[str, Any]]:
                 ipaddress.ip_network(ip, strict=True)
             except ValueError:
                 raise invalid_input(f"{where}.{ips_key}", f"{ip!r} is not a CIDR") from None
-        rules.append({
-            "description": rule.get("description"),
-            "direction": direction,
-            "source_ips": list(ips) if direction == "in" else [],
-            "destination_ips": list(ips) if direction == "out" else [],
-            "protocol": protocol,
-            "port": str(port) if port else None,
-        })  # fmt: skip
+        rules.append(
+            {
+                "description": rule.get("description"),
+                "direction": direction,
+                "source_ips": list(ips) if direction == "in" else [],
+                "destination_ips": list(ips) if direction == "out" else [],
+                "protocol": protocol,
+                "port": str(port) if port else None,
+            }
+        )
     return rules
 
 
@@ -239,8 +249,9 @@ def _targets(state: HcloudState, value: Any, field: str) -> list[tuple[str, int 
         if kind == "server":
             server_id = (entry.get("server") or {}).get("id")
             if server_id not in state.servers:
-                raise ApiError("firewall_resource_not_found", f"server {server_id} not found",
-                               status=404)  # fmt: skip
+                raise ApiError(
+                    "firewall_resource_not_found", f"server {server_id} not found", status=404
+                )
             targets.append(("server", int(server_id)))
         elif kind == "label_selector":
             selector = (entry.get("label_selector") or {}).get("selector")
@@ -254,8 +265,9 @@ def _targets(state: HcloudState, value: Any, field: str) -> list[tuple[str, int 
     return targets
 
 
-def _firewall_actions(state: HcloudState, fw: Firewall, command: str,
-                      targets: list[tuple[str, int | str]]) -> list[dict[str, Any]]:  # fmt: skip
+def _firewall_actions(
+    state: HcloudState, fw: Firewall, command: str, targets: list[tuple[str, int | str]]
+) -> list[dict[str, Any]]:
     actions = []
     for kind, target in targets:
         res = [(fw.id, "firewall")] + ([(int(target), "server")] if kind == "server" else [])
@@ -265,8 +277,9 @@ def _firewall_actions(state: HcloudState, fw: Firewall, command: str,
 
 @router.route("GET", "/firewalls")
 async def list_firewalls(ctx: Ctx) -> Reply:
-    return list_reply(ctx, "firewalls", ctx.state.firewalls.values(),
-                      lambda f: firewall_json(ctx.state, f))  # fmt: skip
+    return list_reply(
+        ctx, "firewalls", ctx.state.firewalls.values(), lambda f: firewall_json(ctx.state, f)
+    )
 
 
 @router.route("GET", "/firewalls/{id}")
@@ -340,8 +353,9 @@ async def remove_from_resources(ctx: Ctx) -> Reply:
     targets = _targets(state, require(ctx.body(), "remove_from", list), "remove_from")
     for target in targets:
         if target not in fw.applied_to:
-            raise ApiError("firewall_resource_not_found", "firewall is not applied to resource",
-                           status=404)  # fmt: skip
+            raise ApiError(
+                "firewall_resource_not_found", "firewall is not applied to resource", status=404
+            )
         fw.applied_to.remove(target)
     return Reply(201, {"actions": _firewall_actions(state, fw, "remove_firewall", targets)})
 
@@ -362,8 +376,14 @@ def _service(body: dict[str, Any], existing: LBService | None = None) -> LBServi
     check.update(body.get("health_check") or {})
     http = None
     if protocol != "tcp":
-        http = {"cookie_name": "HCLBSTICKY", "cookie_lifetime": 300, "certificates": [],
-                "redirect_http": False, "sticky_sessions": False, "timeout_idle": 60}  # fmt: skip
+        http = {
+            "cookie_name": "HCLBSTICKY",
+            "cookie_lifetime": 300,
+            "certificates": [],
+            "redirect_http": False,
+            "sticky_sessions": False,
+            "timeout_idle": 60,
+        }
         http.update((existing.http or {}) if existing else {})
         http.update(body.get("http") or {})
     proxy = body.get("proxyprotocol", existing.proxyprotocol if existing else False)
@@ -377,8 +397,10 @@ def _lb_target(state: HcloudState, lb: LoadBalancer, body: dict[str, Any]) -> LB
         server_id = (body.get("server") or {}).get("id")
         server = lookup(state.servers, int(server_id or 0), "server")
         if private and not set(server.private_net) & set(lb.private_net):
-            raise ApiError("resolve_cloud_private_targets_error",
-                           "the server is not attached to the load balancer's network")  # fmt: skip
+            raise ApiError(
+                "resolve_cloud_private_targets_error",
+                "the server is not attached to the load balancer's network",
+            )
         target = LBTarget("server", server_id=server.id, use_private_ip=private)
     elif kind == "label_selector":
         selector = str((body.get("label_selector") or {}).get("selector"))
@@ -387,15 +409,20 @@ def _lb_target(state: HcloudState, lb: LoadBalancer, body: dict[str, Any]) -> LB
         except LabelError as exc:
             raise invalid_input("label_selector.selector", exc.message) from None
         if private and not lb.private_net:
-            raise ApiError("load_balancer_not_attached_to_network",
-                           "the load balancer is not attached to a network")  # fmt: skip
+            raise ApiError(
+                "load_balancer_not_attached_to_network",
+                "the load balancer is not attached to a network",
+            )
         target = LBTarget("label_selector", selector=selector, use_private_ip=private)
     elif kind == "ip":
         target = LBTarget("ip", ip=str((body.get("ip") or {}).get("ip")))
     else:
         raise invalid_input("type", "must be server, label_selector or ip")
-    if any((t.type, t.server_id, t.selector, t.ip) == (target.type, target.server_id,
-           target.selector, target.ip) for t in lb.targets):  # fmt: skip
+    if any(
+        (t.type, t.server_id, t.selector, t.ip)
+        == (target.type, target.server_id, target.selector, target.ip)
+        for t in lb.targets
+    ):
         raise ApiError("target_already_defined", "the target is already defined")
     return target
 
@@ -406,8 +433,10 @@ def _lb_attach(state: HcloudState, lb: LoadBalancer, network_id: int, ip: str | 
         raise ApiError("load_balancer_already_attached", "the load balancer is already attached")
     address = state.allocate_private_ip(network, lb.location.network_zone, ip)
     if address is None:
-        raise ApiError("ip_not_available" if ip else "no_subnet_available",
-                       "no free IP for the load balancer in the network")  # fmt: skip
+        raise ApiError(
+            "ip_not_available" if ip else "no_subnet_available",
+            "no free IP for the load balancer in the network",
+        )
     lb.private_net[network_id] = address
 
 
@@ -418,8 +447,9 @@ def _lb_action(ctx: Ctx, lb: LoadBalancer, command: str) -> Reply:
 
 @router.route("GET", "/load_balancers")
 async def list_lbs(ctx: Ctx) -> Reply:
-    return list_reply(ctx, "load_balancers", ctx.state.load_balancers.values(),
-                      lambda lb: lb_json(ctx.state, lb))  # fmt: skip
+    return list_reply(
+        ctx, "load_balancers", ctx.state.load_balancers.values(), lambda lb: lb_json(ctx.state, lb)
+    )
 
 
 @router.route("GET", "/load_balancers/{id}")
@@ -449,9 +479,18 @@ async def create_lb(ctx: Ctx) -> Reply:
     algorithm = (body.get("algorithm") or {}).get("type", "round_robin")
     if algorithm not in ("round_robin", "least_connections"):
         raise invalid_input("algorithm.type", "must be round_robin or least_connections")
-    lb = LoadBalancer(state.next_id(), name, lb_type, location, labels, state.now(),
-                      state.allocate_lb_ip(), state.allocate_ipv6(), algorithm,
-                      public_interface=optional(body, "public_interface", bool, True))  # fmt: skip
+    lb = LoadBalancer(
+        state.next_id(),
+        name,
+        lb_type,
+        location,
+        labels,
+        state.now(),
+        state.allocate_lb_ip(),
+        state.allocate_ipv6(),
+        algorithm,
+        public_interface=optional(body, "public_interface", bool, True),
+    )
     if (network := body.get("network")) is not None:
         _lb_attach(state, lb, int(network), None)
     for service in optional(body, "services", list, []):
@@ -459,8 +498,9 @@ async def create_lb(ctx: Ctx) -> Reply:
     for target in optional(body, "targets", list, []):
         lb.targets.append(_lb_target(state, lb, target))
     state.load_balancers[lb.id] = lb
-    action = state.start_action("create_load_balancer", [(lb.id, "load_balancer")],
-                                state.durations.short)  # fmt: skip
+    action = state.start_action(
+        "create_load_balancer", [(lb.id, "load_balancer")], state.durations.short
+    )
     return Reply(201, {"load_balancer": lb_json(state, lb), "action": action_json(state, action)})
 
 
@@ -495,8 +535,7 @@ async def add_service(ctx: Ctx) -> Reply:
     lb = lookup(ctx.state.load_balancers, ctx.id(), "load balancer")
     service = _service(ctx.body())
     if any(s.listen_port == service.listen_port for s in lb.services):
-        raise ApiError("source_port_already_used", "the listen port is already in use",
-                       status=412)  # fmt: skip
+        raise ApiError("source_port_already_used", "the listen port is already in use", status=412)
     if len(lb.services) >= lb.lb_type["max_services"]:
         raise ApiError("resource_limit_exceeded", "load balancer service limit reached")
     lb.services.append(service)
@@ -539,9 +578,11 @@ async def remove_target(ctx: Ctx) -> Reply:
     lb = lookup(ctx.state.load_balancers, ctx.id(), "load balancer")
     body = ctx.body()
     kind = require(body, "type")
-    key = {"server": ("server_id", (body.get("server") or {}).get("id")),
-           "label_selector": ("selector", (body.get("label_selector") or {}).get("selector")),
-           "ip": ("ip", (body.get("ip") or {}).get("ip"))}.get(kind)  # fmt: skip
+    key = {
+        "server": ("server_id", (body.get("server") or {}).get("id")),
+        "label_selector": ("selector", (body.get("label_selector") or {}).get("selector")),
+        "ip": ("ip", (body.get("ip") or {}).get("ip")),
+    }.get(kind)
     if key is None:
         raise invalid_input("type", "must be server, label_selector or ip")
     remaining = [t for t in lb.targets if not (t.type == kind and getattr(t, key[0]) == key[1])]

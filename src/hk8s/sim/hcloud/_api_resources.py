@@ -64,8 +64,15 @@ def _action_list(ctx: Ctx, actions: list[Any]) -> Reply:
         if set(statuses) - ACTION_STATUSES:
             raise invalid_input("status", "must be running, success or error")
         actions = [a for a in actions if a.status in statuses]
-    return list_reply(ctx, "actions", actions, lambda a: action_json(ctx.state, a), labels=False,
-                      names=False, sort_keys=ACTION_SORT)  # fmt: skip
+    return list_reply(
+        ctx,
+        "actions",
+        actions,
+        lambda a: action_json(ctx.state, a),
+        labels=False,
+        names=False,
+        sort_keys=ACTION_SORT,
+    )
 
 
 @actions_router.route("GET", "/actions")
@@ -180,8 +187,9 @@ async def delete_image(ctx: Ctx) -> Reply:
 async def image_protection(ctx: Ctx) -> Reply:
     image = lookup(ctx.state.images, ctx.id(), "image")
     image.protection_delete = optional(ctx.body(), "delete", bool, image.protection_delete)
-    action = ctx.state.start_action("change_protection", [(image.id, "image")],
-                                    ctx.state.durations.short)  # fmt: skip
+    action = ctx.state.start_action(
+        "change_protection", [(image.id, "image")], ctx.state.durations.short
+    )
     return Reply(201, {"action": action_json(ctx.state, action)})
 
 
@@ -253,8 +261,7 @@ async def list_placement_groups(ctx: Ctx) -> Reply:
     items = list(ctx.state.placement_groups.values())
     if types := ctx.queries("type"):
         items = [g for g in items if g.type in types]
-    return list_reply(ctx, "placement_groups", items,
-                      lambda g: placement_group_json(ctx.state, g))  # fmt: skip
+    return list_reply(ctx, "placement_groups", items, lambda g: placement_group_json(ctx.state, g))
 
 
 @router.route("GET", "/placement_groups/{id}")
@@ -333,12 +340,21 @@ async def create_primary_ip(ctx: Ctx) -> Reply:
         raise invalid_input("location", "a valid location (or datacenter) is required")
     address = state.allocate_server_ip() if kind == "ipv4" else state.allocate_ipv6()
     auto_delete = optional(body, "auto_delete", bool, False)
-    pip = PrimaryIP(state.next_id(), name, kind, address, LOCATIONS[location_name], labels,
-                    state.now(), auto_delete=auto_delete)  # fmt: skip
+    pip = PrimaryIP(
+        state.next_id(),
+        name,
+        kind,
+        address,
+        LOCATIONS[location_name],
+        labels,
+        state.now(),
+        auto_delete=auto_delete,
+    )
     state.primary_ips[pip.id] = pip
     action = state.finished_action("create_primary_ip", [(pip.id, "primary_ip")])
-    return Reply(201, {"primary_ip": primary_ip_json(state, pip),
-                       "action": action_json(state, action)})  # fmt: skip
+    return Reply(
+        201, {"primary_ip": primary_ip_json(state, pip), "action": action_json(state, action)}
+    )
 
 
 @router.route("PUT", "/primary_ips/{id}")
@@ -375,8 +391,14 @@ def _catalog(collection: str, key: str, items: dict[str, Any], render: Any) -> N
     entries = [Entry(item) for item in items.values()]
 
     async def list_all(ctx: Ctx) -> Reply:
-        return list_reply(ctx, collection, entries, lambda e: render(e.item), labels=False,
-                          sort_keys=("id", "name"))  # fmt: skip
+        return list_reply(
+            ctx,
+            collection,
+            entries,
+            lambda e: render(e.item),
+            labels=False,
+            sort_keys=("id", "name"),
+        )
 
     async def get_one(ctx: Ctx) -> Reply:
         ident = ctx.id()

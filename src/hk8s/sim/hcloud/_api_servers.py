@@ -41,8 +41,17 @@ __all__ = ["router"]
 
 router = Router()
 _HOSTNAME = re.compile(r"^(?=.{1,63}$)[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
-SERVER_STATUSES = {"running", "initializing", "starting", "stopping", "off", "deleting",
-                   "migrating", "rebuilding", "unknown"}  # fmt: skip
+SERVER_STATUSES = {
+    "running",
+    "initializing",
+    "starting",
+    "stopping",
+    "off",
+    "deleting",
+    "migrating",
+    "rebuilding",
+    "unknown",
+}
 # A spread placement group holds at most 10 servers (docs.hetzner.com/cloud/placement-groups/
 # overview#limits); the API answers as seen in hetznercloud/terraform-provider-hcloud#1170:
 # "placement group with ID 369587 contains already 10 servers"
@@ -71,8 +80,11 @@ def find_image(state: HcloudState, value: Any, arch: str, field: str = "image") 
             raise invalid_input(field, f"image {text!r} is not available for architecture {arch}")
         image = matching[0]
     if image.architecture != arch:
-        raise invalid_input(field, f"image architecture {image.architecture} does not match the"
-                            f" server type architecture {arch}")  # fmt: skip
+        raise invalid_input(
+            field,
+            f"image architecture {image.architecture} does not match the"
+            f" server type architecture {arch}",
+        )
     if image.status != "available":
         raise ApiError("resource_unavailable", f"image {image.id} is not available yet")
     return image
@@ -118,8 +130,10 @@ def attach(state: HcloudState, server: Server, network_id: int, ip: str | None =
     address = state.allocate_private_ip(network, server.location.network_zone, ip)
     if address is None:
         code = "ip_not_available" if ip else "no_subnet_available"
-        raise ApiError(code, f"no free IP for the server in network {network_id}"
-                       f" ({server.location.network_zone})")  # fmt: skip
+        raise ApiError(
+            code,
+            f"no free IP for the server in network {network_id} ({server.location.network_zone})",
+        )
     server.private_net[network_id] = address
 
 
@@ -140,8 +154,16 @@ def _public_ip(state: HcloudState, server: Server, kind: str, wanted: Any) -> No
             raise ApiError("primary_ip_assigned", "the primary IP is already assigned")
     else:
         address = state.allocate_server_ip() if kind == "ipv4" else state.allocate_ipv6()
-        pip = PrimaryIP(state.next_id(), f"primary_ip-{state.next_id()}", kind, address,
-                        server.location, {}, state.now(), auto_delete=True)  # fmt: skip
+        pip = PrimaryIP(
+            state.next_id(),
+            f"primary_ip-{state.next_id()}",
+            kind,
+            address,
+            server.location,
+            {},
+            state.now(),
+            auto_delete=True,
+        )
         state.primary_ips[pip.id] = pip
     pip.assignee_id = server.id
     if kind == "ipv4":
@@ -197,9 +219,18 @@ async def create_server(ctx: Ctx) -> Reply:
         if not isinstance(fid, int) or fid not in state.firewalls:
             raise invalid_input("firewalls", f"firewall {fid!r} not found")
         firewall_ids.append(fid)
-    server = Server(state.next_id(), name, st, location, image, labels, state.now(),
-                    ssh_key_ids=ssh_keys, placement_group_id=group_id,
-                    user_data=optional(body, "user_data", str, None))  # fmt: skip
+    server = Server(
+        state.next_id(),
+        name,
+        st,
+        location,
+        image,
+        labels,
+        state.now(),
+        ssh_key_ids=ssh_keys,
+        placement_group_id=group_id,
+        user_data=optional(body, "user_data", str, None),
+    )
     for net in networks:
         attach(state, server, int(net))
     if public.get("enable_ipv4", True) is not False:
@@ -219,22 +250,31 @@ async def create_server(ctx: Ctx) -> Reply:
         if server.id in state.servers and server.status == "initializing":
             server.status = "starting" if start else "off"
 
-    action = state.start_action("create_server", res, durations.create_server,
-                                lock=[server], done=created)  # fmt: skip
+    action = state.start_action(
+        "create_server", res, durations.create_server, lock=[server], done=created
+    )
     next_actions = []
     if start:
         stuck = state.faults.never_running(name)
         next_actions.append(
-            state.start_action("start_server", res, durations.create_server +
-                               durations.start_server, lock=[server],
-                               done=lambda _a: boot(state, server), forever=stuck)
-        )  # fmt: skip
-    return Reply(201, {
-        "server": server_json(state, server),
-        "action": action_json(state, action),
-        "next_actions": [action_json(state, a) for a in next_actions],
-        "root_password": password,
-    })  # fmt: skip
+            state.start_action(
+                "start_server",
+                res,
+                durations.create_server + durations.start_server,
+                lock=[server],
+                done=lambda _a: boot(state, server),
+                forever=stuck,
+            )
+        )
+    return Reply(
+        201,
+        {
+            "server": server_json(state, server),
+            "action": action_json(state, action),
+            "next_actions": [action_json(state, a) for a in next_actions],
+            "root_password": password,
+        },
+    )
 
 
 @router.route("PUT", "/servers/{id}")
@@ -266,8 +306,9 @@ async def delete_server(ctx: Ctx) -> Reply:
                 del state.primary_ips[pip.id]
     for fw in state.firewalls.values():
         fw.applied_to = [(k, t) for k, t in fw.applied_to if (k, t) != ("server", server.id)]
-    action = state.start_action("delete_server", [(server.id, "server")],
-                                state.durations.delete_server)  # fmt: skip
+    action = state.start_action(
+        "delete_server", [(server.id, "server")], state.durations.delete_server
+    )
     state.emit("server_deleted", server=server, action=action)
     return Reply(200, {"action": action_json(state, action)})
 
@@ -280,10 +321,12 @@ def _server_for_action(ctx: Ctx) -> Server:
     return server
 
 
-def _run(ctx: Ctx, server: Server, command: str, duration: float, done: Any = None,
-         **extra: Any) -> Reply:  # fmt: skip
-    action = ctx.state.start_action(command, [(server.id, "server")], duration,
-                                    lock=[server], done=done)  # fmt: skip
+def _run(
+    ctx: Ctx, server: Server, command: str, duration: float, done: Any = None, **extra: Any
+) -> Reply:
+    action = ctx.state.start_action(
+        command, [(server.id, "server")], duration, lock=[server], done=done
+    )
     return Reply(201, {"action": action_json(ctx.state, action), **extra})
 
 
@@ -294,9 +337,14 @@ async def poweron(ctx: Ctx) -> Reply:
         return _run(ctx, server, "start_server", state.durations.short)
     server.status = "starting"
     stuck = state.faults.never_running(server.name)
-    action = state.start_action("start_server", [(server.id, "server")], state.durations.poweron,
-                                lock=[server], done=lambda _a: boot(state, server),
-                                forever=stuck)  # fmt: skip
+    action = state.start_action(
+        "start_server",
+        [(server.id, "server")],
+        state.durations.poweron,
+        lock=[server],
+        done=lambda _a: boot(state, server),
+        forever=stuck,
+    )
     return Reply(201, {"action": action_json(state, action)})
 
 
@@ -365,9 +413,15 @@ async def enable_rescue(ctx: Ctx) -> Reply:
 
     def done(action: Any) -> None:
         server.rescue_enabled, server.root_password = True, password
-        state.emit("rescue_enabled", server=server, action=action,
-                   details={"ssh_keys": [state.ssh_keys[k] for k in keys if k in state.ssh_keys],
-                            "root_password": password})  # fmt: skip
+        state.emit(
+            "rescue_enabled",
+            server=server,
+            action=action,
+            details={
+                "ssh_keys": [state.ssh_keys[k] for k in keys if k in state.ssh_keys],
+                "root_password": password,
+            },
+        )
 
     return _run(ctx, server, "enable_rescue", state.durations.rescue, done, root_password=password)
 
@@ -392,12 +446,19 @@ async def create_image(ctx: Ctx) -> Reply:
         raise invalid_input("type", "must be snapshot or backup")
     if kind == "backup":
         raise ApiError("unsupported_error", "backups are not enabled for this server")
-    image = Image(state.next_id(), "snapshot", None,
-                  optional(body, "description", str, f"snapshot of {server.name}"),
-                  server.architecture, state.now(), status="creating",
-                  labels=labels_of(body), created_from=(server.id, server.name),
-                  disk_size=server.server_type.disk,
-                  os_flavor=server.image.os_flavor if server.image else "unknown")  # fmt: skip
+    image = Image(
+        state.next_id(),
+        "snapshot",
+        None,
+        optional(body, "description", str, f"snapshot of {server.name}"),
+        server.architecture,
+        state.now(),
+        status="creating",
+        labels=labels_of(body),
+        created_from=(server.id, server.name),
+        disk_size=server.server_type.disk,
+        os_flavor=server.image.os_flavor if server.image else "unknown",
+    )
     state.images[image.id] = image
 
     def done(action: Any) -> None:
@@ -406,8 +467,14 @@ async def create_image(ctx: Ctx) -> Reply:
         image.status, image.image_size = "available", round(server.server_type.disk / 20, 2)
         state.emit("image_created", server=server, image=image, action=action)
 
-    reply = _run(ctx, server, "create_image", state.durations.create_image, done,
-                 image=image_json(state, image))  # fmt: skip
+    reply = _run(
+        ctx,
+        server,
+        "create_image",
+        state.durations.create_image,
+        done,
+        image=image_json(state, image),
+    )
     action = state.actions[reply.payload["action"]["id"]] if reply.payload else None
     # Listeners attach "what was written" to image.metadata before the snapshot completes.
     state.emit("image_create_requested", server=server, image=image, action=action)
@@ -428,8 +495,9 @@ async def rebuild(ctx: Ctx) -> Reply:
         boot(state, server)
 
     password = None if server.ssh_key_ids else state.password()
-    return _run(ctx, server, "rebuild_server", state.durations.rebuild, done,
-                root_password=password)  # fmt: skip
+    return _run(
+        ctx, server, "rebuild_server", state.durations.rebuild, done, root_password=password
+    )
 
 
 @router.route("POST", "/servers/{id}/actions/attach_to_network")
@@ -440,12 +508,15 @@ async def attach_to_network(ctx: Ctx) -> Reply:
     attach(state, server, network_id, optional(body, "ip", str, None))
 
     def done(action: Any) -> None:
-        state.emit("server_attached", server=server, action=action,
-                   details={"network": network_id})  # fmt: skip
+        state.emit("server_attached", server=server, action=action, details={"network": network_id})
 
-    action = state.start_action("attach_to_network", [(server.id, "server"),
-                                (network_id, "network")], state.durations.network_change,
-                                lock=[server], done=done)  # fmt: skip
+    action = state.start_action(
+        "attach_to_network",
+        [(server.id, "server"), (network_id, "network")],
+        state.durations.network_change,
+        lock=[server],
+        done=done,
+    )
     return Reply(201, {"action": action_json(state, action)})
 
 
@@ -494,9 +565,10 @@ async def add_to_placement_group(ctx: Ctx) -> Reply:
     if server.placement_group_id is not None:
         raise ApiError("already_in_placement_group", "the server is already in a placement group")
     if len(state.servers_in_placement_group(group_id)) >= PLACEMENT_GROUP_LIMIT:
-        raise ApiError("placement_group_member_limit_reached",
-                       f"placement group with ID {group_id} contains already"
-                       f" {PLACEMENT_GROUP_LIMIT} servers")  # fmt: skip
+        raise ApiError(
+            "placement_group_member_limit_reached",
+            f"placement group with ID {group_id} contains already {PLACEMENT_GROUP_LIMIT} servers",
+        )
     server.placement_group_id = group_id
     return _run(ctx, server, "add_to_placement_group", state.durations.short)
 

@@ -64,15 +64,17 @@ class HcloudApi:
             reply = await self._serve(request, method, sub, template)
         except ApiError as exc:
             reply = Reply(exc.status, exc.envelope())
-        headers = {**self.limiter.headers(), **reply.headers,
-                   "X-Correlation-Id": secrets.token_hex(8)}  # fmt: skip
+        headers = {
+            **self.limiter.headers(),
+            **reply.headers,
+            "X-Correlation-Id": secrets.token_hex(8),
+        }
         if reply.payload is None:
             response = Response(status=reply.status, headers=headers)
         else:
             response = Response.json(reply.payload, status=reply.status, headers=headers)
         code = (reply.payload or {}).get("error", {}).get("code") if reply.status >= 400 else None
-        record = RequestRecord(self.state.now(), method, request.path, template, reply.status,
-                               code)  # fmt: skip
+        record = RequestRecord(self.state.now(), method, request.path, template, reply.status, code)
         self.stats.record(record)
         for observer in list(self.observers):
             observer(record, request, response)

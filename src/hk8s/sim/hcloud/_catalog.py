@@ -52,20 +52,80 @@ class Location:
 LOCATIONS: dict[str, Location] = {
     loc.name: loc
     for loc in (
-        Location(1, "fsn1", "Falkenstein DC Park 1", "DE", "Falkenstein", 50.47612, 12.370071,
-                 "eu-central", 4, "fsn1-dc14"),
-        Location(2, "nbg1", "Nuremberg DC Park 1", "DE", "Nuremberg", 49.452102, 11.076665,
-                 "eu-central", 2, "nbg1-dc3"),
-        Location(3, "hel1", "Helsinki DC Park 1", "FI", "Helsinki", 60.169855, 24.938379,
-                 "eu-central", 3, "hel1-dc2"),
-        Location(4, "ash", "Ashburn, VA", "US", "Ashburn, VA", 39.045128, -77.487442,
-                 "us-east", 5, "ash-dc1"),
-        Location(5, "hil", "Hillsboro, OR", "US", "Hillsboro, OR", 45.54222, -122.951924,
-                 "us-west", 6, "hil-dc1"),
-        Location(6, "sin", "Singapore", "SG", "Singapore", 1.283333, 103.833333,
-                 "ap-southeast", 7, "sin-dc1"),
+        Location(
+            1,
+            "fsn1",
+            "Falkenstein DC Park 1",
+            "DE",
+            "Falkenstein",
+            50.47612,
+            12.370071,
+            "eu-central",
+            4,
+            "fsn1-dc14",
+        ),
+        Location(
+            2,
+            "nbg1",
+            "Nuremberg DC Park 1",
+            "DE",
+            "Nuremberg",
+            49.452102,
+            11.076665,
+            "eu-central",
+            2,
+            "nbg1-dc3",
+        ),
+        Location(
+            3,
+            "hel1",
+            "Helsinki DC Park 1",
+            "FI",
+            "Helsinki",
+            60.169855,
+            24.938379,
+            "eu-central",
+            3,
+            "hel1-dc2",
+        ),
+        Location(
+            4,
+            "ash",
+            "Ashburn, VA",
+            "US",
+            "Ashburn, VA",
+            39.045128,
+            -77.487442,
+            "us-east",
+            5,
+            "ash-dc1",
+        ),
+        Location(
+            5,
+            "hil",
+            "Hillsboro, OR",
+            "US",
+            "Hillsboro, OR",
+            45.54222,
+            -122.951924,
+            "us-west",
+            6,
+            "hil-dc1",
+        ),
+        Location(
+            6,
+            "sin",
+            "Singapore",
+            "SG",
+            "Singapore",
+            1.283333,
+            103.833333,
+            "ap-southeast",
+            7,
+            "sin-dc1",
+        ),
     )
-}  # fmt: skip
+}
 
 EU = ("fsn1", "nbg1", "hel1")
 ALL = tuple(LOCATIONS)
@@ -176,8 +236,11 @@ DATACENTERS: dict[str, Location] = {loc.datacenter_name: loc for loc in LOCATION
 
 
 def _lb_types() -> dict[str, dict[str, Any]]:
-    rows = [("lb11", 1, 10000, 5, 25, 10, 5.39), ("lb21", 2, 20000, 15, 75, 25, 16.40),
-            ("lb31", 3, 40000, 30, 150, 50, 32.40)]  # fmt: skip
+    rows = [
+        ("lb11", 1, 10000, 5, 25, 10, 5.39),
+        ("lb21", 2, 20000, 15, 75, 25, 16.40),
+        ("lb31", 3, 40000, 30, 150, 50, 32.40),
+    ]
     return {
         name: {
             "id": tid,

@@ -56,27 +56,27 @@ class _Spec(BaseModel):
 class ErrorFault(_Spec):
     method: str = "*"
     path: str = "*"
-    rate: float = Field(1.0, ge=0.0, le=1.0)
+    rate: float = Field(default=1.0, ge=0.0, le=1.0)
     code: ErrorCode = 503
     # Stop injecting after this many hits (None: forever).
-    limit: int | None = Field(None, ge=0)
+    limit: int | None = Field(default=None, ge=0)
 
 
 class ActionFault(_Spec):
     command: str
-    rate: float = Field(1.0, ge=0.0, le=1.0)
+    rate: float = Field(default=1.0, ge=0.0, le=1.0)
     code: str = "action_failed"
     message: str = "action failed (injected fault)"
-    limit: int | None = Field(None, ge=0)
+    limit: int | None = Field(default=None, ge=0)
 
 
 class LatencyFault(_Spec):
     method: str = "*"
     path: str = "*"
     distribution: Literal["fixed", "uniform", "exponential"] = "uniform"
-    min: float = Field(0.0, ge=0.0)
-    max: float = Field(0.0, ge=0.0)
-    mean: float = Field(0.0, ge=0.0)
+    min: float = Field(default=0.0, ge=0.0)
+    max: float = Field(default=0.0, ge=0.0)
+    mean: float = Field(default=0.0, ge=0.0)
 
 
 class FaultSpec(_Spec):

@@ -97,20 +97,29 @@ class LoadBalancerWorld:
             server = await asyncio.start_server(handle, lb.public_ipv4, port, reuse_address=True)
         except OSError as exc:  # e.g. a privileged port as non-root
             self.listen_errors[(lb.id, port)] = str(exc)
-            log.warning("load balancer %s cannot listen on %s:%s: %s", lb.name,
-                        lb.public_ipv4, port, exc)  # fmt: skip
+            log.warning(
+                "load balancer %s cannot listen on %s:%s: %s", lb.name, lb.public_ipv4, port, exc
+            )
             return
         self._listeners[(lb.id, port)] = server
 
     def _pick(self, lb: LoadBalancer, service: LBService) -> Server | None:
-        healthy = [s for s in lb_target_servers(self.state, lb)
-                   if lb.health.get((s.id, service.listen_port)) == "healthy"]  # fmt: skip
+        healthy = [
+            s
+            for s in lb_target_servers(self.state, lb)
+            if lb.health.get((s.id, service.listen_port)) == "healthy"
+        ]
         if not healthy:
             return None
         return healthy[next(self._rr) % len(healthy)]
 
-    async def _forward(self, lb: LoadBalancer, port: int, reader: asyncio.StreamReader,
-                       writer: asyncio.StreamWriter) -> None:  # fmt: skip
+    async def _forward(
+        self,
+        lb: LoadBalancer,
+        port: int,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
         service = next((s for s in lb.services if s.listen_port == port), None)
         target = self._pick(lb, service) if service else None
         if service is None or target is None or target.public_ipv4 is None:

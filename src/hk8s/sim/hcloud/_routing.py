@@ -232,8 +232,11 @@ def list_reply(
     }
     path = ctx.request.path
     links = []
-    for rel, number in (("prev", pagination["previous_page"]), ("next", pagination["next_page"]),
-                        ("last", last)):  # fmt: skip
+    for rel, number in (
+        ("prev", pagination["previous_page"]),
+        ("next", pagination["next_page"]),
+        ("last", last),
+    ):
         if number is not None:
             links.append(f'<{ctx.base_url}{path}?page={number}&per_page={per_page}>; rel="{rel}"')
     return Reply(

@@ -52,8 +52,9 @@ class HcloudSim:
         self.speed = speed
         self.clock: Clock = clock or ScaledClock(speed)
         self.token = token or f"hk8s-sim-{secrets.token_hex(16)}"
-        self.state = HcloudState(clock=self.clock, durations=durations,
-                                 faults=FaultInjector(faults))  # fmt: skip
+        self.state = HcloudState(
+            clock=self.clock, durations=durations, faults=FaultInjector(faults)
+        )
         _seed_system_images(self.state)
         self.api = HcloudApi(self.state, token=self.token, rate_limit=rate_limit)
         self.load_balancers = LoadBalancerWorld(self.state, health_probe)
@@ -128,10 +129,17 @@ class HcloudSim:
 def _seed_system_images(state: HcloudState) -> None:
     for image in SYSTEM_IMAGES:
         state.images[image.id] = Image(
-            image.id, "system", image.name, f"{image.os_flavor.title()} {image.os_version}",
-            image.architecture, 0.0, os_flavor=image.os_flavor, os_version=image.os_version,
-            disk_size=5, image_size=None,
-        )  # fmt: skip
+            image.id,
+            "system",
+            image.name,
+            f"{image.os_flavor.title()} {image.os_version}",
+            image.architecture,
+            0.0,
+            os_flavor=image.os_flavor,
+            os_version=image.os_version,
+            disk_size=5,
+            image_size=None,
+        )
 
 
 class ThreadedSim:
@@ -144,8 +152,9 @@ class ThreadedSim:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, **kwargs: Any) -> None:
         self._host, self._port, self._kwargs = host, port, kwargs
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="hcloud-sim",
-                                        daemon=True)  # fmt: skip
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="hcloud-sim", daemon=True
+        )
         self.sim: HcloudSim
 
     def __enter__(self) -> HcloudSim:

@@ -116,8 +116,12 @@ def server_json(state: HcloudState, server: Server) -> dict[str, Any]:
         }
     ipv6: dict[str, Any] | None = None
     if server.public_ipv6 is not None:
-        ipv6 = {"id": server.public_ipv6_id, "ip": server.public_ipv6, "blocked": False,
-                "dns_ptr": []}  # fmt: skip
+        ipv6 = {
+            "id": server.public_ipv6_id,
+            "ip": server.public_ipv6,
+            "blocked": False,
+            "dns_ptr": [],
+        }
     group = state.placement_groups.get(server.placement_group_id or 0)
     lbs = [lb.id for lb in state.load_balancers.values() if server in lb_target_servers(state, lb)]
     return {
@@ -226,10 +230,12 @@ def lb_target_servers(state: HcloudState, lb: LoadBalancer) -> list[Server]:
 
 def _health(lb: LoadBalancer, server_id: int) -> list[dict[str, Any]]:
     return [
-        {"listen_port": svc.listen_port, "status": lb.health.get((server_id, svc.listen_port),
-                                                                 "unknown")}
+        {
+            "listen_port": svc.listen_port,
+            "status": lb.health.get((server_id, svc.listen_port), "unknown"),
+        }
         for svc in lb.services
-    ]  # fmt: skip
+    ]
 
 
 def lb_json(state: HcloudState, lb: LoadBalancer) -> dict[str, Any]:
