@@ -160,6 +160,7 @@ class FakeTalos:
 
     maintenance: bool = False
     down: set[str] = field(default_factory=set)  # nodes apid cannot reach
+    silent: set[str] = field(default_factory=set)  # nodes whose reply goes missing
     hang: bool = False  # never answer (timeouts)
     bootstrapped: bool = False
     snapshot: bytes = bytes(range(256)) * 40
@@ -185,6 +186,8 @@ class FakeTalos:
         nodes = await self.enter(name, stream, request)
         messages = []
         for node in nodes or [""]:
+            if node in self.silent:
+                continue
             if node in self.down:
                 error = f"rpc error: code = Unavailable desc = connection refused to {node}"
                 meta = common_pb2.Metadata(
@@ -479,6 +482,12 @@ def free_address() -> str:
         return ip
 
 
+@pytest.fixture
+def free_ip() -> str:
+    """An address where no Talos node listens (yet)."""
+    return free_address()
+
+
 @dataclass
 class Running:
     ip: str
@@ -499,6 +508,7 @@ async def talos_server(tmp_path: Path, pki: Pki) -> AsyncIterator[StartServer]:
         mtls: bool,
         fake: FakeTalos | None = None,
         ip: str | None = None,
+        port: int = 50000,
         cert: Issued | None = None,
     ) -> Running:
         fake = fake or FakeTalos(maintenance=not mtls)
@@ -507,7 +517,7 @@ async def talos_server(tmp_path: Path, pki: Pki) -> AsyncIterator[StartServer]:
         server = Server(services(fake))
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((ip, 50000))
+        sock.bind((ip, port))
         await server.start(sock=sock, ssl=ctx)
         started.append(server)
         return Running(ip, fake, server)
