@@ -6,6 +6,7 @@ without paying for the model's import.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 # Hetzner's locations and the network zone each belongs to. Source: the Hetzner Cloud API
@@ -56,20 +57,15 @@ DEFAULT_IMAGE_FACTORY: Final = "https://factory.talos.dev"
 VANILLA_SCHEMATIC_ID: Final = "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba"
 
 
+@dataclass(frozen=True)
 class AddonChart:
     """Where an addon's Helm chart comes from and the version hk8s pins by default."""
 
-    __slots__ = ("chart", "namespace", "release", "repo", "version")
-
-    def __init__(self, *, release: str, chart: str, repo: str, namespace: str, version: str):
-        self.release = release
-        self.chart = chart
-        self.repo = repo
-        self.namespace = namespace
-        self.version = version
-
-    def __repr__(self) -> str:
-        return f"AddonChart({self.chart}@{self.version} from {self.repo})"
+    release: str
+    chart: str
+    repo: str
+    namespace: str
+    version: str
 
 
 # Upstream Helm charts of the addons, keyed by their name in cluster.yaml's ``addons``.
