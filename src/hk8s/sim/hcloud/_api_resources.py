@@ -326,14 +326,22 @@ async def create_primary_ip(ctx: Ctx) -> Reply:
     kind = require(body, "type")
     if kind not in ("ipv4", "ipv6"):
         raise invalid_input("type", "must be ipv4 or ipv6")
-    if require(body, "assignee_type") != "server":
+    assignee = optional(body, "assignee_id", int, None)
+    # hcloud clients send assignee_type only together with assignee_id.
+    if optional(body, "assignee_type", str, "server") != "server":
         raise invalid_input("assignee_type", "must be server")
     labels = labels_of(body)
     check_name(name, state.primary_ips.values())
-    assignee = optional(body, "assignee_id", int, None)
+    target = None
     if assignee is not None:
-        raise ApiError("server_not_stopped", "assigning on create needs a stopped server")
+        target = lookup(state.servers, assignee, "server")
+        if target.status != "off":
+            raise ApiError("server_not_stopped", "the server must be powered off")
+        if (target.public_ipv4 if kind == "ipv4" else target.public_ipv6) is not None:
+            raise ApiError(f"server_has_{kind}", f"the server already has an {kind} address")
     location_name = body.get("location")
+    if location_name is None and target is not None:
+        location_name = target.location.name
     if location_name is None and (dc := body.get("datacenter")) in DATACENTERS:
         location_name = DATACENTERS[dc].name
     if location_name not in LOCATIONS:
@@ -351,6 +359,12 @@ async def create_primary_ip(ctx: Ctx) -> Reply:
         auto_delete=auto_delete,
     )
     state.primary_ips[pip.id] = pip
+    if target is not None:
+        pip.assignee_id = target.id
+        if kind == "ipv4":
+            target.public_ipv4, target.public_ipv4_id = pip.ip, pip.id
+        else:
+            target.public_ipv6, target.public_ipv6_id = pip.ip, pip.id
     action = state.finished_action("create_primary_ip", [(pip.id, "primary_ip")])
     return Reply(
         201, {"primary_ip": primary_ip_json(state, pip), "action": action_json(state, action)}

@@ -225,7 +225,8 @@ def lb_target_servers(state: HcloudState, lb: LoadBalancer) -> list[Server]:
             servers.append(state.servers[target.server_id])
         elif target.type == "label_selector" and target.selector is not None:
             servers += [s for s in state.servers.values() if _matches(target.selector, s)]
-    return list(dict.fromkeys(servers).keys()) if servers else []
+    unique: dict[int, Server] = {s.id: s for s in servers}
+    return list(unique.values())
 
 
 def _health(lb: LoadBalancer, server_id: int) -> list[dict[str, Any]]:
