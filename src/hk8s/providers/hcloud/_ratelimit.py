@@ -50,8 +50,14 @@ class RateLimiter:
         self._epoch = epoch
         self._reserve = reserve
         self._max_interval = 2 * token_interval
+        # RateLimit-Reset is wall time; a clock running N times faster needs N times as many
+        # of its seconds for the same wall time (SystemClock: 1).
+        self._speed = float(getattr(clock, "speed", 1.0))
         self._lock = asyncio.Lock()
-        self.remaining: int | None = None
+        # Unknown until the first response: let one request probe the bucket, pace the rest
+        # until its headers arrive (a fresh process must not open with a burst into a bucket
+        # another process may have emptied).
+        self.remaining: int | None = reserve + 1
         self.limit: int | None = None
         self.interval = token_interval
         self.blocked_until = 0.0
@@ -84,7 +90,7 @@ class RateLimiter:
         if reset is not None and limit is not None and remaining is not None:
             missing = limit - remaining
             if missing > 0:
-                until_full = max(0.0, reset - self._epoch())
+                until_full = max(0.0, reset - self._epoch()) * self._speed
                 # Time per refilled token, bounded so one odd header cannot stall everybody.
                 self.interval = min(max(until_full / missing, 0.001), self._max_interval)
         if status == 429:

@@ -1,0 +1,138 @@
+"""Rate limiter, backoff and batched action waiting as pure logic (ManualClock)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from hk8s.errors import ActionFailedError, WaitTimeoutError
+from hk8s.model import ManualClock, Timing
+from hk8s.model.resources import Action
+from hk8s.providers.hcloud import ActionWaiter, RateLimiter
+from hk8s.providers.hcloud._transport import backoff_delay
+
+
+def headers(remaining: int, reset_in: float, now: float = 1000.0) -> dict[str, str]:
+    return {
+        "RateLimit-Limit": "3600",
+        "RateLimit-Remaining": str(remaining),
+        "RateLimit-Reset": str(int(now + reset_in)),
+    }
+
+
+async def test_full_bucket_does_not_wait() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter(clock, epoch=lambda: 1000.0)
+    limiter.observe(200, headers(3000, 600))
+    for _ in range(10):
+        await limiter.acquire()
+    assert clock.slept == []
+
+
+async def test_low_bucket_paces_at_the_refill_rate_from_the_headers() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter(clock, epoch=lambda: 1000.0)
+    # 100 tokens missing, full again in 100 s: one token per second.
+    limiter.observe(200, headers(3500, 100))
+    assert limiter.interval == pytest.approx(1.0)
+    limiter.observe(200, headers(2, 3598))
+    for _ in range(3):
+        await limiter.acquire()
+    assert clock.slept == pytest.approx([1.0, 1.0, 1.0])
+
+
+async def test_429_blocks_every_caller_until_a_token_is_back() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter(clock, epoch=lambda: 1000.0)
+    limiter.observe(429, headers(0, 3600))
+    assert limiter.throttled == 1
+    await asyncio.gather(*(limiter.acquire() for _ in range(3)))
+    # One after another, one refill interval apart: no burst into the empty bucket.
+    assert clock.now() == pytest.approx(3.0)
+
+
+async def test_odd_reset_header_cannot_stall_everybody() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter(clock, token_interval=1.0, epoch=lambda: 1000.0)
+    limiter.observe(200, headers(0, 10_000_000))
+    assert limiter.interval == 2.0
+
+
+def test_backoff_is_jittered_exponential_and_capped() -> None:
+    timing = Timing()
+    rng = random.Random(3)
+    delays = [backoff_delay(a, timing, rng) for a in range(10)]
+    for attempt, delay in enumerate(delays):
+        ceiling = min(timing.retry_max, timing.retry_initial * 2**attempt)
+        assert timing.retry_initial <= delay <= ceiling
+    assert len(set(delays)) > 5  # jitter
+
+
+class FakeActions:
+    """Actions finishing after ``polls`` batched polls; records every batch."""
+
+    def __init__(self, finish_after: dict[int, int], fail: set[int] | None = None) -> None:
+        self.finish_after = finish_after
+        self.fail = fail or set()
+        self.batches: list[list[int]] = []
+
+    async def fetch(self, ids: list[int]) -> list[Action]:
+        self.batches.append(ids)
+        out = []
+        for i in ids:
+            seen = sum(i in b for b in self.batches)
+            if seen < self.finish_after.get(i, 1):
+                out.append(Action(i, "create_server", "running"))
+            elif i in self.fail:
+                out.append(Action(i, "create_server", "error", 100, "boom", "disk on fire"))
+            else:
+                out.append(Action(i, "create_server", "success", 100))
+        return out
+
+
+def running(*ids: int) -> list[Action]:
+    return [Action(i, "create_server", "running") for i in ids]
+
+
+async def test_concurrent_waiters_share_batches_of_at_most_25() -> None:
+    fake = FakeActions({i: 2 for i in range(60)})
+    waiter = ActionWaiter(fake.fetch, ManualClock(), Timing())
+    await asyncio.gather(*(waiter.wait(running(i)) for i in range(60)))
+    assert max(len(b) for b in fake.batches) == 25
+    assert len(fake.batches) == 6  # 60 ids = 3 batches, polled twice
+
+
+async def test_poll_interval_backs_off_to_the_cap() -> None:
+    clock = ManualClock()
+    timing = Timing()
+    fake = FakeActions({1: 12})
+    await ActionWaiter(fake.fetch, clock, timing).wait(running(1))
+    assert clock.slept[0] == timing.action_poll_initial
+    assert clock.slept == sorted(clock.slept)
+    assert clock.slept[-1] == timing.action_poll_max
+
+
+async def test_failed_action_raises_with_its_error() -> None:
+    fake = FakeActions({7: 1}, fail={7})
+    waiter = ActionWaiter(fake.fetch, ManualClock(), Timing())
+    with pytest.raises(ActionFailedError, match="disk on fire") as info:
+        await waiter.wait(running(7))
+    assert info.value.context["action_id"] == 7
+    assert info.value.context["code"] == "boom"
+
+
+async def test_finished_actions_need_no_poll() -> None:
+    fake = FakeActions({})
+    waiter = ActionWaiter(fake.fetch, ManualClock(), Timing())
+    await waiter.wait([Action(3, "create_server", "success", 100)])
+    assert fake.batches == []
+
+
+async def test_action_wait_times_out() -> None:
+    clock = ManualClock()
+    fake = FakeActions({1: 10_000})
+    with pytest.raises(WaitTimeoutError, match="action 1"):
+        await ActionWaiter(fake.fetch, clock, Timing()).wait(running(1))
+    assert clock.now() >= Timing().action_timeout
