@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from google.protobuf import empty_pb2
 
-from hk8s.errors import ConflictError
+from hk8s.errors import ConflictError, UsageError
+from hk8s.pki import Talosconfig, load_talosconfig
 from hk8s.providers.talos._resources import ResourceCalls
 from hk8s.providers.talos._streams import StreamCalls
+from hk8s.providers.talos._tls import TalosCredentials
 from hk8s.providers.talos._types import (
     ApplyMode,
     ApplyResult,
@@ -36,9 +38,12 @@ from hk8s.talosapi.machine import machine_grpc, machine_pb2
 from hk8s.talosapi.storage import storage_grpc, storage_pb2
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    import os
+    from collections.abc import Callable, Mapping
 
     from grpclib.client import Channel
+
+    from hk8s.model import Clock, Timing
 
 __all__ = ["TalosClient"]
 
@@ -77,6 +82,34 @@ class TalosClient(StreamCalls, ResourceCalls):
     ``insecure=True`` for a node in maintenance mode. Every call has a deadline of
     ``timing.request_timeout``; calls are retried with backoff while the node is unavailable.
     """
+
+    @classmethod
+    def from_talosconfig(
+        cls,
+        config: Talosconfig | str | os.PathLike[str],
+        *,
+        context: str | None = None,
+        timing: Timing | None = None,
+        clock: Clock | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> TalosClient:
+        """A client for a talosconfig context (a parsed one, or a file as talosctl reads it),
+        with its endpoints, nodes and identity."""
+        if not isinstance(config, Talosconfig):
+            config = load_talosconfig(config, context)
+        if not config.endpoints:
+            raise UsageError(
+                f"talosconfig context {config.context!r} has no endpoints",
+                hint="hk8s talosconfig writes one with the cluster's endpoints",
+            )
+        return cls(
+            config.endpoints,
+            credentials=TalosCredentials.from_talosconfig(config),
+            nodes=config.nodes,
+            timing=timing,
+            clock=clock,
+            environ=environ,
+        )
 
     async def _unary(self, call: str, request: object) -> tuple[Any, Any]:
         metadata, target = self._fanout()

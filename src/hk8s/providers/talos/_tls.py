@@ -15,12 +15,16 @@ import ssl
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from hk8s.errors import SecretsError
 from hk8s.pki import load_private_key, to_pkcs8_pem
+
+if TYPE_CHECKING:
+    from hk8s.pki import Talosconfig
 
 __all__ = ["TalosCredentials", "insecure_context", "mtls_context"]
 
@@ -42,6 +46,11 @@ class TalosCredentials:
 
     def __repr__(self) -> str:
         return "TalosCredentials(ca=..., crt=..., key=<hidden>)"
+
+    @classmethod
+    def from_talosconfig(cls, config: Talosconfig) -> TalosCredentials:
+        """The identity of a talosconfig context (``hk8s.pki.load_talosconfig``)."""
+        return cls(ca=config.ca_pem, crt=config.crt_pem, key=config.key_pem)
 
 
 def _base_context() -> ssl.SSLContext:

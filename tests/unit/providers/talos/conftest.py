@@ -509,11 +509,18 @@ async def talos_server(tmp_path: Path, pki: Pki) -> AsyncIterator[StartServer]:
         fake: FakeTalos | None = None,
         ip: str | None = None,
         port: int = 50000,
-        cert: Issued | None = None,
+        cert: Any = None,
+        client_ca: Any = None,
     ) -> Running:
+        """``cert``/``client_ca``: an ``Issued`` or anything with ``.cert`` and ``.key``
+        (e.g. ``hk8s.pki.CertAndKey``)."""
+        cert = cert if cert is None or isinstance(cert, Issued) else Issued(cert.cert, cert.key)
+        if client_ca is not None and not isinstance(client_ca, Issued):
+            client_ca = Issued(client_ca.cert, client_ca.key)
         fake = fake or FakeTalos(maintenance=not mtls)
         ip = ip or free_address()
-        ctx = server_context(tmp_path, cert or pki.server, client_ca=pki.ca if mtls else None)
+        trusted = (client_ca or pki.ca) if mtls else None
+        ctx = server_context(tmp_path, cert or pki.server, client_ca=trusted)
         server = Server(services(fake))
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
