@@ -200,21 +200,34 @@ def _explain(
         )
         return f"unknown key {last!r}", hint
     if kind == "missing":
-        hints = {"name": "add e.g. `name: demo`", "location": "add e.g. `location: fsn1`"}
-        return f"required key {last!r} is missing", hints.get(last)
+        hints = {
+            "name": "add e.g. `name: demo`",
+            "location": "add e.g. `location: fsn1`",
+            "workers.name": "give every worker pool a name, e.g. `name: workers`",
+        }
+        where = ".".join(str(p) for p in path if isinstance(p, str))
+        return f"required key {last!r} is missing", hints.get(where, f"add `{last}: ...`")
     got = _describe(value)
     if kind == "string_type":
-        return f"expected text, got {got}", 'put the value in quotes, e.g. "1.34.1"'
+        hint = "put the value in quotes so YAML keeps it as text"
+        if isinstance(value, float):
+            hint += " (unquoted, 1.10 is read as the number 1.1)"
+        return f"expected text, got {got}", hint
     if kind in ("int_type", "int_parsing", "int_from_float"):
-        return f"expected a whole number, got {got}", None
+        return f"expected a whole number, got {got}", "write it without quotes, e.g. 3"
     if kind in ("bool_type", "bool_parsing"):
-        return f"expected true or false, got {got}", None
+        return f"expected true or false, got {got}", "write true or false, without quotes"
     if kind == "list_type":
         return f"expected a list, got {got}", "write one item per line, each starting with '- '"
     if kind in ("dict_type", "model_type", "model_attributes_type"):
-        return f"expected a mapping (key: value), got {got}", None
+        return f"expected a mapping (key: value), got {got}", "indent its keys under this one"
     if kind == "too_short":
-        return "must not be empty", "use 'current' for your own IP address"
-    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-        return f"{default[0].lower()}{default[1:]}, got {value!r}", None
+        hint = "use 'current' for your own IP address" if last.endswith("sources") else None
+        return "must not be empty", hint
+    if kind in ("greater_than_equal", "greater_than"):
+        low = ctx.get("ge", ctx.get("gt"))
+        return f"{value!r} is too small", f"the minimum is {low}"
+    if kind in ("less_than_equal", "less_than"):
+        high = ctx.get("le", ctx.get("lt"))
+        return f"{value!r} is too large", f"the maximum is {high}"
     return f"{default[0].lower()}{default[1:]}", None

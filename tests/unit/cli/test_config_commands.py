@@ -174,6 +174,7 @@ def test_malformed_config_exits_2_naming_path_and_line(
     assert f"{path} (line {line}:" in err, err
     assert "Traceback" not in err
     assert err.startswith("error: ")
+    assert "\n    hint: " in err
 
 
 def test_there_are_enough_malformed_cases() -> None:
@@ -229,7 +230,7 @@ def test_validate_json_output_lists_problems_on_stdout(
             "line": 3,
             "column": 13,
             "message": "expected true or false, got the number 3",
-            "hint": None,
+            "hint": "write true or false, without quotes",
         }
     ]
 
