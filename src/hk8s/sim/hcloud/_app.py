@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from hk8s.errors import ConfigError
 from hk8s.sim._http import Request, Response
-from hk8s.sim.hcloud import _api_lb, _api_network, _api_resources, _api_servers
+from hk8s.sim.hcloud import (
+    _api_lb,
+    _api_network,
+    _api_resources,
+    _api_server_actions,
+    _api_servers,
+)
 from hk8s.sim.hcloud._errors import ApiError, not_found
 from hk8s.sim.hcloud._faults import FaultSpec
 from hk8s.sim.hcloud._routing import Ctx, Reply, Router
@@ -37,6 +43,7 @@ def build_router() -> Router:
     router = Router()
     router.include(_api_resources.actions_router)
     router.include(_api_servers.router)
+    router.include(_api_server_actions.router)
     router.include(_api_resources.router)
     router.include(_api_network.router)
     router.include(_api_lb.router)
