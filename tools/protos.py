@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,8 +34,17 @@ PACKAGE_DOC = '''"""Code generated from protos/ by tools/protos.py (make protos)
 
 hk8s' wire-compatible subset of the Talos API: ``common``, ``machine``, ``storage``,
 ``cluster``, ``cosi`` (resource State) and the ``google.rpc.Status`` Talos nests in replies.
+
+{versions}
 """
 '''
+# The generators whose versions shape the output; recorded in the package docstring so that
+# `check` can tell "protos changed" from "different generator versions installed".
+GENERATORS = ("grpcio-tools", "mypy-protobuf", "grpclib")
+
+
+def generator_versions() -> str:
+    return "Generated with " + ", ".join(f"{d} {metadata.version(d)}" for d in GENERATORS) + "."
 
 
 def proto_files() -> list[Path]:
@@ -45,6 +55,7 @@ def generate_into(out_root: Path) -> Path:
     """Run protoc into ``out_root`` and return the generated ``hk8s/talosapi`` directory."""
     # protoc finds its plugins (protoc-gen-grpclib_python, protoc-gen-mypy) on PATH: use the
     # ones installed next to this interpreter, whatever PATH the caller has.
+    out_root.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     cmd = [
@@ -70,7 +81,8 @@ def generate_into(out_root: Path) -> Path:
     for directory in sorted({generated, *(p for p in generated.rglob("*") if p.is_dir())}):
         init = directory / "__init__.py"
         if not init.exists():
-            init.write_text(PACKAGE_DOC if directory == generated else "")
+            doc = PACKAGE_DOC.format(versions=generator_versions())
+            init.write_text(doc if directory == generated else "")
     return generated
 
 
@@ -109,6 +121,13 @@ def check() -> int:
     sys.stderr.write("generated Talos API code is stale (run `make protos`):\n")
     for name in changed:
         sys.stderr.write(f"  src/{name}\n")
+    init = TARGET / "__init__.py"
+    recorded = init.read_text() if init.exists() else ""
+    if generator_versions() not in recorded:
+        sys.stderr.write(
+            f"note: the installed generators differ from the ones the checked-in code was made "
+            f"with ({generator_versions()}); pin them or regenerate\n"
+        )
     return 1
 
 
