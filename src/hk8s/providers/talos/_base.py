@@ -122,7 +122,7 @@ class ClientBase:
                 results.append(NodeResult(node, value=convert(message)))
         seen = {r.node for r in results}
         for node in self.nodes:
-            if node not in seen and len(self.nodes) > 1:
+            if node not in seen:
                 results.append(
                     NodeResult(
                         node,
