@@ -141,6 +141,8 @@ def attach(state: HcloudState, server: Server, network_id: int, ip: str | None =
 
 def boot(state: HcloudState, server: Server) -> None:
     """The server comes up: into the rescue system if it was enabled, which consumes it."""
+    if server.id not in state.servers:
+        return  # deleted while it was booting
     server.in_rescue = server.rescue_enabled
     server.rescue_enabled = False
     server.status = "running"

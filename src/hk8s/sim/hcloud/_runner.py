@@ -61,6 +61,8 @@ class HcloudSim:
         self._http: HTTPServer | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._closers: list[Callable[[], Awaitable[None]]] = []
+        # Variables other parts of the world add to ``env()`` (e.g. HK8S_PORT_MAP).
+        self.extra_env: dict[str, str] = {}
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -97,6 +99,7 @@ class HcloudSim:
             "HCLOUD_ENDPOINT": self.endpoint,
             "HCLOUD_TOKEN": self.token,
             TIME_SCALE_ENV: f"{self.speed:g}",
+            **self.extra_env,
         }
 
     def add_task(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
