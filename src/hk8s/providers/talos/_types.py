@@ -11,6 +11,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from hk8s.errors import OperationsFailedError
+
 if TYPE_CHECKING:
     from hk8s.errors import Hk8sError
 
@@ -55,9 +57,7 @@ class NodeResult(Generic[T]):
 
 
 def raise_node_errors(results: list[NodeResult[T]], phase: str) -> list[T]:
-    """Every node's value, or ``OperationsFailedError`` carrying each failed node's error."""
-    from hk8s.errors import OperationsFailedError
-
+    """Every node's value; a single node's error as is, several in ``OperationsFailedError``."""
     errors = [r.error for r in results if r.error is not None]
     if len(errors) == 1 and len(results) == 1:
         raise errors[0]
