@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hk8s.controller._infra_apply import InfraHandlers
 from hk8s.controller._infra_desired import (
@@ -17,10 +17,13 @@ from hk8s.controller._infra_desired import (
 from hk8s.controller._infra_diff import ObservedInfra, diff_infra, observe_infra
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from hk8s.config import ClusterConfig
     from hk8s.controller._executor import Handler
     from hk8s.controller._plan import Operation
     from hk8s.controller._report import Reporter
+    from hk8s.model.resources import Firewall, LoadBalancer, Network
     from hk8s.providers.hcloud import HcloudPort
 
 __all__ = ["LB_FIREWALL_WARNING", "InfraComponent", "infra_intent", "needs_public_ip"]
@@ -53,6 +56,44 @@ class InfraComponent:
 
     def warnings(self) -> list[str]:
         return [LB_FIREWALL_WARNING] if self.desired.load_balancer is not None else []
+
+    def summary(self, results: Mapping[str, object]) -> dict[str, Any]:
+        """What exists after ``apply`` (results of this run, else as observed), as data."""
+        d, o = self.desired, self.observed
+
+        def pick(kind: str, name: str, observed: object) -> Any:
+            return results.get(f"{kind}/{name}") or observed
+
+        network: Network | None = pick("network", d.network.name, o.network(d.network.name))
+        firewall: Firewall | None = pick("firewall", d.firewall.name, o.firewall(d.firewall.name))
+        data: dict[str, Any] = {
+            "cluster": self.intent.cluster,
+            "network": {
+                "name": d.network.name,
+                "id": network.id if network else None,
+                "ip_range": d.network.ip_range,
+                "subnets": [s.ip_range for s in d.network.subnets],
+            },
+            "firewall": {
+                "name": d.firewall.name,
+                "id": firewall.id if firewall else None,
+                "kube_api_sources": list(self.intent.kube_api_sources),
+                "talos_api_sources": list(self.intent.talos_api_sources),
+            },
+            "placement_groups": [g.name for g in d.placement_groups],
+            "load_balancer": None,
+        }
+        if d.load_balancer is not None:
+            name = d.load_balancer.name
+            lb: LoadBalancer | None = pick("load-balancer", name, o.load_balancer(name))
+            data["load_balancer"] = {
+                "name": name,
+                "id": lb.id if lb else None,
+                "type": d.load_balancer.type,
+                "public_ipv4": lb.public_ipv4 if lb else None,
+                "private_ips": [p.ip for p in lb.private_ips] if lb else [],
+            }
+        return data
 
 
 def needs_public_ip(config: ClusterConfig) -> bool:

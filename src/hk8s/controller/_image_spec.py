@@ -1,0 +1,191 @@
+"""What a Talos snapshot is: its labels, its source URL, the build server that makes it.
+
+A snapshot is found by labels, never by name (design.md section 3): ``os=talos``,
+``arch=amd64|arm64``, ``talos-version``, ``schematic`` and ``managed-by=hk8s``. Hetzner label
+values are at most 63 characters (docs.hetzner.cloud, "Labels") and a schematic id is a
+64-character SHA-256, so the ``schematic`` label holds the id cut to 63 characters; the full id
+is in the snapshot's description (``Talos v1.12.0 amd64 schematic <id>``).
+
+>>> target = ImageTarget("amd64", "v1.12.0", "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba")
+>>> target.labels()["schematic"]
+'376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4b'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from hk8s.errors import NotFoundError
+from hk8s.model.labels import format_selector, sanitize_label_value
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from hk8s.model.resources import Image, ServerType
+
+__all__ = [
+    "ARCHITECTURES",
+    "BUILD_ROLE",
+    "BUILD_SERVER_TYPES",
+    "SNAPSHOT_SELECTOR",
+    "Arch",
+    "ImageTarget",
+    "build_labels",
+    "build_location",
+    "build_server_type",
+    "hetzner_arch",
+    "hk8s_arch",
+    "image_url",
+]
+
+Arch = Literal["amd64", "arm64"]
+ARCHITECTURES: tuple[Arch, ...] = ("amd64", "arm64")
+
+# Hetzner names architectures "x86" and "arm" (openapi.json, ServerType.architecture);
+# Talos and the Image Factory say "amd64" and "arm64".
+_TO_HK8S: dict[str, Arch] = {"x86": "amd64", "arm": "arm64", "amd64": "amd64", "arm64": "arm64"}
+
+# Every snapshot hk8s built, whatever its version: what ``image list``/``prune`` look at.
+SNAPSHOT_SELECTOR = "os=talos,managed-by=hk8s"
+
+# Build servers and their SSH keys carry ``hk8s/role=image-build``, ``hk8s/build=<id>`` and
+# ``hk8s/created=<unix seconds>``, so a run that was killed can be cleaned up by a later one.
+BUILD_ROLE = "image-build"
+BUILD_ROLE_LABEL = "hk8s/role"
+BUILD_ID_LABEL = "hk8s/build"
+CREATED_LABEL = "hk8s/created"
+
+# The smallest, cheapest types per architecture, in order of preference; any other type of
+# the architecture with the smallest disk is the fallback (the snapshot's disk size limits
+# which types can boot it, so a small disk keeps every type open).
+BUILD_SERVER_TYPES: dict[Arch, tuple[str, ...]] = {
+    "amd64": ("cx22", "cx23", "cpx11", "cpx12"),
+    "arm64": ("cax11",),
+}
+
+
+def hk8s_arch(hetzner: str) -> Arch:
+    """``"x86"`` -> ``"amd64"``, ``"arm"`` -> ``"arm64"``."""
+    try:
+        return _TO_HK8S[hetzner]
+    except KeyError:
+        raise NotFoundError(f"unknown server architecture {hetzner!r}") from None
+
+
+def hetzner_arch(arch: Arch) -> str:
+    return "x86" if arch == "amd64" else "arm"
+
+
+@dataclass(frozen=True)
+class ImageTarget:
+    """One snapshot hk8s wants: Talos ``version`` built from ``schematic`` for ``arch``."""
+
+    arch: Arch
+    version: str
+    schematic: str
+
+    @property
+    def name(self) -> str:
+        """Human and plan key: ``talos-v1.12.0-amd64-376567988ad3``."""
+        return f"talos-{self.version}-{self.arch}-{self.schematic[:12]}"
+
+    @property
+    def description(self) -> str:
+        return f"Talos {self.version} {self.arch} schematic {self.schematic}"
+
+    def labels(self) -> dict[str, str]:
+        return {
+            "os": "talos",
+            "arch": self.arch,
+            "talos-version": sanitize_label_value(self.version),
+            "schematic": sanitize_label_value(self.schematic),
+            "managed-by": "hk8s",
+        }
+
+    def selector(self) -> str:
+        return format_selector(self.labels())
+
+    def matches(self, image: Image) -> bool:
+        wanted = self.labels()
+        return image.type == "snapshot" and all(image.labels.get(k) == v for k, v in wanted.items())
+
+
+def image_url(factory: str, target: ImageTarget) -> str:
+    """The Image Factory's Hetzner disk image (siderolabs/image-factory, "hcloud" platform)."""
+    base = factory.rstrip("/")
+    return f"{base}/image/{target.schematic}/{target.version}/hcloud-{target.arch}.raw.xz"
+
+
+def build_labels(build_id: str, arch: Arch, created: float) -> dict[str, str]:
+    """Labels of a build's temporary server and SSH key (found again by ``hk8s/build``)."""
+    return {
+        "managed-by": "hk8s",
+        BUILD_ROLE_LABEL: BUILD_ROLE,
+        BUILD_ID_LABEL: build_id,
+        CREATED_LABEL: str(int(created)),
+        "arch": arch,
+    }
+
+
+def _usable(types: Iterable[ServerType], arch: Arch, location: str | None) -> list[ServerType]:
+    return [
+        t
+        for t in types
+        if _TO_HK8S.get(t.architecture) == arch
+        and not t.deprecated
+        and (location is None or not t.locations or location in t.locations)
+    ]
+
+
+def build_server_type(types: Sequence[ServerType], arch: Arch, location: str) -> ServerType:
+    """The small server type that builds ``arch`` in ``location`` (preferred ones first).
+
+    Raises ``NotFoundError`` when the location offers no type of that architecture.
+    """
+    usable = _usable(types, arch, location)
+    by_name = {t.name: t for t in usable}
+    for name in BUILD_SERVER_TYPES[arch]:
+        if name in by_name:
+            return by_name[name]
+    if usable:
+        return min(usable, key=lambda t: (t.disk, t.memory, t.cores, t.name))
+    raise NotFoundError(
+        f"no {arch} server type is available in {location}",
+        hint="build in another location (snapshots are usable in every location)",
+        location=location,
+    )
+
+
+def build_location(types: Sequence[ServerType], arch: Arch, preferred: str) -> str:
+    """``preferred`` if it offers ``arch``, else the first location that does.
+
+    Snapshots belong to the project, not a location, so building elsewhere is harmless
+    (e.g. arm64 ``cax`` types exist only in the EU).
+    """
+    if _usable(types, arch, preferred):
+        return preferred
+    for server_type in _usable(types, arch, None):
+        if server_type.locations:
+            return sorted(server_type.locations)[0]
+    raise NotFoundError(
+        f"Hetzner offers no {arch} server type in any location",
+        hint="check the server types of the project (hcloud server-type list)",
+    )
+
+
+def needed_architectures(
+    server_types: Sequence[str], catalogue: Mapping[str, ServerType]
+) -> list[Arch]:
+    """The architectures of the named server types, per the API (``cax11`` -> ``arm64``)."""
+    found: set[Arch] = set()
+    for name in server_types:
+        server_type = catalogue.get(name)
+        if server_type is None:
+            raise NotFoundError(
+                f"server type {name!r} does not exist",
+                hint="pick a type from `hcloud server-type list` in cluster.yaml",
+                server_type=name,
+            )
+        found.add(hk8s_arch(server_type.architecture))
+    return [a for a in ARCHITECTURES if a in found]
