@@ -235,7 +235,11 @@ class Transport:
                 try:
                     stub_method = method(self.channel(endpoint))
                     async with stub_method.open(timeout=timeout, metadata=metadata) as stream:
-                        await stream.send_message(request, end=True)
+                        # A follow stream has no deadline, but connecting and sending the
+                        # request still must not hang on a node that does not answer.
+                        await asyncio.wait_for(
+                            stream.send_message(request, end=True), timeout or self.timeout
+                        )
                         async for message in stream:
                             received = True
                             yield message

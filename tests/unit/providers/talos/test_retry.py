@@ -124,3 +124,19 @@ async def test_port_map_redirects_the_talos_port(talos_server: Any, free_ip: str
     async with TalosClient([free_ip], insecure=True, timing=FAST, clock=clock, environ={}) as talos:
         with pytest.raises(UnavailableError):
             await talos.version()  # nothing listens on 50000 there
+
+
+async def test_follow_streams_still_time_out_while_connecting(free_ip: str) -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # accepts TCP, never speaks TLS
+
+    server = await asyncio.start_server(silent, free_ip, 50000)
+    timing = Timing(request_timeout=0.01)  # floored to MIN_TIMEOUT (2 s)
+    try:
+        async with TalosClient([free_ip], insecure=True, timing=timing) as talos:
+            with pytest.raises(TransientAPIError, match="timed out"):
+                async for _ in talos.events():
+                    pass
+    finally:
+        server.close()
+        await server.wait_closed()
