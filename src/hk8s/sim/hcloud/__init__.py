@@ -41,8 +41,9 @@ run as a task) on the loop for:
 
 Public fields of the records: ``Server.public_ipv4`` (a distinct 127.1.x.y, bindable without
 root), ``.private_net`` ({network id: ip}), ``.status``, ``.rescue_enabled``, ``.in_rescue``,
-``.image``, ``.labels``, ``.user_data``, ``.ssh_key_ids``, ``.metadata`` (free for other
-parts); ``Image.metadata``, ``.labels``, ``.architecture``, ``.created_from``;
+``.rescue_ssh_key_ids``, ``.rescue_password`` (what enable_rescue asked for), ``.image``,
+``.labels``, ``.user_data``, ``.ssh_key_ids``, ``.metadata`` (free for other parts);
+``Image.metadata``, ``.labels``, ``.architecture``, ``.created_from``;
 ``LoadBalancer.public_ipv4`` (127.2.x.y; its services forward TCP to healthy targets).
 ``state.start_action(...)`` runs a timed action; ``sim.load_balancers.probe`` decides target
 health (default: TCP connect to the target's public IPv4).

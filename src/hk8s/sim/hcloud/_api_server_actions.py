@@ -127,7 +127,8 @@ async def enable_rescue(ctx: Ctx) -> Reply:
     password = state.password()
 
     def done(action: Any) -> None:
-        server.rescue_enabled, server.root_password = True, password
+        server.rescue_enabled, server.rescue_password = True, password
+        server.rescue_ssh_key_ids = list(keys)
         state.emit(
             "rescue_enabled",
             server=server,

@@ -59,6 +59,9 @@ class Server:
     ssh_key_ids: list[int] = field(default_factory=list)
     user_data: str | None = None
     rescue_enabled: bool = False
+    # What enable_rescue asked for: the keys and root password of the rescue system.
+    rescue_ssh_key_ids: list[int] = field(default_factory=list)
+    rescue_password: str | None = None
     # Booted into the rescue system (rescue is consumed by the boot, see enable_rescue docs).
     in_rescue: bool = False
     root_password: str | None = None

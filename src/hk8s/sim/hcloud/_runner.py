@@ -79,7 +79,7 @@ class HcloudSim:
 
     async def serve(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._http = await HTTPServer(self.api.handle).start(host, port)
-        self.api.base_url = self.endpoint
+        self.api.base_url = self._http.url
         self.add_task(self.load_balancers.run())
 
     @property

@@ -129,7 +129,10 @@ def test_pagination_meta_and_per_page_cap(client: Client, sim: HcloudSim) -> Non
     last = call(sim, "GET", "/placement_groups", params={"page": 2, "per_page": 50})
     assert len(last.json()["placement_groups"]) == 10
     assert last.json()["meta"]["pagination"]["next_page"] is None
-    assert 'rel="prev"' in last.headers["Link"]
+    assert last.headers["Link"] == (
+        f'<{sim.endpoint}/placement_groups?page=1&per_page=50>; rel="prev", '
+        f'<{sim.endpoint}/placement_groups?page=2&per_page=50>; rel="last"'
+    )
     capped = call(sim, "GET", "/placement_groups", params={"per_page": 100}).json()
     assert capped["meta"]["pagination"]["per_page"] == 50
     # hcloud's get_all walks the pages (per_page=50).

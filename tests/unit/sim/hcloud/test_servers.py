@@ -139,7 +139,9 @@ def test_rescue_is_consumed_by_the_next_boot(
     assert client.servers.get_by_id(server.id).rescue_enabled is True
     server.reset().wait_until_finished()
     assert client.servers.get_by_id(server.id).rescue_enabled is False
-    assert threaded.call(lambda: sim.state.servers[server.id].in_rescue) is True
+    record = threaded.call(lambda: sim.state.servers[server.id])
+    assert record.in_rescue is True and record.rescue_ssh_key_ids == [key.id]
+    assert record.rescue_password == response.root_password
     kinds = [e.kind for e in events]
     assert kinds[-3:] == ["rescue_enabled", "server_reset", "server_booted"]
     assert events[-3].details["ssh_keys"][0].id == key.id
@@ -235,3 +237,27 @@ def test_server_type_not_offered_in_location(client: Client) -> None:
             location=Location(name="ash"),
         )
     assert info.value.code == "resource_unavailable"
+
+
+def test_events_for_power_and_delete(client: Client, sim: HcloudSim, threaded: ThreadedSim) -> None:
+    events: list[SimEvent] = []
+    threaded.call(lambda: sim.state.subscribe(events.append))
+    early = client.servers.create(
+        name="gone-early", server_type=ServerType(name="cx22"), image=Image(name="debian-12")
+    )
+    client.servers.get_by_id(early.server.id).delete().wait_until_finished()
+    server = create(client, "ev-1")
+    server.power_off().wait_until_finished()
+    server.delete().wait_until_finished()
+    by_server: dict[str, list[str]] = {}
+    for event in events:
+        assert event.server is not None
+        by_server.setdefault(event.server.name, []).append(event.kind)
+    assert by_server["gone-early"] == ["server_created", "server_deleted"]
+    assert by_server["ev-1"] == [
+        "server_created",
+        "server_booted",
+        "server_powered_off",
+        "server_deleted",
+    ]
+    assert events[0].image is not None and events[0].image.name == "debian-12"
