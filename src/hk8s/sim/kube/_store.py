@@ -1,0 +1,123 @@
+"""The simulated etcd: objects by (resource, namespace, name), a resourceVersion counter, and
+the event history watches replay from.
+
+Every write bumps one global resourceVersion, as etcd's revision does, so a client can list,
+remember ``metadata.resourceVersion`` of the list and watch from there without a gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hk8s.model import Clock
+    from hk8s.sim.kube._resources import ResourceType
+
+__all__ = ["Event", "Store"]
+
+Obj = dict[str, Any]
+# How many events a watch can replay; older resourceVersions get 410 Expired like a compacted
+# etcd (the apiserver's watch cache is a bounded window too).
+HISTORY = 20_000
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # ADDED, MODIFIED, DELETED
+    key: str  # ResourceType.key
+    rv: int
+    obj: Obj
+
+
+class Store:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._epoch = datetime.now(UTC) - timedelta(seconds=clock.now())
+        self._objects: dict[tuple[str, str, str], Obj] = {}
+        self.rv = 1
+        self.history: deque[Event] = deque(maxlen=HISTORY)
+        self._watchers: set[asyncio.Queue[Event]] = set()
+        self.changed = asyncio.Event()
+
+    def timestamp(self, offset: float = 0.0) -> str:
+        moment = self._epoch + timedelta(seconds=self._clock.now() + offset)
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    @property
+    def oldest_rv(self) -> int:
+        return self.history[0].rv if self.history else self.rv
+
+    def get(self, rt: ResourceType, namespace: str, name: str) -> Obj | None:
+        obj = self._objects.get((rt.key, namespace if rt.namespaced else "", name))
+        return copy.deepcopy(obj) if obj is not None else None
+
+    def list(self, rt: ResourceType, namespace: str | None = None) -> list[Obj]:
+        items = [
+            copy.deepcopy(obj)
+            for (key, ns, _), obj in self._objects.items()
+            if key == rt.key and (namespace is None or ns == namespace)
+        ]
+        items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+        return items
+
+    def create(self, rt: ResourceType, obj: Obj) -> Obj:
+        """Store a new object, filling uid, resourceVersion, creationTimestamp, generation."""
+        meta = obj.setdefault("metadata", {})
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = self.timestamp()
+        if "spec" in obj:
+            meta["generation"] = 1
+        return self._write(rt, obj, "ADDED")
+
+    def update(self, rt: ResourceType, obj: Obj, old: Obj) -> Obj:
+        """Replace ``old`` by ``obj``; a spec change bumps ``metadata.generation``."""
+        meta = obj.setdefault("metadata", {})
+        for kept in ("uid", "creationTimestamp", "generation"):
+            if kept in old["metadata"]:
+                meta[kept] = old["metadata"][kept]
+        if obj.get("spec") != old.get("spec") and "spec" in obj:
+            meta["generation"] = int(meta.get("generation") or 0) + 1
+        if obj == old:
+            return copy.deepcopy(old)  # a no-op write does not bump resourceVersion
+        return self._write(rt, obj, "MODIFIED")
+
+    def delete(self, rt: ResourceType, namespace: str, name: str) -> Obj | None:
+        key = (rt.key, namespace if rt.namespaced else "", name)
+        obj = self._objects.pop(key, None)
+        if obj is None:
+            return None
+        self.rv += 1
+        gone = copy.deepcopy(obj)
+        gone["metadata"]["resourceVersion"] = str(self.rv)
+        self._publish(Event("DELETED", rt.key, self.rv, gone))
+        return copy.deepcopy(gone)
+
+    def _write(self, rt: ResourceType, obj: Obj, kind: str) -> Obj:
+        self.rv += 1
+        obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
+        obj["metadata"]["resourceVersion"] = str(self.rv)
+        meta = obj["metadata"]
+        key = (rt.key, meta.get("namespace", "") if rt.namespaced else "", meta["name"])
+        self._objects[key] = copy.deepcopy(obj)
+        self._publish(Event(kind, rt.key, self.rv, copy.deepcopy(obj)))
+        return copy.deepcopy(obj)
+
+    def _publish(self, event: Event) -> None:
+        self.history.append(event)
+        for queue in self._watchers:
+            queue.put_nowait(event)
+        self.changed.set()
+
+    def subscribe(self) -> asyncio.Queue[Event]:
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._watchers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[Event]) -> None:
+        self._watchers.discard(queue)
