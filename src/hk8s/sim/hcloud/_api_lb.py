@@ -304,3 +304,22 @@ async def lb_protection(ctx: Ctx) -> Reply:
     lb = lookup(ctx.state.load_balancers, ctx.id(), "load balancer")
     lb.protection_delete = optional(ctx.body(), "delete", bool, lb.protection_delete)
     return _lb_action(ctx, lb, "change_protection")
+
+
+@router.route("POST", "/load_balancers/{id}/actions/enable_public_interface")
+async def lb_enable_public(ctx: Ctx) -> Reply:
+    lb = lookup(ctx.state.load_balancers, ctx.id(), "load balancer")
+    lb.public_interface = True
+    return _lb_action(ctx, lb, "enable_public_interface")
+
+
+@router.route("POST", "/load_balancers/{id}/actions/disable_public_interface")
+async def lb_disable_public(ctx: Ctx) -> Reply:
+    lb = lookup(ctx.state.load_balancers, ctx.id(), "load balancer")
+    # Only a load balancer in a private network can go without its public interface.
+    if not lb.private_net:
+        raise ApiError(
+            "load_balancer_not_attached_to_network", "the load balancer is not in a network"
+        )
+    lb.public_interface = False
+    return _lb_action(ctx, lb, "disable_public_interface")

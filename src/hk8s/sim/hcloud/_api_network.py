@@ -355,3 +355,14 @@ async def remove_from_resources(ctx: Ctx) -> Reply:
             )
         fw.applied_to.remove(target)
     return Reply(201, {"actions": _firewall_actions(state, fw, "remove_firewall", targets)})
+
+
+@router.route("POST", "/networks/{id}/actions/change_ip_range")
+async def change_ip_range(ctx: Ctx) -> Reply:
+    # "The provided ip_range can only be extended later on, but not reduced" (POST /networks).
+    network = lookup(ctx.state.networks, ctx.id(), "network")
+    net = _cidr(require(ctx.body(), "ip_range"), "ip_range")
+    if not ipaddress.IPv4Network(network.ip_range).subnet_of(net):
+        raise invalid_input("ip_range", "the range can only be extended")
+    network.ip_range = str(net)
+    return _network_action(ctx, network, "change_ip_range")

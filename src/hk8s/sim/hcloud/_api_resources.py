@@ -429,3 +429,56 @@ _catalog("locations", "location", LOCATIONS, lambda loc: loc.to_json())
 _catalog("datacenters", "datacenter", DATACENTERS, datacenter_json)
 _catalog("server_types", "server_type", SERVER_TYPES, lambda st: st.to_json())
 _catalog("load_balancer_types", "load_balancer_type", LB_TYPES, dict)
+
+
+def _pip_action(ctx: Ctx, pip: PrimaryIP, command: str, server_id: int | None = None) -> Reply:
+    resources = [(pip.id, "primary_ip")] + ([(server_id, "server")] if server_id else [])
+    action = ctx.state.start_action(command, resources, ctx.state.durations.short)
+    return Reply(201, {"action": action_json(ctx.state, action)})
+
+
+@router.route("POST", "/primary_ips/{id}/actions/assign")
+async def assign_primary_ip(ctx: Ctx) -> Reply:
+    # A server must be powered off to get a primary IP (Primary IP Actions: assign).
+    state = ctx.state
+    pip = lookup(state.primary_ips, ctx.id(), "primary IP")
+    body = ctx.body()
+    if optional(body, "assignee_type", str, "server") != "server":
+        raise invalid_input("assignee_type", "must be server")
+    server = lookup(state.servers, require(body, "assignee_id", int), "server")
+    if pip.assignee_id is not None:
+        raise ApiError("primary_ip_already_assigned", "the primary IP is already assigned")
+    if server.status != "off":
+        raise ApiError("server_not_stopped", "the server must be powered off")
+    current = server.public_ipv4 if pip.type == "ipv4" else server.public_ipv6
+    if current is not None:
+        raise ApiError(f"server_has_{pip.type}", f"the server already has an {pip.type} address")
+    pip.assignee_id = server.id
+    if pip.type == "ipv4":
+        server.public_ipv4, server.public_ipv4_id = pip.ip, pip.id
+    else:
+        server.public_ipv6, server.public_ipv6_id = pip.ip, pip.id
+    return _pip_action(ctx, pip, "assign_primary_ip", server.id)
+
+
+@router.route("POST", "/primary_ips/{id}/actions/unassign")
+async def unassign_primary_ip(ctx: Ctx) -> Reply:
+    state = ctx.state
+    pip = lookup(state.primary_ips, ctx.id(), "primary IP")
+    server = state.servers.get(pip.assignee_id or 0)
+    if server is not None:
+        if server.status != "off":
+            raise ApiError("server_not_stopped", "the server must be powered off")
+        if server.public_ipv4_id == pip.id:
+            server.public_ipv4 = server.public_ipv4_id = None
+        if server.public_ipv6_id == pip.id:
+            server.public_ipv6 = server.public_ipv6_id = None
+    pip.assignee_id = None
+    return _pip_action(ctx, pip, "unassign_primary_ip", server.id if server else None)
+
+
+@router.route("POST", "/primary_ips/{id}/actions/change_protection")
+async def primary_ip_protection(ctx: Ctx) -> Reply:
+    pip = lookup(ctx.state.primary_ips, ctx.id(), "primary IP")
+    pip.protection_delete = optional(ctx.body(), "delete", bool, pip.protection_delete)
+    return _pip_action(ctx, pip, "change_protection")

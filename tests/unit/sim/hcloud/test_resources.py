@@ -264,3 +264,41 @@ def test_load_balancer_health_and_forwarding(
             assert conn.recv(100) == b"hello from web-1"
     finally:
         listener.close()
+
+
+def test_primary_ip_assign_needs_a_stopped_server(client: Client) -> None:
+    # Primary IP Actions assign/unassign: "server_not_stopped" unless the server is off.
+    sid = server(client, "pip-1", {})
+    bound = client.servers.get_by_id(sid)
+    auto = bound.public_net.primary_ipv4
+    assert auto is not None
+    with pytest.raises(APIException) as info:
+        auto.unassign()
+    assert info.value.code == "server_not_stopped"
+    bound.power_off().wait_until_finished()
+    auto.unassign().wait_until_finished()
+    assert client.servers.get_by_id(sid).public_net.ipv4 is None
+    spare = client.primary_ips.create(type="ipv4", name="spare", location=Location(name="fsn1"))
+    spare.primary_ip.assign(assignee_id=sid, assignee_type="server").wait_until_finished()
+    assert client.servers.get_by_id(sid).public_net.ipv4.ip == spare.primary_ip.ip
+    spare.primary_ip.change_protection(delete=True).wait_until_finished()
+    with pytest.raises(APIException) as info:
+        spare.primary_ip.delete()
+    assert info.value.code == "protected"
+
+
+def test_network_range_grows_only_and_lb_public_interface(client: Client) -> None:
+    network = client.networks.create(name="grow", ip_range="10.0.0.0/16")
+    network.change_ip_range("10.0.0.0/8").wait_until_finished()
+    assert client.networks.get_by_id(network.id).ip_range == "10.0.0.0/8"
+    with pytest.raises(APIException) as info:
+        network.change_ip_range("10.0.0.0/24")
+    assert info.value.code == "invalid_input"
+    lb = client.load_balancers.create(
+        name="int", load_balancer_type=LoadBalancerType(name="lb11"), location=Location(name="hel1")
+    ).load_balancer
+    with pytest.raises(APIException) as info:
+        lb.disable_public_interface()
+    assert info.value.code == "load_balancer_not_attached_to_network"
+    lb.enable_public_interface().wait_until_finished()
+    assert client.load_balancers.get_by_id(lb.id).public_net.enabled is True
