@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hk8s.model.labels import LabelError, parse_selector
 from hk8s.sim.hcloud._catalog import LOCATIONS
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 __all__ = ["router"]
 
+T = TypeVar("T")
+
 router = Router()
 
 
@@ -40,6 +42,20 @@ def _cidr(value: Any, field: str) -> ipaddress.IPv4Network:
     except ValueError:
         raise invalid_input(field, f"{value!r} is not a valid IPv4 network") from None
     return net
+
+
+def _changing(ctx: Ctx, collection: dict[int, T], kind: str) -> T:
+    """The resource a change is about; 409 ``conflict`` while another change runs on it.
+
+    Documented for networks ("If a change is currently being performed on this Network, a
+    error response with code conflict will be returned", add_subnet and others) and firewalls
+    ("In case of a parallel running change on the Firewall a conflict error will be returned").
+    """
+    resource_id = ctx.id()
+    resource = lookup(collection, resource_id, kind)
+    if ctx.state.busy(resource_id, kind):
+        raise ApiError("conflict", f"{kind} {resource_id} is being changed; retry later")
+    return resource
 
 
 # ------------------------------------------------------------------------------- networks
@@ -143,7 +159,7 @@ async def delete_network(ctx: Ctx) -> Reply:
 
 @router.route("POST", "/networks/{id}/actions/add_subnet")
 async def add_subnet(ctx: Ctx) -> Reply:
-    network = lookup(ctx.state.networks, ctx.id(), "network")
+    network = _changing(ctx, ctx.state.networks, "network")
     _add_subnet(network, ctx.body())
     return _network_action(ctx, network, "add_subnet")
 
@@ -151,7 +167,7 @@ async def add_subnet(ctx: Ctx) -> Reply:
 @router.route("POST", "/networks/{id}/actions/delete_subnet")
 async def delete_subnet(ctx: Ctx) -> Reply:
     state = ctx.state
-    network = lookup(state.networks, ctx.id(), "network")
+    network = _changing(ctx, ctx.state.networks, "network")
     target = require(ctx.body(), "ip_range")
     subnet = next((s for s in network.subnets if s.ip_range == target), None)
     if subnet is None:
@@ -165,7 +181,7 @@ async def delete_subnet(ctx: Ctx) -> Reply:
 
 @router.route("POST", "/networks/{id}/actions/add_route")
 async def add_route(ctx: Ctx) -> Reply:
-    network = lookup(ctx.state.networks, ctx.id(), "network")
+    network = _changing(ctx, ctx.state.networks, "network")
     body = ctx.body()
     route = {
         "destination": str(_cidr(require(body, "destination"), "destination")),
@@ -177,7 +193,7 @@ async def add_route(ctx: Ctx) -> Reply:
 
 @router.route("POST", "/networks/{id}/actions/delete_route")
 async def delete_route(ctx: Ctx) -> Reply:
-    network = lookup(ctx.state.networks, ctx.id(), "network")
+    network = _changing(ctx, ctx.state.networks, "network")
     body = ctx.body()
     route = {"destination": require(body, "destination"), "gateway": require(body, "gateway")}
     if route not in network.routes:
@@ -188,7 +204,7 @@ async def delete_route(ctx: Ctx) -> Reply:
 
 @router.route("POST", "/networks/{id}/actions/change_protection")
 async def network_protection(ctx: Ctx) -> Reply:
-    network = lookup(ctx.state.networks, ctx.id(), "network")
+    network = _changing(ctx, ctx.state.networks, "network")
     network.protection_delete = optional(ctx.body(), "delete", bool, network.protection_delete)
     return _network_action(ctx, network, "change_protection")
 
@@ -301,7 +317,7 @@ async def create_firewall(ctx: Ctx) -> Reply:
 
 @router.route("PUT", "/firewalls/{id}")
 async def update_firewall(ctx: Ctx) -> Reply:
-    fw = lookup(ctx.state.firewalls, ctx.id(), "firewall")
+    fw = _changing(ctx, ctx.state.firewalls, "firewall")
     body = ctx.body()
     if (name := optional(body, "name", str, None)) is not None:
         check_name(name, ctx.state.firewalls.values(), exclude=fw.id)
@@ -325,7 +341,7 @@ async def delete_firewall(ctx: Ctx) -> Reply:
 @router.route("POST", "/firewalls/{id}/actions/set_rules")
 async def set_rules(ctx: Ctx) -> Reply:
     state = ctx.state
-    fw = lookup(state.firewalls, ctx.id(), "firewall")
+    fw = _changing(ctx, ctx.state.firewalls, "firewall")
     fw.rules = _rules(require(ctx.body(), "rules", list))
     action = state.start_action("set_firewall_rules", [(fw.id, "firewall")], state.durations.short)
     return Reply(201, {"actions": [action_json(state, action)]})
@@ -334,7 +350,7 @@ async def set_rules(ctx: Ctx) -> Reply:
 @router.route("POST", "/firewalls/{id}/actions/apply_to_resources")
 async def apply_to_resources(ctx: Ctx) -> Reply:
     state = ctx.state
-    fw = lookup(state.firewalls, ctx.id(), "firewall")
+    fw = _changing(ctx, ctx.state.firewalls, "firewall")
     targets = _targets(state, require(ctx.body(), "apply_to", list), "apply_to")
     for target in targets:
         if target in fw.applied_to:
@@ -346,7 +362,7 @@ async def apply_to_resources(ctx: Ctx) -> Reply:
 @router.route("POST", "/firewalls/{id}/actions/remove_from_resources")
 async def remove_from_resources(ctx: Ctx) -> Reply:
     state = ctx.state
-    fw = lookup(state.firewalls, ctx.id(), "firewall")
+    fw = _changing(ctx, ctx.state.firewalls, "firewall")
     targets = _targets(state, require(ctx.body(), "remove_from", list), "remove_from")
     for target in targets:
         if target not in fw.applied_to:
@@ -360,7 +376,7 @@ async def remove_from_resources(ctx: Ctx) -> Reply:
 @router.route("POST", "/networks/{id}/actions/change_ip_range")
 async def change_ip_range(ctx: Ctx) -> Reply:
     # "The provided ip_range can only be extended later on, but not reduced" (POST /networks).
-    network = lookup(ctx.state.networks, ctx.id(), "network")
+    network = _changing(ctx, ctx.state.networks, "network")
     net = _cidr(require(ctx.body(), "ip_range"), "ip_range")
     if not ipaddress.IPv4Network(network.ip_range).subnet_of(net):
         raise invalid_input("ip_range", "the range can only be extended")

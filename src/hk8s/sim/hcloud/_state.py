@@ -249,6 +249,13 @@ class HcloudState:
             for server in locked:
                 server.lock_count = max(0, server.lock_count - 1)
 
+    def busy(self, resource_id: int, kind: str) -> bool:
+        """Whether an action on this resource is still running."""
+        return any(
+            a.status == "running" and (resource_id, kind) in a.resources
+            for a in self.actions.values()
+        )
+
     def progress(self, action: Action) -> int:
         if action.status != "running":
             return 100

@@ -166,17 +166,24 @@ def test_image_status_filter_quirk_of_hcloud_2_27(client: Client) -> None:
 
 def test_batch_action_polling(client: Client, sim: HcloudSim) -> None:
     # GET /actions?id=..&id=.. (the list-all form was removed 2025-01-30).
-    actions = [client.placement_groups.create(name=f"p{i}", type="spread") for i in range(2)]
-    result = client.networks.create(name="n", ip_range="10.0.0.0/16")
-    ids = [
-        a.id
-        for a in [result.add_route(NetworkRoute(destination="10.100.1.0/24", gateway="10.0.1.1"))]
-    ]
-    ids.append(result.change_protection(delete=True).id)
+    first = client.networks.create(name="n1", ip_range="10.0.0.0/16")
+    second = client.networks.create(name="n2", ip_range="10.1.0.0/16")
+    route = NetworkRoute(destination="10.100.1.0/24", gateway="10.0.1.1")
+    ids = [first.add_route(route).id, second.change_protection(delete=True).id]
     found = call(sim, "GET", "/actions", params={"id": ids}).json()["actions"]
     assert sorted(a["id"] for a in found) == sorted(ids)
+    assert {a["command"] for a in found} == {"add_route", "change_protection"}
     assert call(sim, "GET", "/actions").status_code == 422
-    assert len(actions) == 2
+
+
+def test_parallel_change_on_a_network_is_a_conflict(client: Client, sim: HcloudSim) -> None:
+    # add_subnet & co: "If a change is currently being performed on this Network, a error
+    # response with code conflict will be returned." (hcloud itself would retry, so use HTTP.)
+    network = client.networks.create(name="busy", ip_range="10.0.0.0/16")
+    subnet = {"type": "cloud", "network_zone": "eu-central"}
+    assert call(sim, "POST", f"/networks/{network.id}/actions/add_subnet", json=subnet).ok
+    again = call(sim, "POST", f"/networks/{network.id}/actions/add_subnet", json=subnet)
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "conflict")
 
 
 def test_injected_http_errors_are_seeded_and_counted(sim: HcloudSim, threaded: ThreadedSim) -> None:

@@ -118,6 +118,8 @@ def test_firewall_rules_and_label_selector_application(client: Client) -> None:
         ],
     )
     fw = created.firewall
+    for action in created.actions or []:
+        action.wait_until_finished()
     node = server(client, "demo-cp-1", {"cluster": "demo"})
     other = server(client, "other-1", {"cluster": "other"})
     assert [f.firewall.id for f in client.servers.get_by_id(node).public_net.firewalls] == [fw.id]
@@ -126,7 +128,8 @@ def test_firewall_rules_and_label_selector_application(client: Client) -> None:
     applied = fw.applied_to[0].applied_to_resources
     assert [r.server.id for r in applied or []] == [node]
     assert [r.port for r in fw.rules] == ["6443", None]
-    fw.set_rules([rules[0]])
+    for action in fw.set_rules([rules[0]]):
+        action.wait_until_finished()
     assert len(client.firewalls.get_by_id(fw.id).rules) == 1
     with pytest.raises(APIException) as info:
         fw.set_rules([FirewallRule(direction="in", protocol="tcp", source_ips=["1.2.3.4/32"])])
