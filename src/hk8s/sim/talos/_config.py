@@ -1,0 +1,226 @@
+"""Machine configs as a simulated Talos node reads and validates them.
+
+Talos parses the YAML documents (``configloader.NewFromBytes``) and validates the v1alpha1
+document (``pkg/machinery/config/types/v1alpha1/v1alpha1_validation.go``); a bad config is
+refused with ``InvalidArgument`` and the collected messages, in hashicorp/go-multierror's
+format. We check the rules a cluster's life depends on, with upstream's messages, and read
+the fields the simulated node acts on. Talos 1.12+'s separate documents (``HostnameConfig``,
+``KubeClusterConfig``, ``KubeNodeConfig``, ``KubeAPIServerCAConfig``) are honoured too.
+
+>>> cfg = parse_machine_config(data)       # raises ConfigRejected(message)
+>>> cfg.type, cfg.endpoint, cfg.hostname
+('controlplane', 'https://127.2.0.1:6443', 'demo-cp-1')
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+from cryptography import x509
+
+__all__ = ["ConfigRejected", "MachineConfig", "parse_machine_config"]
+
+# pkg/machinery/config/types/v1alpha1: the trustd token format (kubeadm bootstrap token).
+_TOKEN = re.compile(r"^[a-z0-9]{6}\.[a-z0-9]{16}$")
+_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                        r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")  # fmt: skip
+_EFFECTS = {"NoSchedule", "PreferNoSchedule", "NoExecute"}
+
+
+class ConfigRejected(ValueError):
+    """The node refuses the config; ``str()`` is the message Talos would send."""
+
+
+@dataclass(frozen=True)
+class MachineConfig:
+    """The parts of a machine config the simulated node acts on, plus the raw bytes."""
+
+    raw: bytes
+    type: str
+    token: str
+    os_ca_crt: bytes
+    os_ca_key: bytes | None
+    endpoint: str
+    cluster_name: str
+    cluster_id: str
+    k8s_ca_crt: bytes | None
+    k8s_ca_key: bytes | None
+    etcd_ca: bool
+    hostname: str | None
+    install_image: str | None
+    node_labels: dict[str, str] = field(default_factory=dict)
+    node_taints: list[dict[str, str]] = field(default_factory=list)
+    allow_scheduling_on_control_planes: bool = False
+
+    @property
+    def control_plane(self) -> bool:
+        return self.type in {"controlplane", "init"}
+
+    def cluster_key(self) -> str:
+        """Which simulated cluster this node belongs to: its id, else its endpoint."""
+        return self.cluster_id or self.endpoint
+
+
+def _multierror(problems: list[str]) -> str:
+    # hashicorp/go-multierror ListFormatFunc, which Talos' validation errors are printed with.
+    noun = "error" if len(problems) == 1 else "errors"
+    items = "".join(f"\t* {p}\n" for p in problems)
+    return f"{len(problems)} {noun} occurred:\n{items}\n"
+
+
+def _pem(value: Any) -> bytes | None:
+    """base64 of PEM, as machine.ca.crt holds it; None when absent or empty."""
+    if not value:
+        return None
+    try:
+        return base64.b64decode(str(value), validate=True)
+    except (binascii.Error, ValueError):
+        return b"not base64"
+
+
+def _valid_cert(pem: bytes) -> bool:
+    try:
+        x509.load_pem_x509_certificates(pem)
+    except ValueError:
+        return False
+    return True
+
+
+def _documents(data: bytes) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    try:
+        docs = [d for d in yaml.safe_load_all(data.decode()) if d is not None]
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigRejected(f"failed to parse config: {exc}") from None
+    v1alpha1: dict[str, Any] | None = None
+    extra: dict[str, dict[str, Any]] = {}
+    for index, doc in enumerate(docs):
+        if not isinstance(doc, dict):
+            raise ConfigRejected(f"failed to parse config: expected a document at index {index}")
+        if "version" in doc and "kind" not in doc:
+            if doc["version"] != "v1alpha1":
+                raise ConfigRejected(f"error decoding document /{doc['version']}/: not registered")
+            if v1alpha1 is not None:
+                raise ConfigRejected("duplicate document v1alpha1/v1alpha1/ is not allowed")
+            v1alpha1 = doc
+        elif "kind" not in doc:
+            raise ConfigRejected(f"error decoding document at index {index}: missing kind")
+        elif "apiVersion" not in doc:
+            raise ConfigRejected(f"error decoding document /{doc['kind']}/: missing apiVersion")
+        else:
+            extra[str(doc["kind"])] = doc
+    if v1alpha1 is None:
+        raise ConfigRejected("the applied machine configuration doesn't contain v1alpha1 config")
+    return v1alpha1, extra
+
+
+def _section(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    value = doc.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+def parse_machine_config(data: bytes) -> MachineConfig:
+    """Parse and validate like Talos; raises ``ConfigRejected`` with Talos' messages."""
+    doc, extra = _documents(data)
+    problems: list[str] = []
+    machine, cluster = doc.get("machine"), doc.get("cluster")
+    if not isinstance(machine, dict):
+        raise ConfigRejected(_multierror(["machine instructions are required"]))
+    kind = str(machine.get("type", ""))
+    control_plane = kind in {"controlplane", "init"}
+    if kind not in {"controlplane", "init", "worker"}:
+        problems.append(f'unknown machine type "{kind}"')
+    ca = _section(machine, "ca")
+    os_crt, os_key = _pem(ca.get("crt")), _pem(ca.get("key"))
+    if os_crt is None:
+        problems.append(
+            "issuing CA or some accepted CAs are required (.machine.ca, machine.acceptedCAs)"
+        )
+    elif not _valid_cert(os_crt):
+        problems.append("certificate is invalid")
+    if control_plane and os_key is None:
+        problems.append("issuing CA key is required for controlplane nodes (.machine.ca.key)")
+    if kind == "worker" and os_key is not None:
+        problems.append(
+            "issuing Talos API CA key is not allowed on non-controlplane nodes (.machine.ca)"
+        )
+    token = str(machine.get("token", ""))
+    if not _TOKEN.match(token):
+        problems.append("trustd token is invalid")
+    if not isinstance(cluster, dict):
+        raise ConfigRejected(_multierror([*problems, "cluster instructions are required"]))
+    kube_cluster = extra.get("KubeClusterConfig", {})
+    endpoint = str(
+        _section(cluster, "controlPlane").get("endpoint") or kube_cluster.get("endpoint") or ""
+    )
+    if not endpoint:
+        problems.append("cluster controlplane endpoint is required")
+    else:
+        url = urlsplit(endpoint)
+        if url.scheme not in {"https", "http"} or not url.hostname:
+            problems.append(f'invalid controlplane endpoint: parse "{endpoint}": invalid URL')
+    k8s_ca = _section(cluster, "ca")
+    k8s_crt, k8s_key = _pem(k8s_ca.get("crt")), _pem(k8s_ca.get("key"))
+    issuing = _section(extra.get("KubeAPIServerCAConfig", {}), "issuingCA")
+    if k8s_crt is None and issuing.get("cert"):
+        k8s_crt = str(issuing["cert"]).encode()
+        k8s_key = str(issuing.get("key") or "").encode() or None
+    if kind == "worker" and k8s_key is not None:
+        problems.append("cluster CA key is not allowed on non-controlplane nodes (.cluster.ca)")
+    if control_plane and (k8s_crt is None or k8s_key is None):
+        problems.append("key/cert combination should not be empty (.cluster.ca)")
+    etcd = _section(_section(cluster, "etcd"), "ca")
+    if kind == "worker" and etcd:
+        problems.append("etcd config is only allowed on control plane machines")
+    labels, taints = _node_labels_and_taints(machine, extra, problems)
+    if problems:
+        raise ConfigRejected(_multierror(problems))
+    hostname_doc = extra.get("HostnameConfig", {})
+    hostname = _section(machine, "network").get("hostname") or hostname_doc.get("hostname")
+    assert os_crt is not None
+    return MachineConfig(
+        raw=data,
+        type=kind,
+        token=token,
+        os_ca_crt=os_crt,
+        os_ca_key=os_key,
+        endpoint=endpoint,
+        cluster_name=str(cluster.get("clusterName") or kube_cluster.get("clusterName") or ""),
+        cluster_id=str(cluster.get("id") or ""),
+        k8s_ca_crt=k8s_crt,
+        k8s_ca_key=k8s_key,
+        etcd_ca=bool(etcd.get("crt")),
+        hostname=str(hostname) if hostname else None,
+        install_image=_section(machine, "install").get("image"),
+        node_labels=labels,
+        node_taints=taints,
+        allow_scheduling_on_control_planes=bool(cluster.get("allowSchedulingOnControlPlanes")),
+    )
+
+
+def _node_labels_and_taints(
+    machine: dict[str, Any], extra: dict[str, dict[str, Any]], problems: list[str]
+) -> tuple[dict[str, str], list[dict[str, str]]]:
+    node_doc = extra.get("KubeNodeConfig", {})
+    raw_labels = {**_section(node_doc, "labels"), **_section(machine, "nodeLabels")}
+    labels = {str(k): "" if v is None else str(v) for k, v in raw_labels.items()}
+    bad = [k for k in labels if not _LABEL_KEY.match(k) or len(k) > 316]
+    if bad:
+        problems.append(f"invalid machine node labels: invalid label key {bad[0]!r}")
+    taints: list[dict[str, str]] = []
+    raw_taints = {**_section(node_doc, "taints"), **_section(machine, "nodeTaints")}
+    for key, spec in raw_taints.items():
+        value, _, effect = str(spec).rpartition(":")
+        if effect not in _EFFECTS:
+            problems.append(f"invalid machine node taints: invalid taint effect {effect!r}")
+            continue
+        taint = {"key": str(key), "effect": effect}
+        if value:
+            taint["value"] = value
+        taints.append(taint)
+    return labels, taints

@@ -1,0 +1,168 @@
+"""Every simulated Talos node of the world, their disks, and the clusters they form.
+
+The world tells the fleet about servers (``install`` when a server is created from a Talos
+snapshot, ``power_on``/``power_off``/``forget`` as Hetzner powers it); the fleet runs a
+``TalosNode`` per powered-on Talos server and keeps what outlives a boot in ``MachineDisk``.
+apid's ``nodes`` proxying finds its targets here by address (``node_by_address``).
+
+>>> fleet = TalosFleet(ScaledClock(50))
+>>> fleet.install(42, TalosImage("v1.11.3", "amd64"))
+>>> await fleet.power_on(42, "demo-cp-1", "127.1.0.5", ["10.0.1.2"])
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from typing import TYPE_CHECKING, Any
+
+from hk8s.sim.factory import DEFAULT_VERSIONS
+from hk8s.sim.talos._cluster import TalosCluster
+from hk8s.sim.talos._machine import MachineDisk, NullHooks, TalosFaults, TalosTimings
+from hk8s.sim.talos._node import TalosNode
+
+if TYPE_CHECKING:
+    from collections.abc import Coroutine, Iterable
+
+    from hk8s.model import Clock
+    from hk8s.sim.factory import TalosImage
+    from hk8s.sim.talos._config import MachineConfig
+    from hk8s.sim.talos._machine import FleetHooks
+
+__all__ = ["TALOS_API_PORT", "TalosFleet", "version_of_image"]
+
+TALOS_API_PORT = 50000
+_TAG = re.compile(r":(v\d+\.\d+\.\d+[^@/]*)(@sha256:[0-9a-f]+)?$")
+
+
+def version_of_image(image: str) -> str | None:
+    """``ghcr.io/siderolabs/installer:v1.11.5`` (or a factory installer) -> ``v1.11.5``."""
+    match = _TAG.search(image)
+    return match.group(1) if match else None
+
+
+class TalosFleet:
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        timings: TalosTimings | None = None,
+        faults: TalosFaults | None = None,
+        hooks: FleetHooks | None = None,
+        versions: Iterable[str] = DEFAULT_VERSIONS,
+        port: int = TALOS_API_PORT,
+    ) -> None:
+        self.clock = clock
+        self.timings = timings or TalosTimings()
+        self.faults = faults or TalosFaults()
+        self.hooks: FleetHooks = hooks or NullHooks()
+        self.versions = set(versions)
+        self.port = port
+        self.disks: dict[int, MachineDisk] = {}
+        self.nodes: dict[int, TalosNode] = {}
+        self.clusters: dict[str, TalosCluster] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` in the background; ``close`` cancels whatever still runs."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------ server events
+    def install(self, server_id: int, image: TalosImage) -> None:
+        """The server's disk now holds ``image`` (created or rebuilt from a Talos snapshot)."""
+        self.disks[server_id] = MachineDisk(image)
+
+    def has_talos(self, server_id: int) -> bool:
+        return server_id in self.disks
+
+    async def power_on(
+        self,
+        server_id: int,
+        name: str,
+        ip: str,
+        private_ips: list[str] | None = None,
+        disk_size: int = 40 * 10**9,
+    ) -> TalosNode | None:
+        """Boot the server's Talos; None when its disk holds no Talos (nothing answers)."""
+        disk = self.disks.get(server_id)
+        if disk is None:
+            return None
+        await self.power_off(server_id)
+        node = TalosNode(self, server_id, name, ip, list(private_ips or []), disk, disk_size)
+        self.nodes[server_id] = node
+        node.power_on()
+        return node
+
+    async def power_off(self, server_id: int) -> None:
+        node = self.nodes.pop(server_id, None)
+        if node is not None:
+            await node.power_off()
+
+    async def forget(self, server_id: int) -> None:
+        """The server was deleted (or rebuilt): its node stops and its disk is gone."""
+        await self.power_off(server_id)
+        self.disks.pop(server_id, None)
+
+    def set_private_ips(self, server_id: int, private_ips: list[str]) -> None:
+        node = self.nodes.get(server_id)
+        if node is not None:
+            node.private_ips = list(private_ips)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for server_id in list(self.nodes):
+            with contextlib.suppress(Exception):
+                await self.power_off(server_id)
+
+    # --------------------------------------------------------------------- lookups
+    def node_by_address(self, address: str) -> TalosNode | None:
+        """The node with this public/private IP or hostname (apid's ``nodes`` targets)."""
+        for node in self.nodes.values():
+            if address in node.addresses or address == node.hostname:
+                return node
+        return None
+
+    def cluster_for(self, config: MachineConfig) -> TalosCluster:
+        key = config.cluster_key()
+        cluster = self.clusters.get(key)
+        if cluster is None:
+            cluster = TalosCluster(key, config.endpoint, config.cluster_name)
+            self.clusters[key] = cluster
+        return cluster
+
+    def running_nodes(self, cluster: TalosCluster) -> list[TalosNode]:
+        return [n for n in self.nodes.values() if n.cluster is cluster]
+
+    async def cluster_changed(self, cluster: TalosCluster) -> None:
+        """A control plane went down: without any serving one the Kubernetes API is gone."""
+        if not cluster.kube_api_up:
+            return
+        serving = [n for n in self.running_nodes(cluster) if n.config and n.config.control_plane]
+        if not serving or not cluster.quorum():
+            cluster.kube_api_up = False
+            await self.hooks.kube_api(cluster, False)
+            self.watch_for_quorum(cluster)
+
+    def watch_for_quorum(self, cluster: TalosCluster) -> None:
+        """Bring the API back once etcd has quorum again (control planes rebooted)."""
+
+        async def wait() -> None:
+            while not (cluster.quorum() and self.running_nodes(cluster)):
+                await self.clock.sleep(self.timings.retry)
+            if not cluster.kube_api_up:
+                await self.clock.sleep(self.timings.kube_api)
+                cluster.kube_api_up = True
+                await self.hooks.kube_api(cluster, True)
+
+        self.spawn(wait())
+
+    async def start_kube_api(self, cluster: TalosCluster) -> None:
+        """After bootstrap: static pods come up, then the API answers at the endpoint."""
+        await self.clock.sleep(self.timings.kube_api)
+        if cluster.bootstrapped and not cluster.kube_api_up:
+            cluster.kube_api_up = True
+            await self.hooks.kube_api(cluster, True)

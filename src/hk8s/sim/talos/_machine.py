@@ -1,0 +1,105 @@
+"""Per-server Talos state that outlives a boot, and the knobs of the simulated fleet.
+
+``MachineDisk`` is what Talos keeps on the system disk: the installed release (from the
+snapshot, later from upgrades), the machine config on the STATE partition, and whether
+``/var/lib/etcd`` holds data. Reset wipes the config and etcd data; the release stays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from hk8s.sim.factory import TalosImage
+    from hk8s.sim.talos._cluster import TalosCluster
+    from hk8s.sim.talos._config import MachineConfig
+
+__all__ = ["FleetHooks", "KubeletInfo", "MachineDisk", "NullHooks", "TalosFaults", "TalosTimings"]
+
+
+@dataclass
+class MachineDisk:
+    image: TalosImage
+    config: MachineConfig | None = None
+    # A config applied with mode STAGED: it becomes the config at the next boot.
+    staged: MachineConfig | None = None
+    etcd_data: bool = False
+
+    @property
+    def version(self) -> str:
+        return self.image.version
+
+
+@dataclass(frozen=True)
+class TalosTimings:
+    """Simulated seconds (scaled by the world's clock) each step of a node's life takes."""
+
+    boot: float = 30.0
+    install: float = 15.0
+    shutdown: float = 3.0
+    etcd_join: float = 8.0
+    kube_api: float = 20.0
+    kubelet: float = 8.0
+    upgrade: float = 20.0
+    reset: float = 5.0
+    # How often waiting nodes look again (a worker for a control plane, etcd for bootstrap).
+    retry: float = 3.0
+    # How long after replying the node acts on Reboot/Apply/Upgrade (the reply goes out first).
+    grace: float = 1.0
+    try_timeout: float = 60.0
+
+
+@dataclass
+class TalosFaults:
+    """Seeded misbehaviour, by server name: boots that take ``slow_boot_factor`` times longer,
+    nodes that never leave maintenance mode, upgrades that boot back into the old release."""
+
+    stuck_in_maintenance: set[str] = field(default_factory=set)
+    failed_upgrades: set[str] = field(default_factory=set)
+    slow_boots: set[str] = field(default_factory=set)
+    slow_boot_factor: float = 5.0
+
+    def boot_factor(self, name: str) -> float:
+        return self.slow_boot_factor if name in self.slow_boots or "*" in self.slow_boots else 1.0
+
+
+@dataclass(frozen=True)
+class KubeletInfo:
+    """What a node's kubelet registers with the Kubernetes API."""
+
+    name: str
+    server_id: int
+    internal_ip: str
+    external_ip: str
+    control_plane: bool
+    labels: dict[str, str]
+    taints: list[dict[str, str]]
+    talos_version: str
+    arch: str
+
+
+class FleetHooks(Protocol):
+    """How the Talos fleet reaches the rest of the world (Hetzner power state, Kubernetes)."""
+
+    def powered_off(self, server_id: int) -> None:
+        """Talos shut the machine down (Shutdown, Reset without reboot): the server is off."""
+
+    async def kube_api(self, cluster: TalosCluster, up: bool) -> None:
+        """Start (after bootstrap) or stop (no control plane left) the cluster's API."""
+
+    async def kubelet(self, cluster: TalosCluster, info: KubeletInfo, up: bool) -> None:
+        """A node's kubelet registered and runs (``up``), or stopped."""
+
+
+class NullHooks:
+    """No world around the fleet (unit tests of the Talos API alone)."""
+
+    def powered_off(self, server_id: int) -> None:
+        return None
+
+    async def kube_api(self, cluster: TalosCluster, up: bool) -> None:
+        return None
+
+    async def kubelet(self, cluster: TalosCluster, info: KubeletInfo, up: bool) -> None:
+        return None

@@ -1,0 +1,307 @@
+"""One simulated Talos node: its boot sequence, its services and its apid listener.
+
+Life of a node (durations in ``TalosTimings``, clock-scaled): power on -> ``boot`` seconds ->
+apid answers at ``<ip>:50000``, in maintenance mode when the disk holds no config, else
+configured (mTLS). Configured control planes run trustd at once and etcd once the cluster is
+bootstrapped (joining the existing members); every node's kubelet registers once the
+cluster's Kubernetes API is up. Reboots, upgrades and resets go down and boot again.
+Workers need a control plane: their apid cert comes from trustd (the CA key lives only on
+control planes), so a worker's apid stays down until one runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from google.protobuf import any_pb2
+from grpclib.server import Server
+
+from hk8s.pki import CertAndKey
+from hk8s.sim.talos._machine import KubeletInfo
+from hk8s.sim.talos._tls import maintenance_context, mtls_server_context
+from hk8s.talosapi.machine import machine_pb2
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from hk8s.sim.talos._cluster import TalosCluster
+    from hk8s.sim.talos._config import MachineConfig
+    from hk8s.sim.talos._fleet import TalosFleet
+    from hk8s.sim.talos._machine import MachineDisk
+
+__all__ = ["TalosNode"]
+
+log = logging.getLogger(__name__)
+Stage = machine_pb2.MachineStatusEvent.MachineStage
+_CP_SERVICES = ("apid", "containerd", "cri", "etcd", "kubelet", "machined", "trustd", "udevd")
+_WORKER_SERVICES = ("apid", "containerd", "cri", "kubelet", "machined", "udevd")
+
+
+class TalosNode:
+    """A server running Talos. ``phase``: off, booting, maintenance, running, rebooting, ..."""
+
+    def __init__(
+        self,
+        fleet: TalosFleet,
+        server_id: int,
+        name: str,
+        ip: str,
+        private_ips: list[str],
+        disk: MachineDisk,
+        disk_size: int,
+    ) -> None:
+        self.fleet = fleet
+        self.server_id = server_id
+        self.server_name = name
+        self.ip = ip
+        self.private_ips = private_ips
+        self.disk = disk
+        self.disk_size = disk_size
+        self.phase = "off"
+        self.stage: int = Stage.UNKNOWN
+        self.services: dict[str, tuple[str, bool | None, str]] = {}
+        self.events: list[machine_pb2.Event] = []
+        self.event_signal = asyncio.Event()
+        self.kubelet_registered = False
+        self.booted_at = 0.0
+        self._server: Server | None = None
+        self._lifecycle: asyncio.Task[None] | None = None
+        self._helpers: set[asyncio.Task[None]] = set()
+        # An etcd snapshot uploaded with EtcdRecover, for Bootstrap(recover_etcd=True).
+        self.recovery_snapshot: bytes | None = None
+
+    # ---------------------------------------------------------------------------- views
+    @property
+    def config(self) -> MachineConfig | None:
+        return self.disk.config if self.phase == "running" else None
+
+    @property
+    def maintenance(self) -> bool:
+        return self.phase == "maintenance"
+
+    @property
+    def hostname(self) -> str:
+        config = self.disk.config
+        return config.hostname if config and config.hostname else self.server_name
+
+    @property
+    def cluster(self) -> TalosCluster | None:
+        config = self.config
+        return self.fleet.cluster_for(config) if config else None
+
+    @property
+    def addresses(self) -> list[str]:
+        return [self.ip, *self.private_ips]
+
+    @property
+    def serves_kube_api(self) -> bool:
+        """A control plane whose kube-apiserver answers (the LB health check's view)."""
+        cluster = self.cluster
+        return bool(
+            self.config and self.config.control_plane and cluster and cluster.kube_api_up
+            and self.services.get("etcd", ("", None, ""))[0] == "Running"
+        )  # fmt: skip
+
+    def kubelet_info(self) -> KubeletInfo:
+        config = self.disk.config
+        assert config is not None
+        labels = dict(config.node_labels)
+        taints = list(config.node_taints)
+        if config.control_plane:
+            labels.setdefault("node-role.kubernetes.io/control-plane", "")
+            if not config.allow_scheduling_on_control_planes:
+                taints.append(
+                    {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
+                )
+        return KubeletInfo(
+            name=self.hostname,
+            server_id=self.server_id,
+            internal_ip=self.private_ips[0] if self.private_ips else self.ip,
+            external_ip=self.ip,
+            control_plane=config.control_plane,
+            labels=labels,
+            taints=taints,
+            talos_version=self.disk.version,
+            arch=self.disk.image.arch,
+        )
+
+    # ------------------------------------------------------------------------ lifecycle
+    def run(self, coro: Awaitable[None]) -> None:
+        """Replace what the node is doing (booting, rebooting, ...) with ``coro``."""
+        if self._lifecycle is not None and not self._lifecycle.done():
+            self._lifecycle.cancel()
+        self._lifecycle = asyncio.ensure_future(coro)
+
+    def spawn(self, coro: Awaitable[None]) -> None:
+        """A background activity that ends when the node goes down (etcd join, kubelet)."""
+        task = asyncio.ensure_future(coro)
+        self._helpers.add(task)
+        task.add_done_callback(self._helpers.discard)
+
+    def power_on(self) -> None:
+        self.run(self.boot())
+
+    async def power_off(self) -> None:
+        """The power is cut (Hetzner poweroff/delete): nothing graceful happens."""
+        if self._lifecycle is not None and self._lifecycle is not asyncio.current_task():
+            self._lifecycle.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._lifecycle
+        await self._go_down("off")
+
+    def after_reply(self, action: Callable[[], Awaitable[None]]) -> None:
+        """Act once the current RPC's reply has gone out (Talos acts asynchronously too)."""
+
+        async def later() -> None:
+            await self.fleet.clock.sleep(self.fleet.timings.grace)
+            await action()
+
+        self.run(later())
+
+    async def boot(self) -> None:
+        timings = self.fleet.timings
+        self._set_phase("booting", Stage.BOOTING)
+        if self.disk.staged is not None:
+            self.disk.config, self.disk.staged = self.disk.staged, None
+        await self.fleet.clock.sleep(timings.boot * self.fleet.faults.boot_factor(self.server_name))
+        self.booted_at = time.time()
+        config = self.disk.config
+        if config is None or self.server_name in self.fleet.faults.stuck_in_maintenance:
+            await self._serve(maintenance_context(self.ip, self.hostname))
+            self._set_phase("maintenance", Stage.MAINTENANCE)
+            self.services = {"apid": ("Running", True, "")}
+            return
+        await self._start_configured(config)
+
+    async def _start_configured(self, config: MachineConfig) -> None:
+        cluster = self.fleet.cluster_for(config)
+        os_ca = self._os_ca(config, cluster)
+        while os_ca is None:  # a worker asks trustd on a control plane for its certificate
+            await self.fleet.clock.sleep(self.fleet.timings.retry)
+            os_ca = self._os_ca(config, cluster)
+        await self._serve(
+            mtls_server_context(os_ca, config.os_ca_crt, self.addresses, self.hostname)
+        )
+        self._set_phase("running", Stage.RUNNING)
+        names = _CP_SERVICES if config.control_plane else _WORKER_SERVICES
+        self.services = {name: ("Running", True, "") for name in names}
+        if config.control_plane:
+            self.services["etcd"] = ("Preparing", None, "Running pre state")
+            self.spawn(self._run_etcd(cluster))
+        self.services["kubelet"] = ("Running", None, "Waiting for the API server")
+        self.spawn(self._run_kubelet(cluster))
+
+    def _os_ca(self, config: MachineConfig, cluster: TalosCluster) -> CertAndKey | None:
+        if config.os_ca_key is not None:
+            ca = CertAndKey.from_pem(config.os_ca_crt, config.os_ca_key)
+            cluster.os_ca = ca
+            return ca
+        trustd = [
+            n
+            for n in self.fleet.running_nodes(cluster)
+            if n.disk.config and n.disk.config.control_plane
+        ]
+        if cluster.os_ca is None or not any(
+            n.disk.config and n.disk.config.token == config.token for n in trustd
+        ):
+            return None
+        return cluster.os_ca
+
+    async def _run_etcd(self, cluster: TalosCluster) -> None:
+        timings = self.fleet.timings
+        member = cluster.member_for(self.ip)
+        if member is not None and self.disk.etcd_data:
+            cluster.set_started(self.ip, True)
+        else:
+            while not cluster.bootstrapped:
+                self.services["etcd"] = ("Preparing", None, "Waiting for etcd to be bootstrapped")
+                await self.fleet.clock.sleep(timings.retry)
+            await self.fleet.clock.sleep(timings.etcd_join)
+            while True:
+                try:
+                    cluster.join(self.hostname, self.ip)
+                    break
+                except Exception:  # no quorum to add a member: etcd retries
+                    await self.fleet.clock.sleep(timings.retry)
+            self.disk.etcd_data = True
+        self.services["etcd"] = ("Running", True, "")
+        self.emit_service("etcd", machine_pb2.ServiceStateEvent.RUNNING)
+
+    async def _run_kubelet(self, cluster: TalosCluster) -> None:
+        timings = self.fleet.timings
+        while not cluster.kube_api_up:
+            await self.fleet.clock.sleep(timings.retry)
+        await self.fleet.clock.sleep(timings.kubelet)
+        await self.fleet.hooks.kubelet(cluster, self.kubelet_info(), True)
+        self.kubelet_registered = True
+        self.services["kubelet"] = ("Running", True, "")
+        self.emit_service("kubelet", machine_pb2.ServiceStateEvent.RUNNING)
+
+    async def _serve(self, context: Any) -> None:
+        from hk8s.sim.talos._grpc import services_for
+
+        server = Server(services_for(self))
+        await server.start(self.ip, self.fleet.port, ssl=context, reuse_address=True)
+        self._server = server
+
+    async def _go_down(self, phase: str, stage: int = Stage.SHUTTING_DOWN) -> None:
+        """Stop apid, etcd and the kubelet; ``phase`` is what the node is doing meanwhile."""
+        for task in list(self._helpers):
+            task.cancel()
+        config, cluster = self.disk.config, None
+        was_running = self.phase == "running"
+        if config is not None:
+            cluster = self.fleet.cluster_for(config)
+        self._set_phase(phase, stage)
+        self.services = {}
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 2.0)
+        if cluster is not None and was_running:
+            cluster.set_started(self.ip, False)
+            if self.kubelet_registered:
+                self.kubelet_registered = False
+                await self.fleet.hooks.kubelet(cluster, self.kubelet_info(), False)
+            await self.fleet.cluster_changed(cluster)
+
+    async def reboot(self, then: Callable[[], None] | None = None) -> None:
+        await self._go_down("rebooting", Stage.REBOOTING)
+        await self.fleet.clock.sleep(self.fleet.timings.shutdown)
+        if then is not None:
+            then()
+        await self.boot()
+
+    async def shutdown(self) -> None:
+        await self._go_down("shutting_down")
+        await self.fleet.clock.sleep(self.fleet.timings.shutdown)
+        self._set_phase("off", Stage.SHUTTING_DOWN)
+        self.fleet.hooks.powered_off(self.server_id)
+
+    # --------------------------------------------------------------------------- events
+    def _set_phase(self, phase: str, stage: int) -> None:
+        self.phase = phase
+        if stage != self.stage:
+            self.stage = stage
+            ready = phase in {"running", "maintenance"}
+            status = machine_pb2.MachineStatusEvent.MachineStatus(ready=ready)
+            self.emit(machine_pb2.MachineStatusEvent(stage=stage, status=status))  # type: ignore[arg-type]
+
+    def emit_service(self, service: str, action: int) -> None:
+        self.emit(machine_pb2.ServiceStateEvent(service=service, action=action))  # type: ignore[arg-type]
+
+    def emit(self, payload: Any, actor_id: str = "") -> None:
+        data = any_pb2.Any(
+            type_url=f"talos/runtime/{payload.DESCRIPTOR.full_name}",
+            value=payload.SerializeToString(),
+        )
+        event_id = f"{time.time_ns():x}{len(self.events):04x}"
+        self.events.append(machine_pb2.Event(data=data, id=event_id, actor_id=actor_id))
+        del self.events[:-500]
+        self.event_signal.set()
+        self.event_signal = asyncio.Event()
