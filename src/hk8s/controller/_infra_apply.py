@@ -14,6 +14,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from hk8s.controller._infra_diff import firewall_parts, load_balancer_parts, network_parts
 from hk8s.controller._report import NullReporter, ProgressEvent, Reporter
 from hk8s.errors import ConflictError, NotFoundError
+from hk8s.model.resources import (
+    Firewall,
+    FirewallSpec,
+    LoadBalancer,
+    LoadBalancerSpec,
+    Network,
+    NetworkSpec,
+    PlacementGroupSpec,
+    Subnet,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -21,16 +31,6 @@ if TYPE_CHECKING:
     from hk8s.controller._executor import Handler, Results
     from hk8s.controller._infra_diff import ObservedInfra
     from hk8s.controller._plan import Change, Operation
-    from hk8s.model.resources import (
-        Firewall,
-        FirewallSpec,
-        LoadBalancer,
-        LoadBalancerSpec,
-        Network,
-        NetworkSpec,
-        PlacementGroupSpec,
-        Subnet,
-    )
     from hk8s.providers.hcloud import HcloudPort
 
 __all__ = ["InfraHandlers", "check_adoptable"]
@@ -119,7 +119,7 @@ class InfraHandlers:
         if op.type == "delete":
             await self._delete(self._hcloud.delete_network(_id(op.current)))
             return None
-        spec: NetworkSpec = op.desired  # type: ignore[assignment]
+        spec = op.desired_as(NetworkSpec)
         if op.type == "create":
             network, adopted = await self._create_or_adopt(
                 op,
@@ -129,13 +129,13 @@ class InfraHandlers:
             if not adopted:
                 return network
         else:
-            network = op.current  # type: ignore[assignment]
+            network = op.current_as(Network)
         return await self._converge_network(spec, network)
 
     async def _converge_network(self, spec: NetworkSpec, network: Network) -> Network:
         for part, change in network_parts(spec, network):
             if part.startswith("subnet"):
-                network = await self._add_subnet(network.id, change.new)  # type: ignore[arg-type]
+                network = await self._add_subnet(network.id, change.new_as(Subnet))
             elif part == "labels":
                 await self._set_labels("network", network.id, change)
         return network
@@ -149,13 +149,13 @@ class InfraHandlers:
             raise NotFoundError(f"network {self._cluster} not found to add subnet {op.name}")
         if any(s.ip_range == op.name for s in network.subnets):
             return network
-        return await self._add_subnet(network.id, op.desired)  # type: ignore[arg-type]
+        return await self._add_subnet(network.id, op.desired_as(Subnet))
 
     def network_of(self, results: Results) -> Network | None:
         """The cluster network, as created or adopted in this run, or as observed."""
         created = results.of("network", self._cluster)
-        if created is not None:
-            return created  # type: ignore[return-value]
+        if isinstance(created, Network):
+            return created
         return self._observed.network(self._cluster)
 
     # -- firewall
@@ -163,7 +163,7 @@ class InfraHandlers:
         if op.type == "delete":
             await self._delete(self._hcloud.delete_firewall(_id(op.current)))
             return None
-        spec: FirewallSpec = op.desired  # type: ignore[assignment]
+        spec = op.desired_as(FirewallSpec)
         if op.type == "create":
             firewall, adopted = await self._create_or_adopt(
                 op,
@@ -173,7 +173,7 @@ class InfraHandlers:
             if not adopted:
                 return firewall
         else:
-            firewall = op.current  # type: ignore[assignment]
+            firewall = op.current_as(Firewall)
         return await self._converge_firewall(spec, firewall)
 
     async def _converge_firewall(self, spec: FirewallSpec, firewall: Firewall) -> Firewall:
@@ -181,7 +181,7 @@ class InfraHandlers:
             if part == "rules":
                 firewall = await self._hcloud.set_firewall_rules(firewall.id, spec.rules)
             elif part == "apply-to":
-                selectors: list[str] = change.new  # type: ignore[assignment]
+                selectors = change.new_as(list)
                 call = self._hcloud.apply_firewall_to_selectors(firewall.id, selectors)
                 firewall = await _tolerate(call, firewall)
             elif part == "labels":
@@ -193,7 +193,7 @@ class InfraHandlers:
         if op.type == "delete":
             await self._delete(self._hcloud.delete_placement_group(_id(op.current)))
             return None
-        spec: PlacementGroupSpec = op.desired  # type: ignore[assignment]
+        spec = op.desired_as(PlacementGroupSpec)
         group, _ = await self._create_or_adopt(
             op,
             lambda: self._hcloud.create_placement_group(spec),
@@ -206,7 +206,7 @@ class InfraHandlers:
         if op.type == "delete":
             await self._delete(self._hcloud.delete_load_balancer(_id(op.current)))
             return None
-        spec: LoadBalancerSpec = op.desired  # type: ignore[assignment]
+        spec = op.desired_as(LoadBalancerSpec)
         network = self.network_of(results)
         if network is None:
             raise NotFoundError(f"network {self._cluster} not found for load balancer {op.name}")
@@ -220,7 +220,7 @@ class InfraHandlers:
             if not adopted:
                 return lb
         else:
-            lb = op.current  # type: ignore[assignment]
+            lb = op.current_as(LoadBalancer)
         return await self._converge_load_balancer(spec, lb, network.id)
 
     async def _converge_load_balancer(
@@ -245,7 +245,7 @@ class InfraHandlers:
         return lb
 
     async def _set_labels(self, kind: Any, resource_id: int, change: Change) -> None:
-        labels: dict[str, str] = change.new  # type: ignore[assignment]
+        labels = change.new_as(dict)
         await self._hcloud.set_labels(kind, resource_id, labels)
 
 

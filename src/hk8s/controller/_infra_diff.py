@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from hk8s.controller._infra_desired import DesiredInfra
     from hk8s.model.resources import (
         Firewall,
+        FirewallRule,
         FirewallSpec,
         LoadBalancer,
         LoadBalancerSpec,
@@ -141,16 +142,11 @@ def firewall_parts(spec: FirewallSpec, current: Firewall) -> list[tuple[str, Cha
     return parts
 
 
-def _rules(rules: tuple[object, ...]) -> list[str]:
-    out = []
-    for rule in rules:
-        port = getattr(rule, "port", None)
-        sources = ",".join(sorted(getattr(rule, "source_ips", ())))
-        out.append(
-            f"{getattr(rule, 'direction', '')} {getattr(rule, 'protocol', '')}/{port} "
-            f"from {sources}"
-        )
-    return sorted(out)
+def _rules(rules: tuple[FirewallRule, ...]) -> list[str]:
+    """Rules as short sorted strings: ``in tcp/6443 from 203.0.113.7/32``."""
+    return sorted(
+        f"{r.direction} {r.protocol}/{r.port} from {','.join(sorted(r.source_ips))}" for r in rules
+    )
 
 
 def load_balancer_parts(

@@ -14,11 +14,23 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+if TYPE_CHECKING:
+    import builtins
 
 __all__ = ["KIND_ORDER", "Change", "Operation", "OperationType", "Plan"]
 
 OperationType = Literal["create", "update", "delete"]
+
+_T = TypeVar("_T")
+
+
+def _expect(value: object, cls: type[_T], what: str) -> _T:
+    if not isinstance(value, cls):
+        raise TypeError(f"{what} is {type(value).__name__}, expected {cls.__name__}")
+    return value
+
 
 # The order kinds are listed in by ``plan`` (also the natural creation order).
 KIND_ORDER: tuple[str, ...] = (
@@ -42,6 +54,10 @@ class Change:
 
     def __str__(self) -> str:
         return f"{self.field}: {_short(self.old)} -> {_short(self.new)}"
+
+    def new_as(self, cls: type[_T]) -> _T:
+        """``new``, checked to be a ``cls`` (handlers read changes typed)."""
+        return _expect(self.new, cls, f"change of {self.field}")
 
 
 @dataclass(frozen=True)
@@ -69,6 +85,15 @@ class Operation:
     def key(self) -> str:
         """Unique within a plan: one operation per resource and verb."""
         return f"{self.kind}/{self.name}"
+
+    # ``builtins.type``: inside this class ``type`` is the operation's field.
+    def desired_as(self, cls: builtins.type[_T]) -> _T:
+        """``desired``, checked to be a ``cls``: ``op.desired_as(NetworkSpec)``."""
+        return _expect(self.desired, cls, f"desired state of {self.key}")
+
+    def current_as(self, cls: builtins.type[_T]) -> _T:
+        """``current``, checked to be a ``cls``: ``op.current_as(Network)``."""
+        return _expect(self.current, cls, f"current state of {self.key}")
 
     def describe(self) -> str:
         """One line for humans: ``create network demo: network does not exist``."""
