@@ -39,6 +39,7 @@ class Stats:
     log: list[RequestRecord] = field(default_factory=list)
     by_route: Counter[str] = field(default_factory=Counter)
     by_status: Counter[int] = field(default_factory=Counter)
+    by_error: Counter[str] = field(default_factory=Counter)
     mutating: int = 0
     reads: int = 0
     rate_limited: int = 0
@@ -53,6 +54,8 @@ class Stats:
             self.mutating += 1
         else:
             self.reads += 1
+        if record.code is not None:
+            self.by_error[record.code] += 1
         if record.status == 429:
             self.rate_limited += 1
 
@@ -67,6 +70,7 @@ class Stats:
         self.log.clear()
         self.by_route.clear()
         self.by_status.clear()
+        self.by_error.clear()
         self.mutating = self.reads = self.rate_limited = 0
 
     def snapshot(self, *, with_log: bool = False) -> dict[str, Any]:
@@ -77,6 +81,7 @@ class Stats:
             "rate_limited": self.rate_limited,
             "by_route": dict(sorted(self.by_route.items())),
             "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
+            "by_error": dict(sorted(self.by_error.items())),
         }
         if with_log:
             data["log"] = [asdict(r) for r in self.log]

@@ -94,6 +94,20 @@ def _matches(selector: str, server: Server) -> bool:
         return False
 
 
+def _firewall_status(state: HcloudState, firewall_id: int, server_id: int) -> str:
+    # "A Firewall is applied to a resource once the related Action with command
+    # apply_firewall successfully finished" (POST /firewalls/{id}/actions/apply_to_resources).
+    for action in state.actions.values():
+        if (
+            action.status == "running"
+            and action.command == "apply_firewall"
+            and (firewall_id, "firewall") in action.resources
+            and (server_id, "server") in action.resources
+        ):
+            return "pending"
+    return "applied"
+
+
 def placement_group_json(state: HcloudState, group: PlacementGroup) -> dict[str, Any]:
     return {
         "id": group.id,
@@ -134,7 +148,8 @@ def server_json(state: HcloudState, server: Server) -> dict[str, Any]:
             "ipv6": ipv6,
             "floating_ips": [],
             "firewalls": [
-                {"id": fid, "status": "applied"} for fid in effective_firewalls(state, server)
+                {"id": fid, "status": _firewall_status(state, fid, server.id)}
+                for fid in effective_firewalls(state, server)
             ],
         },
         "private_net": [

@@ -65,6 +65,7 @@ def test_rate_limit_headers_and_429() -> None:
         # The bucket is full again ~3600 s from now (one request per second).
         assert int(limited.headers["RateLimit-Reset"]) - time.time() > 3500
         assert sim.stats.rate_limited >= 2
+        assert sim.stats.by_error["rate_limit_exceeded"] == sim.stats.rate_limited
 
 
 def test_bucket_refills_one_request_per_second_of_sim_time() -> None:

@@ -135,8 +135,11 @@ def test_firewall_rules_and_label_selector_application(client: Client) -> None:
         fw.set_rules([FirewallRule(direction="in", protocol="tcp", source_ips=["1.2.3.4/32"])])
     assert info.value.code == "invalid_input"  # tcp needs a port
     direct = FirewallResource(type="server", server=client.servers.get_by_id(other))
-    for action in fw.apply_to_resources([direct]):
+    applying = fw.apply_to_resources([direct])
+    assert client.servers.get_by_id(other).public_net.firewalls[0].status == "pending"
+    for action in applying:
         action.wait_until_finished()
+    assert client.servers.get_by_id(other).public_net.firewalls[0].status == "applied"
     assert client.servers.get_by_id(other).public_net.firewalls[0].firewall.id == fw.id
     with pytest.raises(APIException) as info:  # still applied (Firewalls: resource_in_use)
         fw.delete()
