@@ -141,7 +141,12 @@ class HTTPServer:
                         {"error": {"code": "internal_error", "message": repr(exc)}}, status=500
                     )
                 keep_alive = request.headers.get_header("connection").lower() != "close"
-                if not await self._write_response(writer, response, keep_alive=keep_alive):
+                # HEAD: the headers of GET, never a body (RFC 9110 9.3.2); a body here would be
+                # read as the start of the next response on a kept-alive connection.
+                head_only = request.method == "HEAD"
+                if not await self._write_response(
+                    writer, response, keep_alive=keep_alive, head_only=head_only
+                ):
                     break
                 if not keep_alive:
                     break
@@ -204,7 +209,7 @@ class HTTPServer:
         )
 
     async def _write_response(
-        self, writer: asyncio.StreamWriter, response: Response, *, keep_alive: bool
+        self, writer: asyncio.StreamWriter, response: Response, *, keep_alive: bool, head_only: bool
     ) -> bool:
         reason = (
             HTTPStatus(response.status).phrase
@@ -213,7 +218,7 @@ class HTTPServer:
         )
         head = [f"HTTP/1.1 {response.status} {reason}"]
         headers = dict(response.headers)
-        if response.stream is not None:
+        if response.stream is not None and not head_only:
             headers["Transfer-Encoding"] = "chunked"
             headers["Connection"] = "close"
         else:
@@ -221,8 +226,9 @@ class HTTPServer:
             headers.setdefault("Connection", "keep-alive" if keep_alive else "close")
         head += [f"{k}: {v}" for k, v in headers.items()]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
-        if response.stream is None:
-            writer.write(response.body)
+        if head_only or response.stream is None:
+            if not head_only:
+                writer.write(response.body)
             await writer.drain()
             return True
         try:
