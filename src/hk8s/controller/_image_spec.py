@@ -6,7 +6,8 @@ values are at most 63 characters (docs.hetzner.cloud, "Labels") and a schematic 
 64-character SHA-256, so the ``schematic`` label holds the id cut to 63 characters; the full id
 is in the snapshot's description (``Talos v1.12.0 amd64 schematic <id>``).
 
->>> target = ImageTarget("amd64", "v1.12.0", "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba")
+>>> sid = "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba"
+>>> target = ImageTarget("amd64", "v1.12.0", sid)
 >>> target.labels()["schematic"]
 '376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4b'
 """
@@ -26,8 +27,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ARCHITECTURES",
+    "BUILD_ID_LABEL",
     "BUILD_ROLE",
+    "BUILD_ROLE_LABEL",
     "BUILD_SERVER_TYPES",
+    "CREATED_LABEL",
     "SNAPSHOT_SELECTOR",
     "Arch",
     "ImageTarget",
@@ -37,6 +41,7 @@ __all__ = [
     "hetzner_arch",
     "hk8s_arch",
     "image_url",
+    "needed_architectures",
 ]
 
 Arch = Literal["amd64", "arm64"]

@@ -1,0 +1,281 @@
+"""One snapshot build: temporary server -> rescue system -> SSH -> image on disk -> snapshot.
+
+The steps, for one ``ImageTarget`` (``SnapshotBuilder.build``):
+
+1. an ephemeral ed25519 key, registered with Hetzner (labelled with the build id);
+2. a small server of the target's architecture from ``debian-12``, not started
+   (``start_after_create=false``), labelled ``hk8s/role=image-build,hk8s/build=<id>`` and
+   ``hk8s/created=<unix time>``;
+3. rescue mode with the key, power on, SSH with backoff until the rescue system answers;
+4. the boot disk from ``lsblk``; the factory's ``hcloud-<arch>.raw.xz`` downloaded to the
+   rescue system's RAM disk, decompressed onto the disk with ``dd conv=fsync``;
+5. verification: the SHA-256 of the decompressed image against the SHA-256 of as many bytes
+   read back from the disk (``head -c N /dev/sda | sha256sum``: plain coreutils, so the real
+   rescue system runs it too), then ``sync``;
+6. graceful shutdown (hard power off if ACPI is ignored), snapshot with labels and
+   description, wait until it is ``available``.
+
+Whatever happens, including Ctrl-C, the ``finally`` removes every server and key carrying the
+build id (found by label, so a create whose answer was lost is caught too). The cleanup is
+shielded from cancellation; a second Ctrl-C during it is deferred until it is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import secrets
+import shlex
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hk8s.controller._image_disk import find_boot_disk
+from hk8s.controller._image_errors import (
+    ImageDownloadError,
+    ImageVerifyError,
+    RescueUnreachableError,
+)
+from hk8s.controller._image_spec import BUILD_ID_LABEL, build_labels, image_url
+from hk8s.controller._report import NullReporter, ProgressEvent
+from hk8s.errors import ActionFailedError, NotFoundError, UnavailableError, WaitTimeoutError
+from hk8s.model.labels import format_selector
+from hk8s.model.resources import ServerSpec, SSHKeySpec
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Coroutine
+
+    from hk8s.controller._image_spec import ImageTarget
+    from hk8s.controller._report import EventKind, Reporter
+    from hk8s.model.clock import Clock
+    from hk8s.model.resources import Image
+    from hk8s.model.timing import Timing
+    from hk8s.providers.hcloud import HcloudPort
+    from hk8s.providers.ssh import RemoteShell, SSHKeyPair
+
+__all__ = ["BuildSite", "SnapshotBuilder", "ignore_missing", "run_shielded"]
+
+BUILD_IMAGE = "debian-12"  # any stock image: the rescue system overwrites its disk anyway
+DOWNLOAD_PATH = "/tmp/hk8s-talos.raw.xz"  # the rescue system's root is a RAM disk
+_BYTES = re.compile(r"^(\d+) bytes", re.MULTILINE)
+_SHA = re.compile(r"^([0-9a-f]{64})\b", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class BuildSite:
+    """Where and on what one build runs, and where its image comes from."""
+
+    server_type: str
+    location: str
+    factory: str
+
+
+async def run_shielded(coro: Coroutine[Any, Any, None]) -> None:
+    """Run ``coro`` to its end even if the caller is cancelled; re-raise the cancel after."""
+    task = asyncio.ensure_future(coro)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                break
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    if not task.cancelled():
+        task.result()
+
+
+class SnapshotBuilder:
+    """Builds snapshots through rescue-mode SSH; see the module docstring for the steps."""
+
+    def __init__(
+        self,
+        hcloud: HcloudPort,
+        *,
+        clock: Clock,
+        timing: Timing,
+        shell_factory: Callable[[], RemoteShell],
+        key_factory: Callable[[str], SSHKeyPair],
+        reporter: Reporter | None = None,
+        wall: Callable[[], float] = time.time,
+        new_id: Callable[[], str] = lambda: secrets.token_hex(4),
+    ) -> None:
+        self._hcloud = hcloud
+        self._clock = clock
+        self._timing = timing
+        self._shell_factory = shell_factory
+        self._key_factory = key_factory
+        self._reporter = reporter or NullReporter()
+        self._wall = wall
+        self._new_id = new_id
+
+    async def build(self, target: ImageTarget, site: BuildSite) -> Image:
+        """Build ``target`` on a temporary server; return the available snapshot."""
+        build_id = self._new_id()
+        shell = self._shell_factory()
+        try:
+            return await self._build(target, site, build_id, shell)
+        finally:
+            await run_shielded(self._cleanup(target, build_id, shell))
+
+    async def _build(
+        self, target: ImageTarget, site: BuildSite, build_id: str, shell: RemoteShell
+    ) -> Image:
+        hc, timing = self._hcloud, self._timing
+        name = f"hk8s-build-{target.arch}-{build_id}"
+        labels = build_labels(build_id, target.arch, self._wall())
+        key = self._key_factory(name)
+        self._say(target, f"registering SSH key {name}")
+        ssh_key = await hc.create_ssh_key(SSHKeySpec(name, key.public_openssh, labels))
+        self._say(target, f"creating build server {name} ({site.server_type}, {site.location})")
+        spec = ServerSpec(
+            name=name,
+            server_type=site.server_type,
+            image=BUILD_IMAGE,
+            location=site.location,
+            labels=labels,
+            ssh_key_ids=(ssh_key.id,),
+            start_after_create=False,
+        )
+        server = await hc.create_server(spec)
+        self._say(target, "enabling the rescue system")
+        await hc.enable_rescue(server.id, [ssh_key.id])
+        await hc.power_on(server.id)
+        host = server.public_ipv4
+        if host is None:
+            raise UnavailableError(f"build server {name} has no public IPv4", server=name)
+        self._say(target, f"waiting for SSH on {host} (rescue boot)", "waiting")
+        try:
+            await shell.connect(host, key, timeout=timing.boot_timeout)
+        except WaitTimeoutError as exc:
+            raise RescueUnreachableError(
+                host, timing.boot_timeout, last_error=exc.last_error, server=name
+            ) from exc
+        disk = await find_boot_disk(shell, timing.request_timeout, server=name)
+        await self._write(target, site, shell, disk, name)
+        await self._power_down(target, server.id, name)
+        self._say(target, "creating the snapshot")
+        image = await hc.create_snapshot(server.id, target.description, target.labels())
+        return await self._wait_available(target, image)
+
+    async def _write(
+        self, target: ImageTarget, site: BuildSite, shell: RemoteShell, disk: str, server: str
+    ) -> None:
+        from hk8s.providers.ssh import CommandFailedError
+
+        url = image_url(site.factory, target)
+        long = self._timing.action_timeout
+        self._say(target, f"downloading {url}")
+        try:
+            await shell.run(
+                f"curl -fsSL --retry 3 -o {DOWNLOAD_PATH} {shlex.quote(url)}", timeout=long
+            )
+        except CommandFailedError as exc:
+            if exc.status == 22 and "404" in exc.result.stderr:
+                raise ImageDownloadError(
+                    f"the Image Factory has no Talos {target.version} {target.arch} image for "
+                    f"schematic {target.schematic}",
+                    hint="check talos.version and talos.schematic in cluster.yaml",
+                    url=url,
+                ) from exc
+            raise
+        self._say(target, f"writing the image to {disk}")
+        written = await shell.run(
+            f"set -o pipefail; xz -dc {DOWNLOAD_PATH} | dd of={disk} bs=4M conv=fsync",
+            timeout=long,
+        )
+        match = _BYTES.search(written.stderr)
+        size = int(match.group(1)) if match else 0
+        if size <= 0:
+            raise ImageVerifyError(
+                f"dd wrote nothing to {disk}: {written.stderr.strip()[-300:]}", server=server
+            )
+        self._say(target, f"verifying {size} bytes on {disk}")
+        check = await shell.run(
+            f"set -o pipefail; xz -dc {DOWNLOAD_PATH} | sha256sum && "
+            f"head -c {size} {disk} | sha256sum && sync",
+            timeout=long,
+        )
+        sums = _SHA.findall(check.stdout)
+        if len(sums) != 2 or sums[0] != sums[1]:
+            raise ImageVerifyError(
+                f"{disk} does not hold the downloaded image (sha256 {' vs '.join(sums) or '?'})",
+                hint="the disk may be failing; re-run `hk8s image build`",
+                server=server,
+            )
+
+    async def _power_down(self, target: ImageTarget, server_id: int, name: str) -> None:
+        """ACPI shutdown; a hard power off if the server is not off in a while.
+
+        The data is already fsync'ed and the rescue system lives in RAM, so the power off
+        loses nothing; the graceful attempt just keeps the snapshot's disk quiescent.
+        """
+        self._say(target, "shutting down the build server")
+        await self._hcloud.shutdown(server_id)
+        grace = self._timing.boot_timeout / 5
+        try:
+            await self._poll(f"{name} to be off", lambda: self._is_off(name), grace)
+        except WaitTimeoutError:
+            await self._hcloud.power_off(server_id)
+
+    async def _is_off(self, name: str) -> bool:
+        found = await self._hcloud.list_servers(name=name)
+        return bool(found) and found[0].status == "off"
+
+    async def _wait_available(self, target: ImageTarget, image: Image) -> Image:
+        latest = image
+
+        async def available() -> bool:
+            nonlocal latest
+            if latest.status != "available":
+                latest = await self._hcloud.get_image(image.id)
+            if latest.status not in {"available", "creating"}:
+                raise ActionFailedError(
+                    f"snapshot {image.id} ended in status {latest.status}", image=image.id
+                )
+            return latest.status == "available"
+
+        if image.status != "available":
+            self._say(target, f"waiting for snapshot {image.id}", "waiting")
+            await self._poll(f"snapshot {image.id}", available, self._timing.action_timeout)
+        return latest
+
+    async def _poll(self, what: str, check: Callable[[], Awaitable[bool]], timeout: float) -> None:
+        deadline = self._clock.now() + timeout
+        while not await check():
+            if self._clock.now() >= deadline:
+                raise WaitTimeoutError(what, timeout)
+            await self._clock.sleep(self._timing.node_poll_interval)
+
+    async def _cleanup(self, target: ImageTarget, build_id: str, shell: RemoteShell) -> None:
+        """Delete every server and key of this build; problems become warnings."""
+        with contextlib.suppress(Exception):  # the connection is being dropped anyway
+            await shell.close()
+        selector = format_selector({BUILD_ID_LABEL: build_id})
+        hc = self._hcloud
+        try:
+            for server in await hc.list_servers(selector):
+                self._say(target, f"deleting build server {server.name}")
+                await ignore_missing(hc.delete_server(server.id))
+            for key in await hc.list_ssh_keys(selector):
+                await ignore_missing(hc.delete_ssh_key(key.id))
+        except Exception as exc:
+            self._say(
+                target,
+                f"could not delete build resources labelled {selector}: {exc}; "
+                "a later `hk8s image build` removes them",
+                "warning",
+            )
+
+    def _say(self, target: ImageTarget, detail: str, kind: EventKind = "info") -> None:
+        key = f"image/{target.name}"
+        self._reporter.emit(ProgressEvent(kind, key, f"build image {target.name}", detail))
+
+
+async def ignore_missing(call: Awaitable[None]) -> None:
+    """Await a delete; NotFound is success (already gone: what we wanted)."""
+    with contextlib.suppress(NotFoundError):
+        await call
