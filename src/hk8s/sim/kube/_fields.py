@@ -272,7 +272,11 @@ def apply(
     if mine is None:
         mine = _Entry({"manager": manager, "operation": "Apply"})
         entries.append(mine)
-    mine.raw.update({"apiVersion": api_version, "time": now})
+    # A no-op apply keeps the entry's time, so the object (and resourceVersion) stay as they
+    # were (apiserver skips no-op updates since 1.22).
+    if mine.paths != set(applied_paths) or mine.raw.get("apiVersion") != api_version:
+        mine.raw.update({"apiVersion": api_version, "time": now})
+    mine.raw.setdefault("time", now)
     mine.paths = set(applied_paths)
     _store(result, entries)
     return result

@@ -172,8 +172,7 @@ class Verbs:
                 subresource=subresource,
                 has_status=rt.has_status,
             )
-        else:
-            meta["managedFields"] = copy.deepcopy(old["metadata"].get("managedFields") or [])
+        # manager None: server-side apply already computed managedFields.
         return self.store.update(rt, new, old)
 
     def _check_version(self, rt: ResourceType, old: Obj, new: Obj) -> None:
@@ -276,8 +275,6 @@ class Verbs:
         old = self.store.get(rt, ns, name)
         now = self.store.timestamp()
         if old is None:
-            default_object(rt.kind, body)
-            validate_object(rt.kind, rt.group, body)
             self._check_namespace(rt, ns, name)
             created = apply(
                 None,
@@ -288,6 +285,9 @@ class Verbs:
                 now=now,
                 has_status=rt.has_status,
             )
+            # Managed fields describe the request as sent; defaults come after (as upstream).
+            default_object(rt.kind, created)
+            validate_object(rt.kind, rt.group, created)
             if rt.has_status and rt.kind != "Node":
                 created["status"] = initial_status(rt.kind)
             return self.store.create(rt, created)
