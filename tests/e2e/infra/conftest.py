@@ -72,14 +72,16 @@ class World:
         return self.threaded.sim
 
     def hk8s(self, *args: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:
-        """Run ``hk8s <args> -f <config>`` to completion."""
-        return subprocess.run(
+        """Run ``hk8s <args> -f <config>`` to completion; the token never shows in its output."""
+        result = subprocess.run(
             [sys.executable, "-m", "hk8s", *args, "-f", str(config or self.config)],
             env=self.env,
             capture_output=True,
             text=True,
             timeout=60,
         )
+        assert self.sim.token not in result.stdout + result.stderr
+        return result
 
     def hk8s_killed_after(self, mutations: int, *args: str) -> int:
         """Run hk8s and SIGKILL it the moment the simulator has served ``mutations``

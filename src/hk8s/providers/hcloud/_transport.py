@@ -17,6 +17,7 @@ the event loop through ``asyncio.run_coroutine_threadsafe`` so that it uses the 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import random
 from typing import TYPE_CHECKING, Any
@@ -84,11 +85,24 @@ class PacedAdapter(HTTPAdapter):
         self.sent = 0  # requests put on the wire, retries included
 
     def _wait(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` (a clock wait) on the event loop and block this worker thread on it.
+
+        Checks every half second of wall time that the loop still runs: after Ctrl-C the loop
+        is gone, and a worker blocked forever would keep the interpreter from exiting.
+        """
         loop = self.loop
         if loop is None or not loop.is_running():
             coro.close()
             raise RuntimeError("PacedAdapter used outside the provider's event loop")
-        asyncio.run_coroutine_threadsafe(coro, loop).result()
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        while True:
+            try:
+                future.result(timeout=0.5)
+                return
+            except concurrent.futures.TimeoutError:
+                if loop.is_closed() or not loop.is_running():
+                    future.cancel()
+                    raise RuntimeError("the event loop stopped while a request waited") from None
 
     def _observe(self, response: requests.Response) -> None:
         # Plain attribute updates, safe from a worker thread; done before the next acquire()

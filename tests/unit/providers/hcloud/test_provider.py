@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
 from hk8s.errors import AuthError, ConflictError, NotFoundError, TransientAPIError
+from hk8s.model import Timing
 from hk8s.model.resources import (
     FirewallRule,
     FirewallSpec,
@@ -159,3 +161,57 @@ async def test_image_status_filter_works_despite_the_library_bug(sim, provider) 
     assert images and all(i.status == "available" and i.type == "system" for i in images)
     arm = await provider.list_images(type="system", architecture="arm")
     assert arm and all(i.architecture == "arm" for i in arm)
+
+
+class FirstRequestSlow:
+    """Wraps the simulator's fault injector: the first request takes 300 simulated seconds."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.slowed = 0
+
+    def latency(self, method: str, path: str, route: str) -> float:
+        if self.slowed == 0:
+            self.slowed += 1
+            return 300.0
+        return 0.0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+async def test_slow_answers_time_out_and_are_retried(sim, provider) -> None:  # type: ignore[no-untyped-def]
+    # 300 simulated seconds at speed 50 = 6 s of wall time, beyond the 2 s floor of the
+    # request timeout; the second attempt is answered at once.
+    sim.state.faults = FirstRequestSlow(sim.state.faults)
+    assert await provider.list_networks() == []
+    assert provider.adapter.timeout == 2.0
+    assert provider.adapter.sent == 2
+
+
+async def test_unreachable_endpoint_is_a_transient_error(sim) -> None:  # type: ignore[no-untyped-def]
+    timing = dataclasses.replace(Timing().scaled(50.0), retry_attempts=2)
+    provider = HcloudProvider("t0ken", endpoint="http://127.0.0.1:9/v1", timing=timing)
+    try:
+        with pytest.raises(TransientAPIError, match="ConnectionError after 2 attempts") as info:
+            await provider.list_networks()
+    finally:
+        provider.close()
+    assert "t0ken" not in str(info.value)
+
+
+def test_endpoint_comes_from_hcloud_endpoint(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("HCLOUD_ENDPOINT", "http://127.0.0.1:1/v1/")
+    provider = HcloudProvider("token")
+    assert provider.endpoint == "http://127.0.0.1:1/v1"
+    provider.close()
+    monkeypatch.delenv("HCLOUD_ENDPOINT")
+    provider = HcloudProvider("token")
+    assert provider.endpoint == "https://api.hetzner.cloud/v1"
+    provider.close()
+
+
+def test_missing_token_is_refused() -> None:
+    with pytest.raises(AuthError, match="no Hetzner Cloud API token") as info:
+        HcloudProvider("")
+    assert info.value.hint is not None and "HCLOUD_TOKEN" in info.value.hint
