@@ -184,3 +184,22 @@ def test_plan_matches_what_infra_then_does(world: World) -> None:
     assert changed.returncode == 3
     assert "+ create demo-workers-pg-3" in changed.stdout
     assert "does not exist" in changed.stdout
+
+
+def test_disabling_the_load_balancer_plans_and_performs_its_delete(world: World) -> None:
+    assert world.hk8s("infra").returncode == 0
+    world.write_config(world.config.read_text() + "load_balancer:\n  enabled: false\n")
+    planned = world.hk8s("plan", "--output", "json")
+    assert planned.returncode == 3, planned.stderr
+    [op] = json.loads(planned.stdout)["operations"]
+    assert (op["type"], op["key"]) == ("delete", "load-balancer/demo-api")
+    assert "not covered by the Hetzner firewall" not in planned.stderr
+    world.reset_stats()
+    result = world.hk8s("infra")
+    assert result.returncode == 0, result.stderr
+    log = world.stats()["log"]
+    assert [(r["method"], r["route"]) for r in log if r["method"] in MUTATING] == [
+        ("DELETE", "/load_balancers/{id}")
+    ]
+    assert world.resources()["load_balancers"] == []
+    assert len(world.resources()["networks"]) == 1
