@@ -48,6 +48,10 @@ class ActionWaiter:
     async def wait(self, actions: Sequence[Action]) -> list[Action]:
         """Wait until every action finished; ``actions`` may already be finished."""
         loop = asyncio.get_running_loop()
+        if self._poller is not None and self._poller.get_loop() is not loop:
+            # The provider outlived an event loop (asyncio.run called twice): start afresh.
+            self._pending.clear()
+            self._poller = None
         futures: list[asyncio.Future[Action]] = []
         for action in actions:
             if action.status == "error":

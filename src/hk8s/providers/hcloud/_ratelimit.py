@@ -54,6 +54,7 @@ class RateLimiter:
         # of its seconds for the same wall time (SystemClock: 1).
         self._speed = float(getattr(clock, "speed", 1.0))
         self._lock = asyncio.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
         # Unknown until the first response: let one request probe the bucket, pace the rest
         # until its headers arrive (a fresh process must not open with a burst into a bucket
         # another process may have emptied).
@@ -66,6 +67,10 @@ class RateLimiter:
 
     async def acquire(self) -> None:
         """Wait for permission to send one request."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            # asyncio.Lock belongs to one event loop; a provider may outlive asyncio.run().
+            self._loop, self._lock = loop, asyncio.Lock()
         async with self._lock:
             delay = self.blocked_until - self._clock.now()
             if delay <= 0 and self.remaining is not None and self.remaining <= self._reserve:

@@ -136,3 +136,19 @@ async def test_action_wait_times_out() -> None:
     with pytest.raises(WaitTimeoutError, match="action 1"):
         await ActionWaiter(fake.fetch, clock, Timing()).wait(running(1))
     assert clock.now() >= Timing().action_timeout
+
+
+def test_limiter_and_waiter_survive_a_new_event_loop() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter(clock, epoch=lambda: 1000.0)
+    fake = FakeActions({1: 2, 2: 2})
+    waiter = ActionWaiter(fake.fetch, clock, Timing())
+
+    async def once(action_id: int) -> None:
+        limiter.observe(429, headers(0, 3600))
+        await asyncio.gather(limiter.acquire(), limiter.acquire())
+        await waiter.wait(running(action_id))
+
+    asyncio.run(once(1))
+    asyncio.run(once(2))  # a provider reused by a second asyncio.run()
+    assert [b for b in fake.batches if 2 in b]
