@@ -19,6 +19,7 @@ __all__ = ["COMMANDS", "build_app"]
 
 # Registration order is the order in ``hk8s --help``. Add one line per command module.
 COMMANDS: tuple[str, ...] = (
+    "hk8s.cli.image",
     "hk8s.cli.infra",
     "hk8s.cli.plan",
     "hk8s.cli.config",
