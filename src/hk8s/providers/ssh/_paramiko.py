@@ -241,6 +241,9 @@ class ParamikoShell:
             channel = transport.open_session(timeout=self._socket_timeout)
             try:
                 channel.exec_command(command)
+                # No stdin: send EOF now, like `ssh host cmd </dev/null`, so a command that
+                # reads its input cannot wait forever.
+                channel.shutdown_write()
                 while not cancel.is_set():
                     got = False
                     while channel.recv_ready():
