@@ -181,3 +181,14 @@ def test_merge_values_is_helm_like() -> None:
         "e": {"f": 1},
     }
     assert base == {"a": {"b": 1, "c": [1, 2]}, "d": 1}  # inputs untouched
+
+
+def test_installed_wheel_templates_are_preferred(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hk8s.providers.k8s import _render
+
+    packaged = tmp_path / "hk8s" / "_data" / "manifests"
+    packaged.mkdir(parents=True)
+    monkeypatch.setattr(_render.resources, "files", lambda _pkg: tmp_path / "hk8s")
+    assert manifests_dir() == packaged
