@@ -120,6 +120,16 @@ def validate_object(kind: str, group: str, obj: Obj) -> None:
                 "Required value: name or generateName is required",
             )
         )
+    elif group == "rbac.authorization.k8s.io":
+        # RBAC objects only need a valid path segment (ValidateRBACName), e.g. "system:foo".
+        if name in (".", "..") or "/" in name or "%" in name:
+            causes.append(
+                (
+                    "metadata.name",
+                    "FieldValueInvalid",
+                    f"Invalid value: \"{name}\": may not contain '/' or '%'",
+                )
+            )
     elif len(name) > 253 or not _SUBDOMAIN.match(name):
         causes.append(
             ("metadata.name", "FieldValueInvalid", f'Invalid value: "{name}": {_SUBDOMAIN_MSG}')

@@ -12,6 +12,7 @@ log says why.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import gzip
 import json
 import posixpath
@@ -182,7 +183,7 @@ def run_helm(verbs: Verbs, pod: Obj, args: list[str], faults: HelmFaults, now: s
     chart = CATALOG.get(chart_name)
     if not repo:
         raise HelmError(f"repo {chart_name.split('/')[0]} not found")
-    if chart is None and not any(c.serves(repo) for c in CATALOG.values()):
+    if not any(c.serves(repo) for c in CATALOG.values()):
         raise HelmError(
             f'looks like "{repo}" is not a valid chart repository or cannot be reached: failed '
             f"to fetch {repo.rstrip('/')}/index.yaml : 404 Not Found"
@@ -216,8 +217,10 @@ def run_helm(verbs: Verbs, pod: Obj, args: list[str], faults: HelmFaults, now: s
         if revision
         else f'Release "{release}" does not exist. Installing it now.'
     )
+    # helm prints time.ANSIC: "Mon Jan  2 15:04:05 2006".
+    deployed = dt.datetime.strptime(now, "%Y-%m-%dT%H:%M:%SZ").strftime("%a %b %e %H:%M:%S %Y")
     return (
-        f"{head}\nNAME: {release}\nLAST DEPLOYED: {now}\nNAMESPACE: {namespace}\n"
+        f"{head}\nNAME: {release}\nLAST DEPLOYED: {deployed}\nNAMESPACE: {namespace}\n"
         f"STATUS: deployed\nREVISION: {revision + 1}\nTEST SUITE: None\n"
     )
 

@@ -135,6 +135,8 @@ class Verbs:
         self._check_namespace(rt, ns, meta["name"])
         if self.store.get(rt, ns, meta["name"]) is not None:
             raise KubeError.already_exists(rt.plural, rt.group, meta["name"])
+        if rt.kind == "Pod":
+            self._check_service_account(ns, obj)
         if rt.has_status and rt.kind != "Node":
             obj["status"] = initial_status(rt.kind)
         track_update(
@@ -146,6 +148,20 @@ class Verbs:
             has_status=rt.has_status,
         )
         return self.store.create(rt, obj)
+
+    def _check_service_account(self, ns: str, pod: Obj) -> None:
+        """The ServiceAccount admission plugin: a pod's named account must exist."""
+        account = (pod.get("spec") or {}).get("serviceAccountName")
+        sa_rt = res.by_kind("v1", "ServiceAccount")
+        if account and account != "default" and self.store.get(sa_rt, ns, account) is None:
+            name = pod["metadata"]["name"]
+            raise KubeError(
+                403,
+                "Forbidden",
+                f'pods "{name}" is forbidden: error looking up service account {ns}/{account}: '
+                f'serviceaccount "{account}" not found',
+                {"name": name, "kind": "pods"},
+            )
 
     def _finish_update(
         self, rt: ResourceType, old: Obj, new: Obj, *, manager: str | None, subresource: str

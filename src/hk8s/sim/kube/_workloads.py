@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from hk8s.sim.kube import _resources as res
 from hk8s.sim.kube._disruption import budget_status, pod_ready
 from hk8s.sim.kube._kubelet import tolerates_node
+from hk8s.sim.kube._status import KubeError
 
 if TYPE_CHECKING:
     from hk8s.sim.kube._cluster import Cluster
@@ -64,7 +65,7 @@ def _new_pod(
     extra_labels: dict[str, str],
     node: str | None,
     tolerations: list[Obj] | None = None,
-) -> Obj:
+) -> Obj | None:
     template = copy.deepcopy(owner["spec"]["template"])
     meta = template.get("metadata") or {}
     meta["labels"] = {**(meta.get("labels") or {}), **extra_labels}
@@ -77,9 +78,14 @@ def _new_pod(
     if tolerations is not None:
         spec["tolerations"] = tolerations
     pod = {"metadata": meta, "spec": spec}
-    return cluster.verbs.create(
-        cluster.rt("v1", "Pod"), owner["metadata"]["namespace"], pod, manager=_KCM
-    )
+    # A rejected pod (missing ServiceAccount, ...) is retried on the next pass, as the
+    # controllers do after a FailedCreate event.
+    try:
+        return cluster.verbs.create(
+            cluster.rt("v1", "Pod"), owner["metadata"]["namespace"], pod, manager=_KCM
+        )
+    except KubeError:
+        return None
 
 
 def _delete(cluster: Cluster, rt: ResourceType, obj: Obj) -> None:
@@ -181,7 +187,10 @@ def _replicasets(cluster: Cluster, pods: list[Obj]) -> None:
         mine = _live(_owned(pods, rs))
         want = int(rs["spec"].get("replicas", 1))
         for _ in range(want - len(mine)):
-            mine.append(_new_pod(cluster, rs, {}, None))
+            created = _new_pod(cluster, rs, {}, None)
+            if created is None:
+                break
+            mine.append(created)
         if len(mine) > want:
             # Delete unscheduled, then not-ready pods first (controller.ActivePods ordering).
             doomed = sorted(mine, key=lambda p: (bool(p["spec"].get("nodeName")), pod_ready(p)))
@@ -228,7 +237,9 @@ def _daemonsets(cluster: Cluster, pods: list[Obj]) -> None:
             if pod["spec"].get("nodeName") not in wanted:
                 _delete(cluster, pod_rt, pod)
         for node in sorted(wanted - by_node.keys()):
-            by_node[node] = _new_pod(cluster, ds, {}, node, tolerations)
+            created = _new_pod(cluster, ds, {}, node, tolerations)
+            if created is not None:
+                by_node[node] = created
         scheduled = [p for n, p in by_node.items() if n in wanted]
         ready = sum(1 for p in scheduled if pod_ready(p))
         status = {
@@ -310,7 +321,8 @@ def _jobs(cluster: Cluster, pods: list[Obj]) -> None:
                 "controller-uid": uid,
                 "job-name": job["metadata"]["name"],
             }
-            active = [_new_pod(cluster, job, labels, None)]
+            created = _new_pod(cluster, job, labels, None)
+            active = [created] if created is not None else []
         status.update(
             {
                 "active": len(active),

@@ -107,3 +107,161 @@ def eventually(kube: KubeAPI) -> Waiter:
         raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
     return wait
+
+
+def _helm_job(
+    release: str,
+    chart: str,
+    repo: str,
+    version: str,
+    values: str = "{}\n",
+    *,
+    namespace: str = "kube-system",
+    backoff_limit: int = 0,
+) -> list[dict[str, Any]]:
+    """The objects hk8s' addon contract applies: ServiceAccount, values ConfigMap, helm Job."""
+    labels = {"app.kubernetes.io/name": "hk8s-addon", "app.kubernetes.io/instance": release}
+    job_spec = {
+        "backoffLimit": backoff_limit,
+        "template": {
+            "metadata": {"labels": labels},
+            "spec": {
+                "restartPolicy": "Never",
+                "serviceAccountName": "hk8s-helm",
+                "hostNetwork": True,
+                "affinity": {
+                    "nodeAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": {
+                            "nodeSelectorTerms": [
+                                {
+                                    "matchExpressions": [
+                                        {
+                                            "key": "node-role.kubernetes.io/control-plane",
+                                            "operator": "Exists",
+                                        }
+                                    ]
+                                }
+                            ]
+                        }
+                    }
+                },
+                "tolerations": [
+                    {
+                        "key": "node-role.kubernetes.io/control-plane",
+                        "operator": "Exists",
+                        "effect": "NoSchedule",
+                    },
+                    {
+                        "key": "node.kubernetes.io/not-ready",
+                        "operator": "Exists",
+                        "effect": "NoSchedule",
+                    },
+                    {
+                        "key": "node.cloudprovider.kubernetes.io/uninitialized",
+                        "operator": "Exists",
+                        "effect": "NoSchedule",
+                    },
+                ],
+                "containers": [
+                    {
+                        "name": "helm",
+                        "image": "alpine/helm:3.19.0",
+                        "command": ["helm"],
+                        "args": [
+                            "upgrade",
+                            "--install",
+                            release,
+                            chart,
+                            "--repo",
+                            repo,
+                            "--version",
+                            version,
+                            "--namespace",
+                            namespace,
+                            "--create-namespace",
+                            "--values",
+                            "/values/values.yaml",
+                        ],
+                        "volumeMounts": [
+                            {"name": "values", "mountPath": "/values", "readOnly": True}
+                        ],
+                    }
+                ],
+                "volumes": [{"name": "values", "configMap": {"name": f"{release}-values"}}],
+            },
+        },
+    }
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": "hk8s-helm", "namespace": "kube-system"},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": f"{release}-values", "namespace": "kube-system"},
+            "data": {"values.yaml": values},
+        },
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": f"{release}-install", "namespace": "kube-system"},
+            "spec": job_spec,
+        },
+    ]
+
+
+Applier = Callable[[list[dict[str, Any]]], Awaitable[None]]
+
+
+@pytest.fixture
+def apply(api_client: ApiClient) -> Applier:
+    """Server-side apply objects in order, the way hk8s does (``providers.k8s`` call_api)."""
+    import json
+
+    paths = {
+        "ServiceAccount": "serviceaccounts",
+        "ConfigMap": "configmaps",
+        "Secret": "secrets",
+        "Job": "jobs",
+        "Deployment": "deployments",
+        "PodDisruptionBudget": "poddisruptionbudgets",
+    }
+
+    def send(obj: dict[str, Any]) -> None:
+        base = "/api/v1" if obj["apiVersion"] == "v1" else f"/apis/{obj['apiVersion']}"
+        meta = obj["metadata"]
+        path = f"{base}/namespaces/{meta['namespace']}/{paths[obj['kind']]}/{meta['name']}"
+        method, url, headers, body, _ = api_client.param_serialize(
+            method="PATCH",
+            resource_path=path,
+            query_params=[("fieldManager", "hk8s"), ("force", "true")],
+            header_params={"Content-Type": "application/apply-patch+yaml"},
+            body=json.dumps(obj),
+            auth_settings=["BearerToken"],
+        )
+        response = api_client.call_api(method, url, header_params=headers, body=body)
+        assert response.status == 200, response.read()
+        response.read()
+
+    async def apply_all(objects: list[dict[str, Any]]) -> None:
+        for obj in objects:
+            await asyncio.to_thread(send, obj)
+
+    return apply_all
+
+
+@pytest.fixture
+def helm_job() -> Callable[..., list[dict[str, Any]]]:
+    """``helm_job(release, chart, repo, version, values_yaml)`` -> objects to apply."""
+    return _helm_job
+
+
+@pytest.fixture
+def cluster_nodes(kube: KubeAPI) -> list[str]:
+    """One control plane and two workers, registered as Talos' kubelets do."""
+    kube.register_node("demo-cp-1", "10.0.1.1", "127.0.0.11", role="control-plane")
+    kube.register_node("demo-w-1", "10.0.1.2", "127.0.0.12")
+    kube.register_node("demo-w-2", "10.0.1.3", "127.0.0.13")
+    return ["demo-cp-1", "demo-w-1", "demo-w-2"]

@@ -81,8 +81,11 @@ async def test_conflict_with_another_manager_then_force(api_client: ApiClient) -
         'Apply failed with 2 conflicts: conflicts with "helm":\n- .data.mode\n'
         'conflicts with "hk8s":\n- .data.mode'
     )
-    assert {"reason": "FieldManagerConflict", "message": 'conflict with "helm"',
-            "field": ".data.mode"} in body["details"]["causes"]  # fmt: skip
+    assert {
+        "reason": "FieldManagerConflict",
+        "message": 'conflict with "helm"',
+        "field": ".data.mode",
+    } in body["details"]["causes"]
 
     status, obj = await asyncio.to_thread(
         hk8s_apply, api_client, PATH, _cm({"mode": "b"}), "other", force=True

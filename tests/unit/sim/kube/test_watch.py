@@ -13,9 +13,12 @@ from kubernetes.client import ApiClient, CoreV1Api, V1ConfigMap, V1ObjectMeta
 def _collect(core: CoreV1Api, rv: str, count: int, **kwargs: Any) -> list[tuple[str, str, str]]:
     events = []
     stream = watch.Watch().stream(
-        core.list_namespaced_config_map, "default", resource_version=rv, timeout_seconds=600,
+        core.list_namespaced_config_map,
+        "default",
+        resource_version=rv,
+        timeout_seconds=600,
         **kwargs,
-    )  # fmt: skip
+    )
     for event in stream:
         obj = event["object"]
         events.append((event["type"], obj.metadata.name, (obj.data or {}).get("v", "")))
@@ -43,8 +46,12 @@ async def test_watch_replays_and_follows_changes(api_client: ApiClient) -> None:
         core.patch_namespaced_config_map, "w", "default", {"metadata": {"labels": {"app": "w"}}}
     )
     events = await asyncio.wait_for(watcher, 30)
-    assert events == [("ADDED", "w", "1"), ("MODIFIED", "w", "2"), ("DELETED", "w", "2"),
-                      ("ADDED", "w", "2")]  # fmt: skip
+    assert events == [
+        ("ADDED", "w", "1"),
+        ("MODIFIED", "w", "2"),
+        ("DELETED", "w", "2"),
+        ("ADDED", "w", "2"),
+    ]
 
 
 async def test_watch_without_version_lists_first_and_ends_at_timeout(
@@ -60,9 +67,11 @@ async def test_watch_without_version_lists_first_and_ends_at_timeout(
 
     def watch_all() -> list[tuple[str, str]]:
         stream = watch.Watch().stream(
-            core.list_namespaced_config_map, "default", field_selector="metadata.name!=kube-root-ca.crt",
+            core.list_namespaced_config_map,
+            "default",
+            field_selector="metadata.name!=kube-root-ca.crt",
             timeout_seconds=30,
-        )  # fmt: skip
+        )
         return [(e["type"], e["object"].metadata.name) for e in stream]
 
     # The server ends the stream after 30 sim seconds; Watch returns when it does.
@@ -83,9 +92,11 @@ async def test_watch_pods_by_node_sees_deletion(api_client: ApiClient) -> None:
     def watch_node() -> list[tuple[str, str]]:
         out = []
         for event in watch.Watch().stream(
-            core.list_pod_for_all_namespaces, field_selector="spec.nodeName=n1",
-            resource_version=listed.metadata.resource_version, timeout_seconds=600,
-        ):  # fmt: skip
+            core.list_pod_for_all_namespaces,
+            field_selector="spec.nodeName=n1",
+            resource_version=listed.metadata.resource_version,
+            timeout_seconds=600,
+        ):
             out.append((event["type"], event["object"].metadata.name))
             if event["type"] == "DELETED":
                 break
