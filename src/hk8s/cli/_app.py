@@ -19,9 +19,13 @@ __all__ = ["COMMANDS", "build_app"]
 
 # Registration order is the order in ``hk8s --help``. Add one line per command module.
 COMMANDS: tuple[str, ...] = (
+    "hk8s.cli.create",
     "hk8s.cli.image",
     "hk8s.cli.infra",
     "hk8s.cli.plan",
+    "hk8s.cli.health",
+    "hk8s.cli.kubeconfig",
+    "hk8s.cli.talosconfig",
     "hk8s.cli.config",
     "hk8s.cli.version",
     "hk8s.cli.sim",

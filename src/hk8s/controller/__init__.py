@@ -7,7 +7,26 @@ testable with a fake. ``Reconciler`` drives ``Component``s (``InfraComponent`` t
 
 from __future__ import annotations
 
+from hk8s.controller._addons import enabled_addons, install_addons
+from hk8s.controller._create import (
+    CreateOptions,
+    CreatePorts,
+    CreateResult,
+    create_cluster,
+    observe_endpoint,
+)
+from hk8s.controller._create_access import ClusterAccess, observe_access
+from hk8s.controller._create_etcd import bootstrap_etcd, fetch_kubeconfig, wait_etcd_members
+from hk8s.controller._create_images import ClusterImages, cluster_images
+from hk8s.controller._create_secrets import (
+    ClusterSecrets,
+    check_secrets_owner,
+    ensure_secrets,
+    load_cluster_secrets,
+)
+from hk8s.controller._create_wait import Waiter
 from hk8s.controller._executor import Executor, Handler, Results
+from hk8s.controller._health import CONTROL_PLANE_PODS, HealthCheck, check_health, wait_healthy
 from hk8s.controller._image_build import BuildSite, SnapshotBuilder
 from hk8s.controller._image_disk import pick_boot_disk
 from hk8s.controller._image_ensure import ImageBuilds, ObservedImages, ensure_images
@@ -49,6 +68,15 @@ from hk8s.controller._infra_desired import (
     resolve_sources,
 )
 from hk8s.controller._infra_diff import ObservedInfra, diff_infra, observe_infra
+from hk8s.controller._nodes import (
+    ClusterEndpoint,
+    Node,
+    cluster_endpoint,
+    config_hash,
+    configure_nodes,
+    pair_nodes,
+    render_node_configs,
+)
 from hk8s.controller._order import (
     REQUIRES,
     add_implied_dependencies,
@@ -66,8 +94,24 @@ from hk8s.controller._report import (
     RecordingReporter,
     Reporter,
 )
+from hk8s.controller._scale import NodeRemover, quorum_after_removal, split_removals
+from hk8s.controller._servers import (
+    CLUSTER_ID_LABEL,
+    CONFIG_HASH_LABEL,
+    DesiredServer,
+    cluster_id_label,
+    desired_servers,
+    diff_servers,
+    removal_order,
+    server_index,
+    server_selector,
+)
+from hk8s.controller._servers_component import ServerRemover, ServersComponent
 
 __all__ = [
+    "CLUSTER_ID_LABEL",
+    "CONFIG_HASH_LABEL",
+    "CONTROL_PLANE_PODS",
     "KIND_ORDER",
     "LB_FIREWALL_WARNING",
     "PLACEMENT_GROUP_SIZE",
@@ -77,12 +121,21 @@ __all__ = [
     "BootDiskNotFoundError",
     "BuildSite",
     "Change",
+    "ClusterAccess",
+    "ClusterEndpoint",
+    "ClusterImages",
+    "ClusterSecrets",
     "Component",
+    "CreateOptions",
+    "CreatePorts",
+    "CreateResult",
     "DesiredInfra",
+    "DesiredServer",
     "EventKind",
     "Executor",
     "FactoryClient",
     "Handler",
+    "HealthCheck",
     "HttpFactoryClient",
     "ImageBuilds",
     "ImageDownloadError",
@@ -92,6 +145,8 @@ __all__ = [
     "InfraHandlers",
     "InfraIntent",
     "LoadBalancerIntent",
+    "Node",
+    "NodeRemover",
     "NullReporter",
     "ObservedImages",
     "ObservedInfra",
@@ -106,24 +161,54 @@ __all__ = [
     "RescueUnreachableError",
     "Results",
     "SchematicResolver",
+    "ServerRemover",
+    "ServersComponent",
     "SnapshotBuilder",
+    "Waiter",
     "add_implied_dependencies",
+    "bootstrap_etcd",
     "build_plan",
     "build_server_type",
     "check_adoptable",
+    "check_health",
+    "check_secrets_owner",
+    "cluster_endpoint",
+    "cluster_id_label",
+    "cluster_images",
     "cluster_labels",
+    "config_hash",
+    "configure_nodes",
+    "create_cluster",
     "default_cache_file",
     "desired_infra",
+    "desired_servers",
     "diff_infra",
+    "diff_servers",
+    "enabled_addons",
     "ensure_images",
+    "ensure_secrets",
     "execution_waves",
+    "fetch_kubeconfig",
     "image_url",
     "implied_dependencies",
     "infra_intent",
+    "install_addons",
+    "load_cluster_secrets",
     "needs_public_ip",
+    "observe_access",
+    "observe_endpoint",
     "observe_infra",
+    "pair_nodes",
     "pick_boot_disk",
     "placement_group_names",
+    "quorum_after_removal",
+    "removal_order",
+    "render_node_configs",
     "resolve_sources",
+    "server_index",
+    "server_selector",
     "sort_operations",
+    "split_removals",
+    "wait_etcd_members",
+    "wait_healthy",
 ]

@@ -1,0 +1,233 @@
+"""``hk8s create``: the whole cluster from cluster.yaml, converging on every re-run.
+
+The phases, each idempotent (a run that was killed anywhere is finished by the next one):
+
+1. secrets: load, or generate before the first server exists (``_create_secrets``);
+2. snapshots per architecture (``_create_images``);
+3. one plan for infra and servers; everything but removals is applied now, concurrently
+   (``Reconciler``; ``hk8s plan`` prints the same plan);
+4. machine configs to new and changed nodes (``_nodes``);
+5. etcd bootstrap on the first control plane, membership of every control plane;
+6. kubeconfig (from Talos, server = the cluster endpoint) and talosconfig, written 0600;
+7. addons (``_addons``) and every node Ready;
+8. removals of scaled-down servers, one at a time (``_scale``);
+9. the health gate (``_health``).
+
+Ports are injected (``CreatePorts``), so the CLI wires real clients and tests wire fakes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from hk8s.controller._addons import install_addons
+from hk8s.controller._create_etcd import bootstrap_etcd, fetch_kubeconfig, wait_etcd_members
+from hk8s.controller._create_images import cluster_images
+from hk8s.controller._create_secrets import ensure_secrets
+from hk8s.controller._create_wait import Waiter
+from hk8s.controller._health import HealthCheck, wait_healthy
+from hk8s.controller._nodes import (
+    ClusterEndpoint,
+    Node,
+    cluster_endpoint,
+    configure_nodes,
+    pair_nodes,
+    render_node_configs,
+)
+from hk8s.controller._reconcile import Reconciler
+from hk8s.controller._report import NullReporter, ProgressEvent
+from hk8s.controller._scale import NodeRemover, split_removals
+from hk8s.controller._servers import server_selector
+from hk8s.controller._servers_component import ServersComponent
+from hk8s.errors import NotFoundError
+from hk8s.pki import generate_talosconfig, write_kubeconfig, write_talosconfig
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from pathlib import Path
+
+    from hk8s.config import ClusterConfig
+    from hk8s.controller._create_images import ClusterImages
+    from hk8s.controller._image_ensure import ImageBuilds
+    from hk8s.controller._plan import Plan
+    from hk8s.controller._reconcile import Component
+    from hk8s.controller._report import Reporter
+    from hk8s.model import Clock, Timing
+    from hk8s.model.resources import LoadBalancer, Server
+    from hk8s.pki import SecretsBundle
+    from hk8s.providers.hcloud import HcloudPort
+    from hk8s.providers.k8s import KubernetesAPI
+    from hk8s.providers.talos import TalosNodeAPI
+
+__all__ = ["CreateOptions", "CreatePorts", "CreateResult", "create_cluster", "observe_endpoint"]
+
+
+@dataclass(frozen=True)
+class CreateOptions:
+    secrets_path: Path
+    kubeconfig_path: Path
+    talosconfig_path: Path
+    token: str = field(repr=False)
+    build_images: bool = True
+
+
+@dataclass
+class CreatePorts:
+    """The clients ``create`` talks through. ``talos(bundle)`` returns the Talos API for
+    ordinary calls and one that tries once (for probes); ``kube(kubeconfig)`` a client."""
+
+    hcloud: HcloudPort
+    talos: Callable[[SecretsBundle], tuple[TalosNodeAPI, TalosNodeAPI]]
+    kube: Callable[[Mapping[str, Any]], KubernetesAPI]
+    clock: Clock
+    timing: Timing
+    infra: Sequence[Component] = ()
+    builds: ImageBuilds | None = None  # how snapshots are found and built
+    images: ClusterImages | None = None  # known snapshots: skip the image step (tests)
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    cluster: str
+    plan: Plan
+    endpoint: str
+    secrets_path: Path
+    secrets_generated: bool
+    kubeconfig_path: Path
+    talosconfig_path: Path
+    configured: list[str]
+    removed: list[str]
+    nodes: list[str]
+    health: list[HealthCheck]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster,
+            "endpoint": self.endpoint,
+            "changes": self.plan.counts(),
+            "secrets": str(self.secrets_path),
+            "secrets_generated": self.secrets_generated,
+            "kubeconfig": str(self.kubeconfig_path),
+            "talosconfig": str(self.talosconfig_path),
+            "configured": self.configured,
+            "removed": self.removed,
+            "nodes": self.nodes,
+            "health": [c.to_dict() for c in self.health],
+        }
+
+
+async def observe_endpoint(
+    hcloud: HcloudPort, config: ClusterConfig, nodes: Sequence[Node]
+) -> ClusterEndpoint:
+    """The cluster endpoint and SANs, from the API load balancer (if enabled) and the CPs."""
+    lb: LoadBalancer | None = None
+    if config.load_balancer.enabled:
+        found = await hcloud.list_load_balancers(name=f"{config.name}-api")
+        if not found:
+            raise NotFoundError(
+                f"load balancer {config.name}-api does not exist", hint="run `hk8s create`"
+            )
+        lb = found[0]
+    return cluster_endpoint(lb, [n for n in nodes if n.desired.control_plane])
+
+
+def _network_id(servers: Sequence[Server], config: ClusterConfig) -> int:
+    for server in servers:
+        for private in server.private_ips:
+            return private.network_id
+    raise NotFoundError(f"the servers of {config.name} are not attached to a network")
+
+
+async def create_cluster(
+    config: ClusterConfig,
+    ports: CreatePorts,
+    options: CreateOptions,
+    reporter: Reporter | None = None,
+) -> CreateResult:
+    """Converge the cluster of ``config``; see the module docstring for the phases."""
+    reporter = reporter or NullReporter()
+    hcloud = ports.hcloud
+    waiter = Waiter(ports.clock, ports.timing, reporter)
+    existing = await hcloud.list_servers(server_selector(config.name))
+    secrets = ensure_secrets(options.secrets_path, existing, config.name)
+    if secrets.generated:
+        waiter.info("secrets", f"generated the secrets bundle {options.secrets_path} (0600)")
+    bundle = secrets.bundle
+    images = ports.images or await cluster_images(
+        config,
+        hcloud,
+        build=options.build_images,
+        clock=ports.clock,
+        timing=ports.timing,
+        reporter=reporter,
+        builds=ports.builds,
+    )
+    talos, probe = ports.talos(bundle)
+    remover = NodeRemover(hcloud, talos, probe, waiter)
+    servers = ServersComponent(
+        hcloud, config, cluster_id=bundle.cluster_id, images=images.by_arch, remover=remover
+    )
+    reconciler = Reconciler([*ports.infra, servers], reporter)
+    for warning in reconciler.warnings():
+        reporter.emit(ProgressEvent("warning", "", "warning", warning))
+    plan = await reconciler.plan()
+    now, later = split_removals(plan)
+    await reconciler.apply(now, phase="infra and servers")
+
+    observed = await hcloud.list_servers(server_selector(config.name))
+    nodes = pair_nodes(servers.desired, observed)
+    missing = sorted({d.name for d in servers.desired} - {n.name for n in nodes})
+    if missing:
+        raise NotFoundError(f"servers missing after create: {', '.join(missing)}")
+    control_planes = [n for n in nodes if n.desired.control_plane]
+    endpoint = await observe_endpoint(hcloud, config, nodes)
+    configs = render_node_configs(config, bundle, nodes, endpoint, schematic=images.schematic)
+    configured = await configure_nodes(hcloud, talos, probe, waiter, nodes, configs)
+
+    await bootstrap_etcd(talos, probe, waiter, control_planes)
+    await wait_etcd_members(probe, waiter, control_planes)
+    kubeconfig = await fetch_kubeconfig(talos, waiter, control_planes[0], endpoint)
+    write_kubeconfig(options.kubeconfig_path, yaml.safe_dump(kubeconfig, sort_keys=False))
+    talosconfig = generate_talosconfig(
+        config.name, bundle.os_ca, endpoints=[n.address for n in control_planes]
+    )
+    write_talosconfig(options.talosconfig_path, talosconfig)
+    waiter.info("kubeconfig", f"wrote {options.kubeconfig_path} and {options.talosconfig_path}")
+
+    kube = ports.kube(kubeconfig)
+    try:
+        waiter.step("kubernetes", f"Kubernetes API at {endpoint.url}")
+        await kube.wait_api_ready()
+        waiter.done("kubernetes", f"Kubernetes API at {endpoint.url}")
+        await install_addons(
+            kube, config, waiter, token=options.token, network_id=_network_id(observed, config)
+        )
+        names = [n.name for n in nodes]
+        waiter.step("nodes", f"{len(names)} node(s) Ready")
+        await kube.wait_nodes_ready(names)
+        waiter.done("nodes", f"{len(names)} node(s) Ready")
+        removed: list[str] = []
+        if not later.empty:
+            remover.kube = kube
+            remover.control_planes = control_planes
+            await reconciler.apply(later, phase="scale down")
+            removed = sorted(op.name for op in later.operations if op.kind == "server")
+        health = await wait_healthy(probe, kube, waiter, nodes)
+    finally:
+        await kube.close()
+    return CreateResult(
+        cluster=config.name,
+        plan=plan,
+        endpoint=endpoint.url,
+        secrets_path=options.secrets_path,
+        secrets_generated=secrets.generated,
+        kubeconfig_path=options.kubeconfig_path,
+        talosconfig_path=options.talosconfig_path,
+        configured=configured,
+        removed=removed,
+        nodes=names,
+        health=health,
+    )

@@ -1,0 +1,74 @@
+"""Named conditions: poll a check through the clock, report what is pending, give up in time.
+
+After talos' ``pkg/cluster/check``: each condition has a name the operator reads (``etcd has
+3 members``), a check that says whether it holds and what it saw, and a deadline. Retryable
+errors (a node still booting) count as "not yet"; permanent ones end the wait at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from hk8s.controller._report import NullReporter, ProgressEvent, Reporter
+from hk8s.errors import Hk8sError, WaitTimeoutError
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from hk8s.model import Clock, Timing
+
+__all__ = ["Waiter"]
+
+
+@dataclass
+class Waiter:
+    """Waits on named conditions with one clock, timing and reporter."""
+
+    clock: Clock
+    timing: Timing
+    reporter: Reporter = NullReporter()  # noqa: RUF009 - stateless default
+
+    async def until(
+        self,
+        key: str,
+        condition: str,
+        check: Callable[[], Awaitable[tuple[bool, str]]],  # -> (holds, what was seen)
+        *,
+        timeout: float | None = None,
+        interval: float | None = None,
+    ) -> None:
+        """Poll ``check`` until it holds; ``WaitTimeoutError`` naming ``condition`` if not."""
+        limit = self.timing.cluster_timeout if timeout is None else timeout
+        pause = self.timing.node_poll_interval if interval is None else interval
+        deadline = self.clock.now() + limit
+        last = ""
+        reported = False
+        while True:
+            try:
+                done, seen = await check()
+            except Hk8sError as exc:
+                if not exc.retryable:
+                    raise
+                done, seen = False, str(exc)
+            if done:
+                if reported:
+                    self.reporter.emit(ProgressEvent("done", key, condition))
+                return
+            if seen != last or not reported:
+                self.reporter.emit(ProgressEvent("waiting", key, condition, seen or None))
+                reported = True
+            last = seen
+            remaining = deadline - self.clock.now()
+            if remaining <= 0:
+                raise WaitTimeoutError(condition, limit, last_error=last or None)
+            await self.clock.sleep(min(pause, remaining))
+
+    def info(self, key: str, title: str, detail: str | None = None) -> None:
+        self.reporter.emit(ProgressEvent("info", key, title, detail))
+
+    def step(self, key: str, title: str) -> None:
+        self.reporter.emit(ProgressEvent("started", key, title))
+
+    def done(self, key: str, title: str, detail: str | None = None) -> None:
+        self.reporter.emit(ProgressEvent("done", key, title, detail))

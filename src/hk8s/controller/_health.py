@@ -1,0 +1,178 @@
+"""The health gate, like ``talosctl health`` (talos ``pkg/cluster/check/default.go``).
+
+Checks, each with a name, a verdict and what was seen:
+
+- ``etcd members``: the etcd member list equals the control planes (by hostname);
+- ``control plane services``: apid, etcd, kubelet and trustd run (and are healthy where
+  Talos knows) on every control plane; apid and kubelet on every worker;
+- ``kubernetes api``: the API answers through the cluster endpoint;
+- ``nodes ready``: every expected node is registered and Ready, and no other node is;
+- ``nodes schedulable``: none is cordoned;
+- ``control plane pods``: kube-apiserver, kube-controller-manager and kube-scheduler run on
+  every control plane (their static pods' mirror pods).
+
+``create`` waits until all pass; ``hk8s health`` runs them once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hk8s.errors import Hk8sError
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+
+    from hk8s.controller._create_wait import Waiter
+    from hk8s.controller._nodes import Node
+    from hk8s.providers.k8s import KubernetesAPI
+    from hk8s.providers.talos import TalosNodeAPI
+
+__all__ = ["CONTROL_PLANE_PODS", "HealthCheck", "check_health", "wait_healthy"]
+
+CONTROL_PLANE_PODS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+_CP_SERVICES = ("apid", "etcd", "kubelet", "trustd")
+_WORKER_SERVICES = ("apid", "kubelet")
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    name: str
+    ok: bool
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"check": self.name, "ok": self.ok, "detail": self.detail}
+
+
+async def _etcd(talos: TalosNodeAPI, cps: Sequence[Node]) -> tuple[bool, str]:
+    wanted = sorted(n.name for n in cps)
+    last = "no control plane answers"
+    for node in cps:
+        try:
+            members = await talos.etcd_members(node.address)
+        except Hk8sError as exc:
+            last = str(exc)
+            continue
+        names = sorted(m.hostname for m in members)
+        learners = sorted(m.hostname for m in members if m.is_learner)
+        ok = names == wanted and not learners
+        detail = f"{len(names)} member(s): {', '.join(names)}"
+        if learners:
+            detail += f"; learners: {', '.join(learners)}"
+        if names != wanted:
+            detail += f"; expected {', '.join(wanted)}"
+        return ok, detail
+    return False, last
+
+
+async def _services(talos: TalosNodeAPI, nodes: Sequence[Node]) -> tuple[bool, str]:
+    async def one(node: Node) -> list[str]:
+        wanted = _CP_SERVICES if node.desired.control_plane else _WORKER_SERVICES
+        try:
+            services = {s.id: s for s in await talos.services(node.address)}
+        except Hk8sError as exc:
+            return [f"{node.name}: {exc.message}"]
+        bad = []
+        for name in wanted:
+            service = services.get(name)
+            if service is None:
+                bad.append(f"{node.name}/{name} missing")
+            elif service.state != "Running" or service.healthy is False:
+                bad.append(f"{node.name}/{name} {service.state}")
+        return bad
+
+    problems = [p for found in await asyncio.gather(*(one(n) for n in nodes)) for p in found]
+    return not problems, "; ".join(problems) or f"{len(nodes)} node(s) running"
+
+
+async def _kube_nodes(
+    kube: KubernetesAPI, nodes: Sequence[Node]
+) -> tuple[tuple[bool, str], tuple[bool, str]]:
+    found = {n.name: n for n in await kube.list_nodes()}
+    wanted = {n.name for n in nodes}
+    missing = sorted(wanted - set(found))
+    extra = sorted(set(found) - wanted)
+    not_ready = sorted(n for n in wanted & set(found) if not found[n].ready)
+    problems = []
+    if missing:
+        problems.append(f"not registered: {', '.join(missing)}")
+    if not_ready:
+        problems.append(f"not Ready: {', '.join(not_ready)}")
+    if extra:
+        problems.append(f"unexpected: {', '.join(extra)}")
+    ready = (not problems, "; ".join(problems) or f"{len(wanted)} node(s) Ready")
+    cordoned = sorted(n for n, node in found.items() if not node.schedulable)
+    schedulable = (
+        not cordoned,
+        f"cordoned: {', '.join(cordoned)}" if cordoned else "no node is cordoned",
+    )
+    return ready, schedulable
+
+
+async def _pods(kube: KubernetesAPI, cps: Sequence[Node]) -> tuple[bool, str]:
+    pods = {p["metadata"]["name"]: p for p in await kube.list("v1", "Pod", namespace="kube-system")}
+    problems = []
+    for node in cps:
+        for component in CONTROL_PLANE_PODS:
+            pod = pods.get(f"{component}-{node.name}")
+            phase = (pod or {}).get("status", {}).get("phase")
+            if phase != "Running":
+                problems.append(f"{component}-{node.name} {phase or 'missing'}")
+    return not problems, "; ".join(problems) or f"{len(cps) * 3} pod(s) running"
+
+
+async def _guard(call: Callable[[], Awaitable[tuple[bool, str]]]) -> tuple[bool, str]:
+    try:
+        return await call()
+    except Hk8sError as exc:
+        return False, exc.message
+
+
+async def check_health(
+    talos: TalosNodeAPI, kube: KubernetesAPI, nodes: Sequence[Node]
+) -> list[HealthCheck]:
+    """Run every check once against the expected ``nodes``."""
+    cps = [n for n in nodes if n.desired.control_plane]
+    results: list[HealthCheck] = []
+    results.append(HealthCheck("etcd members", *await _guard(lambda: _etcd(talos, cps))))
+    results.append(
+        HealthCheck("control plane services", *await _guard(lambda: _services(talos, nodes)))
+    )
+
+    async def api() -> tuple[bool, str]:
+        await kube.get("v1", "Namespace", "kube-system")
+        return True, "answers through the cluster endpoint"
+
+    api_ok = await _guard(api)
+    results.append(HealthCheck("kubernetes api", *api_ok))
+    if not api_ok[0]:
+        for name in ("nodes ready", "nodes schedulable", "control plane pods"):
+            results.append(HealthCheck(name, False, "the Kubernetes API does not answer"))
+        return results
+    try:
+        ready, schedulable = await _kube_nodes(kube, nodes)
+    except Hk8sError as exc:
+        ready = schedulable = (False, exc.message)
+    results.append(HealthCheck("nodes ready", *ready))
+    results.append(HealthCheck("nodes schedulable", *schedulable))
+    results.append(HealthCheck("control plane pods", *await _guard(lambda: _pods(kube, cps))))
+    return results
+
+
+async def wait_healthy(
+    talos: TalosNodeAPI, kube: KubernetesAPI, waiter: Waiter, nodes: Sequence[Node]
+) -> list[HealthCheck]:
+    """Wait until every check passes; returns the passing checks."""
+    final: list[HealthCheck] = []
+
+    async def check() -> tuple[bool, str]:
+        nonlocal final
+        final = await check_health(talos, kube, nodes)
+        failing = [f"{c.name}: {c.detail}" for c in final if not c.ok]
+        return not failing, "; ".join(failing)
+
+    await waiter.until("health", "cluster health checks", check)
+    return final

@@ -1,0 +1,220 @@
+"""Machine configs over the Talos API: new nodes in maintenance mode, changed nodes over mTLS.
+
+Servers boot the Talos snapshot without user data and wait in maintenance mode (design.md
+section 3); hk8s renders each node's config and sends it with ``ApplyConfiguration``.
+
+Which nodes need a config is decided by a hash, not by reading configs back: after a node
+took its config hk8s stores ``hk8s/config-hash`` (16 hex digits of the SHA-256 of the
+rendered config) on the server. Equal hash -> the node is left alone, no Talos call at all.
+Missing or different hash -> hk8s asks the node how it is: answering over mTLS means it is
+configured (the config changed, or a run was interrupted before the label was written): the
+new config is applied in ``AUTO`` mode, in which Talos applies without a reboot whenever the
+change allows it (``machine.ApplyConfigurationRequest`` docs); answering only insecurely
+means maintenance mode: the config is applied there (the node installs and reboots). Rendering
+is deterministic, so the same inputs always give the same hash. (Reading configs back via COSI
+``MachineConfig`` would cost a call per node on every run.)
+
+The cluster endpoint is the API load balancer's public IP when there is one, else the first
+control plane's public IP; certificate SANs list the LB IP and every control plane's public
+and private IP, so every way in verifies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from hk8s.controller._servers import CONFIG_HASH_LABEL, DesiredServer
+from hk8s.errors import (
+    AuthError,
+    Hk8sError,
+    NotFoundError,
+    OperationsFailedError,
+    SecretsError,
+)
+from hk8s.machineconfig import render_machine_config
+from hk8s.providers.talos import ApplyMode
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from hk8s.config import ClusterConfig
+    from hk8s.controller._create_wait import Waiter
+    from hk8s.model.resources import LoadBalancer, Server
+    from hk8s.pki import SecretsBundle
+    from hk8s.providers.hcloud import HcloudPort
+    from hk8s.providers.talos import TalosNodeAPI
+
+__all__ = [
+    "ClusterEndpoint",
+    "Node",
+    "cluster_endpoint",
+    "config_hash",
+    "configure_nodes",
+    "pair_nodes",
+    "render_node_configs",
+]
+
+
+@dataclass(frozen=True)
+class Node:
+    """A desired server and the server that exists for it."""
+
+    desired: DesiredServer
+    server: Server
+
+    @property
+    def name(self) -> str:
+        return self.desired.name
+
+    @property
+    def address(self) -> str:
+        """Where hk8s dials the node's Talos API (its public IPv4)."""
+        if not self.server.public_ipv4:
+            raise NotFoundError(f"server {self.name} has no public IPv4 address")
+        return self.server.public_ipv4
+
+    @property
+    def private_ip(self) -> str | None:
+        return self.server.private_ips[0].ip if self.server.private_ips else None
+
+
+@dataclass(frozen=True)
+class ClusterEndpoint:
+    host: str
+    cert_sans: tuple[str, ...]
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.host}:6443"
+
+
+def pair_nodes(desired: Sequence[DesiredServer], servers: Sequence[Server]) -> list[Node]:
+    """The desired servers that exist, as ``Node``s, in desired order."""
+    by_name = {s.name: s for s in servers}
+    return [Node(d, by_name[d.name]) for d in desired if d.name in by_name]
+
+
+def cluster_endpoint(lb: LoadBalancer | None, control_planes: Sequence[Node]) -> ClusterEndpoint:
+    """The endpoint and SANs from the LB (if any) and the control planes (first = lowest)."""
+    if not control_planes:
+        raise NotFoundError("the cluster has no control plane server yet")
+    sans: list[str] = []
+    if lb is not None:
+        if not lb.public_ipv4:
+            raise NotFoundError(f"load balancer {lb.name} has no public IPv4 yet")
+        sans.append(lb.public_ipv4)
+    for node in control_planes:
+        sans.append(node.address)
+        if node.private_ip:
+            sans.append(node.private_ip)
+    host = lb.public_ipv4 if lb is not None else control_planes[0].address
+    assert host is not None
+    return ClusterEndpoint(host, tuple(dict.fromkeys(sans)))
+
+
+def config_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def render_node_configs(
+    config: ClusterConfig,
+    bundle: SecretsBundle,
+    nodes: Sequence[Node],
+    endpoint: ClusterEndpoint,
+    *,
+    schematic: str | None,
+) -> dict[str, bytes]:
+    """Each node's machine config, by node name."""
+    pools = {p.name: p for p in config.pools()}
+    return {
+        node.name: render_machine_config(
+            config,
+            bundle,
+            pools[node.desired.pool],
+            endpoint=endpoint.host,
+            hostname=node.name,
+            cert_sans=endpoint.cert_sans,
+            schematic=schematic,
+        ).encode()
+        for node in nodes
+    }
+
+
+async def _probe(talos: TalosNodeAPI, node: Node) -> bool:
+    """True: the node answers over mTLS (configured); False: only in maintenance mode.
+
+    Raises a retryable error while it answers neither way (booting, rebooting).
+    """
+    try:
+        await talos.version(node.address)
+        return True
+    except AuthError as exc:
+        raise SecretsError(
+            f"node {node.name} refuses this cluster's client certificate: it was configured "
+            "with another secrets bundle",
+            hint="use the secrets.yaml the cluster was created with",
+        ) from exc
+    except Hk8sError as exc:
+        if not exc.retryable:
+            raise
+    await talos.version(node.address, maintenance=True)
+    return False
+
+
+async def configure_nodes(
+    hcloud: HcloudPort,
+    talos: TalosNodeAPI,
+    probe: TalosNodeAPI,
+    waiter: Waiter,
+    nodes: Sequence[Node],
+    configs: dict[str, bytes],
+    *,
+    concurrency: int = 16,
+) -> list[str]:
+    """Apply configs to the nodes that need one, concurrently; returns their names."""
+    limit = asyncio.Semaphore(concurrency)
+    applied: list[str] = []
+
+    async def one(node: Node) -> None:
+        data = configs[node.name]
+        want = config_hash(data)
+        if node.server.labels.get(CONFIG_HASH_LABEL) == want:
+            return
+        key = f"node/{node.name}"
+        async with limit:
+            state: dict[str, bool] = {}
+
+            async def answers() -> tuple[bool, str]:
+                state["configured"] = await _probe(probe, node)
+                return True, ""
+
+            await waiter.until(
+                key,
+                f"Talos API of {node.name} to answer",
+                answers,
+                timeout=waiter.timing.boot_timeout,
+            )
+            configured = state["configured"]
+            waiter.step(key, f"apply machine config to {node.name}")
+            result = await talos.apply_config(
+                node.address, data, ApplyMode.AUTO, maintenance=not configured
+            )
+            labels = {**node.server.labels, CONFIG_HASH_LABEL: want}
+            await hcloud.set_labels("server", node.server.id, labels)
+            how = "maintenance mode" if not configured else f"mTLS, {result.mode.value}"
+            waiter.done(key, f"apply machine config to {node.name}", how)
+            applied.append(node.name)
+
+    outcomes = await asyncio.gather(*(one(n) for n in nodes), return_exceptions=True)
+    errors = [e for e in outcomes if isinstance(e, BaseException)]
+    for error in errors:
+        if not isinstance(error, Exception):
+            raise error  # cancellation, KeyboardInterrupt
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise OperationsFailedError("machine configs", errors)
+    return sorted(applied)
