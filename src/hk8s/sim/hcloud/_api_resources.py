@@ -395,7 +395,13 @@ async def delete_primary_ip(ctx: Ctx) -> Reply:
 
 
 # ------------------------------------------------------------------------------ catalogue
-def _catalog(collection: str, key: str, items: dict[str, Any], render: Any) -> None:
+def _catalog(
+    collection: str,
+    key: str,
+    items: dict[str, Any],
+    render: Any,
+    extra: dict[str, Any] | None = None,
+) -> None:
     class Entry:
         def __init__(self, item: Any) -> None:
             self.item = item
@@ -412,6 +418,7 @@ def _catalog(collection: str, key: str, items: dict[str, Any], render: Any) -> N
             lambda e: render(e.item),
             labels=False,
             sort_keys=("id", "name"),
+            extra=extra,
         )
 
     async def get_one(ctx: Ctx) -> Reply:
@@ -426,7 +433,14 @@ def _catalog(collection: str, key: str, items: dict[str, Any], render: Any) -> N
 
 
 _catalog("locations", "location", LOCATIONS, lambda loc: loc.to_json())
-_catalog("datacenters", "datacenter", DATACENTERS, datacenter_json)
+# GET /datacenters also names a recommended datacenter (deprecated, still required).
+_catalog(
+    "datacenters",
+    "datacenter",
+    DATACENTERS,
+    datacenter_json,
+    extra={"recommendation": LOCATIONS["fsn1"].datacenter_id},
+)
 _catalog("server_types", "server_type", SERVER_TYPES, lambda st: st.to_json())
 _catalog("load_balancer_types", "load_balancer_type", LB_TYPES, dict)
 

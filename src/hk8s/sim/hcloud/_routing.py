@@ -204,6 +204,7 @@ def list_reply(
     labels: bool = True,
     names: bool = True,
     sort_keys: Sequence[str] = _SORT_KEYS,
+    extra: dict[str, Any] | None = None,
 ) -> Reply:
     """Filter by ``name`` and ``label_selector``, sort, paginate, and render one page."""
     selected = list(items)
@@ -241,6 +242,10 @@ def list_reply(
             links.append(f'<{ctx.base_url}{path}?page={number}&per_page={per_page}>; rel="{rel}"')
     return Reply(
         200,
-        {key: [render(item) for item in chunk], "meta": {"pagination": pagination}},
+        {
+            key: [render(item) for item in chunk],
+            **(extra or {}),
+            "meta": {"pagination": pagination},
+        },
         {"Link": ", ".join(links)} if links else {},
     )
