@@ -116,10 +116,13 @@ class SnapshotBuilder:
         """Build ``target`` on a temporary server; return the available snapshot."""
         build_id = self._new_id()
         shell = self._shell_factory()
+        succeeded = False
         try:
-            return await self._build(target, site, build_id, shell)
+            image = await self._build(target, site, build_id, shell)
+            succeeded = True
+            return image
         finally:
-            await run_shielded(self._cleanup(target, build_id, shell))
+            await run_shielded(self._cleanup(target, build_id, shell, succeeded))
 
     async def _build(
         self, target: ImageTarget, site: BuildSite, build_id: str, shell: RemoteShell
@@ -158,7 +161,9 @@ class SnapshotBuilder:
         await self._write(target, site, shell, disk, name)
         await self._power_down(target, server.id, name)
         self._say(target, "creating the snapshot")
-        image = await hc.create_snapshot(server.id, target.description, target.labels())
+        # The build id on the snapshot lets a failed or interrupted build find and delete it.
+        labels = {**target.labels(), BUILD_ID_LABEL: build_id}
+        image = await hc.create_snapshot(server.id, target.description, labels)
         return await self._wait_available(target, image)
 
     async def _write(
@@ -250,13 +255,23 @@ class SnapshotBuilder:
                 raise WaitTimeoutError(what, timeout)
             await self._clock.sleep(self._timing.node_poll_interval)
 
-    async def _cleanup(self, target: ImageTarget, build_id: str, shell: RemoteShell) -> None:
-        """Delete every server and key of this build; problems become warnings."""
+    async def _cleanup(
+        self, target: ImageTarget, build_id: str, shell: RemoteShell, succeeded: bool
+    ) -> None:
+        """Delete every server and key of this build, and its snapshot unless it succeeded.
+
+        The half-made snapshot goes first: while it is being created it locks the server.
+        Problems become warnings (the leftover sweep of a later run deletes what is left).
+        """
         with contextlib.suppress(Exception):  # the connection is being dropped anyway
             await shell.close()
         selector = format_selector({BUILD_ID_LABEL: build_id})
         hc = self._hcloud
         try:
+            if not succeeded:
+                for image in await hc.list_images(selector, type="snapshot"):
+                    self._say(target, f"deleting unfinished snapshot {image.id}")
+                    await ignore_missing(hc.delete_image(image.id))
             for server in await hc.list_servers(selector):
                 self._say(target, f"deleting build server {server.name}")
                 await ignore_missing(hc.delete_server(server.id))

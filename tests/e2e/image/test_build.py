@@ -1,0 +1,127 @@
+"""Image builds against the simulated Hetzner API, rescue systems and image factory."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from hk8s.config import parse_config
+from hk8s.controller import (
+    ImageBuilds,
+    ImageDownloadError,
+    RecordingReporter,
+    RescueUnreachableError,
+    SchematicResolver,
+)
+from hk8s.errors import ActionFailedError, Hk8sError
+from hk8s.model import Timing
+from hk8s.model.resources import ServerSpec
+from hk8s.providers.hcloud import HcloudProvider
+from hk8s.sim.factory import DEFAULT_SCHEMATIC_ID, TalosImage
+from hk8s.sim.hcloud import ActionFault, ErrorFault, FaultSpec
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+pytestmark = pytest.mark.e2e
+
+SPEED = 100.0
+MIXED = """
+name: mixed
+location: fsn1
+talos: {{version: v1.12.3, image_factory: "{factory}"{extra}}}
+control_plane: {{count: 1, server_type: cx22}}
+workers:
+  - {{name: arm, count: 1, server_type: cax21}}
+"""
+
+
+def config_for(world: Any, extra: str = "") -> Any:
+    return parse_config(MIXED.format(factory=world.factory.url, extra=extra))
+
+
+@pytest.fixture
+def provider(world: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[HcloudProvider]:
+    monkeypatch.setenv("HK8S_PORT_MAP", "22=10022")
+    sim = world.sim
+    # Two simulated minutes for the rescue system to answer (it boots in seconds here), so the
+    # "SSH never answers" case gives up quickly.
+    timing = Timing(boot_timeout=120.0).scaled(SPEED)
+    hc = HcloudProvider(sim.token, endpoint=sim.endpoint, timing=timing)
+    yield hc
+    hc.close()
+
+
+def builds_for(provider: HcloudProvider, reporter: RecordingReporter | None = None) -> ImageBuilds:
+    return ImageBuilds(
+        provider,
+        clock=provider.clock,
+        timing=provider.timing,
+        reporter=reporter or RecordingReporter(),
+        resolver=SchematicResolver(),
+    )
+
+
+async def test_both_architectures_build_in_parallel_boot_and_rerun_without_changes(
+    world: Any, provider: HcloudProvider
+) -> None:
+    config = config_for(world)
+    images = await builds_for(provider).ensure(config)
+
+    assert sorted(images) == ["amd64", "arm64"]
+    assert world.max_parallel_builds == 2  # both build servers existed at the same time
+    assert world.leftovers() == ([], [])
+    for arch, image in images.items():
+        expected = TalosImage("v1.12.3", arch, DEFAULT_SCHEMATIC_ID)
+        assert image.status == "available"
+        assert image.description == f"Talos v1.12.3 {arch} schematic {DEFAULT_SCHEMATIC_ID}"
+        [snapshot] = [s for s in world.snapshots() if s.id == image.id]
+        assert snapshot.metadata["talos"] == expected
+
+    # The snapshot is what servers boot: a server created from it has a Talos disk.
+    spec = ServerSpec("boot-test", "cax11", images["arm64"].id, "fsn1", {"test": "boot"})
+    server = await provider.create_server(spec)
+    disk = world.disks[server.id]
+    assert disk.image() == TalosImage("v1.12.3", "arm64", DEFAULT_SCHEMATIC_ID)
+    await provider.delete_server(server.id)
+
+    # A second run finds both snapshots by label and changes nothing.
+    before = world.mutating_requests()
+    again = await builds_for(provider).ensure(config)
+    assert {a: i.id for a, i in again.items()} == {a: i.id for a, i in images.items()}
+    assert world.mutating_requests() == before
+
+
+FAILURES = [
+    ("create-server", FaultSpec(errors=[ErrorFault(method="POST", path="/servers", code=500)])),
+    ("enable-rescue", FaultSpec(actions=[ActionFault(command="enable_rescue")])),
+    ("ssh", None),
+    ("download-404", None),
+    ("create-image", FaultSpec(actions=[ActionFault(command="create_image")])),
+]
+
+
+@pytest.mark.parametrize(("step", "faults"), FAILURES, ids=[f[0] for f in FAILURES])
+async def test_a_failure_at_any_step_leaves_no_server_or_key(
+    world: Any, provider: HcloudProvider, step: str, faults: FaultSpec | None
+) -> None:
+    extra = ""
+    expected: type[Exception] = Hk8sError
+    if faults is not None:
+        world.threaded.call(lambda: world.sim.set_faults(faults))
+        expected = ActionFailedError if step != "create-server" else Hk8sError
+    if step == "ssh":
+        world.rescue_works = False
+        expected = RescueUnreachableError
+    if step == "download-404":
+        extra = ', schematic: "' + "0" * 64 + '"'
+        expected = ImageDownloadError
+    reporter = RecordingReporter()
+
+    with pytest.raises(expected):
+        await builds_for(provider, reporter).ensure(config_for(world, extra), archs=["amd64"])
+
+    assert world.leftovers() == ([], [])
+    assert [s.id for s in world.snapshots()] == []
+    assert any(e.kind == "failed" for e in reporter.events)
