@@ -89,7 +89,8 @@ class Router:
         self.routes: list[Route] = []
 
     def route(self, method: str, template: str) -> Callable[[Handler], Handler]:
-        regex = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$"
+        # Ids are integers: /servers/1/actions/unknown is a 404, not GET .../actions/{action_id}.
+        regex = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[0-9]+)", template) + "$"
 
         def register(handler: Handler) -> Handler:
             self.routes.append(Route(method, template, re.compile(regex), handler))

@@ -78,8 +78,10 @@ class OpenApiValidator:
     def problems(self, method: str, path: str, status: int, body: bytes) -> list[str]:
         method = method.lower()
         template = self.operation(method, path)
-        if template is None:
+        if template is None and status < 400:
             return [f"{method.upper()} {path}: no such operation in openapi.json"]
+        if template is None:  # an error for an unknown path: the common error envelope
+            method, template = "get", "/servers"
         op_method, op_template = DEVIATIONS.get((method, template, status), (method, template))
         responses = self.spec["paths"][op_template][op_method]["responses"]
         key = next((k for k in (str(status), f"{str(status)[0]}xx") if k in responses), None)
@@ -129,6 +131,12 @@ class ResponseChecker:
     def __call__(self, record: RequestRecord, request: Request, response: Response) -> None:
         path = request.path.removeprefix("/v1")
         problems = openapi().problems(request.method, path, response.status, response.body)
+        # "Rate Limiting": every response carries the three RateLimit headers.
+        missing = {"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} - set(
+            response.headers
+        )
+        if missing:
+            problems.append(f"{request.method} {path}: no {sorted(missing)} headers")
         with self._lock:
             self.checked += 1
             self.problems += problems

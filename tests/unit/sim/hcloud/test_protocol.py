@@ -93,6 +93,9 @@ def test_error_envelope_and_invalid_input_details(client: Client, sim: HcloudSim
     )
     assert bad_labels.json()["error"]["details"]["fields"][0]["name"] == "labels"
     assert call(sim, "GET", "/servers/999999").json()["error"]["code"] == "not_found"
+    unknown = call(sim, "POST", "/servers/1/actions/no_such_action")
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "not_found")
+    assert call(sim, "DELETE", "/locations").json()["error"]["code"] == "method_not_allowed"
     broken = call(sim, "POST", "/networks", data=b"{nope")
     assert broken.status_code == 400 and broken.json()["error"]["code"] == "json_error"
 
