@@ -1,0 +1,188 @@
+"""KubeClient against the simulated Kubernetes API (``hk8s.sim.kube``), over TLS with an
+admin client certificate, exactly as ``hk8s create`` uses it: SSA of the rendered addon
+manifests, Jobs that run helm, rollouts, nodes turning Ready, cordon + drain with a
+PodDisruptionBudget, node deletion.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+
+from hk8s.config import ADDON_CHARTS, parse_config
+from hk8s.errors import WaitTimeoutError
+from hk8s.model import ScaledClock, Timing
+from hk8s.pki import KeyAlgorithm, create_ca, generate_admin_kubeconfig
+from hk8s.providers.k8s import (
+    JobFailedError,
+    KubeClient,
+    render_addon_manifests,
+    render_base_manifests,
+)
+from hk8s.sim.kube import KubeAPI
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterable
+
+SPEED = 100.0
+TOKEN = "sim-token-" + "y" * 54
+NODES = {"demo-cp-1": "control-plane", "demo-w-1": "worker", "demo-w-2": "worker"}
+
+
+class World:
+    def __init__(self, api: KubeAPI, kube: KubeClient) -> None:
+        self.api = api
+        self.kube = kube
+
+
+@pytest.fixture
+async def world(request: pytest.FixtureRequest) -> AsyncIterator[World]:
+    """A cluster of NODES; ``@pytest.mark.parametrize("world", [False], indirect=True)`` gives
+    one without an external cloud provider (no uninitialized taint, no CCM needed)."""
+    external = getattr(request, "param", True)
+    clock = ScaledClock(SPEED)
+    ca = create_ca(
+        algorithm=KeyAlgorithm.ECDSA_P256, organization="kubernetes", now=dt.datetime.now(dt.UTC)
+    )
+    ids = {name: 100 + i for i, name in enumerate(NODES)}
+    api = KubeAPI(
+        ca.cert_pem, ca.key_pem, clock, cloud_instance=ids.get, external_cloud_provider=external
+    )
+    server = await api.serve("127.0.0.1", 0)
+    for i, (name, role) in enumerate(NODES.items()):
+        api.register_node(name, f"10.0.1.{i + 1}", role=role)
+    kubeconfig = yaml.safe_load(generate_admin_kubeconfig("demo", ca, server.url))
+    kube = KubeClient.from_kubeconfig(kubeconfig, clock=clock, timing=Timing())
+    yield World(api, kube)
+    await kube.close()
+    await api.stop()
+
+
+def cluster(extra: str = "") -> Any:
+    return parse_config(
+        "name: demo\nlocation: fsn1\ncontrol_plane: {count: 1}\n"
+        "workers: [{name: w, count: 2}]\n" + extra,
+        source="cluster.yaml",
+    )
+
+
+async def install_addons(
+    kube: KubeClient, config: Any, addons: Iterable[str] = tuple(ADDON_CHARTS)
+) -> None:
+    await kube.apply(render_base_manifests(config, token=TOKEN, network_id=7))
+    for addon in addons:
+        install = render_addon_manifests(config, addon)
+        await kube.apply(install.objects)
+        await kube.wait_job(install.job_namespace, install.job_name, timeout=600)
+        for workload in install.workloads:
+            await kube.wait_rollout(workload.kind, workload.namespace, workload.name, timeout=600)
+
+
+async def test_addons_install_and_nodes_turn_ready(world: World) -> None:
+    kube = world.kube
+    await kube.wait_api_ready(timeout=60)
+    assert not any(node.ready for node in await kube.list_nodes())  # no CNI yet
+    config = cluster()
+    await install_addons(kube, config)
+    nodes = await kube.wait_nodes_ready(list(NODES), timeout=600)
+    assert [n.name for n in nodes] == sorted(NODES)
+    by_name = {n.name: n for n in await kube.list_nodes()}
+    assert by_name["demo-cp-1"].control_plane and by_name["demo-cp-1"].internal_ip == "10.0.1.1"
+    assert not by_name["demo-w-1"].control_plane and by_name["demo-w-1"].schedulable
+    assert by_name["demo-w-1"].provider_id == "hcloud://101"  # initialized by the CCM
+    assert all(
+        t.key != "node.cloudprovider.kubernetes.io/uninitialized"
+        for n in by_name.values()
+        for t in n.taints
+    )
+    secret = await kube.get("v1", "Secret", "hcloud", namespace="kube-system")
+    assert secret is not None and set(secret["data"]) == {"token", "network"}
+    # Re-applying the same manifests is a no-op for the Job (same name, already complete).
+    again = render_addon_manifests(config, "cilium")
+    await kube.apply(again.objects)
+    await kube.wait_job(again.job_namespace, again.job_name, timeout=5)
+
+
+async def test_failing_helm_job_raises_with_the_pod_log(world: World) -> None:
+    kube = world.kube
+    world.api.faults.unknown_versions.add(("metrics-server", "9.9.9"))  # not in the repo
+    config = cluster("addons: {metrics_server: {version: 9.9.9}}\n")
+    await kube.apply(render_base_manifests(config, token=TOKEN, network_id=7))
+    install = render_addon_manifests(config, "metrics_server")
+    await kube.apply(install.objects)
+    with pytest.raises(JobFailedError) as info:
+        await kube.wait_job(install.job_namespace, install.job_name, timeout=1200)
+    assert 'version "9.9.9" not found' in str(info.value)
+    assert TOKEN not in str(info.value)
+
+
+def web_objects(min_available: int) -> list[dict[str, Any]]:
+    labels = {"app": "web"}
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "app"}},
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "app"},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "containers": [{"name": "web", "image": "nginx:1.27"}],
+                        "affinity": {
+                            "podAntiAffinity": {
+                                "requiredDuringSchedulingIgnoredDuringExecution": [
+                                    {
+                                        "labelSelector": {"matchLabels": labels},
+                                        "topologyKey": "kubernetes.io/hostname",
+                                    }
+                                ]
+                            }
+                        },
+                    },
+                },
+            },
+        },
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": "web", "namespace": "app"},
+            "spec": {"minAvailable": min_available, "selector": {"matchLabels": labels}},
+        },
+    ]
+
+
+@pytest.mark.parametrize("world", [False], indirect=True)
+async def test_cordon_drain_with_a_pdb_then_delete_node(world: World) -> None:
+    kube = world.kube
+    await install_addons(kube, cluster(), ["cilium"])  # the CNI makes nodes Ready
+    await kube.wait_nodes_ready(list(NODES), timeout=600)
+    await kube.apply(web_objects(min_available=2))
+    await kube.wait_rollout("Deployment", "app", "web", timeout=600)
+    pods = await kube.list("v1", "Pod", namespace="app", label_selector="app=web")
+    victim = next(p["spec"]["nodeName"] for p in pods if p["spec"]["nodeName"] != "demo-cp-1")
+
+    with pytest.raises(WaitTimeoutError) as info:
+        await kube.drain(victim, timeout=30)
+    assert "PodDisruptionBudget app/web" in str(info.value)
+    assert not {n.name: n for n in await kube.list_nodes()}[victim].schedulable  # cordoned
+
+    await kube.apply(web_objects(min_available=1))
+    evicted = await kube.drain(victim, timeout=600)
+    assert "app" in {ref.namespace for ref in evicted}
+    left = await kube.list("v1", "Pod", field_selector=f"spec.nodeName={victim}")
+    assert not [p for p in left if p["metadata"]["namespace"] == "app"]
+    # DaemonSet pods stay, like kubectl drain. (Pods tolerating every taint, such as the
+    # cilium operator, may be scheduled onto a cordoned node again, as on a real cluster.)
+    agents = [p for p in left if p["metadata"]["ownerReferences"][0]["kind"] == "DaemonSet"]
+    assert [p["metadata"]["labels"].get("k8s-app") for p in agents] == ["cilium"]
+    await kube.wait_rollout("Deployment", "app", "web", timeout=600)  # rescheduled elsewhere
+
+    assert await kube.delete_node(victim) is True
+    assert victim not in {n.name for n in await kube.list_nodes()}
+    assert await kube.delete_node(victim) is False
