@@ -183,18 +183,16 @@ async def create_image(ctx: Ctx) -> Reply:
         image.status, image.image_size = "available", round(server.server_type.disk / 20, 2)
         state.emit("image_created", server=server, image=image, action=action)
 
-    reply = _run(
-        ctx,
-        server,
+    action = state.start_action(
         "create_image",
+        [(server.id, "server"), (image.id, "image")],
         state.durations.create_image,
-        done,
-        image=image_json(state, image),
+        lock=[server],
+        done=done,
     )
-    action = state.actions[reply.payload["action"]["id"]] if reply.payload else None
     # Listeners attach "what was written" to image.metadata before the snapshot completes.
     state.emit("image_create_requested", server=server, image=image, action=action)
-    return reply
+    return Reply(201, {"action": action_json(state, action), "image": image_json(state, image)})
 
 
 @router.route("POST", "/servers/{id}/actions/rebuild")

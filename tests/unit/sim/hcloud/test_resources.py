@@ -177,7 +177,7 @@ def test_images_update_protect_delete(client: Client) -> None:
         image.delete()
     assert info.value.code == "protected"
     image.change_protection(delete=False).wait_until_finished()
-    assert [a.command for a in image.get_actions()] == ["change_protection"] * 2
+    assert [a.command for a in image.get_actions()] == ["create_image", *["change_protection"] * 2]
     assert image.delete() is True
     system = client.images.get_by_name_and_architecture("debian-12", "x86")
     with pytest.raises(APIException):
