@@ -1,0 +1,202 @@
+"""``hk8s destroy``: observe what the cluster owns, show the plan, delete it, verify.
+
+``Destroyer.plan()`` touches nothing (``hk8s plan --destroy`` stops there); ``run(plan)``
+first lets the cluster delete its CCM load balancers and CSI volumes (``_destroy_k8s``), then
+executes the very plan that was shown through the ``Executor`` (its handlers re-check each
+resource, so things the CCM removed meanwhile are simply "already gone"), and finally looks
+again: whatever still carries the cluster's labels (a server a concurrent run created, a
+delete whose answer was lost) gets one more pass; anything left after that is an error.
+
+>>> destroyer = Destroyer(hcloud, "demo", clock=clock, timing=timing)
+>>> # plan = await destroyer.plan(); print(plan.plan.counts()); await destroyer.run(plan)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hk8s.controller._destroy_apply import DELETED, DestroyHalt, DestroyHandlers
+from hk8s.controller._destroy_k8s import (
+    InClusterObjects,
+    clean_in_cluster,
+    kube_reachable,
+    observe_in_cluster,
+)
+from hk8s.controller._destroy_observe import observe_cluster
+from hk8s.controller._destroy_plan import ObservedCluster, plan_destroy
+from hk8s.controller._executor import Executor
+from hk8s.controller._report import NullReporter, ProgressEvent, Reporter
+from hk8s.errors import ConflictError, Hk8sError, OperationsFailedError, ProtectionError
+
+if TYPE_CHECKING:
+    from hk8s.controller._plan import Plan
+    from hk8s.model.clock import Clock
+    from hk8s.model.timing import Timing
+    from hk8s.providers.hcloud import HcloudPort
+    from hk8s.providers.k8s import KubernetesAPI
+
+__all__ = [
+    "LOCAL_FILES",
+    "DestroyPlan",
+    "DestroyReport",
+    "Destroyer",
+    "local_files",
+    "purge_local_files",
+]
+
+# What ``create`` writes beside cluster.yaml (design.md section 3); kept unless --purge-local.
+LOCAL_FILES: tuple[str, ...] = ("secrets.yaml", "kubeconfig", "talosconfig")
+
+
+@dataclass(frozen=True)
+class DestroyPlan:
+    """What destroy will do: the in-cluster cleanup and the Hetzner deletes, as data."""
+
+    cluster: str
+    plan: Plan
+    observed: ObservedCluster
+    in_cluster: InClusterObjects | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return self.plan.empty and (self.in_cluster is None or self.in_cluster.empty)
+
+
+@dataclass
+class DestroyReport:
+    """What a run did: keys deleted, keys found already gone, what the cluster left behind."""
+
+    deleted: list[str] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
+    in_cluster_left: list[str] = field(default_factory=list)
+    passes: int = 0
+
+
+class Destroyer:
+    """Plans and carries out the deletion of one cluster's resources."""
+
+    def __init__(
+        self,
+        hcloud: HcloudPort,
+        cluster: str,
+        *,
+        clock: Clock,
+        timing: Timing,
+        images: bool = False,
+        kube: KubernetesAPI | None = None,
+        reporter: Reporter | None = None,
+        concurrency: int = 16,
+    ) -> None:
+        self.hcloud = hcloud
+        self.cluster = cluster
+        self.images = images
+        self.kube = kube
+        self.clock = clock
+        self.timing = timing
+        self.reporter = reporter or NullReporter()
+        self.concurrency = concurrency
+        # A CCM deletes a load balancer in seconds; minutes of waiting mean it is not running.
+        self.cleanup_timeout = timing.cluster_timeout / 4
+
+    async def plan(self) -> DestroyPlan:
+        """Observe the cluster's API (if reachable) and Hetzner; the plan, touching nothing."""
+        notes: list[str] = []
+        in_cluster: InClusterObjects | None = None
+        if self.kube is not None:
+            problem = await kube_reachable(self.kube, self.timing.request_timeout)
+            if problem is None:
+                try:
+                    in_cluster = await observe_in_cluster(self.kube)
+                except Hk8sError as exc:
+                    problem = str(exc)
+            if problem is not None:
+                notes.append(
+                    f"the Kubernetes API is not usable ({problem}): CCM load balancers and CSI "
+                    "volumes are found by their Hetzner labels only"
+                )
+        facts = in_cluster.facts if in_cluster is not None else None
+        observed = await observe_cluster(self.hcloud, self.cluster, images=self.images, kube=facts)
+        notes.extend(observed.notes)
+        return DestroyPlan(self.cluster, plan_destroy(observed), observed, in_cluster, tuple(notes))
+
+    async def run(self, plan: DestroyPlan) -> DestroyReport:
+        """Carry out ``plan``; raises ``ProtectionError`` or the failures of the deletes."""
+        report = DestroyReport()
+        if self.kube is not None and plan.in_cluster is not None and not plan.in_cluster.empty:
+            try:
+                report.in_cluster_left = await clean_in_cluster(
+                    self.kube,
+                    clock=self.clock,
+                    timeout=self.cleanup_timeout,
+                    poll_interval=self.timing.cluster_poll_interval,
+                    reporter=self.reporter,
+                )
+            except Hk8sError as exc:
+                report.in_cluster_left = [f"in-cluster cleanup failed: {exc}"]
+            for left in report.in_cluster_left:
+                self.reporter.emit(ProgressEvent("warning", "kubernetes/cleanup", left))
+        facts = plan.in_cluster.facts if plan.in_cluster is not None else None
+        current = plan.plan
+        for attempt in (1, 2):
+            await self._execute(current, report, phase="destroy")
+            observed = await observe_cluster(
+                self.hcloud, self.cluster, images=self.images, kube=facts
+            )
+            current = plan_destroy(observed)
+            if current.empty:
+                return report
+            if attempt == 1:
+                self.reporter.emit(
+                    ProgressEvent(
+                        "info", "", f"{len(current)} resource(s) still there: one more pass"
+                    )
+                )
+        left = ", ".join(op.key for op in current.operations)
+        raise ConflictError(
+            f"cluster {self.cluster}: {len(current)} resource(s) are still there after two "
+            f"passes: {left}",
+            hint="something is creating them concurrently (a running hk8s create?); stop it "
+            "and re-run hk8s destroy",
+        )
+
+    async def _execute(self, plan: Plan, report: DestroyReport, *, phase: str) -> None:
+        report.passes += 1
+        if plan.empty:
+            return
+        halt = DestroyHalt()
+        handlers = DestroyHandlers(self.hcloud, self.cluster, self.reporter, halt).handlers()
+        executor = Executor(handlers, self.reporter, concurrency=self.concurrency)
+        try:
+            results = await executor.run(plan, phase=phase)
+        except (ProtectionError, OperationsFailedError) as exc:
+            if not halt.halted:
+                raise
+            raise ProtectionError(
+                f"destroy stopped: {', '.join(halt.protected)} "
+                f"{'is' if len(halt.protected) == 1 else 'are'} protected against deletion "
+                "in Hetzner Cloud; nothing was deleted after that",
+                hint="lift the delete protection (set protection: false and run hk8s create, "
+                "or in the Hetzner console), then re-run hk8s destroy",
+            ) from exc
+        for key, outcome in results.items():
+            (report.deleted if outcome == DELETED else report.gone).append(key)
+
+
+def local_files(config_dir: Path) -> list[Path]:
+    """The local artefacts of the cluster that exist beside its config."""
+    return [config_dir / name for name in LOCAL_FILES if (config_dir / name).exists()]
+
+
+def purge_local_files(paths: list[Path]) -> list[Path]:
+    """Remove ``paths`` (missing ones are fine: a re-run after a purge); returns the removed."""
+    removed = []
+    for path in paths:
+        try:
+            Path(path).unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(path)
+    return removed

@@ -1,0 +1,137 @@
+"""Find what a cluster owns: a fixed number of label-selector list calls (design.md section 4).
+
+Six lists by ``cluster=<name>,managed-by=hk8s``, one for CCM load balancers (by the label the
+CCM sets), one for CSI volumes, and with ``--images`` three more (hk8s' Talos snapshots,
+cluster-labelled snapshots, and every server of the project, to see which snapshots other
+clusters still use). The rules that decide what belongs to the cluster are the pure
+functions of ``_destroy_plan``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from hk8s.controller._destroy_plan import (
+    CCM_SERVICE_UID_LABEL,
+    CSI_SELECTOR,
+    TALOS_SNAPSHOT_LABELS,
+    ObservedCluster,
+    ccm_load_balancer_owned,
+    csi_volume_owned,
+    owner_selector,
+    snapshots_to_delete,
+)
+from hk8s.errors import NotFoundError
+from hk8s.model.labels import format_selector
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from hk8s.controller._destroy_plan import KeptImage
+    from hk8s.model.resources import Image, Volume
+    from hk8s.providers.hcloud import HcloudPort
+
+__all__ = ["KubeFacts", "observe_cluster"]
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+_N = TypeVar("_N", bound=_Named)
+
+
+@dataclass(frozen=True)
+class KubeFacts:
+    """What the cluster's Kubernetes API says about the cloud resources made for it.
+
+    ``service_uids``: UIDs of Services of type LoadBalancer (the CCM labels their Hetzner load
+    balancers with them); ``pv_names``: PersistentVolumes of the Hetzner CSI driver (its
+    volumes carry ``pv-name``). Empty when the API was not reachable.
+    """
+
+    service_uids: tuple[str, ...] = ()
+    pv_names: tuple[str, ...] = ()
+
+
+async def observe_cluster(
+    hcloud: HcloudPort,
+    cluster: str,
+    *,
+    images: bool = False,
+    kube: KubeFacts | None = None,
+) -> ObservedCluster:
+    """Everything ``cluster`` owns, found by label, filtered by the ownership rules."""
+    kube = kube or KubeFacts()
+    selector = owner_selector(cluster)
+    notes: list[str] = []
+    owned, (ccm_lbs, volumes) = await asyncio.gather(
+        asyncio.gather(
+            hcloud.list_servers(selector),
+            hcloud.list_load_balancers(selector),
+            hcloud.list_firewalls(selector),
+            hcloud.list_placement_groups(selector),
+            hcloud.list_networks(selector),
+            hcloud.list_ssh_keys(selector),
+        ),
+        asyncio.gather(
+            hcloud.list_load_balancers(CCM_SERVICE_UID_LABEL), _csi_volumes(hcloud, notes)
+        ),
+    )
+    servers, lbs, firewalls, groups, networks, keys = owned
+    server_ids = [s.id for s in servers]
+    network_ids = [n.id for n in networks]
+    own_lb_ids = {lb.id for lb in lbs}
+    ccm_owned = [
+        lb
+        for lb in ccm_lbs
+        if lb.id not in own_lb_ids
+        and ccm_load_balancer_owned(
+            lb, network_ids=network_ids, server_ids=server_ids, service_uids=kube.service_uids
+        )
+    ]
+    owned_volumes = [
+        v
+        for v in volumes
+        if csi_volume_owned(v, cluster=cluster, server_ids=server_ids, pv_names=kube.pv_names)
+    ]
+    to_delete: list[Image] = []
+    kept: list[KeptImage] = []
+    if images:
+        talos, labelled, everyone = await asyncio.gather(
+            hcloud.list_images(format_selector(TALOS_SNAPSHOT_LABELS), type="snapshot"),
+            hcloud.list_images(selector, type="snapshot"),
+            hcloud.list_servers(),
+        )
+        to_delete, kept = snapshots_to_delete(cluster, talos, labelled, everyone)
+    return ObservedCluster(
+        cluster=cluster,
+        servers=_by_name(servers),
+        load_balancers=_by_name(lbs),
+        ccm_load_balancers=_by_name(ccm_owned),
+        firewalls=_by_name(firewalls),
+        placement_groups=_by_name(groups),
+        networks=_by_name(networks),
+        ssh_keys=_by_name(keys),
+        volumes=_by_name(owned_volumes),
+        images=tuple(to_delete),
+        kept_images=tuple(kept),
+        notes=tuple(notes),
+    )
+
+
+async def _csi_volumes(hcloud: HcloudPort, notes: list[str]) -> list[Volume]:
+    try:
+        return await hcloud.list_volumes(CSI_SELECTOR)
+    except NotFoundError as exc:
+        # An API without the volumes endpoint (a partial simulator, a proxy that filters
+        # it) cannot hold CSI volumes either; say so instead of failing the whole destroy.
+        notes.append(f"volumes were not checked: {exc}")
+        return []
+
+
+def _by_name(items: Iterable[_N]) -> tuple[_N, ...]:
+    return tuple(sorted(items, key=lambda r: r.name))
