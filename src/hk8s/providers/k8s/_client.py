@@ -338,16 +338,22 @@ class KubeBase:
         label_selector: str | None = None,
         field_selector: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Every object of a kind (in ``namespace``, or in all namespaces when ``None``)."""
+        """Every object of a kind (in ``namespace``, or in all namespaces when ``None``).
+
+        A kind the server does not serve (404 on the collection, e.g. a CRD not installed)
+        has no objects: ``[]``.
+        """
         query = []
         if label_selector:
             query.append(("labelSelector", label_selector))
         if field_selector:
             query.append(("fieldSelector", field_selector))
-        path = await self.path(api_version, kind, None, namespace)
-        items: list[dict[str, Any]] = (await self.request("GET", path, query=query)).json().get(
-            "items"
-        ) or []
+        try:
+            path = await self.path(api_version, kind, None, namespace)
+            response = await self.request("GET", path, query=query)
+        except NotFoundError:
+            return []
+        items: list[dict[str, Any]] = (response.json() or {}).get("items") or []
         return items
 
     async def delete(

@@ -186,3 +186,23 @@ async def test_cordon_drain_with_a_pdb_then_delete_node(world: World) -> None:
     assert await kube.delete_node(victim) is True
     assert victim not in {n.name for n in await kube.list_nodes()}
     assert await kube.delete_node(victim) is False
+
+
+async def test_destroy_helpers_remove_load_balancer_services(world: World) -> None:
+    kube = world.kube
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "ingress", "namespace": "default"},
+        "spec": {"type": "LoadBalancer", "selector": {"app": "x"}, "ports": [{"port": 80}]},
+    }
+    plain = {**service, "metadata": {"name": "internal", "namespace": "default"}}
+    plain["spec"] = {"type": "ClusterIP", "selector": {"app": "x"}, "ports": [{"port": 80}]}
+    await kube.apply([service, plain])
+    [lb] = await kube.list_load_balancer_services()
+    assert (lb.namespace, lb.name) == ("default", "ingress")
+    assert await kube.delete_load_balancer_services() == [lb]
+    assert await kube.list_load_balancer_services() == []
+    assert await kube.get("v1", "Service", "internal", namespace="default") is not None
+    # Claims: whatever the API serves is listed and deleted (none exist here).
+    assert await kube.delete_pvcs() == await kube.list_pvcs() == []
