@@ -286,8 +286,14 @@ class SnapshotBuilder:
             )
 
     def _say(self, target: ImageTarget, detail: str, kind: EventKind = "info") -> None:
+        """A step as a line of its own (key ``image/<name>/build``, so a live view keeps the
+        operation's spinner); a wait also becomes the spinner's detail."""
         key = f"image/{target.name}"
-        self._reporter.emit(ProgressEvent(kind, key, f"build image {target.name}", detail))
+        title = f"create image {target.name}"
+        line: EventKind = "info" if kind == "waiting" else kind
+        self._reporter.emit(ProgressEvent(line, f"{key}/build", title, detail))
+        if kind == "waiting":
+            self._reporter.emit(ProgressEvent("waiting", key, title, detail))
 
 
 async def ignore_missing(call: Awaitable[None]) -> None:

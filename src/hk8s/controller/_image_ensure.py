@@ -188,7 +188,7 @@ class ImageBuilds:
                     return image
             image = await self.builder.build(target, site_of[op.name])
             for old in op.params.get("replaces", []):
-                self._say("info", f"image/{target.name}", f"deleting replaced snapshot {old}")
+                self._step(target, f"deleting replaced snapshot {old}")
                 await ignore_missing(self.hcloud.delete_image(int(old)))
             return image
 
@@ -219,7 +219,7 @@ class ImageBuilds:
                 return image
             if image.status != "creating":
                 return None
-            self._say("waiting", f"image/{target.name}", f"snapshot {image_id} is being created")
+            self._step(target, f"snapshot {image_id} is being created", "waiting")
             await self.clock.sleep(self.timing.node_poll_interval)
         return None
 
@@ -238,9 +238,8 @@ class ImageBuilds:
 
         for server in await self.hcloud.list_servers(selector):
             if stale(server.labels):
-                self._say(
-                    "info", "image/leftovers", f"deleting leftover build server {server.name}"
-                )
+                detail = f"deleting build server {server.name} left by an earlier build"
+                self._say("info", "image/leftovers", "remove image build leftovers", detail)
                 await ignore_missing(self.hcloud.delete_server(server.id))
                 removed.append(server.name)
         for key in await self.hcloud.list_ssh_keys(selector):
@@ -276,11 +275,18 @@ class ImageBuilds:
 
     async def delete(self, images: Sequence[Image]) -> None:
         for image in images:
-            self._say("info", f"image/{image.id}", f"deleting snapshot {image.id}")
+            self._say("info", f"image/{image.id}", f"delete snapshot {image.id}", image.description)
             await ignore_missing(self.hcloud.delete_image(image.id))
 
-    def _say(self, kind: EventKind, key: str, detail: str) -> None:
-        self.reporter.emit(ProgressEvent(kind, key, key, detail))
+    def _say(self, kind: EventKind, key: str, title: str, detail: str) -> None:
+        self.reporter.emit(ProgressEvent(kind, key, title, detail))
+
+    def _step(self, target: ImageTarget, detail: str, kind: EventKind = "info") -> None:
+        """Progress of one target's operation, keyed as the builder's steps are."""
+        key, title = f"image/{target.name}", f"create image {target.name}"
+        self._say("info", f"{key}/build", title, detail)
+        if kind == "waiting":
+            self._say("waiting", key, title, detail)
 
 
 def _ed25519_key(comment: str) -> SSHKeyPair:

@@ -1,0 +1,129 @@
+"""``hk8s image build|list|prune`` as a user runs them, against the simulated world."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.e2e
+
+CONFIG = """\
+name: dev
+location: fsn1
+talos:
+  version: v1.11.3
+  image_factory: "{factory}"{extra}
+control_plane:
+  count: 1
+  server_type: cx22
+"""
+
+
+def write_config(world: Any, tmp_path: Path, extra: str = "") -> Path:
+    path = tmp_path / "cluster.yaml"
+    path.write_text(CONFIG.format(factory=world.factory.url, extra=extra))
+    return path
+
+
+def hk8s_env(world: Any, tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, **world.env(XDG_CACHE_HOME=str(tmp_path / "cache"))}
+
+
+def hk8s(world: Any, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "hk8s", *args],
+        env=hk8s_env(world, tmp_path),
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+    assert world.sim.token not in result.stdout + result.stderr
+    return result
+
+
+def test_build_list_prune(world: Any, tmp_path: Path) -> None:
+    config = write_config(world, tmp_path)
+
+    built = hk8s(world, tmp_path, "image", "build", "-f", str(config))
+    assert built.returncode == 0, built.stderr
+    assert "amd64  snapshot" in built.stdout
+    assert "Talos v1.11.3 amd64 schematic" in built.stdout
+    # Progress on stderr, plain lines when not a terminal.
+    assert "create image talos-v1.11.3-amd64-376567988ad3: waiting for SSH on" in built.stderr
+    assert "ok  create image talos-v1.11.3-amd64-376567988ad3" in built.stderr
+    assert world.leftovers() == ([], [])
+
+    listed = hk8s(world, tmp_path, "-o", "json", "image", "list")
+    assert listed.returncode == 0, listed.stderr
+    [row] = json.loads(listed.stdout)["images"]
+    assert (row["arch"], row["talos_version"], row["status"]) == ("amd64", "v1.11.3", "available")
+    table = hk8s(world, tmp_path, "image", "list").stdout
+    header = ["ID", "ARCH", "TALOS", "SCHEMATIC", "STATUS", "CREATED"]
+    assert table.splitlines()[0].split() == header
+    assert table.splitlines()[1].split()[:5] == [
+        str(row["id"]),
+        "amd64",
+        "v1.11.3",
+        row["schematic"][:12],
+        "available",
+    ]
+
+    # Without a terminal to ask on, prune refuses unless --yes.
+    refused = hk8s(world, tmp_path, "image", "prune")
+    assert refused.returncode == 2
+    assert "refusing without --yes" in refused.stderr
+    kept = hk8s(world, tmp_path, "image", "prune", "-f", str(config), "--yes")
+    assert kept.returncode == 0 and "nothing to prune" in kept.stdout
+    assert len(world.snapshots()) == 1
+    pruned = hk8s(world, tmp_path, "image", "prune", "--yes")
+    assert pruned.returncode == 0 and "deleted 1 snapshot(s)" in pruned.stdout
+    assert world.snapshots() == []
+
+
+def test_unknown_schematic_exits_1_with_a_hint(world: Any, tmp_path: Path) -> None:
+    config = write_config(world, tmp_path, extra='\n  schematic: "' + "f" * 64 + '"')
+    result = hk8s(world, tmp_path, "image", "build", "-f", str(config))
+    assert result.returncode == 1
+    assert "the Image Factory has no Talos v1.11.3 amd64 image" in result.stderr
+    assert "hint: check talos.version and talos.schematic" in result.stderr
+    assert world.leftovers() == ([], [])
+
+
+def test_ctrl_c_while_waiting_for_the_rescue_system_cleans_up(world: Any, tmp_path: Path) -> None:
+    config = write_config(world, tmp_path)
+    world.rescue_works = False  # SSH never answers: the build waits until interrupted
+    booted = threading.Event()
+    world.threaded.call(
+        lambda: world.sim.state.subscribe(
+            lambda e: booted.set() if e.kind == "server_booted" else None
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hk8s", "image", "build", "-f", str(config)],
+        env=hk8s_env(world, tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert booted.wait(30), "the build server never booted"
+        servers, keys = world.leftovers()
+        assert len(servers) == 1 and len(keys) == 1
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert world.leftovers() == ([], [])
