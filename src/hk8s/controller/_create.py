@@ -213,6 +213,7 @@ async def create_cluster(
         if not later.empty:
             remover.kube = kube
             remover.control_planes = control_planes
+            remover.addresses = {s.name: s.public_ipv4 for s in observed if s.public_ipv4}
             await reconciler.apply(later, phase="scale down")
             removed = sorted(op.name for op in later.operations if op.kind == "server")
         health = await wait_healthy(probe, kube, waiter, nodes)

@@ -77,6 +77,8 @@ class NodeRemover:
         self.kube: KubernetesAPI | None = None
         # The control planes that stay (the desired ones).
         self.control_planes: Sequence[Node] = ()
+        # Public IPv4 of every server of the cluster by name (etcd members to probe).
+        self.addresses: dict[str, str] = {}
 
     async def __call__(self, server: Server) -> None:
         key = f"server/{server.name}"
@@ -122,11 +124,11 @@ class NodeRemover:
         for member in members:
             if member.hostname == server.name:
                 continue
-            node = next((n for n in staying if n.name == member.hostname), None)
+            address = self.addresses.get(member.hostname)
             try:
-                if node is None:
+                if address is None:
                     raise NotFoundError(f"no server for etcd member {member.hostname}")
-                await self.probe.version(node.address)
+                await self.probe.version(address)
             except Hk8sError:
                 down += 1
         if not quorum_after_removal(len(members), down):

@@ -1,0 +1,261 @@
+"""Fakes for the create flow: a Talos fleet and a Kubernetes API, both in memory.
+
+They keep just enough state to answer like the real thing in the ways ``create`` depends on:
+a node in maintenance mode answers only insecure calls, a configured one only mTLS calls;
+etcd has members once bootstrapped; Kubernetes lists a Node per configured node.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+
+from hk8s.config import parse_config
+from hk8s.controller import (
+    ClusterImages,
+    CreateOptions,
+    CreatePorts,
+    InfraComponent,
+    infra_intent,
+)
+from hk8s.errors import AuthError, ConflictError, UnavailableError
+from hk8s.model import ManualClock, Timing
+from hk8s.providers.hcloud.fake import FakeHcloud
+from hk8s.providers.k8s import KubeNode, ObjectRef
+from hk8s.providers.talos import (
+    ApplyMode,
+    ApplyResult,
+    BootstrapOutcome,
+    EtcdMember,
+    ServiceStatus,
+    VersionInfo,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from pathlib import Path
+
+    from hk8s.config import ClusterConfig
+    from hk8s.pki import SecretsBundle
+
+TOKEN = "tok-SECRET-0123456789"
+
+
+@dataclass
+class FakeTalos:
+    """Nodes by address. ``hostnames`` maps an address to its server name (from the fake)."""
+
+    hcloud: FakeHcloud
+    configs: dict[str, bytes] = field(default_factory=dict)
+    applied: list[tuple[str, ApplyMode, bool]] = field(default_factory=list)
+    bootstraps: list[str] = field(default_factory=list)
+    members: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+
+    def name(self, node: str) -> str:
+        return next(s.name for s in self.hcloud.servers.values() if s.public_ipv4 == node)
+
+    def _control_plane(self, node: str) -> bool:
+        return b"type: controlplane" in self.configs.get(node, b"")
+
+    async def apply_config(
+        self, node: str, data: bytes, mode: ApplyMode, *, maintenance: bool = False
+    ) -> ApplyResult:
+        self.calls.append(f"apply {self.name(node)}")
+        if maintenance == (node in self.configs):
+            raise AuthError("wrong mode")
+        self.configs[node] = data
+        self.applied.append((self.name(node), mode, maintenance))
+        if self.members and self._control_plane(node) and self.name(node) not in self.members:
+            self.members.append(self.name(node))
+        return ApplyResult(ApplyMode.NO_REBOOT if not maintenance else ApplyMode.REBOOT)
+
+    async def version(self, node: str, *, maintenance: bool = False) -> VersionInfo:
+        if maintenance and node in self.configs:
+            raise AuthError("client certificate required")
+        if not maintenance and node not in self.configs:
+            raise UnavailableError("maintenance certificate is not signed by the cluster CA")
+        return VersionInfo("v1.12.0")
+
+    async def bootstrap(self, node: str) -> BootstrapOutcome:
+        self.bootstraps.append(self.name(node))
+        if self.members:
+            return BootstrapOutcome.ALREADY_BOOTSTRAPPED
+        self.members = sorted(self.name(n) for n in self.configs if self._control_plane(n))
+        return BootstrapOutcome.STARTED
+
+    async def etcd_members(self, node: str) -> list[EtcdMember]:
+        if node not in self.configs or not self.members:
+            raise UnavailableError("etcd is not running")
+        return [EtcdMember(i + 1, name) for i, name in enumerate(self.members)]
+
+    async def kubeconfig(self, node: str) -> str:
+        return yaml.safe_dump(
+            {"apiVersion": "v1", "clusters": [{"name": "x", "cluster": {"server": "https://x"}}]}
+        )
+
+    async def services(self, node: str) -> list[ServiceStatus]:
+        names = ("apid", "etcd", "kubelet", "trustd") if self._control_plane(node) else ("apid",)
+        return [ServiceStatus(n, "Running", True) for n in (*names, "kubelet")]
+
+    async def leave_etcd(self, node: str) -> None:
+        name = self.name(node)
+        self.left.append(name)
+        self.members = [m for m in self.members if m != name]
+
+    async def remove_etcd_member(self, node: str, member_id: int) -> None:
+        raise ConflictError("not expected in these tests")
+
+    async def upgrade(
+        self, node: str, image: str, *, preserve: bool = False, stage: bool = False
+    ) -> None:
+        raise NotImplementedError
+
+    async def reboot(self, node: str, mode: Any = None) -> None:
+        raise NotImplementedError
+
+    async def reset(self, node: str, *, graceful: bool = True, reboot: bool = False) -> None:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        return None
+
+
+@dataclass
+class FakeKube:
+    talos: FakeTalos
+    applied: list[dict[str, Any]] = field(default_factory=list)
+    drained: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    cordoned: set[str] = field(default_factory=set)
+
+    def _names(self) -> list[str]:
+        live = {s.public_ipv4 for s in self.talos.hcloud.servers.values()}
+        return sorted(self.talos.name(a) for a in self.talos.configs if a in live)
+
+    async def apply(
+        self, objects: Iterable[Mapping[str, Any]], *, field_manager: str = "hk8s"
+    ) -> list[ObjectRef]:
+        self.applied.extend(dict(o) for o in objects)
+        return [ObjectRef.of(dict(o)) for o in objects]
+
+    async def get(
+        self, api_version: str, kind: str, name: str, *, namespace: str | None = None
+    ) -> dict[str, Any] | None:
+        return {"metadata": {"name": name}}
+
+    async def wait_api_ready(self, *, timeout: float | None = None) -> None:
+        return None
+
+    async def wait_nodes_ready(
+        self, names: Iterable[str], *, timeout: float | None = None
+    ) -> list[KubeNode]:
+        assert set(names) <= set(self._names())
+        return await self.list_nodes()
+
+    async def wait_rollout(
+        self, kind: str, namespace: str, name: str, *, timeout: float | None = None
+    ) -> None:
+        return None
+
+    async def wait_job(self, namespace: str, name: str, *, timeout: float | None = None) -> None:
+        return None
+
+    async def list_nodes(self) -> list[KubeNode]:
+        return [
+            KubeNode(n, True, n not in self.cordoned)
+            for n in self._names()
+            if n not in self.deleted
+        ]
+
+    async def cordon(self, node: str) -> None:
+        self.cordoned.add(node)
+
+    async def drain(self, node: str, *, timeout: float | None = None) -> list[ObjectRef]:
+        self.cordoned.add(node)
+        self.drained.append(node)
+        return [ObjectRef("v1", "Pod", f"pod-on-{node}", "default")]
+
+    async def delete_node(self, node: str) -> bool:
+        self.deleted.append(node)
+        self.cordoned.discard(node)
+        return True
+
+    async def close(self) -> None:
+        return None
+
+    async def list(
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> list[dict[str, Any]]:
+        live = {s.public_ipv4 for s in self.talos.hcloud.servers.values()}
+        cps = [
+            self.talos.name(a)
+            for a in self.talos.configs
+            if a in live and self.talos._control_plane(a)
+        ]
+        return [
+            {"metadata": {"name": f"{c}-{n}"}, "status": {"phase": "Running"}}
+            for n in cps
+            for c in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+        ]
+
+
+@dataclass
+class Harness:
+    hcloud: FakeHcloud
+    talos: FakeTalos
+    kube: FakeKube
+    tmp: Path
+    clock: ManualClock
+
+    def ports(self, config: ClusterConfig) -> CreatePorts:
+        intent = infra_intent(config, "203.0.113.7")
+        return CreatePorts(
+            hcloud=self.hcloud,
+            talos=self._talos,
+            kube=lambda _kubeconfig: self.kube,  # type: ignore[arg-type,return-value]
+            clock=self.clock,
+            timing=Timing(),
+            infra=[InfraComponent(self.hcloud, intent)],
+            images=ClusterImages({"amd64": 99, "arm64": 98}, "a" * 64),
+        )
+
+    def _talos(self, bundle: SecretsBundle) -> tuple[Any, Any]:
+        return self.talos, self.talos
+
+    def options(self, **changes: Any) -> CreateOptions:
+        base = CreateOptions(
+            secrets_path=self.tmp / "secrets.yaml",
+            kubeconfig_path=self.tmp / "kubeconfig",
+            talosconfig_path=self.tmp / "talosconfig",
+            token=TOKEN,
+        )
+        return dataclasses.replace(base, **changes)
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Harness:
+    hcloud = FakeHcloud()
+    talos = FakeTalos(hcloud)
+    return Harness(hcloud, talos, FakeKube(talos), tmp_path, ManualClock())
+
+
+def cluster(cp: int = 1, workers: int = 0, extra: str = "") -> ClusterConfig:
+    text = f"name: demo\nlocation: fsn1\ncontrol_plane:\n  count: {cp}\n"
+    if workers:
+        text += f"workers:\n  - name: workers\n    count: {workers}\n"
+    text += (
+        "firewall:\n  kube_api_sources: [203.0.113.7/32]\n  talos_api_sources: [203.0.113.7/32]\n"
+    )
+    return parse_config(text + extra)

@@ -1,0 +1,108 @@
+"""The create flow against in-memory fakes: phases, idempotence, scaling, token hygiene."""
+
+from __future__ import annotations
+
+import stat
+from typing import TYPE_CHECKING
+
+import pytest
+
+from hk8s.controller import CONFIG_HASH_LABEL, RecordingReporter, create_cluster
+from hk8s.errors import SecretsError
+from hk8s.providers.talos import ApplyMode
+
+from .conftest import TOKEN, cluster
+
+if TYPE_CHECKING:
+    from .conftest import Harness
+
+
+def names(harness: Harness) -> list[str]:
+    return sorted(s.name for s in harness.hcloud.servers.values())
+
+
+async def test_first_run_builds_the_cluster_and_second_run_changes_nothing(
+    harness: Harness,
+) -> None:
+    config = cluster(cp=3, workers=2)
+    reporter = RecordingReporter()
+    result = await create_cluster(config, harness.ports(config), harness.options(), reporter)
+    assert names(harness) == [
+        "demo-cp-1", "demo-cp-2", "demo-cp-3", "demo-workers-1", "demo-workers-2",
+    ]  # fmt: skip
+    # every server in one request: network, placement group, image, labels
+    for server in harness.hcloud.servers.values():
+        assert server.image_id == 99
+        assert server.placement_group_id is not None
+        assert server.private_ips
+        assert server.labels[CONFIG_HASH_LABEL]
+    assert all(mode is ApplyMode.AUTO and maint for _, mode, maint in harness.talos.applied)
+    assert harness.talos.bootstraps == ["demo-cp-1"]
+    assert harness.talos.members == ["demo-cp-1", "demo-cp-2", "demo-cp-3"]
+    [lb] = harness.hcloud.load_balancers.values()
+    assert result.endpoint == f"https://{lb.public_ipv4}:6443"
+    assert all(check.ok for check in result.health)
+    for path in (result.kubeconfig_path, result.talosconfig_path, result.secrets_path):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert f"server: https://{lb.public_ipv4}:6443" in result.kubeconfig_path.read_text()
+    # addons: the hcloud Secret first, then each chart's Job
+    kinds = [(o["kind"], o["metadata"]["name"]) for o in harness.kube.applied]
+    assert kinds[0] == ("Secret", "hcloud")
+    assert next(n for k, n in kinds if k == "Job").startswith("hk8s-cilium-")
+    # the token is in the Secret only: no event, no file
+    text = " ".join(f"{e.title} {e.detail}" for e in reporter.events)
+    assert TOKEN not in text
+    for path in harness.tmp.iterdir():
+        assert TOKEN not in path.read_text()
+
+    harness.hcloud.calls.clear()
+    harness.talos.applied.clear()
+    again = await create_cluster(config, harness.ports(config), harness.options())
+    assert harness.hcloud.mutations() == []
+    assert harness.talos.applied == []
+    assert again.plan.empty and again.configured == []
+    assert not again.secrets_generated
+
+
+async def test_changed_config_is_applied_over_mtls(harness: Harness) -> None:
+    config = cluster(cp=1)
+    await create_cluster(config, harness.ports(config), harness.options())
+    harness.talos.applied.clear()
+    patched = cluster(
+        cp=1,
+        extra="talos:\n  patches:\n    all:\n      - machine:\n          sysctls:\n"
+        "              vm.max_map_count: '262144'\n",
+    )
+    result = await create_cluster(patched, harness.ports(patched), harness.options())
+    assert harness.talos.applied == [("demo-cp-1", ApplyMode.AUTO, False)]
+    assert result.configured == ["demo-cp-1"]
+
+
+async def test_scale_up_then_down_drains_and_leaves_etcd(harness: Harness) -> None:
+    config = cluster(cp=3, workers=2)
+    await create_cluster(config, harness.ports(config), harness.options())
+    bigger = cluster(cp=3, workers=4)
+    await create_cluster(bigger, harness.ports(bigger), harness.options())
+    assert len([n for n in names(harness) if "workers" in n]) == 4
+    smaller = cluster(cp=1, workers=1)
+    result = await create_cluster(smaller, harness.ports(smaller), harness.options())
+    assert names(harness) == ["demo-cp-1", "demo-workers-1"]
+    assert harness.kube.drained == [
+        "demo-workers-4", "demo-workers-3", "demo-workers-2", "demo-cp-3", "demo-cp-2",
+    ]  # fmt: skip
+    assert harness.talos.left == ["demo-cp-3", "demo-cp-2"]
+    assert harness.talos.members == ["demo-cp-1"]
+    assert sorted(harness.kube.deleted) == sorted(harness.kube.drained)
+    assert result.removed == sorted(harness.kube.drained)
+    assert [g.name for g in harness.hcloud.placement_groups.values()]
+
+
+async def test_lost_secrets_of_a_live_cluster_stop_before_any_change(harness: Harness) -> None:
+    config = cluster(cp=1)
+    await create_cluster(config, harness.ports(config), harness.options())
+    (harness.tmp / "secrets.yaml").unlink()
+    harness.hcloud.calls.clear()
+    with pytest.raises(SecretsError):
+        await create_cluster(config, harness.ports(config), harness.options())
+    assert harness.hcloud.mutations() == []
+    assert not (harness.tmp / "secrets.yaml").exists()
