@@ -23,7 +23,14 @@ if TYPE_CHECKING:
     from hk8s.providers.hcloud import HcloudProvider
     from hk8s.providers.k8s import KubeClient
 
-__all__ = ["DestroyTarget", "open_kube", "register", "render_destroy_plan", "resolve_target"]
+__all__ = [
+    "DestroyTarget",
+    "open_kube",
+    "preview_destroy",
+    "register",
+    "render_destroy_plan",
+    "resolve_target",
+]
 
 
 @dataclass(frozen=True)
@@ -278,6 +285,63 @@ def _text(
     if still:
         lines.append(f"  kept {', '.join(still)} (--purge-local removes them)")
     return "\n".join(lines)
+
+
+def preview_destroy(out: Output, file: Path, token: str | None, *, images: bool) -> int:
+    """``hk8s plan --destroy``: the plan destroy would carry out; the exit code (0 or 3)."""
+    import asyncio
+
+    from hk8s.cli._main import EXIT_OK, EXIT_PLAN_HAS_CHANGES
+    from hk8s.cli.infra import connect
+    from hk8s.controller import Destroyer
+
+    target = resolve_target(file, None)
+    provider = connect(token)
+
+    async def run() -> DestroyPlan:
+        kube = open_kube(target, None, provider, out)
+        try:
+            destroyer = Destroyer(
+                provider,
+                target.cluster,
+                clock=provider.clock,
+                timing=provider.timing,
+                images=images,
+                kube=kube,
+            )
+            return await destroyer.plan()
+        finally:
+            if kube is not None:
+                await kube.close()
+
+    try:
+        plan = asyncio.run(run())
+    finally:
+        provider.close()
+    warnings = list(plan.notes)
+    if target.protection:
+        warnings.append("protection: true is set in the config: hk8s destroy would refuse")
+    for warning in warnings:
+        out.warn(warning)
+    text = (
+        render_destroy_plan(plan, verbose=True)
+        if not plan.empty
+        else (f"cluster {target.cluster}: nothing to destroy, no resources carry its labels")
+    )
+    inside = plan.in_cluster
+    data = {
+        "cluster": target.cluster,
+        "destroy": True,
+        **plan.plan.to_dict(),
+        "changes_pending": not plan.empty,
+        "in_cluster": {
+            "services": [str(s) for s in inside.services] if inside else [],
+            "claims": [str(c) for c in inside.claims] if inside else [],
+        },
+        "warnings": warnings,
+    }
+    out.result(data, text)
+    return EXIT_OK if plan.empty else EXIT_PLAN_HAS_CHANGES
 
 
 def register(app: typer.Typer) -> None:

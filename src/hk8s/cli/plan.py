@@ -50,6 +50,12 @@ def plan(
         OutputMode | None,
         typer.Option("--output", "-o", help="Same as the global --output, after the command."),
     ] = None,
+    destroy: Annotated[
+        bool, typer.Option("--destroy", help="Show what hk8s destroy would delete instead.")
+    ] = False,
+    images: Annotated[
+        bool, typer.Option("--images", help="With --destroy: as destroy --images.")
+    ] = False,
 ) -> None:
     """Show what would change, and why; change nothing.
 
@@ -65,6 +71,10 @@ def plan(
     out = Output.of(ctx)
     if output is not None:
         out.mode = output
+    if destroy:
+        from hk8s.cli.destroy import preview_destroy
+
+        raise typer.Exit(preview_destroy(out, file, token, images=images))
     config = load_config(file)
     provider = connect(token)
 
