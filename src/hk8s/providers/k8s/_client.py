@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from hk8s.model import Clock, Timing
 
-__all__ = ["KubeBase", "KubeResponse"]
+__all__ = ["KubeBase", "KubeResponse", "ThrottledError", "error_for"]
 
 APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
@@ -97,6 +97,17 @@ def _status_message(data: bytes) -> tuple[str, dict[str, Any]]:
     return "", {}
 
 
+class ThrottledError(RateLimitedError):
+    """HTTP 429 from the Kubernetes API; ``body`` is its ``Status`` (an eviction blocked by a
+    PodDisruptionBudget names the budget in ``details.causes``)."""
+
+    def __init__(
+        self, message: str, *, reset_at: float | None, body: dict[str, Any], status: int
+    ) -> None:
+        super().__init__(message, reset_at=reset_at, status=status)
+        self.body = body
+
+
 def error_for(status: int, data: bytes, what: str, *, now: float, headers: Any = None) -> Hk8sError:
     """Translate an HTTP error status of the Kubernetes API into the hk8s error tree."""
     message, body = _status_message(data)
@@ -117,10 +128,8 @@ def error_for(status: int, data: bytes, what: str, *, now: float, headers: Any =
         retry_after = None
         with contextlib.suppress(TypeError, ValueError, AttributeError):
             retry_after = float(headers.get("Retry-After"))
-        error = RateLimitedError(text, reset_at=None if retry_after is None else now + retry_after)
-        error.context["status"] = status
-        error.body = body  # type: ignore[attr-defined]
-        return error
+        reset_at = None if retry_after is None else now + retry_after
+        return ThrottledError(text, reset_at=reset_at, body=body, status=status)
     if status >= 500:
         return TransientAPIError(text, status=status)
     return PermanentError(text, status=status)

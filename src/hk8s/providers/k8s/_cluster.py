@@ -15,7 +15,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from hk8s.errors import Hk8sError, NotFoundError, RateLimitedError, WaitTimeoutError
-from hk8s.providers.k8s._client import MERGE_PATCH, KubeBase
+from hk8s.providers.k8s._client import MERGE_PATCH, KubeBase, ThrottledError
 from hk8s.providers.k8s._types import JobFailedError, KubeNode, ObjectRef
 
 if TYPE_CHECKING:
@@ -265,7 +265,7 @@ class KubeClient(KubeBase):
     async def _blocking_budget(
         self, namespace: str, pod: dict[str, Any], exc: RateLimitedError
     ) -> str:
-        body = getattr(exc, "body", {}) or {}
+        body = exc.body if isinstance(exc, ThrottledError) else {}
         causes = (body.get("details") or {}).get("causes") or []
         message = " ".join(str(c.get("message", "")) for c in causes) or str(
             body.get("message", "")
