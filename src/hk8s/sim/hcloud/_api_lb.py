@@ -139,6 +139,7 @@ async def create_lb(ctx: Ctx) -> Reply:
     lb_type = lookup_lb_type(require(body, "load_balancer_type", (str, int)))
     labels = labels_of(body)
     check_name(name, state.load_balancers.values())
+    state.check_limit("load_balancers")
     if (loc := body.get("location")) is not None:
         if loc not in LOCATIONS:
             raise invalid_input("location", f"location {loc!r} not found")

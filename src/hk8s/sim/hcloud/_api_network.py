@@ -116,6 +116,7 @@ async def create_network(ctx: Ctx) -> Reply:
         raise invalid_input("ip_range", "must be a private (RFC 1918) range of /24 or larger")
     labels = labels_of(body)
     check_name(name, state.networks.values())
+    state.check_limit("networks")
     network = Network(state.next_id(), name, str(net), labels, state.now())
     network.expose_routes_to_vswitch = bool(body.get("expose_routes_to_vswitch"))
     for index, subnet in enumerate(optional(body, "subnets", list, [])):
@@ -309,6 +310,7 @@ async def create_firewall(ctx: Ctx) -> Reply:
     rules = _rules(optional(body, "rules", list, []))
     targets = _targets(state, optional(body, "apply_to", list, []), "apply_to")
     check_name(name, state.firewalls.values())
+    state.check_limit("firewalls")
     fw = Firewall(state.next_id(), name, labels, state.now(), rules, list(dict.fromkeys(targets)))
     state.firewalls[fw.id] = fw
     actions = _firewall_actions(state, fw, "apply_firewall", fw.applied_to)

@@ -228,6 +228,7 @@ async def create_ssh_key(ctx: Ctx) -> Reply:
     public_key = require(body, "public_key")
     labels = labels_of(body)
     check_name(name, state.ssh_keys.values())
+    state.check_limit("ssh_keys")
     fp = fingerprint(public_key)
     if any(k.fingerprint == fp for k in state.ssh_keys.values()):
         # The reference's uniqueness_error example is exactly this case.
@@ -278,6 +279,7 @@ async def create_placement_group(ctx: Ctx) -> Reply:
         raise invalid_input("type", "must be spread")
     labels = labels_of(body)
     check_name(name, state.placement_groups.values())
+    state.check_limit("placement_groups")
     group = PlacementGroup(state.next_id(), name, labels, state.now())
     state.placement_groups[group.id] = group
     return Reply(201, {"placement_group": placement_group_json(state, group), "action": None})
@@ -332,6 +334,7 @@ async def create_primary_ip(ctx: Ctx) -> Reply:
         raise invalid_input("assignee_type", "must be server")
     labels = labels_of(body)
     check_name(name, state.primary_ips.values())
+    state.check_limit("primary_ips")
     target = None
     if assignee is not None:
         target = lookup(state.servers, assignee, "server")

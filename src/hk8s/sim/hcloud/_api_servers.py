@@ -199,6 +199,7 @@ async def create_server(ctx: Ctx) -> Reply:
     if not _HOSTNAME.match(name):
         raise invalid_input("name", "must be a valid hostname (RFC 1123)")
     check_name(name, state.servers.values())
+    state.check_limit("servers")
     st = find_server_type(require(body, "server_type"))
     location = _location(body, st)
     image = find_image(state, require(body, "image", (str, int)), st.architecture)

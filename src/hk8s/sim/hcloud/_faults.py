@@ -12,6 +12,7 @@ Python, or ``POST /_sim/faults`` it to a running simulator. Example::
     latency:                     # extra response time in simulated seconds
       - {path: "*", distribution: uniform, min: 0.05, max: 0.3}
     never_running: ["*-worker-3"]   # servers (by name pattern) stuck in "starting"
+    limits: {servers: 5}            # project limits -> 403 resource_limit_exceeded
 
 ``path`` patterns are ``fnmatch`` patterns matched against the path below ``/v1`` *and* the
 route template (``/servers/{id}/actions/poweron``), so both ``/servers/*`` and
@@ -34,7 +35,30 @@ from hk8s.sim.hcloud._errors import ApiError
 
 __all__ = ["ActionFault", "ErrorFault", "FaultInjector", "FaultSpec", "LatencyFault"]
 
-ErrorCode = Literal[500, 502, 503, 504, 429, "locked", "conflict", "timeout", "unavailable"]
+ErrorCode = Literal[
+    500,
+    502,
+    503,
+    504,
+    429,
+    "locked",
+    "conflict",
+    "timeout",
+    "unavailable",
+    "forbidden",
+    "placement_error",
+    "resource_unavailable",
+]
+
+LimitedCollection = Literal[
+    "servers",
+    "networks",
+    "firewalls",
+    "load_balancers",
+    "placement_groups",
+    "ssh_keys",
+    "primary_ips",
+]
 
 _ERRORS: dict[str, tuple[str, int, str]] = {
     "500": ("server_error", 500, "internal server error (injected)"),
@@ -46,6 +70,11 @@ _ERRORS: dict[str, tuple[str, int, str]] = {
     "429": ("rate_limit_exceeded", 429, "limit of 3600 requests per hour reached (injected)"),
     "locked": ("locked", 423, "resource is locked (injected)"),
     "conflict": ("conflict", 409, "resource has changed during the request, retry (injected)"),
+    "forbidden": ("forbidden", 403, "insufficient permissions for this request (injected)"),
+    # POST /servers documents 422 placement_error; the field reports 412 resource_unavailable
+    # "error during placement" (jenkinsci/hetzner-cloud-plugin#21).
+    "placement_error": ("placement_error", 422, "error during placement (injected)"),
+    "resource_unavailable": ("resource_unavailable", 412, "error during placement (injected)"),
 }
 
 
@@ -85,6 +114,9 @@ class FaultSpec(_Spec):
     actions: list[ActionFault] = Field(default_factory=list)
     latency: list[LatencyFault] = Field(default_factory=list)
     never_running: list[str] = Field(default_factory=list)
+    # Project limits per collection (servers, networks, firewalls, load_balancers,
+    # placement_groups, ssh_keys, primary_ips), as Hetzner sets them per project.
+    limits: dict[LimitedCollection, int] = Field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | Path) -> FaultSpec:

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hk8s.model.clock import Clock, ScaledClock
+from hk8s.sim.hcloud._errors import ApiError
 from hk8s.sim.hcloud._faults import FaultInjector
 from hk8s.sim.hcloud._model import (
     Action,
@@ -248,6 +249,19 @@ class HcloudState:
         finally:
             for server in locked:
                 server.lock_count = max(0, server.lock_count - 1)
+
+    def check_limit(self, collection: str) -> None:
+        """403 ``resource_limit_exceeded`` when a project limit (``FaultSpec.limits``) is hit.
+
+        Shape from the reference's example: ``details.limits[{"name": "project_limit"}]``.
+        """
+        limit = self.faults.spec.limits.get(collection)  # type: ignore[call-overload]
+        if limit is not None and len(getattr(self, collection)) >= limit:
+            raise ApiError(
+                "resource_limit_exceeded",
+                f"project limit exceeded: at most {limit} {collection}",
+                details={"limits": [{"name": "project_limit"}]},
+            )
 
     def busy(self, resource_id: int, kind: str) -> bool:
         """Whether an action on this resource is still running."""

@@ -16,6 +16,7 @@ from hcloud.images import Image
 from hcloud.networks import NetworkRoute
 from hcloud.server_types import ServerType
 
+from hk8s.errors import ConfigError
 from hk8s.sim.hcloud import ActionFault, ErrorFault, FaultSpec, HcloudSim, ThreadedSim
 
 from .conftest import SPEED, ResponseChecker, openapi
@@ -297,3 +298,31 @@ def test_openapi_check_catches_a_wrong_body() -> None:
     assert spec.problems("DELETE", "/ssh_keys/1", 204, b"") == []
     assert spec.problems("DELETE", "/ssh_keys/1", 204, b"{}") != []
     assert SPEED > 1
+
+
+def test_project_limits_answer_resource_limit_exceeded(
+    client: Client, sim: HcloudSim, threaded: ThreadedSim
+) -> None:
+    # Errors table: 403 resource_limit_exceeded, details.limits [{"name": "project_limit"}].
+    threaded.call(lambda: sim.set_faults(FaultSpec.parse({"limits": {"placement_groups": 1}})))
+    client.placement_groups.create(name="only", type="spread")
+    response = call(sim, "POST", "/placement_groups", json={"name": "two", "type": "spread"})
+    assert response.status_code == 403
+    error = response.json()["error"]
+    assert error["code"] == "resource_limit_exceeded"
+    assert error["details"] == {"limits": [{"name": "project_limit"}]}
+    with pytest.raises(ConfigError):
+        FaultSpec.parse({"limits": {"volumes": 1}})
+
+
+def test_injected_placement_error_on_server_create(
+    client: Client, sim: HcloudSim, threaded: ThreadedSim
+) -> None:
+    spec = FaultSpec(errors=[ErrorFault(method="POST", path="/servers", code="placement_error")])
+    threaded.call(lambda: sim.set_faults(spec))
+    with pytest.raises(APIException) as info:
+        client.servers.create(
+            name="p", server_type=ServerType(name="cx22"), image=Image(name="debian-12")
+        )
+    assert info.value.code == "placement_error"
+    assert client.servers.get_all() == []
