@@ -21,6 +21,7 @@ from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
 from hk8s.sim.talos._api import NodeCalls
+from hk8s.sim.talos._node import REPLY_ACTIONS
 from hk8s.sim.talos._streams import NodeStreams
 from hk8s.sim.talos._tls import roles_of
 from hk8s.talosapi.google.rpc import status_pb2
@@ -28,7 +29,7 @@ from hk8s.talosapi.machine import machine_pb2
 from hk8s.talosapi.storage import storage_pb2
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
     from grpclib.server import Stream
 
@@ -126,6 +127,17 @@ class Gateway:
         return target
 
     async def unary(self, stream: Stream[Any, Any], method: str) -> None:
+        pending: list[Callable[[], None]] = []
+        token = REPLY_ACTIONS.set(pending)
+        try:
+            await self._unary(stream, method)
+            await stream.send_trailing_metadata()
+        finally:
+            REPLY_ACTIONS.reset(token)
+            for action in pending:
+                action()
+
+    async def _unary(self, stream: Stream[Any, Any], method: str) -> None:
         spec = _UNARY[method]
         request = await stream.recv_message()
         node = self.node

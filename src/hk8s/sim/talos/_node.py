@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
+import socket
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +23,7 @@ from google.protobuf import any_pb2
 from grpclib.server import Server
 
 from hk8s.pki import CertAndKey
+from hk8s.sim._loadbalancer import TCPForwarder
 from hk8s.sim.talos._machine import KubeletInfo
 from hk8s.sim.talos._tls import maintenance_context, mtls_server_context
 from hk8s.talosapi.machine import machine_pb2
@@ -33,7 +36,14 @@ if TYPE_CHECKING:
     from hk8s.sim.talos._fleet import TalosFleet
     from hk8s.sim.talos._machine import MachineDisk
 
-__all__ = ["TalosNode"]
+__all__ = ["REPLY_ACTIONS", "TalosNode"]
+
+# Wall seconds a reply needs to reach a client on this machine before its node may go down.
+REPLY_WALL_GRACE = 0.25
+# What to start once the reply of the RPC being served has been sent (set by the gateway).
+REPLY_ACTIONS: contextvars.ContextVar[list[Callable[[], None]] | None] = contextvars.ContextVar(
+    "REPLY_ACTIONS", default=None
+)
 
 log = logging.getLogger(__name__)
 Stage = machine_pb2.MachineStatusEvent.MachineStage
@@ -69,6 +79,7 @@ class TalosNode:
         self.kubelet_registered = False
         self.booted_at = 0.0
         self._server: Server | None = None
+        self._front: TCPForwarder | None = None
         self._lifecycle: asyncio.Task[None] | None = None
         self._helpers: set[asyncio.Task[None]] = set()
         # An etcd snapshot uploaded with EtcdRecover, for Bootstrap(recover_etcd=True).
@@ -154,13 +165,26 @@ class TalosNode:
         await self._go_down("off")
 
     def after_reply(self, action: Callable[[], Awaitable[None]]) -> None:
-        """Act once the current RPC's reply has gone out (Talos acts asynchronously too)."""
+        """Act once the current RPC's reply has gone out (Talos acts asynchronously too).
+
+        Inside a call the gateway runs ``action`` after sending the reply's trailers (see
+        ``REPLY_ACTIONS``); a node that went down before its reply left would make the client
+        retry a call that already took effect.
+        """
 
         async def later() -> None:
-            await self.fleet.clock.sleep(self.fleet.timings.grace)
+            # Delivery of the reply takes real time however fast the simulated clock runs
+            # (the client's loop reads it a few milliseconds later): wait for both.
+            await asyncio.gather(
+                self.fleet.clock.sleep(self.fleet.timings.grace), asyncio.sleep(REPLY_WALL_GRACE)
+            )
             await action()
 
-        self.run(later())
+        pending = REPLY_ACTIONS.get()
+        if pending is not None:
+            pending.append(lambda: self.run(later()))
+        else:
+            self.run(later())
 
     async def boot(self) -> None:
         timings = self.fleet.timings
@@ -244,9 +268,16 @@ class TalosNode:
     async def _serve(self, context: Any) -> None:
         from hk8s.sim.talos._grpc import services_for
 
+        # grpclib serves on an ephemeral port of the node's IP; the forwarder on :50000 lets
+        # _go_down cut established connections too, as a machine that goes away does.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.ip, 0))
+        internal = (self.ip, int(sock.getsockname()[1]))
         server = Server(services_for(self))
-        await server.start(self.ip, self.fleet.port, ssl=context, reuse_address=True)
+        await server.start(sock=sock, ssl=context)
         self._server = server
+        self._front = await TCPForwarder(lambda: internal).start(self.ip, self.fleet.port)
 
     async def _go_down(self, phase: str, stage: int = Stage.SHUTTING_DOWN) -> None:
         """Stop apid, etcd and the kubelet; ``phase`` is what the node is doing meanwhile."""
@@ -258,6 +289,9 @@ class TalosNode:
             cluster = self.fleet.cluster_for(config)
         self._set_phase(phase, stage)
         self.services = {}
+        front, self._front = self._front, None
+        if front is not None:
+            await front.close()
         server, self._server = self._server, None
         if server is not None:
             server.close()

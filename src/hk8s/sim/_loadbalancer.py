@@ -1,0 +1,108 @@
+"""TCP forwarding on loopback: Hetzner load balancers, and "the machine is gone" for nodes.
+
+``TCPForwarder`` listens on one address and pipes every connection to a target chosen per
+connection (``pick``), or closes it at once when there is none (an LB without healthy targets
+accepts and resets, like a real one). ``close`` stops listening *and* drops the established
+connections; Python 3.11's ``asyncio.Server.close`` leaves those open, which a simulated node
+that powers off must not do.
+
+>>> forwarder = TCPForwarder(lambda: ("127.0.0.1", 8443))
+>>> # await forwarder.start("127.2.0.1", 6443); ...; await forwarder.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["TCPForwarder"]
+
+Target = tuple[str, int]
+_CHUNK = 64 * 1024
+
+
+class TCPForwarder:
+    def __init__(self, pick: Callable[[], Target | None]) -> None:
+        self._pick = pick
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.host = ""
+        self.port = 0
+        self.connections = 0
+
+    async def start(self, host: str, port: int) -> TCPForwarder:
+        self._server = await asyncio.start_server(self._handle, host, port, reuse_address=True)
+        self.host, self.port = self._server.sockets[0].getsockname()[:2]
+        return self
+
+    async def close(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        self.drop_connections()
+        if self._tasks:
+            # Closed sockets end the pipes; cancelling the handlers would make asyncio log.
+            await asyncio.wait(list(self._tasks), timeout=1.0)
+        if server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 1.0)
+
+    def drop_connections(self) -> None:
+        for writer in list(self._writers):
+            writer.close()
+        self._writers.clear()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self._writers.add(writer)
+        self.connections += 1
+        upstream_writer: asyncio.StreamWriter | None = None
+        try:
+            target = self._pick()
+            if target is None:
+                return
+            try:
+                upstream_reader, upstream_writer = await asyncio.open_connection(*target)
+            except OSError:
+                return
+            self._writers.add(upstream_writer)
+            await _pipe_both(reader, writer, upstream_reader, upstream_writer)
+        finally:
+            self._tasks.discard(task)
+            for w in (writer, upstream_writer):
+                if w is not None:
+                    self._writers.discard(w)
+                    w.close()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while chunk := await reader.read(_CHUNK):
+            writer.write(chunk)
+            await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+    except (ConnectionError, OSError, RuntimeError):
+        pass
+
+
+async def _pipe_both(
+    r1: asyncio.StreamReader,
+    w1: asyncio.StreamWriter,
+    r2: asyncio.StreamReader,
+    w2: asyncio.StreamWriter,
+) -> None:
+    tasks = [asyncio.ensure_future(_pipe(r1, w2)), asyncio.ensure_future(_pipe(r2, w1))]
+    try:
+        # Done when either side closes for good (both directions finished or one errored).
+        await asyncio.wait(tasks, return_when=asyncio.ALL_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()

@@ -1,0 +1,162 @@
+"""A configured node: mTLS apid, roles, bootstrap, etcd across nodes, kubeconfig, lifecycle."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from typing import TYPE_CHECKING
+
+import pytest
+import yaml
+from cryptography import x509
+
+from hk8s.errors import AuthError, UnavailableError
+from hk8s.pki import KeyAlgorithm, create_ca, generate_talosconfig
+from hk8s.providers.talos import (
+    ApplyMode,
+    BootstrapOutcome,
+    MaintenanceModeError,
+    TalosClient,
+    TalosCredentials,
+)
+
+if TYPE_CHECKING:
+    from .conftest import Env  # type: ignore[import-not-found]
+
+
+async def configure(env: Env, pool: str = "cp", name: str | None = None) -> tuple[int, str]:
+    server_id, ip = await env.server(pool)
+    hostname = name or f"demo-{pool}-{server_id}"
+    async with env.maintenance(ip) as talos:
+        [result] = await talos.apply_configuration(env.config(pool, hostname), ApplyMode.AUTO)
+        assert result.unwrap().mode is ApplyMode.REBOOT
+    if pool == "cp":
+        await env.wait_configured(ip)
+    return server_id, ip
+
+
+async def test_bootstrap_kubeconfig_and_roles(env: Env) -> None:
+    _, ip = await configure(env)
+    async with env.client(ip) as talos:
+        [version] = await talos.version()  # retried until the node is back with mTLS
+        assert version.unwrap().tag == "v1.11.3"
+        assert await talos.bootstrap() is BootstrapOutcome.STARTED
+        assert await talos.bootstrap() is BootstrapOutcome.ALREADY_BOOTSTRAPPED
+        [members] = await talos.etcd_member_list()
+        assert [m.hostname for m in members.unwrap()] == ["demo-cp-1"]
+        kubeconfig = yaml.safe_load(await talos.kubeconfig())
+    cluster = kubeconfig["clusters"][0]["cluster"]
+    assert cluster["server"] == f"https://{ip}:6443"
+    ca = x509.load_pem_x509_certificate(base64.b64decode(cluster["certificate-authority-data"]))
+    assert ca.subject == env.bundle.k8s_ca.cert.subject
+    user = kubeconfig["users"][0]["user"]
+    client = x509.load_pem_x509_certificate(base64.b64decode(user["client-certificate-data"]))
+    assert client.issuer == env.bundle.k8s_ca.cert.subject
+
+    # A reader may look but not act; a cert from another CA does not get through TLS.
+    reader = generate_talosconfig("demo", env.bundle.os_ca, endpoints=[ip], roles=["os:reader"])
+    creds = TalosCredentials(reader.ca_pem, reader.crt_pem, reader.key_pem)
+    async with env.client(ip, creds) as talos:
+        assert (await talos.version())[0].ok
+        with pytest.raises(AuthError, match="not authorized"):
+            await talos.reboot()
+    other_ca = create_ca(
+        algorithm=KeyAlgorithm.ED25519, organization="talos", now=dt.datetime.now(dt.UTC)
+    )
+    stranger = generate_talosconfig("demo", other_ca, endpoints=[ip])
+    creds = TalosCredentials(reader.ca_pem, stranger.crt_pem, stranger.key_pem)
+    async with env.client(ip, creds) as talos:
+        with pytest.raises(AuthError):
+            await talos.version()
+
+
+async def test_read_and_events_streams(env: Env) -> None:
+    _, ip = await configure(env)
+    async with env.client(ip) as talos:
+        assert b"type: controlplane" in await talos.read("/system/state/config.yaml")
+        events = talos.events(tail_events=-1)
+        stages = []
+        async for event in events:
+            stages.append(event.data.get("stage"))
+            if event.data.get("stage") == "RUNNING":
+                break
+        await events.aclose()
+    # The node's own history: booted into maintenance, rebooted, came back running.
+    assert stages[:1] == ["BOOTING"]
+    assert "MAINTENANCE" in stages
+    assert "REBOOTING" in stages
+
+
+async def test_etcd_is_consistent_across_control_planes(env: Env) -> None:
+    _, first = await configure(env)
+    async with env.client(first) as talos:
+        await talos.version()
+        await talos.bootstrap()
+    _, second = await configure(env)
+    _, worker = await configure(env, "app")
+    async with env.client(second) as talos:
+        await talos.version()
+        # A second bootstrap of the cluster: AlreadyExists.
+        assert await talos.bootstrap() is BootstrapOutcome.ALREADY_BOOTSTRAPPED
+    both = TalosClient([first], credentials=env.creds, timing=env.timing, nodes=[first, second])
+    async with both:
+        for _ in range(100):  # the second member joins etcd after a few simulated seconds
+            lists = await both.etcd_member_list()
+            if all(r.ok and len(r.unwrap()) == 2 for r in lists):
+                break
+            await env.fleet.clock.sleep(2)
+        assert [r.node for r in lists] == [first, second]
+        ids = [sorted(m.id for m in r.unwrap()) for r in lists]
+        assert ids[0] == ids[1]
+        statuses = [r.unwrap() for r in await both.etcd_status()]
+        assert statuses[0].leader == statuses[1].leader != 0
+        # apid proxies to the worker too (by its private IP) and reports per-node errors.
+        await env.wait_configured(worker)  # it got its certificate from trustd
+        private = env.fleet.node_by_address(worker).private_ips[0]
+        results = await both.with_nodes(worker, private, "127.61.99.99").version()
+        assert [r.ok for r in results] == [True, True, False]
+        assert isinstance(results[2].error, UnavailableError)
+        with pytest.raises(MaintenanceModeError, match="only available on control plane"):
+            (await both.with_nodes(worker).bootstrap())
+        # The second control plane leaves; both views agree on one member.
+        await both.with_nodes(second).etcd_leave_cluster()
+        lists = await both.etcd_member_list()
+        assert [len(r.unwrap()) for r in lists] == [1, 1]
+        with pytest.raises(Exception, match="member not found"):
+            for r in await both.with_nodes(first).etcd_remove_member_by_id(12345):
+                r.unwrap()
+
+
+async def test_upgrade_reboots_into_the_new_release(env: Env) -> None:
+    _, ip = await configure(env)
+    async with env.client(ip) as talos:
+        await talos.version()
+        await talos.bootstrap()
+        await talos.upgrade("factory.talos.dev/installer/abc:v1.12.1")
+        await env.wait_configured(ip, "v1.12.1")
+        # Talos keeps its etcd data across the upgrade.
+        assert len((await talos.etcd_member_list())[0].unwrap()) == 1
+
+
+async def test_failed_upgrade_boots_the_old_release(env: Env) -> None:
+    _, ip = await configure(env, name="demo-cp-bad")
+    env.fleet.nodes[1].server_name = "demo-cp-bad"
+    async with env.client(ip) as talos:
+        await talos.version()
+        await talos.upgrade("ghcr.io/siderolabs/installer:v1.12.1")
+        await env.fleet.clock.sleep(120)
+        assert (await talos.version())[0].unwrap().tag == "v1.11.3"
+
+
+async def test_reset_returns_to_maintenance_mode(env: Env) -> None:
+    _, ip = await configure(env)
+    async with env.client(ip) as talos:
+        await talos.version()
+        await talos.bootstrap()
+        await talos.reset(graceful=False, reboot=True)
+    await env.fleet.clock.sleep(60)
+    async with env.maintenance(ip) as talos:
+        [disks] = await talos.disks()
+        assert disks.unwrap()[0].system_disk is False
+        with pytest.raises(MaintenanceModeError):
+            await talos.version()
