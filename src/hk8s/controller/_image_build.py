@@ -9,9 +9,9 @@ The steps, for one ``ImageTarget`` (``SnapshotBuilder.build``):
 3. rescue mode with the key, power on, SSH with backoff until the rescue system answers;
 4. the boot disk from ``lsblk``; the factory's ``hcloud-<arch>.raw.xz`` downloaded to the
    rescue system's RAM disk, decompressed onto the disk with ``dd conv=fsync``;
-5. verification: the SHA-256 of the decompressed image against the SHA-256 of as many bytes
-   read back from the disk (``head -c N /dev/sda | sha256sum``: plain coreutils, so the real
-   rescue system runs it too), then ``sync``;
+5. verification, after ``sync`` and dropping the page cache: the SHA-256 of the decompressed
+   image against the SHA-256 of as many bytes read back from the disk (N from dd's summary;
+   ``head -c N /dev/sda | sha256sum``: plain coreutils, so the real rescue system runs it too);
 6. graceful shutdown (hard power off if ACPI is ignored), snapshot with labels and
    description, wait until it is ``available``.
 
@@ -199,9 +199,11 @@ class SnapshotBuilder:
                 f"dd wrote nothing to {disk}: {written.stderr.strip()[-300:]}", server=server
             )
         self._say(target, f"verifying {size} bytes on {disk}")
+        # Dropping the page cache makes `head` read the disk, not what dd left in memory
+        # (Documentation/admin-guide/sysctl/vm.rst, drop_caches).
         check = await shell.run(
-            f"set -o pipefail; xz -dc {DOWNLOAD_PATH} | sha256sum && "
-            f"head -c {size} {disk} | sha256sum && sync",
+            "set -o pipefail; sync && echo 3 > /proc/sys/vm/drop_caches && "
+            f"xz -dc {DOWNLOAD_PATH} | sha256sum && head -c {size} {disk} | sha256sum",
             timeout=long,
         )
         sums = _SHA.findall(check.stdout)

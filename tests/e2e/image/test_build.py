@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -16,8 +17,9 @@ from hk8s.controller import (
 )
 from hk8s.errors import ActionFailedError, Hk8sError
 from hk8s.model import Timing
-from hk8s.model.resources import ServerSpec
+from hk8s.model.resources import ServerSpec, SSHKeySpec
 from hk8s.providers.hcloud import HcloudProvider
+from hk8s.providers.ssh import generate_ed25519_key
 from hk8s.sim.factory import DEFAULT_SCHEMATIC_ID, TalosImage
 from hk8s.sim.hcloud import ActionFault, ErrorFault, FaultSpec
 
@@ -125,3 +127,35 @@ async def test_a_failure_at_any_step_leaves_no_server_or_key(
     assert world.leftovers() == ([], [])
     assert [s.id for s in world.snapshots()] == []
     assert any(e.kind == "failed" for e in reporter.events)
+
+
+async def test_a_later_run_removes_build_leftovers_older_than_an_hour(
+    world: Any, provider: HcloudProvider
+) -> None:
+    # What a build killed with SIGKILL leaves: a server and key, labelled, and a younger one
+    # that may belong to a build running right now.
+    now = int(time.time())
+    for name, age in (("hk8s-build-amd64-dead", 3 * 3600), ("hk8s-build-amd64-busy", 60)):
+        labels = {
+            "managed-by": "hk8s",
+            "hk8s/role": "image-build",
+            "hk8s/build": name.rsplit("-", 1)[-1],
+            "hk8s/created": str(now - age),
+        }
+        key = await provider.create_ssh_key(
+            SSHKeySpec(name, generate_ed25519_key().public_openssh, labels)
+        )
+        await provider.create_server(
+            ServerSpec(name, "cx22", "debian-12", "fsn1", labels, ssh_key_ids=(key.id,))
+        )
+    builds = ImageBuilds(
+        provider,
+        clock=provider.clock,
+        timing=provider.timing,
+        resolver=SchematicResolver(),
+        leftover_age=3600.0,
+    )
+    await builds.ensure(config_for(world), archs=["amd64"])
+    servers, keys = world.leftovers()
+    assert servers == ["hk8s-build-amd64-busy"]
+    assert keys == ["hk8s-build-amd64-busy"]
