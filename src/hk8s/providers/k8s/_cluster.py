@@ -53,12 +53,16 @@ def _rollout_state(kind: str, obj: dict[str, Any]) -> tuple[bool, str]:
     if kind == "DaemonSet":
         desired = status.get("desiredNumberScheduled", 0)
         updated = status.get("updatedNumberScheduled", 0)
-        ready = status.get("numberReady", 0)
-        return (updated >= desired and ready >= desired), f"{ready}/{desired} pods ready"
+        available = status.get("numberAvailable", status.get("numberReady", 0))
+        done = updated >= desired and available >= desired
+        return done, f"{available}/{desired} pods available, {updated} updated"
     want = spec.get("replicas", 1)
     updated = status.get("updatedReplicas", 0)
     available = status.get("availableReplicas", 0)
-    return (updated >= want and available >= want), f"{available}/{want} replicas available"
+    old = status.get("replicas", 0) - updated
+    done = updated >= want and available >= want and old <= 0
+    seen = f"{available}/{want} replicas available, {updated} updated"
+    return done, seen + (f", {old} old replicas terminating" if old > 0 else "")
 
 
 class KubeClient(KubeBase):

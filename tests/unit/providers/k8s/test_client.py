@@ -262,3 +262,32 @@ async def test_drain_blocked_past_its_deadline_names_pod_and_budget(api: Any) ->
     await kube.close()
     assert "draining node demo-w-1" in str(info.value)
     assert "pod app/web-1 blocked by PodDisruptionBudget app/web-pdb" in str(info.value)
+
+
+async def test_rollout_waits_for_old_replicas_and_names_what_it_saw(api: Any) -> None:
+    path = "/apis/apps/v1/namespaces/kube-system/deployments/metrics-server"
+    rolling = {
+        "metadata": {"generation": 2},
+        "spec": {"replicas": 2},
+        "status": {"observedGeneration": 2, "replicas": 3, "updatedReplicas": 2,
+                   "availableReplicas": 2},
+    }  # fmt: skip
+    done = {**rolling, "status": {**rolling["status"], "replicas": 2}}
+    api.on("GET", path, Response.json(rolling), Response.json(rolling), Response.json(done))
+    clock = ManualClock()
+    kube = client(api, clock)
+    await kube.wait_rollout("Deployment", "kube-system", "metrics-server", timeout=60)
+    assert clock.slept == [5.0, 5.0]
+    api.json("GET", path, rolling)
+    with pytest.raises(WaitTimeoutError, match="1 old replicas terminating"):
+        await kube.wait_rollout("Deployment", "kube-system", "metrics-server", timeout=20)
+    daemonset = "/apis/apps/v1/namespaces/kube-system/daemonsets/cilium"
+    api.json(
+        "GET",
+        daemonset,
+        {"status": {"desiredNumberScheduled": 3, "updatedNumberScheduled": 3,
+                    "numberAvailable": 2}},
+    )  # fmt: skip
+    with pytest.raises(WaitTimeoutError, match="2/3 pods available"):
+        await kube.wait_rollout("DaemonSet", "kube-system", "cilium", timeout=20)
+    await kube.close()
