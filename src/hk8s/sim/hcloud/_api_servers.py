@@ -207,6 +207,11 @@ async def create_server(ctx: Ctx) -> Reply:
     ssh_keys = ssh_key_ids(state, optional(body, "ssh_keys", list, []))
     public = optional(body, "public_net", dict, {})
     networks = optional(body, "networks", list, [])
+    if volumes := optional(body, "volumes", list, []):  # the simulated project has none
+        raise invalid_input("volumes", f"volume {volumes[0]} not found")
+    # Cloud-init user data is limited to 32 KiB (POST /servers "user_data").
+    if len(optional(body, "user_data", str, "").encode()) > 32 * 1024:
+        raise invalid_input("user_data", "must not be longer than 32 KiB")
     if public.get("enable_ipv4") is False and public.get("enable_ipv6") is False and not networks:
         raise invalid_input("networks", "a server without public network must join a network")
     group_id = optional(body, "placement_group", int, None)
