@@ -17,6 +17,7 @@ from hk8s.sim.hcloud._routing import (
     Ctx,
     Reply,
     Router,
+    as_int,
     check_name,
     labels_of,
     list_reply,
@@ -69,7 +70,7 @@ def _lb_target(state: HcloudState, lb: LoadBalancer, body: dict[str, Any]) -> LB
     private = bool(body.get("use_private_ip", False))
     if kind == "server":
         server_id = (body.get("server") or {}).get("id")
-        server = lookup(state.servers, int(server_id or 0), "server")
+        server = lookup(state.servers, as_int(server_id, "server.id"), "server")
         if private and not set(server.private_net) & set(lb.private_net):
             raise ApiError(
                 "resolve_cloud_private_targets_error",
@@ -167,7 +168,7 @@ async def create_lb(ctx: Ctx) -> Reply:
         public_interface=optional(body, "public_interface", bool, True),
     )
     if (network := body.get("network")) is not None:
-        _lb_attach(state, lb, int(network), None)
+        _lb_attach(state, lb, as_int(network, "network"), None)
     for service in optional(body, "services", list, []):
         lb.services.append(_service(service))
     for target in optional(body, "targets", list, []):

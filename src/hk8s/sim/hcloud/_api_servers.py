@@ -27,6 +27,7 @@ from hk8s.sim.hcloud._routing import (
     Ctx,
     Reply,
     Router,
+    as_int,
     check_name,
     labels_of,
     list_reply,
@@ -151,7 +152,7 @@ def boot(state: HcloudState, server: Server) -> None:
 
 def _public_ip(state: HcloudState, server: Server, kind: str, wanted: Any) -> None:
     if wanted is not None:
-        pip = state.primary_ips.get(int(wanted))
+        pip = state.primary_ips.get(as_int(wanted, f"public_net.{kind}"))
         if pip is None or pip.type != kind:
             raise invalid_input(f"public_net.{kind}", f"primary IP {wanted} not found")
         if pip.assignee_id is not None:
@@ -242,7 +243,7 @@ async def create_server(ctx: Ctx) -> Reply:
         user_data=optional(body, "user_data", str, None),
     )
     for net in networks:
-        attach(state, server, int(net))
+        attach(state, server, as_int(net, "networks"))
     if public.get("enable_ipv4", True) is not False:
         _public_ip(state, server, "ipv4", public.get("ipv4"))
     if public.get("enable_ipv6", True) is not False:

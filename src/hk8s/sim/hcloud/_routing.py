@@ -135,6 +135,13 @@ def require(body: dict[str, Any], name: str, kind: type | tuple[type, ...] = str
     return value
 
 
+def as_int(value: Any, name: str) -> int:
+    """An id from a request body: an integer (or its decimal string), else invalid_input."""
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise invalid_input(name, f"{value!r} is not a valid ID")
+    return int(value)
+
+
 def optional(body: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any) -> Any:
     value = body.get(name)
     if value is None:

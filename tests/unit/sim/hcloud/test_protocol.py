@@ -326,3 +326,11 @@ def test_injected_placement_error_on_server_create(
         )
     assert info.value.code == "placement_error"
     assert client.servers.get_all() == []
+
+
+def test_malformed_ids_are_invalid_input_not_server_errors(sim: HcloudSim) -> None:
+    body = {"name": "x", "server_type": "cx22", "image": "debian-12", "networks": ["abc"]}
+    response = call(sim, "POST", "/servers", json=body)
+    assert (response.status_code, response.json()["error"]["code"]) == (422, "invalid_input")
+    lb = {"name": "lb", "load_balancer_type": "lb11", "location": "fsn1", "network": "x"}
+    assert call(sim, "POST", "/load_balancers", json=lb).status_code == 422
