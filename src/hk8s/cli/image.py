@@ -176,7 +176,8 @@ def prune(
     async def run() -> tuple[list[Image], list[Image]]:
         unused, busy = await builds.unreferenced(configs)
         for image in busy:
-            out.info(f"keeping snapshot {image.id} ({image.description}): a server runs it")
+            why = "being created" if image.status == "creating" else "a server runs it"
+            out.info(f"keeping snapshot {image.id} ({image.description}): {why}")
         if unused and not yes:
             out.info(_table(unused))
             if not sys.stdin.isatty():

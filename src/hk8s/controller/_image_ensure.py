@@ -256,7 +256,8 @@ class ImageBuilds:
     async def unreferenced(
         self, configs: Sequence[ClusterConfig]
     ) -> tuple[list[Image], list[Image]]:
-        """(snapshots no config references and no server runs, those kept because in use)."""
+        """(snapshots no config references, those kept because a server runs them or a build
+        is still creating them)."""
         wanted: set[tuple[str, str]] = set()
         for config in configs:
             schematic = await self.resolver.resolve(config.talos)
@@ -270,7 +271,9 @@ class ImageBuilds:
             key = (image.labels.get("talos-version", ""), image.labels.get("schematic", ""))
             if key in wanted:
                 continue
-            (busy if image.id in in_use else candidates).append(image)
+            # A snapshot still being created belongs to a build running right now.
+            keep = image.id in in_use or image.status == "creating"
+            (busy if keep else candidates).append(image)
         return candidates, busy
 
     async def delete(self, images: Sequence[Image]) -> None:

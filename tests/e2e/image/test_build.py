@@ -20,11 +20,12 @@ from hk8s.model import Timing
 from hk8s.model.resources import ServerSpec, SSHKeySpec
 from hk8s.providers.hcloud import HcloudProvider
 from hk8s.providers.ssh import generate_ed25519_key
-from hk8s.sim.factory import DEFAULT_SCHEMATIC_ID, TalosImage
+from hk8s.sim.factory import DEFAULT_SCHEMATIC_ID, Schematic, TalosImage, schematic_id
 from hk8s.sim.hcloud import ActionFault, ErrorFault, FaultSpec
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 pytestmark = pytest.mark.e2e
 
@@ -159,3 +160,22 @@ async def test_a_later_run_removes_build_leftovers_older_than_an_hour(
     servers, keys = world.leftovers()
     assert servers == ["hk8s-build-amd64-busy"]
     assert keys == ["hk8s-build-amd64-busy"]
+
+
+async def test_extensions_become_the_factory_schematic(
+    world: Any, provider: HcloudProvider, tmp_path: Path
+) -> None:
+    extensions = ["siderolabs/qemu-guest-agent", "siderolabs/iscsi-tools"]
+    config = config_for(world, extra=", extensions: [" + ", ".join(extensions) + "]")
+    resolver = SchematicResolver(cache_file=tmp_path / "schematics.json")
+    builds = ImageBuilds(provider, clock=provider.clock, timing=provider.timing, resolver=resolver)
+    images = await builds.ensure(config, archs=["amd64"])
+
+    expected = schematic_id(Schematic(extensions=tuple(extensions)))
+    assert images["amd64"].labels["schematic"] == expected[:63]
+    assert images["amd64"].description.endswith(expected)
+    assert world.factory.downloads == [TalosImage("v1.12.3", "amd64", expected)]
+    # The next run answers from the cache file, without asking the factory.
+    again = SchematicResolver(cache_file=tmp_path / "schematics.json")
+    assert await again.resolve(config.talos) == expected
+    assert again.requests == 0

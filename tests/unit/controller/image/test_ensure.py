@@ -141,14 +141,15 @@ async def test_list_and_prune_keep_referenced_and_running_snapshots(harness: Any
         fake.images[13], labels={**fake.images[13].labels, "talos-version": "v1.10.0"}
     )
     fake.servers[20] = Server(20, "old-cp-1", "running", "cx22", "fsn1", {}, image_id=12)
+    fake.images[14] = snapshot(14, "arm64", "v1.11.3", status="creating")
     builds = harness.builds()
-    assert [i.id for i in await builds.list_snapshots()] == [10, 11, 12, 13]
+    assert [i.id for i in await builds.list_snapshots()] == [10, 11, 12, 13, 14]
 
     unused, busy = await builds.unreferenced([parse_config(MIXED)])
     assert [i.id for i in unused] == [11, 13]
-    assert [i.id for i in busy] == [12]
+    assert [i.id for i in busy] == [12, 14]
     await builds.delete(unused)
-    assert set(fake.images) == {10, 12}
+    assert set(fake.images) == {10, 12, 14}
 
 
 class CountingFactory:
