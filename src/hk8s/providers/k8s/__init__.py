@@ -3,6 +3,7 @@
 Usage::
 
     kube = KubeClient.from_kubeconfig(path_or_dict, clock=clock, timing=timing)
+    # or KubeClient.from_kubeconfig_text(yaml_text, ...) for the kubeconfig Talos returns
     await kube.wait_api_ready()
     await kube.apply(render_base_manifests(cluster, token=token, network_id=network.id))
     for addon in cluster.addons.configured():            # install order

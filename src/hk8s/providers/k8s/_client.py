@@ -199,6 +199,27 @@ class KubeBase:
         api = ApiClient(configuration)
         return cls(api, clock=clock, timing=timing)
 
+    @classmethod
+    def from_kubeconfig_text(
+        cls,
+        text: str,
+        *,
+        clock: Clock,
+        timing: Timing,
+        context: str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Self:
+        """Like ``from_kubeconfig`` for kubeconfig YAML in memory (what Talos returns)."""
+        try:
+            document = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise PermanentError(f"cannot use the kubeconfig: {exc}") from exc
+        if not isinstance(document, dict):
+            raise PermanentError("cannot use the kubeconfig: not a kubeconfig document")
+        return cls.from_kubeconfig(
+            document, clock=clock, timing=timing, context=context, environ=environ
+        )
+
     async def close(self) -> None:
         await asyncio.to_thread(self._api.close)
 

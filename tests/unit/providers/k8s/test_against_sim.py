@@ -10,7 +10,6 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import yaml
 
 from hk8s.config import ADDON_CHARTS, parse_config
 from hk8s.errors import WaitTimeoutError
@@ -54,8 +53,8 @@ async def world(request: pytest.FixtureRequest) -> AsyncIterator[World]:
     server = await api.serve("127.0.0.1", 0)
     for i, (name, role) in enumerate(NODES.items()):
         api.register_node(name, f"10.0.1.{i + 1}", role=role)
-    kubeconfig = yaml.safe_load(generate_admin_kubeconfig("demo", ca, server.url))
-    kube = KubeClient.from_kubeconfig(kubeconfig, clock=clock, timing=Timing())
+    kubeconfig = generate_admin_kubeconfig("demo", ca, server.url)
+    kube = KubeClient.from_kubeconfig_text(kubeconfig, clock=clock, timing=Timing())
     yield World(api, kube)
     await kube.close()
     await api.stop()

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+import yaml
 
 from hk8s.errors import AuthError, PermanentError, UnavailableError, WaitTimeoutError
 from hk8s.model import ManualClock, Timing
@@ -103,11 +104,23 @@ async def test_kubeconfig_file_is_read_without_touching_global_config(
     assert Configuration.get_default_copy().host == before
 
 
+async def test_kubeconfig_text_as_talos_returns_it(api: Any) -> None:
+    api.json("GET", "/api/v1/nodes", {"items": []})
+    text = yaml.safe_dump(api.kubeconfig())
+    kube = KubeClient.from_kubeconfig_text(text, clock=ManualClock(), timing=TIMING)
+    assert await kube.list_nodes() == []
+    await kube.close()
+
+
 async def test_bad_kubeconfig_is_a_clear_error(tmp_path: Any) -> None:
     with pytest.raises(PermanentError, match="kubeconfig"):
         KubeClient.from_kubeconfig(
             {"apiVersion": "v1", "kind": "Config"}, clock=ManualClock(), timing=TIMING
         )
+    with pytest.raises(PermanentError, match="kubeconfig"):
+        KubeClient.from_kubeconfig_text("- a list", clock=ManualClock(), timing=TIMING)
+    with pytest.raises(PermanentError, match="kubeconfig"):
+        KubeClient.from_kubeconfig(tmp_path / "missing", clock=ManualClock(), timing=TIMING)
 
 
 async def test_errors_are_translated(api: Any) -> None:
