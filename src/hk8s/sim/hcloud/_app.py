@@ -10,6 +10,7 @@ neither rate limited nor authenticated.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from hk8s.sim.hcloud._state import HcloudState
 
 __all__ = ["HcloudApi", "Observer"]
+
+log = logging.getLogger(__name__)
 
 # Called after every /v1 response: (record, request, response). Tests hook the OpenAPI
 # response validator in here.
@@ -72,6 +75,9 @@ class HcloudApi:
             reply = await self._serve(request, method, sub, template)
         except ApiError as exc:
             reply = Reply(exc.status, exc.envelope())
+        except Exception as exc:  # a simulator bug: answer like the API's backend would
+            log.exception("simulated API failed on %s %s", method, request.path)
+            reply = Reply(500, ApiError("server_error", f"internal error: {exc!r}").envelope())
         headers = {
             **self.limiter.headers(),
             **reply.headers,
