@@ -137,6 +137,8 @@ class ResponseChecker:
         )
         if missing:
             problems.append(f"{request.method} {path}: no {sorted(missing)} headers")
+        if response.status == 500 and b"internal error" in response.body:  # a simulator bug
+            problems.append(f"{request.method} {path}: {response.body.decode()}")
         with self._lock:
             self.checked += 1
             self.problems += problems
