@@ -134,6 +134,8 @@ class SnapshotBuilder:
         self._say(target, f"registering SSH key {name}")
         ssh_key = await hc.create_ssh_key(SSHKeySpec(name, key.public_openssh, labels))
         self._say(target, f"creating build server {name} ({site.server_type}, {site.location})")
+        # The key is also given at create (so Hetzner mails no root password); the server never
+        # boots the stock image: rescue is enabled before its first power-on.
         spec = ServerSpec(
             name=name,
             server_type=site.server_type,

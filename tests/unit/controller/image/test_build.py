@@ -14,6 +14,7 @@ from hk8s.controller import (
     ImageVerifyError,
     RescueUnreachableError,
 )
+from hk8s.controller._image_build import run_shielded
 from hk8s.errors import ActionFailedError, ConflictError, Hk8sError, TransientAPIError
 from hk8s.providers.ssh import CommandResult
 from hk8s.sim.factory import DEFAULT_SCHEMATIC_ID, TalosImage
@@ -175,3 +176,23 @@ async def test_cleanup_problems_are_warnings_not_lost_snapshots(harness: Any, co
 def test_errors_are_hk8s_errors() -> None:
     classes = (RescueUnreachableError, ImageDownloadError, BootDiskNotFoundError, ImageVerifyError)
     assert all(issubclass(cls, Hk8sError) for cls in classes)
+
+
+async def test_cleanup_survives_a_second_ctrl_c() -> None:
+    release = asyncio.Event()
+    finished: list[str] = []
+
+    async def cleanup() -> None:
+        await release.wait()
+        finished.append("cleanup")
+
+    task = asyncio.create_task(run_shielded(cleanup()))
+    for _ in range(3):
+        await asyncio.sleep(0)
+        task.cancel()  # Ctrl-C, and again while cleaning up
+    await asyncio.sleep(0)
+    assert not task.done()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert finished == ["cleanup"]
