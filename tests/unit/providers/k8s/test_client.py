@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -11,7 +12,7 @@ import yaml
 from hk8s.errors import AuthError, PermanentError, UnavailableError, WaitTimeoutError
 from hk8s.model import ManualClock, Timing
 from hk8s.providers.k8s import JobFailedError, KubeClient, ObjectRef, RedactedStr
-from hk8s.sim._http import Response
+from hk8s.sim._http import HTTPServer, Response
 
 TIMING = Timing(retry_initial=1.0, retry_attempts=3, cluster_poll_interval=5.0)
 
@@ -304,3 +305,21 @@ async def test_rollout_waits_for_old_replicas_and_names_what_it_saw(api: Any) ->
     with pytest.raises(WaitTimeoutError, match="2/3 pods available"):
         await kube.wait_rollout("DaemonSet", "kube-system", "cilium", timeout=20)
     await kube.close()
+
+
+async def test_every_request_has_a_timeout(api: Any) -> None:
+    never = asyncio.Event()
+
+    async def hang(request: Any) -> Response:
+        await never.wait()
+        return Response.json({})
+
+    silent = await HTTPServer(hang).start("127.0.0.1", 0)
+    config = api.kubeconfig()
+    config["clusters"][0]["cluster"]["server"] = silent.url
+    timing = Timing(request_timeout=2.0, retry_attempts=1)
+    kube = KubeClient.from_kubeconfig(config, clock=ManualClock(), timing=timing)
+    with pytest.raises(UnavailableError, match="timed out"):
+        await kube.list_nodes()  # 2 s of wall time: the floor for a request timeout
+    await kube.close()
+    await silent.close()

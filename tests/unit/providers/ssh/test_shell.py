@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import socket
+import threading
 from typing import TYPE_CHECKING
 
 import paramiko
@@ -156,3 +159,42 @@ def test_paramiko_key_is_usable_for_signing(key: SSHKeyPair) -> None:
     msg = paramiko.Message(signature.asbytes())
     public = paramiko.Ed25519Key(data=pkey.asbytes())
     assert public.verify_ssh_sig(b"payload", msg)
+
+
+async def test_banner_errors_are_retried_until_sshd_answers(
+    key: SSHKeyPair, make_server: MakeServer, free_port: int
+) -> None:
+    """A booting machine may accept TCP before sshd speaks SSH (or something else answers)."""
+    impostor = socket.socket()
+    impostor.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    impostor.bind(("127.0.0.1", free_port))
+    impostor.listen(4)
+    stop = threading.Event()
+
+    def not_ssh() -> None:
+        impostor.settimeout(0.05)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                conn, _ = impostor.accept()
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+                conn.close()
+
+    thread = threading.Thread(target=not_ssh, daemon=True)
+    thread.start()
+    server = make_server(key, port=free_port)
+
+    class BootingClock(ManualClock):
+        async def sleep(self, seconds: float) -> None:
+            await super().sleep(seconds)
+            if len(self.slept) == 2:
+                stop.set()
+                thread.join()
+                impostor.close()
+                server.start()
+
+    clock = BootingClock()
+    shell = ParamikoShell(clock=clock, timing=TIMING, environ=port_map(free_port))
+    await shell.connect("127.0.0.1", key, timeout=600)
+    assert len(clock.slept) == 2
+    assert shell.host_key_fingerprint == server.host_key.fingerprint
+    await shell.close()
