@@ -15,7 +15,7 @@ import typer
 
 # Typer reads the annotations at runtime, so the option types must be real imports.
 from hk8s.cli._options import ConfigFile, Token  # noqa: TC001
-from hk8s.cli._output import Output
+from hk8s.cli._output import Output, OutputMode
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -25,6 +25,12 @@ if TYPE_CHECKING:
     from hk8s.providers.hcloud import HcloudProvider
 
 __all__ = ["register"]
+
+# ``hk8s image list --output json`` reads better than ``hk8s -o json image list``; both work.
+OutputOption = Annotated[
+    OutputMode | None,
+    typer.Option("--output", "-o", help="Same as the global --output, after the command."),
+]
 
 group = typer.Typer(
     name="image",
@@ -37,6 +43,13 @@ class ArchChoice(enum.StrEnum):
     amd64 = "amd64"
     arm64 = "arm64"
     all = "all"
+
+
+def _output(ctx: typer.Context, output: OutputMode | None) -> Output:
+    out = Output.of(ctx)
+    if output is not None:
+        out.mode = output
+    return out
 
 
 def _builds(provider: HcloudProvider, reporter: Reporter | None = None) -> ImageBuilds:
@@ -98,6 +111,7 @@ def build(
         typer.Option("--force", help="Rebuild even if the snapshot exists; replaces it."),
     ] = False,
     token: Token = None,
+    output: OutputOption = None,
 ) -> None:
     """Build the Talos snapshot(s) for the config's version, schematic and architectures."""
     import asyncio
@@ -106,7 +120,7 @@ def build(
     from hk8s.cli.infra import connect
     from hk8s.config import load_config
 
-    out = Output.of(ctx)
+    out = _output(ctx, output)
     config = load_config(file)
     provider = connect(token)
     archs: list[Any] | None = None
@@ -129,13 +143,13 @@ def build(
 
 
 @group.command("list")
-def list_images(ctx: typer.Context, token: Token = None) -> None:
+def list_images(ctx: typer.Context, token: Token = None, output: OutputOption = None) -> None:
     """Show every Talos snapshot hk8s built in the project."""
     import asyncio
 
     from hk8s.cli.infra import connect
 
-    out = Output.of(ctx)
+    out = _output(ctx, output)
     provider = connect(token)
     try:
         images = asyncio.run(_builds(provider).list_snapshots())
@@ -159,6 +173,7 @@ def prune(
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
     token: Token = None,
+    output: OutputOption = None,
 ) -> None:
     """Delete snapshots no given config references (snapshots servers run are kept)."""
     import asyncio
@@ -168,7 +183,7 @@ def prune(
     from hk8s.config import load_config
     from hk8s.errors import UsageError
 
-    out = Output.of(ctx)
+    out = _output(ctx, output)
     configs = [load_config(f) for f in files or []]
     provider = connect(token)
     builds = _builds(provider)

@@ -64,7 +64,7 @@ def test_build_list_prune(world: Any, tmp_path: Path) -> None:
     assert "ok  create image talos-v1.11.3-amd64-376567988ad3" in built.stderr
     assert world.leftovers() == ([], [])
 
-    listed = hk8s(world, tmp_path, "-o", "json", "image", "list")
+    listed = hk8s(world, tmp_path, "image", "list", "--output", "json")
     assert listed.returncode == 0, listed.stderr
     [row] = json.loads(listed.stdout)["images"]
     assert (row["arch"], row["talos_version"], row["status"]) == ("amd64", "v1.11.3", "available")
