@@ -8,7 +8,11 @@ The steps, for one ``ImageTarget`` (``SnapshotBuilder.build``):
    ``hk8s/created=<unix time>``;
 3. rescue mode with the key, power on, SSH with backoff until the rescue system answers;
 4. the boot disk from ``lsblk``; the factory's ``hcloud-<arch>.raw.xz`` downloaded to the
-   rescue system's RAM disk, decompressed onto the disk with ``dd conv=fsync``;
+   rescue system's RAM disk, then streamed through ``xz -dc`` onto the disk with
+   ``dd bs=4M conv=fsync``. Downloading first (the compressed image is a few hundred MB at
+   most; the smallest build types have 2-4 GB of RAM) keeps a 404 (``curl -f`` exit 22) apart
+   from write errors, and lets the check below hash exactly the bytes that were written
+   without fetching them twice;
 5. verification, after ``sync`` and dropping the page cache: the SHA-256 of the decompressed
    image against the SHA-256 of as many bytes read back from the disk (N from dd's summary;
    ``head -c N /dev/sda | sha256sum``: plain coreutils, so the real rescue system runs it too);
