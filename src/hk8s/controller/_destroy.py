@@ -177,7 +177,8 @@ class Destroyer:
             raise ProtectionError(
                 f"destroy stopped: {', '.join(halt.protected)} "
                 f"{'is' if len(halt.protected) == 1 else 'are'} protected against deletion "
-                "in Hetzner Cloud; nothing was deleted after that",
+                "in Hetzner Cloud; no delete was started after that, and nothing that "
+                "depends on it was deleted",
                 hint="lift the delete protection (set protection: false and run hk8s create, "
                 "or in the Hetzner console), then re-run hk8s destroy",
             ) from exc

@@ -7,8 +7,11 @@ belongs to a different resource, counts as deleted (NotFound on delete is succes
 re-run after an interruption just finishes the job).
 
 Hetzner's delete protection (``protection.delete``) makes the API answer ``protected``. The
-first such answer stops the run: no delete starts after it, so a cluster is not left
-half-deleted around one protected resource; ``halt`` lists what was protected.
+first such answer stops the run: no delete starts after it, and nothing that depends on the
+protected resource is deleted (the network outlives a protected server), so the run can be
+finished later. Deletes already in flight at that moment (other servers of the same wave)
+complete: hk8s' model does not carry the protection flag yet, so it cannot be checked
+before the first delete.
 """
 
 from __future__ import annotations

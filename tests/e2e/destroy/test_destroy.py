@@ -1,0 +1,178 @@
+"""``hk8s destroy`` and ``hk8s plan --destroy`` end to end against the simulated Hetzner API."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from .conftest import Project  # type: ignore[import-not-found]
+
+pytestmark = pytest.mark.e2e
+
+# What make_cluster gives each cluster: 5 servers, the API and a CCM load balancer, firewall,
+# two placement groups, the network and an SSH key.
+DEMO = sorted(
+    [f"servers/demo-cp-{n}" for n in (1, 2, 3)]
+    + ["servers/demo-workers-1", "servers/demo-workers-2"]
+    + ["load_balancers/demo-api", "load_balancers/ademosvc1", "firewalls/demo-fw"]
+    + ["placement_groups/demo-cp-pg-1", "placement_groups/demo-workers-pg-1"]
+    + ["networks/demo", "ssh_keys/demo-admin"]
+)
+
+
+def destroy(project: Project, cluster: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return project.hk8s("destroy", "--yes", "-f", str(project.configs[cluster]), *extra)
+
+
+def assert_prod_untouched(project: Project, before: dict[str, object]) -> None:
+    after = project.inventory()
+    for kind, items in before.items():
+        prod = {n: v for n, v in items.items() if n.startswith(("prod", "aprod"))}  # type: ignore[attr-defined]
+        assert {n: v for n, v in after[kind].items() if n in prod} == prod, kind
+    assert "demo-cp-9" in after["servers"]  # not managed-by=hk8s
+
+
+def test_destroy_one_cluster_leaves_the_other_intact(project: Project) -> None:
+    assert project.owned_by("demo") == DEMO
+    before = project.inventory()
+    for name in ("secrets.yaml", "talosconfig"):
+        (project.configs["demo"].parent / name).write_text("local\n")
+
+    result = destroy(project, "demo")
+
+    assert result.returncode == 0, result.stderr
+    assert project.owned_by("demo") == []
+    assert_prod_untouched(project, before)
+    assert "cluster demo destroyed: 12 resource(s) deleted" in result.stdout
+    assert "Talos snapshots are kept" in result.stdout
+    assert (project.configs["demo"].parent / "secrets.yaml").exists()
+    again = project.hk8s("plan", "--destroy", "-f", str(project.configs["demo"]))
+    assert again.returncode == 0, again.stderr
+    assert "nothing to destroy" in again.stdout
+    assert project.hk8s("plan", "--destroy", "-f", str(project.configs["prod"])).returncode == 3
+
+
+def test_plan_destroy_matches_what_destroy_deletes(project: Project) -> None:
+    plan = project.hk8s("plan", "--destroy", "-o", "json", "-f", str(project.configs["demo"]))
+    assert plan.returncode == 3, plan.stderr
+    planned = json.loads(plan.stdout)
+    assert planned["summary"] == {"create": 0, "update": 0, "delete": 12}
+    keys = sorted(op["key"] for op in planned["operations"])
+
+    project.reset_stats()
+    result = destroy(project, "demo", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    done = json.loads(result.stdout)
+    assert sorted(done["deleted"]) == keys
+    assert done["already_gone"] == []
+    # One DELETE per planned resource, and nothing else deleted.
+    stats = project.stats()
+    deletes = [r for r in stats["log"] if r["method"] == "DELETE" and r["status"] < 300]
+    assert len(deletes) == len(keys)
+    # Dependency order: every server is gone before the network is deleted.
+    order = [r["route"] for r in deletes]
+    assert max(i for i, r in enumerate(order) if r == "/servers/{id}") < order.index(
+        "/networks/{id}"
+    )
+
+
+def test_sigkill_midway_then_rerun_completes(project: Project) -> None:
+    before = project.inventory()
+    status = project.hk8s_killed_after(4, "destroy", "--yes", "-f", str(project.configs["demo"]))
+    assert status == -9
+    left = project.owned_by("demo")
+    assert left and left != DEMO  # interrupted halfway
+
+    # CI cleanup without the config finishes the job.
+    result = project.hk8s("destroy", "--yes", "--name", "demo")
+    assert result.returncode == 0, result.stderr
+    assert project.owned_by("demo") == []
+    assert_prod_untouched(project, before)
+
+
+def test_injected_faults_still_complete(project: Project) -> None:
+    before = project.inventory()
+    project.faults(
+        {
+            "seed": 5,
+            "errors": [
+                {"path": "*", "rate": 0.05, "code": 503},
+                {"method": "DELETE", "path": "*", "rate": 0.05, "code": "locked"},
+                {"method": "POST", "path": "*", "rate": 0.05, "code": "conflict"},
+            ],
+        }
+    )
+    result = destroy(project, "demo")
+    assert result.returncode == 0, result.stderr
+    project.faults({})
+    assert project.owned_by("demo") == []
+    assert_prod_untouched(project, before)
+    assert project.stats()["by_status"].get("503", 0) > 0  # the faults did fire
+
+
+def test_confirmation_protection_and_purge(project: Project) -> None:
+    config = project.configs["demo"]
+    no_tty = project.hk8s("destroy", "-f", str(config))
+    assert no_tty.returncode == 2
+    assert "--yes" in no_tty.stderr
+
+    protected = config.parent / "protected.yaml"
+    protected.write_text(config.read_text() + "protection: true\n")
+    refused = project.hk8s("destroy", "--yes", "-f", str(protected))
+    assert refused.returncode == 1
+    assert "protected" in refused.stderr and "protection: false" in refused.stderr
+    assert project.owned_by("demo") == DEMO
+
+    # Hetzner's delete protection on one server: report it and stop before its dependants.
+    client = project.client()
+    server = client.servers.get_by_name("demo-cp-1")
+    assert server is not None
+    client.servers.change_protection(server, delete=True, rebuild=True).wait_until_finished()
+    stopped = project.hk8s("destroy", "--yes", "-f", str(config))
+    assert stopped.returncode == 1, stopped.stderr
+    assert "server demo-cp-1 is" in stopped.stderr and "protected" in stopped.stderr
+    assert "networks/demo" in project.owned_by("demo")
+    client.servers.change_protection(server, delete=False, rebuild=False).wait_until_finished()
+
+    (config.parent / "secrets.yaml").write_text("local\n")
+    result = destroy(project, "demo", "--purge-local")
+    assert result.returncode == 0, result.stderr
+    assert f"removed {config.parent / 'secrets.yaml'}" in result.stdout
+    assert not (config.parent / "secrets.yaml").exists()
+    assert project.owned_by("demo") == []
+
+
+def test_typed_name_confirms_on_a_terminal(project: Project) -> None:
+    config = str(project.configs["demo"])
+
+    def run_with_tty(answer: str) -> subprocess.CompletedProcess[str]:
+        primary, secondary = os.openpty()
+        try:
+            os.write(primary, answer.encode() + b"\n")
+            return subprocess.run(
+                [sys.executable, "-m", "hk8s", "destroy", "-f", config],
+                env=project.env,
+                stdin=secondary,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        finally:
+            os.close(primary)
+            os.close(secondary)
+
+    wrong = run_with_tty("prod")
+    assert wrong.returncode == 1
+    assert "server (5):" in wrong.stderr  # the plan was shown, grouped by kind with counts
+    assert "Type the cluster name (demo)" in wrong.stderr
+    assert project.owned_by("demo") == DEMO
+
+    right = run_with_tty("demo")
+    assert right.returncode == 0, right.stderr
+    assert project.owned_by("demo") == []
