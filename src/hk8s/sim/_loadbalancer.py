@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["TCPForwarder"]
+__all__ = ["KubeFrontends", "TCPForwarder"]
 
 Target = tuple[str, int]
 _CHUNK = 64 * 1024
@@ -106,3 +106,32 @@ async def _pipe_both(
     finally:
         for task in tasks:
             task.cancel()
+
+
+class KubeFrontends:
+    """The Kubernetes API of one simulated cluster, reachable at each serving control plane.
+
+    The API server (``hk8s.sim.kube.KubeAPI``) listens once, on an ephemeral port of the
+    cluster endpoint's host, so its certificate names the address clients dial (the load
+    balancer's IP, or the first control plane's). Each control plane whose kube-apiserver runs
+    gets ``<node-ip>:6443`` forwarded there; a Hetzner load balancer targeting the control
+    planes then finds them healthy and routes 6443 to them, as on the real cloud.
+    """
+
+    def __init__(self, internal: Target) -> None:
+        self.internal = internal
+        self.forwarders: dict[str, TCPForwarder] = {}
+
+    async def sync(self, serving_ips: set[str], port: int = 6443) -> None:
+        for ip in set(self.forwarders) - serving_ips:
+            await self.forwarders.pop(ip).close()
+        for ip in serving_ips - set(self.forwarders):
+            try:
+                self.forwarders[ip] = await TCPForwarder(lambda: self.internal).start(ip, port)
+            except OSError:
+                continue  # the address is taken (the endpoint host itself): served directly
+
+    async def close(self) -> None:
+        for forwarder in self.forwarders.values():
+            await forwarder.close()
+        self.forwarders.clear()

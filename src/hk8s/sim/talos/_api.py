@@ -78,7 +78,7 @@ class NodeCalls:
                     "config yet."
                 )
                 return reply
-            if node.server_name in node.fleet.faults.stuck_in_maintenance:
+            if node.fleet.faults.stuck(node.server_name):
                 return reply  # the fault: accepted, but the node never leaves maintenance
             node.disk.config = config
             reply.mode_details = "Applied configuration with a reboot"
@@ -247,7 +247,7 @@ class NodeCalls:
         await node.fleet.clock.sleep(node.fleet.timings.upgrade)
         if version not in node.fleet.versions:
             return  # the installer image cannot be pulled: the sequence fails, the node stays up
-        if node.server_name in node.fleet.faults.failed_upgrades:
+        if node.fleet.faults.fails_upgrade(node.server_name):
             await node.reboot()  # the new release fails to boot; the bootloader falls back
             return
         from dataclasses import replace

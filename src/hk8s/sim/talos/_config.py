@@ -57,6 +57,8 @@ class MachineConfig:
     node_labels: dict[str, str] = field(default_factory=dict)
     node_taints: list[dict[str, str]] = field(default_factory=list)
     allow_scheduling_on_control_planes: bool = False
+    # From machine.kubelet.image's tag (ghcr.io/siderolabs/kubelet:v1.34.1 -> "1.34.1").
+    kubernetes_version: str | None = None
 
     @property
     def control_plane(self) -> bool:
@@ -200,7 +202,14 @@ def parse_machine_config(data: bytes) -> MachineConfig:
         node_labels=labels,
         node_taints=taints,
         allow_scheduling_on_control_planes=bool(cluster.get("allowSchedulingOnControlPlanes")),
+        kubernetes_version=_kubelet_version(machine, extra),
     )
+
+
+def _kubelet_version(machine: dict[str, Any], extra: dict[str, dict[str, Any]]) -> str | None:
+    image = _section(machine, "kubelet").get("image") or extra.get("KubeletConfig", {}).get("image")
+    match = re.search(r":v?(\d+\.\d+\.\d+)$", str(image or ""))
+    return match.group(1) if match else None
 
 
 def _node_labels_and_taints(

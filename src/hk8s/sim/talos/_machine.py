@@ -7,6 +7,7 @@ snapshot, later from upgrades), the machine config on the STATE partition, and w
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -52,16 +53,27 @@ class TalosTimings:
 
 @dataclass
 class TalosFaults:
-    """Seeded misbehaviour, by server name: boots that take ``slow_boot_factor`` times longer,
-    nodes that never leave maintenance mode, upgrades that boot back into the old release."""
+    """Seeded misbehaviour, by server-name pattern (``fnmatch``): boots that take
+    ``slow_boot_factor`` times longer, nodes that never leave maintenance mode, upgrades that
+    boot back into the old release."""
 
-    stuck_in_maintenance: set[str] = field(default_factory=set)
-    failed_upgrades: set[str] = field(default_factory=set)
-    slow_boots: set[str] = field(default_factory=set)
+    stuck_in_maintenance: list[str] = field(default_factory=list)
+    failed_upgrades: list[str] = field(default_factory=list)
+    slow_boots: list[str] = field(default_factory=list)
     slow_boot_factor: float = 5.0
 
+    def stuck(self, name: str) -> bool:
+        return _any_match(name, self.stuck_in_maintenance)
+
+    def fails_upgrade(self, name: str) -> bool:
+        return _any_match(name, self.failed_upgrades)
+
     def boot_factor(self, name: str) -> float:
-        return self.slow_boot_factor if name in self.slow_boots or "*" in self.slow_boots else 1.0
+        return self.slow_boot_factor if _any_match(name, self.slow_boots) else 1.0
+
+
+def _any_match(name: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
 
 @dataclass(frozen=True)
@@ -77,6 +89,7 @@ class KubeletInfo:
     taints: list[dict[str, str]]
     talos_version: str
     arch: str
+    kubernetes_version: str | None = None
 
 
 class FleetHooks(Protocol):

@@ -138,6 +138,7 @@ class TalosNode:
             taints=taints,
             talos_version=self.disk.version,
             arch=self.disk.image.arch,
+            kubernetes_version=config.kubernetes_version,
         )
 
     # ------------------------------------------------------------------------ lifecycle
@@ -194,7 +195,7 @@ class TalosNode:
         await self.fleet.clock.sleep(timings.boot * self.fleet.faults.boot_factor(self.server_name))
         self.booted_at = time.time()
         config = self.disk.config
-        if config is None or self.server_name in self.fleet.faults.stuck_in_maintenance:
+        if config is None or self.fleet.faults.stuck(self.server_name):
             await self._serve(maintenance_context(self.ip, self.hostname))
             self._set_phase("maintenance", Stage.MAINTENANCE)
             self.services = {"apid": ("Running", True, "")}

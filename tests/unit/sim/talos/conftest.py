@@ -82,7 +82,7 @@ class Env:
 
 @pytest.fixture
 async def env() -> AsyncIterator[Env]:
-    faults = TalosFaults(stuck_in_maintenance={"demo-cp-stuck"}, failed_upgrades={"demo-cp-bad"})
+    faults = TalosFaults(stuck_in_maintenance=["*-stuck"], failed_upgrades=["*-bad"])
     fleet = TalosFleet(ScaledClock(SPEED), faults=faults)
     yield Env(fleet)
     await fleet.close()
