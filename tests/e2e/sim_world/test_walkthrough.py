@@ -251,15 +251,7 @@ def _helm_job() -> dict[str, Any]:
                     "restartPolicy": "Never",
                     "hostNetwork": True,
                     "tolerations": tolerations,
-                    "containers": [
-                        {
-                            "name": "helm",
-                            "image": "alpine/helm:3.19.0",
-                            "command": ["helm"],
-                            "args": args,
-                            "volumeMounts": [{"name": "values", "mountPath": "/values"}],
-                        }
-                    ],  # fmt: skip
+                    "containers": [_container(args)],
                     "volumes": [{"name": "values", "configMap": {"name": "cilium-values"}}],
                 }
             },
