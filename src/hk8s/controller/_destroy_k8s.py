@@ -11,14 +11,14 @@ timeout is reported; the Hetzner side is then cleaned by label (``_destroy_plan`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hk8s.controller._destroy_observe import KubeFacts
 from hk8s.controller._report import NullReporter, ProgressEvent, Reporter
-from hk8s.errors import Hk8sError
+from hk8s.errors import Hk8sError, NotFoundError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Awaitable, Mapping
 
     from hk8s.model.clock import Clock
     from hk8s.providers.k8s import KubernetesAPI, ObjectRef
@@ -35,6 +35,7 @@ __all__ = [
 # csi-driver internal/driver/driver.go: PluginName.
 CSI_DRIVER = "csi.hetzner.cloud"
 _KEY = "kubernetes/cleanup"
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,15 @@ async def kube_reachable(kube: KubernetesAPI, timeout: float) -> str | None:
     return None
 
 
+async def _served(call: Awaitable[list[_T]]) -> list[_T]:
+    """``call``'s items, or none when the API does not serve that kind at all (a cluster
+    without storage APIs holds no claims to clean up)."""
+    try:
+        return await call
+    except NotFoundError:
+        return []
+
+
 def _pv_of_claims(pv: dict[str, Any], claims: set[tuple[str, str]]) -> bool:
     spec = pv.get("spec") or {}
     ref = spec.get("claimRef") or {}
@@ -85,8 +95,8 @@ async def observe_in_cluster(kube: KubernetesAPI) -> InClusterObjects:
     """The LoadBalancer Services, claims and CSI volumes the cluster has now."""
     refs = tuple(await kube.list_load_balancer_services())
     services = await kube.list("v1", "Service")
-    claims = await kube.list_pvcs()
-    volumes = await kube.list("v1", "PersistentVolume")
+    claims = await _served(kube.list_pvcs())
+    volumes = await _served(kube.list("v1", "PersistentVolume"))
     lb = [s for s in services if (s.get("spec") or {}).get("type") == "LoadBalancer"]
     uids = tuple(str((s.get("metadata") or {}).get("uid", "")) for s in lb)
     pv_names = tuple(
@@ -112,7 +122,7 @@ async def clean_in_cluster(
     """
     reporter = reporter or NullReporter()
     services = await kube.delete_load_balancer_services()
-    claims = await kube.delete_pvcs()
+    claims = await _served(kube.delete_pvcs())
     for ref in (*services, *claims):
         reporter.emit(ProgressEvent("done", f"kubernetes/{ref}", f"delete {ref}"))
     if not services and not claims:
@@ -121,7 +131,7 @@ async def clean_in_cluster(
     deadline = clock.now() + timeout
     while True:
         left = [f"{ref} (still terminating)" for ref in await kube.list_load_balancer_services()]
-        for pv in await kube.list("v1", "PersistentVolume"):
+        for pv in await _served(kube.list("v1", "PersistentVolume")):
             spec = pv.get("spec") or {}
             if spec.get("persistentVolumeReclaimPolicy", "Delete") != "Delete":
                 continue

@@ -43,6 +43,11 @@ def test_destroy_one_cluster_leaves_the_other_intact(project: Project) -> None:
     before = project.inventory()
     for name in ("secrets.yaml", "talosconfig"):
         (project.configs["demo"].parent / name).write_text("local\n")
+    # A kubeconfig of another cluster beside the config is never used to delete Services.
+    (project.configs["demo"].parent / "kubeconfig").write_text(
+        "current-context: admin@other\n"
+        "contexts: [{name: admin@other, context: {cluster: other, user: admin@other}}]\n"
+    )
 
     result = destroy(project, "demo")
 
@@ -51,7 +56,9 @@ def test_destroy_one_cluster_leaves_the_other_intact(project: Project) -> None:
     assert_prod_untouched(project, before)
     assert "cluster demo destroyed: 12 resource(s) deleted" in result.stdout
     assert "Talos snapshots are kept" in result.stdout
+    assert "is for cluster 'other', not 'demo'" in result.stderr
     assert (project.configs["demo"].parent / "secrets.yaml").exists()
+    assert "kubeconfig, " in result.stdout and "(--purge-local removes them)" in result.stdout
     again = project.hk8s("plan", "--destroy", "-f", str(project.configs["demo"]))
     assert again.returncode == 0, again.stderr
     assert "nothing to destroy" in again.stdout
