@@ -8,7 +8,8 @@ Ownership is decided by labels only (design.md section 3), by four rules:
   LoadBalancer. The CCM labels it ``hcloud-ccm/service-uid=<Service UID>``
   (hcloud-cloud-controller-manager ``internal/hcops/load_balancer.go``, ``LabelServiceUID``);
   it is this cluster's when the UID is one of its Services, or it is attached to the
-  cluster's network, or it targets one of the cluster's servers;
+  cluster's network (the CCM attaches it when it knows the network, as hk8s configures it:
+  ``LoadBalancerOps.attachToNetwork``), or it targets one of the cluster's servers;
 - ``csi``: a volume the Hetzner CSI driver made for a PersistentVolume. The driver labels it
   ``managed-by=csi-driver`` and ``pv-name``/``pvc-name``/``pvc-namespace`` (csi-driver
   ``internal/driver/controller.go``); it is this cluster's when it is attached to one of the
