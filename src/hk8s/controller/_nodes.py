@@ -33,9 +33,10 @@ from hk8s.errors import (
     NotFoundError,
     OperationsFailedError,
     SecretsError,
+    UnavailableError,
 )
 from hk8s.machineconfig import render_machine_config
-from hk8s.providers.talos import ApplyMode
+from hk8s.providers.talos import ApplyMode, MaintenanceModeError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -160,7 +161,16 @@ async def _probe(talos: TalosNodeAPI, node: Node) -> bool:
     except Hk8sError as exc:
         if not exc.retryable:
             raise
-    await talos.version(node.address, maintenance=True)
+    try:
+        await talos.version(node.address, maintenance=True)
+    except MaintenanceModeError:
+        # Maintenance mode serves only ApplyConfiguration, Disks and read-only COSI and
+        # answers Unimplemented otherwise (talos internal/app/maintenance/server.go): that
+        # answer is the sign we are looking for.
+        return False
+    except AuthError as exc:
+        # Configured (it wants a client certificate), but mTLS did not answer yet: rebooting.
+        raise UnavailableError(f"{node.name} is configured but not answering mTLS yet") from exc
     return False
 
 
