@@ -1,134 +1,95 @@
-"""The simulated world an image build needs: Hetzner API + rescue SSH + image factory.
+"""The simulated world (``hk8s.sim.world``) an image build runs in, with what tests look at.
 
-Until ``hk8s.sim.world`` composes the simulator's parts, these tests wire the three the way the
-world is specified to: a server that boots with rescue enabled serves SSH at
-``<ip>:10022`` (``HK8S_PORT_MAP=22=10022``) with the keys passed to ``enable_rescue``; its
-simulated disk persists across boots; ``create_image`` records what the disk holds in the
-snapshot's metadata, and a server created from that snapshot starts with that disk.
+``BuildWorld`` wraps a ``ThreadedWorld``: it counts build servers alive at once (parallel
+builds), can make rescue systems unreachable (a rescue boot whose SSH never answers), and
+reads the simulated project (servers, keys, snapshots, mutating requests) from the test thread.
 """
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from hk8s.sim.factory import ImageFactory, raw_image
-from hk8s.sim.hcloud import ThreadedSim, run_in_thread
-from hk8s.sim.rescue import RESCUE_SSH_PORT, Machine, RescueServer, SimulatedDisk
+from hk8s.sim.world import World
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from hk8s.sim.hcloud import SimEvent
+    from hk8s.sim.world import ThreadedWorld
 
 pytestmark = pytest.mark.e2e
 
 SPEED = 100.0
-PORT_MAP = f"22={RESCUE_SSH_PORT}"
 
 
 @dataclass
-class RescueWorld:
-    """Listens to the simulated API and runs the rescue systems; records what it saw."""
-
-    threaded: ThreadedSim
-    factory: ImageFactory
-    # When False, servers boot into a rescue system that never answers SSH.
+class BuildWorld:
+    threaded: ThreadedWorld
+    # When False, a server booting into rescue gets no SSH server (it never answers).
     rescue_works: bool = True
-    disks: dict[int, SimulatedDisk] = field(default_factory=dict)
-    rescues: dict[int, RescueServer] = field(default_factory=dict)
-    keys: dict[int, list[str]] = field(default_factory=dict)
     build_servers_alive: set[int] = field(default_factory=set)
     max_parallel_builds: int = 0
 
     @property
-    def sim(self) -> Any:
-        return self.threaded.sim
+    def world(self) -> World:
+        return self.threaded.world
 
-    def on_event(self, event: SimEvent) -> None:
+    @property
+    def sim(self) -> Any:
+        return self.world.hcloud
+
+    @property
+    def factory_url(self) -> str:
+        return self.world.factory_url
+
+    async def on_event(self, event: SimEvent) -> None:
+        # A coroutine listener runs as a task after the world's own (also a task), so the
+        # world has started the rescue SSH server by the time this one may stop it.
         server = event.server
         if server is None:
             return
-        kind = event.kind
-        if kind == "server_created":
-            self._created(server, event.image)
-        elif kind == "rescue_enabled":
-            self.keys[server.id] = [k.public_key for k in event.details.get("ssh_keys", [])]
-        elif kind == "server_booted" and server.in_rescue and self.rescue_works:
-            self._start_rescue(server)
-        elif kind in {"server_powered_off", "server_rebooted", "server_reset", "server_deleted"}:
-            self._stop_rescue(server.id)
-            if kind == "server_deleted":
-                self.build_servers_alive.discard(server.id)
-        elif kind == "image_create_requested" and event.image is not None:
-            disk = self.disks.get(server.id)
-            event.image.metadata["talos"] = disk.image() if disk is not None else None
-
-    def _created(self, server: Any, image: Any) -> None:
-        talos = image.metadata.get("talos") if image is not None else None
-        size = int(server.server_type.disk) * 10**9
-        if talos is not None:
-            self.disks[server.id] = SimulatedDisk(size, raw_image(talos))
-        else:
-            self.disks[server.id] = SimulatedDisk(size, os_name=image.name if image else None)
-        if server.labels.get("hk8s/role") == "image-build":
+        if event.kind == "server_booted" and server.in_rescue and not self.rescue_works:
+            rescue = self.world.rescues.pop(server.id, None)
+            if rescue is not None:
+                rescue.stop()
+        if server.labels.get("hk8s/role") != "image-build":
+            return
+        if event.kind == "server_created":
             self.build_servers_alive.add(server.id)
             self.max_parallel_builds = max(self.max_parallel_builds, len(self.build_servers_alive))
+        elif event.kind == "server_deleted":
+            self.build_servers_alive.discard(server.id)
 
-    def _start_rescue(self, server: Any) -> None:
-        self._stop_rescue(server.id)
-        arch = "arm64" if server.architecture == "arm" else "amd64"
-        machine = Machine(disk=self.disks[server.id], arch=arch, hostname=server.name)
-        rescue = RescueServer(
-            server.public_ipv4,
-            RESCUE_SSH_PORT,
-            machine,
-            authorized_keys=self.keys.get(server.id, []),
-            password=server.root_password,
-        )
-        self.rescues[server.id] = rescue.start()
+    def call(self, fn: Any) -> Any:
+        return self.threaded.call(fn)
 
-    def _stop_rescue(self, server_id: int) -> None:
-        rescue = self.rescues.pop(server_id, None)
-        if rescue is not None:
-            rescue.stop()
-
-    # -- reading the simulated state from the test thread
     def leftovers(self) -> tuple[list[str], list[str]]:
-        """Names of servers and SSH keys that still exist."""
-
-        def read() -> tuple[list[str], list[str]]:
-            state = self.sim.state
-            servers = [s.name for s in state.servers.values()]
-            return servers, [k.name for k in state.ssh_keys.values()]
-
-        return self.threaded.call(read)
+        """Names of the servers and SSH keys that exist."""
+        state = self.sim.state
+        return self.call(
+            lambda: (
+                [s.name for s in state.servers.values()],
+                [k.name for k in state.ssh_keys.values()],
+            )
+        )
 
     def snapshots(self) -> list[Any]:
-        return self.threaded.call(
-            lambda: [i for i in self.sim.state.images.values() if i.type == "snapshot"]
-        )
+        state = self.sim.state
+        return self.call(lambda: [i for i in state.images.values() if i.type == "snapshot"])
 
     def mutating_requests(self) -> int:
-        return int(self.threaded.call(lambda: self.sim.stats.mutating))
+        return int(self.call(lambda: self.sim.stats.mutating))
 
     def env(self, **extra: str) -> dict[str, str]:
-        return {**self.sim.env(), "HK8S_PORT_MAP": PORT_MAP, **extra}
+        return {**self.threaded.env, **extra}
 
 
 @pytest.fixture
-def world() -> Iterator[RescueWorld]:
-    with run_in_thread(speed=SPEED) as threaded:
-        factory = threaded.run(ImageFactory().start("127.0.0.1", 0))
-        rescue_world = RescueWorld(threaded, factory)
-        threaded.call(lambda: threaded.sim.state.subscribe(rescue_world.on_event))
-        try:
-            yield rescue_world
-        finally:
-            for server_id in list(rescue_world.rescues):
-                rescue_world._stop_rescue(server_id)
-            with contextlib.suppress(Exception):
-                threaded.run(factory.close())
+def world() -> Iterator[BuildWorld]:
+    with World.start_in_thread(speed=SPEED) as threaded:
+        build_world = BuildWorld(threaded)
+        threaded.call(lambda: threaded.world.hcloud.state.subscribe(build_world.on_event))
+        yield build_world

@@ -1,4 +1,4 @@
-"""Image builds against the simulated Hetzner API, rescue systems and image factory."""
+"""Image builds in the simulated world: Hetzner API, rescue systems, image factory."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ workers:
 
 
 def config_for(world: Any, extra: str = "") -> Any:
-    return parse_config(MIXED.format(factory=world.factory.url, extra=extra))
+    return parse_config(MIXED.format(factory=world.factory_url, extra=extra))
 
 
 @pytest.fixture
@@ -80,12 +80,13 @@ async def test_both_architectures_build_in_parallel_boot_and_rerun_without_chang
         assert image.status == "available"
         assert image.description == f"Talos v1.12.3 {arch} schematic {DEFAULT_SCHEMATIC_ID}"
         [snapshot] = [s for s in world.snapshots() if s.id == image.id]
-        assert snapshot.metadata["talos"] == expected
+        talos = snapshot.metadata["talos"]
+        assert TalosImage(talos["version"], talos["arch"], talos["schematic"]) == expected
 
     # The snapshot is what servers boot: a server created from it has a Talos disk.
     spec = ServerSpec("boot-test", "cax11", images["arm64"].id, "fsn1", {"test": "boot"})
     server = await provider.create_server(spec)
-    disk = world.disks[server.id]
+    disk = world.call(lambda: world.world.disks[server.id])
     assert disk.image() == TalosImage("v1.12.3", "arm64", DEFAULT_SCHEMATIC_ID)
     await provider.delete_server(server.id)
 
@@ -174,7 +175,7 @@ async def test_extensions_become_the_factory_schematic(
     expected = schematic_id(Schematic(extensions=tuple(extensions)))
     assert images["amd64"].labels["schematic"] == expected[:63]
     assert images["amd64"].description.endswith(expected)
-    assert world.factory.downloads == [TalosImage("v1.12.3", "amd64", expected)]
+    assert world.world.factory.downloads == [TalosImage("v1.12.3", "amd64", expected)]
     # The next run answers from the cache file, without asking the factory.
     again = SchematicResolver(cache_file=tmp_path / "schematics.json")
     assert await again.resolve(config.talos) == expected

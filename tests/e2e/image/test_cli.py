@@ -31,7 +31,7 @@ control_plane:
 
 def write_config(world: Any, tmp_path: Path, extra: str = "") -> Path:
     path = tmp_path / "cluster.yaml"
-    path.write_text(CONFIG.format(factory=world.factory.url, extra=extra))
+    path.write_text(CONFIG.format(factory=world.factory_url, extra=extra))
     return path
 
 
