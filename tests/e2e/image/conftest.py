@@ -8,14 +8,14 @@ reads the simulated project (servers, keys, snapshots, mutating requests) from t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
 from hk8s.sim.world import World
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from hk8s.sim.hcloud import SimEvent
     from hk8s.sim.world import ThreadedWorld
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.e2e
 
 SPEED = 100.0
+T = TypeVar("T")
 
 
 @dataclass
@@ -63,7 +64,7 @@ class BuildWorld:
         elif event.kind == "server_deleted":
             self.build_servers_alive.discard(server.id)
 
-    def call(self, fn: Any) -> Any:
+    def call(self, fn: Callable[[], T]) -> T:
         return self.threaded.call(fn)
 
     def leftovers(self) -> tuple[list[str], list[str]]:
