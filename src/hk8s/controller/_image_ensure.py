@@ -43,6 +43,7 @@ from hk8s.controller._report import NullReporter, ProgressEvent
 from hk8s.errors import NotFoundError
 from hk8s.model.clock import SystemClock
 from hk8s.model.labels import format_selector, sanitize_label_value
+from hk8s.model.resources import Image
 from hk8s.model.timing import Timing
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
     from hk8s.controller._image_spec import Arch
     from hk8s.controller._report import EventKind, Reporter
     from hk8s.model.clock import Clock
-    from hk8s.model.resources import Image, ServerType
+    from hk8s.model.resources import ServerType
     from hk8s.providers.hcloud import HcloudPort
     from hk8s.providers.ssh import RemoteShell, SSHKeyPair
 
@@ -176,11 +177,10 @@ class ImageBuilds:
             return dict(observed.available)
         site_of: dict[str, BuildSite] = {}
         for op in observed.plan.operations:
-            target: ImageTarget = op.desired  # type: ignore[assignment]
-            site_of[op.name] = await self._site(target, config)
+            site_of[op.name] = await self._site(_target_of(op), config)
 
-        async def build(op: Operation, results: Results) -> object:
-            target: ImageTarget = op.desired  # type: ignore[assignment]
+        async def build(op: Operation, results: Results) -> Image:
+            target = _target_of(op)
             pending = op.params.get("pending")
             if pending is not None:
                 image = await self._wait_pending(target, int(pending))
@@ -197,8 +197,9 @@ class ImageBuilds:
         )
         built = dict(observed.available)
         for op in observed.plan.operations:
-            done: ImageTarget = op.desired  # type: ignore[assignment]
-            built[done.arch] = results[op.key]  # type: ignore[assignment]
+            image = results[op.key]
+            assert isinstance(image, Image)
+            built[_target_of(op).arch] = image
         return built
 
     async def _site(self, target: ImageTarget, config: ClusterConfig) -> BuildSite:
@@ -290,6 +291,13 @@ class ImageBuilds:
         self._say("info", f"{key}/build", title, detail)
         if kind == "waiting":
             self._say("waiting", key, title, detail)
+
+
+def _target_of(op: Operation) -> ImageTarget:
+    target = op.desired
+    if not isinstance(target, ImageTarget):
+        raise TypeError(f"operation {op.key} has no image target")
+    return target
 
 
 def _ed25519_key(comment: str) -> SSHKeyPair:
