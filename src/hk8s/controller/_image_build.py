@@ -33,7 +33,7 @@ import secrets
 import shlex
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from hk8s.controller._image_disk import find_boot_disk
 from hk8s.controller._image_errors import (
@@ -43,12 +43,18 @@ from hk8s.controller._image_errors import (
 )
 from hk8s.controller._image_spec import BUILD_ID_LABEL, build_labels, image_url
 from hk8s.controller._report import NullReporter, ProgressEvent
-from hk8s.errors import ActionFailedError, NotFoundError, UnavailableError, WaitTimeoutError
+from hk8s.errors import (
+    ActionFailedError,
+    ConflictError,
+    NotFoundError,
+    UnavailableError,
+    WaitTimeoutError,
+)
 from hk8s.model.labels import format_selector
 from hk8s.model.resources import ServerSpec, SSHKeySpec
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Coroutine
+    from collections.abc import Awaitable, Callable, Coroutine, Sequence
 
     from hk8s.controller._image_spec import ImageTarget
     from hk8s.controller._report import EventKind, Reporter
@@ -64,6 +70,14 @@ BUILD_IMAGE = "debian-12"  # any stock image: the rescue system overwrites its d
 DOWNLOAD_PATH = "/tmp/hk8s-talos.raw.xz"  # the rescue system's root is a RAM disk
 _BYTES = re.compile(r"^(\d+) bytes", re.MULTILINE)
 _SHA = re.compile(r"^([0-9a-f]{64})\b", re.MULTILINE)
+
+
+class _Labelled(Protocol):
+    @property
+    def labels(self) -> dict[str, str]: ...
+
+
+_R = TypeVar("_R", bound=_Labelled)
 
 
 @dataclass(frozen=True)
@@ -136,7 +150,10 @@ class SnapshotBuilder:
         labels = build_labels(build_id, target.arch, self._wall())
         key = self._key_factory(name)
         self._say(target, f"registering SSH key {name}")
-        ssh_key = await hc.create_ssh_key(SSHKeySpec(name, key.public_openssh, labels))
+        try:
+            ssh_key = await hc.create_ssh_key(SSHKeySpec(name, key.public_openssh, labels))
+        except ConflictError as exc:
+            ssh_key = await _adopt(exc, await hc.list_ssh_keys(name=name), build_id)
         self._say(target, f"creating build server {name} ({site.server_type}, {site.location})")
         # The key is also given at create (so Hetzner mails no root password); the server never
         # boots the stock image: rescue is enabled before its first power-on.
@@ -149,7 +166,10 @@ class SnapshotBuilder:
             ssh_key_ids=(ssh_key.id,),
             start_after_create=False,
         )
-        server = await hc.create_server(spec)
+        try:
+            server = await hc.create_server(spec)
+        except ConflictError as exc:
+            server = await _adopt(exc, await hc.list_servers(name=name), build_id)
         self._say(target, "enabling the rescue system")
         await hc.enable_rescue(server.id, [ssh_key.id])
         await hc.power_on(server.id)
@@ -302,6 +322,19 @@ class SnapshotBuilder:
         self._reporter.emit(ProgressEvent(line, f"{key}/build", title, detail))
         if kind == "waiting":
             self._reporter.emit(ProgressEvent("waiting", key, title, detail))
+
+
+async def _adopt(error: ConflictError, found: Sequence[_R], build_id: str) -> _R:
+    """The resource a retried create already made: the name is taken by this very build.
+
+    The provider retries a POST that timed out; if the first attempt went through, the retry
+    answers ``uniqueness_error``. Names carry the build id, so ours is recognised by label.
+    """
+    if error.context.get("code") == "uniqueness_error":
+        for resource in found:
+            if resource.labels.get(BUILD_ID_LABEL) == build_id:
+                return resource
+    raise error
 
 
 async def ignore_missing(call: Awaitable[None]) -> None:

@@ -196,3 +196,23 @@ async def test_cleanup_survives_a_second_ctrl_c() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert finished == ["cleanup"]
+
+
+@pytest.mark.parametrize("method", ["create_ssh_key", "create_server"])
+async def test_a_create_retried_after_a_lost_answer_adopts_its_own_resource(
+    harness: Any, config: Any, method: str
+) -> None:
+    # The first POST went through, the provider's retry hit the name: uniqueness_error.
+    taken = ConflictError("name is already used", code="uniqueness_error")
+    harness.fake.fail(method, taken, after=True)
+    images = await harness.builds().ensure(config)
+    assert images["amd64"].status == "available"
+    assert [name for name, _ in harness.fake.calls].count(method) == 1
+    assert_no_build_leftovers(harness)
+
+
+async def test_a_name_taken_by_someone_else_is_not_adopted(harness: Any, config: Any) -> None:
+    harness.fake.fail("create_server", ConflictError("taken", code="uniqueness_error"))
+    with pytest.raises(ConflictError, match="taken"):
+        await harness.builds().ensure(config)
+    assert_no_build_leftovers(harness)
