@@ -180,3 +180,20 @@ async def test_extensions_become_the_factory_schematic(
     again = SchematicResolver(cache_file=tmp_path / "schematics.json")
     assert await again.resolve(config.talos) == expected
     assert again.requests == 0
+
+
+async def test_a_build_converges_through_flaky_api_responses(
+    world: Any, provider: HcloudProvider
+) -> None:
+    flaky = FaultSpec(
+        seed=7,
+        errors=[
+            ErrorFault(rate=0.15, code=503),
+            ErrorFault(path="/servers/*", rate=0.1, code="locked"),
+        ],
+    )
+    world.call(lambda: world.sim.set_faults(flaky))
+    images = await builds_for(provider).ensure(config_for(world), archs=["amd64"])
+    assert images["amd64"].status == "available"
+    assert world.leftovers() == ([], [])
+    assert world.call(lambda: world.sim.stats.by_status[503]) > 0
