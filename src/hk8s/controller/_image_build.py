@@ -20,8 +20,10 @@ The steps, for one ``ImageTarget`` (``SnapshotBuilder.build``):
    description, wait until it is ``available``.
 
 Whatever happens, including Ctrl-C, the ``finally`` removes every server and key carrying the
-build id (found by label, so a create whose answer was lost is caught too). The cleanup is
-shielded from cancellation; a second Ctrl-C during it is deferred until it is done.
+build id, and a failed build's unfinished snapshot (found by label, so a create whose answer
+was lost is caught too). The cleanup is shielded from cancellation; a second Ctrl-C during it
+is deferred until it is done. A create that the provider retried after a lost answer and that
+then hits its own name (``uniqueness_error``) adopts the resource carrying the build id.
 """
 
 from __future__ import annotations
