@@ -322,3 +322,9 @@ class KubeClient(KubeBase):
 
 def _true(condition: dict[str, Any] | None) -> bool:
     return condition is not None and condition.get("status") == "True"
+
+
+if TYPE_CHECKING:
+    from hk8s.providers.k8s._port import KubernetesAPI
+
+    _implements: type[KubernetesAPI] = KubeClient  # mypy checks the port is satisfied

@@ -274,3 +274,9 @@ class ParamikoShell:
         client, self._client = self._client, None
         if client is not None:
             await asyncio.to_thread(client.close)
+
+
+if TYPE_CHECKING:
+    from hk8s.providers.ssh._port import RemoteShell
+
+    _implements: type[RemoteShell] = ParamikoShell  # mypy checks the port is satisfied
