@@ -4,11 +4,12 @@ Ready when Cilium runs, the CCM initializes nodes, and failures read like helm's
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubernetes.client import ApiClient, AppsV1Api, BatchV1Api, CoreV1Api
 
-from hk8s.sim.kube import KubeAPI
+if TYPE_CHECKING:
+    from hk8s.sim.kube import KubeAPI
 
 CILIUM_REPO = "https://helm.cilium.io/"
 HETZNER_REPO = "https://charts.hetzner.cloud"
