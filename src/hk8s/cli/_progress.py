@@ -84,7 +84,7 @@ class LiveReporter:
             Spinner("dots", text=f"{title}" + (f" [dim]({detail})[/dim]" if detail else ""))
             for title, detail in self._running.values()
         ]
-        return Group(*rows)
+        return Group(*rows) if rows else ""
 
     def emit(self, event: ProgressEvent) -> None:
         style = {"done": "green", "failed": "red", "skipped": "yellow", "warning": "yellow"}
