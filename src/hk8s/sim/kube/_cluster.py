@@ -77,6 +77,8 @@ class Cluster:
     # job uid -> clock time before which no replacement pod is created (pod failure backoff).
     backoff_until: dict[str, float] = field(default_factory=dict)
     job_failures: dict[str, int] = field(default_factory=dict)
+    # job uid -> clock time the Job was first seen finished (ttlSecondsAfterFinished).
+    finished_at: dict[str, float] = field(default_factory=dict)
     # pod uid -> clock time its containers started running.
     running_since: dict[str, float] = field(default_factory=dict)
     ip_counter: int = 0

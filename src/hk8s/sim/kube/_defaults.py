@@ -105,6 +105,10 @@ def initial_status(kind: str) -> Obj:
         return {"phase": "Active"}
     if kind == "Service":
         return {"loadBalancer": {}}
+    if kind in ("PersistentVolumeClaim", "PersistentVolume"):
+        # No provisioner runs here: claims stay Pending, as with WaitForFirstConsumer and no
+        # consuming pod (hcloud-volumes' binding mode).
+        return {"phase": "Pending" if kind == "PersistentVolumeClaim" else "Available"}
     return {}
 
 

@@ -113,6 +113,8 @@ RESOURCES: tuple[ResourceType, ...] = (
     _rt("", "v1", "ConfigMap", "configmaps", True, "cm"),
     _rt("", "v1", "ServiceAccount", "serviceaccounts", True, "sa"),
     _rt("", "v1", "Event", "events", True, "ev"),
+    _rt("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", True, "pvc", status=True),
+    _rt("", "v1", "PersistentVolume", "persistentvolumes", False, "pv", status=True),
     _rt("apps", "v1", "Deployment", "deployments", True, "deploy", status=True),
     _rt("apps", "v1", "DaemonSet", "daemonsets", True, "ds", status=True),
     _rt("apps", "v1", "ReplicaSet", "replicasets", True, "rs", status=True),

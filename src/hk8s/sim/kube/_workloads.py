@@ -263,7 +263,11 @@ def _jobs(cluster: Cluster, pods: list[Obj]) -> None:
     for job in cluster.store.list(rt):
         spec, status = job["spec"], copy.deepcopy(job.get("status") or {})
         conditions = status.get("conditions") or []
-        if any(c["type"] in ("Complete", "Failed") and c["status"] == "True" for c in conditions):
+        finished = [
+            c for c in conditions if c["type"] in ("Complete", "Failed") and c["status"] == "True"
+        ]
+        if finished:
+            _expire(cluster, rt, job, finished[0])
             continue
         mine = _owned(pods, job)
         active = _live(mine)
@@ -337,6 +341,19 @@ def _jobs(cluster: Cluster, pods: list[Obj]) -> None:
             if not status[key]:
                 del status[key]
         cluster.set_status(rt, job, status, manager=_KCM)
+
+
+def _expire(cluster: Cluster, rt: ResourceType, job: Obj, finished: Obj) -> None:
+    """The TTL-after-finished controller: delete the Job (and its pods) ``ttl`` s after."""
+    ttl = job["spec"].get("ttlSecondsAfterFinished")
+    if ttl is None:
+        return
+    uid = job["metadata"]["uid"]
+    done_at = cluster.finished_at.setdefault(uid, cluster.now())
+    if cluster.now() - done_at >= float(ttl):
+        cluster.verbs.delete(
+            rt, job["metadata"]["namespace"], job["metadata"]["name"], "Background"
+        )
 
 
 def _job_condition(kind: str, reason: str, message: str, now: str) -> Obj:
