@@ -54,6 +54,10 @@ def _live(pods: list[Obj]) -> list[Obj]:
     return [p for p in pods if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
 
 
+def _labels(obj: Obj) -> dict[str, str]:
+    return dict(obj["metadata"].get("labels") or {})
+
+
 def _template_hash(template: Obj) -> str:
     digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).digest()
     return "".join(_HASH_CHARS[b % len(_HASH_CHARS)] for b in digest[:10])
@@ -231,24 +235,30 @@ def _daemonsets(cluster: Cluster, pods: list[Obj]) -> None:
         tolerations = [*(spec.get("tolerations") or []), *_DAEMON_TOLERATIONS]
         probe = {"spec": {**spec, "tolerations": tolerations}}
         wanted = {n["metadata"]["name"] for n in nodes if tolerates_node(probe, n)}
+        revision = {"controller-revision-hash": _template_hash(ds["spec"]["template"])}
         mine = _live(_owned(pods, ds))
         by_node = {p["spec"].get("nodeName"): p for p in mine}
         for pod in mine:
             if pod["spec"].get("nodeName") not in wanted:
                 _delete(cluster, pod_rt, pod)
         for node in sorted(wanted - by_node.keys()):
-            created = _new_pod(cluster, ds, {}, node, tolerations)
+            created = _new_pod(cluster, ds, revision, node, tolerations)
             if created is not None:
                 by_node[node] = created
         scheduled = [p for n, p in by_node.items() if n in wanted]
         ready = sum(1 for p in scheduled if pod_ready(p))
+        updated = [p for p in scheduled if _labels(p).items() >= revision.items()]
+        outdated = [p for p in scheduled if p not in updated]
+        # RollingUpdate with maxUnavailable 1: replace one old pod while all others are ready.
+        if outdated and ready >= len(scheduled) - (0 if pod_ready(outdated[0]) else 1):
+            _delete(cluster, pod_rt, outdated[0])
         status = {
             "currentNumberScheduled": len(scheduled),
             "desiredNumberScheduled": len(wanted),
             "numberMisscheduled": 0,
             "numberReady": ready,
             "numberAvailable": ready,
-            "updatedNumberScheduled": len(scheduled),
+            "updatedNumberScheduled": len(updated),
             "observedGeneration": ds["metadata"].get("generation", 1),
         }
         if len(wanted) - ready:

@@ -201,3 +201,47 @@ async def test_failing_release_and_unknown_version_fail_like_helm(
     assert await eventually(lambda: _job_state(batch, "csi-install"), "Job") == "Failed"
     log = await asyncio.to_thread(_job_log, core, "csi-install")
     assert log.startswith('Error: looks like "https://example.com/charts" is not a valid chart')
+
+
+async def test_upgrade_rolls_the_daemonset_to_the_new_version(
+    kube: KubeAPI,
+    api_client: ApiClient,
+    apply: Any,
+    helm_job: Any,
+    eventually: Any,
+    cluster_nodes: list[str],
+) -> None:
+    core, batch, apps = CoreV1Api(api_client), BatchV1Api(api_client), AppsV1Api(api_client)
+    await _install_cilium(apply, helm_job, eventually, batch)
+    upgrade = helm_job("cilium", "cilium", CILIUM_REPO, "1.18.5", CILIUM_VALUES)
+    upgrade[-1]["metadata"]["name"] = "cilium-upgrade"
+    await apply(upgrade)
+    assert await eventually(lambda: _job_state(batch, "cilium-upgrade"), "upgrade Job") == (
+        "Complete"
+    )
+    log = await asyncio.to_thread(_job_log, core, "cilium-upgrade")
+    assert 'Release "cilium" has been upgraded. Happy Helming!' in log and "REVISION: 2" in log
+
+    def rolled_out() -> Any:
+        ds = apps.read_namespaced_daemon_set("cilium", "kube-system")
+        status = ds.status
+        done = (
+            status.observed_generation == ds.metadata.generation
+            and status.updated_number_scheduled == status.desired_number_scheduled == 3
+            and status.number_ready == 3
+        )
+        return ds if done else None
+
+    ds = await eventually(rolled_out, "cilium DaemonSet rolled out")
+    assert ds.spec.template.spec.containers[0].image == "quay.io/cilium/cilium:v1.18.5"
+    pods = await asyncio.to_thread(
+        core.list_namespaced_pod, "kube-system", label_selector="k8s-app=cilium"
+    )
+    images = {p.spec.containers[0].image for p in pods.items if p.status.phase == "Running"}
+    assert images == {"quay.io/cilium/cilium:v1.18.5"}
+    releases = await asyncio.to_thread(
+        core.list_namespaced_secret, "kube-system", label_selector="owner=helm,name=cilium"
+    )
+    assert sorted(
+        (s.metadata.labels["version"], s.metadata.labels["status"]) for s in releases.items
+    ) == [("1", "superseded"), ("2", "deployed")]
