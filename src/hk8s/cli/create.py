@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from hk8s.providers.k8s import KubernetesAPI
     from hk8s.providers.talos import TalosNodeAPI, TalosNodes
 
-__all__ = ["SecretsPath", "beside", "kube_factory", "register", "talos_factory"]
+__all__ = ["OutputOption", "SecretsPath", "beside", "kube_factory", "register", "talos_factory"]
 
 SecretsPath = Annotated[
     Path | None,
@@ -35,6 +35,12 @@ SecretsPath = Annotated[
         dir_okay=False,
         help="The cluster's secrets bundle [default: secrets.yaml beside the config].",
     ),
+]
+
+
+OutputOption = Annotated[
+    OutputMode | None,
+    typer.Option("--output", "-o", help="Same as the global --output, after the command."),
 ]
 
 
@@ -106,10 +112,7 @@ def create(
             help="Build missing Talos snapshots (default) or fail when one is missing.",
         ),
     ] = True,
-    output: Annotated[
-        OutputMode | None,
-        typer.Option("--output", "-o", help="Same as the global --output, after the command."),
-    ] = None,
+    output: OutputOption = None,
 ) -> None:
     """Create or converge the cluster: infra, servers, Talos, etcd, addons, health."""
     import asyncio

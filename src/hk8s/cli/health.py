@@ -13,7 +13,7 @@ import typer
 # Typer reads the annotations at runtime, so the option types must be real imports.
 from hk8s.cli._options import ConfigFile, Token  # noqa: TC001
 from hk8s.cli._output import Output
-from hk8s.cli.create import SecretsPath, beside
+from hk8s.cli.create import OutputOption, SecretsPath, beside
 
 if TYPE_CHECKING:
     from hk8s.controller import HealthCheck
@@ -35,6 +35,7 @@ def health(
     file: ConfigFile = Path("cluster.yaml"),
     token: Token = None,
     secrets: SecretsPath = None,
+    output: OutputOption = None,
 ) -> None:
     """Check etcd, Talos services, nodes and control-plane pods; exit 1 if any fails."""
     import asyncio
@@ -50,6 +51,8 @@ def health(
     from hk8s.providers.talos import TalosCredentials, TalosNodes
 
     out = Output.of(ctx)
+    if output is not None:
+        out.mode = output
     config = load_config(file)
     provider = connect(token)
 

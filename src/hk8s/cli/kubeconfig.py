@@ -15,7 +15,7 @@ import typer
 # Typer reads the annotations at runtime, so the option types must be real imports.
 from hk8s.cli._options import ConfigFile, Token  # noqa: TC001
 from hk8s.cli._output import Output
-from hk8s.cli.create import SecretsPath, beside
+from hk8s.cli.create import OutputOption, SecretsPath, beside
 
 if TYPE_CHECKING:
     from hk8s.config import ClusterConfig
@@ -53,12 +53,15 @@ def kubeconfig(
     file: ConfigFile = Path("cluster.yaml"),
     token: Token = None,
     secrets: SecretsPath = None,
+    output: OutputOption = None,
     path: OutputPath = None,
 ) -> None:
     """Write an admin kubeconfig for the cluster (mode 0600)."""
     from hk8s.pki import write_kubeconfig
 
     out = Output.of(ctx)
+    if output is not None:
+        out.mode = output
     config, found = access(file, token, secrets)
     target = write_kubeconfig(beside(file, path, "kubeconfig"), found.kubeconfig())
     out.result(

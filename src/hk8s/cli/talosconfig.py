@@ -13,7 +13,7 @@ import typer  # noqa: TC002 - Typer reads typer.Context at runtime
 # Typer reads the annotations at runtime, so the option types must be real imports.
 from hk8s.cli._options import ConfigFile, Token  # noqa: TC001
 from hk8s.cli._output import Output
-from hk8s.cli.create import SecretsPath, beside
+from hk8s.cli.create import OutputOption, SecretsPath, beside
 from hk8s.cli.kubeconfig import OutputPath, access
 
 __all__ = ["register"]
@@ -24,12 +24,15 @@ def talosconfig(
     file: ConfigFile = Path("cluster.yaml"),
     token: Token = None,
     secrets: SecretsPath = None,
+    output: OutputOption = None,
     path: OutputPath = None,
 ) -> None:
     """Write a talosconfig for the cluster (mode 0600)."""
     from hk8s.pki import write_talosconfig
 
     out = Output.of(ctx)
+    if output is not None:
+        out.mode = output
     config, found = access(file, token, secrets)
     identity = found.talosconfig()
     target = write_talosconfig(beside(file, path, "talosconfig"), identity)
