@@ -138,3 +138,25 @@ async def test_list_with_label_and_field_selectors(api_client: ApiClient) -> Non
         _continue=page.metadata._continue,
     )
     assert [c.metadata.name for c in rest.items] == ["c"]
+
+
+async def test_namespace_deletion_empties_then_removes_it(
+    api_client: ApiClient, eventually: object
+) -> None:
+    core = CoreV1Api(api_client)
+    await asyncio.to_thread(core.create_namespace, {"metadata": {"name": "apps"}})
+    await asyncio.to_thread(
+        core.create_namespaced_config_map, "apps", V1ConfigMap(metadata=V1ObjectMeta(name="c"))
+    )
+    await asyncio.to_thread(core.delete_namespace, "apps")
+
+    def gone() -> bool:
+        try:
+            core.read_namespace("apps")
+        except ApiException as exc:
+            return exc.status == 404
+        return False
+
+    await eventually(gone, "namespace removed")  # type: ignore[operator]
+    status, body = await _raises(core.read_namespaced_config_map, "c", "apps")
+    assert status == 404
