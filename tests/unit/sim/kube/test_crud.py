@@ -158,5 +158,5 @@ async def test_namespace_deletion_empties_then_removes_it(
         return False
 
     await eventually(gone, "namespace removed")  # type: ignore[operator]
-    status, body = await _raises(core.read_namespaced_config_map, "c", "apps")
+    status, _body = await _raises(core.read_namespaced_config_map, "c", "apps")
     assert status == 404
