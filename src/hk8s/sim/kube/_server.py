@@ -21,6 +21,7 @@ from hk8s.sim._http import Request, Response
 from hk8s.sim.kube import _resources as res
 from hk8s.sim.kube._selectors import parse_field_selector, parse_label_selector
 from hk8s.sim.kube._status import KubeError
+from hk8s.sim.kube._verbs import Verbs
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -148,6 +149,9 @@ class Router:
         self, request: Request, rt: ResourceType, ns: str | None, name: str | None, sub: str
     ) -> Response:
         method, verbs, nsv = request.method, self.verbs, ns or ""
+        if method != "GET" and request.param("dryRun") == "All":
+            # Every admission and validation step runs, nothing is persisted.
+            verbs = Verbs(self.cluster.store.fork())
         manager = request.param("fieldManager") or _default_manager(request)
         if method == "GET" and name is None:
             if _truthy(request.param("watch")):

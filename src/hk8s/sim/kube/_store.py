@@ -114,6 +114,14 @@ class Store:
             queue.put_nowait(event)
         self.changed.set()
 
+    def fork(self) -> Store:
+        """A private copy for ``dryRun=All`` requests: writes to it reach no one."""
+        copy_ = Store(self._clock)
+        copy_._epoch = self._epoch
+        copy_._objects = copy.deepcopy(self._objects)
+        copy_.rv = self.rv
+        return copy_
+
     def subscribe(self) -> asyncio.Queue[Event]:
         queue: asyncio.Queue[Event] = asyncio.Queue()
         self._watchers.add(queue)

@@ -160,3 +160,16 @@ async def test_namespace_deletion_empties_then_removes_it(
     await eventually(gone, "namespace removed")  # type: ignore[operator]
     status, _body = await _raises(core.read_namespaced_config_map, "c", "apps")
     assert status == 404
+
+
+async def test_dry_run_validates_without_persisting(api_client: ApiClient) -> None:
+    core = CoreV1Api(api_client)
+    cm = V1ConfigMap(metadata=V1ObjectMeta(name="dry"), data={"a": "1"})
+    created = await asyncio.to_thread(
+        core.create_namespaced_config_map, "default", cm, dry_run="All"
+    )
+    assert created.metadata.uid and created.data == {"a": "1"}
+    status, _ = await _raises(core.read_namespaced_config_map, "dry", "default")
+    assert status == 404
+    status, body = await _raises(core.create_namespaced_config_map, "nope", cm, dry_run="All")
+    assert (status, body["reason"]) == (404, "NotFound")
