@@ -283,15 +283,18 @@ def to_ssh_key(bound: Any) -> SSHKey:
 
 def to_server_type(bound: Any) -> ServerType:
     m = _dm(bound)
-    locations = tuple(_name(loc.location) for loc in m.locations or () if loc.location)
+    per_location = [loc for loc in m.locations or () if loc.location]
+    # Deprecation is per location since 2025-09-24 (docs.hetzner.cloud changelog); the
+    # type-level field is itself deprecated. A type is deprecated when it is everywhere.
+    deprecated = bool(per_location) and all(loc.deprecation for loc in per_location)
     return ServerType(
         name=m.name,
         architecture=m.architecture,
         cores=m.cores,
         memory=float(m.memory),
         disk=m.disk,
-        deprecated=bool(m.deprecation),
-        locations=locations,
+        deprecated=deprecated,
+        locations=tuple(_name(loc.location) for loc in per_location),
     )
 
 

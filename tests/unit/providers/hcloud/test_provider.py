@@ -215,3 +215,48 @@ def test_missing_token_is_refused() -> None:
     with pytest.raises(AuthError, match="no Hetzner Cloud API token") as info:
         HcloudProvider("")
     assert info.value.hint is not None and "HCLOUD_TOKEN" in info.value.hint
+
+
+async def test_server_lifecycle_in_model_types(sim, provider) -> None:  # type: ignore[no-untyped-def]
+    from hk8s.model.resources import ServerSpec, SSHKeySpec
+
+    key = await provider.create_ssh_key(
+        SSHKeySpec(
+            "demo-build", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZha2VrZXlmb3J0ZXN0cw== t", LABELS
+        )
+    )
+    assert key.labels == LABELS and key.fingerprint
+    net = await provider.create_network(net_spec(subnets=(Subnet("10.0.1.0/24", "eu-central"),)))
+    group = await provider.create_placement_group(PlacementGroupSpec("demo-cp-pg-1", LABELS))
+    spec = ServerSpec(
+        "demo-cp-1",
+        "cx22",
+        "ubuntu-24.04",
+        "fsn1",
+        {**LABELS, "role": "control-plane"},
+        network_ids=(net.id,),
+        placement_group_id=group.id,
+        ssh_key_ids=(key.id,),
+        start_after_create=False,
+    )
+    server = await provider.create_server(spec)
+    assert (server.name, server.server_type, server.location) == ("demo-cp-1", "cx22", "fsn1")
+    assert [p.network_id for p in server.private_ips] == [net.id]
+    assert server.placement_group_id == group.id
+    assert server.public_ipv4
+    password = await provider.enable_rescue(server.id, [key.id])
+    assert password
+    await provider.power_on(server.id)
+    [found] = await provider.list_servers("role=control-plane")
+    assert found.rescue_enabled or found.status == "running"
+    await provider.power_off(server.id)
+    image = await provider.create_snapshot(server.id, "talos test", {"os": "talos", **LABELS})
+    assert (image.type, image.labels["os"]) == ("snapshot", "talos")
+    [listed] = await provider.list_images("os=talos", type="snapshot", architecture="x86")
+    assert listed.id == image.id
+    types = {t.name: t for t in await provider.server_types()}
+    assert types["cax11"].architecture == "arm" and "fsn1" in types["cax11"].locations
+    await provider.delete_server(server.id)
+    await provider.delete_ssh_key(key.id)
+    await provider.delete_image(image.id)
+    assert await provider.list_servers() == []
