@@ -323,6 +323,19 @@ def _run(
     cluster.set_status(rt, pod, status, manager="kubelet")
 
 
+def _exit_status(container: Obj) -> tuple[int, str]:
+    """What a plain Job container's command exits with: ``false`` and ``exit N`` scripts are
+    understood (so a test can make a Job fail), anything else succeeds silently."""
+    argv = [str(a) for a in [*(container.get("command") or []), *(container.get("args") or [])]]
+    if argv and argv[0].rsplit("/", 1)[-1] == "false":
+        return 1, ""
+    if len(argv) >= 3 and argv[1] == "-c" and argv[0].rsplit("/", 1)[-1] in ("sh", "bash"):
+        script = argv[2].strip()
+        if script.startswith("exit ") and script[5:].strip().isdigit():
+            return int(script[5:].strip()), ""
+    return 0, ""
+
+
 def _finish(cluster: Cluster, pod: Obj, status: Obj, args: list[str] | None, stamp: str) -> None:
     rt = cluster.rt("v1", "Pod")
     first = pod["spec"]["containers"][0]["name"]
@@ -334,6 +347,8 @@ def _finish(cluster: Cluster, pod: Obj, status: Obj, args: list[str] | None, sta
             code, output = 1, f"Error: {exc}\n"
         except KubeError as exc:
             code, output = 1, f"Error: {exc.message}\n"
+    else:
+        code, output = _exit_status(pod["spec"]["containers"][0])
     cluster.logs.setdefault(pod["metadata"]["uid"], {})[first] = output
     started = (
         ((status.get("containerStatuses") or [{}])[0].get("state") or {})

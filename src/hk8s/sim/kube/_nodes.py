@@ -57,7 +57,12 @@ def register_node(
         "kubernetes.io/arch": "amd64",
         "kubernetes.io/hostname": runtime.name,
         "kubernetes.io/os": "linux",
-        **({_CP_ROLE: ""} if runtime.control_plane else {}),
+        # Talos labels control planes so that cloud load balancers skip them.
+        **(
+            {_CP_ROLE: "", "node.kubernetes.io/exclude-from-external-load-balancers": ""}
+            if runtime.control_plane
+            else {}
+        ),
         **labels,
     }
     addresses = [{"type": "InternalIP", "address": runtime.internal_ip}]

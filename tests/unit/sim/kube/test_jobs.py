@@ -113,3 +113,28 @@ async def test_slow_release_takes_longer(
 
     await eventually(done, "slow helm Job")
     assert kube.clock.now() - started >= 300
+
+
+async def test_failing_container_exhausts_the_backoff_limit(
+    kube: KubeAPI, api_client: ApiClient, eventually: Any, cluster_nodes: list[str]
+) -> None:
+    batch, core = BatchV1Api(api_client), CoreV1Api(api_client)
+    job = _job("fails")
+    job["spec"]["backoffLimit"] = 1
+    job["spec"]["template"]["spec"]["containers"][0]["command"] = ["sh", "-c", "exit 3"]
+    await asyncio.to_thread(batch.create_namespaced_job, "default", job)
+
+    def failed() -> Any:
+        found = batch.read_namespaced_job("fails", "default")
+        conditions = {c.type: c for c in found.status.conditions or []}
+        return conditions.get("Failed")
+
+    condition = await eventually(failed, "Job failed")
+    assert condition.reason == "BackoffLimitExceeded"
+    pods = await asyncio.to_thread(
+        core.list_namespaced_pod, "default", label_selector="job-name=fails"
+    )
+    # backoffLimit 1: the first pod and one retry, both exited 3.
+    assert len(pods.items) == 2
+    codes = {p.status.container_statuses[0].state.terminated.exit_code for p in pods.items}
+    assert codes == {3}
