@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import requests
 from hcloud import APIException, HCloudException
 
 from hk8s.errors import (
@@ -71,6 +72,8 @@ def translate(exc: Exception, operation: str) -> Hk8sError:
         return PermanentError(text, **context)
     if isinstance(exc, HCloudException):
         return PermanentError(f"{operation}: {exc}")
+    if isinstance(exc, requests.RequestException):
+        return TransientAPIError(f"{operation}: {type(exc).__name__}")
     if isinstance(exc, KeyError):
         # hcloud 2.27 indexes response bodies strictly: a missing key is a malformed answer.
         return TransientAPIError(f"{operation}: response without the expected field {exc}")

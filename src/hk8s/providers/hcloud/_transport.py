@@ -128,7 +128,9 @@ class PacedAdapter(HTTPAdapter):
                 response = super().send(
                     request, stream, timeout or self.timeout, verify, cert, proxies
                 )
-            except (requests.ConnectionError, requests.Timeout) as exc:
+                # Read the body here, so a connection dropped mid-body is retried too.
+                _ = response.content
+            except requests.RequestException as exc:
                 if attempt + 1 >= attempts:
                     raise TransientAPIError(
                         f"Hetzner API {what}: {type(exc).__name__} after {attempts} attempts",
