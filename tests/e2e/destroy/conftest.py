@@ -138,10 +138,25 @@ class Project:
                     found.append(f"{kind}/{name}")
         return sorted(found)
 
+    def run_infra(self, *names: str) -> None:
+        """``hk8s infra`` for several clusters at once (as separate processes)."""
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "hk8s", "infra", "-f", str(self.configs[name])],
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for name in names
+        ]
+        for proc in procs:
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err
+
     def make_cluster(self, name: str) -> None:
-        """``hk8s infra`` plus what ``create`` adds: servers, an SSH key, a CCM load balancer."""
-        result = self.hk8s("infra", "-f", str(self.configs[name]))
-        assert result.returncode == 0, result.stderr
+        """What ``create`` adds to ``hk8s infra``: servers, an SSH key, a CCM load balancer."""
         client = self.client()
         [network] = client.networks.get_all(name=name)
         groups = {
@@ -164,13 +179,13 @@ class Project:
                     ssh_keys=[key],
                     labels={**labels, "role": role, "pool": pool},
                 )
-        ccm = client.load_balancers.create(
+        client.load_balancers.create(
             f"a{name}svc1",
             load_balancer_type=LoadBalancerType(name="lb11"),
             location=Location(name="fsn1"),
+            network=network,
             labels={"hcloud-ccm/service-uid": f"{name}-uid-1"},
-        ).load_balancer
-        client.load_balancers.attach_to_network(ccm, network).wait_until_finished()
+        )
 
 
 def _public_key() -> str:
@@ -195,6 +210,7 @@ def project(tmp_path: Path) -> Iterator[Project]:
             config.write_text(textwrap.dedent(CONFIG.format(name=name)))
             configs[name] = config
         project = Project(threaded, env, configs)
+        project.run_infra(*configs)
         for name in configs:
             project.make_cluster(name)
         project.client().servers.create(
