@@ -14,6 +14,8 @@ from hk8s.pki import load_talosconfig
 from hk8s.providers.talos import TalosClient, TalosCredentials
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .conftest import CreateWorld
 
 CLUSTER_3_2 = """\
@@ -121,6 +123,34 @@ def test_three_plus_two_comes_up_healthy_and_a_rerun_changes_nothing(world: Crea
     assert len(kube_nodes(kubeconfig)) == 5
     assert talos_versions(talosconfig) == ["v1.12.0"] * 3
     assert world.mutating() == 0
+
+    # a live cluster without its secrets bundle: refused before any change, no new PKI
+    moved = secrets.rename(world.dir / "secrets.backup")
+    refused = world.hk8s("create", check=False)
+    assert refused.returncode == 1
+    assert "secrets bundle" in refused.stderr and "hint:" in refused.stderr
+    assert not secrets.exists()
+    assert world.mutating() == 0
+    moved.rename(secrets)
+    assert_token_absent(world)
+
+
+def test_missing_snapshot_with_no_build_images_is_an_error(world: CreateWorld) -> None:
+    world.write_config(CLUSTER_3_2)
+    result = world.hk8s("create", "--no-build-images", check=False)
+    assert result.returncode == 1
+    assert "no Talos snapshot" in result.stderr and "hk8s image build" in result.stderr
+    assert world.servers() == {}
+
+
+def test_failing_addon_job_shows_helm_output(make_world: Callable[..., CreateWorld]) -> None:
+    world = make_world(
+        {"kubernetes": {"failing_releases": {"metrics-server": "INSTALLATION FAILED: boom"}}}
+    )
+    world.write_config(CLUSTER_3_2.replace("count: 3", "count: 1"))
+    result = world.hk8s("create", check=False)
+    assert result.returncode == 1
+    assert "metrics-server" in result.stderr and "INSTALLATION FAILED: boom" in result.stderr
     assert_token_absent(world)
 
 

@@ -1,0 +1,110 @@
+"""Interrupted runs, API faults, a slow node, and scaling: ``create`` always converges."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .test_create import CLUSTER_3_2, assert_servers, assert_token_absent, kube_nodes
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .conftest import CreateWorld
+
+SMALL = """\
+name: demo
+location: fsn1
+control_plane:
+  count: 1
+workers:
+  - name: workers
+    count: 2
+"""
+SMALL_POOLS = {"demo-cp-1": "cp", "demo-workers-1": "workers", "demo-workers-2": "workers"}
+
+
+def nth(method: str, route: str, n: int) -> Callable[[Any], bool]:
+    """True at the ``n``-th request ``method route`` (the image build's are counted too)."""
+    seen = [0]
+
+    def hit(record: Any) -> bool:
+        if record.method == method and record.route == route:
+            seen[0] += 1
+        return seen[0] >= n
+
+    return hit
+
+
+@pytest.mark.parametrize(
+    ("point", "kill"),
+    [
+        ("network created", nth("POST", "/networks", 1)),
+        ("second cluster server created", nth("POST", "/servers", 3)),
+        ("first machine config recorded", nth("PUT", "/servers/{id}", 1)),
+    ],
+    ids=["infra", "servers", "configs"],
+)
+def test_killed_midway_then_rerun_converges(
+    world: CreateWorld, point: str, kill: Callable[[Any], bool]
+) -> None:
+    world.write_config(SMALL)
+    status = world.hk8s_killed_when(kill, "create")
+    assert status == -9, f"not interrupted at {point}"
+    result = world.hk8s("create", "-o", "json")
+    assert all(check["ok"] for check in json.loads(result.stdout)["health"])
+    # exactly the desired servers: no duplicates, no orphans (build servers included)
+    assert_servers(world, SMALL_POOLS)
+    assert kube_nodes(world.dir / "kubeconfig") == dict.fromkeys(SMALL_POOLS, True)
+    assert_token_absent(world)
+
+
+def test_api_faults_and_a_slow_node_still_converge(
+    make_world: Callable[..., CreateWorld],
+) -> None:
+    world = make_world(
+        {
+            "seed": 8,
+            "errors": [
+                {"path": "*", "rate": 0.05, "code": 503},
+                {"path": "*", "rate": 0.05, "code": 429},
+                {"path": "*", "rate": 0.05, "code": "locked"},
+            ],
+            "talos": {"slow_boots": ["demo-workers-2"], "slow_boot_factor": 4},
+        }
+    )
+    world.write_config(SMALL)
+    world.hk8s("create")
+    stats = world.threaded.call(lambda: world.world.hcloud.stats.snapshot())
+    assert set(stats["by_status"]) - {"200", "201", "204"}, "faults were injected"
+    world.faults({})
+    assert_servers(world, SMALL_POOLS)
+    health = world.hk8s("health")
+    assert "FAIL" not in health.stdout
+    assert_token_absent(world)
+
+
+def test_scale_up_then_down_drains_nodes(world: CreateWorld) -> None:
+    world.write_config(CLUSTER_3_2)
+    world.hk8s("create")
+    world.write_config(CLUSTER_3_2.replace("count: 2", "count: 4"))
+    world.hk8s("create")
+    up = {f"demo-cp-{i}": "cp" for i in (1, 2, 3)}
+    up |= {f"demo-workers-{i}": "workers" for i in (1, 2, 3, 4)}
+    assert_servers(world, up)
+    assert kube_nodes(world.dir / "kubeconfig") == dict.fromkeys(up, True)
+
+    spy = world.spy_kube()
+    world.write_config(CLUSTER_3_2.replace("count: 2", "count: 1"))
+    result = world.hk8s("create", "-o", "json")
+    removed = ["demo-workers-2", "demo-workers-3", "demo-workers-4"]
+    assert json.loads(result.stdout)["removed"] == removed
+    down = {f"demo-cp-{i}": "cp" for i in (1, 2, 3)} | {"demo-workers-1": "workers"}
+    assert_servers(world, down)
+    assert kube_nodes(world.dir / "kubeconfig") == dict.fromkeys(down, True)
+    # drained through the Kubernetes API, highest number first: cordon, then evictions
+    assert spy["cordon"] == ["demo-workers-4", "demo-workers-3", "demo-workers-2"]
+    assert spy["evict"], "pods were evicted, not deleted"
+    assert_token_absent(world)
