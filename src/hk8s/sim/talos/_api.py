@@ -29,8 +29,18 @@ __all__ = ["MAINTENANCE_UNIMPLEMENTED", "NodeCalls"]
 
 Apply = machine_pb2.ApplyConfigurationRequest
 MAINTENANCE_UNIMPLEMENTED = "API is not implemented in maintenance mode"
-# Fields that a running node applies without a reboot (Talos' "live" config changes).
-_LIVE = ("node_labels", "node_taints", "hostname", "allow_scheduling_on_control_planes")
+# Fields that a running node applies without a reboot (Talos' "live" config changes): talos
+# Runtime.CanApplyImmediate (internal/app/machined/pkg/runtime/v1alpha1/v1alpha1_runtime.go)
+# lets .cluster, .machine.install, .machine.kubelet, .machine.nodeLabels/nodeTaints change live
+# (what ``talosctl upgrade-k8s`` relies on to roll the kubelet image with mode NO_REBOOT).
+_LIVE = (
+    "node_labels",
+    "node_taints",
+    "hostname",
+    "allow_scheduling_on_control_planes",
+    "install_image",
+    "kubernetes_version",
+)
 
 
 def _etcd(exc: EtcdError) -> GRPCError:
