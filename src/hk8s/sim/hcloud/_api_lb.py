@@ -22,6 +22,8 @@ from hk8s.sim.hcloud._routing import (
     labels_of,
     list_reply,
     lookup,
+    member,
+    objects,
     optional,
     require,
 )
@@ -36,22 +38,94 @@ router = Router()
 
 
 # -------------------------------------------------------------------------- load balancers
+_INT = (int,)
+_CHECK_TYPES: dict[str, tuple[type, ...]] = {
+    "protocol": (str,),
+    "port": _INT,
+    "interval": _INT,
+    "timeout": _INT,
+    "retries": _INT,
+    "http": (dict,),
+}
+_CHECK_HTTP_TYPES: dict[str, tuple[type, ...]] = {
+    "domain": (str, type(None)),
+    "path": (str,),
+    "response": (str,),
+    "status_codes": (list,),
+    "tls": (bool,),
+}
+_HTTP_TYPES: dict[str, tuple[type, ...]] = {
+    "cookie_name": (str,),
+    "cookie_lifetime": _INT,
+    "certificates": (list,),
+    "redirect_http": (bool,),
+    "sticky_sessions": (bool,),
+    "timeout_idle": _INT,
+}
+
+
+def _merge(
+    field: str, given: dict[str, Any], base: dict[str, Any], types: dict[str, tuple[type, ...]]
+) -> dict[str, Any]:
+    """``base`` updated with the known, well-typed keys of ``given`` (unknown keys refused)."""
+    merged = dict(base)
+    for key, value in given.items():
+        allowed = types.get(key)
+        if allowed is None:
+            raise invalid_input(f"{field}.{key}", "is not a known field")
+        if not isinstance(value, allowed) or (bool not in allowed and isinstance(value, bool)):
+            raise invalid_input(f"{field}.{key}", "has an invalid type")
+        merged[key] = value
+    return merged
+
+
+def _port(body: dict[str, Any], name: str, default: int | None) -> int:
+    value = body.get(name, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
+        raise invalid_input(name, "must be a port number")
+    return value
+
+
+def _health_check(given: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    check = _merge("health_check", given, base, _CHECK_TYPES)
+    if check["protocol"] not in ("tcp", "http"):
+        raise invalid_input("health_check.protocol", "must be tcp or http")
+    # Ranges from openapi.json LoadBalancerServiceHealthCheck.
+    for key, low, high in (
+        ("port", 1, 65535),
+        ("interval", 3, 60),
+        ("timeout", 1, 60),
+        ("retries", 1, 5),
+    ):
+        if not low <= check[key] <= high:
+            raise invalid_input(f"health_check.{key}", f"must be between {low} and {high}")
+    if "http" in given:
+        check["http"] = _merge(
+            "health_check.http", given["http"], base.get("http") or {}, _CHECK_HTTP_TYPES
+        )
+    elif check["protocol"] == "tcp":
+        check.pop("http", None)
+    return check
+
+
 def _service(body: dict[str, Any], existing: LBService | None = None) -> LBService:
     protocol = body.get("protocol", existing.protocol if existing else None)
+    if existing is None:
+        require(body, "protocol")
     if protocol not in ("tcp", "http", "https"):
         raise invalid_input("protocol", "must be tcp, http or https")
     default_port = 80 if protocol == "http" else 443 if protocol == "https" else None
-    listen = body.get("listen_port", existing.listen_port if existing else default_port)
-    dest = body.get("destination_port", existing.destination_port if existing else listen)
-    if not isinstance(listen, int) or not isinstance(dest, int):
-        raise invalid_input("listen_port", "listen_port and destination_port are required")
-    check = {"protocol": "tcp", "port": dest, "interval": 15, "timeout": 10, "retries": 3}
-    if existing:
-        check = dict(existing.health_check)
-    check.update(body.get("health_check") or {})
+    listen = _port(body, "listen_port", existing.listen_port if existing else default_port)
+    dest = _port(body, "destination_port", existing.destination_port if existing else listen)
+    check = _health_check(
+        member(body, "health_check"),
+        existing.health_check
+        if existing
+        else {"protocol": "tcp", "port": dest, "interval": 15, "timeout": 10, "retries": 3},
+    )
     http = None
     if protocol != "tcp":
-        http = {
+        defaults = {
             "cookie_name": "HCLBSTICKY",
             "cookie_lifetime": 300,
             "certificates": [],
@@ -59,17 +133,21 @@ def _service(body: dict[str, Any], existing: LBService | None = None) -> LBServi
             "sticky_sessions": False,
             "timeout_idle": 60,
         }
-        http.update((existing.http or {}) if existing else {})
-        http.update(body.get("http") or {})
-    proxy = body.get("proxyprotocol", existing.proxyprotocol if existing else False)
+        http = _merge(
+            "http",
+            member(body, "http"),
+            (existing.http if existing else None) or defaults,
+            _HTTP_TYPES,
+        )
+    proxy = optional(body, "proxyprotocol", bool, existing.proxyprotocol if existing else False)
     return LBService(protocol, listen, dest, bool(proxy), check, http)
 
 
 def _lb_target(state: HcloudState, lb: LoadBalancer, body: dict[str, Any]) -> LBTarget:
     kind = require(body, "type")
-    private = bool(body.get("use_private_ip", False))
+    private = optional(body, "use_private_ip", bool, False)
     if kind == "server":
-        server_id = (body.get("server") or {}).get("id")
+        server_id = member(body, "server").get("id")
         server = lookup(state.servers, as_int(server_id, "server.id"), "server")
         if private and not set(server.private_net) & set(lb.private_net):
             raise ApiError(
@@ -78,7 +156,7 @@ def _lb_target(state: HcloudState, lb: LoadBalancer, body: dict[str, Any]) -> LB
             )
         target = LBTarget("server", server_id=server.id, use_private_ip=private)
     elif kind == "label_selector":
-        selector = str((body.get("label_selector") or {}).get("selector"))
+        selector = str(member(body, "label_selector").get("selector"))
         try:
             parse_selector(selector)
         except LabelError as exc:
@@ -90,7 +168,7 @@ def _lb_target(state: HcloudState, lb: LoadBalancer, body: dict[str, Any]) -> LB
             )
         target = LBTarget("label_selector", selector=selector, use_private_ip=private)
     elif kind == "ip":
-        target = LBTarget("ip", ip=str((body.get("ip") or {}).get("ip")))
+        target = LBTarget("ip", ip=str(member(body, "ip").get("ip")))
     else:
         raise invalid_input("type", "must be server, label_selector or ip")
     if any(
@@ -141,18 +219,18 @@ async def create_lb(ctx: Ctx) -> Reply:
     labels = labels_of(body)
     check_name(name, state.load_balancers.values())
     state.check_limit("load_balancers")
-    if (loc := body.get("location")) is not None:
+    if (loc := optional(body, "location", str, None)) is not None:
         if loc not in LOCATIONS:
             raise invalid_input("location", f"location {loc!r} not found")
         location = LOCATIONS[loc]
-    elif (zone := body.get("network_zone")) is not None:
+    elif (zone := optional(body, "network_zone", str, None)) is not None:
         in_zone = [x for x in LOCATIONS.values() if x.network_zone == zone]
         if not in_zone:
             raise invalid_input("network_zone", f"unknown network zone {zone!r}")
         location = in_zone[0]
     else:
         raise invalid_input("location", "location or network_zone is required")
-    algorithm = (body.get("algorithm") or {}).get("type", "round_robin")
+    algorithm = member(body, "algorithm").get("type", "round_robin")
     if algorithm not in ("round_robin", "least_connections"):
         raise invalid_input("algorithm.type", "must be round_robin or least_connections")
     lb = LoadBalancer(
@@ -169,9 +247,9 @@ async def create_lb(ctx: Ctx) -> Reply:
     )
     if (network := body.get("network")) is not None:
         _lb_attach(state, lb, as_int(network, "network"), None)
-    for service in optional(body, "services", list, []):
+    for service in objects(body, "services"):
         lb.services.append(_service(service))
-    for target in optional(body, "targets", list, []):
+    for target in objects(body, "targets"):
         lb.targets.append(_lb_target(state, lb, target))
     state.load_balancers[lb.id] = lb
     action = state.start_action(
@@ -255,9 +333,9 @@ async def remove_target(ctx: Ctx) -> Reply:
     body = ctx.body()
     kind = require(body, "type")
     key = {
-        "server": ("server_id", (body.get("server") or {}).get("id")),
-        "label_selector": ("selector", (body.get("label_selector") or {}).get("selector")),
-        "ip": ("ip", (body.get("ip") or {}).get("ip")),
+        "server": ("server_id", member(body, "server").get("id")),
+        "label_selector": ("selector", member(body, "label_selector").get("selector")),
+        "ip": ("ip", member(body, "ip").get("ip")),
     }.get(kind)
     if key is None:
         raise invalid_input("type", "must be server, label_selector or ip")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hk8s.model.labels import LabelError, parse_selector
@@ -17,6 +18,8 @@ from hk8s.sim.hcloud._routing import (
     labels_of,
     list_reply,
     lookup,
+    member,
+    objects,
     optional,
     require,
 )
@@ -84,7 +87,9 @@ def _add_subnet(network: Network, body: dict[str, Any], field: str = "ip_range")
         if not free:
             raise ApiError("no_subnet_available", "no free /24 left in the network")
         net = free[0]
-    subnet = Subnet(kind, str(net), zone, str(next(parent.hosts())), body.get("vswitch_id"))
+    subnet = Subnet(
+        kind, str(net), zone, str(next(parent.hosts())), optional(body, "vswitch_id", int, None)
+    )
     network.subnets.append(subnet)
     return subnet
 
@@ -118,12 +123,15 @@ async def create_network(ctx: Ctx) -> Reply:
     check_name(name, state.networks.values())
     state.check_limit("networks")
     network = Network(state.next_id(), name, str(net), labels, state.now())
-    network.expose_routes_to_vswitch = bool(body.get("expose_routes_to_vswitch"))
-    for index, subnet in enumerate(optional(body, "subnets", list, [])):
+    network.expose_routes_to_vswitch = optional(body, "expose_routes_to_vswitch", bool, False)
+    for index, subnet in enumerate(objects(body, "subnets")):
         _add_subnet(network, subnet, f"subnets[{index}].ip_range")
     network.routes = [
-        {"destination": r["destination"], "gateway": r["gateway"]}
-        for r in optional(body, "routes", list, [])
+        {
+            "destination": str(_cidr(require(r, "destination"), "routes.destination")),
+            "gateway": require(r, "gateway"),
+        }
+        for r in objects(body, "routes")
     ]
     state.networks[network.id] = network
     return Reply(201, {"network": network_json(state, network)})
@@ -212,6 +220,7 @@ async def network_protection(ctx: Ctx) -> Reply:
 
 # ------------------------------------------------------------------------------ firewalls
 _PROTOCOLS = ("tcp", "udp", "icmp", "esp", "gre")
+_PORT = re.compile(r"^[0-9]{1,5}(-[0-9]{1,5})?$")
 
 
 def _rules(value: Any) -> list[dict[str, Any]]:
@@ -227,28 +236,34 @@ def _rules(value: Any) -> list[dict[str, Any]]:
             raise invalid_input(f"{where}.direction", "must be in or out")
         if protocol not in _PROTOCOLS:
             raise invalid_input(f"{where}.protocol", f"must be one of {', '.join(_PROTOCOLS)}")
+        description = rule.get("description")
+        if description is not None and not isinstance(description, str):
+            raise invalid_input(f"{where}.description", "must be a string")
         port = rule.get("port")
         if protocol in ("tcp", "udp") and not port:
             raise invalid_input(f"{where}.port", "is required for tcp and udp")
         if protocol not in ("tcp", "udp") and port:
             raise invalid_input(f"{where}.port", "is only allowed for tcp and udp")
+        # A port or a range "80-85" (openapi.json Rule.port).
+        if port and (not isinstance(port, str) or not _PORT.match(port)):
+            raise invalid_input(f"{where}.port", "must be a port or a range like 80-85")
         ips_key = "source_ips" if direction == "in" else "destination_ips"
         ips = rule.get(ips_key) or []
-        if not ips:
-            raise invalid_input(f"{where}.{ips_key}", "is required")
+        if not isinstance(ips, list) or not ips:
+            raise invalid_input(f"{where}.{ips_key}", "is required (an array of CIDRs)")
         for ip in ips:
             try:
-                ipaddress.ip_network(ip, strict=True)
+                ipaddress.ip_network(str(ip), strict=True)
             except ValueError:
                 raise invalid_input(f"{where}.{ips_key}", f"{ip!r} is not a CIDR") from None
         rules.append(
             {
-                "description": rule.get("description"),
+                "description": description,
                 "direction": direction,
                 "source_ips": list(ips) if direction == "in" else [],
                 "destination_ips": list(ips) if direction == "out" else [],
                 "protocol": protocol,
-                "port": str(port) if port else None,
+                "port": port or None,
             }
         )
     return rules
@@ -261,14 +276,14 @@ def _targets(state: HcloudState, value: Any, field: str) -> list[tuple[str, int 
     for entry in value:
         kind = entry.get("type") if isinstance(entry, dict) else None
         if kind == "server":
-            server_id = (entry.get("server") or {}).get("id")
+            server_id = member(entry, "server").get("id")
             if server_id not in state.servers:
                 raise ApiError(
                     "firewall_resource_not_found", f"server {server_id} not found", status=404
                 )
             targets.append(("server", int(server_id)))
         elif kind == "label_selector":
-            selector = (entry.get("label_selector") or {}).get("selector")
+            selector = member(entry, "label_selector").get("selector")
             try:
                 parse_selector(str(selector))
             except LabelError as exc:

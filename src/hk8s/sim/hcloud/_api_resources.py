@@ -342,10 +342,10 @@ async def create_primary_ip(ctx: Ctx) -> Reply:
             raise ApiError("server_not_stopped", "the server must be powered off")
         if (target.public_ipv4 if kind == "ipv4" else target.public_ipv6) is not None:
             raise ApiError(f"server_has_{kind}", f"the server already has an {kind} address")
-    location_name = body.get("location")
+    location_name = optional(body, "location", str, None)
     if location_name is None and target is not None:
         location_name = target.location.name
-    if location_name is None and (dc := body.get("datacenter")) in DATACENTERS:
+    if location_name is None and (dc := optional(body, "datacenter", str, None)) in DATACENTERS:
         location_name = DATACENTERS[dc].name
     if location_name not in LOCATIONS:
         raise invalid_input("location", "a valid location (or datacenter) is required")

@@ -94,11 +94,11 @@ def find_image(state: HcloudState, value: Any, arch: str, field: str = "image") 
 
 
 def _location(body: dict[str, Any], st: ServerType) -> Location:
-    if (name := body.get("location")) is not None:
+    if (name := optional(body, "location", str, None)) is not None:
         if name not in LOCATIONS:
             raise invalid_input("location", f"location {name!r} not found")
         location = LOCATIONS[name]
-    elif (dc := body.get("datacenter")) is not None:
+    elif (dc := optional(body, "datacenter", str, None)) is not None:
         if dc not in DATACENTERS:
             raise invalid_input("datacenter", f"datacenter {dc!r} not found")
         location = DATACENTERS[dc]

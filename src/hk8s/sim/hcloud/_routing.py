@@ -135,6 +135,26 @@ def require(body: dict[str, Any], name: str, kind: type | tuple[type, ...] = str
     return value
 
 
+def member(body: dict[str, Any], name: str) -> dict[str, Any]:
+    """A nested object of a request body (``{}`` when absent), else invalid_input."""
+    value = body.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise invalid_input(name, "must be an object")
+    return value
+
+
+def objects(body: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    """A list of objects of a request body (``[]`` when absent), else invalid_input."""
+    value = body.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise invalid_input(name, "must be an array of objects")
+    return value
+
+
 def as_int(value: Any, name: str) -> int:
     """An id from a request body: an integer (or its decimal string), else invalid_input."""
     if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():

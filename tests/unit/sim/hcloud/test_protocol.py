@@ -334,3 +334,32 @@ def test_malformed_ids_are_invalid_input_not_server_errors(sim: HcloudSim) -> No
     assert (response.status_code, response.json()["error"]["code"]) == (422, "invalid_input")
     lb = {"name": "lb", "load_balancer_type": "lb11", "location": "fsn1", "network": "x"}
     assert call(sim, "POST", "/load_balancers", json=lb).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        # Each case was a server error or a response breaking openapi.json before validation
+        # was added (found by fuzzing the simulator's inputs).
+        ("/servers", {"name": "s", "server_type": "cx22", "image": "debian-12",
+                      "location": {"x": 1}}, "location"),
+        ("/firewalls", {"name": "f", "rules": [{"direction": "in", "protocol": "tcp",
+                        "port": "80", "source_ips": 5}]}, "rules[0].source_ips"),
+        ("/firewalls", {"name": "f", "rules": [{"direction": "in", "protocol": "tcp",
+                        "port": "80", "source_ips": ["0.0.0.0/0"], "description": []}]},
+         "rules[0].description"),
+        ("/load_balancers", {"name": "l", "load_balancer_type": "lb11", "location": "fsn1",
+                             "services": [{"protocol": "tcp", "listen_port": 80,
+                                           "health_check": {"interval": -1}}]},
+         "health_check.interval"),
+        ("/load_balancers", {"name": "l", "load_balancer_type": "lb11", "location": "fsn1",
+                             "services": [{"protocol": "tcp", "listen_port": True}]},
+         "listen_port"),
+    ],
+)  # fmt: skip
+def test_bad_nested_input_is_invalid_input(
+    sim: HcloudSim, path: str, body: dict[str, Any], field: str
+) -> None:
+    response = call(sim, "POST", path, json=body)
+    assert response.status_code == 422
+    assert response.json()["error"]["details"]["fields"][0]["name"] == field
