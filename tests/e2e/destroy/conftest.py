@@ -62,7 +62,25 @@ class Project:
         return self.threaded.sim
 
     def client(self) -> hcloud.Client:
-        return hcloud.Client(token=self.sim.token, api_endpoint=self.sim.endpoint)
+        # Actions take simulated seconds: poll them often (the library sleeps in between).
+        return hcloud.Client(
+            token=self.sim.token, api_endpoint=self.sim.endpoint, poll_interval=0.05
+        )
+
+    def talos_snapshot(self, server_name: str) -> int:
+        """A snapshot labelled as ``hk8s image build`` labels them; returns its id."""
+        client = self.client()
+        server = client.servers.get_by_name(server_name)
+        assert server is not None
+        # A server is locked while its actions run (creation, the firewall applied to it).
+        for action in client.servers.get_actions(server, status=["running"]):
+            action.wait_until_finished()
+        labels = {"os": "talos", "arch": "amd64", "managed-by": "hk8s"}
+        created = client.servers.create_image(
+            server, description=f"talos from {server_name}", type="snapshot", labels=labels
+        )
+        created.action.wait_until_finished()
+        return int(created.image.id)
 
     def hk8s(self, *args: str, stdin: int | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

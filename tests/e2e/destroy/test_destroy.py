@@ -9,6 +9,9 @@ import sys
 from typing import TYPE_CHECKING
 
 import pytest
+from hcloud.images import Image
+from hcloud.locations import Location
+from hcloud.server_types import ServerType
 
 if TYPE_CHECKING:
     from .conftest import Project  # type: ignore[import-not-found]
@@ -66,18 +69,33 @@ def test_destroy_one_cluster_leaves_the_other_intact(project: Project) -> None:
 
 
 def test_plan_destroy_matches_what_destroy_deletes(project: Project) -> None:
-    plan = project.hk8s("plan", "--destroy", "-o", "json", "-f", str(project.configs["demo"]))
+    # Two Talos snapshots: one no server uses, one prod has a server of.
+    unused = project.talos_snapshot("demo-cp-1")
+    used = project.talos_snapshot("demo-cp-2")
+    project.client().servers.create(
+        "prod-workers-3",
+        server_type=ServerType(name="cx22"),
+        image=Image(id=used),
+        location=Location(name="fsn1"),
+        labels={"cluster": "prod", "managed-by": "hk8s", "role": "worker", "pool": "workers"},
+    )
+    config = str(project.configs["demo"])
+    plan = project.hk8s("plan", "--destroy", "--images", "-o", "json", "-f", config)
     assert plan.returncode == 3, plan.stderr
     planned = json.loads(plan.stdout)
-    assert planned["summary"] == {"create": 0, "update": 0, "delete": 12}
+    assert planned["summary"] == {"create": 0, "update": 0, "delete": 13}
     keys = sorted(op["key"] for op in planned["operations"])
+    assert f"image/talos from demo-cp-1 (#{unused})" in keys
 
     project.reset_stats()
-    result = destroy(project, "demo", "-o", "json")
+    result = destroy(project, "demo", "--images", "-o", "json")
     assert result.returncode == 0, result.stderr
     done = json.loads(result.stdout)
     assert sorted(done["deleted"]) == keys
     assert done["already_gone"] == []
+    assert done["kept_snapshots"] == [used]
+    images = project.threaded.call(lambda: set(project.sim.state.images))
+    assert used in images and unused not in images
     # One DELETE per planned resource, and nothing else deleted.
     stats = project.stats()
     deletes = [r for r in stats["log"] if r["method"] == "DELETE" and r["status"] < 300]
