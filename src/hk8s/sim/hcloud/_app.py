@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from hk8s.errors import ConfigError
 from hk8s.sim._http import Request, Response
 from hk8s.sim.hcloud import (
+    _api_actions,
     _api_lb,
     _api_network,
     _api_resources,
@@ -44,7 +45,7 @@ Observer = Callable[[RequestRecord, Request, Response], None]
 
 def build_router() -> Router:
     router = Router()
-    router.include(_api_resources.actions_router)
+    router.include(_api_actions.router)
     router.include(_api_servers.router)
     router.include(_api_server_actions.router)
     router.include(_api_resources.router)
