@@ -209,17 +209,15 @@ def destroy(
     async def run() -> tuple[DestroyPlan, DestroyReport | None]:
         kube = open_kube(target, kubeconfig, provider, out)
         try:
-            with progress(out) as reporter:
-                destroyer = Destroyer(
-                    provider,
-                    target.cluster,
-                    clock=provider.clock,
-                    timing=provider.timing,
-                    images=images,
-                    kube=kube,
-                    reporter=reporter,
-                )
-                plan = await destroyer.plan()
+            destroyer = Destroyer(
+                provider,
+                target.cluster,
+                clock=provider.clock,
+                timing=provider.timing,
+                images=images,
+                kube=kube,
+            )
+            plan = await destroyer.plan()
             for note in plan.notes:
                 out.warn(note)
             if plan.empty:

@@ -293,7 +293,7 @@ def plan_destroy(observed: ObservedCluster) -> Plan:
     for server in observed.servers:
         role = server.labels.get("role", "?")
         pool = server.labels.get("pool", "?")
-        reason = f"{owned} (role {role}, pool {pool})"
+        reason = f"{role} of pool {pool}, {owned}"
         op = _op("server", server.name, reason, server, "hk8s", ccm_keys)
         server_keys.append(op.key)
         ops.append(op)
