@@ -58,6 +58,7 @@ class LoadBalancerWorld:
         self._listeners: dict[tuple[int, int], asyncio.Server] = {}
         self._rr = itertools.count()
         self.listen_errors: dict[tuple[int, int], str] = {}
+        self._open: set[asyncio.StreamWriter] = set()
 
     async def run(self) -> None:
         try:
@@ -132,12 +133,21 @@ class LoadBalancerWorld:
         except OSError:
             writer.close()
             return
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        # Tracked so that close() drops established connections too: Python 3.11's
+        # asyncio.Server.close() only stops listening.
+        self._open |= {writer, up_writer}
+        try:
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        finally:
+            self._open -= {writer, up_writer}
 
     async def close(self) -> None:
         for server in self._listeners.values():
             server.close()
         self._listeners.clear()
+        for writer in list(self._open):
+            writer.close()
+        self._open.clear()
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

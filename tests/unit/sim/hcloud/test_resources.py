@@ -261,6 +261,11 @@ def test_load_balancer_health_and_forwarding(
         await writer.drain()
         writer.close()
 
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(await reader.read(100))  # echo once, then keep the connection open
+        await writer.drain()
+        await reader.read(100)
+
     listener = threaded.run(asyncio.start_server(backend, ip, 18080))
     try:
         threaded.run(sim.load_balancers.reconcile())
@@ -268,6 +273,16 @@ def test_load_balancer_health_and_forwarding(
         lb_ip = created.load_balancer.public_net.ipv4.ip
         with socket.create_connection((lb_ip, 18080), timeout=5) as conn:
             assert conn.recv(100) == b"hello from web-1"
+        # Established connections end when the simulator's load balancers stop.
+        held = threaded.run(asyncio.start_server(hold, ip, 18081))
+        service = threaded.call(lambda: sim.state.load_balancers[lb_id].services[0])
+        threaded.call(lambda: setattr(service, "destination_port", 18081))
+        with socket.create_connection((lb_ip, 18080), timeout=5) as conn:
+            conn.sendall(b"ping")
+            assert conn.recv(100) == b"ping"
+            threaded.run(sim.load_balancers.close())
+            assert conn.recv(100) == b""
+        held.close()
     finally:
         listener.close()
 
