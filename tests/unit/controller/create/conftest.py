@@ -24,6 +24,7 @@ from hk8s.controller import (
 )
 from hk8s.errors import AuthError, ConflictError, UnavailableError
 from hk8s.model import ManualClock, Timing
+from hk8s.pki import SecretsBundle, generate_secrets, write_secrets
 from hk8s.providers.hcloud.fake import FakeHcloud
 from hk8s.providers.k8s import KubeNode, ObjectRef
 from hk8s.providers.talos import (
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from hk8s.config import ClusterConfig
-    from hk8s.pki import SecretsBundle
 
 TOKEN = "tok-SECRET-0123456789"
 
@@ -244,8 +244,16 @@ class Harness:
         return dataclasses.replace(base, **changes)
 
 
+@pytest.fixture(scope="session")
+def bundle() -> SecretsBundle:
+    """One bundle for every test: RSA-4096 generation takes about a second."""
+    return generate_secrets()
+
+
 @pytest.fixture
-def harness(tmp_path: Path) -> Harness:
+def harness(tmp_path: Path, bundle: SecretsBundle) -> Harness:
+    # A new cluster with a bundle already beside its config (as after `talosctl gen secrets`).
+    write_secrets(tmp_path / "secrets.yaml", bundle)
     hcloud = FakeHcloud()
     talos = FakeTalos(hcloud)
     return Harness(hcloud, talos, FakeKube(talos), tmp_path, ManualClock())

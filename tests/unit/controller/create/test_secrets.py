@@ -10,10 +10,12 @@ import pytest
 from hk8s.controller import CLUSTER_ID_LABEL, cluster_id_label, ensure_secrets
 from hk8s.errors import SecretsError
 from hk8s.model.resources import Server
-from hk8s.pki import generate_secrets, write_secrets
+from hk8s.pki import write_secrets
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from hk8s.pki import SecretsBundle
 
 
 def server(cluster_id: str | None) -> Server:
@@ -41,14 +43,14 @@ def test_existing_cluster_without_its_bundle_is_refused(tmp_path: Path) -> None:
     assert not path.exists(), "no new PKI for a live cluster"
 
 
-def test_bundle_of_another_cluster_is_refused(tmp_path: Path) -> None:
+def test_bundle_of_another_cluster_is_refused(tmp_path: Path, bundle: SecretsBundle) -> None:
     path = tmp_path / "secrets.yaml"
-    write_secrets(path, generate_secrets())
+    write_secrets(path, bundle)
     with pytest.raises(SecretsError, match="another cluster"):
         ensure_secrets(path, [server("the-real-cluster-id")], "demo")
 
 
-def test_servers_without_the_label_do_not_decide(tmp_path: Path) -> None:
+def test_servers_without_the_label_do_not_decide(tmp_path: Path, bundle: SecretsBundle) -> None:
     path = tmp_path / "secrets.yaml"
-    write_secrets(path, generate_secrets())
+    write_secrets(path, bundle)
     assert not ensure_secrets(path, [server(None)], "demo").generated
