@@ -23,6 +23,7 @@ COMMANDS: tuple[str, ...] = (
     "hk8s.cli.image",
     "hk8s.cli.infra",
     "hk8s.cli.plan",
+    "hk8s.cli.upgrade",
     "hk8s.cli.destroy",
     "hk8s.cli.health",
     "hk8s.cli.kubeconfig",

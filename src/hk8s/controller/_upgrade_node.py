@@ -1,0 +1,219 @@
+"""One node's upgrade: Talos (drain, Upgrade, back at the new release) or Kubernetes (config).
+
+Talos, per node (after talos' ``talosctl upgrade`` and the "Upgrading Talos Linux" guide):
+
+1. cordon and drain through the Kubernetes API, honouring PodDisruptionBudgets;
+2. ``Upgrade`` with the Image Factory installer of the cluster's schematic and the target
+   version, ``preserve=True``: the guide asks for it on single-node control planes (etcd data
+   must survive), and Talos 1.8+ keeps the EPHEMERAL partition on upgrade anyway;
+3. wait until the node answers at the target version. A node that went down and answers
+   again at the old version booted back into it (Talos' A/B rollback when the new release
+   fails to boot): that is a failure, reported at once instead of waiting out the timeout;
+4. control planes: etcd has every control plane as a member again;
+5. the machine config rendered for the new release (installer image, contract) applied in
+   AUTO mode (``.machine.install`` changes apply without a reboot) and the config-hash label
+   updated, so a later ``hk8s create`` finds nothing to change;
+6. the Node Ready, then uncordoned.
+
+Kubernetes, per node (like ``talosctl upgrade-k8s``, which patches the machine config of each
+node in turn): the config rendered with the new version applied with ``NO_REBOOT``, then wait
+until the kubelet reports the version and, on control planes, the static pods run its images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from hk8s.controller._create_etcd import wait_etcd_members
+from hk8s.controller._health import CONTROL_PLANE_PODS, check_health
+from hk8s.controller._nodes import config_hash
+from hk8s.controller._servers import CONFIG_HASH_LABEL
+from hk8s.controller._upgrade_plan import parse_version, talos_tag
+from hk8s.errors import Hk8sError, PermanentError, UnavailableError
+from hk8s.providers.talos import ApplyMode
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from hk8s.controller._create_wait import Waiter
+    from hk8s.controller._health import HealthCheck
+    from hk8s.controller._nodes import Node
+    from hk8s.providers.hcloud import HcloudPort
+    from hk8s.providers.k8s import KubernetesAPI
+    from hk8s.providers.talos import TalosNodeAPI
+
+__all__ = ["NodeUpgrader", "static_pod_versions", "uncordon_object"]
+
+# What the gate between nodes ignores: a node hk8s itself cordoned is checked by its own step,
+# and a node the operator cordoned on purpose must not stall a rolling upgrade.
+_GATE_IGNORES = frozenset({"nodes schedulable"})
+
+
+def uncordon_object(node: str) -> dict[str, Any]:
+    """The server-side-apply body that makes a Node schedulable (``kubectl uncordon``)."""
+    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node},
+            "spec": {"unschedulable": False}}  # fmt: skip
+
+
+def static_pod_versions(pods: Sequence[dict[str, Any]], node: str) -> dict[str, str | None]:
+    """Control-plane component -> the version tag of its mirror pod's image on ``node``."""
+    by_name = {p.get("metadata", {}).get("name"): p for p in pods}
+    found: dict[str, str | None] = {}
+    for component in CONTROL_PLANE_PODS:
+        pod = by_name.get(f"{component}-{node}")
+        containers = ((pod or {}).get("spec") or {}).get("containers") or []
+        image = str(containers[0].get("image", "")) if containers else ""
+        _, _, tag = image.rpartition(":")
+        found[component] = tag.removeprefix("v") if pod and tag else None
+    return found
+
+
+@dataclass
+class NodeUpgrader:
+    """The ports and facts each node step needs; ``labels`` tracks config-hash labels set."""
+
+    hcloud: HcloudPort
+    talos: TalosNodeAPI
+    probe: TalosNodeAPI
+    kube: KubernetesAPI
+    waiter: Waiter
+    nodes: Sequence[Node]
+    render: Callable[[Node, str, str], bytes]  # (node, talos, kubernetes) -> machine config
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def control_planes(self) -> list[Node]:
+        return [n for n in self.nodes if n.desired.control_plane]
+
+    def label_hash(self, node: Node) -> str | None:
+        return self.labels.get(node.name, node.server.labels).get(CONFIG_HASH_LABEL)
+
+    async def apply_config(self, node: Node, data: bytes, mode: ApplyMode) -> str:
+        """Apply over mTLS and record the config-hash label; returns the mode Talos used."""
+        result = await self.talos.apply_config(node.address, data, mode)
+        labels = {**self.labels.get(node.name, node.server.labels),
+                  CONFIG_HASH_LABEL: config_hash(data)}  # fmt: skip
+        await self.hcloud.set_labels("server", node.server.id, labels)
+        self.labels[node.name] = labels
+        return result.mode.value
+
+    # -- gates ------------------------------------------------------------------------------
+    async def gate(self) -> list[HealthCheck]:
+        """Wait until the cluster is healthy (schedulability aside) before the next node."""
+        final: list[HealthCheck] = []
+
+        async def check() -> tuple[bool, str]:
+            nonlocal final
+            final = await check_health(self.probe, self.kube, self.nodes)
+            failing = [f"{c.name}: {c.detail}" for c in final
+                       if not c.ok and c.name not in _GATE_IGNORES]  # fmt: skip
+            return not failing, "; ".join(failing)
+
+        await self.waiter.until("health", "cluster health checks", check)
+        return final
+
+    async def ready_and_uncordoned(self, node: Node) -> None:
+        key = f"node/{node.name}"
+        self.waiter.step(key, f"{node.name} Ready")
+        await self.kube.wait_nodes_ready([node.name])
+        await self.kube.apply([uncordon_object(node.name)], field_manager="hk8s-upgrade")
+        self.waiter.done(key, f"{node.name} Ready", "uncordoned")
+
+    # -- Talos ------------------------------------------------------------------------------
+    async def upgrade_talos(self, node: Node, image: str, target: str, kubernetes: str) -> None:
+        key = f"node/{node.name}"
+        self.waiter.step(key, f"drain {node.name}")
+        evicted = await self.kube.drain(node.name)
+        self.waiter.done(key, f"drain {node.name}", f"{len(evicted)} pod(s) evicted")
+        self.waiter.step(key, f"upgrade {node.name} to Talos {target}")
+        await self.talos.upgrade(node.address, image, preserve=True)
+        try:
+            await self._wait_release(node, target)
+        except Hk8sError:
+            # Leave the node as useful as before: it runs its old release, schedulable.
+            try:
+                await self.kube.apply([uncordon_object(node.name)], field_manager="hk8s-upgrade")
+            except Hk8sError as exc:
+                self.waiter.info(key, f"could not uncordon {node.name}", exc.message)
+            raise
+        self.waiter.done(key, f"upgrade {node.name} to Talos {target}")
+        if node.desired.control_plane:
+            await wait_etcd_members(self.probe, self.waiter, self.control_planes)
+        data = self.render(node, target, kubernetes)
+        if self.label_hash(node) != config_hash(data):
+            self.waiter.step(key, f"machine config for Talos {target} on {node.name}")
+            mode = await self.apply_config(node, data, ApplyMode.AUTO)
+            self.waiter.done(key, f"machine config for Talos {target} on {node.name}", mode)
+        await self.ready_and_uncordoned(node)
+
+    async def _wait_release(self, node: Node, target: str) -> None:
+        went_down = False
+        want = parse_version(target)
+
+        async def back() -> tuple[bool, str]:
+            nonlocal went_down
+            try:
+                tag = (await self.probe.version(node.address)).tag
+            except Hk8sError as exc:
+                if not exc.retryable:
+                    raise
+                went_down = True
+                raise UnavailableError(f"{node.name} is rebooting ({exc.message})") from exc
+            if parse_version(tag) == want:
+                return True, ""
+            if went_down:
+                raise PermanentError(
+                    f"{node.name} rebooted into Talos {tag} instead of {talos_tag(target)}: "
+                    "the new release did not boot and Talos rolled back",
+                    hint="see why with `talosctl -n <ip> dmesg` (or the Hetzner console); "
+                    "fix the cause and re-run `hk8s upgrade`, which skips nodes already done",
+                    node=node.name,
+                )
+            return False, f"still running {tag}, installing {talos_tag(target)}"
+
+        await self.waiter.until(
+            f"node/{node.name}",
+            f"{node.name} to boot Talos {talos_tag(target)}",
+            back,
+            timeout=self.waiter.timing.cluster_timeout,
+        )
+
+    # -- Kubernetes -------------------------------------------------------------------------
+    async def kubernetes_done(self, node: Node, target: str) -> tuple[bool, str]:
+        """Whether the kubelet (and the static pods) run ``target``, and what was seen."""
+        want = parse_version(target)
+        found = {n.name: n for n in await self.kube.list_nodes()}
+        kube_node = found.get(node.name)
+        seen = kube_node.kubelet_version if kube_node else None
+        problems = []
+        if kube_node is None or not seen or parse_version(seen) != want:
+            problems.append(f"kubelet {seen or 'not registered'}")
+        elif not kube_node.ready:
+            problems.append("not Ready")
+        if node.desired.control_plane:
+            pods = await self.kube.list("v1", "Pod", namespace="kube-system")
+            for component, version in static_pod_versions(pods, node.name).items():
+                if version is None or parse_version(version) != want:
+                    problems.append(f"{component} {version or 'missing'}")
+        return not problems, ", ".join(problems)
+
+    async def upgrade_kubernetes(self, node: Node, talos: str, target: str) -> bool:
+        """Roll ``node`` to Kubernetes ``target``; False when it was already there."""
+        key = f"node/{node.name}"
+        data = self.render(node, talos, target)
+        done, _ = await self.kubernetes_done(node, target)
+        if done and self.label_hash(node) == config_hash(data):
+            return False
+        title = f"{node.name} to Kubernetes {target}"
+        self.waiter.step(key, title)
+        mode = await self.apply_config(node, data, ApplyMode.NO_REBOOT)
+        self.waiter.info(key, f"machine config applied to {node.name}", mode)
+        await self.waiter.until(
+            key,
+            f"kubelet{' and control plane pods' if node.desired.control_plane else ''} of "
+            f"{node.name} at {target}",
+            lambda: self.kubernetes_done(node, target),
+        )
+        self.waiter.done(key, title)
+        return True

@@ -1,0 +1,214 @@
+"""Stateful fakes of the Talos and Kubernetes ports for rolling-upgrade tests.
+
+``FakeTalos`` models what an upgrade looks like from outside: after ``Upgrade`` a node keeps
+answering at its old release for a while, stops answering (reboot), then answers at the new
+release, or at the old one again when its upgrade is set to fail. ``FakeKube`` records
+cordons, drains and uncordons. Both log every mutating call in one shared ``log`` so a test
+can assert on the order across them, and track how many nodes are down at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import pytest
+
+from hk8s.controller import Node, NodeUpgrader, Waiter
+from hk8s.controller._servers import DesiredServer
+from hk8s.errors import UnavailableError
+from hk8s.model import ManualClock, Timing
+from hk8s.model.resources import Server
+from hk8s.providers.k8s import KubeNode, ObjectRef
+from hk8s.providers.talos import (
+    ApplyMode,
+    ApplyResult,
+    EtcdMember,
+    ServiceStatus,
+    VersionInfo,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+DOWN_POLLS = 2  # Version calls a rebooting node does not answer
+BUSY_POLLS = 1  # Version calls it still answers at the old release before going down
+
+
+@dataclass
+class FakeNode:
+    name: str
+    address: str
+    control_plane: bool
+    version: str = "v1.12.0"
+    kubelet: str = "1.35.0"
+    target: str | None = None
+    busy: int = 0
+    down: int = 0
+    fails: bool = False
+
+
+@dataclass
+class Cluster:
+    nodes: dict[str, FakeNode]
+    log: list[str] = field(default_factory=list)
+    max_down: int = 0
+
+    def by_address(self, address: str) -> FakeNode:
+        return next(n for n in self.nodes.values() if n.address == address)
+
+    def down_now(self) -> int:
+        return sum(1 for n in self.nodes.values() if n.target is not None)
+
+
+class FakeTalos:
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+
+    async def version(self, node: str, *, maintenance: bool = False) -> VersionInfo:
+        fake = self.cluster.by_address(node)
+        if fake.target is not None:
+            if fake.busy:
+                fake.busy -= 1
+                return VersionInfo(tag=fake.version)
+            if fake.down:
+                fake.down -= 1
+                raise UnavailableError(f"{fake.name} is rebooting")
+            if not fake.fails:
+                fake.version = fake.target
+            fake.target = None
+        return VersionInfo(tag=fake.version)
+
+    async def upgrade(
+        self, node: str, image: str, *, preserve: bool = False, stage: bool = False
+    ) -> None:
+        fake = self.cluster.by_address(node)
+        self.cluster.log.append(f"upgrade {fake.name}")
+        fake.target = image.rpartition(":")[2]
+        fake.busy, fake.down = BUSY_POLLS, DOWN_POLLS
+        self.cluster.max_down = max(self.cluster.max_down, self.cluster.down_now())
+
+    async def apply_config(
+        self, node: str, data: bytes, mode: ApplyMode, *, maintenance: bool = False
+    ) -> ApplyResult:
+        fake = self.cluster.by_address(node)
+        self.cluster.log.append(f"apply {fake.name} {mode.value}")
+        for line in data.decode().splitlines():
+            if line.startswith("kubernetes:"):
+                fake.kubelet = line.split(":", 1)[1].strip()
+        return ApplyResult(mode=ApplyMode.NO_REBOOT)
+
+    async def etcd_members(self, node: str) -> list[EtcdMember]:
+        cps = [n for n in self.cluster.nodes.values() if n.control_plane]
+        return [EtcdMember(id=i, hostname=n.name) for i, n in enumerate(cps, 1)]
+
+    async def services(self, node: str) -> list[ServiceStatus]:
+        fake = self.cluster.by_address(node)
+        names = ("apid", "etcd", "kubelet", "trustd") if fake.control_plane else ("apid", "kubelet")
+        return [ServiceStatus(id=n, state="Running", healthy=True) for n in names]
+
+
+class FakeKube:
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.cordoned: set[str] = set()
+
+    async def drain(self, node: str, *, timeout: float | None = None) -> list[ObjectRef]:
+        self.cordoned.add(node)
+        self.cluster.log.append(f"drain {node}")
+        return [ObjectRef("v1", "Pod", f"app-{node}", "default")]
+
+    async def apply(
+        self, objects: Iterable[Mapping[str, Any]], *, field_manager: str = "hk8s"
+    ) -> list[ObjectRef]:
+        refs = []
+        for obj in objects:
+            name = obj["metadata"]["name"]
+            if obj["kind"] == "Node" and obj["spec"]["unschedulable"] is False:
+                self.cordoned.discard(name)
+                self.cluster.log.append(f"uncordon {name}")
+            refs.append(ObjectRef.of(dict(obj)))
+        return refs
+
+    async def wait_nodes_ready(
+        self, names: Iterable[str], *, timeout: float | None = None
+    ) -> list[KubeNode]:
+        return [n for n in await self.list_nodes() if n.name in set(names)]
+
+    async def list_nodes(self) -> list[KubeNode]:
+        return [
+            KubeNode(
+                name=n.name,
+                ready=n.target is None,
+                schedulable=n.name not in self.cordoned,
+                roles=("control-plane",) if n.control_plane else (),
+                kubelet_version=f"v{n.kubelet}",
+            )
+            for n in self.cluster.nodes.values()
+        ]
+
+    async def get(
+        self, api_version: str, kind: str, name: str, *, namespace: str | None = None
+    ) -> dict[str, Any] | None:
+        return {"metadata": {"name": name}}
+
+    async def list(self, api_version: str, kind: str, **kw: Any) -> list[dict[str, Any]]:
+        pods = []
+        for n in self.cluster.nodes.values():
+            if not n.control_plane:
+                continue
+            for component in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+                pods.append(
+                    {
+                        "metadata": {"name": f"{component}-{n.name}"},
+                        "spec": {"containers": [{"image": f"k8s/{component}:v{n.kubelet}"}]},
+                        "status": {"phase": "Running"},
+                    }
+                )
+        return pods
+
+
+class FakeHcloud:
+    def __init__(self) -> None:
+        self.labels: dict[int, dict[str, str]] = {}
+
+    async def set_labels(self, kind: str, resource_id: int, labels: dict[str, str]) -> None:
+        self.labels[resource_id] = dict(labels)
+
+
+def make_node(index: int, name: str, control_plane: bool) -> Node:
+    role: Literal["control-plane", "worker"] = "control-plane" if control_plane else "worker"
+    desired = DesiredServer(
+        name, "cp" if control_plane else "workers", role, index, "cx22", "fsn1", "amd64",
+        "pg", {},
+    )  # fmt: skip
+    server = Server(index, name, "running", "cx22", "fsn1", public_ipv4=f"10.0.0.{index}")
+    return Node(desired, server)
+
+
+@dataclass
+class Rollout:
+    cluster: Cluster
+    talos: FakeTalos
+    kube: FakeKube
+    upgrader: NodeUpgrader
+
+
+@pytest.fixture
+def rollout() -> Rollout:
+    names = [
+        *((f"demo-cp-{i}", True) for i in (1, 2, 3)),
+        *((f"demo-workers-{i}", False) for i in (1, 2, 3)),
+    ]
+    nodes = [make_node(i, name, cp) for i, (name, cp) in enumerate(names, 1)]
+    cluster = Cluster({n.name: FakeNode(n.name, n.address, n.desired.control_plane) for n in nodes})
+    talos, kube = FakeTalos(cluster), FakeKube(cluster)
+    waiter = Waiter(ManualClock(), Timing())
+
+    def render(node: Node, talos_version: str, kubernetes: str) -> bytes:
+        return f"talos: {talos_version}\nkubernetes: {kubernetes}\n".encode()
+
+    fakes: Any = (FakeHcloud(), talos, kube)  # structural fakes of the ports
+    hcloud, talos_port, kube_port = fakes
+    upgrader = NodeUpgrader(hcloud, talos_port, talos_port, kube_port, waiter, nodes, render)
+    return Rollout(cluster, talos, kube, upgrader)

@@ -1,0 +1,115 @@
+"""Rolling a plan over fake nodes: control planes one at a time before workers, workers
+``parallel`` at a time, each drained before and uncordoned after; done nodes untouched; the
+first failure (a node that boots back into its old release) stops the run and names it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from hk8s.controller import NodeVersions, plan_upgrade, roll_out
+from hk8s.errors import PermanentError
+
+if TYPE_CHECKING:
+    from hk8s.controller import Node, UpgradePlan
+
+    from .conftest import Rollout
+
+IMAGE = "factory.example/installer/abc:v1.13.0"
+
+
+def talos_plan(rollout: Rollout) -> UpgradePlan:
+    observed = [
+        NodeVersions(n.name, n.control_plane, n.version, n.kubelet)
+        for n in rollout.cluster.nodes.values()
+    ]
+    return plan_upgrade("demo", observed, talos="v1.13.0", kubernetes="1.35.0", phases=["talos"])
+
+
+async def upgrade_talos(rollout: Rollout, parallel: int = 1) -> list[str]:
+    upgrader = rollout.upgrader
+
+    async def one(node: Node) -> None:
+        await upgrader.upgrade_talos(node, IMAGE, "v1.13.0", "1.35.0")
+
+    return await roll_out(upgrader, talos_plan(rollout).phase("talos"), parallel, one)
+
+
+async def test_control_planes_go_one_at_a_time_before_the_workers(rollout: Rollout) -> None:
+    done = await upgrade_talos(rollout)
+    assert done == [
+        "demo-cp-1", "demo-cp-2", "demo-cp-3", "demo-workers-1", "demo-workers-2", "demo-workers-3"
+    ]  # fmt: skip
+    upgrades = [e.split()[1] for e in rollout.cluster.log if e.startswith("upgrade")]
+    assert upgrades == done
+    assert rollout.cluster.max_down == 1
+    # Each node: drained, upgraded, given its new config, uncordoned, before the next starts.
+    assert rollout.cluster.log[:4] == [
+        "drain demo-cp-1", "upgrade demo-cp-1", "apply demo-cp-1 auto", "uncordon demo-cp-1"
+    ]  # fmt: skip
+    assert {n.version for n in rollout.cluster.nodes.values()} == {"v1.13.0"}
+    assert not rollout.kube.cordoned
+
+
+async def test_workers_go_parallel_at_a_time_control_planes_still_one(rollout: Rollout) -> None:
+    await upgrade_talos(rollout, parallel=3)
+    log = [e for e in rollout.cluster.log if e.startswith(("upgrade", "uncordon"))]
+    cps = log[:6]
+    assert cps == [f"{verb} demo-cp-{i}" for i in (1, 2, 3) for verb in ("upgrade", "uncordon")]
+    workers = log[6:]
+    # All three workers were upgraded before the first of them was back.
+    assert [e.split()[0] for e in workers[:3]] == ["upgrade"] * 3
+    assert rollout.cluster.max_down == 3
+
+
+async def test_nodes_already_at_the_target_get_no_call(rollout: Rollout) -> None:
+    for name in ("demo-cp-1", "demo-workers-2"):
+        rollout.cluster.nodes[name].version = "v1.13.0"
+    done = await upgrade_talos(rollout)
+    assert "demo-cp-1" not in done and "demo-workers-2" not in done
+    touched = {e.split()[1] for e in rollout.cluster.log}
+    assert touched.isdisjoint({"demo-cp-1", "demo-workers-2"})
+
+
+async def test_a_rolled_back_node_stops_the_run_and_is_named(rollout: Rollout) -> None:
+    rollout.cluster.nodes["demo-cp-2"].fails = True
+    with pytest.raises(PermanentError) as caught:
+        await upgrade_talos(rollout)
+    error = caught.value
+    assert error.context["node"] == "demo-cp-2"
+    assert "demo-cp-2" in error.message and "rolled back" in error.message
+    assert "demo-cp-1 finished first" in error.message
+    assert "re-run `hk8s upgrade`" in (error.hint or "")
+    upgrades = [e for e in rollout.cluster.log if e.startswith("upgrade")]
+    assert upgrades == ["upgrade demo-cp-1", "upgrade demo-cp-2"]  # nothing after it
+    assert not rollout.kube.cordoned  # the rolled-back node is schedulable again
+
+    # The cause is fixed: a new run skips demo-cp-1 and finishes the rest.
+    rollout.cluster.nodes["demo-cp-2"].fails = False
+    rollout.cluster.log.clear()
+    done = await upgrade_talos(rollout)
+    assert done[0] == "demo-cp-2" and len(done) == 5
+
+
+async def test_kubernetes_rolls_configs_without_draining(rollout: Rollout) -> None:
+    for fake in rollout.cluster.nodes.values():
+        fake.kubelet = "1.34.1"
+    upgrader = rollout.upgrader
+    observed = [
+        NodeVersions(n.name, n.control_plane, n.version, n.kubelet)
+        for n in rollout.cluster.nodes.values()
+    ]
+    plan = plan_upgrade("demo", observed, talos="v1.12.0", kubernetes="1.35.0")
+
+    async def one(node: Node) -> bool:
+        return await upgrader.upgrade_kubernetes(node, "v1.12.0", "1.35.0")
+
+    done = await roll_out(upgrader, plan.phase("kubernetes"), 1, one)
+    assert len(done) == 6
+    assert rollout.cluster.log == [f"apply {name} no-reboot" for name in done]
+    assert {n.kubelet for n in rollout.cluster.nodes.values()} == {"1.35.0"}
+    # Running it again finds every node done (versions and config hash) and calls nothing.
+    rollout.cluster.log.clear()
+    assert await roll_out(upgrader, plan.phase("kubernetes"), 1, one) == []
+    assert rollout.cluster.log == []
