@@ -15,7 +15,9 @@ from hk8s.cli._options import ConfigFile, Token  # noqa: TC001
 from hk8s.cli._output import Output, OutputMode
 
 if TYPE_CHECKING:
-    from hk8s.controller import Plan
+    from hk8s.config import ClusterConfig
+    from hk8s.controller import Component, Plan
+    from hk8s.providers.hcloud import HcloudProvider
 
 __all__ = ["register", "render_plan"]
 
@@ -56,6 +58,14 @@ def plan(
     images: Annotated[
         bool, typer.Option("--images", help="With --destroy: as destroy --images.")
     ] = False,
+    servers: Annotated[
+        bool,
+        typer.Option(
+            "--servers",
+            help="Also plan the servers create would add or remove (scale-ups, and "
+            "scale-downs, which drain first).",
+        ),
+    ] = False,
 ) -> None:
     """Show what would change, and why; change nothing.
 
@@ -79,7 +89,10 @@ def plan(
     provider = connect(token)
 
     async def run() -> tuple[Plan, list[str]]:
-        reconciler = Reconciler(await infra_components(config, provider))
+        components = await infra_components(config, provider)
+        if servers:
+            components.append(_servers(config, provider, file))
+        reconciler = Reconciler(components)
         return await reconciler.plan(), reconciler.warnings()
 
     try:
@@ -91,6 +104,18 @@ def plan(
     out.result({"cluster": config.name, **result.to_dict(), "warnings": warnings},
                render_plan(result, config.name))  # fmt: skip
     raise typer.Exit(EXIT_OK if result.empty else EXIT_PLAN_HAS_CHANGES)
+
+
+def _servers(config: ClusterConfig, provider: HcloudProvider, file: Path) -> Component:
+    """The servers component ``create`` reconciles (creates, and drained removals)."""
+    from hk8s.cli.create import beside
+    from hk8s.controller import ServersComponent
+    from hk8s.pki import load_secrets
+
+    # The cluster id only labels new servers; before the first create there is none yet.
+    path = beside(file, None, "secrets.yaml")
+    cluster_id = load_secrets(path).cluster_id if path.exists() else ""
+    return ServersComponent(provider, config, cluster_id=cluster_id)
 
 
 def register(app: typer.Typer) -> None:

@@ -98,6 +98,15 @@ def test_scale_up_then_down_drains_nodes(world: CreateWorld) -> None:
 
     spy = world.spy_kube()
     world.write_config(CLUSTER_3_2.replace("count: 2", "count: 1"))
+    planned = world.hk8s("plan", "--servers", "-o", "json", check=False)
+    assert planned.returncode == 3, planned.stderr
+    ops = json.loads(planned.stdout)["operations"]
+    assert [(op["type"], op["key"]) for op in ops] == [
+        ("delete", "server/demo-workers-4"),
+        ("delete", "server/demo-workers-3"),
+        ("delete", "server/demo-workers-2"),
+    ]
+    assert all("scaled down to 1" in op["reason"] and "drain" in op["reason"] for op in ops)
     result = world.hk8s("create", "-o", "json")
     removed = ["demo-workers-2", "demo-workers-3", "demo-workers-4"]
     assert json.loads(result.stdout)["removed"] == removed
