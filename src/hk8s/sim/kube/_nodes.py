@@ -115,20 +115,31 @@ def register_node(
         assert fresh is not None
         status["conditions"] = (fresh.get("status") or {}).get("conditions") or []
         created = cluster.set_status(rt, fresh, status, manager="kubelet")
-    _ensure_static_pods(cluster, created)
+    _ensure_static_pods(cluster, created, kubelet_version.lstrip("v"))
     return created
 
 
-def _ensure_static_pods(cluster: Cluster, node: Obj) -> None:
+def _ensure_static_pods(cluster: Cluster, node: Obj, version: str) -> None:
+    """Mirror pods of the node's control-plane static pods, at the node's Kubernetes version.
+
+    Talos renders the static pod manifests from the machine config's images (which hk8s and
+    ``talosctl gen config`` set to the same version as the kubelet's); when a config applied
+    without a reboot changes them, the kubelet runs the new pods and updates the mirrors.
+    """
     if _CP_ROLE not in node["metadata"].get("labels", {}):
         return
     rt = cluster.rt("v1", "Pod")
     name = node["metadata"]["name"]
     for component in _STATIC:
         pod_name = f"{component}-{name}"
-        if cluster.store.get(rt, "kube-system", pod_name) is not None:
+        image = f"registry.k8s.io/{component}:v{version}"
+        existing = cluster.store.get(rt, "kube-system", pod_name)
+        if existing is not None:
+            if existing["spec"]["containers"][0].get("image") != image:
+                pod = copy.deepcopy(existing)
+                pod["spec"]["containers"][0]["image"] = image
+                cluster.save(rt, pod, manager="kubelet")
             continue
-        image = f"registry.k8s.io/{component}:v{cluster.kubernetes_version}"
         cluster.verbs.create(
             rt,
             "kube-system",
