@@ -1,0 +1,154 @@
+"""``hk8s create`` then ``hk8s upgrade`` as subprocesses against the simulated world.
+
+The world runs in a background thread; tests read what the nodes run straight from the
+simulator (Talos release on each disk, the Kubernetes API's Node objects) and record the
+Talos RPCs and Kubernetes writes the upgrade makes, so a re-run can be shown to make none.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from hk8s.sim.world import World
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from hk8s.sim.world import ThreadedWorld
+
+pytestmark = pytest.mark.e2e
+
+SPEED = 100.0
+TIMEOUT = 240
+
+
+@dataclass
+class UpgradeWorld:
+    threaded: ThreadedWorld
+    env: dict[str, str]
+    dir: Path
+    outputs: list[str] = field(default_factory=list)
+
+    @property
+    def world(self) -> World:
+        return self.threaded.world
+
+    @property
+    def config(self) -> Path:
+        return self.dir / "cluster.yaml"
+
+    def write_config(self, text: str) -> None:
+        factory = f"  image_factory: {self.world.factory_url}\n"
+        self.config.write_text(textwrap.dedent(text) + factory)
+
+    def hk8s(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """``hk8s <args> -f cluster.yaml``; ``check``: exit 0 or fail showing stderr."""
+        result = subprocess.run(
+            [sys.executable, "-m", "hk8s", *args, "-f", str(self.config)],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+        self.outputs += [result.stdout, result.stderr]
+        if check:
+            assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+        return result
+
+    # -- what the simulated nodes run
+    def talos_versions(self) -> dict[str, str]:
+        """Server name -> the Talos release its disk boots."""
+        fleet = self.world.fleet
+        return self.threaded.call(
+            lambda: {n.server_name: n.disk.image.version for n in fleet.nodes.values()}
+        )
+
+    def kube_nodes(self) -> dict[str, dict[str, Any]]:
+        """Node objects of the cluster's Kubernetes API, by name."""
+
+        def read() -> dict[str, dict[str, Any]]:
+            [kube] = self.world.kubes.values()
+            return {
+                n["metadata"]["name"]: n for n in kube.store.list(kube.cluster.rt("v1", "Node"))
+            }
+
+        return self.threaded.call(read)
+
+    def kubelet_versions(self) -> dict[str, str]:
+        return {k: v["status"]["nodeInfo"]["kubeletVersion"] for k, v in self.kube_nodes().items()}
+
+    def static_pod_images(self) -> dict[str, str]:
+        """Control-plane mirror pod name -> its image's version tag."""
+
+        def read() -> dict[str, str]:
+            [kube] = self.world.kubes.values()
+            pods = kube.store.list(kube.cluster.rt("v1", "Pod"))
+            return {
+                p["metadata"]["name"]: p["spec"]["containers"][0]["image"].rpartition(":")[2]
+                for p in pods
+                if (p["metadata"].get("labels") or {}).get("tier") == "control-plane"
+            }
+
+        return self.threaded.call(read)
+
+    def etcd_members(self) -> list[str]:
+        def read() -> list[str]:
+            [cluster] = self.world.fleet.clusters.values()
+            return sorted(m.hostname for m in cluster.members.values())
+
+        return self.threaded.call(read)
+
+    def set_failed_upgrades(self, patterns: list[str]) -> None:
+        faults = self.world.fleet.faults
+        self.threaded.call(lambda: setattr(faults, "failed_upgrades", list(patterns)))
+
+    def spy(self, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+        """From now on, record Talos Upgrade and ApplyConfiguration RPCs (by server), Node
+        cordons/uncordons and evictions the Kubernetes API serves, in order."""
+        from hk8s.sim.talos._api import NodeCalls
+
+        seen: dict[str, list[str]] = {"upgrade": [], "apply": [], "node": [], "evict": []}
+        for method, bucket in (("upgrade", "upgrade"), ("apply_configuration", "apply")):
+            original = getattr(NodeCalls, method)
+
+            async def spy_call(calls: Any, req: Any, _o: Any = original, _b: str = bucket) -> Any:
+                seen[_b].append(calls.node.server_name)
+                return await _o(calls, req)
+
+            monkeypatch.setattr(NodeCalls, method, spy_call)
+
+        def install() -> None:
+            [kube] = self.world.kubes.values()
+            verbs = kube.cluster.verbs
+            evict, patch = verbs.evict, verbs.patch
+
+            def spy_evict(ns: str, name: str) -> Any:
+                seen["evict"].append(f"{ns}/{name}")
+                return evict(ns, name)
+
+            def spy_patch(rt: Any, ns: str, name: str, body: Any, *a: Any, **k: Any) -> Any:
+                result = patch(rt, ns, name, body, *a, **k)
+                if getattr(rt, "kind", "") == "Node" and b"unschedulable" in bytes(body or b""):
+                    state = "cordon" if b"true" in bytes(body) else "uncordon"
+                    seen["node"].append(f"{state} {name}")
+                return result
+
+            verbs.evict, verbs.patch = spy_evict, spy_patch  # type: ignore[method-assign,assignment]
+
+        self.threaded.call(install)
+        return seen
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[UpgradeWorld]:
+    with World.start_in_thread(speed=SPEED) as threaded:
+        env = {**os.environ, **threaded.env, "NO_COLOR": "1"}
+        yield UpgradeWorld(threaded, env, tmp_path)

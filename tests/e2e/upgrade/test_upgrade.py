@@ -1,0 +1,106 @@
+"""``hk8s upgrade`` end to end against the simulated world, on one 3+1 cluster (creating one
+costs most of the time): Kubernetes 1.34 -> 1.35 reaches every kubelet and control-plane pod;
+Talos v1.12 -> v1.13 with a node whose new release fails to boot stops at that node, and a
+later run resumes and rolls the rest one node at a time; a re-run then does nothing, and so
+does ``hk8s create``; a downgrade is refused before anything is touched."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pytest
+
+    from .conftest import UpgradeWorld
+
+CONTROL_PLANES = ["demo-cp-1", "demo-cp-2", "demo-cp-3"]
+WORKER = "demo-workers-1"
+NODES = [*CONTROL_PLANES, WORKER]
+
+
+def cluster(talos: str, kubernetes: str) -> str:
+    return f"""\
+name: demo
+location: fsn1
+control_plane:
+  count: 3
+workers:
+  - name: workers
+    count: 1
+kubernetes:
+  version: {kubernetes}
+talos:
+  version: {talos}
+"""
+
+
+def test_kubernetes_then_talos_upgrade_with_a_failed_node_and_resume(
+    world: UpgradeWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.write_config(cluster("v1.12.0", "1.34.1"))
+    world.hk8s("create")
+    assert set(world.talos_versions().values()) == {"v1.12.0"}
+    assert set(world.kubelet_versions().values()) == {"v1.34.1"}
+    seen = world.spy(monkeypatch)
+
+    # -- Kubernetes minor upgrade: configs only, no Talos upgrade, no reboot.
+    world.write_config(cluster("v1.12.0", "1.35.0"))
+    result = world.hk8s("upgrade", "--yes", "-o", "json")
+    assert json.loads(result.stdout)["kubernetes_upgraded"] == NODES
+    assert world.kubelet_versions() == dict.fromkeys(NODES, "v1.35.0")
+    assert set(world.static_pod_images().values()) == {"v1.35.0"}
+    assert seen["apply"] == NODES  # control planes one at a time, then the worker
+    assert seen["upgrade"] == []
+
+    # -- Talos minor upgrade; demo-cp-2's new release does not boot (Talos rolls back).
+    world.write_config(cluster("v1.13.0", "1.35.0"))
+    dry = json.loads(world.hk8s("upgrade", "--dry-run", "-o", "json").stdout)
+    assert [(s["node"], s["action"]) for s in dry["steps"] if s["phase"] == "talos"] == [
+        (n, "upgrade") for n in NODES
+    ]
+    world.set_failed_upgrades(["demo-cp-2"])
+    failed = world.hk8s("upgrade", "--yes", check=False)
+    assert failed.returncode == 1, failed.stderr
+    assert "demo-cp-2" in failed.stderr and "rolled back" in failed.stderr
+    assert "re-run `hk8s upgrade`" in failed.stderr
+    assert seen["upgrade"] == ["demo-cp-1", "demo-cp-2"]  # stopped at the failed node
+    assert world.talos_versions() == {
+        "demo-cp-1": "v1.13.0", "demo-cp-2": "v1.12.0", "demo-cp-3": "v1.12.0", WORKER: "v1.12.0"
+    }  # fmt: skip
+
+    # -- The cause is fixed; the re-run skips demo-cp-1 and finishes the rest in order.
+    world.set_failed_upgrades([])
+    seen["upgrade"].clear()
+    seen["node"].clear()
+    seen["evict"].clear()
+    result = world.hk8s("upgrade", "--yes", "-o", "json")
+    report = json.loads(result.stdout)
+    assert seen["upgrade"] == ["demo-cp-2", "demo-cp-3", WORKER]
+    assert report["talos_upgraded"] == ["demo-cp-2", "demo-cp-3", WORKER]
+    assert all(check["ok"] for check in report["health"])
+    assert set(world.talos_versions().values()) == {"v1.13.0"}
+    assert world.etcd_members() == CONTROL_PLANES
+    # The worker was cordoned, drained (its pods evicted) and uncordoned, in that order.
+    worker_events = [e for e in seen["node"] if e.endswith(WORKER)]
+    assert worker_events == [f"cordon {WORKER}", f"uncordon {WORKER}"]
+    assert seen["evict"], "the worker's pods were evicted"
+    nodes = world.kube_nodes()
+    assert not any(n["spec"].get("unschedulable") for n in nodes.values())
+    assert all(n["status"]["nodeInfo"]["osImage"] == "Talos (v1.13.0)" for n in nodes.values())
+
+    # -- Re-running does nothing; neither does `hk8s create` with the same config.
+    seen["upgrade"].clear()
+    seen["apply"].clear()
+    again = world.hk8s("upgrade", "--yes")
+    assert "nothing to do" in again.stdout
+    world.hk8s("create")
+    assert seen["upgrade"] == [] and seen["apply"] == []
+
+    # -- A downgrade is refused (exit 2) before any node is touched.
+    world.write_config(cluster("v1.12.0", "1.35.0"))
+    refused = world.hk8s("upgrade", "--yes", check=False)
+    assert refused.returncode == 2, refused.stderr
+    assert "refusing to downgrade" in refused.stderr
+    assert "--allow-downgrade" in refused.stderr
+    assert seen["upgrade"] == [] and seen["apply"] == []
