@@ -200,4 +200,12 @@ def test_mixed_architectures(world: CreateWorld) -> None:
     assert kube_nodes(world.dir / "kubeconfig") == {"demo-cp-1": True, "demo-arm-1": True}
     health = world.hk8s("health")
     assert "FAIL" not in health.stdout
+
+    # the arm node's machine stops answering: health says so, and exits 1
+    state = world.world.hcloud.state
+    arm = world.threaded.call(lambda: next(s.id for s in state.servers.values() if "arm" in s.name))
+    world.threaded.run(world.world.fleet.power_off(arm))
+    sick = world.hk8s("health", check=False)
+    assert sick.returncode == 1
+    assert "FAIL control plane services" in sick.stdout and "demo-arm-1" in sick.stdout
     assert_token_absent(world)
