@@ -1,19 +1,19 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 
+import _reference
 from hk8s.config import ClusterConfig, parse_config
 from hk8s.pki import SecretsBundle, load_secrets
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-REFERENCE = Path("/work/shared/reference/talos")
+REFERENCE = _reference.REFERENCE / "talos"
 CONTRACTS = ("1.11", "1.12", "1.13")
 VERSIONS = {"1.11": "v1.11.3", "1.12": "v1.12.0", "1.13": "v1.13.0"}
 

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import base64
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
 
+import _reference
 from hk8s.errors import ConfigError
 from hk8s.machineconfig import (
     build_machine_config,
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     Validators = dict[str, tuple[Validator, Validator]]
 
-REFERENCE = Path("/work/shared/reference/talos")
+REFERENCE = _reference.REFERENCE / "talos"
 CONTRACTS = ("1.11", "1.12", "1.13")
 ROLES = (("cp", "controlplane"), ("app", "worker"))
 

@@ -1,13 +1,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+import _reference
 from hk8s.pki import CertAndKey, KeyAlgorithm, SecretsBundle, create_ca, generate_secrets
 
-REFERENCE = Path("/work/shared/reference/talos")
+if TYPE_CHECKING:
+    from pathlib import Path
+
+REFERENCE = _reference.REFERENCE / "talos"
 NOW = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
 
 

@@ -7,7 +7,6 @@ import json
 import re
 import threading
 from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import hcloud
@@ -15,16 +14,16 @@ import jsonschema
 import pytest
 import referencing
 
+import _reference
 from hk8s.sim.hcloud import HcloudSim, RequestRecord, ThreadedSim
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
     from hk8s.sim._http import Request, Response
 
-SPEC_PATH = Path("/work/shared/reference/hcloud/openapi.json")
-if not SPEC_PATH.exists():  # the reference lives next to the repository
-    SPEC_PATH = Path(__file__).resolve().parents[5] / "shared/reference/hcloud/openapi.json"
+SPEC_PATH = _reference.REFERENCE / "hcloud/openapi.json"
 SPEC_URI = "urn:hcloud-openapi"
 SPEED = 200.0
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+import _reference
 from hk8s.config import parse_config
 from hk8s.errors import UnavailableError
 from hk8s.machineconfig import render_machine_config
@@ -28,7 +29,7 @@ class Env:
 
     def __init__(self, fleet: TalosFleet) -> None:
         self.fleet = fleet
-        self.bundle = load_secrets("/work/shared/reference/talos/secrets.example.yaml")
+        self.bundle = load_secrets(_reference.REFERENCE / "talos/secrets.example.yaml")
         self.cluster = parse_config(
             "name: demo\nlocation: fsn1\ntalos:\n  version: v1.11.3\n"
             "control_plane:\n  count: 3\nworkers:\n  - name: app\n    count: 1\n"
