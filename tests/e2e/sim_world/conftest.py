@@ -76,6 +76,33 @@ async def wait_action(action: Any) -> None:
     await asyncio.to_thread(action.wait_until_finished, max_retries=5000)
 
 
+async def create_server(client: hcloud.Client, **kwargs: Any) -> Any:
+    """Create a server and wait for it to run (its create and start actions)."""
+    created = await asyncio.to_thread(client.servers.create, **kwargs)
+    for action in [created.action, *(created.next_actions or [])]:
+        await wait_action(action)
+    return created.server
+
+
+BUNDLE = "/work/shared/reference/talos/secrets.example.yaml"
+
+
+def talos_config(endpoint: str, hostname: str, pool: str = "cp") -> bytes:
+    """A machine config as hk8s renders it (example secrets: fast, and CAs are fixed)."""
+    from hk8s.config import parse_config
+    from hk8s.machineconfig import render_machine_config
+    from hk8s.pki import load_secrets
+
+    cluster = parse_config(
+        "name: demo\nlocation: fsn1\ntalos:\n  version: v1.11.3\ncontrol_plane:\n  count: 1\n"
+        "workers:\n  - name: app\n    count: 1\n    labels: {tier: app}\n"
+    )
+    text = render_machine_config(
+        cluster, load_secrets(BUNDLE), cluster.pool(pool), endpoint=endpoint, hostname=hostname
+    )
+    return text.encode()
+
+
 async def eventually(
     world: World,
     check: Callable[[], Any],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 import yaml
@@ -34,6 +34,7 @@ from hk8s.model import Timing
 from hk8s.pki import generate_talosconfig, load_secrets
 from hk8s.providers.talos import ApplyMode, BootstrapOutcome, TalosClient, TalosCredentials
 from hk8s.sim.factory import DEFAULT_SCHEMATIC_ID
+from hk8s.sim.world import World, WorldFaults
 
 from .conftest import (  # type: ignore[import-not-found]
     SPEED,
@@ -44,9 +45,6 @@ from .conftest import (  # type: ignore[import-not-found]
     ssh_key,
     wait_action,
 )
-
-if TYPE_CHECKING:
-    from hk8s.sim.world import World
 
 pytestmark = pytest.mark.e2e
 VERSION = "v1.11.3"
@@ -100,6 +98,56 @@ async def build_snapshot(world: World) -> int:
 
 
 async def test_cluster_walkthrough(world: World) -> None:
+    client, lb_id, api = await bring_up(world)
+    core, batch = k8s.CoreV1Api(api), k8s.BatchV1Api(api)
+    await _start_cni_job(core, batch)
+
+    def all_ready() -> None:
+        job = batch.read_namespaced_job("cilium-install", "kube-system")
+        assert job.status.succeeded == 1, job.status
+        assert all(_ready(n) for n in core.list_node().items)
+
+    await eventually(world, all_ready, "the CNI job and Ready nodes", attempts=300)
+    health = await asyncio.to_thread(client.load_balancers.get_by_id, lb_id)
+    # The label-selector target resolves to the control plane, healthy on 6443.
+    resolved = [r for t in health.targets for r in (t.targets or [])]
+    statuses = {r.server.id: [h.status for h in r.health_status or []] for r in resolved}
+    assert list(statuses.values()) == [["healthy"]]
+
+
+async def test_failing_helm_job_from_the_fault_file() -> None:
+    faults = WorldFaults.parse(
+        {"kubernetes": {"failing_releases": {"cilium": "INSTALLATION FAILED: context deadline"}}}
+    )
+    async with World.start(speed=SPEED, faults=faults) as world:
+        _, _, api = await bring_up(world)
+        core, batch = k8s.CoreV1Api(api), k8s.BatchV1Api(api)
+        await _start_cni_job(core, batch)
+
+        def failed() -> str:
+            job = batch.read_namespaced_job("cilium-install", "kube-system")
+            assert job.status.failed, job.status
+            [pod] = core.list_namespaced_pod(
+                "kube-system", label_selector="job-name=cilium-install"
+            ).items
+            return str(core.read_namespaced_pod_log(pod.metadata.name, "kube-system"))
+
+        log = await eventually(world, failed, "the CNI job to fail", attempts=300)
+        assert "INSTALLATION FAILED: context deadline" in log
+        nodes = (await asyncio.to_thread(core.list_node)).items
+        assert not any(_ready(n) for n in nodes)  # no CNI, no Ready node
+
+
+async def _start_cni_job(core: Any, batch: Any) -> None:
+    await asyncio.to_thread(core.create_namespaced_config_map, "kube-system", {
+        "metadata": {"name": "cilium-values"}, "data": {"values.yaml": "{}\n"},
+    })  # fmt: skip
+    await asyncio.to_thread(batch.create_namespaced_job, "kube-system", _helm_job())
+
+
+async def bring_up(world: World) -> tuple[Any, int, Any]:
+    """Snapshot, LB, one control plane and one worker, configured and bootstrapped; returns
+    the hcloud client, the LB id and a kubernetes ApiClient from the node's kubeconfig."""
     client = hcloud_client(world)
     snapshot = await build_snapshot(world)
     lb = await asyncio.to_thread(
@@ -188,23 +236,7 @@ async def test_cluster_walkthrough(world: World) -> None:
     assert "node-role.kubernetes.io/control-plane" in labels["demo-cp-1"]
     assert all(_ready(n) is False for n in nodes)  # no CNI yet
 
-    batch = k8s.BatchV1Api(api)
-    await asyncio.to_thread(core.create_namespaced_config_map, "kube-system", {
-        "metadata": {"name": "cilium-values"}, "data": {"values.yaml": "{}\n"},
-    })  # fmt: skip
-    await asyncio.to_thread(batch.create_namespaced_job, "kube-system", _helm_job())
-
-    def all_ready() -> None:
-        job = batch.read_namespaced_job("cilium-install", "kube-system")
-        assert job.status.succeeded == 1, job.status
-        assert all(_ready(n) for n in core.list_node().items)
-
-    await eventually(world, all_ready, "the CNI job and Ready nodes", attempts=300)
-    health = await asyncio.to_thread(client.load_balancers.get_by_id, lb.load_balancer.id)
-    # The label-selector target resolves to the control plane, healthy on 6443.
-    resolved = [r for t in health.targets for r in (t.targets or [])]
-    statuses = {r.server.id: [h.status for h in r.health_status or []] for r in resolved}
-    assert list(statuses.values()) == [["healthy"]]
+    return client, lb.load_balancer.id, api
 
 
 def _api_client(kubeconfig: dict[str, Any]) -> k8s.ApiClient:
