@@ -173,8 +173,14 @@ class KubeAPI:
         provider_id: str | None = None,
         kubelet_version: str | None = None,
         os_image: str = "Talos (v1.11.5)",
+        control_plane_taint: bool = True,
     ) -> dict[str, Any]:
-        """A kubelet registers (or re-registers after a reboot/upgrade) its Node."""
+        """A kubelet registers (or re-registers after a reboot/upgrade) its Node.
+
+        A control plane gets Talos' ``node-role.kubernetes.io/control-plane:NoSchedule`` taint
+        unless ``control_plane_taint`` is False (``cluster.allowSchedulingOnControlPlanes``)
+        or ``taints`` already has it.
+        """
         runtime = NodeRuntime(name, internal_ip, external_ip, role == "control-plane")
         previous = self.cluster.nodes.get(name)
         if previous is not None:
@@ -186,6 +192,7 @@ class KubeAPI:
             taints=taints or [],
             provider_id=provider_id,
             external_cloud_provider=self.external_cloud_provider,
+            control_plane_taint=control_plane_taint,
             os_image=os_image,
             kubelet_version=kubelet_version or self.cluster.kubernetes_version,
         )

@@ -47,6 +47,7 @@ def register_node(
     external_cloud_provider: bool,
     os_image: str,
     kubelet_version: str,
+    control_plane_taint: bool = True,
 ) -> Obj:
     rt = cluster.rt("v1", "Node")
     cluster.nodes[runtime.name] = runtime
@@ -92,7 +93,11 @@ def register_node(
     }
     if existing is None:
         node_taints = list(taints)
-        if runtime.control_plane and not any(t.get("key") == _CP_ROLE for t in node_taints):
+        if (
+            runtime.control_plane
+            and control_plane_taint
+            and not any(t.get("key") == _CP_ROLE for t in node_taints)
+        ):
             node_taints.append({"key": _CP_ROLE, "effect": "NoSchedule"})
         if external_cloud_provider and provider_id is None:
             node_taints.append({"key": UNINITIALIZED, "value": "true", "effect": "NoSchedule"})

@@ -223,3 +223,42 @@ async def test_kubelet_down_makes_node_unknown_and_pods_unready(
     assert ready.status == "False"
     kube.set_node_ready("demo-cp-1", True)
     await eventually(lambda: ready_status() is None, "node back")
+
+
+async def test_registration_labels_and_taints_like_talos(
+    kube: KubeAPI, api_client: ApiClient
+) -> None:
+    core = CoreV1Api(api_client)
+    kube.register_node("solo-cp-1", "10.0.1.9", role="control-plane", control_plane_taint=False)
+    kube.register_node(
+        "demo-cp-1",
+        "10.0.1.1",
+        "127.0.0.11",
+        role="control-plane",
+        labels={"pool": "cp"},
+        kubelet_version="1.33.5",
+    )
+    solo = await asyncio.to_thread(core.read_node, "solo-cp-1")
+    # allowSchedulingOnControlPlanes: labelled, but only the cloud taint and not-ready remain.
+    assert "node-role.kubernetes.io/control-plane" in solo.metadata.labels
+    assert "node-role.kubernetes.io/control-plane" not in {t.key for t in solo.spec.taints}
+    cp = await asyncio.to_thread(core.read_node, "demo-cp-1")
+    assert cp.metadata.labels["pool"] == "cp"
+    assert cp.status.node_info.kubelet_version == "v1.33.5"
+    assert {(a.type, a.address) for a in cp.status.addresses} == {
+        ("InternalIP", "10.0.1.1"),
+        ("ExternalIP", "127.0.0.11"),
+        ("Hostname", "demo-cp-1"),
+    }
+    assert {(t.key, t.effect) for t in cp.spec.taints} >= {
+        ("node-role.kubernetes.io/control-plane", "NoSchedule"),
+        ("node.cloudprovider.kubernetes.io/uninitialized", "NoSchedule"),
+    }
+    static = await asyncio.to_thread(
+        core.list_namespaced_pod, "kube-system", field_selector="spec.nodeName=demo-cp-1"
+    )
+    assert sorted(p.metadata.name for p in static.items) == [
+        "kube-apiserver-demo-cp-1",
+        "kube-controller-manager-demo-cp-1",
+        "kube-scheduler-demo-cp-1",
+    ]
