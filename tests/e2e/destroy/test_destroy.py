@@ -147,11 +147,35 @@ def test_injected_faults_still_complete(project: Project) -> None:
     assert project.stats()["by_status"].get("503", 0) > 0  # the faults did fire
 
 
+def run_with_tty(project: Project, answer: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """hk8s with a terminal as stdin, on which ``answer`` is typed."""
+    primary, secondary = os.openpty()
+    try:
+        os.write(primary, answer.encode() + b"\n")
+        return subprocess.run(
+            [sys.executable, "-m", "hk8s", *args],
+            env=project.env,
+            stdin=secondary,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(primary)
+        os.close(secondary)
+
+
 def test_confirmation_protection_and_purge(project: Project) -> None:
     config = project.configs["demo"]
     no_tty = project.hk8s("destroy", "-f", str(config))
     assert no_tty.returncode == 2
     assert "--yes" in no_tty.stderr
+
+    wrong = run_with_tty(project, "prod", "destroy", "-f", str(config))
+    assert wrong.returncode == 1
+    assert "server (5):" in wrong.stderr  # the plan was shown, grouped by kind with counts
+    assert "Type the cluster name (demo)" in wrong.stderr
+    assert project.owned_by("demo") == DEMO
 
     protected = config.parent / "protected.yaml"
     protected.write_text(config.read_text() + "protection: true\n")
@@ -171,39 +195,10 @@ def test_confirmation_protection_and_purge(project: Project) -> None:
     assert "networks/demo" in project.owned_by("demo")
     client.servers.change_protection(server, delete=False, rebuild=False)
 
+    # The name typed on a terminal confirms; --purge-local removes the local files.
     (config.parent / "secrets.yaml").write_text("local\n")
-    result = destroy(project, "demo", "--purge-local")
-    assert result.returncode == 0, result.stderr
-    assert f"removed {config.parent / 'secrets.yaml'}" in result.stdout
-    assert not (config.parent / "secrets.yaml").exists()
-    assert project.owned_by("demo") == []
-
-
-def test_typed_name_confirms_on_a_terminal(project: Project) -> None:
-    config = str(project.configs["demo"])
-
-    def run_with_tty(answer: str) -> subprocess.CompletedProcess[str]:
-        primary, secondary = os.openpty()
-        try:
-            os.write(primary, answer.encode() + b"\n")
-            return subprocess.run(
-                [sys.executable, "-m", "hk8s", "destroy", "-f", config],
-                env=project.env,
-                stdin=secondary,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-        finally:
-            os.close(primary)
-            os.close(secondary)
-
-    wrong = run_with_tty("prod")
-    assert wrong.returncode == 1
-    assert "server (5):" in wrong.stderr  # the plan was shown, grouped by kind with counts
-    assert "Type the cluster name (demo)" in wrong.stderr
-    assert project.owned_by("demo") == DEMO
-
-    right = run_with_tty("demo")
+    right = run_with_tty(project, "demo", "destroy", "--purge-local", "-f", str(config))
     assert right.returncode == 0, right.stderr
+    assert f"removed {config.parent / 'secrets.yaml'}" in right.stdout
+    assert not (config.parent / "secrets.yaml").exists()
     assert project.owned_by("demo") == []
