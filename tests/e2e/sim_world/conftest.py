@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
+import _reference  # type: ignore[import-not-found]
 from hk8s.errors import Hk8sError
 from hk8s.model.net import rewrite_port
 from hk8s.sim.world import World
@@ -84,7 +85,7 @@ async def create_server(client: hcloud.Client, **kwargs: Any) -> Any:
     return created.server
 
 
-BUNDLE = "/work/shared/reference/talos/secrets.example.yaml"
+BUNDLE = _reference.REFERENCE / "talos" / "secrets.example.yaml"
 
 
 def talos_config(endpoint: str, hostname: str, pool: str = "cp") -> bytes:

@@ -37,6 +37,7 @@ from hk8s.sim.factory import DEFAULT_SCHEMATIC_ID
 from hk8s.sim.world import World, WorldFaults
 
 from .conftest import (  # type: ignore[import-not-found]
+    BUNDLE,
     SPEED,
     eventually,
     hcloud_client,
@@ -104,7 +105,7 @@ async def test_cluster_walkthrough(world: World) -> None:
 
     def all_ready() -> None:
         job = batch.read_namespaced_job("cilium-install", "kube-system")
-        assert job.status.succeeded == 1, job.status
+        assert job.status is not None and job.status.succeeded == 1, job.status
         assert all(_ready(n) for n in core.list_node().items)
 
     await eventually(world, all_ready, "the CNI job and Ready nodes", attempts=300)
@@ -126,11 +127,11 @@ async def test_failing_helm_job_from_the_fault_file() -> None:
 
         def failed() -> str:
             job = batch.read_namespaced_job("cilium-install", "kube-system")
-            assert job.status.failed, job.status
+            assert job.status is not None and job.status.failed, job.status
             [pod] = core.list_namespaced_pod(
                 "kube-system", label_selector="job-name=cilium-install"
             ).items
-            return str(core.read_namespaced_pod_log(pod.metadata.name, "kube-system"))
+            return str(core.read_namespaced_pod_log(_name(pod), "kube-system"))
 
         log = await eventually(world, failed, "the CNI job to fail", attempts=300)
         assert "INSTALLATION FAILED: context deadline" in log
@@ -188,7 +189,7 @@ async def bring_up(world: World) -> tuple[Any, int, Any]:
         await wait_action(created.action)
         servers[name] = created.server.public_net.ipv4.ip
 
-    bundle = load_secrets("/work/shared/reference/talos/secrets.example.yaml")
+    bundle = load_secrets(BUNDLE)
     cluster = parse_config(
         "name: demo\nlocation: fsn1\ntalos:\n  version: v1.11.3\ncontrol_plane:\n  count: 1\n"
         "workers:\n  - name: app\n    count: 1\n    labels: {tier: app}\n"
@@ -226,7 +227,7 @@ async def bring_up(world: World) -> tuple[Any, int, Any]:
 
     def nodes_registered() -> list[Any]:
         items = core.list_node().items
-        assert sorted(n.metadata.name for n in items) == ["demo-app-1", "demo-cp-1"]
+        assert sorted(_name(n) for n in items) == ["demo-app-1", "demo-cp-1"]
         return items
 
     # Through the load balancer, which now finds the control plane healthy.
@@ -243,7 +244,14 @@ def _api_client(kubeconfig: dict[str, Any]) -> k8s.ApiClient:
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as handle:
         yaml.safe_dump(kubeconfig, handle)
         handle.flush()
-        return k8s_config.new_client_from_config(config_file=handle.name)
+        api: k8s.ApiClient = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=handle.name
+        )
+        return api
+
+
+def _name(obj: Any) -> str:
+    return str(obj.metadata.name)
 
 
 def _ready(node: Any) -> bool:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-import _reference
+import _reference  # type: ignore[import-not-found]
 from hk8s.config import parse_config
 from hk8s.errors import UnavailableError
 from hk8s.machineconfig import render_machine_config
