@@ -7,12 +7,12 @@ bump resourceVersions (watches stay quiet, as on a real idle cluster).
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hk8s.sim.kube import _resources as res
 from hk8s.sim.kube._helm import HelmFaults
+from hk8s.sim.kube._store import clone
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -99,7 +99,7 @@ class Cluster:
         old = self.store.get(rt, meta.get("namespace", ""), meta["name"])
         if old is None or old == new:
             return new
-        new = copy.deepcopy(new)
+        new = clone(new)
         new["metadata"].pop("resourceVersion", None)  # last writer wins, as for a controller
         return self.verbs.replace(rt, meta.get("namespace", ""), meta["name"], new, manager=manager)
 
@@ -116,7 +116,7 @@ class Cluster:
                 for key in _VOLATILE:
                     if key in previous:
                         condition[key] = previous[key]
-        new = copy.deepcopy(obj)
+        new = clone(obj)
         new["status"] = status
         new["metadata"].pop("resourceVersion", None)
         meta = obj["metadata"]

@@ -221,8 +221,8 @@ class KubeAPI:
         cluster = self.cluster
         pods, nodes = cluster.rt("v1", "Pod"), cluster.rt("v1", "Node")
         reconcile_nodes(cluster)
-        schedule(cluster, self.store.list(pods), self.store.list(nodes))
-        run_kubelets(cluster, self.store.list(pods), self.store.list(nodes), cni_nodes(cluster))
+        schedule(cluster, self.store.peek(pods), self.store.peek(nodes))
+        run_kubelets(cluster, self.store.peek(pods), self.store.peek(nodes), cni_nodes(cluster))
         reconcile_workloads(cluster, self.ca.cert_pem.decode())
 
     def _kick(self) -> None:

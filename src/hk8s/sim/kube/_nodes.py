@@ -180,8 +180,14 @@ def _ensure_static_pods(cluster: Cluster, node: Obj, version: str) -> None:
 
 def cni_nodes(cluster: Cluster) -> set[str]:
     """Nodes where a ready CNI agent (a ``kube-system/cilium`` DaemonSet pod) runs."""
-    pods = cluster.verbs.list(cluster.rt("v1", "Pod"), "kube-system", "k8s-app=cilium")
-    return {p["spec"]["nodeName"] for p in pods if pod_ready(p) and p["spec"].get("nodeName")}
+    pods = cluster.store.peek(cluster.rt("v1", "Pod"), "kube-system")
+    return {
+        p["spec"]["nodeName"]
+        for p in pods
+        if (p["metadata"].get("labels") or {}).get("k8s-app") == "cilium"
+        and pod_ready(p)
+        and p["spec"].get("nodeName")
+    }
 
 
 def _ready_condition(

@@ -8,7 +8,7 @@ remember ``metadata.resourceVersion`` of the list and watch from there without a
 from __future__ import annotations
 
 import asyncio
-import copy
+import pickle
 import uuid
 from collections import deque
 from dataclasses import dataclass
@@ -19,12 +19,19 @@ if TYPE_CHECKING:
     from hk8s.model import Clock
     from hk8s.sim.kube._resources import ResourceType
 
-__all__ = ["Event", "Store"]
+__all__ = ["Event", "Store", "clone"]
 
 Obj = dict[str, Any]
 # How many events a watch can replay; older resourceVersions get 410 Expired like a compacted
 # etcd (the apiserver's watch cache is a bounded window too).
 HISTORY = 20_000
+
+
+def clone(obj: Obj) -> Obj:
+    """A deep copy of a JSON-like object (pickle round trip: several times faster than
+    ``copy.deepcopy``, which dominated the control loop's time)."""
+    copied: Obj = pickle.loads(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+    return copied
 
 
 @dataclass(frozen=True)
@@ -55,11 +62,20 @@ class Store:
 
     def get(self, rt: ResourceType, namespace: str, name: str) -> Obj | None:
         obj = self._objects.get((rt.key, namespace if rt.namespaced else "", name))
-        return copy.deepcopy(obj) if obj is not None else None
+        return clone(obj) if obj is not None else None
+
+    def peek(self, rt: ResourceType, namespace: str | None = None) -> list[Obj]:
+        """The stored objects themselves, for read-only scans by the controllers: callers
+        must not modify them (writes go through ``update`` with a copy)."""
+        return [
+            obj
+            for (key, ns, _), obj in self._objects.items()
+            if key == rt.key and (namespace is None or ns == namespace)
+        ]
 
     def list(self, rt: ResourceType, namespace: str | None = None) -> list[Obj]:
         items = [
-            copy.deepcopy(obj)
+            clone(obj)
             for (key, ns, _), obj in self._objects.items()
             if key == rt.key and (namespace is None or ns == namespace)
         ]
@@ -84,7 +100,7 @@ class Store:
         if obj.get("spec") != old.get("spec") and "spec" in obj:
             meta["generation"] = int(meta.get("generation") or 0) + 1
         if obj == old:
-            return copy.deepcopy(old)  # a no-op write does not bump resourceVersion
+            return clone(old)  # a no-op write does not bump resourceVersion
         return self._write(rt, obj, "MODIFIED")
 
     def delete(self, rt: ResourceType, namespace: str, name: str) -> Obj | None:
@@ -93,10 +109,10 @@ class Store:
         if obj is None:
             return None
         self.rv += 1
-        gone = copy.deepcopy(obj)
+        gone = clone(obj)
         gone["metadata"]["resourceVersion"] = str(self.rv)
         self._publish(Event("DELETED", rt.key, self.rv, gone))
-        return copy.deepcopy(gone)
+        return clone(gone)
 
     def _write(self, rt: ResourceType, obj: Obj, kind: str) -> Obj:
         self.rv += 1
@@ -104,9 +120,11 @@ class Store:
         obj["metadata"]["resourceVersion"] = str(self.rv)
         meta = obj["metadata"]
         key = (rt.key, meta.get("namespace", "") if rt.namespaced else "", meta["name"])
-        self._objects[key] = copy.deepcopy(obj)
-        self._publish(Event(kind, rt.key, self.rv, copy.deepcopy(obj)))
-        return copy.deepcopy(obj)
+        # One copy, shared by the store and the event: neither is ever modified in place.
+        stored = clone(obj)
+        self._objects[key] = stored
+        self._publish(Event(kind, rt.key, self.rv, stored))
+        return obj
 
     def _publish(self, event: Event) -> None:
         self.history.append(event)
@@ -118,7 +136,7 @@ class Store:
         """A private copy for ``dryRun=All`` requests: writes to it reach no one."""
         copy_ = Store(self._clock)
         copy_._epoch = self._epoch
-        copy_._objects = copy.deepcopy(self._objects)
+        copy_._objects = {k: clone(v) for k, v in self._objects.items()}
         copy_.rv = self.rv
         return copy_
 

@@ -343,8 +343,8 @@ class Verbs:
         return success_status(name, rt.plural, rt.group, uid)
 
     def _orphan(self, uid: str) -> None:
-        for rt, obj in _dependents(self.store, uid):
-            old = copy.deepcopy(obj)
+        for rt, stored in _dependents(self.store, uid):
+            old, obj = copy.deepcopy(stored), copy.deepcopy(stored)
             refs = [r for r in obj["metadata"]["ownerReferences"] if r.get("uid") != uid]
             obj["metadata"]["ownerReferences"] = refs
             if not refs:
@@ -411,6 +411,6 @@ def _dependents(store: Store, uid: str) -> list[tuple[ResourceType, Obj]]:
     return [
         (rt, obj)
         for rt in res.RESOURCES
-        for obj in store.list(rt)
+        for obj in store.peek(rt)
         if any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or [])
     ]

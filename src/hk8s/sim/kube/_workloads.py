@@ -386,7 +386,7 @@ def _budgets(cluster: Cluster, pods: list[Obj]) -> None:
 
 def _garbage(cluster: Cluster) -> None:
     """The garbage collector: dependents whose owners are all gone go too (Background)."""
-    everything = [(rt, o) for rt in res.RESOURCES for o in cluster.store.list(rt)]
+    everything = [(rt, o) for rt in res.RESOURCES for o in cluster.store.peek(rt)]
     uids = {o["metadata"]["uid"] for _, o in everything}
     for rt, obj in everything:
         refs = obj["metadata"].get("ownerReferences") or []
@@ -434,8 +434,9 @@ def reconcile_workloads(cluster: Cluster, ca_pem: str) -> None:
     pod_rt = cluster.rt("v1", "Pod")
     _namespaces(cluster, ca_pem)
     _garbage(cluster)
-    _deployments(cluster, cluster.store.list(pod_rt))
-    _replicasets(cluster, cluster.store.list(pod_rt))
-    _daemonsets(cluster, cluster.store.list(pod_rt))
-    _jobs(cluster, cluster.store.list(pod_rt))
-    _budgets(cluster, cluster.store.list(pod_rt))
+    # Pods are only read here (peek: no copies); every write goes through the verbs.
+    _deployments(cluster, cluster.store.peek(pod_rt))
+    _replicasets(cluster, cluster.store.peek(pod_rt))
+    _daemonsets(cluster, cluster.store.peek(pod_rt))
+    _jobs(cluster, cluster.store.peek(pod_rt))
+    _budgets(cluster, cluster.store.peek(pod_rt))
