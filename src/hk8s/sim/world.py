@@ -145,6 +145,8 @@ class World:
         self.kubes: dict[str, KubeAPI] = {}
         self._frontends: dict[str, KubeFrontends] = {}
         self._rescue_logins: dict[int, tuple[list[str], str | None]] = {}
+        # server id -> (cluster, Node name): what the cloud controller deletes with the server.
+        self._kube_names: dict[int, tuple[str, str]] = {}
         self._disk_seen: dict[int, tuple[int, int]] = {}
         self._services: HTTPServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -367,6 +369,7 @@ class World:
         kube = self.kubes.get(cluster.key)
         if kube is None:
             return
+        self._kube_names[info.server_id] = (cluster.key, info.name)
         if up:
             kube.register_node(
                 info.name,
@@ -429,11 +432,10 @@ class World:
 
     async def _remove_kube_node(self, server_id: int) -> None:
         """The CCM deletes the Node of a server that no longer exists."""
-        node = self.fleet.nodes.get(server_id)
-        cluster = node.cluster if node else None
-        kube = self.kubes.get(cluster.key) if cluster else None
-        if kube is not None and node is not None:
-            kube.remove_node(node.hostname)
+        cluster_key, name = self._kube_names.pop(server_id, ("", ""))
+        kube = self.kubes.get(cluster_key)
+        if kube is not None:
+            kube.remove_node(name)
 
 
 def _use_address_block(sim: HcloudSim, block: int) -> None:

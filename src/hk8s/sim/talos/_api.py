@@ -16,7 +16,7 @@ from grpclib.exceptions import GRPCError
 
 from hk8s.sim.talos._cluster import ETCD_VERSION, EtcdError
 from hk8s.sim.talos._config import ConfigRejected, parse_machine_config
-from hk8s.sim.talos._fleet import version_of_image
+from hk8s.sim.talos._fleet import schematic_of_image, version_of_image
 from hk8s.talosapi.machine import machine_pb2
 from hk8s.talosapi.storage import storage_pb2
 
@@ -249,10 +249,10 @@ class NodeCalls:
             raise GRPCError(
                 Status.UNKNOWN, "failed to acquire upgrade mutex: etcdserver: no leader"
             )
-        node.after_reply(lambda: self._upgrade(version))
+        node.after_reply(lambda: self._upgrade(version, req.image))
         return machine_pb2.Upgrade(ack="Upgrade request received", actor_id=str(uuid.uuid4()))
 
-    async def _upgrade(self, version: str) -> None:
+    async def _upgrade(self, version: str, image: str) -> None:
         node = self.node
         await node.fleet.clock.sleep(node.fleet.timings.upgrade)
         if version not in node.fleet.versions:
@@ -262,8 +262,10 @@ class NodeCalls:
             return
         from dataclasses import replace
 
+        schematic = schematic_of_image(image) or node.disk.image.schematic
+
         def switch() -> None:
-            node.disk.image = replace(node.disk.image, version=version)
+            node.disk.image = replace(node.disk.image, version=version, schematic=schematic)
 
         await node.reboot(then=switch)
 
