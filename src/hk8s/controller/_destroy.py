@@ -24,7 +24,7 @@ from hk8s.controller._destroy_k8s import (
     kube_reachable,
     observe_in_cluster,
 )
-from hk8s.controller._destroy_observe import observe_cluster
+from hk8s.controller._destroy_observe import KubeFacts, observe_cluster
 from hk8s.controller._destroy_plan import ObservedCluster, plan_destroy
 from hk8s.controller._executor import Executor
 from hk8s.controller._report import NullReporter, ProgressEvent, Reporter
@@ -102,10 +102,16 @@ class Destroyer:
         self.cleanup_timeout = timing.cluster_timeout / 4
 
     async def plan(self) -> DestroyPlan:
-        """Observe the cluster's API (if reachable) and Hetzner; the plan, touching nothing."""
+        """Observe Hetzner and, while a control plane exists, the cluster's API; touch nothing.
+
+        With no control-plane server left (a re-run after an interrupted destroy) nobody
+        answers for the API, so it is not waited for.
+        """
         notes: list[str] = []
+        observed = await observe_cluster(self.hcloud, self.cluster, images=self.images)
         in_cluster: InClusterObjects | None = None
-        if self.kube is not None:
+        control_plane = any(s.labels.get("role") == "control-plane" for s in observed.servers)
+        if self.kube is not None and control_plane:
             problem = await kube_reachable(self.kube, self.timing.request_timeout)
             if problem is None:
                 try:
@@ -117,8 +123,11 @@ class Destroyer:
                     f"the Kubernetes API is not usable ({problem}): CCM load balancers and CSI "
                     "volumes are found by their Hetzner labels only"
                 )
-        facts = in_cluster.facts if in_cluster is not None else None
-        observed = await observe_cluster(self.hcloud, self.cluster, images=self.images, kube=facts)
+        if in_cluster is not None and in_cluster.facts != KubeFacts():
+            # What the API said decides which CCM load balancers and CSI volumes are ours.
+            observed = await observe_cluster(
+                self.hcloud, self.cluster, images=self.images, kube=in_cluster.facts
+            )
         notes.extend(observed.notes)
         return DestroyPlan(self.cluster, plan_destroy(observed), observed, in_cluster, tuple(notes))
 

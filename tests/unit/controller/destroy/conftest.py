@@ -144,9 +144,12 @@ class FakeKube:
     # Called after each poll: lets a test play the CCM removing a Service's finalizer.
     on_poll: Any = None
     deleted: list[str] = field(default_factory=list)
+    probed: int = 0
 
     async def wait_api_ready(self, *, timeout: float | None = None) -> None:
         from hk8s.errors import WaitTimeoutError
+
+        self.probed += 1
 
         if not self.reachable:
             raise WaitTimeoutError("the Kubernetes API to answer", timeout or 0.0)

@@ -233,6 +233,16 @@ async def test_unreachable_api_is_a_note_not_a_failure(fake: FakeHcloud, world: 
     assert world["demo"]["network"] not in fake.networks
 
 
+async def test_no_control_plane_left_means_no_api_to_wait_for(fake: FakeHcloud, world: Any) -> None:
+    for sid in world["demo"]["servers"]:
+        await fake.delete_server(sid)  # what an interrupted destroy leaves
+    kube = FakeKube(services=[service("web", "uid-1")])
+    plan = await destroyer(fake, kube=kube).plan()
+    assert kube.probed == 0
+    assert plan.in_cluster is None
+    assert plan.notes == ()
+
+
 async def test_missing_volumes_endpoint_is_a_note(fake: FakeHcloud, world: Any) -> None:
     fake.fail("list_volumes", NotFoundError("resource not found"), times=2)
     plan = await destroyer(fake).plan()
