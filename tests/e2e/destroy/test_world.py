@@ -75,6 +75,10 @@ def test_destroy_one_created_cluster_the_other_stays_healthy(
         configs[name] = tmp_path / name / "cluster.yaml"
         configs[name].write_text(CONFIG.format(name=name, factory=threaded.world.factory_url))
         created = hk8s(threaded, "create", "-f", str(configs[name]))
+        if created.returncode != 0:
+            # Setup, not the subject: on a starved machine a simulated node can miss create's
+            # boot deadline (wall seconds at this speed); create converges when run again.
+            created = hk8s(threaded, "create", "-f", str(configs[name]))
         assert created.returncode == 0, created.stderr[-3000:]
     add_load_balancer_service(tmp_path / "demo" / "kubeconfig")
 
