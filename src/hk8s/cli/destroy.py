@@ -168,7 +168,12 @@ def destroy(
     ] = False,
     kubeconfig: Annotated[
         Path | None,
-        typer.Option("--kubeconfig", dir_okay=False, help="Default: kubeconfig beside the config."),
+        typer.Option(
+            "--kubeconfig",
+            dir_okay=False,
+            help="The cluster's kubeconfig, to delete LoadBalancer Services and PVCs first "
+            "[default: kubeconfig beside the config].",
+        ),
     ] = None,
     token: Token = None,
     output: Annotated[
@@ -176,7 +181,13 @@ def destroy(
         typer.Option("--output", "-o", help="Same as the global --output, after the command."),
     ] = None,
 ) -> None:
-    """Delete everything the cluster owns on Hetzner Cloud, in dependency order."""
+    """Delete everything the cluster owns on Hetzner Cloud, in dependency order.
+
+    Asks for the cluster name to be typed (--yes skips that). Deletes what is labelled
+    cluster=NAME,managed-by=hk8s and the load balancers and volumes the cluster's Hetzner CCM
+    and CSI driver made; nothing else. Talos snapshots and the local secrets.yaml, kubeconfig
+    and talosconfig are kept unless asked for.
+    """
     import asyncio
 
     from hk8s.cli._progress import progress
