@@ -126,7 +126,7 @@ def upgrade(
         secrets_path=beside(file, secrets, "secrets.yaml"),
         talos=not kubernetes_only,
         kubernetes=not talos_only,
-        dry_run=True,
+        dry_run=dry_run,
         allow_downgrade=allow_downgrade,
         parallel=parallel,
         build_images=build_images,
@@ -134,7 +134,7 @@ def upgrade(
     provider = connect(token)
     talos = talos_factory(provider)
 
-    def ports(reporter: Reporter | None = None) -> UpgradePorts:
+    def ports(reporter: Reporter | None) -> UpgradePorts:
         return UpgradePorts(
             hcloud=provider,
             talos=talos,
@@ -146,10 +146,12 @@ def upgrade(
 
     async def run() -> UpgradeResult:
         try:
-            planned = await upgrade_cluster(config, ports(), options)
-            if dry_run or planned.plan.empty:
-                return dataclasses.replace(planned, dry_run=dry_run)
-            if not yes:
+            if not (yes or dry_run):
+                # Ask before the live progress view owns the terminal.
+                ask = dataclasses.replace(options, dry_run=True)
+                planned = await upgrade_cluster(config, ports(None), ask)
+                if planned.plan.empty:
+                    return dataclasses.replace(planned, dry_run=False)
                 if not sys.stdin.isatty():
                     raise UsageError(
                         "refusing to upgrade without confirmation on a non-interactive input",
@@ -158,8 +160,7 @@ def upgrade(
                 if not await asyncio.to_thread(_confirm, planned.plan):
                     raise typer.Abort()
             with progress(out) as reporter:
-                final = dataclasses.replace(options, dry_run=False)
-                return await upgrade_cluster(config, ports(reporter), final, reporter)
+                return await upgrade_cluster(config, ports(reporter), options, reporter)
         finally:
             await talos.aclose()
 
