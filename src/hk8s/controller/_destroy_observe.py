@@ -129,7 +129,7 @@ async def _csi_volumes(hcloud: HcloudPort, notes: list[str]) -> list[Volume]:
     except NotFoundError as exc:
         # An API without the volumes endpoint (a partial simulator, a proxy that filters
         # it) cannot hold CSI volumes either; say so instead of failing the whole destroy.
-        notes.append(f"volumes were not checked: {exc}")
+        notes.append(f"CSI volumes were not checked: the API does not list volumes ({exc.message})")
         return []
 
 
