@@ -49,8 +49,8 @@ def test_lifecycle(live_run: LiveRun) -> None:
 
     run.hk8s("destroy", "--yes", *file)
     assert run.owned() == {}
-    for path in run.dir.rglob("*"):  # secrets.yaml, kubeconfig, talosconfig
-        assert not path.is_file() or run.target.token.encode() not in path.read_bytes(), path
+    leaked = run.leaked()  # hk8s' output, secrets.yaml, kubeconfig, talosconfig
+    assert not leaked
 
 
 # -------------------------------------------------------------- the harness, on the simulator
@@ -133,3 +133,15 @@ def test_sweep_removes_this_runs_build_leftovers_only(sim_run: LiveRun) -> None:
     assert swept == leftovers
     assert run.owned() == {}
     assert [k.name for k in client.ssh_keys.get_all()] == [old.name]
+
+
+def test_a_leaked_token_is_found_and_never_shown(sim_run: LiveRun) -> None:
+    run = sim_run
+    token = run.target.token
+    run.outputs += ["created", f"Authorization: Bearer {token}"]
+    (run.dir / "kubeconfig").write_text(f"token: {token}\n")
+    (run.dir / "talosconfig").write_text("no secret here\n")
+
+    assert run.leaked() == ["output #1", str(run.dir / "kubeconfig")]
+    assert token not in repr(run)
+    assert run.redact(f"error near {token}!") == "error near <token>!"
