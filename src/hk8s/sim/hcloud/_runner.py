@@ -48,12 +48,18 @@ class HcloudSim:
         durations: Durations | None = None,
         rate_limit: int = 3600,
         health_probe: Probe | None = None,
+        server_ips: str = "127.1.0.0/16",
+        lb_ips: str = "127.2.0.0/16",
     ) -> None:
         self.speed = speed
         self.clock: Clock = clock or ScaledClock(speed)
         self.token = token or f"hk8s-sim-{secrets.token_hex(16)}"
         self.state = HcloudState(
-            clock=self.clock, durations=durations, faults=FaultInjector(faults)
+            clock=self.clock,
+            durations=durations,
+            faults=FaultInjector(faults),
+            server_ips=server_ips,
+            lb_ips=lb_ips,
         )
         _seed_system_images(self.state)
         self.api = HcloudApi(self.state, token=self.token, rate_limit=rate_limit)

@@ -100,6 +100,8 @@ class HcloudState:
         clock: Clock | None = None,
         durations: Durations | None = None,
         faults: FaultInjector | None = None,
+        server_ips: str = "127.1.0.0/16",
+        lb_ips: str = "127.2.0.0/16",
     ) -> None:
         self.clock: Clock = clock or ScaledClock(1.0)
         self.durations = durations or Durations()
@@ -118,8 +120,10 @@ class HcloudState:
         self.actions: dict[int, Action] = {}
         self._listeners: list[Listener] = []
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._server_ips = _host_pool("127.1.0.0/16")
-        self._lb_ips = _host_pool("127.2.0.0/16")
+        # Loopback ranges for public IPs: Linux routes all of 127/8 to lo, so anything can
+        # bind them without root. Separate ranges keep parallel simulators apart.
+        self._server_ips = _host_pool(server_ips)
+        self._lb_ips = _host_pool(lb_ips)
         self._v6 = itertools.count(1)
 
     # ----------------------------------------------------------------- ids, time, addresses

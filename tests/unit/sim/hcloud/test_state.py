@@ -87,3 +87,10 @@ def test_addresses_are_distinct_loopback_and_private_allocation() -> None:
     assert len(ips) == 600 and all(ip.startswith("127.1.") for ip in ips)
     assert not any(ip.endswith((".0", ".1", ".255")) for ip in ips)
     assert state.allocate_lb_ip().startswith("127.2.")
+
+
+def test_address_ranges_are_configurable() -> None:
+    # Worlds running side by side use separate loopback blocks.
+    state = HcloudState(clock=ManualClock(), server_ips="127.40.0.0/17", lb_ips="127.40.128.0/17")
+    assert state.allocate_server_ip() == "127.40.0.2"
+    assert state.allocate_lb_ip() == "127.40.128.2"
