@@ -69,6 +69,25 @@ class CreateWorld:
             assert result.returncode == 0, result.stderr[-4000:]
         return result
 
+    def hk8s_killed_on_eviction(self, *args: str) -> tuple[int, dict[str, list[str]]]:
+        """Run hk8s and SIGKILL it right after the first pod eviction it asks for."""
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hk8s", *args, "-f", str(self.config)],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+        def kill() -> None:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+
+        seen = self.spy_kube(on_evict=kill)
+        out, err = proc.communicate(timeout=TIMEOUT)
+        self.outputs += [out, err]
+        return proc.returncode, seen
+
     def hk8s_killed_when(self, kill: Callable[[Any], bool], *args: str) -> int:
         """Run hk8s and SIGKILL it as soon as ``kill(record)`` is true for a request the
         simulated API served (before hk8s sees the answer). Returns the exit status."""
@@ -108,8 +127,9 @@ class CreateWorld:
     def faults(self, spec: dict[str, Any]) -> None:
         self.threaded.call(lambda: self.world.hcloud.set_faults(FaultSpec.parse(spec)))
 
-    def spy_kube(self) -> dict[str, list[str]]:
-        """Record cordons and evictions the cluster's Kubernetes API serves from now on."""
+    def spy_kube(self, on_evict: Callable[[], None] | None = None) -> dict[str, list[str]]:
+        """Record cordons and evictions the cluster's Kubernetes API serves from now on;
+        ``on_evict`` runs after each eviction (e.g. to kill hk8s mid-drain)."""
         seen: dict[str, list[str]] = {"cordon": [], "evict": []}
 
         def install() -> None:
@@ -120,6 +140,8 @@ class CreateWorld:
             def spy_evict(ns: str, name: str) -> Any:
                 result = evict(ns, name)
                 seen["evict"].append(f"{ns}/{name}")
+                if on_evict is not None:
+                    on_evict()
                 return result
 
             def spy_patch(rt: Any, ns: str, name: str, body: Any, *a: Any, **k: Any) -> Any:
