@@ -3,8 +3,8 @@
 Edit ``talos.version`` and/or ``kubernetes.version``, then run it. Control planes go one at a
 time, then workers (``--parallel N`` of them at once), each gated on the cluster's health;
 re-running skips nodes already done. ``--dry-run`` prints the per-node plan and changes
-nothing. Exit 0 when done, 1 when a node failed (the error names it), 2 for a refused version
-path (nothing was touched).
+nothing (exit 3 when steps are pending, as ``hk8s plan``). Exit 0 when done, 1 when a node
+failed (the error names it), 2 for a refused version path (nothing was touched).
 """
 
 from __future__ import annotations
@@ -169,6 +169,10 @@ def upgrade(
     finally:
         provider.close()
     out.result(result.to_dict(), _text(result))
+    if result.dry_run and not result.plan.empty:
+        from hk8s.cli._main import EXIT_PLAN_HAS_CHANGES
+
+        raise typer.Exit(EXIT_PLAN_HAS_CHANGES)
 
 
 def register(app: typer.Typer) -> None:

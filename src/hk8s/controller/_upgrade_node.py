@@ -124,18 +124,16 @@ class NodeUpgrader:
     async def upgrade_talos(self, node: Node, image: str, target: str, kubernetes: str) -> None:
         key = f"node/{node.name}"
         self.waiter.step(key, f"drain {node.name}")
-        evicted = await self.kube.drain(node.name)
-        self.waiter.done(key, f"drain {node.name}", f"{len(evicted)} pod(s) evicted")
-        self.waiter.step(key, f"upgrade {node.name} to Talos {target}")
-        await self.talos.upgrade(node.address, image, preserve=True)
         try:
+            evicted = await self.kube.drain(node.name)
+            self.waiter.done(key, f"drain {node.name}", f"{len(evicted)} pod(s) evicted")
+            self.waiter.step(key, f"upgrade {node.name} to Talos {target}")
+            await self.talos.upgrade(node.address, image, preserve=True)
             await self._wait_release(node, target)
         except Hk8sError:
-            # Leave the node as useful as before: it runs its old release, schedulable.
-            try:
-                await self.kube.apply([uncordon_object(node.name)], field_manager="hk8s-upgrade")
-            except Hk8sError as exc:
-                self.waiter.info(key, f"could not uncordon {node.name}", exc.message)
+            # Leave the node as useful as before (its old release, schedulable); a drain
+            # blocked by a PodDisruptionBudget names the budget in the error.
+            await self._uncordon_quietly(node)
             raise
         self.waiter.done(key, f"upgrade {node.name} to Talos {target}")
         if node.desired.control_plane:
@@ -146,6 +144,12 @@ class NodeUpgrader:
             mode = await self.apply_config(node, data, ApplyMode.AUTO)
             self.waiter.done(key, f"machine config for Talos {target} on {node.name}", mode)
         await self.ready_and_uncordoned(node)
+
+    async def _uncordon_quietly(self, node: Node) -> None:
+        try:
+            await self.kube.apply([uncordon_object(node.name)], field_manager="hk8s-upgrade")
+        except Hk8sError as exc:
+            self.waiter.info(f"node/{node.name}", f"could not uncordon {node.name}", exc.message)
 
     async def _wait_release(self, node: Node, target: str) -> None:
         went_down = False
