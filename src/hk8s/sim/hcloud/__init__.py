@@ -11,6 +11,10 @@ faults. Start it::
     with run_in_thread(speed=50) as threaded:        # synchronous tests, CLI e2e tests
         env = threaded.sim.env()   # HCLOUD_ENDPOINT, HCLOUD_TOKEN, HK8S_TIME_SCALE
 
+``HcloudSim(...)`` also takes ``clock`` (injectable), ``durations`` (``Durations``, simulated
+seconds per action), ``token``, ``rate_limit`` (bucket size), ``health_probe`` (load balancer
+target health) and ``server_ips``/``lb_ips`` (the loopback ranges public IPs come from).
+
 Hooks for the rest of the simulated world (Talos nodes, rescue SSH, Kubernetes)
 ---------------------------------------------------------------------------------
 Compose in the same event loop: ``sim.add_task(coro)`` runs another part alongside and
