@@ -161,9 +161,9 @@ def test_failing_addon_job_shows_helm_output(make_world: Callable[..., CreateWor
 
 @pytest.mark.xfail(
     strict=True,
-    reason="simulator: sim.kube register_node taints every control plane NoSchedule even when "
-    "the machine config sets cluster.allowSchedulingOnControlPlanes (Talos then does not), so "
-    "a 1-node cluster cannot schedule the CSI controller",
+    reason="simulator: World.kubelet does not yet pass control_plane_taint=False to "
+    "KubeAPI.register_node for cluster.allowSchedulingOnControlPlanes, so the only node is "
+    "tainted NoSchedule and the CSI controller cannot be scheduled; drop this marker then",
 )
 def test_single_node_cluster(world: CreateWorld) -> None:
     world.write_config("name: demo\nlocation: fsn1\n")
