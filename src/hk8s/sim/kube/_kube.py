@@ -177,9 +177,9 @@ class KubeAPI:
     ) -> dict[str, Any]:
         """A kubelet registers (or re-registers after a reboot/upgrade) its Node.
 
-        A control plane gets Talos' ``node-role.kubernetes.io/control-plane:NoSchedule`` taint
-        unless ``control_plane_taint`` is False (``cluster.allowSchedulingOnControlPlanes``)
-        or ``taints`` already has it.
+        ``taints`` are the kubelet's ``registerWithTaints``. A control plane also gets Talos'
+        default ``node-role.kubernetes.io/control-plane:NoSchedule`` (once) unless
+        ``control_plane_taint`` is False (``cluster.allowSchedulingOnControlPlanes``).
         """
         runtime = NodeRuntime(name, internal_ip, external_ip, role == "control-plane")
         previous = self.cluster.nodes.get(name)
