@@ -209,7 +209,9 @@ def _replicasets(cluster: Cluster, pods: list[Obj]) -> None:
             "availableReplicas": ready,
             "observedGeneration": rs["metadata"].get("generation", 1),
         }
-        cluster.set_status(rt, rs, {k: v for k, v in status.items() if v}, manager=_KCM)
+        # ReplicaSetStatus.replicas is required; the counts are omitempty.
+        status = {k: v for k, v in status.items() if v or k == "replicas"}
+        cluster.set_status(rt, rs, status, manager=_KCM)
 
 
 # DaemonSet pods tolerate these on top of their own (daemon/util.AddOrUpdateDaemonPodTolerations).

@@ -262,3 +262,30 @@ async def test_registration_labels_and_taints_like_talos(
         "kube-controller-manager-demo-cp-1",
         "kube-scheduler-demo-cp-1",
     ]
+
+
+async def test_new_pod_template_rolls_to_a_new_replicaset(
+    kube: KubeAPI, api_client: ApiClient, apply: Any, eventually: Any, ready_cluster: list[str]
+) -> None:
+    core, apps = CoreV1Api(api_client), AppsV1Api(api_client)
+    await apply(_web(2))
+    await eventually(lambda: _ready_pods(core, 2), "2 web pods ready")
+    changed = _web(2)
+    changed[0]["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:1.28"
+    await apply(changed)
+
+    def rolled() -> list[Any] | None:
+        pods = _ready_pods(core, 2)
+        if pods and {p.spec.containers[0].image for p in pods} == {"nginx:1.28"}:
+            return pods
+        return None
+
+    pods = await eventually(rolled, "pods of the new template ready")
+    sets = await asyncio.to_thread(apps.list_namespaced_replica_set, "default")
+    by_replicas = sorted((rs.spec.replicas, rs.metadata.name) for rs in sets.items)
+    assert [r for r, _ in by_replicas] == [0, 2]
+    new_set = by_replicas[1][1]
+    assert all(p.metadata.owner_references[0].name == new_set for p in pods)
+    assert all(p.metadata.labels["pod-template-hash"] == new_set.rsplit("-", 1)[1] for p in pods)
+    deployment = await asyncio.to_thread(apps.read_namespaced_deployment, "web", "default")
+    assert deployment.metadata.generation == 2
