@@ -142,7 +142,13 @@ from hk8s.controller._upgrade import (
     roll_out,
     upgrade_cluster,
 )
-from hk8s.controller._upgrade_node import NodeUpgrader, static_pod_versions, uncordon_object
+from hk8s.controller._upgrade_node import (
+    UPGRADING_ANNOTATION,
+    NodeUpgrader,
+    cordon_object,
+    static_pod_versions,
+    uncordon_object,
+)
 from hk8s.controller._upgrade_plan import (
     NodeStep,
     NodeVersions,
@@ -166,6 +172,7 @@ __all__ = [
     "PLACEMENT_GROUP_SIZE",
     "REQUIRES",
     "SNAPSHOT_SELECTOR",
+    "UPGRADING_ANNOTATION",
     "Arch",
     "BootDiskNotFoundError",
     "BuildSite",
@@ -248,6 +255,7 @@ __all__ = [
     "cluster_labels",
     "config_hash",
     "configure_nodes",
+    "cordon_object",
     "create_cluster",
     "csi_volume_owned",
     "default_cache_file",

@@ -27,11 +27,16 @@ import yaml
 from hk8s.controller._create_access import observe_access
 from hk8s.controller._create_images import cluster_images
 from hk8s.controller._create_wait import Waiter
-from hk8s.controller._health import check_health, wait_healthy
+from hk8s.controller._health import check_health
 from hk8s.controller._image_ensure import ImageBuilds
 from hk8s.controller._nodes import config_hash, render_node_configs
 from hk8s.controller._report import NullReporter, ProgressEvent
-from hk8s.controller._upgrade_node import NodeUpgrader, static_pod_versions
+from hk8s.controller._servers import CONFIG_HASH_LABEL
+from hk8s.controller._upgrade_node import (
+    UPGRADING_ANNOTATION,
+    NodeUpgrader,
+    static_pod_versions,
+)
 from hk8s.controller._upgrade_plan import NodeVersions, Phase, plan_upgrade, talos_tag
 from hk8s.errors import Hk8sError, PermanentError
 from hk8s.machineconfig import installer_image
@@ -102,28 +107,49 @@ async def _observe_versions(
     access: ClusterAccess,
     talos: TalosNodeAPI,
     kube: KubernetesAPI,
+    waiter: Waiter,
     desired: Mapping[str, bytes],
 ) -> list[NodeVersions]:
-    tags = await asyncio.gather(*(talos.version(n.address) for n in access.nodes))
-    kubelets = {n.name: n.kubelet_version for n in await kube.list_nodes()}
+    tags = await asyncio.gather(*(_running_release(talos, waiter, n) for n in access.nodes))
+    kube_nodes = {n["metadata"]["name"]: n for n in await kube.list("v1", "Node")}
     pods = await kube.list("v1", "Pod", namespace="kube-system")
     found = []
     for node, tag in zip(access.nodes, tags, strict=True):
         static: tuple[str, ...] = ()
         if node.desired.control_plane:
             static = tuple(v for v in static_pod_versions(pods, node.name).values() if v)
+        kube_node = kube_nodes.get(node.name) or {}
+        kubelet = ((kube_node.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion")
+        annotations = (kube_node.get("metadata") or {}).get("annotations") or {}
         found.append(
             NodeVersions(
                 node.name,
                 node.desired.control_plane,
-                tag.tag,
-                (kubelets.get(node.name) or "").removeprefix("v") or None,
+                tag,
+                str(kubelet).removeprefix("v") if kubelet else None,
                 static,
-                config_current=node.server.labels.get("hk8s/config-hash")
+                config_current=node.server.labels.get(CONFIG_HASH_LABEL)
                 == config_hash(desired[node.name]),
+                upgrading=UPGRADING_ANNOTATION in annotations,
             )
         )
     return found
+
+
+async def _running_release(talos: TalosNodeAPI, waiter: Waiter, node: Node) -> str:
+    """The node's Talos version; waits while it does not answer (an interrupted run may have
+    left it rebooting)."""
+    tag: list[str] = []
+
+    async def answers() -> tuple[bool, str]:
+        tag.append((await talos.version(node.address)).tag)
+        return True, ""
+
+    await waiter.until(
+        f"node/{node.name}", f"Talos API of {node.name} to answer", answers,
+        timeout=waiter.timing.boot_timeout,
+    )  # fmt: skip
+    return tag[-1]
 
 
 def _variant(config: ClusterConfig, talos: str, kubernetes: str) -> ClusterConfig:
@@ -216,7 +242,7 @@ async def upgrade_cluster(
     talos, probe = ports.talos(access.bundle)
     kube = ports.kube(yaml.safe_load(access.kubeconfig()))
     try:
-        observed = await _observe_versions(access, talos, kube, desired)
+        observed = await _observe_versions(access, probe, kube, waiter, desired)
         phases: list[Phase] = []
         if options.talos:
             phases.append("talos")
@@ -279,7 +305,8 @@ async def _execute(
             options.parallel,
             lambda node: upgrader.upgrade_kubernetes(node, runs[node.name], plan.kubernetes),
         )
-    health = await wait_healthy(upgrader.probe, upgrader.kube, waiter, access.nodes)
+    # Schedulability aside: a node the operator cordoned stays cordoned (the checks show it).
+    health = await upgrader.gate()
     return UpgradeResult(plan, False, talos_done, kube_done, health)
 
 

@@ -43,15 +43,37 @@ if TYPE_CHECKING:
     from hk8s.providers.k8s import KubernetesAPI
     from hk8s.providers.talos import TalosNodeAPI
 
-__all__ = ["NodeUpgrader", "static_pod_versions", "uncordon_object"]
+__all__ = [
+    "UPGRADING_ANNOTATION",
+    "NodeUpgrader",
+    "cordon_object",
+    "static_pod_versions",
+    "uncordon_object",
+]
+
+# Set on a Node while hk8s upgrades it (with the cordon), removed with the uncordon: a run
+# that was interrupted (Ctrl-C, a lost connection) leaves it, and the next run finishes that
+# node (config, Ready, uncordon) even though it already runs the new release, and never
+# uncordons a node that someone else cordoned.
+UPGRADING_ANNOTATION = "hk8s/upgrading"
+_FIELD_MANAGER = "hk8s-upgrade"
 
 # What the gate between nodes ignores: a node hk8s itself cordoned is checked by its own step,
 # and a node the operator cordoned on purpose must not stall a rolling upgrade.
 _GATE_IGNORES = frozenset({"nodes schedulable"})
 
 
+def cordon_object(node: str, target: str) -> dict[str, Any]:
+    """Server-side apply body: cordon the Node and mark it as being upgraded to ``target``."""
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": node, "annotations": {UPGRADING_ANNOTATION: target}},
+            "spec": {"unschedulable": True}}  # fmt: skip
+
+
 def uncordon_object(node: str) -> dict[str, Any]:
-    """The server-side-apply body that makes a Node schedulable (``kubectl uncordon``)."""
+    """Server-side apply body that makes the Node schedulable (``kubectl uncordon``). Applied
+    by the same field manager as ``cordon_object``, it also drops the annotation: server-side
+    apply removes fields a manager applied before and no longer applies."""
     return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node},
             "spec": {"unschedulable": False}}  # fmt: skip
 
@@ -117,25 +139,32 @@ class NodeUpgrader:
         key = f"node/{node.name}"
         self.waiter.step(key, f"{node.name} Ready")
         await self.kube.wait_nodes_ready([node.name])
-        await self.kube.apply([uncordon_object(node.name)], field_manager="hk8s-upgrade")
+        await self.kube.apply([uncordon_object(node.name)], field_manager=_FIELD_MANAGER)
         self.waiter.done(key, f"{node.name} Ready", "uncordoned")
 
     # -- Talos ------------------------------------------------------------------------------
     async def upgrade_talos(self, node: Node, image: str, target: str, kubernetes: str) -> None:
         key = f"node/{node.name}"
-        self.waiter.step(key, f"drain {node.name}")
-        try:
-            evicted = await self.kube.drain(node.name)
-            self.waiter.done(key, f"drain {node.name}", f"{len(evicted)} pod(s) evicted")
-            self.waiter.step(key, f"upgrade {node.name} to Talos {target}")
-            await self.talos.upgrade(node.address, image, preserve=True)
-            await self._wait_release(node, target)
-        except Hk8sError:
-            # Leave the node as useful as before (its old release, schedulable); a drain
-            # blocked by a PodDisruptionBudget names the budget in the error.
-            await self._uncordon_quietly(node)
-            raise
-        self.waiter.done(key, f"upgrade {node.name} to Talos {target}")
+        running = (await self.talos.version(node.address)).tag
+        if parse_version(running) != parse_version(target):
+            self.waiter.step(key, f"drain {node.name}")
+            try:
+                await self.kube.apply(
+                    [cordon_object(node.name, target)], field_manager=_FIELD_MANAGER
+                )
+                evicted = await self.kube.drain(node.name)
+                self.waiter.done(key, f"drain {node.name}", f"{len(evicted)} pod(s) evicted")
+                self.waiter.step(key, f"upgrade {node.name} to Talos {target}")
+                await self.talos.upgrade(node.address, image, preserve=True)
+                await self._wait_release(node, target)
+            except Hk8sError:
+                # Leave the node as useful as before (its old release, schedulable); a drain
+                # blocked by a PodDisruptionBudget names the budget in the error.
+                await self._uncordon_quietly(node)
+                raise
+            self.waiter.done(key, f"upgrade {node.name} to Talos {target}")
+        else:
+            self.waiter.info(key, f"{node.name} runs Talos {running}: finishing its upgrade")
         if node.desired.control_plane:
             await wait_etcd_members(self.probe, self.waiter, self.control_planes)
         data = self.render(node, target, kubernetes)
@@ -147,7 +176,7 @@ class NodeUpgrader:
 
     async def _uncordon_quietly(self, node: Node) -> None:
         try:
-            await self.kube.apply([uncordon_object(node.name)], field_manager="hk8s-upgrade")
+            await self.kube.apply([uncordon_object(node.name)], field_manager=_FIELD_MANAGER)
         except Hk8sError as exc:
             self.waiter.info(f"node/{node.name}", f"could not uncordon {node.name}", exc.message)
 

@@ -148,6 +148,7 @@ class NodeVersions:
     kubernetes: str | None
     static_pods: tuple[str, ...] = ()
     config_current: bool = True  # the server's config-hash label matches the desired config
+    upgrading: bool = False  # an earlier run cordoned it for its upgrade and did not finish
 
 
 @dataclass(frozen=True)
@@ -165,11 +166,14 @@ class NodeStep:
 
     @property
     def action(self) -> str:
-        """``upgrade``, ``apply config`` (versions match, the machine config does not) or
-        ``up to date``."""
+        """``upgrade``; ``finish`` (Talos: at the target, an interrupted run left it
+        cordoned); ``apply config`` (Kubernetes: versions match, the machine config does
+        not); ``up to date``."""
         if not self.pending:
             return "up to date"
-        return "upgrade" if self.current != self.target else "apply config"
+        if self.current != self.target:
+            return "upgrade"
+        return "finish" if self.phase == "talos" else "apply config"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -244,7 +248,7 @@ def plan_upgrade(
     talos_pending: set[str] = set()
     if "talos" in phases:
         for node in ordered:
-            pending = parse_version(node.talos) != parse_version(talos)
+            pending = parse_version(node.talos) != parse_version(talos) or node.upgrading
             if pending:
                 talos_pending.add(node.name)
             steps.append(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
-from hk8s.controller import Node, NodeUpgrader, Waiter
+from hk8s.controller import UPGRADING_ANNOTATION, Node, NodeUpgrader, Waiter
 from hk8s.controller._servers import DesiredServer
 from hk8s.errors import UnavailableError
 from hk8s.model import ManualClock, Timing
@@ -112,6 +112,7 @@ class FakeKube:
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
         self.cordoned: set[str] = set()
+        self.marked: set[str] = set()  # carry the upgrading annotation
 
     async def drain(self, node: str, *, timeout: float | None = None) -> list[ObjectRef]:
         self.cordoned.add(node)
@@ -126,7 +127,13 @@ class FakeKube:
             name = obj["metadata"]["name"]
             if obj["kind"] == "Node" and obj["spec"]["unschedulable"] is False:
                 self.cordoned.discard(name)
+                self.marked.discard(name)  # the same field manager no longer applies it
                 self.cluster.log.append(f"uncordon {name}")
+            elif obj["kind"] == "Node":
+                self.cordoned.add(name)
+                if UPGRADING_ANNOTATION in obj["metadata"].get("annotations", {}):
+                    self.marked.add(name)
+                self.cluster.log.append(f"cordon {name}")
             refs.append(ObjectRef.of(dict(obj)))
         return refs
 

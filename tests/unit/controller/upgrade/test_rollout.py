@@ -45,9 +45,11 @@ async def test_control_planes_go_one_at_a_time_before_the_workers(rollout: Rollo
     assert upgrades == done
     assert rollout.cluster.max_down == 1
     # Each node: drained, upgraded, given its new config, uncordoned, before the next starts.
-    assert rollout.cluster.log[:4] == [
-        "drain demo-cp-1", "upgrade demo-cp-1", "apply demo-cp-1 auto", "uncordon demo-cp-1"
+    assert rollout.cluster.log[:5] == [
+        "cordon demo-cp-1", "drain demo-cp-1", "upgrade demo-cp-1", "apply demo-cp-1 auto",
+        "uncordon demo-cp-1",
     ]  # fmt: skip
+    assert not rollout.kube.marked  # the upgrading annotation went with the uncordon
     assert {n.version for n in rollout.cluster.nodes.values()} == {"v1.13.0"}
     assert not rollout.kube.cordoned
 
@@ -113,3 +115,34 @@ async def test_kubernetes_rolls_configs_without_draining(rollout: Rollout) -> No
     rollout.cluster.log.clear()
     assert await roll_out(upgrader, plan.phase("kubernetes"), 1, one) == []
     assert rollout.cluster.log == []
+
+
+async def test_a_node_an_interrupted_run_left_cordoned_is_finished(rollout: Rollout) -> None:
+    # The last run was stopped after demo-cp-1 rebooted into v1.13.0, before its uncordon.
+    fake = rollout.cluster.nodes["demo-cp-1"]
+    fake.version = "v1.13.0"
+    rollout.kube.cordoned.add("demo-cp-1")
+    rollout.kube.marked.add("demo-cp-1")
+    observed = [
+        NodeVersions(n.name, n.control_plane, n.version, n.kubelet,
+                     upgrading=n.name in rollout.kube.marked)
+        for n in rollout.cluster.nodes.values()
+    ]  # fmt: skip
+    plan = plan_upgrade("demo", observed, talos="v1.13.0", kubernetes="1.35.0", phases=["talos"])
+    assert plan.phase("talos")[0].action == "finish"
+    upgrader = rollout.upgrader
+
+    async def one(node: Node) -> None:
+        await upgrader.upgrade_talos(node, IMAGE, "v1.13.0", "1.35.0")
+
+    await roll_out(upgrader, plan.phase("talos"), 1, one)
+    first = [e for e in rollout.cluster.log if e.endswith("demo-cp-1") or "demo-cp-1 " in e]
+    assert first == ["apply demo-cp-1 auto", "uncordon demo-cp-1"]  # no drain, no upgrade
+    assert not rollout.kube.cordoned and not rollout.kube.marked
+
+
+async def test_a_node_someone_else_cordoned_is_left_alone(rollout: Rollout) -> None:
+    for fake in rollout.cluster.nodes.values():
+        fake.version = "v1.13.0"
+    rollout.kube.cordoned.add("demo-workers-2")  # by the operator: no hk8s annotation
+    assert talos_plan(rollout).empty
