@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MY_IP_ENV = "HK8S_MY_IP_URL"
 IMAGE_FACTORY_ENV = "HK8S_IMAGE_FACTORY"
+_CP_TAINT = "node-role.kubernetes.io/control-plane"
 _SYNC_EVERY = 2.0  # simulated seconds between load-balancer/kube-apiserver reconciliations
 
 
@@ -380,6 +381,8 @@ class World:
                 taints=info.taints,
                 kubelet_version=info.kubernetes_version,
                 os_image=f"Talos ({info.talos_version})",
+                # The node's taints already say whether control planes take workloads.
+                control_plane_taint=any(t["key"] == _CP_TAINT for t in info.taints),
             )
         elif info.name in kube.cluster.nodes:
             kube.set_node_ready(info.name, False)

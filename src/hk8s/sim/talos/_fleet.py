@@ -70,9 +70,13 @@ class TalosFleet:
         self.nodes: dict[int, TalosNode] = {}
         self.clusters: dict[str, TalosCluster] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` in the background; ``close`` cancels whatever still runs."""
+        if self._closed:
+            coro.close()
+            return
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -119,11 +123,16 @@ class TalosFleet:
             node.private_ips = list(private_ips)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        self._closed = True  # nodes going down must not start new background work
         for server_id in list(self.nodes):
             with contextlib.suppress(Exception):
                 await self.power_off(server_id)
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     # --------------------------------------------------------------------- lookups
     def node_by_address(self, address: str) -> TalosNode | None:
