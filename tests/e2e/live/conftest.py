@@ -30,7 +30,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import hcloud
 import pytest
@@ -40,10 +40,11 @@ from hk8s.model.clock import ScaledClock
 from hk8s.sim.world import World
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from hk8s.sim.world import ThreadedWorld
 
+T = TypeVar("T")
 TARGET_ENV = "HK8S_E2E_TARGET"
 SIM_SPEED = 100.0
 DEFAULT_ENDPOINT = "https://api.hetzner.cloud/v1"
@@ -164,16 +165,24 @@ class LiveRun:
         return text.replace(self.target.token, "<token>")
 
     def hk8s(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """``hk8s <args>``; ``check``: exit 0, or fail showing its (redacted) stderr."""
-        result = subprocess.run(
-            [sys.executable, "-m", "hk8s", *args],
-            env=self.target.env,
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_TIMEOUT[self.target.name],
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
+        """``hk8s <args>``; ``check``: exit 0, or fail showing its (redacted) stderr. A run
+        past its time limit is killed and reported as exit status -1."""
+        argv = [sys.executable, "-m", "hk8s", *args]
+        limit = COMMAND_TIMEOUT[self.target.name]
+        try:
+            result = subprocess.run(
+                argv,
+                env=self.target.env,
+                capture_output=True,
+                text=True,
+                timeout=limit,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            # Not re-raised: subprocess' frames hold ``env`` (the token) for --showlocals.
+            out, err = (_text(exc.stdout), _text(exc.stderr) + f"\ntimed out after {limit:g} s")
+            result = subprocess.CompletedProcess(argv, -1, out, err)
         self.outputs += [result.stdout, result.stderr]
         if check and result.returncode != 0:
             pytest.fail(
@@ -185,10 +194,23 @@ class LiveRun:
     # ------------------------------------------------------------------ cleanup
     def owned(self) -> dict[str, list[str]]:
         """What is left on the target of this run: kind -> names."""
-        client = self.target.client()
-        return {
-            kind: [r.name for r in found] for kind, found in self._find(client).items() if found
-        }
+
+        def names() -> dict[str, list[str]]:
+            found = self._find(self.target.client())
+            return {kind: [r.name for r in items] for kind, items in found.items() if items}
+
+        return self._safely("listing what is left", names)
+
+    def _safely(self, what: str, call: Callable[[], T]) -> T:
+        """``call()``, with a failure of the hcloud library reported as one redacted line: the
+        library's frames hold the Authorization header, which --showlocals would print."""
+        try:
+            return call()
+        except AssertionError:
+            raise
+        except Exception as exc:
+            message = self.redact(f"{what} of {self.name} failed: {type(exc).__name__}: {exc}")
+        raise RuntimeError(message)  # outside ``except``: no chained library traceback
 
     def _find(self, client: hcloud.Client) -> dict[str, list[Any]]:
         selector = f"cluster={self.name}"
@@ -213,10 +235,7 @@ class LiveRun:
         args = ["destroy", "--name", self.name, "--yes"]
         if os.environ.get("HK8S_E2E_DELETE_IMAGES") == "1":
             args.append("--images")
-        try:
-            status = self.hk8s(*args, check=False).returncode
-        except subprocess.TimeoutExpired:
-            status = -1  # hung: the sweep below still runs
+        status = self.hk8s(*args, check=False).returncode  # -1 if it hung: still sweep
         return status, self.sweep()
 
     def leaked(self) -> list[str]:
@@ -228,6 +247,10 @@ class LiveRun:
         return found + [str(p) for p in files if token.encode() in p.read_bytes()]
 
     def sweep(self) -> dict[str, list[str]]:
+        """Delete everything ``_find`` sees, round after round, until nothing is left."""
+        return self._safely("the label sweep", self._sweep)
+
+    def _sweep(self) -> dict[str, list[str]]:
         client = self.target.client()
         swept: dict[str, list[str]] = {}
         clock = ScaledClock(self.target.speed)
@@ -260,6 +283,10 @@ def live_run(target: Target, tmp_path: Path) -> Iterator[LiveRun]:
 def sim_run(sim: Target, tmp_path: Path) -> LiveRun:
     """A run on the simulated target that the test cleans up itself (harness tests)."""
     return LiveRun(sim, tmp_path, f"e2e-{run_id()}")
+
+
+def _text(output: str | bytes | None) -> str:
+    return output.decode(errors="replace") if isinstance(output, bytes) else output or ""
 
 
 def _cleaned(run: LiveRun) -> Iterator[LiveRun]:

@@ -145,3 +145,16 @@ def test_a_leaked_token_is_found_and_never_shown(sim_run: LiveRun) -> None:
     assert run.leaked() == ["output #1", str(run.dir / "kubeconfig")]
     assert token not in repr(run)
     assert run.redact(f"error near {token}!") == "error near <token>!"
+
+
+def test_an_unreachable_api_fails_the_sweep_without_the_token(sim_run: LiveRun) -> None:
+    run = sim_run
+    run.target.env["HCLOUD_ENDPOINT"] = "http://127.0.0.1:9/v1"  # nothing listens on port 9
+
+    with pytest.raises(RuntimeError) as failure:
+        run.sweep()
+
+    assert "the label sweep of e2e-" in str(failure.value)
+    assert run.target.token not in str(failure.value)
+    # no library traceback (its frames hold the Authorization header) is chained to it
+    assert failure.value.__context__ is None and failure.value.__cause__ is None
