@@ -106,3 +106,18 @@ async def test_lost_secrets_of_a_live_cluster_stop_before_any_change(harness: Ha
         await create_cluster(config, harness.ports(config), harness.options())
     assert harness.hcloud.mutations() == []
     assert not (harness.tmp / "secrets.yaml").exists()
+
+
+async def test_a_server_whose_create_answer_was_lost_is_adopted(harness: Harness) -> None:
+    from hk8s.errors import ConflictError
+
+    config = cluster(cp=1, workers=1)
+    # The request went through, but the answer said "name taken" (a retried create whose
+    # first attempt had succeeded): the server is adopted, not duplicated or failed.
+    harness.hcloud.fail(
+        "create_server", ConflictError("name is already used", code="uniqueness_error"), after=True
+    )
+    reporter = RecordingReporter()
+    await create_cluster(config, harness.ports(config), harness.options(), reporter)
+    assert names(harness) == ["demo-cp-1", "demo-workers-1"]
+    assert any(e.title.startswith("adopted server") for e in reporter.events)

@@ -121,3 +121,27 @@ def test_quorum_rule() -> None:
     assert quorum_after_removal(5, 1)  # 5 -> 4 with one down: 3 of 4
     assert quorum_after_removal(2, 0)  # 2 -> 1
     assert not quorum_after_removal(1, 0)  # never below one member
+
+
+def test_endpoint_is_the_load_balancer_else_the_first_control_plane() -> None:
+    from hk8s.controller import cluster_endpoint, desired_servers, pair_nodes
+    from hk8s.model.resources import LoadBalancer, PrivateIP
+
+    config = cluster(cp=3, workers=1)
+    desired = desired_servers(config, cluster_id="x")
+    servers = [
+        Server(i, d.name, "running", "cx22", "fsn1", d.labels, None, f"127.9.0.{i}",
+               (PrivateIP(1, f"10.0.1.{i}"),))
+        for i, d in enumerate(desired, start=1)
+    ]  # fmt: skip
+    nodes = pair_nodes(desired, servers)
+    cps = [n for n in nodes if n.desired.control_plane]
+    lb = LoadBalancer(9, "demo-api", "lb11", "fsn1", public_ipv4="127.8.0.1")
+    with_lb = cluster_endpoint(lb, cps)
+    assert with_lb.url == "https://127.8.0.1:6443"
+    assert with_lb.cert_sans == (
+        "127.8.0.1", "127.9.0.1", "10.0.1.1", "127.9.0.2", "10.0.1.2", "127.9.0.3", "10.0.1.3",
+    )  # fmt: skip
+    without = cluster_endpoint(None, cps)
+    assert without.host == "127.9.0.1"
+    assert "127.9.0.4" not in without.cert_sans  # workers are not API endpoints
