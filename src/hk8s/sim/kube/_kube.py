@@ -54,13 +54,16 @@ class KubeAPI:
         external_cloud_provider: bool = True,
         timings: Timings | None = None,
         seed: int | None = None,
+        watch_history: int = 20_000,
     ) -> None:
         def raw(value: bytes | str) -> bytes:
             return value.encode() if isinstance(value, str) else value
 
         self.ca = CertAndKey.from_pem(raw(ca_cert_pem), raw(ca_key_pem))
         self.clock = clock
-        self.store = Store(clock)
+        # watch_history: how many events a watch can replay (the watch cache); older
+        # resourceVersions answer 410 Expired.
+        self.store = Store(clock, history=watch_history)
         self.verbs = Verbs(self.store, seed=seed)
         self.cluster = Cluster(
             store=self.store,

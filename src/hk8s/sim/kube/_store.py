@@ -43,12 +43,12 @@ class Event:
 
 
 class Store:
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, *, history: int = HISTORY) -> None:
         self._clock = clock
         self._epoch = datetime.now(UTC) - timedelta(seconds=clock.now())
         self._objects: dict[tuple[str, str, str], Obj] = {}
         self.rv = 1
-        self.history: deque[Event] = deque(maxlen=HISTORY)
+        self.history: deque[Event] = deque(maxlen=history)
         self._watchers: set[asyncio.Queue[Event]] = set()
         self.changed = asyncio.Event()
 

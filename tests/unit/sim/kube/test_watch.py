@@ -4,10 +4,17 @@ selector transitions, and the end of the stream at ``timeoutSeconds`` (sim secon
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubernetes import watch
-from kubernetes.client import ApiClient, CoreV1Api, V1ConfigMap, V1ObjectMeta
+from kubernetes.client import ApiClient, Configuration, CoreV1Api, V1ConfigMap, V1ObjectMeta
+from kubernetes.client.exceptions import ApiException
+
+from hk8s.model import ScaledClock
+from hk8s.sim.kube import KubeAPI
+
+if TYPE_CHECKING:
+    from hk8s.pki import CertAndKey
 
 
 def _collect(core: CoreV1Api, rv: str, count: int, **kwargs: Any) -> list[tuple[str, str, str]]:
@@ -104,3 +111,38 @@ async def test_watch_pods_by_node_sees_deletion(api_client: ApiClient) -> None:
 
     events = await asyncio.wait_for(asyncio.to_thread(watch_node), 30)
     assert events[0] == ("ADDED", "p") and events[-1] == ("DELETED", "p")
+
+
+async def test_watch_from_a_compacted_version_is_410_expired(
+    k8s_ca: CertAndKey, client_files: dict[str, str]
+) -> None:
+    kube = KubeAPI(k8s_ca.cert_pem, k8s_ca.key_pem, ScaledClock(200), watch_history=5)
+    await kube.serve("127.0.0.1", 0)
+    configuration = Configuration()
+    configuration.host = kube.urls[0]
+    configuration.ssl_ca_cert = client_files["ca"]
+    configuration.cert_file = client_files["cert"]
+    configuration.key_file = client_files["key"]
+    client = ApiClient(configuration)
+    core = CoreV1Api(client)
+    for i in range(10):
+        await asyncio.to_thread(
+            core.create_namespaced_config_map,
+            "default",
+            V1ConfigMap(metadata=V1ObjectMeta(name=f"c{i}")),
+        )
+
+    def old_watch() -> tuple[int, str]:
+        try:
+            for _ in watch.Watch().stream(
+                core.list_namespaced_config_map, "default", resource_version="2", timeout_seconds=60
+            ):
+                pass
+        except ApiException as exc:
+            return exc.status, str(exc.reason)
+        return 0, ""
+
+    status, reason = await asyncio.to_thread(old_watch)
+    client.close()
+    await kube.stop()
+    assert status == 410 and reason.startswith("Expired: too old resource version: 2 (")
