@@ -198,7 +198,8 @@ async def roll_out(
 
 
 def _failed(step: NodeStep, error: Exception) -> ProgressEvent:
-    return ProgressEvent("failed", f"node/{step.node}", f"upgrade {step.node}", str(error))
+    message = error.message if isinstance(error, Hk8sError) else str(error)
+    return ProgressEvent("failed", f"node/{step.node}", f"upgrade {step.node}", message)
 
 
 def _node_error(step: NodeStep, error: Exception, done: Sequence[str]) -> PermanentError:

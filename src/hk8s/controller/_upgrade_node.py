@@ -197,7 +197,7 @@ class NodeUpgrader:
                 return True, ""
             if went_down:
                 raise PermanentError(
-                    f"{node.name} rebooted into Talos {tag} instead of {talos_tag(target)}: "
+                    f"it rebooted into Talos {tag} instead of {talos_tag(target)}: "
                     "the new release did not boot and Talos rolled back",
                     hint="see why with `talosctl -n <ip> dmesg` (or the Hetzner console); "
                     "fix the cause and re-run `hk8s upgrade`, which skips nodes already done",
