@@ -137,6 +137,8 @@ class Verbs:
             raise KubeError.already_exists(rt.plural, rt.group, meta["name"])
         if rt.kind == "Pod":
             self._check_service_account(ns, obj)
+        if rt.kind == "Service":
+            self._allocate_cluster_ip(obj)
         if rt.has_status and rt.kind != "Node":
             obj["status"] = initial_status(rt.kind)
         track_update(
@@ -148,6 +150,24 @@ class Verbs:
             has_status=rt.has_status,
         )
         return self.store.create(rt, obj)
+
+    def _allocate_cluster_ip(self, service: Obj) -> None:
+        """The service IP allocator: a free address of the service CIDR (10.96.0.0/12)."""
+        spec = service.setdefault("spec", {})
+        if spec.get("clusterIP") or spec.get("type") == "ExternalName":
+            spec.setdefault("clusterIPs", [spec["clusterIP"]] if spec.get("clusterIP") else [])
+            return
+        used = {
+            (s.get("spec") or {}).get("clusterIP")
+            for s in self.store.peek(res.by_kind("v1", "Service"))
+        }
+        for index in range(11, 1 << 20):
+            address = f"10.{96 + (index >> 16)}.{(index >> 8) & 0xFF}.{index & 0xFF}"
+            if address not in used:
+                spec["clusterIP"], spec["clusterIPs"] = address, [address]
+                break
+        spec.setdefault("ipFamilies", ["IPv4"])
+        spec.setdefault("ipFamilyPolicy", "SingleStack")
 
     def _check_service_account(self, ns: str, pod: Obj) -> None:
         """The ServiceAccount admission plugin: a pod's named account must exist."""

@@ -173,3 +173,23 @@ async def test_dry_run_validates_without_persisting(api_client: ApiClient) -> No
     assert status == 404
     status, body = await _raises(core.create_namespaced_config_map, "nope", cm, dry_run="All")
     assert (status, body["reason"]) == (404, "NotFound")
+
+
+async def test_services_get_a_cluster_ip(api_client: ApiClient) -> None:
+    core = CoreV1Api(api_client)
+    spec = {"selector": {"app": "web"}, "ports": [{"port": 80}]}
+    first = await asyncio.to_thread(
+        core.create_namespaced_service, "default", {"metadata": {"name": "web"}, "spec": spec}
+    )
+    second = await asyncio.to_thread(
+        core.create_namespaced_service, "default", {"metadata": {"name": "api"}, "spec": spec}
+    )
+    assert first.spec.cluster_ip.startswith("10.96.") and first.spec.type == "ClusterIP"
+    assert second.spec.cluster_ip != first.spec.cluster_ip
+    assert first.spec.ports[0].protocol == "TCP" and first.spec.ports[0].target_port == 80
+    headless = await asyncio.to_thread(
+        core.create_namespaced_service,
+        "default",
+        {"metadata": {"name": "db"}, "spec": {**spec, "clusterIP": "None"}},
+    )
+    assert headless.spec.cluster_ip == "None"
