@@ -1,0 +1,254 @@
+"""``World``: the Hetzner API's events drive disks, rescue systems, Talos nodes and Kubernetes."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import random
+from typing import TYPE_CHECKING, Any
+
+from hk8s.model.net import PORT_MAP_ENV
+from hk8s.sim._http import HTTPServer, Request, Response
+from hk8s.sim.factory import ImageFactory, TalosImage, read_image
+from hk8s.sim.hcloud import HcloudSim, SimEvent
+from hk8s.sim.rescue import RESCUE_SSH_PORT, SimulatedDisk
+from hk8s.sim.talos import TalosFleet
+from hk8s.sim.world._faults import WorldFaults
+from hk8s.sim.world._kubernetes import Kubernetes
+from hk8s.sim.world._rescue import Rescues
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
+    from hk8s.sim.hcloud import Server
+    from hk8s.sim.kube import KubeAPI
+    from hk8s.sim.rescue import RescueServer
+    from hk8s.sim.talos import KubeletInfo, TalosCluster
+    from hk8s.sim.world._threaded import ThreadedWorld
+
+__all__ = ["IMAGE_FACTORY_ENV", "MY_IP_ENV", "World"]
+
+MY_IP_ENV = "HK8S_MY_IP_URL"
+IMAGE_FACTORY_ENV = "HK8S_IMAGE_FACTORY"
+
+
+class World:
+    """Every part of the simulated world, wired together on one event loop."""
+
+    def __init__(
+        self,
+        *,
+        speed: float = 1.0,
+        faults: WorldFaults | None = None,
+        token: str | None = None,
+        host: str = "127.0.0.1",
+        address_block: int | None = None,
+    ) -> None:
+        self.speed = speed
+        self.faults = faults or WorldFaults()
+        self.host = host
+        self.hcloud = HcloudSim(speed=speed, faults=self.faults.hcloud, token=token)
+        self.address_block = address_block or random.SystemRandom().randrange(16, 250)
+        _use_address_block(self.hcloud, self.address_block)
+        self.clock = self.hcloud.clock
+        self.factory = ImageFactory(mount_prefix="/factory")
+        self.fleet = TalosFleet(self.clock, faults=self.faults.talos_faults(), hooks=self)
+        self.disks: dict[int, SimulatedDisk] = {}
+        self.rescue = Rescues(self.hcloud.state, self.clock, self.disks)
+        self.kubernetes = Kubernetes(
+            self.hcloud.state,
+            self.fleet,
+            self.clock,
+            host=host,
+            failing_releases=dict(self.faults.kubernetes.failing_releases),
+        )
+        # What the disk looked like when the world last read it (bytes written, discards).
+        self._disk_seen: dict[int, tuple[int, int]] = {}
+        self._services: HTTPServer | None = None
+
+    @property
+    def rescues(self) -> dict[int, RescueServer]:
+        """Running rescue SSH servers by server id."""
+        return self.rescue.servers
+
+    @property
+    def kubes(self) -> dict[str, KubeAPI]:
+        """Each cluster's Kubernetes API, by cluster id."""
+        return self.kubernetes.kubes
+
+    # ------------------------------------------------------------------ running
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def start(cls, **kwargs: Any) -> AsyncIterator[World]:
+        world = cls(**kwargs)
+        await world.serve()
+        try:
+            yield world
+        finally:
+            await world.close()
+
+    @classmethod
+    @contextlib.contextmanager
+    def start_in_thread(cls, **kwargs: Any) -> Iterator[ThreadedWorld]:
+        """The world on its own event loop in a daemon thread, for synchronous callers."""
+        from hk8s.sim.world._threaded import ThreadedWorld
+
+        threaded = ThreadedWorld(cls(**kwargs))
+        with threaded:
+            yield threaded
+
+    async def serve(self) -> None:
+        await self.hcloud.serve(self.host, 0)
+        self._services = await HTTPServer(self._handle_services).start(self.host, 0)
+        self.hcloud.state.subscribe(self._on_event)
+        self.hcloud.extra_env.update(
+            {
+                PORT_MAP_ENV: f"22={RESCUE_SSH_PORT}",
+                MY_IP_ENV: f"{self._services.url}/ip",
+                IMAGE_FACTORY_ENV: self.factory_url,
+            }
+        )
+        self.hcloud.add_task(self.kubernetes.run())
+
+    @property
+    def factory_url(self) -> str:
+        """Where the image factory answers (``talos.image_factory`` in cluster.yaml)."""
+        assert self._services is not None, "the world is not serving yet"
+        return f"{self._services.url}/factory"
+
+    def env(self) -> dict[str, str]:
+        """Everything a client of this world exports (also printed by ``hk8s sim up``)."""
+        return self.hcloud.env()
+
+    async def close(self) -> None:
+        await self.fleet.close()
+        self.rescue.close()
+        await self.kubernetes.close()
+        await self.hcloud.close()
+        if self._services is not None:
+            await self._services.close()
+
+    async def _handle_services(self, request: Request) -> Response:
+        if request.path == "/ip":
+            # What's-my-IP for firewall source "current": the operator is this machine.
+            return Response.text("127.0.0.1\n")
+        return await self.factory.handle(request)
+
+    # ------------------------------------------------------------------ Hetzner events
+    async def _on_event(self, event: SimEvent) -> None:
+        server = event.server
+        if server is None:
+            return
+        kind = event.kind
+        if kind == "server_created":
+            self._new_disk(server, event.image.metadata if event.image else {})
+        elif kind == "server_rebuilt":
+            await self.fleet.forget(server.id)
+            self._new_disk(server, event.image.metadata if event.image else {})
+        elif kind == "rescue_enabled":
+            keys = [key.public_key for key in event.details.get("ssh_keys", [])]
+            self.rescue.enabled(server.id, keys, event.details.get("root_password"))
+        elif kind == "server_booted":
+            await self._boot(server)
+        elif kind in {"server_powered_off", "server_rebooted", "server_reset"}:
+            self.rescue.stop(server.id)
+            await self.fleet.power_off(server.id)
+        elif kind == "server_deleted":
+            self.rescue.stop(server.id)
+            await self.kubernetes.server_deleted(server.id)
+            await self.fleet.forget(server.id)
+            self.disks.pop(server.id, None)
+        elif kind == "image_create_requested" and event.image is not None:
+            self._snapshot(server, event.image.metadata)
+        elif kind == "server_attached":
+            self.fleet.set_private_ips(server.id, list(server.private_net.values()))
+
+    def _new_disk(self, server: Server, metadata: dict[str, Any]) -> None:
+        """A disk from a snapshot holds its bytes; a stock system image is just named."""
+        size = server.server_type.disk * 10**9
+        stock = "disk_content" not in metadata and server.image is not None
+        disk = SimulatedDisk(
+            size,
+            metadata.get("disk_content", b""),
+            os_name=server.image.name if stock and server.image else None,
+        )
+        self.disks[server.id] = disk
+        talos = metadata.get("talos")
+        if isinstance(talos, dict):
+            self.fleet.install(server.id, TalosImage(**talos))
+        self._disk_seen[server.id] = (disk.bytes_written, disk.discards)
+
+    def _snapshot(self, server: Server, metadata: dict[str, Any]) -> None:
+        """What ``create_image`` records: the disk's bytes and the Talos it boots, if any."""
+        disk = self.disks.get(server.id)
+        if disk is None:
+            return
+        self._refresh_talos(server.id)
+        metadata["disk_content"] = disk.content
+        machine = self.fleet.disks.get(server.id)
+        if machine is not None:
+            image = machine.image
+            metadata["talos"] = {
+                "version": image.version,
+                "arch": image.arch,
+                "schematic": image.schematic,
+            }
+
+    def _refresh_talos(self, server_id: int) -> None:
+        """A rescue system wrote the disk: what boots from it now is what it holds."""
+        disk = self.disks.get(server_id)
+        if disk is None or self._disk_seen.get(server_id) == (disk.bytes_written, disk.discards):
+            return
+        self._disk_seen[server_id] = (disk.bytes_written, disk.discards)
+        self.fleet.disks.pop(server_id, None)
+        image = read_image(disk.content[:256])
+        if image is not None:
+            self.fleet.install(server_id, image)
+
+    async def _boot(self, server: Server) -> None:
+        ip = server.public_ipv4
+        if ip is None:
+            return
+        if server.in_rescue:
+            self.rescue.start(server, ip)
+            return
+        self._refresh_talos(server.id)
+        await self.fleet.power_on(
+            server.id,
+            server.name,
+            ip,
+            list(server.private_net.values()),
+            server.server_type.disk * 10**9,
+        )
+
+    # ------------------------------------------------------------------ FleetHooks
+    def powered_off(self, server_id: int) -> None:
+        """Talos shut the machine down: the Hetzner API shows the server off."""
+        server = self.hcloud.state.servers.get(server_id)
+        if server is not None and server.status != "off":
+            server.status, server.in_rescue = "off", False
+            self.hcloud.state.emit("server_powered_off", server=server)
+
+    async def kube_api(self, cluster: TalosCluster, up: bool) -> None:
+        await self.kubernetes.api(cluster, up)
+
+    async def kubelet(self, cluster: TalosCluster, info: KubeletInfo, up: bool) -> None:
+        await self.kubernetes.kubelet(cluster, info, up)
+
+
+def _use_address_block(sim: HcloudSim, block: int) -> None:
+    """Give this world's servers 127.<block>.0-127.x and its load balancers
+    127.<block>.128-255.x, so that worlds running side by side on one machine (parallel test
+    runs, a demo next to a test) never answer each other's connections. The Hetzner sim's
+    default pools (127.1/16, 127.2/16) are the same in every process.
+    """
+
+    def hosts(cidr: str) -> Iterator[str]:
+        for host in ipaddress.ip_network(cidr).hosts():
+            if int(host) & 0xFF not in (0, 1, 255):
+                yield str(host)
+
+    servers, lbs = hosts(f"127.{block}.0.0/17"), hosts(f"127.{block}.128.0/17")
+    # Instance attributes shadow the methods: the state's allocators are its only IP source.
+    sim.state.allocate_server_ip = lambda: next(servers)  # type: ignore[method-assign]
+    sim.state.allocate_lb_ip = lambda: next(lbs)  # type: ignore[method-assign]
