@@ -12,6 +12,7 @@ from hk8s.controller._create import (
     CreateOptions,
     CreatePorts,
     CreateResult,
+    check_endpoint_kept,
     create_cluster,
     observe_endpoint,
 )
@@ -243,6 +244,7 @@ __all__ = [
     "build_server_type",
     "ccm_load_balancer_owned",
     "check_adoptable",
+    "check_endpoint_kept",
     "check_health",
     "check_kubernetes_path",
     "check_secrets_owner",

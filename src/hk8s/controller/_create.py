@@ -40,9 +40,9 @@ from hk8s.controller._nodes import (
 from hk8s.controller._reconcile import Reconciler
 from hk8s.controller._report import NullReporter, ProgressEvent
 from hk8s.controller._scale import NodeRemover, split_removals
-from hk8s.controller._servers import server_selector
+from hk8s.controller._servers import CONFIG_HASH_LABEL, server_selector
 from hk8s.controller._servers_component import ServersComponent
-from hk8s.errors import NotFoundError
+from hk8s.errors import NotFoundError, UsageError
 from hk8s.pki import generate_talosconfig, write_kubeconfig, write_talosconfig
 
 if TYPE_CHECKING:
@@ -62,7 +62,14 @@ if TYPE_CHECKING:
     from hk8s.providers.k8s import KubernetesAPI
     from hk8s.providers.talos import TalosNodeAPI
 
-__all__ = ["CreateOptions", "CreatePorts", "CreateResult", "create_cluster", "observe_endpoint"]
+__all__ = [
+    "CreateOptions",
+    "CreatePorts",
+    "CreateResult",
+    "check_endpoint_kept",
+    "create_cluster",
+    "observe_endpoint",
+]
 
 
 @dataclass(frozen=True)
@@ -134,6 +141,27 @@ async def observe_endpoint(
     return cluster_endpoint(lb, [n for n in nodes if n.desired.control_plane])
 
 
+def check_endpoint_kept(plan: Plan, servers: Sequence[Server], config: ClusterConfig) -> None:
+    """Refuse to add or remove the API load balancer of a running cluster.
+
+    The load balancer's IP is the cluster endpoint every kubeconfig, machine config and API
+    certificate names; moving it on a live cluster would cut every client and node off (and
+    ``load_balancer.enabled`` defaults to ``control_plane.count > 1``, so scaling the control
+    plane to 1 would do it silently).
+    """
+    running = [s.name for s in servers if CONFIG_HASH_LABEL in s.labels]
+    changes = [op for op in plan.operations if op.kind == "load-balancer" and op.type != "update"]
+    if running and changes:
+        verb = "remove" if changes[0].type == "delete" else "add"
+        keep = "true" if verb == "remove" else "false"
+        raise UsageError(
+            f"refusing to {verb} the API load balancer of the running cluster {config.name}: "
+            "its address is the cluster endpoint of every node, kubeconfig and certificate",
+            hint=f"set load_balancer.enabled: {keep} in the config to keep the endpoint "
+            "(it defaults to control_plane.count > 1)",
+        )
+
+
 def _network_id(servers: Sequence[Server], config: ClusterConfig) -> int:
     for server in servers:
         for private in server.private_ips:
@@ -174,6 +202,7 @@ async def create_cluster(
     for warning in reconciler.warnings():
         reporter.emit(ProgressEvent("warning", "", "warning", warning))
     plan = await reconciler.plan()
+    check_endpoint_kept(plan, existing, config)
     now, later = split_removals(plan)
     await reconciler.apply(now, phase="infra and servers")
 

@@ -84,7 +84,7 @@ async def test_scale_up_then_down_drains_and_leaves_etcd(harness: Harness) -> No
     bigger = cluster(cp=3, workers=4)
     await create_cluster(bigger, harness.ports(bigger), harness.options())
     assert len([n for n in names(harness) if "workers" in n]) == 4
-    smaller = cluster(cp=1, workers=1)
+    smaller = cluster(cp=1, workers=1, extra="load_balancer:\n  enabled: true\n")
     result = await create_cluster(smaller, harness.ports(smaller), harness.options())
     assert names(harness) == ["demo-cp-1", "demo-workers-1"]
     assert harness.kube.drained == [
@@ -121,3 +121,18 @@ async def test_a_server_whose_create_answer_was_lost_is_adopted(harness: Harness
     await create_cluster(config, harness.ports(config), harness.options(), reporter)
     assert names(harness) == ["demo-cp-1", "demo-workers-1"]
     assert any(e.title.startswith("adopted server") for e in reporter.events)
+
+
+async def test_the_endpoint_of_a_running_cluster_is_kept(harness: Harness) -> None:
+    from hk8s.errors import UsageError
+
+    config = cluster(cp=3, workers=1)
+    await create_cluster(config, harness.ports(config), harness.options())
+    harness.hcloud.calls.clear()
+    # one control plane: the load balancer would default to off, moving the endpoint
+    smaller = cluster(cp=1, workers=1)
+    with pytest.raises(UsageError, match="refusing to remove the API load balancer") as info:
+        await create_cluster(smaller, harness.ports(smaller), harness.options())
+    assert info.value.hint and "load_balancer.enabled: true" in info.value.hint
+    assert harness.hcloud.mutations() == []
+    assert len(harness.hcloud.load_balancers) == 1
