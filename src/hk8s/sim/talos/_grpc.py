@@ -14,6 +14,7 @@ from grpclib.exceptions import GRPCError
 
 from hk8s.sim.talos._cosi import StateService
 from hk8s.sim.talos._gateway import _STREAMS, _UNARY, ADMIN, Gateway
+from hk8s.sim.talos._health import ClusterService
 from hk8s.sim.talos._streams import ETCD_SNAPSHOT_MAGIC
 from hk8s.talosapi.machine import machine_grpc, machine_pb2
 from hk8s.talosapi.storage import storage_grpc
@@ -77,4 +78,4 @@ class StorageService(storage_grpc.StorageServiceBase):
 def services_for(node: TalosNode) -> list[Any]:
     gateway = Gateway(node)
     machine = MachineService(gateway)  # type: ignore[abstract]  # handlers are set above
-    return [machine, StorageService(gateway), StateService(gateway)]
+    return [machine, StorageService(gateway), StateService(gateway), ClusterService(gateway)]

@@ -160,3 +160,13 @@ async def test_reset_returns_to_maintenance_mode(env: Env) -> None:
         assert disks.unwrap()[0].system_disk is False
         with pytest.raises(MaintenanceModeError):
             await talos.version()
+
+
+async def test_health_check_streams_talosctl_progress(env: Env) -> None:
+    _, ip = await configure(env)
+    async with env.client(ip) as talos:
+        await talos.bootstrap()
+        lines = [line async for line in talos.health_check([ip], [], wait_timeout=600)]
+    assert lines[0] == f"discovered nodes: ['{ip}']"
+    assert "waiting for etcd to be healthy: OK" in lines
+    assert lines[-1] == "waiting for all k8s nodes to report: OK"
