@@ -5,6 +5,8 @@ the controller, its planners and its tests never touch ``hcloud`` types. Only th
 reads are kept. ``*Spec`` types are what hk8s asks for; the plain types are what exists.
 
 Labels are plain ``dict[str, str]``; names follow design.md section 3 (``<cluster>-fw``, ...).
+``protected`` is the API's ``protection.delete``: Hetzner refuses to delete such a resource
+(error ``protected``) until it is lifted; firewalls, placement groups and SSH keys have none.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ class Network:
     subnets: tuple[Subnet, ...] = ()
     server_ids: tuple[int, ...] = ()
     load_balancer_ids: tuple[int, ...] = ()
+    protected: bool = False
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,7 @@ class LoadBalancer:
     private_ips: tuple[PrivateIP, ...] = ()
     services: tuple[LBService, ...] = ()
     targets: tuple[LBTarget, ...] = ()
+    protected: bool = False
 
 
 @dataclass(frozen=True)
@@ -208,6 +212,7 @@ class Image:
     description: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     created: str | None = None
+    protected: bool = False
 
 
 @dataclass(frozen=True)
@@ -251,6 +256,7 @@ class Server:
     placement_group_id: int | None = None
     rescue_enabled: bool = False
     created: str | None = None
+    protected: bool = False
 
 
 @dataclass(frozen=True)
@@ -280,3 +286,4 @@ class Volume:
     location: str
     labels: dict[str, str] = field(default_factory=dict)
     server_id: int | None = None
+    protected: bool = False

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hk8s.providers.hcloud._port import HcloudPort, LabelledKind
+from hk8s.providers.hcloud._port import HcloudPort, LabelledKind, ProtectableKind
 
 if TYPE_CHECKING:
     from hk8s.providers.hcloud._actions import ActionWaiter
@@ -32,6 +32,7 @@ __all__ = [
     "HcloudProvider",
     "LabelledKind",
     "PacedAdapter",
+    "ProtectableKind",
     "RateLimiter",
     "fetch_public_ip",
 ]

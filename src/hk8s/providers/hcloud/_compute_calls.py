@@ -36,7 +36,7 @@ if TYPE_CHECKING:
         SSHKeySpec,
         Volume,
     )
-    from hk8s.providers.hcloud._port import LabelledKind
+    from hk8s.providers.hcloud._port import LabelledKind, ProtectableKind
 
 __all__ = ["ComputeCalls"]
 
@@ -48,6 +48,7 @@ _PATHS: dict[str, str] = {
     "placement-group": "placement_groups",
     "image": "images",
     "ssh-key": "ssh_keys",
+    "volume": "volumes",
 }
 
 
@@ -195,6 +196,9 @@ class ComputeCalls(ProviderBase):
         )
         return [to_volume(v) for v in found]
 
+    async def get_volume(self, volume_id: int) -> Volume:
+        return to_volume(await self._run("get volume", self.client.volumes.get_by_id, volume_id))
+
     async def delete_volume(self, volume_id: int) -> None:
         await self._run("delete volume", self.client.volumes.delete, LibVolume(id=volume_id))
 
@@ -210,3 +214,26 @@ class ComputeCalls(ProviderBase):
             f"/{_PATHS[kind]}/{resource_id}",
             json={"labels": dict(labels)},
         )
+
+    # -- delete protection
+    async def set_delete_protection(
+        self, kind: ProtectableKind, resource_id: int, protected: bool
+    ) -> None:
+        """``POST /<kind>/{id}/actions/change_protection`` and wait for its action.
+
+        Servers get ``rebuild`` set alike: the API requires "delete and rebuild attribute
+        needs to have the same value" (openapi.json, servers change_protection).
+        """
+        body: dict[str, bool] = {"delete": protected}
+        if kind == "server":
+            body["rebuild"] = protected
+        response = await self._run(
+            f"change protection of {kind} {resource_id}",
+            self.client.request,
+            "POST",
+            f"/{_PATHS[kind]}/{resource_id}/actions/change_protection",
+            json=body,
+        )
+        action = response.get("action")
+        if action:
+            await self.wait_actions([int(action["id"])])

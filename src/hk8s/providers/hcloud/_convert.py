@@ -76,6 +76,12 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _protected(m: Any) -> bool:
+    """``protection.delete`` of a domain object (a dict in hcloud 2.27; absent -> False)."""
+    protection = m.protection or {}
+    return bool(protection.get("delete"))
+
+
 def to_action(raw: dict[str, Any]) -> Action:
     """From the JSON of ``GET /actions`` (read raw: the batch call bypasses bound models)."""
     error = raw.get("error") or {}
@@ -100,6 +106,7 @@ def to_network(bound: Any) -> Network:
             Subnet(s.ip_range, s.network_zone, s.type, s.gateway) for s in m.subnets or ()
         ),
         server_ids=tuple(i for i in (_id(s) for s in m.servers or ()) if i is not None),
+        protected=_protected(m),
     )
 
 
@@ -226,6 +233,7 @@ def to_load_balancer(bound: Any) -> LoadBalancer:
         ),
         services=tuple(to_lb_service(s) for s in m.services or ()),
         targets=tuple(to_lb_target(t) for t in m.targets or ()),
+        protected=_protected(m),
     )
 
 
@@ -259,6 +267,7 @@ def to_server(bound: Any) -> Server:
         placement_group_id=_id(m.placement_group),
         rescue_enabled=bool(m.rescue_enabled),
         created=_iso(m.created),
+        protected=_protected(m),
     )
 
 
@@ -273,6 +282,7 @@ def to_image(bound: Any) -> Image:
         description=m.description or "",
         labels=dict(m.labels or {}),
         created=_iso(m.created),
+        protected=_protected(m),
     )
 
 
@@ -307,4 +317,5 @@ def to_volume(bound: Any) -> Volume:
         location=_name(m.location),
         labels=dict(m.labels or {}),
         server_id=_id(m.server),
+        protected=_protected(m),
     )

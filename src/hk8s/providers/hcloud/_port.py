@@ -44,11 +44,14 @@ if TYPE_CHECKING:
         Volume,
     )
 
-__all__ = ["HcloudPort", "LabelledKind"]
+__all__ = ["HcloudPort", "LabelledKind", "ProtectableKind"]
 
 LabelledKind = Literal[
     "server", "network", "firewall", "load-balancer", "placement-group", "image", "ssh-key"
 ]
+# The kinds with a ``change_protection`` action (openapi.json); firewalls, placement groups
+# and SSH keys cannot be protected against deletion.
+ProtectableKind = Literal["server", "load-balancer", "network", "image", "volume"]
 
 
 class HcloudPort(Protocol):
@@ -130,12 +133,22 @@ class HcloudPort(Protocol):
     async def create_ssh_key(self, spec: SSHKeySpec) -> SSHKey: ...
     async def delete_ssh_key(self, key_id: int) -> None: ...
     async def list_volumes(self, selector: str | None = None) -> list[Volume]: ...
+    async def get_volume(self, volume_id: int) -> Volume: ...
     async def delete_volume(self, volume_id: int) -> None: ...
 
     # -- generic
     async def set_labels(
         self, kind: LabelledKind, resource_id: int, labels: dict[str, str]
     ) -> None: ...
+    async def set_delete_protection(
+        self, kind: ProtectableKind, resource_id: int, protected: bool
+    ) -> None:
+        """Turn Hetzner's delete protection on or off (``change_protection``); waits for it.
+
+        A protected resource answers ``protected`` (``ConflictError``) to a delete.
+        """
+        ...
+
     async def wait_actions(self, action_ids: Sequence[int]) -> list[Action]:
         """Wait until every action finished; raises ``ActionFailedError`` for a failed one."""
         ...

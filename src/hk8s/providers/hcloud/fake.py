@@ -5,7 +5,8 @@ enforces name uniqueness (``ConflictError`` with ``code="uniqueness_error"``), a
 ``NotFoundError`` for unknown ids, and records every call in ``calls`` so tests can count
 mutations. ``fail(method, error, times=1)`` makes the next call(s) of a method raise, before
 (``after=False``) or after (``after=True``, the request "succeeded" but the answer was lost)
-the change is made. After CAPH's ``pkg/services/hcloud/client/fake``.
+the change is made. Deleting a resource whose ``protected`` is set raises ``ConflictError``
+with ``code="protected"``, as the API answers. After CAPH's ``pkg/services/hcloud/client/fake``.
 
 It is not the simulator: no HTTP, no actions in flight, no rate limit. End-to-end behaviour is
 tested against ``hk8s.sim``.
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
         SSHKeySpec,
         Subnet,
     )
-    from hk8s.providers.hcloud._port import HcloudPort, LabelledKind
+    from hk8s.providers.hcloud._port import HcloudPort, LabelledKind, ProtectableKind
 
 __all__ = ["MUTATING_PREFIXES", "FakeHcloud"]
 
@@ -133,6 +134,14 @@ class FakeHcloud:
         return store[rid]
 
     @staticmethod
+    def _deletable(store: dict[int, Any], rid: int, kind: str) -> Any:
+        """The resource to delete; ``protected`` (HTTP 423) while its delete protection is on."""
+        current = FakeHcloud._get(store, rid, kind)
+        if getattr(current, "protected", False):
+            raise ConflictError(f"{kind} {rid} is protected against deletion", code="protected")
+        return current
+
+    @staticmethod
     def _select(store: dict[int, Any], selector: str | None, name: str | None) -> list[Any]:
         return [
             r
@@ -166,7 +175,7 @@ class FakeHcloud:
 
     async def delete_network(self, network_id: int) -> None:
         fault = self._call("delete_network", network_id)
-        self._get(self.networks, network_id, "network")
+        self._deletable(self.networks, network_id, "network")
         del self.networks[network_id]
         self._done(fault)
 
@@ -290,7 +299,7 @@ class FakeHcloud:
 
     async def delete_load_balancer(self, lb_id: int) -> None:
         fault = self._call("delete_load_balancer", lb_id)
-        self._get(self.load_balancers, lb_id, "load balancer")
+        self._deletable(self.load_balancers, lb_id, "load balancer")
         del self.load_balancers[lb_id]
         self._done(fault)
 
@@ -353,7 +362,7 @@ class FakeHcloud:
 
     async def delete_server(self, server_id: int) -> None:
         fault = self._call("delete_server", server_id)
-        server = self._get(self.servers, server_id, "server")
+        server = self._deletable(self.servers, server_id, "server")
         del self.servers[server_id]
         if server.placement_group_id in self.placement_groups:
             group = self.placement_groups[server.placement_group_id]
@@ -422,7 +431,7 @@ class FakeHcloud:
 
     async def delete_image(self, image_id: int) -> None:
         fault = self._call("delete_image", image_id)
-        self._get(self.images, image_id, "image")
+        self._deletable(self.images, image_id, "image")
         del self.images[image_id]
         self._done(fault)
 
@@ -456,9 +465,13 @@ class FakeHcloud:
         self._call("list_volumes", selector)
         return self._select(self.volumes, selector, None)
 
+    async def get_volume(self, volume_id: int) -> Volume:
+        self._call("get_volume", volume_id)
+        return self._get(self.volumes, volume_id, "volume")  # type: ignore[no-any-return]
+
     async def delete_volume(self, volume_id: int) -> None:
         fault = self._call("delete_volume", volume_id)
-        self._get(self.volumes, volume_id, "volume")
+        self._deletable(self.volumes, volume_id, "volume")
         del self.volumes[volume_id]
         self._done(fault)
 
@@ -479,6 +492,22 @@ class FakeHcloud:
         store = stores[kind]
         current = self._get(store, resource_id, kind)
         store[resource_id] = dataclasses.replace(current, labels=dict(labels))
+        self._done(fault)
+
+    async def set_delete_protection(
+        self, kind: ProtectableKind, resource_id: int, protected: bool
+    ) -> None:
+        fault = self._call("set_delete_protection", kind, resource_id, protected)
+        stores: dict[str, dict[int, Any]] = {
+            "server": self.servers,
+            "network": self.networks,
+            "load-balancer": self.load_balancers,
+            "image": self.images,
+            "volume": self.volumes,
+        }
+        store = stores[kind]
+        current = self._get(store, resource_id, kind)
+        store[resource_id] = dataclasses.replace(current, protected=protected)
         self._done(fault)
 
     async def wait_actions(self, action_ids: Sequence[int]) -> list[Action]:

@@ -48,7 +48,8 @@ root), ``.private_net`` ({network id: ip}), ``.status``, ``.rescue_enabled``, ``
 ``.rescue_ssh_key_ids``, ``.rescue_password`` (what enable_rescue asked for), ``.image``,
 ``.labels``, ``.user_data``, ``.ssh_key_ids``, ``.metadata`` (free for other parts);
 ``Image.metadata``, ``.labels``, ``.architecture``, ``.created_from``;
-``LoadBalancer.public_ipv4`` (127.2.x.y; its services forward TCP to healthy targets).
+``LoadBalancer.public_ipv4`` (127.2.x.y; its services forward TCP to healthy targets);
+``Volume.server_id``, ``.labels`` (``sim.state.volumes``: what a CSI driver would make).
 ``state.start_action(...)`` runs a timed action; ``sim.load_balancers.probe`` decides target
 health (default: TCP connect to the target's public IPv4).
 
@@ -77,6 +78,7 @@ from hk8s.sim.hcloud._model import (
     PrimaryIP,
     Server,
     SSHKey,
+    Volume,
 )
 from hk8s.sim.hcloud._runner import HcloudSim, ThreadedSim, run_in_thread
 from hk8s.sim.hcloud._state import ActionFailure, Durations, HcloudState, Listener, SimEvent
@@ -114,5 +116,6 @@ __all__ = [
     "SimEvent",
     "Stats",
     "ThreadedSim",
+    "Volume",
     "run_in_thread",
 ]

@@ -21,6 +21,7 @@ RESOURCE_KINDS = {
     "firewalls": "firewall",
     "load_balancers": "load_balancer",
     "primary_ips": "primary_ip",
+    "volumes": "volume",
 }
 
 

@@ -208,8 +208,14 @@ async def create_server(ctx: Ctx) -> Reply:
     ssh_keys = ssh_key_ids(state, optional(body, "ssh_keys", list, []))
     public = optional(body, "public_net", dict, {})
     networks = optional(body, "networks", list, [])
-    if volumes := optional(body, "volumes", list, []):  # the simulated project has none
-        raise invalid_input("volumes", f"volume {volumes[0]} not found")
+    volumes = []
+    for raw in optional(body, "volumes", list, []):
+        volume = state.volumes.get(as_int(raw, "volumes"))
+        if volume is None:
+            raise invalid_input("volumes", f"volume {raw} not found")
+        if volume.server_id is not None or volume.location.name != location.name:
+            raise invalid_input("volumes", f"volume {raw} is attached or in another location")
+        volumes.append(volume)
     # Cloud-init user data is limited to 32 KiB (POST /servers "user_data").
     if len(optional(body, "user_data", str, "").encode()) > 32 * 1024:
         raise invalid_input("user_data", "must not be longer than 32 KiB")
@@ -250,6 +256,8 @@ async def create_server(ctx: Ctx) -> Reply:
         _public_ip(state, server, "ipv6", public.get("ipv6"))
     for fid in firewall_ids:
         state.firewalls[fid].applied_to.append(("server", server.id))
+    for volume in volumes:
+        volume.server_id = server.id
     password = None if ssh_keys else state.password()
     server.root_password = password
     state.servers[server.id] = server
@@ -317,6 +325,9 @@ async def delete_server(ctx: Ctx) -> Reply:
                 del state.primary_ips[pip.id]
     for fw in state.firewalls.values():
         fw.applied_to = [(k, t) for k, t in fw.applied_to if (k, t) != ("server", server.id)]
+    # Volumes outlive their server: they are detached, not deleted.
+    for volume in state.volumes_of(server.id):
+        volume.server_id = None
     action = state.start_action(
         "delete_server", [(server.id, "server")], state.durations.delete_server
     )

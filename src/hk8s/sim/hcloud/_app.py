@@ -24,6 +24,7 @@ from hk8s.sim.hcloud import (
     _api_resources,
     _api_server_actions,
     _api_servers,
+    _api_volumes,
 )
 from hk8s.sim.hcloud._errors import ApiError, not_found
 from hk8s.sim.hcloud._faults import FaultSpec
@@ -51,6 +52,7 @@ def build_router() -> Router:
     router.include(_api_resources.router)
     router.include(_api_network.router)
     router.include(_api_lb.router)
+    router.include(_api_volumes.router)
     return router
 
 

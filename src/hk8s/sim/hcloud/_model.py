@@ -23,6 +23,7 @@ __all__ = [
     "PrimaryIP",
     "SSHKey",
     "Server",
+    "Volume",
 ]
 
 
@@ -204,4 +205,20 @@ class PrimaryIP:
     created: float
     assignee_id: int | None = None
     auto_delete: bool = False
+    protection_delete: bool = False
+
+
+@dataclass
+class Volume:
+    """A block storage volume (what the Hetzner CSI driver makes for a PersistentVolume)."""
+
+    id: int
+    name: str
+    size: int
+    location: Location
+    labels: dict[str, str]
+    created: float
+    server_id: int | None = None
+    status: str = "creating"  # creating -> available
+    format: str | None = None
     protection_delete: bool = False

@@ -34,6 +34,7 @@ from hk8s.sim.hcloud._model import (
     PrimaryIP,
     Server,
     SSHKey,
+    Volume,
 )
 
 __all__ = ["Durations", "HcloudState", "Listener", "SimEvent"]
@@ -117,6 +118,7 @@ class HcloudState:
         self.placement_groups: dict[int, PlacementGroup] = {}
         self.ssh_keys: dict[int, SSHKey] = {}
         self.primary_ips: dict[int, PrimaryIP] = {}
+        self.volumes: dict[int, Volume] = {}
         self.actions: dict[int, Action] = {}
         self._listeners: list[Listener] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -284,6 +286,9 @@ class HcloudState:
     # --------------------------------------------------------------------- lookups
     def servers_in_placement_group(self, group_id: int) -> list[Server]:
         return [s for s in self.servers.values() if s.placement_group_id == group_id]
+
+    def volumes_of(self, server_id: int) -> list[Volume]:
+        return [v for v in self.volumes.values() if v.server_id == server_id]
 
     def servers_in_network(self, network_id: int) -> list[Server]:
         return [s for s in self.servers.values() if network_id in s.private_net]

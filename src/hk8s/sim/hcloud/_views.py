@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         PrimaryIP,
         Server,
         SSHKey,
+        Volume,
     )
     from hk8s.sim.hcloud._state import HcloudState
 
@@ -33,6 +34,7 @@ __all__ = [
     "primary_ip_json",
     "server_json",
     "ssh_key_json",
+    "volume_json",
 ]
 
 
@@ -175,7 +177,7 @@ def server_json(state: HcloudState, server: Server) -> dict[str, Any]:
         "included_traffic": 20 * 1024**4,
         "protection": {"delete": server.protection_delete, "rebuild": server.protection_rebuild},
         "labels": dict(server.labels),
-        "volumes": [],
+        "volumes": [v.id for v in state.volumes_of(server.id)],
         "load_balancers": lbs,
         "primary_disk_size": server.server_type.disk,
         "placement_group": placement_group_json(state, group) if group else None,
@@ -346,4 +348,21 @@ def primary_ip_json(state: HcloudState, pip: PrimaryIP) -> dict[str, Any]:
         "auto_delete": pip.auto_delete,
         "assignee_type": "server",
         "assignee_id": pip.assignee_id,
+    }
+
+
+def volume_json(state: HcloudState, volume: Volume) -> dict[str, Any]:
+    return {
+        "id": volume.id,
+        "created": state.iso(volume.created),
+        "name": volume.name,
+        "server": volume.server_id,
+        "location": volume.location.to_json(),
+        "size": volume.size,
+        # The device name the API reports (openapi.json example: scsi-0HC_Volume_4711).
+        "linux_device": f"/dev/disk/by-id/scsi-0HC_Volume_{volume.id}",
+        "protection": {"delete": volume.protection_delete},
+        "labels": dict(volume.labels),
+        "status": volume.status,
+        "format": volume.format,
     }

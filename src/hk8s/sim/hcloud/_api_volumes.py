@@ -1,0 +1,183 @@
+"""Volumes: list, get, create, update, delete, attach, detach, change_protection.
+
+The shapes and rules are openapi.json's (``/volumes``): sizes 10-10240 GB, names of
+alphanumerics, dashes, underscores and dots that start and end alphanumeric (at most 64),
+``location`` or ``server`` on create (with ``server`` the volume joins its location and
+``next_actions`` holds one ``attach_volume``), ``automount`` only with ``server``, ``format``
+``xfs`` or ``ext4``. A volume must be detached and unprotected to be deleted; an attached one
+answers ``service_error`` ("volume with ID ... is still attached to a server (service_error)",
+as logged in hetznercloud/csi-driver issue 12).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from hk8s.sim.hcloud._catalog import LOCATIONS
+from hk8s.sim.hcloud._errors import ApiError, invalid_input
+from hk8s.sim.hcloud._model import Volume
+from hk8s.sim.hcloud._routing import (
+    Ctx,
+    Reply,
+    Router,
+    check_name,
+    labels_of,
+    list_reply,
+    lookup,
+    optional,
+    require,
+)
+from hk8s.sim.hcloud._views import action_json, volume_json
+
+if TYPE_CHECKING:
+    from hk8s.sim.hcloud._model import Action, Server
+    from hk8s.sim.hcloud._state import HcloudState
+
+__all__ = ["router"]
+
+router = Router()
+
+VOLUME_STATUSES = {"available", "creating"}
+MIN_SIZE, MAX_SIZE = 10, 10240
+_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$")
+_FORMATS = ("xfs", "ext4")
+
+
+def _server(state: HcloudState, value: object) -> Server:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid_input("server", "has an invalid type")
+    return lookup(state.servers, value, "server")
+
+
+def _attach(state: HcloudState, volume: Volume, server: Server) -> Action:
+    if volume.server_id is not None:
+        raise ApiError("volume_already_attached", f"volume {volume.id} is already attached")
+    if server.location.name != volume.location.name:
+        raise invalid_input("server", "the server is in another location than the volume")
+    volume.server_id = server.id
+    return state.start_action(
+        "attach_volume", [(volume.id, "volume"), (server.id, "server")], state.durations.short
+    )
+
+
+@router.route("GET", "/volumes")
+async def list_volumes(ctx: Ctx) -> Reply:
+    items = list(ctx.state.volumes.values())
+    if statuses := ctx.queries("status"):
+        if unknown := set(statuses) - VOLUME_STATUSES:
+            raise invalid_input("status", f"invalid volume status {sorted(unknown)}")
+        items = [v for v in items if v.status in statuses]
+    return list_reply(ctx, "volumes", items, lambda v: volume_json(ctx.state, v))
+
+
+@router.route("GET", "/volumes/{id}")
+async def get_volume(ctx: Ctx) -> Reply:
+    volume = lookup(ctx.state.volumes, ctx.id(), "volume")
+    return Reply(200, {"volume": volume_json(ctx.state, volume)})
+
+
+@router.route("POST", "/volumes")
+async def create_volume(ctx: Ctx) -> Reply:
+    state, body = ctx.state, ctx.body()
+    size = require(body, "size", int)
+    if not MIN_SIZE <= size <= MAX_SIZE:
+        raise invalid_input("size", f"must be between {MIN_SIZE} and {MAX_SIZE} GB")
+    name = require(body, "name")
+    if not _NAME.match(name):
+        raise invalid_input("name", "must be alphanumeric with - _ . inside, at most 64")
+    check_name(name, state.volumes.values())
+    labels = labels_of(body)
+    server = _server(state, body["server"]) if body.get("server") is not None else None
+    if optional(body, "automount", bool, False) and server is None:
+        raise invalid_input("automount", "needs server")
+    fmt = optional(body, "format", str, None)
+    if fmt is not None and fmt not in _FORMATS:
+        raise invalid_input("format", "must be xfs or ext4")
+    location_name = server.location.name if server is not None else body.get("location")
+    if not isinstance(location_name, str) or location_name not in LOCATIONS:
+        raise invalid_input("location", "a valid location (or server) is required")
+    volume = Volume(
+        state.next_id(), name, size, LOCATIONS[location_name], labels, state.now(), format=fmt
+    )
+    state.volumes[volume.id] = volume
+
+    def available(_action: Action) -> None:
+        volume.status = "available"
+
+    action = state.start_action(
+        "create_volume", [(volume.id, "volume")], state.durations.short, done=available
+    )
+    next_actions = [_attach(state, volume, server)] if server is not None else []
+    return Reply(
+        201,
+        {
+            "volume": volume_json(state, volume),
+            "action": action_json(state, action),
+            "next_actions": [action_json(state, a) for a in next_actions],
+        },
+    )
+
+
+@router.route("PUT", "/volumes/{id}")
+async def update_volume(ctx: Ctx) -> Reply:
+    volume = lookup(ctx.state.volumes, ctx.id(), "volume")
+    body = ctx.body()
+    if (name := optional(body, "name", str, None)) is not None:
+        if not _NAME.match(name):
+            raise invalid_input("name", "must be alphanumeric with - _ . inside, at most 64")
+        check_name(name, ctx.state.volumes.values(), exclude=volume.id)
+        volume.name = name
+    volume.labels = labels_of(body, volume.labels)
+    return Reply(200, {"volume": volume_json(ctx.state, volume)})
+
+
+@router.route("DELETE", "/volumes/{id}")
+async def delete_volume(ctx: Ctx) -> Reply:
+    volume = lookup(ctx.state.volumes, ctx.id(), "volume")
+    # "The Volume must not be attached to a Server and it must not have delete protection
+    # enabled" (DELETE /volumes/{id}).
+    if volume.protection_delete:
+        raise ApiError("protected", "volume is protected against deletion")
+    if volume.server_id is not None:
+        raise ApiError(
+            "service_error", f"volume with ID '{volume.id}' is still attached to a server"
+        )
+    del ctx.state.volumes[volume.id]
+    return Reply(204)
+
+
+def _volume_action(ctx: Ctx, action: Action) -> Reply:
+    return Reply(201, {"action": action_json(ctx.state, action)})
+
+
+@router.route("POST", "/volumes/{id}/actions/attach")
+async def attach_volume(ctx: Ctx) -> Reply:
+    state = ctx.state
+    volume = lookup(state.volumes, ctx.id(), "volume")
+    server = _server(state, ctx.body().get("server"))
+    return _volume_action(ctx, _attach(state, volume, server))
+
+
+@router.route("POST", "/volumes/{id}/actions/detach")
+async def detach_volume(ctx: Ctx) -> Reply:
+    state = ctx.state
+    volume = lookup(state.volumes, ctx.id(), "volume")
+    resources = [(volume.id, "volume")]
+    if volume.server_id is not None:
+        resources.append((volume.server_id, "server"))
+    volume.server_id = None
+    return _volume_action(
+        ctx, state.start_action("detach_volume", resources, state.durations.short)
+    )
+
+
+@router.route("POST", "/volumes/{id}/actions/change_protection")
+async def volume_protection(ctx: Ctx) -> Reply:
+    state = ctx.state
+    volume = lookup(state.volumes, ctx.id(), "volume")
+    volume.protection_delete = optional(ctx.body(), "delete", bool, volume.protection_delete)
+    return _volume_action(
+        ctx,
+        state.start_action("change_protection", [(volume.id, "volume")], state.durations.short),
+    )
