@@ -173,6 +173,11 @@ async def roll_out(
     """Control planes one at a time, workers ``parallel`` at a time; a health gate after
     each; stop at the first failure with an error that names the node."""
     by_name = {n.name: n for n in upgrader.nodes}
+    for step in steps:
+        if not step.pending:
+            what = "Talos" if step.phase == "talos" else "Kubernetes"
+            title = f"{step.node} already runs {what} {step.target}"
+            upgrader.waiter.info(f"node/{step.node}", title, "skipped")
     pending = [s for s in steps if s.pending]
     batches: list[list[NodeStep]] = [[s] for s in pending if s.control_plane]
     workers = [s for s in pending if not s.control_plane]
