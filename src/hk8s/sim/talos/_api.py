@@ -29,18 +29,9 @@ __all__ = ["MAINTENANCE_UNIMPLEMENTED", "NodeCalls"]
 
 Apply = machine_pb2.ApplyConfigurationRequest
 MAINTENANCE_UNIMPLEMENTED = "API is not implemented in maintenance mode"
-# Fields that a running node applies without a reboot (Talos' "live" config changes): talos
-# Runtime.CanApplyImmediate (internal/app/machined/pkg/runtime/v1alpha1/v1alpha1_runtime.go)
-# lets .cluster, .machine.install, .machine.kubelet, .machine.nodeLabels/nodeTaints change live
-# (what ``talosctl upgrade-k8s`` relies on to roll the kubelet image with mode NO_REBOOT).
-_LIVE = (
-    "node_labels",
-    "node_taints",
-    "hostname",
-    "allow_scheduling_on_control_planes",
-    "install_image",
-    "kubernetes_version",
-)
+# What a running node cannot apply without a reboot: its identity and PKI (Talos applies
+# most other changes live: labels, taints, kubelet and installer images, endpoint, ...).
+_NEEDS_REBOOT = ("os_ca_crt", "os_ca_key", "token", "cluster_id", "etcd_ca")
 
 
 def _etcd(exc: EtcdError) -> GRPCError:
@@ -113,11 +104,7 @@ class NodeCalls:
         node, current = self.node, self._config()
         if config.type != current.type:
             raise GRPCError(Status.INVALID_ARGUMENT, "machine type can't be changed")
-        live = all(
-            getattr(config, f) == getattr(current, f)
-            for f in vars(current)
-            if f not in (*_LIVE, "raw")
-        )
+        live = all(getattr(config, f) == getattr(current, f) for f in _NEEDS_REBOOT)
         mode = req.mode
         if mode == Apply.AUTO:
             mode = Apply.NO_REBOOT if live else Apply.REBOOT

@@ -170,3 +170,19 @@ async def test_health_check_streams_talosctl_progress(env: Env) -> None:
     assert lines[0] == f"discovered nodes: ['{ip}']"
     assert "waiting for etcd to be healthy: OK" in lines
     assert lines[-1] == "waiting for all k8s nodes to report: OK"
+
+
+async def test_running_node_applies_label_changes_without_reboot(env: Env) -> None:
+    _, ip = await configure(env, name="demo-cp-1")
+    changed = env.config("cp", "demo-cp-1").replace(
+        b"machine:\n", b"machine:\n    nodeLabels:\n        team: blue\n", 1
+    )
+    async with env.client(ip) as talos:
+        [result] = await talos.apply_configuration(changed, ApplyMode.AUTO)
+        assert result.unwrap().mode is ApplyMode.NO_REBOOT
+        assert b"team: blue" in await talos.read("/system/state/config.yaml")
+        # A new trustd token is part of the node's identity: that needs a reboot.
+        with pytest.raises(Exception, match="requires a reboot"):
+            token = env.bundle.trustd_token.encode()
+            other = env.config("cp", "demo-cp-1").replace(token, b"abcdef.0123456789abcdef")
+            await talos.apply_configuration(other, ApplyMode.NO_REBOOT)
