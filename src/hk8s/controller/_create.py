@@ -245,6 +245,9 @@ async def create_cluster(
             remover.addresses = {s.name: s.public_ipv4 for s in observed if s.public_ipv4}
             await reconciler.apply(later, phase="scale down")
             removed = sorted(op.name for op in later.operations if op.kind == "server")
+            # Placement groups of a removed pool are deleted only once empty: now they are.
+            tidy = Reconciler(list(ports.infra), reporter)
+            await tidy.apply(await tidy.plan(), phase="scale down")
         health = await wait_healthy(probe, kube, waiter, nodes)
     finally:
         await kube.close()

@@ -136,3 +136,26 @@ async def test_the_endpoint_of_a_running_cluster_is_kept(harness: Harness) -> No
     assert info.value.hint and "load_balancer.enabled: true" in info.value.hint
     assert harness.hcloud.mutations() == []
     assert len(harness.hcloud.load_balancers) == 1
+
+
+async def test_a_removed_pool_is_drained_and_its_placement_group_deleted(
+    harness: Harness,
+) -> None:
+    from hk8s.config import parse_config
+
+    base = (
+        "name: demo\nlocation: fsn1\nfirewall:\n  kube_api_sources: [203.0.113.7/32]\n"
+        "  talos_api_sources: [203.0.113.7/32]\nworkers:\n  - name: a\n    count: 1\n"
+    )
+    both = parse_config(base + "  - name: b\n    count: 2\n")
+    await create_cluster(both, harness.ports(both), harness.options())
+    only_a = parse_config(base)
+    result = await create_cluster(only_a, harness.ports(only_a), harness.options())
+    assert names(harness) == ["demo-a-1", "demo-cp-1"]
+    assert harness.kube.drained == ["demo-b-2", "demo-b-1"]
+    assert result.removed == ["demo-b-1", "demo-b-2"]
+    groups = sorted(g.name for g in harness.hcloud.placement_groups.values())
+    assert groups == ["demo-a-pg-1", "demo-cp-pg-1"]
+    harness.hcloud.calls.clear()
+    await create_cluster(only_a, harness.ports(only_a), harness.options())
+    assert harness.hcloud.mutations() == []
