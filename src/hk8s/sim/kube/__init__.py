@@ -1,27 +1,52 @@
 """The simulated Kubernetes API of a cluster: an HTTPS API server and its control plane.
 
-Clients (the official ``kubernetes`` Python client, hk8s' ``providers.k8s``, kubectl) talk to
-it as to kube-apiserver: discovery, get/list/watch with label and field selectors, create,
-update (409 on a stale resourceVersion), JSON/merge/strategic merge patches, server-side apply
-with managed fields and conflicts, delete with propagation, pod logs, and the Eviction API
-honouring PodDisruptionBudgets. Behind it run simulated controllers, scheduler and kubelets,
-on the injected ``Clock``: Deployments/ReplicaSets/DaemonSets/Jobs get pods, nodes turn Ready
-once the Cilium agent runs on them, the Hetzner CCM initializes nodes, and Jobs that run
-``helm upgrade --install`` install the charts in ``_charts.CATALOG``.
+Clients (the official ``kubernetes`` Python client, hk8s' ``providers.k8s``) talk to it as to
+kube-apiserver, in the real JSON shapes (``metadata.uid``, ``resourceVersion``,
+``generation``, ``managedFields``; ``Status`` errors with upstream reasons and messages):
+
+- discovery (``/api``, ``/apis``, ``/api/v1``, ``/apis/<group>/<version>``), ``/version``,
+  ``/healthz``, ``/livez``, ``/readyz`` (these four also anonymously);
+- namespaces, nodes, pods (``log``, ``eviction``), services, secrets, configmaps,
+  serviceaccounts, events, PVCs/PVs, ``apps/v1`` deployments/daemonsets/replicasets,
+  ``batch/v1`` jobs, ``policy/v1`` PDBs, RBAC, ``coordination.k8s.io`` leases, storageclasses;
+- get, list (``labelSelector``, ``fieldSelector`` with each kind's supported fields, ``limit``/
+  ``continue``), watch (replay from a resourceVersion, 410 Expired past ``watch_history``,
+  ``timeoutSeconds`` in clock seconds), create, update (409 on a stale resourceVersion), JSON
+  patch, merge patch, strategic merge patch, server-side apply (``fieldManager``, ``force``,
+  conflicts listed like upstream), delete (propagation; Jobs orphan by default as upstream),
+  ``dryRun=All``, the Eviction API honouring PodDisruptionBudgets (429).
+
+Authentication: a client certificate chaining to the cluster's Kubernetes CA (verified in the
+TLS handshake; a certificate from another CA fails the handshake). Without one a request is
+anonymous and gets ``401 Unauthorized``, except the health and version endpoints.
+
+Behind the API run a scheduler, kubelets and controllers on the injected ``Clock``:
+Deployments -> ReplicaSets -> Pods, DaemonSets (rolling updates), Jobs (``backoffLimit``,
+``ttlSecondsAfterFinished``), PDB status, garbage collection, namespace finalization. Nodes
+register NotReady and turn Ready when the ``kube-system/cilium`` DaemonSet's pod runs on them;
+the hcloud CCM Deployment, once available, sets ``providerID`` and removes the
+``node.cloudprovider.kubernetes.io/uninitialized`` taint. Jobs whose container runs ``helm
+upgrade --install`` (the addon contract) install the charts of ``CATALOG`` and log like helm.
 
 The world drives the machine side::
 
     kube = KubeAPI(k8s_ca.cert_pem, k8s_ca.key_pem, clock,
-                   cloud_instance=lambda node: server_ids.get(node))
-    await kube.serve("127.0.10.5", 6443)        # the LB's or first control plane's address
-    kube.register_node("demo-cp-1", "10.0.1.1", "127.0.10.11", role="control-plane")
-    kube.set_node_ready("demo-cp-1", False)     # rebooting: Ready=Unknown
-    kube.remove_node("demo-w-3")                # server deleted
-    kube.faults.failing_releases["cilium"] = "INSTALLATION FAILED: ..."
-    kube.available = False                      # every request answers 503
-    await kube.stop()
+                   cloud_instance=lambda node: server_ids.get(node))   # node -> server id
+    await kube.serve("127.0.10.5", 6443)        # any number of addresses; port 0 = ephemeral
+    kube.register_node("demo-cp-1", "10.0.1.1", "127.0.10.11", role="control-plane",
+                       control_plane_taint=True, kubelet_version="1.34.1")
+    kube.set_node_ready("demo-cp-1", False)     # kubelet stopped (reboot): Ready=Unknown
+    kube.remove_node("demo-w-3")                # machine gone: Node (and its pods) deleted
+    kube.faults.failing_releases["cilium"] = "INSTALLATION FAILED: ..."   # helm Job fails
+    kube.faults.slow_releases["cilium"] = 120.0 # helm Job runs 120 clock seconds longer
+    kube.faults.unknown_versions.add(("cilium", "1.99.0"))                # version not in repo
+    kube.available = False                      # every request answers 503 (LB sees it down)
+    await kube.stop()                           # objects are kept; serve() again resumes
 
-Objects persist across ``stop``/``serve``; a world that re-bootstraps makes a new ``KubeAPI``.
+``Timings`` sets how long pods take to start and Jobs to run (clock seconds).
+Not simulated: kube-proxy/Service routing, Events and node Leases (served, never written),
+StatefulSets, taint-based eviction from unreachable nodes, pod anti-affinity, RBAC
+authorization (every authenticated user is allowed everything, like ``system:masters``).
 """
 
 from __future__ import annotations
