@@ -10,7 +10,7 @@
    (``_upgrade_node``);
 5. Kubernetes: machine configs with the new version, control planes one at a time, then
    workers, each gated on health;
-6. the full health gate.
+6. the health gate again (a node the operator cordoned is shown, not waited for).
 
 The first failure stops the run with an error naming the node; nothing after it is touched.
 Every step skips a node that is already done, so re-running resumes where it stopped.
@@ -29,15 +29,11 @@ from hk8s.controller._create_images import cluster_images
 from hk8s.controller._create_wait import Waiter
 from hk8s.controller._health import check_health
 from hk8s.controller._image_ensure import ImageBuilds
-from hk8s.controller._nodes import config_hash, render_node_configs
+from hk8s.controller._nodes import render_node_configs
 from hk8s.controller._report import NullReporter, ProgressEvent
-from hk8s.controller._servers import CONFIG_HASH_LABEL
-from hk8s.controller._upgrade_node import (
-    UPGRADING_ANNOTATION,
-    NodeUpgrader,
-    static_pod_versions,
-)
-from hk8s.controller._upgrade_plan import NodeVersions, Phase, plan_upgrade, talos_tag
+from hk8s.controller._upgrade_node import NodeUpgrader
+from hk8s.controller._upgrade_observe import config_for_versions, observe_versions
+from hk8s.controller._upgrade_plan import NodeVersions, Phase, plan_upgrade
 from hk8s.errors import Hk8sError, PermanentError
 from hk8s.machineconfig import installer_image
 
@@ -101,67 +97,6 @@ class UpgradeResult:
             "kubernetes_upgraded": self.kubernetes_upgraded,
             "health": [c.to_dict() for c in self.health],
         }
-
-
-async def _observe_versions(
-    access: ClusterAccess,
-    talos: TalosNodeAPI,
-    kube: KubernetesAPI,
-    waiter: Waiter,
-    desired: Mapping[str, bytes],
-) -> list[NodeVersions]:
-    tags = await asyncio.gather(*(_running_release(talos, waiter, n) for n in access.nodes))
-    kube_nodes = {n["metadata"]["name"]: n for n in await kube.list("v1", "Node")}
-    pods = await kube.list("v1", "Pod", namespace="kube-system")
-    found = []
-    for node, tag in zip(access.nodes, tags, strict=True):
-        static: tuple[str, ...] = ()
-        if node.desired.control_plane:
-            static = tuple(v for v in static_pod_versions(pods, node.name).values() if v)
-        kube_node = kube_nodes.get(node.name) or {}
-        kubelet = ((kube_node.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion")
-        annotations = (kube_node.get("metadata") or {}).get("annotations") or {}
-        found.append(
-            NodeVersions(
-                node.name,
-                node.desired.control_plane,
-                tag,
-                str(kubelet).removeprefix("v") if kubelet else None,
-                static,
-                config_current=node.server.labels.get(CONFIG_HASH_LABEL)
-                == config_hash(desired[node.name]),
-                upgrading=UPGRADING_ANNOTATION in annotations,
-            )
-        )
-    return found
-
-
-async def _running_release(talos: TalosNodeAPI, waiter: Waiter, node: Node) -> str:
-    """The node's Talos version; waits while it does not answer (an interrupted run may have
-    left it rebooting)."""
-    tag: list[str] = []
-
-    async def answers() -> tuple[bool, str]:
-        tag.append((await talos.version(node.address)).tag)
-        return True, ""
-
-    await waiter.until(
-        f"node/{node.name}", f"Talos API of {node.name} to answer", answers,
-        timeout=waiter.timing.boot_timeout,
-    )  # fmt: skip
-    return tag[-1]
-
-
-def _variant(config: ClusterConfig, talos: str, kubernetes: str) -> ClusterConfig:
-    """``config`` as if it named these versions (render a node's config for a phase)."""
-    return config.model_copy(
-        update={
-            "talos": config.talos.model_copy(update={"version": talos_tag(talos)}),
-            "kubernetes": config.kubernetes.model_copy(
-                update={"version": kubernetes.removeprefix("v")}
-            ),
-        }
-    )
 
 
 async def roll_out(
@@ -237,7 +172,7 @@ async def upgrade_cluster(
     )
 
     def render(node: Node, talos: str, kubernetes: str) -> bytes:
-        variant = _variant(config, talos, kubernetes)
+        variant = config_for_versions(config, talos, kubernetes)
         return render_node_configs(
             variant, access.bundle, [node], access.endpoint, schematic=schematic
         )[node.name]
@@ -248,7 +183,7 @@ async def upgrade_cluster(
     talos, probe = ports.talos(access.bundle)
     kube = ports.kube(yaml.safe_load(access.kubeconfig()))
     try:
-        observed = await _observe_versions(access, probe, kube, waiter, desired)
+        observed = await observe_versions(access, probe, kube, waiter, desired)
         phases: list[Phase] = []
         if options.talos:
             phases.append("talos")
