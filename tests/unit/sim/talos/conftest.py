@@ -20,7 +20,7 @@ from hk8s.sim.talos import TalosFaults, TalosFleet
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-SPEED = 100.0
+SPEED = 200.0
 _ips = itertools.count(2)
 
 
