@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from hk8s.controller import NodeVersions, plan_upgrade, roll_out
-from hk8s.errors import PermanentError
+from hk8s.errors import PermanentError, WaitTimeoutError
 
 if TYPE_CHECKING:
     from hk8s.controller import Node, UpgradePlan
@@ -146,3 +146,20 @@ async def test_a_node_someone_else_cordoned_is_left_alone(rollout: Rollout) -> N
         fake.version = "v1.13.0"
     rollout.kube.cordoned.add("demo-workers-2")  # by the operator: no hk8s annotation
     assert talos_plan(rollout).empty
+
+
+async def test_a_drain_blocked_by_a_budget_stops_before_the_upgrade(rollout: Rollout) -> None:
+    async def blocked(node: str, *, timeout: float | None = None) -> list[object]:
+        raise WaitTimeoutError(
+            f"draining node {node}",
+            1200,
+            last_error="pod default/db-0 blocked by PodDisruptionBudget default/db",
+        )
+
+    rollout.kube.drain = blocked  # type: ignore[method-assign,assignment]
+    with pytest.raises(PermanentError) as caught:
+        await upgrade_talos(rollout)
+    assert caught.value.context["node"] == "demo-cp-1"
+    assert "PodDisruptionBudget default/db" in caught.value.message
+    assert not [e for e in rollout.cluster.log if e.startswith("upgrade")]
+    assert not rollout.kube.cordoned and not rollout.kube.marked  # as it was before
