@@ -39,7 +39,8 @@ def test_lifecycle(live_run: LiveRun) -> None:
     created = json.loads(run.hk8s("create", "-o", "json", *file).stdout)
     assert sorted(created["configured"]) == [f"{run.name}-cp-1", f"{run.name}-workers-1"]
     assert created["health"] and all(check["ok"] for check in created["health"])
-    assert sorted(run.owned()["servers"]) == [f"{run.name}-cp-1", f"{run.name}-workers-1"]
+    servers = [n for n in run.owned()["servers"] if n.startswith(f"{run.name}-")]
+    assert sorted(servers) == [f"{run.name}-cp-1", f"{run.name}-workers-1"]
 
     health = json.loads(run.hk8s("health", "-o", "json", *file).stdout)
     assert health["healthy"] is True
