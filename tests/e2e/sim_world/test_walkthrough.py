@@ -115,6 +115,25 @@ async def test_cluster_walkthrough(world: World) -> None:
     statuses = {r.server.id: [h.status for h in r.health_status or []] for r in resolved}
     assert list(statuses.values()) == [["healthy"]]
 
+    # Talos shuts the worker down: Hetzner shows it off, Kubernetes stops hearing from it.
+    [worker] = await asyncio.to_thread(client.servers.get_all, label_selector="role=worker")
+    ip = worker.public_net.ipv4.ip
+    async with TalosClient([ip], credentials=_creds(), timing=Timing().scaled(SPEED)) as talos:
+        [result] = await talos.shutdown()
+        assert result.ok
+
+    def off_and_not_ready() -> None:
+        assert client.servers.get_by_id(worker.id).status == "off"
+        node = core.read_node("demo-app-1")
+        assert not _ready(node)
+
+    await eventually(world, off_and_not_ready, "the worker off and NotReady", attempts=300)
+
+
+def _creds() -> TalosCredentials:
+    talosconfig = generate_talosconfig("demo", load_secrets(BUNDLE).os_ca, endpoints=["x"])
+    return TalosCredentials(talosconfig.ca_pem, talosconfig.crt_pem, talosconfig.key_pem)
+
 
 async def test_failing_helm_job_from_the_fault_file() -> None:
     faults = WorldFaults.parse(

@@ -83,7 +83,9 @@ class Env:
 
 @pytest.fixture
 async def env() -> AsyncIterator[Env]:
-    faults = TalosFaults(stuck_in_maintenance=["*-stuck"], failed_upgrades=["*-bad"])
+    faults = TalosFaults(
+        stuck_in_maintenance=["*-stuck"], failed_upgrades=["*-bad"], slow_boots=["*-slow-*"]
+    )
     fleet = TalosFleet(ScaledClock(SPEED), faults=faults)
     yield Env(fleet)
     await fleet.close()

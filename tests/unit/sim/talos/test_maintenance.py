@@ -117,3 +117,13 @@ async def test_stuck_node_accepts_config_but_stays_in_maintenance(env: Env) -> N
         assert (await talos.disks())[0].ok
         with pytest.raises(MaintenanceModeError):
             await talos.version()
+
+
+async def test_slow_boot_fault_delays_the_api(env: Env) -> None:
+    _, fast = await env.server("cp")
+    _, slow = await env.server("slow")  # named demo-slow-<n>: matches "*-slow-*"
+    await env.fleet.clock.sleep(60)  # a normal boot takes 30 s, a slow one 5 times that
+    phases = {ip: env.fleet.node_by_address(ip).phase for ip in (fast, slow)}
+    assert phases == {fast: "maintenance", slow: "booting"}
+    await env.fleet.clock.sleep(120)
+    assert env.fleet.node_by_address(slow).phase == "maintenance"
