@@ -11,6 +11,7 @@ behind a node, deleting the Node of a deleted server) is played here too.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -28,6 +29,14 @@ _CP_TAINT = "node-role.kubernetes.io/control-plane"
 SYNC_EVERY = 2.0  # simulated seconds between load-balancer/kube-apiserver reconciliations
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 class Kubernetes:
     def __init__(
         self,
@@ -35,13 +44,11 @@ class Kubernetes:
         fleet: TalosFleet,
         clock: Clock,
         *,
-        host: str,
         failing_releases: dict[str, str],
     ) -> None:
         self.state = state
         self.fleet = fleet
         self.clock = clock
-        self.host = host
         self.failing_releases = failing_releases
         self.kubes: dict[str, KubeAPI] = {}
         self._frontends: dict[str, KubeFrontends] = {}
@@ -100,7 +107,9 @@ class Kubernetes:
             cloud_instance=self._cloud_instance,
         )
         kube.faults.failing_releases.update(self.failing_releases)
-        host = urlsplit(cluster.endpoint).hostname or self.host
+        host = urlsplit(cluster.endpoint).hostname or ""
+        if not _is_ip(host):  # a DNS name: nothing resolves it here, serve the first CP
+            host = next(n.ip for n in self.fleet.running_nodes(cluster) if n.config is config)
         served = await kube.serve(host, 0)
         self.kubes[cluster.key] = kube
         self._frontends[cluster.key] = KubeFrontends((host, served.port))

@@ -59,7 +59,6 @@ class World:
             self.hcloud.state,
             self.fleet,
             self.clock,
-            host=host,
             failing_releases=dict(self.faults.kubernetes.failing_releases),
         )
         # What the disk looked like when the world last read it (bytes written, discards).
