@@ -110,3 +110,45 @@ def test_kubernetes_then_talos_upgrade_with_a_failed_node_and_resume(
     assert "refusing to downgrade" in refused.stderr
     assert "--allow-downgrade" in refused.stderr
     assert seen["upgrade"] == [] and seen["apply"] == []
+
+
+def test_both_phases_in_one_run_parallel_workers_and_a_later_scale_up(
+    world: UpgradeWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One control plane, Talos and Kubernetes together (kubernetes.version unset follows
+    the Talos release: 1.35 on v1.12, 1.36 on v1.13), workers two at a time; a worker added
+    afterwards boots the new release with the new Kubernetes."""
+
+    def config(talos: str, workers: int) -> str:
+        return (
+            "name: demo\nlocation: fsn1\ncontrol_plane:\n  count: 1\n"
+            f"workers:\n  - name: workers\n    count: {workers}\n"
+            f"talos:\n  version: {talos}\n"
+        )
+
+    world.write_config(config("v1.12.0", 2))
+    world.hk8s("create")
+    assert set(world.kubelet_versions().values()) == {"v1.35.0"}
+    seen = world.spy(monkeypatch)
+
+    world.write_config(config("v1.13.0", 2))
+    report = json.loads(world.hk8s("upgrade", "--yes", "--parallel", "2", "-o", "json").stdout)
+    assert report["talos"] == "v1.13.0" and report["kubernetes"] == "1.36.0"
+    workers = ["demo-workers-1", "demo-workers-2"]
+    assert seen["upgrade"][0] == "demo-cp-1" and sorted(seen["upgrade"][1:]) == workers
+    # Talos first on every node, then Kubernetes (one config apply per node for Talos' new
+    # contract, then one for Kubernetes), control plane first in each phase.
+    assert seen["apply"][0] == "demo-cp-1" and seen["apply"][3] == "demo-cp-1"
+    # Both workers were cordoned before either was uncordoned: they went together.
+    events = [e for e in seen["node"] if e.split()[1] in workers]
+    first_uncordon = next(i for i, e in enumerate(events) if e.startswith("uncordon"))
+    assert {e.split()[1] for e in events[:first_uncordon]} == set(workers)
+    assert set(world.talos_versions().values()) == {"v1.13.0"}
+    assert set(world.kubelet_versions().values()) == {"v1.36.0"}
+    assert set(world.static_pod_images().values()) == {"v1.36.0"}
+
+    # A worker added later boots the v1.13.0 snapshot with Kubernetes 1.36.
+    world.write_config(config("v1.13.0", 3))
+    world.hk8s("create")
+    assert world.talos_versions()["demo-workers-3"] == "v1.13.0"
+    assert world.kubelet_versions()["demo-workers-3"] == "v1.36.0"
