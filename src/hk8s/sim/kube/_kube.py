@@ -16,7 +16,7 @@ from hk8s.pki import CertAndKey, issue_kube_apiserver_cert, to_pkcs8_pem
 from hk8s.sim._http import HTTPServer
 from hk8s.sim.kube._bootstrap import bootstrap_objects
 from hk8s.sim.kube._cluster import CloudInstance, Cluster, NodeRuntime, Timings
-from hk8s.sim.kube._kubelet import run_kubelets, schedule
+from hk8s.sim.kube._kubelet import evict_for_taints, run_kubelets, schedule
 from hk8s.sim.kube._nodes import cni_nodes, reconcile_nodes, register_node
 from hk8s.sim.kube._server import Router
 from hk8s.sim.kube._store import Store
@@ -224,6 +224,7 @@ class KubeAPI:
         cluster = self.cluster
         pods, nodes = cluster.rt("v1", "Pod"), cluster.rt("v1", "Node")
         reconcile_nodes(cluster)
+        evict_for_taints(cluster, self.store.peek(pods), self.store.peek(nodes))
         schedule(cluster, self.store.peek(pods), self.store.peek(nodes))
         run_kubelets(cluster, self.store.peek(pods), self.store.peek(nodes), cni_nodes(cluster))
         reconcile_workloads(cluster, self.ca.cert_pem.decode())

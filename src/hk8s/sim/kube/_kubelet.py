@@ -19,7 +19,7 @@ from hk8s.sim.kube._status import KubeError
 if TYPE_CHECKING:
     from hk8s.sim.kube._cluster import Cluster
 
-__all__ = ["run_kubelets", "schedule", "tolerates_node"]
+__all__ = ["evict_for_taints", "run_kubelets", "schedule", "tolerates_node"]
 
 Obj = dict[str, Any]
 
@@ -222,6 +222,36 @@ def _conditions(ready: bool, now: str, reason: str | None = None) -> list[Obj]:
         one("ContainersReady", ready),
         one("PodScheduled", True),
     ]
+
+
+def evict_for_taints(cluster: Cluster, pods: list[Obj], nodes: list[Obj]) -> None:
+    """The taint eviction controller: a pod on a node with a NoExecute taint it does not
+    tolerate is deleted, at once or after its toleration's ``tolerationSeconds``."""
+    rt = cluster.rt("v1", "Pod")
+    taints_of = {
+        n["metadata"]["name"]: [
+            t for t in (n.get("spec") or {}).get("taints") or [] if t.get("effect") == "NoExecute"
+        ]
+        for n in nodes
+    }
+    for pod in pods:
+        taints = taints_of.get(pod["spec"].get("nodeName") or "")
+        if not taints or not _live(pod):
+            continue
+        tolerations = pod["spec"].get("tolerations") or []
+        for taint in taints:
+            matching = [t for t in tolerations if _tolerated(taint, [t])]
+            if matching and any(t.get("tolerationSeconds") is None for t in matching):
+                continue
+            allowed = min((float(t["tolerationSeconds"]) for t in matching), default=0.0)
+            waited = cluster.store.seconds_since(
+                taint.get("timeAdded") or cluster.store.timestamp()
+            )
+            if waited >= allowed:
+                meta = pod["metadata"]
+                if cluster.store.get(rt, meta["namespace"], meta["name"]) is not None:
+                    cluster.verbs.delete(rt, meta["namespace"], meta["name"])
+                break
 
 
 def run_kubelets(cluster: Cluster, pods: list[Obj], nodes: list[Obj], cni: set[str]) -> None:

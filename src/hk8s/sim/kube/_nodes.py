@@ -252,12 +252,18 @@ def reconcile_nodes(cluster: Cluster) -> None:
         ]
         node = cluster.set_status(rt, node, status, manager="kubelet")
         spec = copy.deepcopy(node.get("spec") or {})
+        previous = {(t["key"], t["effect"]): t for t in spec.get("taints") or []}
         taints = [t for t in spec.get("taints") or [] if t["key"] not in _CONDITION_TAINTS]
-        # TaintNodesByCondition (node lifecycle controller): NoSchedule while not Ready.
-        if ready["status"] == "False":
-            taints.append({"key": _NOT_READY, "effect": "NoSchedule"})
-        elif ready["status"] == "Unknown":
-            taints.append({"key": _UNREACHABLE, "effect": "NoSchedule"})
+        # Node lifecycle controller: TaintNodesByCondition (NoSchedule) and the NoExecute
+        # taint whose tolerationSeconds evict pods (taint-based eviction), each kept with its
+        # original timeAdded while the condition lasts.
+        condition_key = {"False": _NOT_READY, "Unknown": _UNREACHABLE}.get(ready["status"])
+        if condition_key is not None:
+            taints.append({"key": condition_key, "effect": "NoSchedule"})
+            taints.append(
+                previous.get((condition_key, "NoExecute"))
+                or {"key": condition_key, "effect": "NoExecute", "timeAdded": now}
+            )
         if spec.get("unschedulable"):
             taints.append({"key": _UNSCHEDULABLE, "effect": "NoSchedule"})
         new = copy.deepcopy(node)

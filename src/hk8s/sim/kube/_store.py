@@ -56,6 +56,11 @@ class Store:
         moment = self._epoch + timedelta(seconds=self._clock.now() + offset)
         return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
+    def seconds_since(self, stamp: str) -> float:
+        """Clock seconds from a timestamp written by ``timestamp()`` until now."""
+        then = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        return (self._epoch + timedelta(seconds=self._clock.now()) - then).total_seconds()
+
     @property
     def oldest_rv(self) -> int:
         return self.history[0].rv if self.history else self.rv

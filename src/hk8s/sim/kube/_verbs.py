@@ -137,6 +137,7 @@ class Verbs:
             raise KubeError.already_exists(rt.plural, rt.group, meta["name"])
         if rt.kind == "Pod":
             self._check_service_account(ns, obj)
+            _default_toleration_seconds(obj)
         if rt.kind == "Service":
             self._allocate_cluster_ip(obj)
         if rt.has_status and rt.kind != "Node":
@@ -434,3 +435,17 @@ def _dependents(store: Store, uid: str) -> list[tuple[ResourceType, Obj]]:
         for obj in store.peek(rt)
         if any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or [])
     ]
+
+
+def _default_toleration_seconds(pod: Obj) -> None:
+    """The DefaultTolerationSeconds admission plugin: tolerate not-ready and unreachable
+    nodes for 300 s unless the pod already tolerates them (an empty key tolerates all)."""
+    tolerations = pod.setdefault("spec", {}).setdefault("tolerations", [])
+    for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
+        if not any(
+            t.get("key", "") in (key, "") and t.get("effect", "") in ("NoExecute", "")
+            for t in tolerations
+        ):
+            tolerations.append(
+                {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
+            )

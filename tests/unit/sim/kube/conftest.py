@@ -156,6 +156,12 @@ def _helm_job(
                         "operator": "Exists",
                         "effect": "NoSchedule",
                     },
+                    # As hk8s' addon-job.yaml: stay on a NotReady node past the default 300 s.
+                    {
+                        "key": "node.kubernetes.io/not-ready",
+                        "operator": "Exists",
+                        "effect": "NoExecute",
+                    },
                     {
                         "key": "node.cloudprovider.kubernetes.io/uninitialized",
                         "operator": "Exists",

@@ -152,12 +152,14 @@ async def test_eviction_honours_disruption_budget(
         ]
     )
     node_of_victim = pods[0].spec.node_name
-    await asyncio.to_thread(
-        core.patch_node,
-        node_of_victim,
-        {"spec": {"unschedulable": True}},
-        _content_type="application/merge-patch+json",
-    )
+    # Both workers cordoned: the replacement stays Pending, so the budget stays spent.
+    for node in ("demo-w-1", "demo-w-2"):
+        await asyncio.to_thread(
+            core.patch_node,
+            node,
+            {"spec": {"unschedulable": True}},
+            _content_type="application/merge-patch+json",
+        )
     # 201 with a Status{Success} body (eviction.go); the client models it as V1Eviction.
     await asyncio.to_thread(core.create_namespaced_pod_eviction, victim, "default", eviction)
     # The second pod is protected until the replacement is ready.
@@ -169,6 +171,13 @@ async def test_eviction_honours_disruption_budget(
         )
     assert caught.value.status == 429
     del caught
+    spare = pods[1].spec.node_name
+    await asyncio.to_thread(
+        core.patch_node,
+        spare,
+        {"spec": {"unschedulable": False}},
+        _content_type="application/merge-patch+json",
+    )
     replaced = await eventually(lambda: _ready_pods(core, 2), "replacement ready")
     assert victim not in {p.metadata.name for p in replaced}
     assert node_of_victim not in {p.spec.node_name for p in replaced}
@@ -289,3 +298,37 @@ async def test_new_pod_template_rolls_to_a_new_replicaset(
     assert all(p.metadata.labels["pod-template-hash"] == new_set.rsplit("-", 1)[1] for p in pods)
     deployment = await asyncio.to_thread(apps.read_namespaced_deployment, "web", "default")
     assert deployment.metadata.generation == 2
+
+
+async def test_pods_leave_an_unreachable_node_after_their_toleration(
+    kube: KubeAPI, api_client: ApiClient, apply: Any, eventually: Any, ready_cluster: list[str]
+) -> None:
+    core = CoreV1Api(api_client)
+    await apply(_web(2))
+    pods = await eventually(lambda: _ready_pods(core, 2), "2 web pods ready")
+    # DefaultTolerationSeconds admission: 300 s on not-ready and unreachable nodes.
+    assert {
+        (t.key, t.effect, t.toleration_seconds)
+        for t in pods[0].spec.tolerations
+        if t.toleration_seconds
+    } == {
+        ("node.kubernetes.io/not-ready", "NoExecute", 300),
+        ("node.kubernetes.io/unreachable", "NoExecute", 300),
+    }
+    lost = {p.metadata.name for p in pods if p.spec.node_name == "demo-w-1"}
+    assert lost
+    went_down = kube.clock.now()
+    kube.set_node_ready("demo-w-1", False)
+
+    def moved() -> list[Any] | None:
+        ready = _ready_pods(core, 2)
+        return ready if ready and not lost & {p.metadata.name for p in ready} else None
+
+    pods = await eventually(moved, "pods evicted from the unreachable node")
+    assert kube.clock.now() - went_down >= 300
+    assert {p.spec.node_name for p in pods} == {"demo-w-2"}
+    node = await asyncio.to_thread(core.read_node, "demo-w-1")
+    assert {(t.key, t.effect) for t in node.spec.taints} >= {
+        ("node.kubernetes.io/unreachable", "NoSchedule"),
+        ("node.kubernetes.io/unreachable", "NoExecute"),
+    }
