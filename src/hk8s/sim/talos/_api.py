@@ -8,7 +8,7 @@ status Talos uses (``internal/app/machined/internal/server/v1alpha1/v1alpha1_ser
 
 from __future__ import annotations
 
-import uuid
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from grpclib.const import Status
@@ -213,14 +213,15 @@ class NodeCalls:
 
     async def reboot(self, req: Any) -> machine_pb2.Reboot:
         self._config()
-        actor = str(uuid.uuid4())
+        actor = self.node.start_action("reboot")
         self.node.after_reply(self.node.reboot)
         return machine_pb2.Reboot(actor_id=actor)
 
     async def shutdown(self, req: Any) -> machine_pb2.Shutdown:
         self._config()
+        actor = self.node.start_action("shutdown")
         self.node.after_reply(self.node.shutdown)
-        return machine_pb2.Shutdown(actor_id=str(uuid.uuid4()))
+        return machine_pb2.Shutdown(actor_id=actor)
 
     async def upgrade(self, req: Any) -> machine_pb2.Upgrade:
         config = self._config()
@@ -236,18 +237,20 @@ class NodeCalls:
             raise GRPCError(
                 Status.UNKNOWN, "failed to acquire upgrade mutex: etcdserver: no leader"
             )
+        actor = node.start_action("upgrade")
         node.after_reply(lambda: self._upgrade(version, req.image))
-        return machine_pb2.Upgrade(ack="Upgrade request received", actor_id=str(uuid.uuid4()))
+        return machine_pb2.Upgrade(ack="Upgrade request received", actor_id=actor)
 
     async def _upgrade(self, version: str, image: str) -> None:
         node = self.node
         await node.fleet.clock.sleep(node.fleet.timings.upgrade)
         if version not in node.fleet.versions:
-            return  # the installer image cannot be pulled: the sequence fails, the node stays up
+            # The installer image cannot be pulled: the sequence fails, the node stays up.
+            node.fail_action(f"failed to pull installer image {image}: not found")
+            return
         if node.fleet.faults.fails_upgrade(node.server_name):
             await node.reboot()  # the new release fails to boot; the bootloader falls back
             return
-        from dataclasses import replace
 
         schematic = schematic_of_image(image) or node.disk.image.schematic
 
@@ -289,8 +292,9 @@ class NodeCalls:
             else:
                 await node.shutdown()
 
+        actor = node.start_action("reset")
         node.after_reply(run)
-        return machine_pb2.Reset(actor_id=str(uuid.uuid4()))
+        return machine_pb2.Reset(actor_id=actor)
 
     # --------------------------------------------------------------------------- etcd
     async def etcd_member_list(self, req: Any) -> machine_pb2.EtcdMembers:

@@ -17,6 +17,7 @@ import contextvars
 import logging
 import socket
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from google.protobuf import any_pb2
@@ -26,6 +27,7 @@ from hk8s.pki import CertAndKey
 from hk8s.sim._loadbalancer import TCPForwarder
 from hk8s.sim.talos._machine import KubeletInfo
 from hk8s.sim.talos._tls import maintenance_context, mtls_server_context
+from hk8s.talosapi.common import common_pb2
 from hk8s.talosapi.machine import machine_pb2
 
 if TYPE_CHECKING:
@@ -47,6 +49,7 @@ REPLY_ACTIONS: contextvars.ContextVar[list[Callable[[], None]] | None] = context
 
 log = logging.getLogger(__name__)
 Stage = machine_pb2.MachineStatusEvent.MachineStage
+_SEQ = machine_pb2.SequenceEvent
 _CP_SERVICES = ("apid", "containerd", "cri", "etcd", "kubelet", "machined", "trustd", "udevd")
 _WORKER_SERVICES = ("apid", "containerd", "cri", "kubelet", "machined", "udevd")
 
@@ -78,6 +81,9 @@ class TalosNode:
         self.event_signal = asyncio.Event()
         self.kubelet_registered = False
         self.booted_at = 0.0
+        # The actor id of the API action (reboot, upgrade, ...) the node is carrying out.
+        self.actor = ""
+        self._sequence = ""
         self._server: Server | None = None
         self._front: TCPForwarder | None = None
         self._lifecycle: asyncio.Task[None] | None = None
@@ -147,6 +153,12 @@ class TalosNode:
         if self._lifecycle is not None and not self._lifecycle.done():
             self._lifecycle.cancel()
         self._lifecycle = asyncio.ensure_future(coro)
+        self._lifecycle.add_done_callback(self._report_failure)
+
+    def _report_failure(self, task: asyncio.Task[None]) -> None:
+        # A boot that cannot bind its address (taken by another process) must not fail silently.
+        if not task.cancelled() and task.exception() is not None:
+            log.error("Talos node %s (%s) stopped: %r", self.server_name, self.ip, task.exception())
 
     def spawn(self, coro: Awaitable[None]) -> None:
         """A background activity that ends when the node goes down (etcd join, kubelet)."""
@@ -319,8 +331,25 @@ class TalosNode:
         self.fleet.hooks.powered_off(self.server_id)
 
     # --------------------------------------------------------------------------- events
+    def start_action(self, sequence: str) -> str:
+        """An API call starts a sequence (reboot, shutdown, reset, upgrade): its actor id."""
+        self.actor = str(uuid.uuid4())
+        self.emit(machine_pb2.SequenceEvent(sequence=sequence, action=_SEQ.START))
+        self._sequence = sequence
+        return self.actor
+
+    def fail_action(self, message: str) -> None:
+        """The action's sequence failed; the node carries on as it was."""
+        error = common_pb2.Error(code=common_pb2.FATAL, message=message)
+        self.emit(machine_pb2.SequenceEvent(sequence=self._sequence, action=_SEQ.STOP, error=error))
+        self.actor = ""
+
     def _set_phase(self, phase: str, stage: int) -> None:
         self.phase = phase
+        if self.actor and phase in {"running", "maintenance", "off"}:
+            # The node is back (or down for good): the action's sequence is over.
+            self.emit(machine_pb2.SequenceEvent(sequence=self._sequence, action=_SEQ.STOP))
+            self.actor = ""
         if stage != self.stage:
             self.stage = stage
             ready = phase in {"running", "maintenance"}
@@ -330,13 +359,16 @@ class TalosNode:
     def emit_service(self, service: str, action: int) -> None:
         self.emit(machine_pb2.ServiceStateEvent(service=service, action=action))  # type: ignore[arg-type]
 
-    def emit(self, payload: Any, actor_id: str = "") -> None:
+    def emit(self, payload: Any, actor_id: str | None = None) -> None:
+        """Record an event; it carries the actor id of the action in progress, as in Talos
+        (``talosctl reboot --wait`` follows a reboot by its actor id)."""
         data = any_pb2.Any(
             type_url=f"talos/runtime/{payload.DESCRIPTOR.full_name}",
             value=payload.SerializeToString(),
         )
         event_id = f"{time.time_ns():x}{len(self.events):04x}"
-        self.events.append(machine_pb2.Event(data=data, id=event_id, actor_id=actor_id))
+        actor = self.actor if actor_id is None else actor_id
+        self.events.append(machine_pb2.Event(data=data, id=event_id, actor_id=actor))
         del self.events[:-500]
         self.event_signal.set()
         self.event_signal = asyncio.Event()

@@ -186,3 +186,23 @@ async def test_running_node_applies_label_changes_without_reboot(env: Env) -> No
             token = env.bundle.trustd_token.encode()
             other = env.config("cp", "demo-cp-1").replace(token, b"abcdef.0123456789abcdef")
             await talos.apply_configuration(other, ApplyMode.NO_REBOOT)
+
+
+async def test_reboot_events_carry_its_actor_id(env: Env) -> None:
+    _, ip = await configure(env)
+    async with env.client(ip) as talos:
+        [reboot] = await talos.reboot()
+        actor = reboot.unwrap()
+    await env.fleet.clock.sleep(60)  # down, then booting (~40 s)
+    await env.wait_configured(ip)
+    async with env.client(ip) as talos:  # the old connection died with the reboot
+        seen = []
+        events = talos.events(tail_events=-1, with_actor_id=actor)
+        async for event in events:
+            seen.append((event.type, event.data.get("sequence") or event.data.get("stage")))
+            if event.data.get("action") == "STOP":
+                break
+        await events.aclose()
+    assert seen[0] == ("machine.SequenceEvent", "reboot")
+    assert ("machine.MachineStatusEvent", "REBOOTING") in seen
+    assert seen[-1] == ("machine.SequenceEvent", "reboot")
