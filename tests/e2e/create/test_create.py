@@ -9,8 +9,6 @@ import json
 import stat
 from typing import TYPE_CHECKING
 
-import pytest
-
 from hk8s.pki import load_talosconfig
 from hk8s.providers.talos import TalosClient, TalosCredentials
 
@@ -159,12 +157,6 @@ def test_failing_addon_job_shows_helm_output(make_world: Callable[..., CreateWor
     assert_token_absent(world)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="simulator: World.kubelet does not yet pass control_plane_taint=False to "
-    "KubeAPI.register_node for cluster.allowSchedulingOnControlPlanes, so the only node is "
-    "tainted NoSchedule and the CSI controller cannot be scheduled; drop this marker then",
-)
 def test_single_node_cluster(world: CreateWorld) -> None:
     world.write_config("name: demo\nlocation: fsn1\n")
     result = world.hk8s("create")
