@@ -14,6 +14,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["Router"]
 
 Obj = dict[str, Any]
+_log = logging.getLogger(__name__)
 _PUBLIC = ("/healthz", "/livez", "/readyz", "/version")
 # kube-apiserver's --min-request-timeout: watches without timeoutSeconds end after ~30 min.
 _DEFAULT_WATCH_TIMEOUT = 1800.0
@@ -65,6 +67,10 @@ class Router:
             return await self._route(request)
         except KubeError as exc:
             return _json(exc.status(), exc.code)
+        except Exception as exc:  # a simulator bug still answers as kube-apiserver would
+            _log.exception("simulated Kubernetes API failed on %s %s", request.method, request.path)
+            error = KubeError(500, "InternalError", f"Internal error occurred: {exc!r}")
+            return _json(error.status(), 500)
 
     async def _route(self, request: Request) -> Response:
         path = request.path.rstrip("/") or "/"
@@ -220,7 +226,7 @@ class Router:
         items = self.verbs.list(
             rt, ns, request.param("labelSelector"), request.param("fieldSelector")
         )
-        limit = int(request.param("limit") or 0)
+        limit = _number(request, "limit", 0)
         token = request.param("continue")
         start = 0
         if token:
@@ -243,7 +249,7 @@ class Router:
     def _watch(self, request: Request, rt: ResourceType, ns: str | None) -> Response:
         labels = parse_label_selector(request.param("labelSelector"))
         fields = parse_field_selector(request.param("fieldSelector"), rt.kind)
-        timeout = float(request.param("timeoutSeconds") or _DEFAULT_WATCH_TIMEOUT)
+        timeout = float(_number(request, "timeoutSeconds", int(_DEFAULT_WATCH_TIMEOUT)))
         since = request.param("resourceVersion") or ""
         store, clock = self.cluster.store, self.cluster.clock
 
@@ -387,6 +393,15 @@ def _translate(
         seen.discard(key)
         return "DELETED", event.obj
     return None
+
+
+def _number(request: Request, name: str, default: int) -> int:
+    raw = request.param(name)
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise KubeError.bad_request(f'invalid value "{raw}" for {name}: not a non-negative integer')
+    return int(raw)
 
 
 def _body(request: Request) -> Any:
