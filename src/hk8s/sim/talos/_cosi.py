@@ -48,16 +48,12 @@ class StateService(state_grpc.StateBase):
         return self.gateway.node
 
     def _visible(self, stream: Stream[Any, Any], type_: str, node: TalosNode) -> list[NodeResource]:
-        resources = node_resources(node)
-        sensitive = any(r.type in SENSITIVE_TYPES and _matches(r, "", type_) for r in resources)
-        if sensitive:
-            try:
-                if node.maintenance:
-                    raise GRPCError(Status.PERMISSION_DENIED, "not authorized")
-                self.gateway.authorize(stream, "os:admin")
-            except GRPCError:
-                raise GRPCError(Status.PERMISSION_DENIED, "not authorized") from None
-        return resources
+        # The access filter goes by type, whether or not such a resource exists yet.
+        if any(_matches(NodeResource("", t, "", None), "", type_) for t in SENSITIVE_TYPES):
+            if node.maintenance:
+                raise GRPCError(Status.PERMISSION_DENIED, "not authorized")
+            self.gateway.authorize(stream, "os:admin")
+        return node_resources(node)
 
     async def Get(self, stream: Stream[Any, Any]) -> None:
         request = await stream.recv_message()

@@ -60,6 +60,11 @@ async def test_bootstrap_kubeconfig_and_roles(env: Env) -> None:
         assert (await talos.version())[0].ok
         with pytest.raises(AuthError, match="not authorized"):
             await talos.reboot()
+        with pytest.raises(AuthError):  # the machine config holds secrets: admins only
+            await talos.get_resource("config", "MachineConfigs.config.talos.dev", "v1alpha1")
+    async with env.client(ip) as talos:
+        config = await talos.get_resource("config", "machineconfigs", "v1alpha1")
+        assert config.spec["machine"]["type"] == "controlplane"
     other_ca = create_ca(
         algorithm=KeyAlgorithm.ED25519, organization="talos", now=dt.datetime.now(dt.UTC)
     )

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 import yaml
 
-from hk8s.errors import PermanentError
+from hk8s.errors import AuthError, NotFoundError, PermanentError
 from hk8s.providers.talos import ApplyMode, MaintenanceModeError
 
 if TYPE_CHECKING:
@@ -127,3 +127,17 @@ async def test_slow_boot_fault_delays_the_api(env: Env) -> None:
     assert phases == {fast: "maintenance", slow: "booting"}
     await env.fleet.clock.sleep(120)
     assert env.fleet.node_by_address(slow).phase == "maintenance"
+
+
+async def test_cosi_is_read_only_and_filtered(env: Env) -> None:
+    _, ip = await env.server()
+    async with env.maintenance(ip) as talos:
+        [status] = await talos.list_resources("runtime", "MachineStatuses.runtime.talos.dev")
+        assert status.spec["stage"] == "maintenance"
+        disk = await talos.get_resource("block", "Disks.block.talos.dev", "sda")
+        assert disk.spec["dev_path"] == "/dev/sda"
+        with pytest.raises(NotFoundError):
+            await talos.get_resource("block", "Disks.block.talos.dev", "sdz")
+        # The machine config is sensitive: not for a caller without os:admin.
+        with pytest.raises(AuthError):
+            await talos.list_resources("config", "MachineConfigs.config.talos.dev")
