@@ -7,6 +7,9 @@ resource, so things the CCM removed meanwhile are simply "already gone"), and fi
 again: whatever still carries the cluster's labels (a server a concurrent run created, a
 delete whose answer was lost) gets one more pass; anything left after that is an error.
 
+A plan that holds a resource with Hetzner's delete protection is refused as a whole before
+anything is changed (not even the in-cluster cleanup): half a cluster is worse than all of it.
+
 >>> destroyer = Destroyer(hcloud, "demo", clock=clock, timing=timing)
 >>> # plan = await destroyer.plan(); print(plan.plan.counts()); await destroyer.run(plan)
 """
@@ -25,7 +28,7 @@ from hk8s.controller._destroy_k8s import (
     observe_in_cluster,
 )
 from hk8s.controller._destroy_observe import KubeFacts, observe_cluster
-from hk8s.controller._destroy_plan import ObservedCluster, plan_destroy
+from hk8s.controller._destroy_plan import ObservedCluster, blocked, plan_destroy
 from hk8s.controller._executor import Executor
 from hk8s.controller._report import NullReporter, ProgressEvent, Reporter
 from hk8s.errors import ConflictError, Hk8sError, OperationsFailedError, ProtectionError
@@ -63,6 +66,11 @@ class DestroyPlan:
     @property
     def empty(self) -> bool:
         return self.plan.empty and (self.in_cluster is None or self.in_cluster.empty)
+
+    @property
+    def blocked(self) -> tuple[str, ...]:
+        """``kind name`` of the resources Hetzner protects against deletion: destroy refuses."""
+        return blocked(self.observed)
 
 
 @dataclass
@@ -129,10 +137,17 @@ class Destroyer:
                 self.hcloud, self.cluster, images=self.images, kube=in_cluster.facts
             )
         notes.extend(observed.notes)
+        if protected := blocked(observed):
+            notes.append(_protected_note(self.cluster, protected))
         return DestroyPlan(self.cluster, plan_destroy(observed), observed, in_cluster, tuple(notes))
 
     async def run(self, plan: DestroyPlan) -> DestroyReport:
-        """Carry out ``plan``; raises ``ProtectionError`` or the failures of the deletes."""
+        """Carry out ``plan``; raises ``ProtectionError`` or the failures of the deletes.
+
+        Refuses before any change when a resource of ``plan`` is protected against deletion.
+        """
+        if plan.blocked:
+            raise _protected_problem(self.cluster, plan.blocked)
         report = DestroyReport()
         if self.kube is not None and plan.in_cluster is not None and not plan.in_cluster.empty:
             try:
@@ -157,6 +172,8 @@ class Destroyer:
             current = plan_destroy(observed)
             if current.empty:
                 return report
+            if protected := blocked(observed):  # protected while this run went on
+                raise _protected_problem(self.cluster, protected)
             if attempt == 1:
                 self.reporter.emit(
                     ProgressEvent(
@@ -193,6 +210,32 @@ class Destroyer:
             ) from exc
         for key, outcome in results.items():
             (report.deleted if outcome == DELETED else report.gone).append(key)
+
+
+_LIFT = (
+    "set protection: false in cluster.yaml and run hk8s create (or lift it in the Hetzner "
+    "Cloud console), then run hk8s destroy again"
+)
+
+
+def _protected_text(cluster: str, protected: tuple[str, ...]) -> str:
+    count = len(protected)
+    return (
+        f"cluster {cluster}: destroy is blocked: {count} resource(s) "
+        f"{'is' if count == 1 else 'are'} protected against deletion in Hetzner Cloud: "
+        f"{', '.join(protected)}"
+    )
+
+
+def _protected_note(cluster: str, protected: tuple[str, ...]) -> str:
+    return f"{_protected_text(cluster, protected)}; to lift it, {_LIFT}"
+
+
+def _protected_problem(cluster: str, protected: tuple[str, ...]) -> ProtectionError:
+    return ProtectionError(
+        f"{_protected_text(cluster, protected)}; nothing was deleted",
+        hint=f"lift the delete protection: {_LIFT}",
+    )
 
 
 def local_files(config_dir: Path) -> list[Path]:

@@ -6,12 +6,13 @@ relabelled since the plan was shown is refused, and one that is gone, or whose n
 belongs to a different resource, counts as deleted (NotFound on delete is success, so a
 re-run after an interruption just finishes the job).
 
-Hetzner's delete protection (``protection.delete``) makes the API answer ``protected``. The
-first such answer stops the run: no delete starts after it, and nothing that depends on the
-protected resource is deleted (the network outlives a protected server), so the run can be
-finished later. Deletes already in flight at that moment (other servers of the same wave)
-complete: hk8s' model does not carry the protection flag yet, so it cannot be checked
-before the first delete.
+Hetzner's delete protection (``protection.delete``) is checked three times: ``Destroyer.run``
+refuses a plan that holds a protected resource before anything changes; each handler looks at
+the resource's ``protected`` again right before its delete (protection set after the plan was
+made) and does not send it; and an API answer ``protected`` (a race with the console) counts
+the same. The first one stops the run: no delete starts after it, and nothing that depends
+on the protected resource is deleted (the network outlives a protected server), so the run
+can be finished later.
 """
 
 from __future__ import annotations
@@ -19,11 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hk8s.controller._destroy_plan import (
-    CSI_SELECTOR,
-    DESTROY_ORDER,
-    ownership_problem,
-)
+from hk8s.controller._destroy_plan import DESTROY_ORDER, ownership_problem
 from hk8s.controller._report import NullReporter, ProgressEvent, Reporter
 from hk8s.errors import ConflictError, Hk8sError, NotFoundError, ProtectionError
 
@@ -95,6 +92,8 @@ class DestroyHandlers:
                 labels=",".join(f"{k}={v}" for k, v in sorted(labels.items())),
             )
         resource_id: int = current.id
+        if getattr(current, "protected", False):
+            raise self._protected(op)
         try:
             if op.kind == "firewall":
                 await self._detach_firewall(resource_id, tuple(current.applied_selectors))
@@ -104,13 +103,16 @@ class DestroyHandlers:
         except ConflictError as exc:
             if exc.context.get("code") != "protected":
                 raise
-            self.halt.protected.append(f"{op.kind} {op.name}")
-            raise ProtectionError(
-                f"{op.kind} {op.name} is protected against deletion in Hetzner Cloud",
-                hint="lift its delete protection (set protection: false and run hk8s create, "
-                "or in the Hetzner console), then re-run hk8s destroy",
-            ) from exc
+            raise self._protected(op) from exc
         return DELETED
+
+    def _protected(self, op: Operation) -> ProtectionError:
+        self.halt.protected.append(f"{op.kind} {op.name}")
+        return ProtectionError(
+            f"{op.kind} {op.name} is protected against deletion in Hetzner Cloud",
+            hint="lift its delete protection (set protection: false and run hk8s create, "
+            "or in the Hetzner console), then re-run hk8s destroy",
+        )
 
     async def _detach_firewall(self, firewall_id: int, selectors: tuple[str, ...]) -> None:
         # A firewall still applied to resources cannot be deleted (resource_in_use).
@@ -138,9 +140,8 @@ class DestroyHandlers:
             if op.kind == "image":
                 return await h.get_image(planned.id)
             if op.kind == "volume":
-                found = await h.list_volumes(CSI_SELECTOR)
-            else:
-                found = await find[op.kind](name=planned.name)
+                return await h.get_volume(planned.id)
+            found = await find[op.kind](name=planned.name)
         except NotFoundError:
             return None
         same = [r for r in found if r.id == planned.id]

@@ -23,7 +23,7 @@ from hk8s.controller._destroy_plan import (
     owner_selector,
     snapshots_to_delete,
 )
-from hk8s.errors import NotFoundError
+from hk8s.errors import AuthError, Hk8sError
 from hk8s.model.labels import format_selector
 
 if TYPE_CHECKING:
@@ -126,10 +126,16 @@ async def observe_cluster(
 async def _csi_volumes(hcloud: HcloudPort, notes: list[str]) -> list[Volume]:
     try:
         return await hcloud.list_volumes(CSI_SELECTOR)
-    except NotFoundError as exc:
-        # An API without the volumes endpoint (a partial simulator, a proxy that filters
-        # it) cannot hold CSI volumes either; say so instead of failing the whole destroy.
-        notes.append(f"CSI volumes were not checked: the API does not list volumes ({exc.message})")
+    except AuthError:
+        raise
+    except Hk8sError as exc:
+        # Volumes hold data, not running cost beyond storage: a failing volumes list (retries
+        # ran out, an API incident) should not keep the rest of the cluster alive. Say so; a
+        # re-run looks again.
+        notes.append(
+            f"CSI volumes were not checked: listing volumes failed ({exc.message}); re-run "
+            "hk8s destroy, or look for volumes labelled managed-by=csi-driver in the console"
+        )
         return []
 
 

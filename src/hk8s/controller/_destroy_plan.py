@@ -19,6 +19,12 @@ Ownership is decided by labels only (design.md section 3), by four rules:
   that no server outside this cluster was created from. Snapshots are shared by every cluster
   of the project, so one another cluster's servers use is kept.
 
+Hetzner's delete protection (``protection.delete``, the model's ``protected``) blocks the
+whole destroy: ``blocked`` lists every protected resource of the plan, their operations say
+so in their reason, and ``Destroyer.run`` refuses before the first request that changes
+anything (``protection: true`` makes ``hk8s create`` protect servers, the API load balancer
+and the network).
+
 Order (cluster-api's ``machineset_deletion_order.go`` idea: the rule is data, tested alone):
 CCM load balancers first (while the network and servers that tie them to the cluster still
 exist, so an interrupted run still recognises them), then servers, then everything that
@@ -49,6 +55,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "BLOCKED",
     "CCM_SERVICE_UID_LABEL",
     "CSI_SELECTOR",
     "DESTROY_ORDER",
@@ -56,6 +63,7 @@ __all__ = [
     "KeptImage",
     "ObservedCluster",
     "Owner",
+    "blocked",
     "ccm_load_balancer_owned",
     "csi_volume_owned",
     "image_name",
@@ -137,6 +145,23 @@ class ObservedCluster:
                 self.images,
             )
         )
+
+
+def blocked(observed: ObservedCluster) -> tuple[str, ...]:
+    """``kind name`` of every resource in ``observed`` Hetzner protects against deletion.
+
+    >>> from hk8s.model.resources import Network
+    >>> blocked(ObservedCluster("demo", networks=(Network(1, "demo", "10.0.0.0/16",
+    ...     protected=True),)))
+    ('network demo',)
+    """
+    lbs = (*observed.ccm_load_balancers, *observed.load_balancers)
+    found = [f"load-balancer {lb.name}" for lb in lbs if lb.protected]
+    found += [f"server {server.name}" for server in observed.servers if server.protected]
+    found += [f"volume {volume.name}" for volume in observed.volumes if volume.protected]
+    found += [f"image {image_name(image)}" for image in observed.images if image.protected]
+    found += [f"network {network.name}" for network in observed.networks if network.protected]
+    return tuple(found)
 
 
 def ccm_load_balancer_owned(
@@ -248,6 +273,10 @@ def ownership_problem(
     return None
 
 
+# Appended to the reason of an operation whose resource is protected (``plan --destroy``).
+BLOCKED = "BLOCKED: protected against deletion in Hetzner Cloud"
+
+
 def _op(
     kind: str,
     name: str,
@@ -257,6 +286,8 @@ def _op(
     depends_on: Iterable[str] = (),
     **params: object,
 ) -> Operation:
+    if getattr(current, "protected", False):
+        reason = f"{reason}; {BLOCKED}"
     return Operation(
         "delete",
         kind,

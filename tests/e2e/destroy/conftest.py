@@ -137,6 +137,7 @@ class Project:
                 "load_balancers": state.load_balancers,
                 "placement_groups": state.placement_groups,
                 "ssh_keys": state.ssh_keys,
+                "volumes": state.volumes,
             }
             return {
                 kind: {r.name: (r.id, dict(r.labels)) for r in store.values()}

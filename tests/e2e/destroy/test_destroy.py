@@ -184,16 +184,26 @@ def test_confirmation_protection_and_purge(project: Project) -> None:
     assert "protected" in refused.stderr and "protection: false" in refused.stderr
     assert project.owned_by("demo") == DEMO
 
-    # Hetzner's delete protection on one server: report it and stop before its dependants.
+    # Hetzner's delete protection on one server: plan --destroy shows it blocked, destroy
+    # refuses before its first change and names it, with how to lift it.
     client = project.client()
     server = client.servers.get_by_name("demo-cp-1")
     assert server is not None
-    client.servers.change_protection(server, delete=True, rebuild=True)
+    client.servers.change_protection(server, delete=True, rebuild=True).wait_until_finished()
+    preview = project.hk8s("plan", "--destroy", "-f", str(config))
+    assert preview.returncode == 3, preview.stderr
+    shown = preview.stdout + preview.stderr
+    assert "BLOCKED: protected" in shown and "destroy is blocked" in preview.stderr
+    project.reset_stats()
     stopped = project.hk8s("destroy", "--yes", "-f", str(config))
     assert stopped.returncode == 1, stopped.stderr
-    assert "server demo-cp-1 is" in stopped.stderr and "protected" in stopped.stderr
-    assert "networks/demo" in project.owned_by("demo")
-    client.servers.change_protection(server, delete=False, rebuild=False)
+    assert "1 resource(s) is protected against deletion in Hetzner Cloud: server demo-cp-1" in (
+        stopped.stderr
+    )
+    assert "nothing was deleted" in stopped.stderr and "protection: false" in stopped.stderr
+    assert project.stats()["mutating"] == 0
+    assert project.owned_by("demo") == DEMO
+    client.servers.change_protection(server, delete=False, rebuild=False).wait_until_finished()
 
     # The name typed on a terminal confirms; --purge-local removes the local files.
     (config.parent / "secrets.yaml").write_text("local\n")
@@ -202,3 +212,38 @@ def test_confirmation_protection_and_purge(project: Project) -> None:
     assert f"removed {config.parent / 'secrets.yaml'}" in right.stdout
     assert not (config.parent / "secrets.yaml").exists()
     assert project.owned_by("demo") == []
+
+
+def test_csi_volumes_of_the_cluster_go_and_no_others(project: Project) -> None:
+    client = project.client()
+    csi = {"managed-by": "csi-driver"}
+
+    def volume(name: str, server: str | None, **labels: str) -> int:
+        kwargs: dict[str, object] = {"location": Location(name="fsn1")}
+        if server is not None:
+            kwargs = {"server": client.servers.get_by_name(server)}
+        created = client.volumes.create(10, name, labels={**csi, **labels}, **kwargs)  # type: ignore[arg-type]
+        for action in (created.action, *(created.next_actions or [])):
+            action.wait_until_finished()
+        return int(created.volume.id or 0)
+
+    attached = volume("pvc-demo-db", "demo-workers-1", **{"pv-name": "pvc-demo-db"})
+    labelled = volume("pvc-demo-logs", None, cluster="demo")  # the chart's volumeExtraLabels
+    theirs = volume("pvc-prod-db", "prod-workers-1", cluster="prod")
+    stray = volume("pvc-stray", None)  # no cluster can be told from it: kept
+    before = project.inventory()
+
+    result = destroy(project, "demo", "-o", "json")
+
+    assert result.returncode == 0, result.stderr
+    assert "volumes were not checked" not in result.stderr
+    deleted = json.loads(result.stdout)["deleted"]
+    assert sorted(k for k in deleted if k.startswith("volume/")) == [
+        "volume/pvc-demo-db",
+        "volume/pvc-demo-logs",
+    ]
+    volumes = project.threaded.call(lambda: set(project.sim.state.volumes))
+    assert attached not in volumes and labelled not in volumes
+    assert {theirs, stray} <= volumes
+    assert project.owned_by("demo") == []
+    assert_prod_untouched(project, before)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from hk8s.controller import local_files, purge_local_files
-from hk8s.errors import ConflictError, NotFoundError, ProtectionError, TransientAPIError
+from hk8s.errors import ConflictError, ProtectionError, TransientAPIError
 from hk8s.model.resources import Server
 
 from .conftest import (  # type: ignore[import-not-found]
@@ -243,10 +243,52 @@ async def test_no_control_plane_left_means_no_api_to_wait_for(fake: FakeHcloud, 
     assert plan.notes == ()
 
 
-async def test_missing_volumes_endpoint_is_a_note(fake: FakeHcloud, world: Any) -> None:
-    fake.fail("list_volumes", NotFoundError("resource not found"), times=2)
+async def test_failing_volumes_list_is_a_note_not_a_failure(fake: FakeHcloud, world: Any) -> None:
+    # A real API error after the provider's retries: the rest of the cluster still goes.
+    fake.fail("list_volumes", TransientAPIError("list volumes: unavailable (503)"), times=2)
     plan = await destroyer(fake).plan()
-    assert any("volumes were not checked" in n for n in plan.notes)
+    assert any("CSI volumes were not checked: listing volumes failed" in n for n in plan.notes)
+    assert plan.plan.by_kind()
+
+
+async def test_volumes_listed_means_no_note(fake: FakeHcloud, world: Any) -> None:
+    add_volume(fake, "pvc-data", cluster="demo")
+    plan = await destroyer(fake).plan()
+    assert plan.notes == ()
+    assert [op.name for op in plan.plan.operations if op.kind == "volume"] == ["pvc-data"]
+
+
+async def test_protected_resource_blocks_before_any_change(fake: FakeHcloud, world: Any) -> None:
+    sid = world["demo"]["servers"][1]
+    fake.servers[sid] = dataclasses.replace(fake.servers[sid], protected=True)
+    net = world["demo"]["network"]
+    fake.networks[net] = dataclasses.replace(fake.networks[net], protected=True)
+    kube = FakeKube(services=[service("web", "uid-1")], claims=[claim("data")])
+    d = destroyer(fake, kube=kube)
+    plan = await d.plan()
+    assert plan.blocked == ("server demo-cp-2", "network demo")
+    assert any("destroy is blocked" in n and "server demo-cp-2" in n for n in plan.notes)
+    reasons = {op.key: op.reason for op in plan.plan.operations}
+    assert "BLOCKED: protected against deletion" in reasons["server/demo-cp-2"]
+    assert "BLOCKED" not in reasons["server/demo-cp-1"]
+    with pytest.raises(ProtectionError) as info:
+        await d.run(plan)
+    assert "server demo-cp-2, network demo" in info.value.message
+    assert "nothing was deleted" in info.value.message
+    assert "protection: false" in (info.value.hint or "")
+    assert fake.mutations() == []
+    assert kube.deleted == []  # not even the in-cluster cleanup ran
+
+
+async def test_protected_after_the_plan_is_not_sent_a_delete(fake: FakeHcloud, world: Any) -> None:
+    d = destroyer(fake, concurrency=1)
+    plan = await d.plan()
+    sid = world["demo"]["servers"][0]
+    fake.servers[sid] = dataclasses.replace(fake.servers[sid], protected=True)
+    with pytest.raises(ProtectionError, match="server demo-cp-1 is protected"):
+        await d.run(plan)
+    assert ("delete_server", (sid,)) not in fake.calls
+    assert sid in fake.servers and world["demo"]["network"] in fake.networks
 
 
 def test_local_files_kept_unless_purged(tmp_path: Path) -> None:
