@@ -106,8 +106,12 @@ def _hcloud_ccm(cluster: ClusterConfig) -> dict[str, Any]:
 
 
 def _hcloud_csi(cluster: ClusterConfig) -> dict[str, Any]:
-    # The chart's defaults read the token from Secret hcloud key `token`.
-    return {}
+    # The chart's defaults read the token from Secret hcloud key `token`. Every volume the
+    # driver makes is labelled cluster=<name> (chart value controller.volumeExtraLabels, sets
+    # HCLOUD_VOLUME_EXTRA_LABELS; hetznercloud/csi-driver docs/kubernetes/README.md "Volume
+    # Labels", chart >= 2.15), so hk8s destroy finds leftover volumes by label even when no
+    # claim or server ties them to the cluster any more.
+    return {"controller": {"volumeExtraLabels": {"cluster": cluster.name}}}
 
 
 def _metrics_server(cluster: ClusterConfig) -> dict[str, Any]:
