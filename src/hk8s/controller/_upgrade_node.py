@@ -155,8 +155,9 @@ class NodeUpgrader:
                 evicted = await self.kube.drain(node.name)
                 self.waiter.done(key, f"drain {node.name}", f"{len(evicted)} pod(s) evicted")
                 self.waiter.step(key, f"upgrade {node.name} to Talos {target}")
+                boot = await self._boot_id(node)
                 await self.talos.upgrade(node.address, image, preserve=True)
-                await self._wait_release(node, target)
+                await self._wait_release(node, target, boot)
             except Hk8sError:
                 # Leave the node as useful as before (its old release, schedulable); a drain
                 # blocked by a PodDisruptionBudget names the budget in the error.
@@ -180,7 +181,24 @@ class NodeUpgrader:
         except Hk8sError as exc:
             self.waiter.info(f"node/{node.name}", f"could not uncordon {node.name}", exc.message)
 
-    async def _wait_release(self, node: Node, target: str) -> None:
+    async def _boot_id(self, node: Node) -> str | None:
+        """The kubelet's ``nodeInfo.bootID``: it changes with every boot of the machine."""
+        try:
+            obj = await self.kube.get("v1", "Node", node.name)
+        except Hk8sError:
+            return None
+        info = ((obj or {}).get("status") or {}).get("nodeInfo") or {}
+        return str(info["bootID"]) if info.get("bootID") else None
+
+    async def _rebooted(self, node: Node, boot: str | None) -> bool:
+        if boot is None:
+            return False
+        now = await self._boot_id(node)
+        return now is not None and now != boot
+
+    async def _wait_release(self, node: Node, target: str, boot: str | None = None) -> None:
+        """Until the node answers at ``target``. Back at its old release after a reboot
+        (seen going down, or a new boot id) means the upgrade was rolled back."""
         went_down = False
         want = parse_version(target)
 
@@ -195,7 +213,7 @@ class NodeUpgrader:
                 raise UnavailableError(f"{node.name} is rebooting ({exc.message})") from exc
             if parse_version(tag) == want:
                 return True, ""
-            if went_down:
+            if went_down or await self._rebooted(node, boot):
                 raise PermanentError(
                     f"it rebooted into Talos {tag} instead of {talos_tag(target)}: "
                     "the new release did not boot and Talos rolled back",

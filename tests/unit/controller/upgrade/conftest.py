@@ -46,6 +46,7 @@ class FakeNode:
     busy: int = 0
     down: int = 0
     fails: bool = False
+    boots: int = 1  # the kubelet's bootID changes with every boot
 
 
 @dataclass
@@ -53,6 +54,7 @@ class Cluster:
     nodes: dict[str, FakeNode]
     log: list[str] = field(default_factory=list)
     max_down: int = 0
+    down_polls: int = DOWN_POLLS  # 0: polls never catch a node while it reboots
 
     def by_address(self, address: str) -> FakeNode:
         return next(n for n in self.nodes.values() if n.address == address)
@@ -77,6 +79,7 @@ class FakeTalos:
             if not fake.fails:
                 fake.version = fake.target
             fake.target = None
+            fake.boots += 1
         return VersionInfo(tag=fake.version)
 
     async def upgrade(
@@ -85,7 +88,7 @@ class FakeTalos:
         fake = self.cluster.by_address(node)
         self.cluster.log.append(f"upgrade {fake.name}")
         fake.target = image.rpartition(":")[2]
-        fake.busy, fake.down = BUSY_POLLS, DOWN_POLLS
+        fake.busy, fake.down = BUSY_POLLS, self.cluster.down_polls
         self.cluster.max_down = max(self.cluster.max_down, self.cluster.down_now())
 
     async def apply_config(
@@ -157,7 +160,10 @@ class FakeKube:
     async def get(
         self, api_version: str, kind: str, name: str, *, namespace: str | None = None
     ) -> dict[str, Any] | None:
-        return {"metadata": {"name": name}}
+        fake = self.cluster.nodes.get(name)
+        if kind != "Node" or fake is None:
+            return {"metadata": {"name": name}}
+        return {"metadata": {"name": name}, "status": {"nodeInfo": {"bootID": f"b{fake.boots}"}}}
 
     async def list(self, api_version: str, kind: str, **kw: Any) -> list[dict[str, Any]]:
         pods = []

@@ -163,3 +163,13 @@ async def test_a_drain_blocked_by_a_budget_stops_before_the_upgrade(rollout: Rol
     assert "PodDisruptionBudget default/db" in caught.value.message
     assert not [e for e in rollout.cluster.log if e.startswith("upgrade")]
     assert not rollout.kube.cordoned and not rollout.kube.marked  # as it was before
+
+
+async def test_a_rollback_is_seen_by_the_boot_id_when_no_poll_caught_the_reboot(
+    rollout: Rollout,
+) -> None:
+    rollout.cluster.down_polls = 0
+    rollout.cluster.nodes["demo-cp-1"].fails = True
+    with pytest.raises(PermanentError, match="rolled back") as caught:
+        await upgrade_talos(rollout)
+    assert caught.value.context["node"] == "demo-cp-1"
