@@ -61,9 +61,9 @@ def plan(
     servers: Annotated[
         bool,
         typer.Option(
-            "--servers",
+            "--servers/--infra-only",
             help="Also plan the servers create would add or remove (scale-ups, and "
-            "scale-downs, which drain first).",
+            "scale-downs, which drain first), or only what `hk8s infra` would change.",
         ),
     ] = False,
 ) -> None:
