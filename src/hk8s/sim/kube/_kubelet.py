@@ -332,6 +332,7 @@ def _run(
         return
     owner_kinds = {r.get("kind") for r in pod["metadata"].get("ownerReferences") or []}
     if "Job" in owner_kinds:
+        logs.setdefault(first, "")  # running: the log exists, its output comes at the end
         args = helm_argv(pod)
         duration = cluster.timings.job_run
         if args is not None:

@@ -138,3 +138,36 @@ async def test_failing_container_exhausts_the_backoff_limit(
     assert len(pods.items) == 2
     codes = {p.status.container_statuses[0].state.terminated.exit_code for p in pods.items}
     assert codes == {3}
+
+
+async def test_following_a_helm_job_log_ends_with_the_pod(
+    kube: KubeAPI,
+    api_client: ApiClient,
+    apply: Any,
+    helm_job: Any,
+    eventually: Any,
+    cluster_nodes: list[str],
+) -> None:
+    core = CoreV1Api(api_client)
+    await apply(
+        helm_job(
+            "metrics-server",
+            "metrics-server",
+            "https://kubernetes-sigs.github.io/metrics-server/",
+            "3.13.0",
+        )
+    )
+
+    def running_pod() -> str | None:
+        pods = core.list_namespaced_pod(
+            "kube-system", label_selector="job-name=metrics-server-install"
+        ).items
+        return pods[0].metadata.name if pods and pods[0].status.phase == "Running" else None
+
+    name = await eventually(running_pod, "helm pod running")
+    log = await asyncio.to_thread(
+        core.read_namespaced_pod_log, name, "kube-system", follow=True, _request_timeout=30
+    )
+    assert "STATUS: deployed" in log
+    pod = await asyncio.to_thread(core.read_namespaced_pod, name, "kube-system")
+    assert pod.status.phase == "Succeeded"
