@@ -5,7 +5,8 @@ The phases, each idempotent (a run that was killed anywhere is finished by the n
 1. secrets: load, or generate before the first server exists (``_create_secrets``);
 2. snapshots per architecture (``_create_images``);
 3. one plan for infra and servers; everything but removals is applied now, concurrently
-   (``Reconciler``; ``hk8s plan`` prints the same plan);
+   (``Reconciler``; ``hk8s plan`` prints the same plan); then Hetzner delete protection as
+   ``protection`` says (``_protection``);
 4. machine configs to new and changed nodes (``_nodes``);
 5. etcd bootstrap on the first control plane, membership of every control plane;
 6. kubeconfig (from Talos, server = the cluster endpoint) and talosconfig, written 0600;
@@ -37,6 +38,7 @@ from hk8s.controller._nodes import (
     pair_nodes,
     render_node_configs,
 )
+from hk8s.controller._protection import converge_delete_protection
 from hk8s.controller._reconcile import Reconciler
 from hk8s.controller._report import NullReporter, ProgressEvent
 from hk8s.controller._scale import NodeRemover, split_removals
@@ -207,6 +209,11 @@ async def create_cluster(
     await reconciler.apply(now, phase="infra and servers")
 
     observed = await hcloud.list_servers(server_selector(config.name))
+    # protection: true -> Hetzner delete protection on what must stay; servers about to be
+    # removed are left (or made) unprotected, so their removal later can go through.
+    await converge_delete_protection(
+        hcloud, config, observed, keep={d.name for d in servers.desired}, reporter=reporter
+    )
     nodes = pair_nodes(servers.desired, observed)
     missing = sorted({d.name for d in servers.desired} - {n.name for n in nodes})
     if missing:

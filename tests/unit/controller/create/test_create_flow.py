@@ -159,3 +159,19 @@ async def test_a_removed_pool_is_drained_and_its_placement_group_deleted(
     harness.hcloud.calls.clear()
     await create_cluster(only_a, harness.ports(only_a), harness.options())
     assert harness.hcloud.mutations() == []
+
+
+async def test_protection_protects_what_stays_and_scale_down_still_works(
+    harness: Harness,
+) -> None:
+    config = cluster(cp=1, workers=2, extra="protection: true\n")
+    await create_cluster(config, harness.ports(config), harness.options())
+    assert all(s.protected for s in harness.hcloud.servers.values())
+    assert all(n.protected for n in harness.hcloud.networks.values())
+    harness.hcloud.calls.clear()
+    await create_cluster(config, harness.ports(config), harness.options())
+    assert harness.hcloud.mutations() == []
+    smaller = cluster(cp=1, workers=1, extra="protection: true\n")
+    await create_cluster(smaller, harness.ports(smaller), harness.options())
+    assert names(harness) == ["demo-cp-1", "demo-workers-1"]
+    assert all(s.protected for s in harness.hcloud.servers.values())
