@@ -184,10 +184,8 @@ class KubeAPI:
         default ``node-role.kubernetes.io/control-plane:NoSchedule`` (once) unless
         ``control_plane_taint`` is False (``cluster.allowSchedulingOnControlPlanes``).
         """
+        # A (re-)registering kubelet is up: a node marked down by set_node_ready comes back.
         runtime = NodeRuntime(name, internal_ip, external_ip, role == "control-plane")
-        previous = self.cluster.nodes.get(name)
-        if previous is not None:
-            runtime.kubelet_ready = True
         node = register_node(
             self.cluster,
             runtime,

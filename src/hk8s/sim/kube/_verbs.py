@@ -111,7 +111,7 @@ class Verbs:
     def _check_namespace(self, rt: ResourceType, ns: str, name: str) -> None:
         if not rt.namespaced:
             return
-        namespace = self.store.get(res.lookup("", "v1", "namespaces"), "", ns)  # type: ignore[arg-type]
+        namespace = self.store.get(res.by_kind("v1", "Namespace"), "", ns)
         if namespace is None:
             raise KubeError.not_found("namespaces", "", ns)
         if (namespace.get("status") or {}).get("phase") == "Terminating":
