@@ -6,6 +6,7 @@ that documents the behaviour it checks.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -181,9 +182,15 @@ def test_batch_action_polling(client: Client, sim: HcloudSim) -> None:
     assert call(sim, "GET", "/actions").status_code == 422
 
 
-def test_parallel_change_on_a_network_is_a_conflict(client: Client, sim: HcloudSim) -> None:
+def test_parallel_change_on_a_network_is_a_conflict(
+    client: Client, sim: HcloudSim, threaded: ThreadedSim
+) -> None:
     # add_subnet & co: "If a change is currently being performed on this Network, a error
     # response with code conflict will be returned." (hcloud itself would retry, so use HTTP.)
+    # A change that lasts (simulated minutes): a loaded machine must not finish it between
+    # the two requests.
+    slow = dataclasses.replace(sim.state.durations, short=600.0)
+    threaded.call(lambda: setattr(sim.state, "durations", slow))
     network = client.networks.create(name="busy", ip_range="10.0.0.0/16")
     subnet = {"type": "cloud", "network_zone": "eu-central"}
     assert call(sim, "POST", f"/networks/{network.id}/actions/add_subnet", json=subnet).ok
