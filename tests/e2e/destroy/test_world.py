@@ -106,3 +106,72 @@ def test_destroy_one_created_cluster_the_other_stays_healthy(
     health = hk8s(threaded, "health", "-f", str(configs["prod"]))
     assert health.returncode == 0, health.stdout + health.stderr
     assert "FAIL" not in health.stdout
+
+
+def _protection(threaded: ThreadedWorld, cluster: str) -> dict[str, bool]:
+    """``kind/name`` -> delete protection of the cluster's servers, load balancers, networks."""
+    state = threaded.world.hcloud.state
+
+    def read() -> dict[str, bool]:
+        stores = {
+            "server": state.servers,
+            "load-balancer": state.load_balancers,
+            "network": state.networks,
+        }
+        return {
+            f"{kind}/{r.name}": r.protection_delete
+            for kind, store in stores.items()
+            for r in store.values()
+            if r.labels.get("cluster") == cluster
+        }
+
+    return threaded.call(read)
+
+
+def test_protection_blocks_destroy_until_create_lifts_it(
+    threaded: ThreadedWorld, tmp_path: Path
+) -> None:
+    config = tmp_path / "cluster.yaml"
+    base = CONFIG.format(name="demo", factory=threaded.world.factory_url)
+    base += "load_balancer:\n  enabled: true\n"
+    config.write_text(base + "protection: true\n")
+    created = hk8s(threaded, "create", "-f", str(config))
+    if created.returncode != 0:  # a starved machine can miss a boot deadline: converge again
+        created = hk8s(threaded, "create", "-f", str(config))
+    assert created.returncode == 0, created.stderr[-3000:]
+    assert _protection(threaded, "demo") == {
+        "server/demo-cp-1": True,
+        "server/demo-workers-1": True,
+        "load-balancer/demo-api": True,
+        "network/demo": True,
+    }
+    stats = threaded.world.hcloud.stats
+    threaded.call(stats.reset)
+
+    # The config refuses; without it (--name, as CI cleans up) Hetzner's protection does.
+    refused = hk8s(threaded, "destroy", "--yes", "-f", str(config))
+    assert refused.returncode == 1 and "protection: true" in refused.stderr
+    blocked = hk8s(threaded, "destroy", "--yes", "--name", "demo")
+    assert blocked.returncode == 1, blocked.stderr[-3000:]
+    assert "4 resource(s) are protected against deletion" in blocked.stderr
+    assert "nothing was deleted" in blocked.stderr and "protection: false" in blocked.stderr
+    assert threaded.call(lambda: stats.mutating) == 0
+    assert all(_protection(threaded, "demo").values())
+
+    # protection: false + create lifts it (and changes nothing else), then destroy goes.
+    config.write_text(base + "protection: false\n")
+    lifted = hk8s(threaded, "create", "-f", str(config))
+    assert lifted.returncode == 0, lifted.stderr[-3000:]
+    changed = threaded.call(
+        lambda: sorted(r.route for r in stats.log if r.method != "GET" and r.status < 300)
+    )
+    assert changed == [
+        "/load_balancers/{id}/actions/change_protection",
+        "/networks/{id}/actions/change_protection",
+        "/servers/{id}/actions/change_protection",
+        "/servers/{id}/actions/change_protection",
+    ]
+    assert not any(_protection(threaded, "demo").values())
+    destroyed = hk8s(threaded, "destroy", "--yes", "-f", str(config))
+    assert destroyed.returncode == 0, destroyed.stderr[-3000:]
+    assert _protection(threaded, "demo") == {}
