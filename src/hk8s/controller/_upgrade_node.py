@@ -198,7 +198,9 @@ class NodeUpgrader:
 
     async def _wait_release(self, node: Node, target: str, boot: str | None = None) -> None:
         """Until the node answers at ``target``. Back at its old release after a reboot
-        (seen going down, or a new boot id) means the upgrade was rolled back."""
+        means the upgrade was rolled back. The reboot is told by the Node's new ``bootID``;
+        only without one (no kubelet registered before) by a failed poll, which a timeout
+        during the install could fake."""
         went_down = False
         want = parse_version(target)
 
@@ -213,7 +215,8 @@ class NodeUpgrader:
                 raise UnavailableError(f"{node.name} is rebooting ({exc.message})") from exc
             if parse_version(tag) == want:
                 return True, ""
-            if went_down or await self._rebooted(node, boot):
+            rebooted = went_down if boot is None else await self._rebooted(node, boot)
+            if rebooted:
                 raise PermanentError(
                     f"it rebooted into Talos {tag} instead of {talos_tag(target)}: "
                     "the new release did not boot and Talos rolled back",

@@ -16,7 +16,7 @@ import pytest
 
 from hk8s.controller import UPGRADING_ANNOTATION, Node, NodeUpgrader, Waiter
 from hk8s.controller._servers import DesiredServer
-from hk8s.errors import UnavailableError
+from hk8s.errors import TransientAPIError, UnavailableError
 from hk8s.model import ManualClock, Timing
 from hk8s.model.resources import Server
 from hk8s.providers.k8s import KubeNode, ObjectRef
@@ -55,6 +55,7 @@ class Cluster:
     log: list[str] = field(default_factory=list)
     max_down: int = 0
     down_polls: int = DOWN_POLLS  # 0: polls never catch a node while it reboots
+    flaky_polls: int = 0  # Version calls that time out while the node is still installing
 
     def by_address(self, address: str) -> FakeNode:
         return next(n for n in self.nodes.values() if n.address == address)
@@ -70,6 +71,9 @@ class FakeTalos:
     async def version(self, node: str, *, maintenance: bool = False) -> VersionInfo:
         fake = self.cluster.by_address(node)
         if fake.target is not None:
+            if self.cluster.flaky_polls:
+                self.cluster.flaky_polls -= 1
+                raise TransientAPIError(f"version of {fake.name}: deadline exceeded")
             if fake.busy:
                 fake.busy -= 1
                 return VersionInfo(tag=fake.version)
