@@ -29,9 +29,12 @@ __all__ = ["MAINTENANCE_UNIMPLEMENTED", "NodeCalls"]
 
 Apply = machine_pb2.ApplyConfigurationRequest
 MAINTENANCE_UNIMPLEMENTED = "API is not implemented in maintenance mode"
-# What a running node cannot apply without a reboot: its identity and PKI (Talos applies
-# most other changes live: labels, taints, kubelet and installer images, endpoint, ...).
-_NEEDS_REBOOT = ("os_ca_crt", "os_ca_key", "token", "cluster_id", "etcd_ca")
+# What a running node cannot apply without a reboot. Talos' Runtime.CanApplyImmediate
+# (internal/app/machined/pkg/runtime/v1alpha1/v1alpha1_runtime.go) lets .cluster,
+# .machine.install, .machine.kubelet and .machine.nodeLabels/nodeTaints change live (what
+# ``talosctl upgrade-k8s`` relies on to roll the kubelet image with NO_REBOOT); of the fields
+# the simulator reads, the machine's PKI and trustd token are the rest of .machine.
+_NEEDS_REBOOT = ("os_ca_crt", "os_ca_key", "token")
 
 
 def _etcd(exc: EtcdError) -> GRPCError:
