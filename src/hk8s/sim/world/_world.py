@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import random
 from typing import TYPE_CHECKING, Any
 
@@ -47,9 +46,17 @@ class World:
         self.speed = speed
         self.faults = faults or WorldFaults()
         self.host = host
-        self.hcloud = HcloudSim(speed=speed, faults=self.faults.hcloud, token=token)
+        # One /16 per world, so that worlds side by side on one machine (parallel test runs,
+        # a demo next to a test) never answer each other's connections: servers get
+        # 127.<block>.0-127.x, load balancers 127.<block>.128-255.x.
         self.address_block = address_block or random.SystemRandom().randrange(16, 250)
-        _use_address_block(self.hcloud, self.address_block)
+        self.hcloud = HcloudSim(
+            speed=speed,
+            faults=self.faults.hcloud,
+            token=token,
+            server_ips=f"127.{self.address_block}.0.0/17",
+            lb_ips=f"127.{self.address_block}.128.0/17",
+        )
         self.clock = self.hcloud.clock
         self.factory = ImageFactory(mount_prefix="/factory")
         self.fleet = TalosFleet(self.clock, faults=self.faults.talos_faults(), hooks=self)
@@ -233,21 +240,3 @@ class World:
 
     async def kubelet(self, cluster: TalosCluster, info: KubeletInfo, up: bool) -> None:
         await self.kubernetes.kubelet(cluster, info, up)
-
-
-def _use_address_block(sim: HcloudSim, block: int) -> None:
-    """Give this world's servers 127.<block>.0-127.x and its load balancers
-    127.<block>.128-255.x, so that worlds running side by side on one machine (parallel test
-    runs, a demo next to a test) never answer each other's connections. The Hetzner sim's
-    default pools (127.1/16, 127.2/16) are the same in every process.
-    """
-
-    def hosts(cidr: str) -> Iterator[str]:
-        for host in ipaddress.ip_network(cidr).hosts():
-            if int(host) & 0xFF not in (0, 1, 255):
-                yield str(host)
-
-    servers, lbs = hosts(f"127.{block}.0.0/17"), hosts(f"127.{block}.128.0/17")
-    # Instance attributes shadow the methods: the state's allocators are its only IP source.
-    sim.state.allocate_server_ip = lambda: next(servers)  # type: ignore[method-assign]
-    sim.state.allocate_lb_ip = lambda: next(lbs)  # type: ignore[method-assign]
