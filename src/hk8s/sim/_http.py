@@ -94,6 +94,7 @@ class HTTPServer:
         self._ssl = ssl_context
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._closing = False
         self.host = ""
         self.port = 0
 
@@ -114,14 +115,17 @@ class HTTPServer:
         if self._server is None:
             return
         self._server.close()
-        for task in list(self._connections):
+        self._closing = True
+        connections = list(self._connections)
+        for task in connections:
             task.cancel()
-        for task in list(self._connections):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # gather, not a suppress(CancelledError) per task: cancelling close() itself must
+        # still cancel its caller.
+        await asyncio.gather(*connections, return_exceptions=True)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._server.wait_closed(), 1.0)
         self._server = None
+        self._closing = False
 
     async def _serve_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -159,9 +163,14 @@ class HTTPServer:
             pass
         finally:
             self._connections.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+            if self._closing:
+                # A polite TLS close waits for the peer's close_notify, up to asyncio's 30 s
+                # shutdown timeout, when a client still holds the connection: drop it instead.
+                writer.transport.abort()
+            else:
+                writer.close()
+                with contextlib.suppress(Exception):
+                    await writer.wait_closed()
 
     async def _read_request(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
