@@ -62,10 +62,10 @@ def plan(
         bool,
         typer.Option(
             "--servers/--infra-only",
-            help="Also plan the servers create would add or remove (scale-ups, and "
+            help="Plan the servers create would add or remove too (scale-ups, and "
             "scale-downs, which drain first), or only what `hk8s infra` would change.",
         ),
-    ] = False,
+    ] = True,
 ) -> None:
     """Show what would change, and why; change nothing.
 

@@ -104,7 +104,7 @@ def test_changed_firewall_sources_only_replace_the_rules(world: World) -> None:
     world.write_config(
         world.config.read_text().replace("[current, 198.51.100.0/24]", "[192.0.2.0/24]")
     )
-    planned = world.hk8s("plan", "--output", "json")
+    planned = world.hk8s("plan", "--infra-only", "--output", "json")
     assert planned.returncode == 3, planned.stderr
     [op] = json.loads(planned.stdout)["operations"]
     assert (op["type"], op["key"], op["reason"]) == ("update", "firewall/demo-fw", "rules differ")
@@ -149,7 +149,7 @@ def test_five_percent_faults_still_converge(world: World) -> None:
 
 
 def test_plan_matches_what_infra_then_does(world: World) -> None:
-    planned = world.hk8s("plan", "--output", "json")
+    planned = world.hk8s("plan", "--infra-only", "--output", "json")
     assert planned.returncode == 3, planned.stderr
     plan = json.loads(planned.stdout)
     assert plan["changes_pending"] is True
@@ -176,12 +176,12 @@ def test_plan_matches_what_infra_then_does(world: World) -> None:
     summary = json.loads(applied.stdout)
     assert summary["load_balancer"]["public_ipv4"]
 
-    again = world.hk8s("plan")
+    again = world.hk8s("plan", "--infra-only")
     assert again.returncode == 0, again.stderr
     assert "nothing to do" in again.stdout
 
     world.write_config(world.config.read_text().replace("count: 12", "count: 25"))
-    changed = world.hk8s("plan")
+    changed = world.hk8s("plan", "--infra-only")
     assert changed.returncode == 3
     assert "+ create demo-workers-pg-3" in changed.stdout
     assert "does not exist" in changed.stdout
@@ -190,7 +190,7 @@ def test_plan_matches_what_infra_then_does(world: World) -> None:
 def test_disabling_the_load_balancer_plans_and_performs_its_delete(world: World) -> None:
     assert world.hk8s("infra").returncode == 0
     world.write_config(world.config.read_text() + "load_balancer:\n  enabled: false\n")
-    planned = world.hk8s("plan", "--output", "json")
+    planned = world.hk8s("plan", "--infra-only", "--output", "json")
     assert planned.returncode == 3, planned.stderr
     [op] = json.loads(planned.stdout)["operations"]
     assert (op["type"], op["key"]) == ("delete", "load-balancer/demo-api")
