@@ -5,8 +5,11 @@ no parameter to pass one in. requests' documented extension point for this is a 
 adapter (``Session.mount``), so hk8s mounts ``PacedAdapter`` on that session: every request the
 library makes, including pagination and ``Client.request``, passes the shared rate limiter,
 carries a timeout, and is retried here with jittered exponential backoff on ``locked``,
-``conflict``, 429, 5xx, timeouts and connection errors. The library's own retry loop (which
-sleeps with ``time.sleep``, outside hk8s' clock) never sees those: when our attempts run out
+``conflict``, 5xx, timeouts and connection errors. A 429 is no failed attempt: the request
+goes back to the limiter, which holds it until the bucket has refilled for this process'
+share, for up to ``Timing.action_timeout`` in all (a shared bucket can stay drained for a
+while, and giving up after eight quick 429s made parallel pipelines fail). The library's own
+retry loop (which sleeps with ``time.sleep``, outside hk8s' clock) never sees any of those:
 we raise ``TransientAPIError``/``RateLimitedError`` ourselves.
 
 The library is synchronous and runs in worker threads; waiting (limiter, backoff) happens on
@@ -20,7 +23,7 @@ import asyncio
 import concurrent.futures
 import json
 import random
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -43,6 +46,8 @@ RETRYABLE_CODES = frozenset(
     {"locked", "conflict", "rate_limit_exceeded", "timeout", "unavailable", "server_error"}
 )
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+_T = TypeVar("_T")
 
 
 def backoff_delay(attempt: int, timing: Timing, rng: random.Random) -> float:
@@ -80,11 +85,13 @@ class PacedAdapter(HTTPAdapter):
         self.timing = timing
         # Never below 2 s of wall time, whatever HK8S_TIME_SCALE says (see Timing).
         self.timeout = max(2.0, timing.request_timeout)
+        # How long one request may keep waiting for the rate-limit bucket, 429 after 429.
+        self.rate_limit_timeout = timing.action_timeout
         self.loop: asyncio.AbstractEventLoop | None = None
         self._rng = rng or random.Random()
         self.sent = 0  # requests put on the wire, retries included
 
-    def _wait(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _wait(self, coro: Coroutine[Any, Any, _T]) -> _T:
         """Run ``coro`` (a clock wait) on the event loop and block this worker thread on it.
 
         Checks every half second of wall time that the loop still runs: after Ctrl-C the loop
@@ -97,17 +104,11 @@ class PacedAdapter(HTTPAdapter):
         future = asyncio.run_coroutine_threadsafe(coro, loop)
         while True:
             try:
-                future.result(timeout=0.5)
-                return
+                return future.result(timeout=0.5)
             except concurrent.futures.TimeoutError:
                 if loop.is_closed() or not loop.is_running():
                     future.cancel()
                     raise RuntimeError("the event loop stopped while a request waited") from None
-
-    def _observe(self, response: requests.Response) -> None:
-        # Plain attribute updates, safe from a worker thread; done before the next acquire()
-        # of this thread so a 429 blocks our own retry too.
-        self.limiter.observe(response.status_code, response.headers)
 
     def send(
         self,
@@ -121,8 +122,11 @@ class PacedAdapter(HTTPAdapter):
         # The path only: query strings are harmless, but the URL is all we ever print.
         what = f"{request.method} {urlsplit(request.url or '').path}"
         attempts = max(1, self.timing.retry_attempts)
-        for attempt in range(attempts):
-            self._wait(self.limiter.acquire())
+        started = self.clock.now()
+        deadline = started + self.rate_limit_timeout
+        failures = 0  # failed attempts; a 429 is not one, it only means "wait for the bucket"
+        while True:
+            ticket = self._wait(self.limiter.acquire())
             self.sent += 1
             try:
                 response = super().send(
@@ -131,33 +135,59 @@ class PacedAdapter(HTTPAdapter):
                 # Read the body here, so a connection dropped mid-body is retried too.
                 _ = response.content
             except requests.RequestException as exc:
-                if attempt + 1 >= attempts:
+                failures += 1
+                if failures >= attempts:
                     raise TransientAPIError(
                         f"Hetzner API {what}: {type(exc).__name__} after {attempts} attempts",
                         hint="check HCLOUD_ENDPOINT and the network, then run again",
                     ) from exc
             else:
-                self._observe(response)
+                # Plain attribute updates under the limiter's lock, safe from a worker thread;
+                # done before the next acquire() so a 429 blocks our own retry too.
+                self.limiter.observe(response.status_code, response.headers, ticket)
                 code = _error_code(response)
+                if response.status_code == 429 or code == "rate_limit_exceeded":
+                    # The limiter now holds every request of this process until the bucket
+                    # has a token for our share: no backoff on top, no attempt spent.
+                    if self.limiter.resume_at() > deadline:
+                        waited = self.clock.now() - started
+                        raise self._rate_limited(what, response, code, waited)
+                    response.close()
+                    continue
                 if response.status_code not in RETRYABLE_STATUS and code not in RETRYABLE_CODES:
                     return response
-                if attempt + 1 >= attempts:
+                failures += 1
+                if failures >= attempts:
                     raise self._give_up(what, response, code, attempts)
                 response.close()
-            self._wait(self.clock.sleep(backoff_delay(attempt, self.timing, self._rng)))
-        raise AssertionError("unreachable")  # the loop returns or raises
+            self._wait(self.clock.sleep(backoff_delay(failures - 1, self.timing, self._rng)))
+
+    def _rate_limited(
+        self, what: str, response: requests.Response, code: str | None, waited: float
+    ) -> RateLimitedError:
+        limit = self.limiter.limit
+        budget = f"{limit} requests per hour" if limit else "its request budget"
+        return RateLimitedError(
+            f"Hetzner API {what}: still rate limited (429 {code or 'rate_limit_exceeded'}) "
+            f"after {waited:.0f} s of waiting for the project's bucket to refill (limit: "
+            f"{self.rate_limit_timeout:g} s)",
+            hint=(
+                f"the project's API budget ({budget}) is used up, most likely by another "
+                "process with the same token (a parallel CI pipeline, another hk8s run); let "
+                "it finish or give each pipeline its own project, then run again"
+            ),
+            reset_at=self.limiter.reset_at(),
+            code=code,
+            correlation_id=response.headers.get("X-Correlation-Id"),
+        )
 
     def _give_up(
         self, what: str, response: requests.Response, code: str | None, attempts: int
     ) -> Exception:
-        correlation = response.headers.get("X-Correlation-Id")
-        message = f"Hetzner API {what}: {code or response.status_code} after {attempts} attempts"
-        if response.status_code == 429:
-            return RateLimitedError(message, code=code, correlation_id=correlation)
         return TransientAPIError(
-            message,
+            f"Hetzner API {what}: {code or response.status_code} after {attempts} attempts",
             hint="the API is busy or failing; run the command again later",
             code=code,
             status=response.status_code,
-            correlation_id=correlation,
+            correlation_id=response.headers.get("X-Correlation-Id"),
         )
