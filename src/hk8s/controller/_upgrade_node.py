@@ -18,6 +18,9 @@ Talos, per node (after talos' ``talosctl upgrade`` and the "Upgrading Talos Linu
 Kubernetes, per node (like ``talosctl upgrade-k8s``, which patches the machine config of each
 node in turn): the config rendered with the new version applied with ``NO_REBOOT``, then wait
 until the kubelet reports the version and, on control planes, the static pods run its images.
+Unlike upgrade-k8s, which moves kube-apiserver on every control plane before any kubelet, a
+control plane's components and kubelet move together here (one rendered config per node), so
+for the minutes the control planes take, a new kubelet may talk to an older API server.
 """
 
 from __future__ import annotations
