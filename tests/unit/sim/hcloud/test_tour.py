@@ -3,6 +3,7 @@ checked against openapi.json by the conftest observer, with the effect a user se
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import pytest
@@ -22,6 +23,8 @@ from hcloud.server_types import ServerType
 
 if TYPE_CHECKING:
     from hcloud.servers import BoundServer
+
+    from hk8s.sim.hcloud import HcloudSim, ThreadedSim
 
 
 def ready(client: Client, name: str, **kwargs: object) -> BoundServer:
@@ -63,7 +66,7 @@ def test_resource_action_lists(client: Client) -> None:
     assert info.value.code == "not_found"
 
 
-def test_more_server_actions(client: Client) -> None:
+def test_more_server_actions(client: Client, sim: HcloudSim, threaded: ThreadedSim) -> None:
     network = client.networks.create(
         name="more",
         ip_range="10.0.0.0/16",
@@ -80,6 +83,10 @@ def test_more_server_actions(client: Client) -> None:
         server.delete()
     assert info.value.code == "protected"
     server.change_protection(delete=False, rebuild=False).wait_until_finished()
+    # The guest takes simulated minutes to go off, so a loaded machine cannot finish it
+    # before the next request.
+    slow = dataclasses.replace(sim.state.durations, shutdown=600.0)
+    threaded.call(lambda: setattr(sim.state, "durations", slow))
     server.shutdown().wait_until_finished()  # the ACPI request is sent; "off" comes later
     group = client.placement_groups.create(name="later", type="spread").placement_group
     with pytest.raises(APIException) as info:  # server_not_stopped while it shuts down
