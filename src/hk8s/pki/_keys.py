@@ -104,8 +104,11 @@ def to_pkcs8_pem(pem: bytes | str) -> bytes:
     )
 
 
-def load_private_key(pem: bytes | str) -> PrivateKey:
+def load_private_key(pem: bytes | str, *, check_rsa: bool = True) -> PrivateKey:
     """Parse a private key under any label Talos reads or writes.
+
+    ``check_rsa=False`` skips the consistency check of an RSA key's primes (for RSA-4096 it
+    costs about half a second): only for a key hk8s never signs with.
 
     Raises ``SecretsError`` for anything else: no PEM block, an unknown label, encrypted keys,
     curves other than P-256, or DER that does not parse.
@@ -125,7 +128,9 @@ def load_private_key(pem: bytes | str) -> PrivateKey:
         raise SecretsError(f"encrypted or annotated PEM key ({label}) is not supported")
     try:
         der = base64.b64decode("".join(body.split()), validate=True)
-        key = serialization.load_der_private_key(der, password=None)
+        key = serialization.load_der_private_key(
+            der, password=None, unsafe_skip_rsa_key_validation=not check_rsa
+        )
     except (binascii.Error, ValueError, TypeError) as exc:
         raise SecretsError(f"cannot parse {label}: {exc}") from exc
     if isinstance(key, ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey):

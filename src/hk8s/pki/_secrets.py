@@ -258,7 +258,11 @@ class _Reader:
         if pem is None:
             return None
         try:
-            key_algorithm(load_private_key(pem))
+            # Only the key's type is checked here: the one key read this way is the
+            # service-account key, which only kube-apiserver and the controller manager use
+            # (they load it in full on the nodes). Checking an RSA-4096 key's primes would add
+            # half a second to every hk8s command.
+            key_algorithm(load_private_key(pem, check_rsa=False))
         except SecretsError as exc:
             self.problems.append(f"{dotted}: {exc.message}")
             return None
