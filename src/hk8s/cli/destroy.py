@@ -236,6 +236,7 @@ def destroy(
             if not out.json or not yes:
                 typer.echo(render_destroy_plan(plan, verbose=bool(out.verbose)), err=True)
             if not yes:
+                destroyer.check(plan)
                 await asyncio.to_thread(_confirm, target.cluster)
             with progress(out) as reporter:
                 destroyer.reporter = reporter

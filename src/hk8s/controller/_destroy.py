@@ -141,13 +141,21 @@ class Destroyer:
             notes.append(_protected_note(self.cluster, protected))
         return DestroyPlan(self.cluster, plan_destroy(observed), observed, in_cluster, tuple(notes))
 
+    def check(self, plan: DestroyPlan) -> None:
+        """Raise ``ProtectionError`` when ``plan`` cannot run: a resource is protected.
+
+        Called by ``run``, and by the CLI before it asks for the cluster name to be typed, so
+        nobody confirms a destroy that is then refused.
+        """
+        if plan.blocked:
+            raise _protected_problem(self.cluster, plan.blocked)
+
     async def run(self, plan: DestroyPlan) -> DestroyReport:
         """Carry out ``plan``; raises ``ProtectionError`` or the failures of the deletes.
 
         Refuses before any change when a resource of ``plan`` is protected against deletion.
         """
-        if plan.blocked:
-            raise _protected_problem(self.cluster, plan.blocked)
+        self.check(plan)
         report = DestroyReport()
         if self.kube is not None and plan.in_cluster is not None and not plan.in_cluster.empty:
             try:

@@ -203,6 +203,12 @@ def test_confirmation_protection_and_purge(project: Project) -> None:
     assert "nothing was deleted" in stopped.stderr and "protection: false" in stopped.stderr
     assert project.stats()["mutating"] == 0
     assert project.owned_by("demo") == DEMO
+    # On a terminal it refuses the same way, without first asking for the name to be typed.
+    asked = run_with_tty(project, "demo", "destroy", "-f", str(config))
+    assert asked.returncode == 1, asked.stderr
+    assert "Type the cluster name" not in asked.stderr
+    assert "nothing was deleted" in asked.stderr
+    assert project.owned_by("demo") == DEMO
     client.servers.change_protection(server, delete=False, rebuild=False).wait_until_finished()
 
     # The name typed on a terminal confirms; --purge-local removes the local files.
