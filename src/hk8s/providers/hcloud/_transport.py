@@ -166,7 +166,7 @@ class PacedAdapter(HTTPAdapter):
         self, what: str, response: requests.Response, code: str | None, waited: float
     ) -> RateLimitedError:
         limit = self.limiter.limit
-        budget = f"{limit} requests per hour" if limit else "its request budget"
+        budget = f"a bucket of {limit} requests, one back per second" if limit else "its bucket"
         return RateLimitedError(
             f"Hetzner API {what}: still rate limited (429 {code or 'rate_limit_exceeded'}) "
             f"after {waited:.0f} s of waiting for the project's bucket to refill (limit: "
