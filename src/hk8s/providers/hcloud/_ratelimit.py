@@ -54,8 +54,9 @@ class RateLimiter:
     overdraw the bucket: at or below it, requests are paced. ``token_interval`` is the
     documented refill period (scaled like every ``Timing`` value); the period derived from
     ``RateLimit-Reset`` replaces it but never exceeds twice it. ``share`` (1 = the whole refill
-    rate) shrinks to ``min_share`` at most. ``epoch`` reads the wall clock only to interpret
-    ``RateLimit-Reset``, which is a UNIX time; injectable for tests, as is ``rng`` (jitter).
+    rate) shrinks to ``min_share`` at most and grows back by ``recovery`` steps. ``epoch``
+    reads the wall clock only to interpret ``RateLimit-Reset``, which is a UNIX time;
+    injectable for tests, as is ``rng`` (jitter).
     """
 
     def __init__(
