@@ -2,7 +2,9 @@
 
 The phases, each idempotent (a run that was killed anywhere is finished by the next one):
 
-1. secrets: load, or generate before the first server exists (``_create_secrets``);
+1. secrets: load, or generate before the first server exists (``_create_secrets``); then
+   refuse if a configured node runs other versions than the config: that is an upgrade
+   (``_create_skew``);
 2. snapshots per architecture (``_create_images``);
 3. one plan for infra and servers; everything but removals is applied now, concurrently
    (``Reconciler``; ``hk8s plan`` prints the same plan); then Hetzner delete protection as
@@ -28,13 +30,12 @@ from hk8s.controller._addons import install_addons
 from hk8s.controller._create_etcd import bootstrap_etcd, fetch_kubeconfig, wait_etcd_members
 from hk8s.controller._create_images import cluster_images
 from hk8s.controller._create_secrets import ensure_secrets
+from hk8s.controller._create_skew import refuse_version_skew
 from hk8s.controller._create_wait import Waiter
 from hk8s.controller._health import HealthCheck, wait_healthy
 from hk8s.controller._nodes import (
-    ClusterEndpoint,
-    Node,
-    cluster_endpoint,
     configure_nodes,
+    observe_endpoint,
     pair_nodes,
     render_node_configs,
 )
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
     from hk8s.controller._reconcile import Component
     from hk8s.controller._report import Reporter
     from hk8s.model import Clock, Timing
-    from hk8s.model.resources import LoadBalancer, Server
+    from hk8s.model.resources import Server
     from hk8s.pki import SecretsBundle
     from hk8s.providers.hcloud import HcloudPort
     from hk8s.providers.k8s import KubernetesAPI
@@ -128,21 +129,6 @@ class CreateResult:
         }
 
 
-async def observe_endpoint(
-    hcloud: HcloudPort, config: ClusterConfig, nodes: Sequence[Node]
-) -> ClusterEndpoint:
-    """The cluster endpoint and SANs, from the API load balancer (if enabled) and the CPs."""
-    lb: LoadBalancer | None = None
-    if config.load_balancer.enabled:
-        found = await hcloud.list_load_balancers(name=f"{config.name}-api")
-        if not found:
-            raise NotFoundError(
-                f"load balancer {config.name}-api does not exist", hint="run `hk8s create`"
-            )
-        lb = found[0]
-    return cluster_endpoint(lb, [n for n in nodes if n.desired.control_plane])
-
-
 def check_endpoint_kept(plan: Plan, servers: Sequence[Server], config: ClusterConfig) -> None:
     """Refuse to add or remove the API load balancer of a running cluster.
 
@@ -186,6 +172,10 @@ async def create_cluster(
     if secrets.generated:
         waiter.info("secrets", f"generated the secrets bundle {options.secrets_path} (0600)")
     bundle = secrets.bundle
+    talos, probe = ports.talos(bundle)
+    # Versions are `hk8s upgrade`'s: refuse before the first snapshot, server or config.
+    await refuse_version_skew(config, bundle, existing, hcloud=hcloud, probe=probe,
+                              kube=ports.kube, waiter=waiter)  # fmt: skip
     images = ports.images or await cluster_images(
         config,
         hcloud,
@@ -195,7 +185,6 @@ async def create_cluster(
         reporter=reporter,
         builds=ports.builds,
     )
-    talos, probe = ports.talos(bundle)
     remover = NodeRemover(hcloud, talos, probe, waiter)
     servers = ServersComponent(
         hcloud, config, cluster_id=bundle.cluster_id, images=images.by_arch, remover=remover

@@ -54,6 +54,7 @@ __all__ = [
     "cluster_endpoint",
     "config_hash",
     "configure_nodes",
+    "observe_endpoint",
     "pair_nodes",
     "render_node_configs",
 ]
@@ -114,6 +115,21 @@ def cluster_endpoint(lb: LoadBalancer | None, control_planes: Sequence[Node]) ->
     host = lb.public_ipv4 if lb is not None else control_planes[0].address
     assert host is not None
     return ClusterEndpoint(host, tuple(dict.fromkeys(sans)))
+
+
+async def observe_endpoint(
+    hcloud: HcloudPort, config: ClusterConfig, nodes: Sequence[Node]
+) -> ClusterEndpoint:
+    """The cluster endpoint and SANs, from the API load balancer (if enabled) and the CPs."""
+    lb: LoadBalancer | None = None
+    if config.load_balancer.enabled:
+        found = await hcloud.list_load_balancers(name=f"{config.name}-api")
+        if not found:
+            raise NotFoundError(
+                f"load balancer {config.name}-api does not exist", hint="run `hk8s create`"
+            )
+        lb = found[0]
+    return cluster_endpoint(lb, [n for n in nodes if n.desired.control_plane])
 
 
 def config_hash(data: bytes) -> str:

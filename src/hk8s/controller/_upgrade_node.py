@@ -54,7 +54,8 @@ __all__ = [
     "uncordon_object",
 ]
 
-# Set on a Node while hk8s upgrades it (with the cordon), removed with the uncordon: a run
+# Set on a Node while hk8s upgrades it (with the cordon), removed with the uncordon (one
+# merge patch, ``KubernetesAPI.uncordon``, so it never outlives the cordon): a run
 # that was interrupted (Ctrl-C, a lost connection) leaves it, and the next run finishes that
 # node (config, Ready, uncordon) even though it already runs the new release, and never
 # uncordons a node that someone else cordoned.
@@ -74,9 +75,9 @@ def cordon_object(node: str, target: str) -> dict[str, Any]:
 
 
 def uncordon_object(node: str) -> dict[str, Any]:
-    """Server-side apply body that makes the Node schedulable (``kubectl uncordon``). Applied
-    by the same field manager as ``cordon_object``, it also drops the annotation: server-side
-    apply removes fields a manager applied before and no longer applies."""
+    """Server-side apply body that makes the Node schedulable. The upgrade itself uncordons
+    with ``KubernetesAPI.uncordon(node, annotation=UPGRADING_ANNOTATION)``, which also drops
+    the mark whoever applied it; this body stays for callers of the controller package."""
     return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node},
             "spec": {"unschedulable": False}}  # fmt: skip
 
@@ -142,7 +143,7 @@ class NodeUpgrader:
         key = f"node/{node.name}"
         self.waiter.step(key, f"{node.name} Ready")
         await self.kube.wait_nodes_ready([node.name])
-        await self.kube.apply([uncordon_object(node.name)], field_manager=_FIELD_MANAGER)
+        await self.kube.uncordon(node.name, annotation=UPGRADING_ANNOTATION)
         self.waiter.done(key, f"{node.name} Ready", "uncordoned")
 
     # -- Talos ------------------------------------------------------------------------------
@@ -180,7 +181,7 @@ class NodeUpgrader:
 
     async def _uncordon_quietly(self, node: Node) -> None:
         try:
-            await self.kube.apply([uncordon_object(node.name)], field_manager=_FIELD_MANAGER)
+            await self.kube.uncordon(node.name, annotation=UPGRADING_ANNOTATION)
         except Hk8sError as exc:
             self.waiter.info(f"node/{node.name}", f"could not uncordon {node.name}", exc.message)
 

@@ -17,7 +17,7 @@ from hk8s.controller._upgrade_node import UPGRADING_ANNOTATION, static_pod_versi
 from hk8s.controller._upgrade_plan import NodeVersions, talos_tag
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from hk8s.config import ClusterConfig
     from hk8s.controller._create_access import ClusterAccess
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from hk8s.providers.k8s import KubernetesAPI
     from hk8s.providers.talos import TalosNodeAPI
 
-__all__ = ["config_for_versions", "observe_versions"]
+__all__ = ["config_for_versions", "observe_versions", "running_releases"]
 
 
 async def observe_versions(
@@ -38,7 +38,7 @@ async def observe_versions(
 ) -> list[NodeVersions]:
     """What each node runs now: Talos release, kubelet and control-plane pod versions,
     whether its config-hash label matches ``desired`` and whether a run left it marked."""
-    tags = await asyncio.gather(*(_running_release(talos, waiter, n) for n in access.nodes))
+    tags = await running_releases(talos, waiter, access.nodes)
     kube_nodes = {n["metadata"]["name"]: n for n in await kube.list("v1", "Node")}
     pods = await kube.list("v1", "Pod", namespace="kube-system")
     found = []
@@ -62,6 +62,11 @@ async def observe_versions(
             )
         )
     return found
+
+
+async def running_releases(talos: TalosNodeAPI, waiter: Waiter, nodes: Sequence[Node]) -> list[str]:
+    """Each node's Talos version tag (``v1.12.0``), in order; also ``create``'s skew check."""
+    return list(await asyncio.gather(*(_running_release(talos, waiter, n) for n in nodes)))
 
 
 async def _running_release(talos: TalosNodeAPI, waiter: Waiter, node: Node) -> str:

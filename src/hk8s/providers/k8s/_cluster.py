@@ -185,8 +185,13 @@ class KubeClient(KubeBase):
 
     # -- nodes ------------------------------------------------------------------------------
 
-    async def list_nodes(self) -> list[KubeNode]:
-        return [KubeNode.from_api(obj) for obj in await self.list("v1", "Node")]
+    async def list_nodes(self, *, retry: bool = True) -> list[KubeNode]:
+        """Every Node. ``retry=False``: one attempt, for callers that can do without the
+        answer while the API is not up (``create`` before etcd is bootstrapped)."""
+        path = await self.path("v1", "Node")
+        response = await self.request("GET", path, retry=retry)
+        items: list[dict[str, Any]] = (response.json() or {}).get("items") or []
+        return [KubeNode.from_api(obj) for obj in items]
 
     async def cordon(self, node: str) -> None:
         """Mark the node unschedulable (``kubectl cordon``)."""
@@ -196,6 +201,17 @@ class KubeClient(KubeBase):
             body={"spec": {"unschedulable": True}},
             content_type=MERGE_PATCH,
         )
+
+    async def uncordon(self, node: str, *, annotation: str | None = None) -> None:
+        """Make the node schedulable again (``kubectl uncordon``, which leaves
+        ``spec.unschedulable`` unset: false). ``annotation``: also remove this annotation in
+        the same patch, the mark a caller set when it cordoned the node (``hk8s upgrade``'s),
+        so the node is never left schedulable but still marked, or the other way round.
+        ``null`` deletes a key in a JSON merge patch (RFC 7386)."""
+        body: dict[str, Any] = {"spec": {"unschedulable": None}}
+        if annotation:
+            body["metadata"] = {"annotations": {annotation: None}}
+        await self.request("PATCH", f"/api/v1/nodes/{node}", body=body, content_type=MERGE_PATCH)
 
     async def delete_node(self, node: str) -> bool:
         """Delete the Node object; ``False`` if it was already gone."""

@@ -56,6 +56,7 @@ class FakeTalos:
     members: list[str] = field(default_factory=list)
     left: list[str] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
+    releases: dict[str, str] = field(default_factory=dict)  # what each node's disk boots
 
     def name(self, node: str) -> str:
         return next(s.name for s in self.hcloud.servers.values() if s.public_ipv4 == node)
@@ -70,6 +71,8 @@ class FakeTalos:
         if maintenance == (node in self.configs):
             raise AuthError("wrong mode")
         self.configs[node] = data
+        if maintenance:  # the node installs the release its config names, then reboots
+            self.releases[node] = _image_tag(data, "/installer/")
         self.applied.append((self.name(node), mode, maintenance))
         if self.members and self._control_plane(node) and self.name(node) not in self.members:
             self.members.append(self.name(node))
@@ -80,7 +83,7 @@ class FakeTalos:
             raise AuthError("client certificate required")
         if not maintenance and node not in self.configs:
             raise UnavailableError("maintenance certificate is not signed by the cluster CA")
-        return VersionInfo("v1.12.0")
+        return VersionInfo(self.releases.get(node, "v1.12.0"))
 
     async def bootstrap(self, node: str) -> BootstrapOutcome:
         self.bootstraps.append(self.name(node))
@@ -126,6 +129,14 @@ class FakeTalos:
         return None
 
 
+def _image_tag(config: bytes, marker: str) -> str:
+    """The tag of the first image in a rendered machine config whose name has ``marker``."""
+    for line in config.decode().splitlines():
+        if "image:" in line and marker in line:
+            return line.rpartition(":")[2].strip()
+    raise AssertionError(f"no {marker} image in the config")
+
+
 @dataclass
 class FakeKube:
     talos: FakeTalos
@@ -133,6 +144,7 @@ class FakeKube:
     drained: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     cordoned: set[str] = field(default_factory=set)
+    down: bool = False  # the API does not answer (not bootstrapped yet)
 
     def _names(self) -> list[str]:
         live = {s.public_ipv4 for s in self.talos.hcloud.servers.values()}
@@ -166,15 +178,27 @@ class FakeKube:
     async def wait_job(self, namespace: str, name: str, *, timeout: float | None = None) -> None:
         return None
 
-    async def list_nodes(self) -> list[KubeNode]:
+    async def list_nodes(self, *, retry: bool = True) -> list[KubeNode]:
+        if self.down:
+            raise UnavailableError("Kubernetes API not reachable: connection refused")
+        live = {s.public_ipv4 for s in self.talos.hcloud.servers.values()}
+        by_name = {self.talos.name(a): c for a, c in self.talos.configs.items() if a in live}
         return [
-            KubeNode(n, True, n not in self.cordoned)
+            KubeNode(
+                n,
+                True,
+                n not in self.cordoned,
+                kubelet_version=_image_tag(by_name[n], "/kubelet:"),
+            )
             for n in self._names()
             if n not in self.deleted
         ]
 
     async def cordon(self, node: str) -> None:
         self.cordoned.add(node)
+
+    async def uncordon(self, node: str, *, annotation: str | None = None) -> None:
+        self.cordoned.discard(node)
 
     async def drain(self, node: str, *, timeout: float | None = None) -> list[ObjectRef]:
         self.cordoned.add(node)

@@ -132,11 +132,7 @@ class FakeKube:
         refs = []
         for obj in objects:
             name = obj["metadata"]["name"]
-            if obj["kind"] == "Node" and obj["spec"]["unschedulable"] is False:
-                self.cordoned.discard(name)
-                self.marked.discard(name)  # the same field manager no longer applies it
-                self.cluster.log.append(f"uncordon {name}")
-            elif obj["kind"] == "Node":
+            if obj["kind"] == "Node":
                 self.cordoned.add(name)
                 if UPGRADING_ANNOTATION in obj["metadata"].get("annotations", {}):
                     self.marked.add(name)
@@ -144,12 +140,18 @@ class FakeKube:
             refs.append(ObjectRef.of(dict(obj)))
         return refs
 
+    async def uncordon(self, node: str, *, annotation: str | None = None) -> None:
+        self.cordoned.discard(node)
+        if annotation == UPGRADING_ANNOTATION:
+            self.marked.discard(node)
+        self.cluster.log.append(f"uncordon {node}")
+
     async def wait_nodes_ready(
         self, names: Iterable[str], *, timeout: float | None = None
     ) -> list[KubeNode]:
         return [n for n in await self.list_nodes() if n.name in set(names)]
 
-    async def list_nodes(self) -> list[KubeNode]:
+    async def list_nodes(self, *, retry: bool = True) -> list[KubeNode]:
         return [
             KubeNode(
                 name=n.name,

@@ -157,7 +157,7 @@ def web_objects(min_available: int) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("world", [False], indirect=True)
-async def test_cordon_drain_with_a_pdb_then_delete_node(world: World) -> None:
+async def test_cordon_drain_with_a_pdb_uncordon_then_delete_node(world: World) -> None:
     kube = world.kube
     await install_addons(kube, cluster(), ["cilium"])  # the CNI makes nodes Ready
     await kube.wait_nodes_ready(list(NODES), timeout=600)
@@ -181,6 +181,17 @@ async def test_cordon_drain_with_a_pdb_then_delete_node(world: World) -> None:
     agents = [p for p in left if p["metadata"]["ownerReferences"][0]["kind"] == "DaemonSet"]
     assert [p["metadata"]["labels"].get("k8s-app") for p in agents] == ["cilium"]
     await kube.wait_rollout("Deployment", "app", "web", timeout=600)  # rescheduled elsewhere
+
+    # uncordon undoes the cordon and drops the mark named with it; other annotations stay
+    mark = {"hk8s/upgrading": "v1.13.0", "team": "payments"}
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": victim, "annotations": mark}}
+    await kube.apply([node], field_manager="test")
+    await kube.uncordon(victim, annotation="hk8s/upgrading")
+    assert {n.name: n for n in await kube.list_nodes(retry=False)}[victim].schedulable
+    after = await kube.get("v1", "Node", victim)
+    assert after is not None and not after["spec"].get("unschedulable")
+    assert after["metadata"]["annotations"].get("team") == "payments"
+    assert "hk8s/upgrading" not in after["metadata"]["annotations"]
 
     assert await kube.delete_node(victim) is True
     assert victim not in {n.name for n in await kube.list_nodes()}

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hk8s.errors import AuthError, PermanentError, UnavailableError, WaitTimeoutError
+from hk8s.errors import AuthError, Hk8sError, PermanentError, UnavailableError, WaitTimeoutError
 from hk8s.model import ManualClock, Timing
 from hk8s.providers.k8s import JobFailedError, KubeClient, ObjectRef, RedactedStr
 from hk8s.sim._http import HTTPServer, Response
@@ -163,6 +163,33 @@ async def test_unreachable_api_is_unavailable_after_retries(api: Any) -> None:
         await kube.list_nodes()
     await kube.close()
     assert clock.slept == [1.0, 2.0]
+
+
+async def test_list_nodes_without_retry_tries_once(api: Any) -> None:
+    api.on("GET", "/api/v1/nodes", api.failure(503, "etcd not ready"), Response.json({"items": []}))
+    clock = ManualClock()
+    kube = client(api, clock)
+    with pytest.raises(Hk8sError, match="etcd not ready") as info:
+        await kube.list_nodes(retry=False)
+    await kube.close()
+    assert info.value.retryable  # the caller decides what an API that is not up means
+    assert clock.slept == [] and len(api.requests) == 1
+
+
+async def test_uncordon_removes_unschedulable_and_only_the_named_annotation(api: Any) -> None:
+    api.json("PATCH", "/api/v1/nodes/demo-w-1", {"kind": "Node"})
+    kube = client(api)
+    await kube.uncordon("demo-w-1")
+    await kube.uncordon("demo-w-1", annotation="hk8s/upgrading")
+    await kube.close()
+    plain, marked = api.requests
+    assert plain.headers.get_header("content-type") == "application/merge-patch+json"
+    # null deletes the key (RFC 7386): kubectl uncordon leaves the field unset, i.e. false
+    assert json.loads(plain.body) == {"spec": {"unschedulable": None}}
+    assert json.loads(marked.body) == {
+        "spec": {"unschedulable": None},
+        "metadata": {"annotations": {"hk8s/upgrading": None}},
+    }
 
 
 async def test_wait_api_ready_times_out_naming_the_condition(api: Any) -> None:
