@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hk8s.model.labels import LabelError, parse_selector
+from hk8s.sim.hcloud import _api_crud as crud
 from hk8s.sim.hcloud._api_servers import lookup_lb_type
 from hk8s.sim.hcloud._catalog import LOCATIONS
 from hk8s.sim.hcloud._errors import ApiError, invalid_input
@@ -20,7 +21,6 @@ from hk8s.sim.hcloud._routing import (
     as_int,
     check_name,
     labels_of,
-    list_reply,
     lookup,
     member,
     objects,
@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 __all__ = ["router"]
 
 router = Router()
+LOAD_BALANCERS = crud.Resource(
+    "load_balancers", "load_balancer", "load balancer", lambda s: s.load_balancers, lb_json
+)
 
 
 # -------------------------------------------------------------------------- load balancers
@@ -193,22 +196,10 @@ def _lb_attach(state: HcloudState, lb: LoadBalancer, network_id: int, ip: str | 
     lb.private_net[network_id] = address
 
 
-def _lb_action(ctx: Ctx, lb: LoadBalancer, command: str) -> Reply:
-    action = ctx.state.start_action(command, [(lb.id, "load_balancer")], ctx.state.durations.short)
-    return Reply(201, {"action": action_json(ctx.state, action)})
-
-
-@router.route("GET", "/load_balancers")
-async def list_lbs(ctx: Ctx) -> Reply:
-    return list_reply(
-        ctx, "load_balancers", ctx.state.load_balancers.values(), lambda lb: lb_json(ctx.state, lb)
-    )
-
-
-@router.route("GET", "/load_balancers/{id}")
-async def get_lb(ctx: Ctx) -> Reply:
-    lb = lookup(ctx.state.load_balancers, ctx.id(), "load balancer")
-    return Reply(200, {"load_balancer": lb_json(ctx.state, lb)})
+crud.list_endpoint(router, LOAD_BALANCERS)
+crud.get_endpoint(router, LOAD_BALANCERS)
+crud.update_endpoint(router, LOAD_BALANCERS)
+crud.protection_endpoint(router, LOAD_BALANCERS)
 
 
 @router.route("POST", "/load_balancers")
@@ -255,26 +246,14 @@ async def create_lb(ctx: Ctx) -> Reply:
     action = state.start_action(
         "create_load_balancer", [(lb.id, "load_balancer")], state.durations.short
     )
-    return Reply(201, {"load_balancer": lb_json(state, lb), "action": action_json(state, action)})
-
-
-@router.route("PUT", "/load_balancers/{id}")
-async def update_lb(ctx: Ctx) -> Reply:
-    lb = lookup(ctx.state.load_balancers, ctx.id(), "load balancer")
-    body = ctx.body()
-    if (name := optional(body, "name", str, None)) is not None:
-        check_name(name, ctx.state.load_balancers.values(), exclude=lb.id)
-        lb.name = name
-    lb.labels = labels_of(body, lb.labels)
-    return Reply(200, {"load_balancer": lb_json(ctx.state, lb)})
+    return LOAD_BALANCERS.reply(ctx, lb, 201, action=action_json(state, action))
 
 
 @router.route("DELETE", "/load_balancers/{id}")
 async def delete_lb(ctx: Ctx) -> Reply:
     state = ctx.state
-    lb = lookup(state.load_balancers, ctx.id(), "load balancer")
-    if lb.protection_delete:
-        raise ApiError("protected", "load balancer is protected against deletion")
+    lb = LOAD_BALANCERS.find(ctx)
+    LOAD_BALANCERS.unprotected(state, lb)
     del state.load_balancers[lb.id]
     # openapi.json documents 204 without a body, but hcloud-python 2.27 reads
     # response["action"] (load_balancers/client.py delete), so the API it was released
@@ -286,50 +265,50 @@ async def delete_lb(ctx: Ctx) -> Reply:
 
 @router.route("POST", "/load_balancers/{id}/actions/add_service")
 async def add_service(ctx: Ctx) -> Reply:
-    lb = lookup(ctx.state.load_balancers, ctx.id(), "load balancer")
+    lb = LOAD_BALANCERS.find(ctx)
     service = _service(ctx.body())
     if any(s.listen_port == service.listen_port for s in lb.services):
         raise ApiError("source_port_already_used", "the listen port is already in use", status=412)
     if len(lb.services) >= lb.lb_type["max_services"]:
         raise ApiError("resource_limit_exceeded", "load balancer service limit reached")
     lb.services.append(service)
-    return _lb_action(ctx, lb, "add_service")
+    return LOAD_BALANCERS.start_action(ctx, lb, "add_service")
 
 
 @router.route("POST", "/load_balancers/{id}/actions/update_service")
 async def update_service(ctx: Ctx) -> Reply:
-    lb = lookup(ctx.state.load_balancers, ctx.id(), "load balancer")
+    lb = LOAD_BALANCERS.find(ctx)
     body = ctx.body()
     port = require(body, "listen_port", int)
     index = next((i for i, s in enumerate(lb.services) if s.listen_port == port), None)
     if index is None:
         raise ApiError("not_found", f"service with listen port {port} not found")
     lb.services[index] = _service(body, lb.services[index])
-    return _lb_action(ctx, lb, "update_service")
+    return LOAD_BALANCERS.start_action(ctx, lb, "update_service")
 
 
 @router.route("POST", "/load_balancers/{id}/actions/delete_service")
 async def delete_service(ctx: Ctx) -> Reply:
-    lb = lookup(ctx.state.load_balancers, ctx.id(), "load balancer")
+    lb = LOAD_BALANCERS.find(ctx)
     port = require(ctx.body(), "listen_port", int)
     if not any(s.listen_port == port for s in lb.services):
         raise ApiError("not_found", f"service with listen port {port} not found")
     lb.services = [s for s in lb.services if s.listen_port != port]
-    return _lb_action(ctx, lb, "delete_service")
+    return LOAD_BALANCERS.start_action(ctx, lb, "delete_service")
 
 
 @router.route("POST", "/load_balancers/{id}/actions/add_target")
 async def add_target(ctx: Ctx) -> Reply:
-    lb = lookup(ctx.state.load_balancers, ctx.id(), "load balancer")
+    lb = LOAD_BALANCERS.find(ctx)
     if len(lb_target_servers(ctx.state, lb)) >= lb.lb_type["max_targets"]:
         raise ApiError("resource_limit_exceeded", "load balancer target limit reached")
     lb.targets.append(_lb_target(ctx.state, lb, ctx.body()))
-    return _lb_action(ctx, lb, "add_target")
+    return LOAD_BALANCERS.start_action(ctx, lb, "add_target")
 
 
 @router.route("POST", "/load_balancers/{id}/actions/remove_target")
 async def remove_target(ctx: Ctx) -> Reply:
-    lb = lookup(ctx.state.load_balancers, ctx.id(), "load balancer")
+    lb = LOAD_BALANCERS.find(ctx)
     body = ctx.body()
     kind = require(body, "type")
     key = {
@@ -343,63 +322,56 @@ async def remove_target(ctx: Ctx) -> Reply:
     if len(remaining) == len(lb.targets):
         raise ApiError("load_balancer_target_not_found", "target not found", status=404)
     lb.targets = remaining
-    return _lb_action(ctx, lb, "remove_target")
+    return LOAD_BALANCERS.start_action(ctx, lb, "remove_target")
 
 
 @router.route("POST", "/load_balancers/{id}/actions/attach_to_network")
 async def lb_attach(ctx: Ctx) -> Reply:
-    lb = lookup(ctx.state.load_balancers, ctx.id(), "load balancer")
+    lb = LOAD_BALANCERS.find(ctx)
     body = ctx.body()
     _lb_attach(ctx.state, lb, require(body, "network", int), optional(body, "ip", str, None))
-    return _lb_action(ctx, lb, "attach_to_network")
+    return LOAD_BALANCERS.start_action(ctx, lb, "attach_to_network")
 
 
 @router.route("POST", "/load_balancers/{id}/actions/detach_from_network")
 async def lb_detach(ctx: Ctx) -> Reply:
-    lb = lookup(ctx.state.load_balancers, ctx.id(), "load balancer")
+    lb = LOAD_BALANCERS.find(ctx)
     if lb.private_net.pop(require(ctx.body(), "network", int), None) is None:
         raise ApiError("not_found", "load balancer is not attached to this network")
-    return _lb_action(ctx, lb, "detach_from_network")
+    return LOAD_BALANCERS.start_action(ctx, lb, "detach_from_network")
 
 
 @router.route("POST", "/load_balancers/{id}/actions/change_algorithm")
 async def lb_algorithm(ctx: Ctx) -> Reply:
-    lb = lookup(ctx.state.load_balancers, ctx.id(), "load balancer")
+    lb = LOAD_BALANCERS.find(ctx)
     algorithm = require(ctx.body(), "type")
     if algorithm not in ("round_robin", "least_connections"):
         raise invalid_input("type", "must be round_robin or least_connections")
     lb.algorithm = algorithm
-    return _lb_action(ctx, lb, "change_algorithm")
+    return LOAD_BALANCERS.start_action(ctx, lb, "change_algorithm")
 
 
 @router.route("POST", "/load_balancers/{id}/actions/change_type")
 async def lb_change_type(ctx: Ctx) -> Reply:
-    lb = lookup(ctx.state.load_balancers, ctx.id(), "load balancer")
+    lb = LOAD_BALANCERS.find(ctx)
     lb.lb_type = lookup_lb_type(require(ctx.body(), "load_balancer_type", (str, int)))
-    return _lb_action(ctx, lb, "change_load_balancer_type")
-
-
-@router.route("POST", "/load_balancers/{id}/actions/change_protection")
-async def lb_protection(ctx: Ctx) -> Reply:
-    lb = lookup(ctx.state.load_balancers, ctx.id(), "load balancer")
-    lb.protection_delete = optional(ctx.body(), "delete", bool, lb.protection_delete)
-    return _lb_action(ctx, lb, "change_protection")
+    return LOAD_BALANCERS.start_action(ctx, lb, "change_load_balancer_type")
 
 
 @router.route("POST", "/load_balancers/{id}/actions/enable_public_interface")
 async def lb_enable_public(ctx: Ctx) -> Reply:
-    lb = lookup(ctx.state.load_balancers, ctx.id(), "load balancer")
+    lb = LOAD_BALANCERS.find(ctx)
     lb.public_interface = True
-    return _lb_action(ctx, lb, "enable_public_interface")
+    return LOAD_BALANCERS.start_action(ctx, lb, "enable_public_interface")
 
 
 @router.route("POST", "/load_balancers/{id}/actions/disable_public_interface")
 async def lb_disable_public(ctx: Ctx) -> Reply:
-    lb = lookup(ctx.state.load_balancers, ctx.id(), "load balancer")
+    lb = LOAD_BALANCERS.find(ctx)
     # Only a load balancer in a private network can go without its public interface.
     if not lb.private_net:
         raise ApiError(
             "load_balancer_not_attached_to_network", "the load balancer is not in a network"
         )
     lb.public_interface = False
-    return _lb_action(ctx, lb, "disable_public_interface")
+    return LOAD_BALANCERS.start_action(ctx, lb, "disable_public_interface")

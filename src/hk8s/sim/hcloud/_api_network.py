@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from hk8s.model.labels import LabelError, parse_selector
+from hk8s.sim.hcloud import _api_crud as crud
 from hk8s.sim.hcloud._catalog import LOCATIONS
 from hk8s.sim.hcloud._errors import ApiError, invalid_input
 from hk8s.sim.hcloud._model import Firewall, Network, Subnet
@@ -16,8 +17,6 @@ from hk8s.sim.hcloud._routing import (
     Router,
     check_name,
     labels_of,
-    list_reply,
-    lookup,
     member,
     objects,
     optional,
@@ -34,9 +33,9 @@ if TYPE_CHECKING:
 
 __all__ = ["router"]
 
-T = TypeVar("T")
-
 router = Router()
+NETWORKS = crud.Resource("networks", "network", "network", lambda s: s.networks, network_json)
+FIREWALLS = crud.Resource("firewalls", "firewall", "firewall", lambda s: s.firewalls, firewall_json)
 
 
 def _cidr(value: Any, field: str) -> ipaddress.IPv4Network:
@@ -47,18 +46,27 @@ def _cidr(value: Any, field: str) -> ipaddress.IPv4Network:
     return net
 
 
-def _changing(ctx: Ctx, collection: dict[int, T], kind: str) -> T:
+def _changing(ctx: Ctx, res: crud.Resource[Any]) -> Any:
     """The resource a change is about; 409 ``conflict`` while another change runs on it.
 
     Documented for networks ("If a change is currently being performed on this Network, a
     error response with code conflict will be returned", add_subnet and others) and firewalls
     ("In case of a parallel running change on the Firewall a conflict error will be returned").
     """
-    resource_id = ctx.id()
-    resource = lookup(collection, resource_id, kind)
-    if ctx.state.busy(resource_id, kind):
-        raise ApiError("conflict", f"{kind} {resource_id} is being changed; retry later")
+    resource = res.find(ctx)
+    if ctx.state.busy(resource.id, res.key):
+        raise ApiError("conflict", f"{res.key} {resource.id} is being changed; retry later")
     return resource
+
+
+def _changing_network(ctx: Ctx) -> Network:
+    network: Network = _changing(ctx, NETWORKS)
+    return network
+
+
+def _changing_firewall(ctx: Ctx) -> Firewall:
+    fw: Firewall = _changing(ctx, FIREWALLS)
+    return fw
 
 
 # ------------------------------------------------------------------------------- networks
@@ -94,22 +102,19 @@ def _add_subnet(network: Network, body: dict[str, Any], field: str = "ip_range")
     return subnet
 
 
-def _network_action(ctx: Ctx, network: Network, command: str) -> Reply:
-    action = ctx.state.start_action(command, [(network.id, "network")], ctx.state.durations.short)
-    return Reply(201, {"action": action_json(ctx.state, action)})
+def _detach_all(state: HcloudState, network: Network) -> None:
+    # "Attached resources will be detached automatically." (DELETE /networks/{id})
+    for server in state.servers_in_network(network.id):
+        server.private_net.pop(network.id, None)
+    for lb in state.lbs_in_network(network.id):
+        lb.private_net.pop(network.id, None)
 
 
-@router.route("GET", "/networks")
-async def list_networks(ctx: Ctx) -> Reply:
-    return list_reply(
-        ctx, "networks", ctx.state.networks.values(), lambda n: network_json(ctx.state, n)
-    )
-
-
-@router.route("GET", "/networks/{id}")
-async def get_network(ctx: Ctx) -> Reply:
-    network = lookup(ctx.state.networks, ctx.id(), "network")
-    return Reply(200, {"network": network_json(ctx.state, network)})
+crud.list_endpoint(router, NETWORKS)
+crud.get_endpoint(router, NETWORKS)
+crud.update_endpoint(router, NETWORKS, fields=("name", "labels", "expose_routes_to_vswitch"))
+crud.delete_endpoint(router, NETWORKS, checks=[NETWORKS.unprotected], cleanup=_detach_all)
+crud.protection_endpoint(router, NETWORKS, find=_changing_network)
 
 
 @router.route("POST", "/networks")
@@ -134,49 +139,20 @@ async def create_network(ctx: Ctx) -> Reply:
         for r in objects(body, "routes")
     ]
     state.networks[network.id] = network
-    return Reply(201, {"network": network_json(state, network)})
-
-
-@router.route("PUT", "/networks/{id}")
-async def update_network(ctx: Ctx) -> Reply:
-    network = lookup(ctx.state.networks, ctx.id(), "network")
-    body = ctx.body()
-    if (name := optional(body, "name", str, None)) is not None:
-        check_name(name, ctx.state.networks.values(), exclude=network.id)
-        network.name = name
-    network.labels = labels_of(body, network.labels)
-    network.expose_routes_to_vswitch = optional(
-        body, "expose_routes_to_vswitch", bool, network.expose_routes_to_vswitch
-    )
-    return Reply(200, {"network": network_json(ctx.state, network)})
-
-
-@router.route("DELETE", "/networks/{id}")
-async def delete_network(ctx: Ctx) -> Reply:
-    state = ctx.state
-    network = lookup(state.networks, ctx.id(), "network")
-    if network.protection_delete:
-        raise ApiError("protected", "network is protected against deletion")
-    # "Attached resources will be detached automatically."
-    for server in state.servers_in_network(network.id):
-        server.private_net.pop(network.id, None)
-    for lb in state.lbs_in_network(network.id):
-        lb.private_net.pop(network.id, None)
-    del state.networks[network.id]
-    return Reply(204)
+    return NETWORKS.reply(ctx, network, 201)
 
 
 @router.route("POST", "/networks/{id}/actions/add_subnet")
 async def add_subnet(ctx: Ctx) -> Reply:
-    network = _changing(ctx, ctx.state.networks, "network")
+    network = _changing_network(ctx)
     _add_subnet(network, ctx.body())
-    return _network_action(ctx, network, "add_subnet")
+    return NETWORKS.start_action(ctx, network, "add_subnet")
 
 
 @router.route("POST", "/networks/{id}/actions/delete_subnet")
 async def delete_subnet(ctx: Ctx) -> Reply:
     state = ctx.state
-    network = _changing(ctx, ctx.state.networks, "network")
+    network = _changing_network(ctx)
     target = require(ctx.body(), "ip_range")
     subnet = next((s for s in network.subnets if s.ip_range == target), None)
     if subnet is None:
@@ -185,37 +161,30 @@ async def delete_subnet(ctx: Ctx) -> Reply:
     if any(ipaddress.IPv4Address(ip) in net for ip in state.used_private_ips(network.id)):
         raise ApiError("service_error", "subnet has attached resources; detach them first")
     network.subnets.remove(subnet)
-    return _network_action(ctx, network, "delete_subnet")
+    return NETWORKS.start_action(ctx, network, "delete_subnet")
 
 
 @router.route("POST", "/networks/{id}/actions/add_route")
 async def add_route(ctx: Ctx) -> Reply:
-    network = _changing(ctx, ctx.state.networks, "network")
+    network = _changing_network(ctx)
     body = ctx.body()
     route = {
         "destination": str(_cidr(require(body, "destination"), "destination")),
         "gateway": require(body, "gateway"),
     }
     network.routes.append(route)
-    return _network_action(ctx, network, "add_route")
+    return NETWORKS.start_action(ctx, network, "add_route")
 
 
 @router.route("POST", "/networks/{id}/actions/delete_route")
 async def delete_route(ctx: Ctx) -> Reply:
-    network = _changing(ctx, ctx.state.networks, "network")
+    network = _changing_network(ctx)
     body = ctx.body()
     route = {"destination": require(body, "destination"), "gateway": require(body, "gateway")}
     if route not in network.routes:
         raise ApiError("not_found", "route not found")
     network.routes.remove(route)
-    return _network_action(ctx, network, "delete_route")
-
-
-@router.route("POST", "/networks/{id}/actions/change_protection")
-async def network_protection(ctx: Ctx) -> Reply:
-    network = _changing(ctx, ctx.state.networks, "network")
-    network.protection_delete = optional(ctx.body(), "delete", bool, network.protection_delete)
-    return _network_action(ctx, network, "change_protection")
+    return NETWORKS.start_action(ctx, network, "delete_route")
 
 
 # ------------------------------------------------------------------------------ firewalls
@@ -304,17 +273,16 @@ def _firewall_actions(
     return actions
 
 
-@router.route("GET", "/firewalls")
-async def list_firewalls(ctx: Ctx) -> Reply:
-    return list_reply(
-        ctx, "firewalls", ctx.state.firewalls.values(), lambda f: firewall_json(ctx.state, f)
-    )
+def _not_in_use(state: HcloudState, fw: Firewall) -> None:
+    applied = firewall_json(state, fw)["applied_to"]
+    if any(a["type"] == "server" or a["applied_to_resources"] for a in applied):
+        raise ApiError("resource_in_use", "firewall is still applied to a resource")
 
 
-@router.route("GET", "/firewalls/{id}")
-async def get_firewall(ctx: Ctx) -> Reply:
-    fw = lookup(ctx.state.firewalls, ctx.id(), "firewall")
-    return Reply(200, {"firewall": firewall_json(ctx.state, fw)})
+crud.list_endpoint(router, FIREWALLS)
+crud.get_endpoint(router, FIREWALLS)
+crud.update_endpoint(router, FIREWALLS, find=_changing_firewall)
+crud.delete_endpoint(router, FIREWALLS, checks=[_not_in_use])
 
 
 @router.route("POST", "/firewalls")
@@ -329,36 +297,13 @@ async def create_firewall(ctx: Ctx) -> Reply:
     fw = Firewall(state.next_id(), name, labels, state.now(), rules, list(dict.fromkeys(targets)))
     state.firewalls[fw.id] = fw
     actions = _firewall_actions(state, fw, "apply_firewall", fw.applied_to)
-    return Reply(201, {"firewall": firewall_json(state, fw), "actions": actions})
-
-
-@router.route("PUT", "/firewalls/{id}")
-async def update_firewall(ctx: Ctx) -> Reply:
-    fw = _changing(ctx, ctx.state.firewalls, "firewall")
-    body = ctx.body()
-    if (name := optional(body, "name", str, None)) is not None:
-        check_name(name, ctx.state.firewalls.values(), exclude=fw.id)
-        fw.name = name
-    fw.labels = labels_of(body, fw.labels)
-    return Reply(200, {"firewall": firewall_json(ctx.state, fw)})
-
-
-@router.route("DELETE", "/firewalls/{id}")
-async def delete_firewall(ctx: Ctx) -> Reply:
-    state = ctx.state
-    fw = lookup(state.firewalls, ctx.id(), "firewall")
-    applied = firewall_json(state, fw)["applied_to"]
-    in_use = any(a["type"] == "server" or a["applied_to_resources"] for a in applied)
-    if in_use:
-        raise ApiError("resource_in_use", "firewall is still applied to a resource")
-    del state.firewalls[fw.id]
-    return Reply(204)
+    return FIREWALLS.reply(ctx, fw, 201, actions=actions)
 
 
 @router.route("POST", "/firewalls/{id}/actions/set_rules")
 async def set_rules(ctx: Ctx) -> Reply:
     state = ctx.state
-    fw = _changing(ctx, ctx.state.firewalls, "firewall")
+    fw = _changing_firewall(ctx)
     fw.rules = _rules(require(ctx.body(), "rules", list))
     action = state.start_action("set_firewall_rules", [(fw.id, "firewall")], state.durations.short)
     return Reply(201, {"actions": [action_json(state, action)]})
@@ -367,7 +312,7 @@ async def set_rules(ctx: Ctx) -> Reply:
 @router.route("POST", "/firewalls/{id}/actions/apply_to_resources")
 async def apply_to_resources(ctx: Ctx) -> Reply:
     state = ctx.state
-    fw = _changing(ctx, ctx.state.firewalls, "firewall")
+    fw = _changing_firewall(ctx)
     targets = _targets(state, require(ctx.body(), "apply_to", list), "apply_to")
     for target in targets:
         if target in fw.applied_to:
@@ -379,7 +324,7 @@ async def apply_to_resources(ctx: Ctx) -> Reply:
 @router.route("POST", "/firewalls/{id}/actions/remove_from_resources")
 async def remove_from_resources(ctx: Ctx) -> Reply:
     state = ctx.state
-    fw = _changing(ctx, ctx.state.firewalls, "firewall")
+    fw = _changing_firewall(ctx)
     targets = _targets(state, require(ctx.body(), "remove_from", list), "remove_from")
     for target in targets:
         if target not in fw.applied_to:
@@ -393,9 +338,9 @@ async def remove_from_resources(ctx: Ctx) -> Reply:
 @router.route("POST", "/networks/{id}/actions/change_ip_range")
 async def change_ip_range(ctx: Ctx) -> Reply:
     # "The provided ip_range can only be extended later on, but not reduced" (POST /networks).
-    network = _changing(ctx, ctx.state.networks, "network")
+    network = _changing_network(ctx)
     net = _cidr(require(ctx.body(), "ip_range"), "ip_range")
     if not ipaddress.IPv4Network(network.ip_range).subnet_of(net):
         raise invalid_input("ip_range", "the range can only be extended")
     network.ip_range = str(net)
-    return _network_action(ctx, network, "change_ip_range")
+    return NETWORKS.start_action(ctx, network, "change_ip_range")

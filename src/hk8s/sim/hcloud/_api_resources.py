@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from hk8s.sim.hcloud import _api_crud as crud
 from hk8s.sim.hcloud._catalog import (
     DATACENTERS,
     LB_TYPES,
@@ -35,23 +36,35 @@ from hk8s.sim.hcloud._views import (
     ssh_key_json,
 )
 
+if TYPE_CHECKING:
+    from hk8s.sim.hcloud._model import Image
+    from hk8s.sim.hcloud._state import HcloudState
+
 __all__ = ["router"]
 
 router = Router()
 IMAGE_STATUSES = {"available", "creating", "unavailable"}
+_IMAGE_STATUS = crud.status_filter(IMAGE_STATUSES, "image status")
+IMAGES = crud.Resource("images", "image", "image", lambda s: s.images, image_json)
+SSH_KEYS = crud.Resource("ssh_keys", "ssh_key", "SSH key", lambda s: s.ssh_keys, ssh_key_json)
+PLACEMENT_GROUPS = crud.Resource(
+    "placement_groups",
+    "placement_group",
+    "placement group",
+    lambda s: s.placement_groups,
+    placement_group_json,
+)
+PRIMARY_IPS = crud.Resource(
+    "primary_ips", "primary_ip", "primary IP", lambda s: s.primary_ips, primary_ip_json
+)
 
 
 # --------------------------------------------------------------------------------- images
-@router.route("GET", "/images")
-async def list_images(ctx: Ctx) -> Reply:
-    items = list(ctx.state.images.values())
+def _image_filters(ctx: Ctx, items: list[Image]) -> list[Image]:
     # Enum query parameters are validated (openapi.json /images "status"). hcloud-python 2.27
     # sends ``status=<per_page>`` (images/client.py get_list: params["status"] = per_page), so
     # ``images.get_all(status=[...])`` fails against the API; filter client side instead.
-    if statuses := ctx.queries("status"):
-        if unknown := set(statuses) - IMAGE_STATUSES:
-            raise invalid_input("status", f"invalid image status {sorted(unknown)}")
-        items = [i for i in items if i.status in statuses]
+    items = _IMAGE_STATUS(ctx, items)
     if types := ctx.queries("type"):
         items = [i for i in items if i.type in types]
     if arches := ctx.queries("architecture"):
@@ -60,18 +73,23 @@ async def list_images(ctx: Ctx) -> Reply:
         items = [i for i in items if i.architecture in arches]
     if ctx.queries("bound_to"):
         items = []  # only backups are bound to servers, and the simulator makes none
-    return list_reply(ctx, "images", items, lambda i: image_json(ctx.state, i))
+    return items
 
 
-@router.route("GET", "/images/{id}")
-async def get_image(ctx: Ctx) -> Reply:
-    image = lookup(ctx.state.images, ctx.id(), "image")
-    return Reply(200, {"image": image_json(ctx.state, image)})
+def _not_system(_state: HcloudState, image: Image) -> None:
+    if image.type == "system":
+        raise ApiError("forbidden", "system images cannot be deleted")
+
+
+crud.list_endpoint(router, IMAGES, _image_filters)
+crud.get_endpoint(router, IMAGES)
+crud.delete_endpoint(router, IMAGES, checks=[_not_system, IMAGES.unprotected])
+crud.protection_endpoint(router, IMAGES)
 
 
 @router.route("PUT", "/images/{id}")
 async def update_image(ctx: Ctx) -> Reply:
-    image = lookup(ctx.state.images, ctx.id(), "image")
+    image = IMAGES.find(ctx)
     body = ctx.body()
     if image.type == "system":
         raise ApiError("forbidden", "system images cannot be changed")
@@ -79,28 +97,7 @@ async def update_image(ctx: Ctx) -> Reply:
     if optional(body, "type", str, "snapshot") != "snapshot":
         raise invalid_input("type", "must be snapshot")
     image.labels = labels_of(body, image.labels)
-    return Reply(200, {"image": image_json(ctx.state, image)})
-
-
-@router.route("DELETE", "/images/{id}")
-async def delete_image(ctx: Ctx) -> Reply:
-    image = lookup(ctx.state.images, ctx.id(), "image")
-    if image.type == "system":
-        raise ApiError("forbidden", "system images cannot be deleted")
-    if image.protection_delete:
-        raise ApiError("protected", "image is protected against deletion")
-    del ctx.state.images[image.id]
-    return Reply(204)
-
-
-@router.route("POST", "/images/{id}/actions/change_protection")
-async def image_protection(ctx: Ctx) -> Reply:
-    image = lookup(ctx.state.images, ctx.id(), "image")
-    image.protection_delete = optional(ctx.body(), "delete", bool, image.protection_delete)
-    action = ctx.state.start_action(
-        "change_protection", [(image.id, "image")], ctx.state.durations.short
-    )
-    return Reply(201, {"action": action_json(ctx.state, action)})
+    return IMAGES.reply(ctx, image)
 
 
 # ------------------------------------------------------------------------------- SSH keys
@@ -117,18 +114,16 @@ def fingerprint(public_key: str) -> str:
     return ":".join(digest[i : i + 2] for i in range(0, 32, 2))
 
 
-@router.route("GET", "/ssh_keys")
-async def list_ssh_keys(ctx: Ctx) -> Reply:
-    items = list(ctx.state.ssh_keys.values())
+def _by_fingerprint(ctx: Ctx, items: list[SSHKey]) -> list[SSHKey]:
     if (fp := ctx.query("fingerprint")) is not None:
         items = [k for k in items if k.fingerprint == fp]
-    return list_reply(ctx, "ssh_keys", items, lambda k: ssh_key_json(ctx.state, k))
+    return items
 
 
-@router.route("GET", "/ssh_keys/{id}")
-async def get_ssh_key(ctx: Ctx) -> Reply:
-    key = lookup(ctx.state.ssh_keys, ctx.id(), "SSH key")
-    return Reply(200, {"ssh_key": ssh_key_json(ctx.state, key)})
+crud.list_endpoint(router, SSH_KEYS, _by_fingerprint)
+crud.get_endpoint(router, SSH_KEYS)
+crud.update_endpoint(router, SSH_KEYS)
+crud.delete_endpoint(router, SSH_KEYS, checks=[])
 
 
 @router.route("POST", "/ssh_keys")
@@ -145,40 +140,26 @@ async def create_ssh_key(ctx: Ctx) -> Reply:
         raise uniqueness_error("public_key", "SSH key with the same fingerprint already exists")
     key = SSHKey(state.next_id(), name, public_key.strip(), fp, labels, state.now())
     state.ssh_keys[key.id] = key
-    return Reply(201, {"ssh_key": ssh_key_json(state, key)})
-
-
-@router.route("PUT", "/ssh_keys/{id}")
-async def update_ssh_key(ctx: Ctx) -> Reply:
-    key = lookup(ctx.state.ssh_keys, ctx.id(), "SSH key")
-    body = ctx.body()
-    if (name := optional(body, "name", str, None)) is not None:
-        check_name(name, ctx.state.ssh_keys.values(), exclude=key.id)
-        key.name = name
-    key.labels = labels_of(body, key.labels)
-    return Reply(200, {"ssh_key": ssh_key_json(ctx.state, key)})
-
-
-@router.route("DELETE", "/ssh_keys/{id}")
-async def delete_ssh_key(ctx: Ctx) -> Reply:
-    key = lookup(ctx.state.ssh_keys, ctx.id(), "SSH key")
-    del ctx.state.ssh_keys[key.id]
-    return Reply(204)
+    return SSH_KEYS.reply(ctx, key, 201)
 
 
 # ----------------------------------------------------------------------- placement groups
-@router.route("GET", "/placement_groups")
-async def list_placement_groups(ctx: Ctx) -> Reply:
-    items = list(ctx.state.placement_groups.values())
+def _by_type(ctx: Ctx, items: list[PlacementGroup]) -> list[PlacementGroup]:
     if types := ctx.queries("type"):
         items = [g for g in items if g.type in types]
-    return list_reply(ctx, "placement_groups", items, lambda g: placement_group_json(ctx.state, g))
+    return items
 
 
-@router.route("GET", "/placement_groups/{id}")
-async def get_placement_group(ctx: Ctx) -> Reply:
-    group = lookup(ctx.state.placement_groups, ctx.id(), "placement group")
-    return Reply(200, {"placement_group": placement_group_json(ctx.state, group)})
+def _leave_group(state: HcloudState, group: PlacementGroup) -> None:
+    # Servers are removed from the group when it is deleted.
+    for server in state.servers_in_placement_group(group.id):
+        server.placement_group_id = None
+
+
+crud.list_endpoint(router, PLACEMENT_GROUPS, _by_type)
+crud.get_endpoint(router, PLACEMENT_GROUPS)
+crud.update_endpoint(router, PLACEMENT_GROUPS)
+crud.delete_endpoint(router, PLACEMENT_GROUPS, checks=[], cleanup=_leave_group)
 
 
 @router.route("POST", "/placement_groups")
@@ -192,43 +173,26 @@ async def create_placement_group(ctx: Ctx) -> Reply:
     state.check_limit("placement_groups")
     group = PlacementGroup(state.next_id(), name, labels, state.now())
     state.placement_groups[group.id] = group
-    return Reply(201, {"placement_group": placement_group_json(state, group), "action": None})
-
-
-@router.route("PUT", "/placement_groups/{id}")
-async def update_placement_group(ctx: Ctx) -> Reply:
-    group = lookup(ctx.state.placement_groups, ctx.id(), "placement group")
-    body = ctx.body()
-    if (name := optional(body, "name", str, None)) is not None:
-        check_name(name, ctx.state.placement_groups.values(), exclude=group.id)
-        group.name = name
-    group.labels = labels_of(body, group.labels)
-    return Reply(200, {"placement_group": placement_group_json(ctx.state, group)})
-
-
-@router.route("DELETE", "/placement_groups/{id}")
-async def delete_placement_group(ctx: Ctx) -> Reply:
-    group = lookup(ctx.state.placement_groups, ctx.id(), "placement group")
-    # Servers are removed from the group when it is deleted.
-    for server in ctx.state.servers_in_placement_group(group.id):
-        server.placement_group_id = None
-    del ctx.state.placement_groups[group.id]
-    return Reply(204)
+    return PLACEMENT_GROUPS.reply(ctx, group, 201, action=None)
 
 
 # ---------------------------------------------------------------------------- primary IPs
-@router.route("GET", "/primary_ips")
-async def list_primary_ips(ctx: Ctx) -> Reply:
-    items = list(ctx.state.primary_ips.values())
+def _by_ip(ctx: Ctx, items: list[PrimaryIP]) -> list[PrimaryIP]:
     if (ip := ctx.query("ip")) is not None:
         items = [p for p in items if p.ip == ip]
-    return list_reply(ctx, "primary_ips", items, lambda p: primary_ip_json(ctx.state, p))
+    return items
 
 
-@router.route("GET", "/primary_ips/{id}")
-async def get_primary_ip(ctx: Ctx) -> Reply:
-    pip = lookup(ctx.state.primary_ips, ctx.id(), "primary IP")
-    return Reply(200, {"primary_ip": primary_ip_json(ctx.state, pip)})
+def _unassigned(_state: HcloudState, pip: PrimaryIP) -> None:
+    if pip.assignee_id is not None:
+        raise ApiError("server_not_stopped", "the primary IP is assigned to a running server")
+
+
+crud.list_endpoint(router, PRIMARY_IPS, _by_ip)
+crud.get_endpoint(router, PRIMARY_IPS)
+crud.update_endpoint(router, PRIMARY_IPS, fields=("name", "auto_delete", "labels"))
+crud.delete_endpoint(router, PRIMARY_IPS, checks=[PRIMARY_IPS.unprotected, _unassigned])
+crud.protection_endpoint(router, PRIMARY_IPS)
 
 
 @router.route("POST", "/primary_ips")
@@ -279,32 +243,7 @@ async def create_primary_ip(ctx: Ctx) -> Reply:
         else:
             target.public_ipv6, target.public_ipv6_id = pip.ip, pip.id
     action = state.finished_action("create_primary_ip", [(pip.id, "primary_ip")])
-    return Reply(
-        201, {"primary_ip": primary_ip_json(state, pip), "action": action_json(state, action)}
-    )
-
-
-@router.route("PUT", "/primary_ips/{id}")
-async def update_primary_ip(ctx: Ctx) -> Reply:
-    pip = lookup(ctx.state.primary_ips, ctx.id(), "primary IP")
-    body = ctx.body()
-    if (name := optional(body, "name", str, None)) is not None:
-        check_name(name, ctx.state.primary_ips.values(), exclude=pip.id)
-        pip.name = name
-    pip.auto_delete = optional(body, "auto_delete", bool, pip.auto_delete)
-    pip.labels = labels_of(body, pip.labels)
-    return Reply(200, {"primary_ip": primary_ip_json(ctx.state, pip)})
-
-
-@router.route("DELETE", "/primary_ips/{id}")
-async def delete_primary_ip(ctx: Ctx) -> Reply:
-    pip = lookup(ctx.state.primary_ips, ctx.id(), "primary IP")
-    if pip.protection_delete:
-        raise ApiError("protected", "primary IP is protected against deletion")
-    if pip.assignee_id is not None:
-        raise ApiError("server_not_stopped", "the primary IP is assigned to a running server")
-    del ctx.state.primary_ips[pip.id]
-    return Reply(204)
+    return PRIMARY_IPS.reply(ctx, pip, 201, action=action_json(state, action))
 
 
 # ------------------------------------------------------------------------------ catalogue
@@ -358,17 +297,11 @@ _catalog("server_types", "server_type", SERVER_TYPES, lambda st: st.to_json())
 _catalog("load_balancer_types", "load_balancer_type", LB_TYPES, dict)
 
 
-def _pip_action(ctx: Ctx, pip: PrimaryIP, command: str, server_id: int | None = None) -> Reply:
-    resources = [(pip.id, "primary_ip")] + ([(server_id, "server")] if server_id else [])
-    action = ctx.state.start_action(command, resources, ctx.state.durations.short)
-    return Reply(201, {"action": action_json(ctx.state, action)})
-
-
 @router.route("POST", "/primary_ips/{id}/actions/assign")
 async def assign_primary_ip(ctx: Ctx) -> Reply:
     # A server must be powered off to get a primary IP (Primary IP Actions: assign).
     state = ctx.state
-    pip = lookup(state.primary_ips, ctx.id(), "primary IP")
+    pip = PRIMARY_IPS.find(ctx)
     body = ctx.body()
     if optional(body, "assignee_type", str, "server") != "server":
         raise invalid_input("assignee_type", "must be server")
@@ -385,13 +318,13 @@ async def assign_primary_ip(ctx: Ctx) -> Reply:
         server.public_ipv4, server.public_ipv4_id = pip.ip, pip.id
     else:
         server.public_ipv6, server.public_ipv6_id = pip.ip, pip.id
-    return _pip_action(ctx, pip, "assign_primary_ip", server.id)
+    return PRIMARY_IPS.start_action(ctx, pip, "assign_primary_ip", also=[(server.id, "server")])
 
 
 @router.route("POST", "/primary_ips/{id}/actions/unassign")
 async def unassign_primary_ip(ctx: Ctx) -> Reply:
     state = ctx.state
-    pip = lookup(state.primary_ips, ctx.id(), "primary IP")
+    pip = PRIMARY_IPS.find(ctx)
     server = state.servers.get(pip.assignee_id or 0)
     if server is not None:
         if server.status != "off":
@@ -401,11 +334,5 @@ async def unassign_primary_ip(ctx: Ctx) -> Reply:
         if server.public_ipv6_id == pip.id:
             server.public_ipv6 = server.public_ipv6_id = None
     pip.assignee_id = None
-    return _pip_action(ctx, pip, "unassign_primary_ip", server.id if server else None)
-
-
-@router.route("POST", "/primary_ips/{id}/actions/change_protection")
-async def primary_ip_protection(ctx: Ctx) -> Reply:
-    pip = lookup(ctx.state.primary_ips, ctx.id(), "primary IP")
-    pip.protection_delete = optional(ctx.body(), "delete", bool, pip.protection_delete)
-    return _pip_action(ctx, pip, "change_protection")
+    also = [(server.id, "server")] if server else []
+    return PRIMARY_IPS.start_action(ctx, pip, "unassign_primary_ip", also=also)

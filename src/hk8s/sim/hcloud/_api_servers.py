@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from hk8s.sim.hcloud import _api_crud as crud
 from hk8s.sim.hcloud._catalog import (
     DATACENTERS,
     LB_TYPES,
@@ -30,7 +31,6 @@ from hk8s.sim.hcloud._routing import (
     as_int,
     check_name,
     labels_of,
-    list_reply,
     lookup,
     optional,
     require,
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["router"]
 
 router = Router()
+SERVERS = crud.Resource("servers", "server", "server", lambda s: s.servers, server_json)
 _HOSTNAME = re.compile(r"^(?=.{1,63}$)[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
 SERVER_STATUSES = {
     "running",
@@ -177,28 +178,21 @@ def _public_ip(state: HcloudState, server: Server, kind: str, wanted: Any) -> No
         server.public_ipv6, server.public_ipv6_id = pip.ip, pip.id
 
 
-@router.route("GET", "/servers")
-async def list_servers(ctx: Ctx) -> Reply:
-    items = list(ctx.state.servers.values())
-    if statuses := ctx.queries("status"):
-        if unknown := set(statuses) - SERVER_STATUSES:
-            raise invalid_input("status", f"invalid status {sorted(unknown)}")
-        items = [s for s in items if s.status in statuses]
-    return list_reply(ctx, "servers", items, lambda s: server_json(ctx.state, s))
+def _hostname(value: Any) -> str:
+    if not isinstance(value, str) or not _HOSTNAME.match(value):
+        raise invalid_input("name", "must be a valid hostname (RFC 1123)")
+    return value
 
 
-@router.route("GET", "/servers/{id}")
-async def get_server(ctx: Ctx) -> Reply:
-    server = lookup(ctx.state.servers, ctx.id(), "server")
-    return Reply(200, {"server": server_json(ctx.state, server)})
+crud.list_endpoint(router, SERVERS, crud.status_filter(SERVER_STATUSES, "status"))
+crud.get_endpoint(router, SERVERS)
+crud.update_endpoint(router, SERVERS, valid_name=_hostname)
 
 
 @router.route("POST", "/servers")
 async def create_server(ctx: Ctx) -> Reply:
     state, body = ctx.state, ctx.body()
-    name = require(body, "name")
-    if not _HOSTNAME.match(name):
-        raise invalid_input("name", "must be a valid hostname (RFC 1123)")
+    name = _hostname(require(body, "name"))
     check_name(name, state.servers.values())
     state.check_limit("servers")
     st = find_server_type(require(body, "server_type"))
@@ -296,25 +290,11 @@ async def create_server(ctx: Ctx) -> Reply:
     )
 
 
-@router.route("PUT", "/servers/{id}")
-async def update_server(ctx: Ctx) -> Reply:
-    server = lookup(ctx.state.servers, ctx.id(), "server")
-    body = ctx.body()
-    if (name := body.get("name")) is not None:
-        if not isinstance(name, str) or not _HOSTNAME.match(name):
-            raise invalid_input("name", "must be a valid hostname (RFC 1123)")
-        check_name(name, ctx.state.servers.values(), exclude=server.id)
-        server.name = name
-    server.labels = labels_of(body, server.labels)
-    return Reply(200, {"server": server_json(ctx.state, server)})
-
-
 @router.route("DELETE", "/servers/{id}")
 async def delete_server(ctx: Ctx) -> Reply:
     state = ctx.state
-    server = lookup(state.servers, ctx.id(), "server")
-    if server.protection_delete:
-        raise ApiError("protected", "server is protected against deletion")
+    server = SERVERS.find(ctx)
+    SERVERS.unprotected(state, server)
     # "This immediately removes the Server from your account" (DELETE /servers/{id}).
     del state.servers[server.id]
     server.status = "deleting"

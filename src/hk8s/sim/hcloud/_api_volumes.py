@@ -12,8 +12,9 @@ as logged in hetznercloud/csi-driver issue 12).
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from hk8s.sim.hcloud import _api_crud as crud
 from hk8s.sim.hcloud._catalog import LOCATIONS
 from hk8s.sim.hcloud._errors import ApiError, invalid_input
 from hk8s.sim.hcloud._model import Volume
@@ -23,7 +24,6 @@ from hk8s.sim.hcloud._routing import (
     Router,
     check_name,
     labels_of,
-    list_reply,
     lookup,
     optional,
     require,
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["router"]
 
 router = Router()
+VOLUMES = crud.Resource("volumes", "volume", "volume", lambda s: s.volumes, volume_json)
 
 VOLUME_STATUSES = {"available", "creating"}
 MIN_SIZE, MAX_SIZE = 10, 10240
@@ -61,20 +62,28 @@ def _attach(state: HcloudState, volume: Volume, server: Server) -> Action:
     )
 
 
-@router.route("GET", "/volumes")
-async def list_volumes(ctx: Ctx) -> Reply:
-    items = list(ctx.state.volumes.values())
-    if statuses := ctx.queries("status"):
-        if unknown := set(statuses) - VOLUME_STATUSES:
-            raise invalid_input("status", f"invalid volume status {sorted(unknown)}")
-        items = [v for v in items if v.status in statuses]
-    return list_reply(ctx, "volumes", items, lambda v: volume_json(ctx.state, v))
+def _name(value: Any) -> str:
+    if not isinstance(value, str):
+        raise invalid_input("name", "has an invalid type")
+    if not _NAME.match(value):
+        raise invalid_input("name", "must be alphanumeric with - _ . inside, at most 64")
+    return value
 
 
-@router.route("GET", "/volumes/{id}")
-async def get_volume(ctx: Ctx) -> Reply:
-    volume = lookup(ctx.state.volumes, ctx.id(), "volume")
-    return Reply(200, {"volume": volume_json(ctx.state, volume)})
+def _detached(_state: HcloudState, volume: Volume) -> None:
+    # "The Volume must not be attached to a Server and it must not have delete protection
+    # enabled" (DELETE /volumes/{id}).
+    if volume.server_id is not None:
+        raise ApiError(
+            "service_error", f"volume with ID '{volume.id}' is still attached to a server"
+        )
+
+
+crud.list_endpoint(router, VOLUMES, crud.status_filter(VOLUME_STATUSES, "volume status"))
+crud.get_endpoint(router, VOLUMES)
+crud.update_endpoint(router, VOLUMES, valid_name=_name)
+crud.delete_endpoint(router, VOLUMES, checks=[VOLUMES.unprotected, _detached])
+crud.protection_endpoint(router, VOLUMES)
 
 
 @router.route("POST", "/volumes")
@@ -83,9 +92,7 @@ async def create_volume(ctx: Ctx) -> Reply:
     size = require(body, "size", int)
     if not MIN_SIZE <= size <= MAX_SIZE:
         raise invalid_input("size", f"must be between {MIN_SIZE} and {MAX_SIZE} GB")
-    name = require(body, "name")
-    if not _NAME.match(name):
-        raise invalid_input("name", "must be alphanumeric with - _ . inside, at most 64")
+    name = _name(require(body, "name"))
     check_name(name, state.volumes.values())
     labels = labels_of(body)
     server = _server(state, body["server"]) if body.get("server") is not None else None
@@ -109,75 +116,23 @@ async def create_volume(ctx: Ctx) -> Reply:
         "create_volume", [(volume.id, "volume")], state.durations.short, done=available
     )
     next_actions = [_attach(state, volume, server)] if server is not None else []
-    return Reply(
-        201,
-        {
-            "volume": volume_json(state, volume),
-            "action": action_json(state, action),
-            "next_actions": [action_json(state, a) for a in next_actions],
-        },
+    next_json = [action_json(state, a) for a in next_actions]
+    return VOLUMES.reply(
+        ctx, volume, 201, action=action_json(state, action), next_actions=next_json
     )
-
-
-@router.route("PUT", "/volumes/{id}")
-async def update_volume(ctx: Ctx) -> Reply:
-    volume = lookup(ctx.state.volumes, ctx.id(), "volume")
-    body = ctx.body()
-    if (name := optional(body, "name", str, None)) is not None:
-        if not _NAME.match(name):
-            raise invalid_input("name", "must be alphanumeric with - _ . inside, at most 64")
-        check_name(name, ctx.state.volumes.values(), exclude=volume.id)
-        volume.name = name
-    volume.labels = labels_of(body, volume.labels)
-    return Reply(200, {"volume": volume_json(ctx.state, volume)})
-
-
-@router.route("DELETE", "/volumes/{id}")
-async def delete_volume(ctx: Ctx) -> Reply:
-    volume = lookup(ctx.state.volumes, ctx.id(), "volume")
-    # "The Volume must not be attached to a Server and it must not have delete protection
-    # enabled" (DELETE /volumes/{id}).
-    if volume.protection_delete:
-        raise ApiError("protected", "volume is protected against deletion")
-    if volume.server_id is not None:
-        raise ApiError(
-            "service_error", f"volume with ID '{volume.id}' is still attached to a server"
-        )
-    del ctx.state.volumes[volume.id]
-    return Reply(204)
-
-
-def _volume_action(ctx: Ctx, action: Action) -> Reply:
-    return Reply(201, {"action": action_json(ctx.state, action)})
 
 
 @router.route("POST", "/volumes/{id}/actions/attach")
 async def attach_volume(ctx: Ctx) -> Reply:
     state = ctx.state
-    volume = lookup(state.volumes, ctx.id(), "volume")
+    volume = VOLUMES.find(ctx)
     server = _server(state, ctx.body().get("server"))
-    return _volume_action(ctx, _attach(state, volume, server))
+    return Reply(201, {"action": action_json(state, _attach(state, volume, server))})
 
 
 @router.route("POST", "/volumes/{id}/actions/detach")
 async def detach_volume(ctx: Ctx) -> Reply:
-    state = ctx.state
-    volume = lookup(state.volumes, ctx.id(), "volume")
-    resources = [(volume.id, "volume")]
-    if volume.server_id is not None:
-        resources.append((volume.server_id, "server"))
+    volume = VOLUMES.find(ctx)
+    server = [(volume.server_id, "server")] if volume.server_id is not None else []
     volume.server_id = None
-    return _volume_action(
-        ctx, state.start_action("detach_volume", resources, state.durations.short)
-    )
-
-
-@router.route("POST", "/volumes/{id}/actions/change_protection")
-async def volume_protection(ctx: Ctx) -> Reply:
-    state = ctx.state
-    volume = lookup(state.volumes, ctx.id(), "volume")
-    volume.protection_delete = optional(ctx.body(), "delete", bool, volume.protection_delete)
-    return _volume_action(
-        ctx,
-        state.start_action("change_protection", [(volume.id, "volume")], state.durations.short),
-    )
+    return VOLUMES.start_action(ctx, volume, "detach_volume", also=server)
