@@ -105,6 +105,14 @@ class UpgradeWorld:
 
         return self.threaded.call(read)
 
+    # -- the simulated Hetzner project
+    def reset_stats(self) -> None:
+        self.threaded.call(self.world.hcloud.stats.reset)
+
+    def mutating(self) -> int:
+        """Mutating Hetzner API requests since ``reset_stats``."""
+        return int(self.threaded.call(lambda: self.world.hcloud.stats.mutating))
+
     def set_failed_upgrades(self, patterns: list[str]) -> None:
         faults = self.world.fleet.faults
         self.threaded.call(lambda: setattr(faults, "failed_upgrades", list(patterns)))

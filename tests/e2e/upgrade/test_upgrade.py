@@ -1,8 +1,9 @@
 """``hk8s upgrade`` end to end against the simulated world, on one 3+1 cluster (creating one
 costs most of the time): Kubernetes 1.34 -> 1.35 reaches every kubelet and control-plane pod;
 Talos v1.12 -> v1.13 with a node whose new release fails to boot stops at that node, and a
-later run resumes and rolls the rest one node at a time; a re-run then does nothing, and so
-does ``hk8s create``; a downgrade is refused before anything is touched."""
+later run resumes and rolls the rest one node at a time; ``hk8s create`` refuses the new
+version before the upgrade and half-way through it (exit 2, nothing touched); a re-run then
+does nothing, and so does ``hk8s create``; a downgrade is refused before anything is touched."""
 
 from __future__ import annotations
 
@@ -53,8 +54,17 @@ def test_kubernetes_then_talos_upgrade_with_a_failed_node_and_resume(
     assert seen["apply"] == NODES  # control planes one at a time, then the worker
     assert seen["upgrade"] == []
 
-    # -- Talos minor upgrade; demo-cp-2's new release does not boot (Talos rolls back).
+    # -- Talos minor upgrade; `hk8s create` refuses it (that is an upgrade) before any change.
     world.write_config(cluster("v1.13.0", "1.35.0"))
+    seen["apply"].clear()
+    world.reset_stats()
+    create = world.hk8s("create", check=False)
+    assert create.returncode == 2, create.stderr
+    assert all(f"{n} runs Talos v1.12.0" in create.stderr for n in NODES), create.stderr
+    assert "hk8s upgrade -f" in create.stderr
+    assert world.mutating() == 0 and seen["apply"] == []
+
+    # demo-cp-2's new release does not boot (Talos rolls back).
     planned = world.hk8s("upgrade", "--dry-run", "-o", "json", check=False)
     assert planned.returncode == 3, planned.stderr  # upgrades pending, as `hk8s plan`
     dry = json.loads(planned.stdout)
@@ -70,6 +80,15 @@ def test_kubernetes_then_talos_upgrade_with_a_failed_node_and_resume(
     assert world.talos_versions() == {
         "demo-cp-1": "v1.13.0", "demo-cp-2": "v1.12.0", "demo-cp-3": "v1.12.0", WORKER: "v1.12.0"
     }  # fmt: skip
+
+    # Half-finished: `hk8s create` refuses and points at `hk8s upgrade` to finish it.
+    seen["apply"].clear()
+    world.reset_stats()
+    create = world.hk8s("create", check=False)
+    assert create.returncode == 2, create.stderr
+    assert "half-finished" in create.stderr and "demo-cp-2 runs Talos v1.12.0" in create.stderr
+    assert "finish the upgrade with `hk8s upgrade" in create.stderr
+    assert world.mutating() == 0 and seen["apply"] == []
 
     # -- The cause is fixed; the re-run skips demo-cp-1 and finishes the rest in order.
     world.set_failed_upgrades([])
@@ -100,8 +119,9 @@ def test_kubernetes_then_talos_upgrade_with_a_failed_node_and_resume(
     seen["apply"].clear()
     again = world.hk8s("upgrade", "--yes")
     assert "nothing to do" in again.stdout
+    world.reset_stats()
     world.hk8s("create")
-    assert seen["upgrade"] == [] and seen["apply"] == []
+    assert seen["upgrade"] == [] and seen["apply"] == [] and world.mutating() == 0
 
     # -- A downgrade is refused (exit 2) before any node is touched.
     world.write_config(cluster("v1.12.0", "1.35.0"))
