@@ -41,13 +41,19 @@ class TCPForwarder:
         return self
 
     async def close(self) -> None:
+        """Stop listening, drop every connection and wait until each handler has ended."""
         server, self._server = self._server, None
         if server is not None:
             server.close()
         self.drop_connections()
-        if self._tasks:
-            # Closed sockets end the pipes; cancelling the handlers would make asyncio log.
-            await asyncio.wait(list(self._tasks), timeout=1.0)
+        tasks = list(self._tasks)
+        if tasks:
+            # Closed sockets end the pipes within a few loop iterations; a handler still
+            # connecting upstream is cancelled (it ends normally, see ``_handle``).
+            _, stuck = await asyncio.wait(tasks, timeout=1.0)
+            for task in stuck:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         if server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 1.0)
@@ -74,6 +80,11 @@ class TCPForwarder:
                 return
             self._writers.add(upstream_writer)
             await _pipe_both(reader, writer, upstream_reader, upstream_writer)
+        except asyncio.CancelledError:
+            # Only close() cancels a handler. It must end normally: asyncio's
+            # StreamReaderProtocol calls task.exception() on it, which raises (and logs
+            # "Exception in callback") for a task that ended cancelled.
+            pass
         finally:
             self._tasks.discard(task)
             for w in (writer, upstream_writer):
@@ -104,8 +115,11 @@ async def _pipe_both(
         # Done when either side closes for good (both directions finished or one errored).
         await asyncio.wait(tasks, return_when=asyncio.ALL_COMPLETED)
     finally:
+        # Cancelled meanwhile (close()): asyncio.wait leaves its tasks running; end them here
+        # rather than leave them pending when the loop closes.
         for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class KubeFrontends:
@@ -121,17 +135,30 @@ class KubeFrontends:
     def __init__(self, internal: Target) -> None:
         self.internal = internal
         self.forwarders: dict[str, TCPForwarder] = {}
+        # sync() runs from the world's periodic reconciliation and from Talos hooks (a control
+        # plane going down) at once. Each awaits a forwarder's close or start; unserialized,
+        # two of them computed the same stale difference and the second pop() raised KeyError
+        # (seen in a 3+10 destroy), or both started a forwarder for one address.
+        self._lock = asyncio.Lock()
+        self._closed = False
 
     async def sync(self, serving_ips: set[str], port: int = 6443) -> None:
-        for ip in set(self.forwarders) - serving_ips:
-            await self.forwarders.pop(ip).close()
-        for ip in serving_ips - set(self.forwarders):
-            try:
-                self.forwarders[ip] = await TCPForwarder(lambda: self.internal).start(ip, port)
-            except OSError:
-                continue  # the address is taken (the endpoint host itself): served directly
+        async with self._lock:
+            if self._closed:
+                return  # a hook racing the world's close must not listen again
+            for ip in set(self.forwarders) - serving_ips:
+                await self.forwarders.pop(ip).close()
+            for ip in serving_ips - set(self.forwarders):
+                try:
+                    forwarder = await TCPForwarder(lambda: self.internal).start(ip, port)
+                except OSError:
+                    continue  # the address is taken (the endpoint host itself): served directly
+                self.forwarders[ip] = forwarder
 
     async def close(self) -> None:
-        for forwarder in self.forwarders.values():
-            await forwarder.close()
-        self.forwarders.clear()
+        async with self._lock:
+            self._closed = True
+            forwarders = list(self.forwarders.values())
+            self.forwarders.clear()
+            for forwarder in forwarders:
+                await forwarder.close()

@@ -65,7 +65,8 @@ class HcloudSim:
         self.api = HcloudApi(self.state, token=self.token, rate_limit=rate_limit)
         self.load_balancers = LoadBalancerWorld(self.state, health_probe)
         self._http: HTTPServer | None = None
-        self._tasks: list[asyncio.Task[Any]] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
         self._closers: list[Callable[[], Awaitable[None]]] = []
         # Variables other parts of the world add to ``env()`` (e.g. HK8S_PORT_MAP).
         self.extra_env: dict[str, str] = {}
@@ -109,9 +110,14 @@ class HcloudSim:
         }
 
     def add_task(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        """Run another part of the simulated world alongside; cancelled on ``close``."""
+        """Run another part of the simulated world alongside; ``close`` cancels and awaits
+        it (a task that ended on its own is forgotten)."""
+        if self._closed:
+            coro.close()
+            raise RuntimeError("the simulator is closed")
         task = asyncio.ensure_future(coro)
-        self._tasks.append(task)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         return task
 
     def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
@@ -122,14 +128,21 @@ class HcloudSim:
         self.state.faults.set(spec)
 
     async def close(self) -> None:
+        """Stop the other parts' servers, cancel and await every task (``add_task``, the load
+        balancers, in-flight actions), then stop serving; a second call does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         for closer in reversed(self._closers):
             with contextlib.suppress(Exception):
                 await closer()
-        for task in self._tasks:
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # gather, not suppress(CancelledError) per task: cancelling close() itself must still
+        # cancel its caller.
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
         await self.state.close()
         if self._http is not None:
             await self._http.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import ipaddress
 import logging
@@ -132,11 +131,12 @@ class KubeAPI:
         for server in self._servers:
             await server.close()
         self._servers.clear()
-        if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
-            self._loop = None
+        loop, self._loop = self._loop, None
+        if loop is not None:
+            loop.cancel()
+            # gather, not suppress(CancelledError): cancelling stop() itself must still
+            # cancel its caller.
+            await asyncio.gather(loop, return_exceptions=True)
 
     def _tls_context(self, host: str) -> ssl.SSLContext:
         ips: list[str] = []
@@ -245,6 +245,12 @@ class KubeAPI:
                 continue
             waiter = asyncio.ensure_future(self.store.changed.wait())
             sleeper = asyncio.ensure_future(self.clock.sleep(tick))
-            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            sleeper.cancel()
+            try:
+                await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                # Also when stop() cancels the loop here: asyncio.wait leaves both running,
+                # and a waiter left pending on the Event is what "Task was destroyed but it
+                # is pending! ... Event.wait()" reported when the world's loop closed.
+                waiter.cancel()
+                sleeper.cancel()
+                await asyncio.gather(waiter, sleeper, return_exceptions=True)

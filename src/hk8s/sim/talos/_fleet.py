@@ -74,12 +74,19 @@ class TalosFleet:
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` in the background; ``close`` cancels whatever still runs."""
+        self.track(coro)
+
+    def track(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
+        """``coro`` as a task the fleet owns (its nodes' lifecycles and helpers, quorum
+        watches): ``close`` cancels and awaits every one. None once closed (``coro`` is
+        discarded): a node going down during close must not start new work."""
         if self._closed:
             coro.close()
-            return
+            return None
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # ------------------------------------------------------------------ server events
     def install(self, server_id: int, image: TalosImage) -> None:
@@ -97,9 +104,10 @@ class TalosFleet:
         private_ips: list[str] | None = None,
         disk_size: int = 40 * 10**9,
     ) -> TalosNode | None:
-        """Boot the server's Talos; None when its disk holds no Talos (nothing answers)."""
+        """Boot the server's Talos; None when its disk holds no Talos (nothing answers) or
+        the fleet is closed."""
         disk = self.disks.get(server_id)
-        if disk is None:
+        if disk is None or self._closed:
             return None
         await self.power_off(server_id)
         node = TalosNode(self, server_id, name, ip, list(private_ips or []), disk, disk_size)
@@ -123,16 +131,20 @@ class TalosFleet:
             node.private_ips = list(private_ips)
 
     async def close(self) -> None:
+        """Power every node off, then cancel and await every task the fleet tracks, so
+        that nothing is left pending when the world's loop closes."""
         self._closed = True  # nodes going down must not start new background work
         for server_id in list(self.nodes):
             with contextlib.suppress(Exception):
                 await self.power_off(server_id)
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        while self._tasks:
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
+            # gather, not suppress(CancelledError) per task: cancelling close() itself must
+            # still cancel its caller.
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._tasks.difference_update(tasks)
 
     # --------------------------------------------------------------------- lookups
     def node_by_address(self, address: str) -> TalosNode | None:

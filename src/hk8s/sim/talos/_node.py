@@ -31,7 +31,7 @@ from hk8s.talosapi.common import common_pb2
 from hk8s.talosapi.machine import machine_pb2
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Coroutine
 
     from hk8s.sim.talos._cluster import TalosCluster
     from hk8s.sim.talos._config import MachineConfig
@@ -148,23 +148,31 @@ class TalosNode:
         )
 
     # ------------------------------------------------------------------------ lifecycle
-    def run(self, coro: Awaitable[None]) -> None:
-        """Replace what the node is doing (booting, rebooting, ...) with ``coro``."""
+    def run(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Replace what the node is doing (booting, rebooting, ...) with ``coro``.
+
+        The task is the fleet's too (``TalosFleet.track``): a replaced lifecycle is only
+        cancelled here, and the fleet's close awaits it; a closed fleet starts nothing.
+        """
+        task = self.fleet.track(coro)
+        if task is None:
+            return
         if self._lifecycle is not None and not self._lifecycle.done():
             self._lifecycle.cancel()
-        self._lifecycle = asyncio.ensure_future(coro)
-        self._lifecycle.add_done_callback(self._report_failure)
+        self._lifecycle = task
+        task.add_done_callback(self._report_failure)
 
     def _report_failure(self, task: asyncio.Task[None]) -> None:
         # A boot that cannot bind its address (taken by another process) must not fail silently.
         if not task.cancelled() and task.exception() is not None:
             log.error("Talos node %s (%s) stopped: %r", self.server_name, self.ip, task.exception())
 
-    def spawn(self, coro: Awaitable[None]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """A background activity that ends when the node goes down (etcd join, kubelet)."""
-        task = asyncio.ensure_future(coro)
-        self._helpers.add(task)
-        task.add_done_callback(self._helpers.discard)
+        task = self.fleet.track(coro)
+        if task is not None:
+            self._helpers.add(task)
+            task.add_done_callback(self._helpers.discard)
 
     def power_on(self) -> None:
         self.run(self.boot())

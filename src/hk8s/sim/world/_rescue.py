@@ -8,6 +8,7 @@ rescue shell reach Hetzner's state as a power-off or a reboot into the disk.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -35,7 +36,9 @@ class Rescues:
         self.disks = disks
         self.servers: dict[int, RescueServer] = {}
         self._logins: dict[int, tuple[list[str], str | None]] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
+        # ``poweroff``/``reboot`` typed in a shell, still carrying out (see ``close``).
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     def enabled(self, server_id: int, keys: list[str], password: str | None) -> None:
         self._logins[server_id] = (keys, password)
@@ -43,13 +46,16 @@ class Rescues:
     def start(self, server: Server, ip: str) -> None:
         """The server booted into its rescue system: SSH at ``<ip>:10022``."""
         self.stop(server.id)
-        self._loop = asyncio.get_running_loop()
+        if self._closed:
+            return
+        loop = asyncio.get_running_loop()
         keys, password = self._logins.pop(server.id, ([], None))
         disk = self.disks.setdefault(server.id, SimulatedDisk(server.server_type.disk * 10**9))
-        loop = self._loop
 
         def on_power(kind: str) -> None:  # called from the SSH thread
-            loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._power(server, kind)))
+            # The world may have closed (and its loop with it) while the shell ran.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._spawn_power, server, kind)
 
         machine = Machine(
             disk=disk,
@@ -70,9 +76,22 @@ class Rescues:
         if rescue is not None:
             rescue.stop()
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        """Stop every SSH server, then cancel and await power changes still under way."""
+        self._closed = True
         for server_id in list(self.servers):
             self.stop(server_id)
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _spawn_power(self, server: Server, kind: str) -> None:
+        if self._closed:
+            return
+        task = asyncio.ensure_future(self._power(server, kind))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _power(self, server: Server, kind: str) -> None:
         """``poweroff``/``reboot`` typed in the rescue shell: Hetzner sees the server go off."""

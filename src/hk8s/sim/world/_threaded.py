@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -41,9 +42,16 @@ class ThreadedWorld:
         try:
             self.run(self.world.close())
         finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(5)
-            self.loop.close()
+            try:
+                # A thread of the default executor still blocked after 10 s is left behind
+                # (a daemon, like this loop's): exiting the block matters more.
+                with contextlib.suppress(TimeoutError):
+                    self.run(_finish_loop(), timeout=10.0)
+            finally:
+                self.loop.call_soon_threadsafe(self.loop.stop)
+                self._thread.join(5)
+                if not self.loop.is_running():
+                    self.loop.close()
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
@@ -53,6 +61,19 @@ class ThreadedWorld:
             return fn()
 
         return self.run(invoke(), timeout)
+
+
+async def _finish_loop() -> None:
+    """What ``asyncio.run`` does before closing its loop: cancel what callers left running
+    through ``run`` (the world's own tasks are gone after ``World.close``), finalize async
+    generators, and join the default executor's threads (``asyncio.to_thread``)."""
+    loop = asyncio.get_running_loop()
+    leftovers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in leftovers:
+        task.cancel()
+    await asyncio.gather(*leftovers, return_exceptions=True)
+    await loop.shutdown_asyncgens()
+    await loop.shutdown_default_executor()
 
 
 async def run_world(

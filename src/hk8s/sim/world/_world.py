@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import random
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +19,7 @@ from hk8s.sim.world._kubernetes import Kubernetes
 from hk8s.sim.world._rescue import Rescues
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator, Callable, Iterator
 
     from hk8s.sim.hcloud import Server
     from hk8s.sim.kube import KubeAPI
@@ -27,8 +29,13 @@ if TYPE_CHECKING:
 
 __all__ = ["IMAGE_FACTORY_ENV", "MY_IP_ENV", "World"]
 
+log = logging.getLogger(__name__)
+
 MY_IP_ENV = "HK8S_MY_IP_URL"
 IMAGE_FACTORY_ENV = "HK8S_IMAGE_FACTORY"
+# Wall seconds ``close`` lets Hetzner events under way finish (a node's listeners close
+# within ~3 s: TCPForwarder 1 s, grpclib 2 s).
+EVENT_GRACE = 5.0
 
 
 class World:
@@ -71,6 +78,12 @@ class World:
         # What the disk looked like when the world last read it (bytes written, discards).
         self._disk_seen: dict[int, tuple[int, int]] = {}
         self._services: HTTPServer | None = None
+        # Every task the world starts: Hetzner events being carried out, and the frontends'
+        # reconciliation (``Kubernetes.run``). ``close`` ends them all.
+        self._events: set[asyncio.Task[None]] = set()
+        self._sync: asyncio.Task[None] | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._closed = False
 
     @property
     def rescues(self) -> dict[int, RescueServer]:
@@ -106,7 +119,7 @@ class World:
     async def serve(self) -> None:
         await self.hcloud.serve(self.host, 0)
         self._services = await HTTPServer(self._handle_services).start(self.host, 0)
-        self.hcloud.state.subscribe(self._on_event)
+        self._unsubscribe = self.hcloud.state.subscribe(self._on_event)
         self.hcloud.extra_env.update(
             {
                 PORT_MAP_ENV: f"22={RESCUE_SSH_PORT}",
@@ -114,7 +127,7 @@ class World:
                 IMAGE_FACTORY_ENV: self.factory_url,
             }
         )
-        self.hcloud.add_task(self.kubernetes.run())
+        self._sync = asyncio.ensure_future(self.kubernetes.run())
 
     @property
     def factory_url(self) -> str:
@@ -127,12 +140,41 @@ class World:
         return self.hcloud.env()
 
     async def close(self) -> None:
-        await self.fleet.close()
-        self.rescue.close()
-        await self.kubernetes.close()
+        """Stop every part and await every task the world started (none is left pending on
+        the loop, so closing it prints nothing); a second call does nothing.
+
+        Order matters: first no new Hetzner events, and the ones under way finish (a node
+        half powered off would keep listening); then the Hetzner API and its actions stop,
+        so nothing boots while the Talos fleet powers its nodes off; Kubernetes goes last
+        (Talos' hooks tell it about nodes going down).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        await self._finish_events()
         await self.hcloud.close()
+        await self.fleet.close()
+        await self.rescue.close()
+        sync, self._sync = self._sync, None
+        if sync is not None:
+            sync.cancel()
+            await asyncio.gather(sync, return_exceptions=True)
+        await self.kubernetes.close()
         if self._services is not None:
             await self._services.close()
+
+    async def _finish_events(self) -> None:
+        """Let events being handled complete (they only start and stop listeners, a few
+        wall seconds at most); cancel what is still stuck after that."""
+        while self._events:
+            events = list(self._events)
+            _, stuck = await asyncio.wait(events, timeout=EVENT_GRACE)
+            for task in stuck:
+                task.cancel()
+            await asyncio.gather(*events, return_exceptions=True)
+            self._events.difference_update(events)
 
     async def _handle_services(self, request: Request) -> Response:
         if request.path == "/ip":
@@ -141,7 +183,20 @@ class World:
         return await self.factory.handle(request)
 
     # ------------------------------------------------------------------ Hetzner events
-    async def _on_event(self, event: SimEvent) -> None:
+    def _on_event(self, event: SimEvent) -> None:
+        """Each event is carried out in a task of the world's own (see ``close``)."""
+        if self._closed or event.server is None:
+            return
+        task = asyncio.ensure_future(self._handle_event(event))
+        self._events.add(task)
+        task.add_done_callback(self._event_done)
+
+    def _event_done(self, task: asyncio.Task[None]) -> None:
+        self._events.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("simulated world failed on a Hetzner event", exc_info=task.exception())
+
+    async def _handle_event(self, event: SimEvent) -> None:
         server = event.server
         if server is None:
             return
