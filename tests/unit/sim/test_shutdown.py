@@ -11,6 +11,7 @@ system, which ``tests/e2e/sim_world`` covers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import signal
@@ -44,6 +45,7 @@ from hk8s.machineconfig import render_machine_config
 from hk8s.model import Timing
 from hk8s.pki import generate_talosconfig, load_secrets
 from hk8s.providers.talos import ApplyMode, BootstrapOutcome, TalosClient, TalosCredentials
+from hk8s.sim._loadbalancer import KubeFrontends
 from hk8s.sim.factory import DEFAULT_SCHEMATIC_ID
 from hk8s.sim.hcloud import Image as SimImage
 from hk8s.sim.world import World
@@ -161,6 +163,13 @@ def _name(obj: Any) -> str:
     return str(obj.metadata.name)
 
 
+def _watch_nodes(core: k8s.CoreV1Api) -> None:
+    with contextlib.suppress(HTTPError, OSError):
+        response: Any = core.list_node(watch=True, timeout_seconds=3600, _preload_content=False)
+        for _ in response.stream():
+            pass
+
+
 async def _pending(threaded: ThreadedWorld) -> list[str]:
     async def others() -> list[str]:
         me = asyncio.current_task()
@@ -188,12 +197,38 @@ async def test_closing_a_world_leaves_no_pending_task(
             assert threaded.call(lambda: list(threaded.world.fleet.nodes)) == []
         else:
             assert await asyncio.to_thread(lambda: len(core.list_node().items)) == 2
+            # A client watching (kubectl get -w, an operator) when the world goes away.
+            watch = asyncio.create_task(asyncio.to_thread(_watch_nodes, core))
+            await threaded.world.clock.sleep(10.0)
         await asyncio.to_thread(threaded.run, threaded.world.close())
         assert await _pending(threaded) == []
+        if scenario == "running":
+            await watch  # the stream ended with the world
         core.api_client.close()
     gc.collect()  # a task destroyed while pending is reported when it is collected
     loud = [r for r in caplog.records if r.name == "asyncio" or r.name.startswith("hk8s.sim")]
     assert [r.getMessage() for r in loud] == []
+
+
+async def test_frontends_survive_overlapping_syncs() -> None:
+    """The world's periodic sync and a Talos hook (a control plane going down) reconcile one
+    cluster's :6443 frontends at once. Seen in a 3+10 ``destroy``: both computed the same
+    stale difference and the second ``forwarders.pop(ip)`` raised KeyError."""
+    upstream = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    frontends = KubeFrontends(upstream.sockets[0].getsockname()[:2])
+    ips = {"127.9.0.1", "127.9.0.2", "127.9.0.3"}
+    try:
+        await frontends.sync(ips, port=0)
+        assert set(frontends.forwarders) == ips
+        await asyncio.gather(frontends.sync(set(), port=0), frontends.sync({"127.9.0.2"}, port=0))
+        assert set(frontends.forwarders) <= {"127.9.0.2"}
+        await frontends.close()
+        await frontends.sync(ips, port=0)  # a hook racing the world's close: nothing listens
+        assert frontends.forwarders == {}
+    finally:
+        await frontends.close()
+        upstream.close()
+        await upstream.wait_closed()
 
 
 def test_sim_up_stops_quietly_on_ctrl_c() -> None:
