@@ -7,7 +7,7 @@ turn one list call into one request per resource.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from hcloud.firewalls.domain import FirewallResource, FirewallResourceLabelSelector
 from hcloud.firewalls.domain import FirewallRule as LibFirewallRule
@@ -76,6 +76,28 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+class _Identity(TypedDict):
+    id: int
+    name: str
+    labels: dict[str, str]
+
+
+def _identity(m: Any) -> _Identity:
+    """``id``, ``name`` and ``labels`` of a domain object (labels may be None in it)."""
+    return {"id": m.id, "name": m.name, "labels": dict(m.labels or {})}
+
+
+def _public_ipv4(m: Any) -> str | None:
+    """``public_net.ipv4.ip`` of a server or load balancer (None without a public IPv4)."""
+    public = m.public_net
+    return public.ipv4.ip if public is not None and public.ipv4 is not None else None
+
+
+def _private_ips(m: Any) -> tuple[PrivateIP, ...]:
+    """``private_net`` of a server or load balancer as (network id, IP) pairs."""
+    return tuple(PrivateIP(int(_dm(p.network).id), p.ip) for p in m.private_net or () if p.network)
+
+
 def _protected(m: Any) -> bool:
     """``protection.delete`` of a domain object (a dict in hcloud 2.27; absent -> False)."""
     protection = m.protection or {}
@@ -98,10 +120,8 @@ def to_action(raw: dict[str, Any]) -> Action:
 def to_network(bound: Any) -> Network:
     m = _dm(bound)
     return Network(
-        id=m.id,
-        name=m.name,
+        **_identity(m),
         ip_range=m.ip_range,
-        labels=dict(m.labels or {}),
         subnets=tuple(
             Subnet(s.ip_range, s.network_zone, s.type, s.gateway) for s in m.subnets or ()
         ),
@@ -157,9 +177,7 @@ def to_firewall(bound: Any) -> Firewall:
         elif res.type == "server" and res.server is not None:
             servers.append(int(_dm(res.server).id))
     return Firewall(
-        id=m.id,
-        name=m.name,
-        labels=dict(m.labels or {}),
+        **_identity(m),
         rules=tuple(_to_rule(r) for r in m.rules or ()),
         applied_selectors=tuple(selectors),
         applied_server_ids=tuple(sorted(set(servers))),
@@ -219,18 +237,12 @@ def to_lib_target(target: LBTarget) -> LoadBalancerTarget:
 
 def to_load_balancer(bound: Any) -> LoadBalancer:
     m = _dm(bound)
-    public = m.public_net
-    ipv4 = public.ipv4.ip if public is not None and public.ipv4 is not None else None
     return LoadBalancer(
-        id=m.id,
-        name=m.name,
+        **_identity(m),
         type=_name(m.load_balancer_type),
         location=_name(m.location),
-        labels=dict(m.labels or {}),
-        public_ipv4=ipv4,
-        private_ips=tuple(
-            PrivateIP(int(_dm(p.network).id), p.ip) for p in m.private_net or () if p.network
-        ),
+        public_ipv4=_public_ipv4(m),
+        private_ips=_private_ips(m),
         services=tuple(to_lb_service(s) for s in m.services or ()),
         targets=tuple(to_lb_target(t) for t in m.targets or ()),
         protected=_protected(m),
@@ -240,30 +252,22 @@ def to_load_balancer(bound: Any) -> LoadBalancer:
 def to_placement_group(bound: Any) -> PlacementGroup:
     m = _dm(bound)
     return PlacementGroup(
-        id=m.id,
-        name=m.name,
+        **_identity(m),
         type=m.type,
-        labels=dict(m.labels or {}),
         server_ids=tuple(int(s) for s in m.servers or ()),
     )
 
 
 def to_server(bound: Any) -> Server:
     m = _dm(bound)
-    public = m.public_net
-    ipv4 = public.ipv4.ip if public is not None and public.ipv4 is not None else None
     return Server(
-        id=m.id,
-        name=m.name,
+        **_identity(m),
         status=m.status,
         server_type=_name(m.server_type),
         location=_name(m.location),
-        labels=dict(m.labels or {}),
         image_id=_id(m.image),
-        public_ipv4=ipv4,
-        private_ips=tuple(
-            PrivateIP(int(_dm(p.network).id), p.ip) for p in m.private_net or () if p.network
-        ),
+        public_ipv4=_public_ipv4(m),
+        private_ips=_private_ips(m),
         placement_group_id=_id(m.placement_group),
         rescue_enabled=bool(m.rescue_enabled),
         created=_iso(m.created),
@@ -274,13 +278,11 @@ def to_server(bound: Any) -> Server:
 def to_image(bound: Any) -> Image:
     m = _dm(bound)
     return Image(
-        id=m.id,
-        name=m.name,
+        **_identity(m),
         type=m.type,
         status=m.status,
         architecture=m.architecture,
         description=m.description or "",
-        labels=dict(m.labels or {}),
         created=_iso(m.created),
         protected=_protected(m),
     )
@@ -288,7 +290,7 @@ def to_image(bound: Any) -> Image:
 
 def to_ssh_key(bound: Any) -> SSHKey:
     m = _dm(bound)
-    return SSHKey(m.id, m.name, m.fingerprint, m.public_key, dict(m.labels or {}))
+    return SSHKey(**_identity(m), fingerprint=m.fingerprint, public_key=m.public_key)
 
 
 def to_server_type(bound: Any) -> ServerType:
@@ -311,11 +313,9 @@ def to_server_type(bound: Any) -> ServerType:
 def to_volume(bound: Any) -> Volume:
     m = _dm(bound)
     return Volume(
-        id=m.id,
-        name=m.name,
+        **_identity(m),
         size=m.size,
         location=_name(m.location),
-        labels=dict(m.labels or {}),
         server_id=_id(m.server),
         protected=_protected(m),
     )
