@@ -133,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say("Your simulated cluster is up")
         sys.stdout.write(
             "In another terminal, from this directory:\n"
-            f"  source {env_file}\n"
+            f"  source .venv/bin/activate && source {env_file}\n"
             f"  hk8s health -f {config}          # talosctl-health-like checks\n"
             f"  hk8s plan -f {config}            # nothing to do: the world matches\n"
             f"  KUBECONFIG={kubeconfig} kubectl get pods -A   # if you have kubectl\n"
