@@ -71,7 +71,8 @@ class TCPForwarder:
         self.connections += 1
         upstream_writer: asyncio.StreamWriter | None = None
         try:
-            target = self._pick()
+            # Accepted just before close() but started after it: close() no longer waits.
+            target = self._pick() if self._server is not None else None
             if target is None:
                 return
             try:
