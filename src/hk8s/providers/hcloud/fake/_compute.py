@@ -26,6 +26,8 @@ __all__ = ["ComputeCalls"]
 
 
 class ComputeCalls(FakeState):
+    """The port's server-side calls; ``set_labels``/``set_delete_protection`` reach every kind."""
+
     # -- placement groups
     async def list_placement_groups(
         self, selector: str | None = None, *, name: str | None = None

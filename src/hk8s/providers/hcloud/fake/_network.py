@@ -26,6 +26,8 @@ __all__ = ["NetworkCalls"]
 
 
 class NetworkCalls(FakeState):
+    """The port's network, firewall and load balancer calls, with the API's conflict codes."""
+
     # -- networks
     async def list_networks(
         self, selector: str | None = None, *, name: str | None = None
