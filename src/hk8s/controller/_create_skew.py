@@ -26,7 +26,7 @@ import yaml
 
 from hk8s.controller._nodes import observe_endpoint, pair_nodes
 from hk8s.controller._servers import CONFIG_HASH_LABEL, desired_servers
-from hk8s.controller._upgrade_node import static_pod_versions
+from hk8s.controller._upgrade_node import UPGRADING_ANNOTATION, static_pod_versions
 from hk8s.controller._upgrade_observe import running_releases
 from hk8s.controller._upgrade_plan import parse_version, talos_tag
 from hk8s.errors import Hk8sError, UsageError
@@ -63,23 +63,27 @@ async def refuse_version_skew(
     if not nodes:
         return
     tags = await running_releases(probe, waiter, nodes)
-    kubernetes = await _kubernetes_versions(config, bundle, nodes, hcloud, kube, waiter)
-    talos_want, kube_want = (
-        parse_version(config.talos.version),
-        parse_version(config.kubernetes.version),
-    )
+    kubernetes, marked = await _kubernetes_versions(config, bundle, nodes, hcloud, kube, waiter)
+    talos_want = parse_version(config.talos.version)
+    kube_want = parse_version(config.kubernetes.version)
     runs: dict[str, str] = {}
     at_target: list[str] = []
     for node, tag in zip(nodes, tags, strict=True):
         seen = kubernetes.get(node.name, ())
         kube_off = sorted({v for v in seen if parse_version(v) != kube_want})
+        facts = []
         if parse_version(tag) != talos_want or kube_off:
-            facts = [f"Talos {tag}"] + [f"Kubernetes {v}" for v in kube_off]
-            runs[node.name] = ", ".join(facts)
+            facts.append(
+                "runs " + ", ".join([f"Talos {tag}"] + [f"Kubernetes {v}" for v in kube_off])
+            )
+        if node.name in marked:
+            facts.append(f"was left cordoned by an interrupted upgrade to {marked[node.name]}")
+        if facts:
+            runs[node.name] = " and ".join(facts)
         else:
             at_target.append(node.name)
     if runs:
-        raise _skew_error(config, runs, at_target)
+        raise _skew_error(config, runs, at_target, interrupted=bool(marked))
 
 
 async def _kubernetes_versions(
@@ -89,13 +93,14 @@ async def _kubernetes_versions(
     hcloud: HcloudPort,
     kube: Callable[[Mapping[str, Any]], KubernetesAPI],
     waiter: Waiter,
-) -> dict[str, tuple[str, ...]]:
+) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
     """Node name -> the Kubernetes versions it runs (kubelet; control planes also their
-    static pods); ``{}`` when the API does not answer at once (not bootstrapped yet)."""
+    static pods), and the nodes an interrupted ``hk8s upgrade`` left cordoned (with the
+    release it was moving them to); empty when the API does not answer at once."""
     try:
         endpoint = await observe_endpoint(hcloud, config, nodes)
     except Hk8sError:
-        return {}  # no endpoint yet (e.g. no control plane): the plan reports it later
+        return {}, {}  # no endpoint yet (e.g. no control plane): the plan reports it later
     text = generate_admin_kubeconfig(config.name, bundle.k8s_ca, endpoint.url)
     client = kube(yaml.safe_load(text))
     try:
@@ -103,27 +108,38 @@ async def _kubernetes_versions(
         pods = await client.list("v1", "Pod", namespace="kube-system")
     except Hk8sError as exc:
         waiter.info("versions", "Kubernetes versions not checked", exc.message)
-        return {}
+        return {}, {}
     finally:
         await client.close()
+    wanted = {n.name for n in nodes}
     kubelets = {n.name: n.kubelet_version for n in kube_nodes if n.kubelet_version}
+    # A node hk8s upgrade cordoned and did not finish would stay cordoned: create's health
+    # gate would wait for it in vain; only `hk8s upgrade` knows to uncordon it.
+    marked = {
+        n.name: n.annotations[UPGRADING_ANNOTATION]
+        for n in kube_nodes
+        if n.name in wanted and UPGRADING_ANNOTATION in n.annotations
+    }
     found: dict[str, tuple[str, ...]] = {}
     for node in nodes:
         versions = [kubelets[node.name]] if node.name in kubelets else []
         if node.desired.control_plane:
             versions += [v for v in static_pod_versions(pods, node.name).values() if v]
         found[node.name] = tuple(v.removeprefix("v") for v in versions)
-    return found
+    return found, marked
 
 
-def _skew_error(config: ClusterConfig, runs: Mapping[str, str], done: Sequence[str]) -> UsageError:
+def _skew_error(
+    config: ClusterConfig, runs: Mapping[str, str], done: Sequence[str], *, interrupted: bool
+) -> UsageError:
     want = f"Talos {talos_tag(config.talos.version)} and Kubernetes {config.kubernetes.version}"
-    listed = "; ".join(f"{name} runs {facts}" for name, facts in runs.items())
-    if done:
+    listed = "; ".join(f"{name} {facts}" for name, facts in runs.items())
+    if done or interrupted:
+        already = f"{', '.join(done)} already run(s) {want} as the config asks; " if done else ""
         return UsageError(
-            f"a version upgrade of {config.name} is half-finished: {', '.join(done)} "
-            f"already run(s) {want} as the config asks, but {listed}. `hk8s create` does not "
-            "change versions, it would apply the new machine configs to every node at once",
+            f"a version upgrade of {config.name} is half-finished: {already}{listed}. "
+            "`hk8s create` does not change versions, it would apply the new machine configs "
+            "to every node at once",
             hint="finish the upgrade with `hk8s upgrade -f <config>` (nodes already upgraded "
             "are skipped), then run `hk8s create` again",
         )

@@ -30,6 +30,7 @@ class KubeNode:
     taints: tuple[NodeTaint, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)
     kubelet_version: str | None = None
+    annotations: dict[str, str] = field(default_factory=dict)
 
     @property
     def control_plane(self) -> bool:
@@ -62,6 +63,7 @@ class KubeNode:
             taints=taints,
             labels=labels,
             kubelet_version=(status.get("nodeInfo") or {}).get("kubeletVersion"),
+            annotations=dict(meta.get("annotations") or {}),
         )
 
 

@@ -145,6 +145,7 @@ class FakeKube:
     deleted: list[str] = field(default_factory=list)
     cordoned: set[str] = field(default_factory=set)
     down: bool = False  # the API does not answer (not bootstrapped yet)
+    annotations: dict[str, dict[str, str]] = field(default_factory=dict)  # by node name
 
     def _names(self) -> list[str]:
         live = {s.public_ipv4 for s in self.talos.hcloud.servers.values()}
@@ -189,6 +190,7 @@ class FakeKube:
                 True,
                 n not in self.cordoned,
                 kubelet_version=_image_tag(by_name[n], "/kubelet:"),
+                annotations=self.annotations.get(n, {}),
             )
             for n in self._names()
             if n not in self.deleted

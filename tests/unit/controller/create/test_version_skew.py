@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from hk8s.controller import RecordingReporter, create_cluster
+from hk8s.controller import UPGRADING_ANNOTATION, RecordingReporter, create_cluster
 from hk8s.errors import UsageError
 
 from .conftest import cluster
@@ -79,6 +79,19 @@ async def test_a_half_finished_upgrade_is_refused_pointing_at_upgrade(harness: H
     assert "finish the upgrade" in (error.hint or "")
     # ... whichever version the config names: the old one is refused the same way
     await refused(harness, versions("v1.12.0"))
+
+
+async def test_a_node_an_interrupted_upgrade_left_cordoned_is_refused(harness: Harness) -> None:
+    # Every node runs the config's versions, but `hk8s upgrade` was stopped before it
+    # uncordoned demo-workers-1: create's health gate would wait for it in vain.
+    await created(harness, versions("v1.12.0"))
+    upgraded(harness, "demo-cp-1", "demo-workers-1")
+    harness.kube.cordoned.add("demo-workers-1")
+    harness.kube.annotations["demo-workers-1"] = {UPGRADING_ANNOTATION: "v1.13.0"}
+    error = await refused(harness, versions("v1.13.0"))
+    assert "demo-workers-1 was left cordoned by an interrupted upgrade" in error.message
+    assert "demo-cp-1 already run(s)" in error.message
+    assert "finish the upgrade" in (error.hint or "")
 
 
 async def test_an_upgraded_cluster_proceeds_and_new_nodes_get_its_versions(

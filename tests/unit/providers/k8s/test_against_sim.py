@@ -186,6 +186,8 @@ async def test_cordon_drain_with_a_pdb_uncordon_then_delete_node(world: World) -
     mark = {"hk8s/upgrading": "v1.13.0", "team": "payments"}
     node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": victim, "annotations": mark}}
     await kube.apply([node], field_manager="test")
+    marked = {n.name: n for n in await kube.list_nodes()}[victim]
+    assert not marked.schedulable and marked.annotations["hk8s/upgrading"] == "v1.13.0"
     await kube.uncordon(victim, annotation="hk8s/upgrading")
     assert {n.name: n for n in await kube.list_nodes(retry=False)}[victim].schedulable
     after = await kube.get("v1", "Node", victim)
