@@ -269,6 +269,7 @@ class Router:
             seen: set[tuple[str, str]] = set()
             excluded: set[tuple[str, str]] = set()
             timer = asyncio.ensure_future(clock.sleep(timeout))
+            getter: asyncio.Future[Any] | None = None
             try:
                 if since in ("", "0"):
                     last = store.rv
@@ -308,7 +309,10 @@ class Router:
                     if out:
                         yield line(*out)
             finally:
+                # Also when the client goes away mid-wait: neither helper may outlive the watch.
                 timer.cancel()
+                if getter is not None:
+                    getter.cancel()
                 store.unsubscribe(queue)
 
         return Response(
