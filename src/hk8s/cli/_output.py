@@ -37,10 +37,17 @@ class Output:
     debug: bool = False
 
     @classmethod
-    def of(cls, ctx: typer.Context) -> Output:
-        """The Output the app callback stored on the context (defaults when run bare)."""
+    def of(cls, ctx: typer.Context, mode: OutputMode | None = None) -> Output:
+        """The Output the app callback stored on the context (defaults when run bare).
+
+        ``mode`` is a command's own ``--output`` (given after the command), which wins over
+        the global one.
+        """
         obj = ctx.find_root().obj
-        return obj if isinstance(obj, Output) else cls()
+        out = obj if isinstance(obj, Output) else cls()
+        if mode is not None:
+            out.mode = mode
+        return out
 
     @property
     def json(self) -> bool:

@@ -123,9 +123,7 @@ def create(
     from hk8s.config import load_config
     from hk8s.controller import CreateOptions, CreatePorts, create_cluster
 
-    out = Output.of(ctx)
-    if output is not None:
-        out.mode = output
+    out = Output.of(ctx, output)
     config = load_config(file)
     provider = connect(token)
     assert token is not None

@@ -195,9 +195,7 @@ def destroy(
     from hk8s.controller import Destroyer, local_files, purge_local_files
     from hk8s.errors import ProtectionError, UsageError
 
-    out = Output.of(ctx)
-    if output is not None:
-        out.mode = output
+    out = Output.of(ctx, output)
     target = resolve_target(file, name)
     if target.protection:
         raise ProtectionError(

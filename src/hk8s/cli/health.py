@@ -50,9 +50,7 @@ def health(
     from hk8s.providers.k8s import KubeClient
     from hk8s.providers.talos import TalosCredentials, TalosNodes
 
-    out = Output.of(ctx)
-    if output is not None:
-        out.mode = output
+    out = Output.of(ctx, output)
     config = load_config(file)
     provider = connect(token)
 

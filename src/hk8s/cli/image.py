@@ -46,9 +46,7 @@ class ArchChoice(enum.StrEnum):
 
 
 def _output(ctx: typer.Context, output: OutputMode | None) -> Output:
-    out = Output.of(ctx)
-    if output is not None:
-        out.mode = output
+    out = Output.of(ctx, output)
     return out
 
 

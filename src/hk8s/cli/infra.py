@@ -58,9 +58,7 @@ def infra(
     from hk8s.config import load_config
     from hk8s.controller import InfraComponent, Reconciler
 
-    out = Output.of(ctx)
-    if output is not None:
-        out.mode = output
+    out = Output.of(ctx, output)
     config = load_config(file)
     provider = connect(token)
 

@@ -59,9 +59,7 @@ def kubeconfig(
     """Write an admin kubeconfig for the cluster (mode 0600)."""
     from hk8s.pki import write_kubeconfig
 
-    out = Output.of(ctx)
-    if output is not None:
-        out.mode = output
+    out = Output.of(ctx, output)
     config, found = access(file, token, secrets)
     target = write_kubeconfig(beside(file, path, "kubeconfig"), found.kubeconfig())
     out.result(

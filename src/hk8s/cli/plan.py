@@ -78,9 +78,7 @@ def plan(
     from hk8s.config import load_config
     from hk8s.controller import Reconciler
 
-    out = Output.of(ctx)
-    if output is not None:
-        out.mode = output
+    out = Output.of(ctx, output)
     if destroy:
         from hk8s.cli.destroy import preview_destroy
 

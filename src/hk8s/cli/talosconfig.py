@@ -30,9 +30,7 @@ def talosconfig(
     """Write a talosconfig for the cluster (mode 0600)."""
     from hk8s.pki import write_talosconfig
 
-    out = Output.of(ctx)
-    if output is not None:
-        out.mode = output
+    out = Output.of(ctx, output)
     config, found = access(file, token, secrets)
     identity = found.talosconfig()
     target = write_talosconfig(beside(file, path, "talosconfig"), identity)

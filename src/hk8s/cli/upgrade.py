@@ -113,9 +113,7 @@ def upgrade(
     from hk8s.controller import UpgradeOptions, UpgradePorts, upgrade_cluster
     from hk8s.errors import UsageError
 
-    out = Output.of(ctx)
-    if output is not None:
-        out.mode = output
+    out = Output.of(ctx, output)
     if talos_only and kubernetes_only:
         raise UsageError(
             "--talos-only and --kubernetes-only exclude each other",
