@@ -15,6 +15,7 @@ from hk8s.controller._nodes import config_hash
 from hk8s.controller._servers import CONFIG_HASH_LABEL
 from hk8s.controller._upgrade_node import UPGRADING_ANNOTATION, static_pod_versions
 from hk8s.controller._upgrade_plan import NodeVersions, talos_tag
+from hk8s.errors import AuthError, UnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -71,11 +72,19 @@ async def running_releases(talos: TalosNodeAPI, waiter: Waiter, nodes: Sequence[
 
 async def _running_release(talos: TalosNodeAPI, waiter: Waiter, node: Node) -> str:
     """The node's Talos version; waits while it does not answer (an interrupted run may have
-    left it rebooting)."""
+    left it rebooting).
+
+    A refused client certificate is waited out too: a node going down for its reboot closes
+    connections right after the TLS handshake, which reads as a refusal (``_transport``),
+    and the bundle was already checked against the servers' cluster-id label; a node that
+    really belongs to another PKI ends in a timeout that names the refusal."""
     tag: list[str] = []
 
     async def answers() -> tuple[bool, str]:
-        tag.append((await talos.version(node.address)).tag)
+        try:
+            tag.append((await talos.version(node.address)).tag)
+        except AuthError as exc:
+            raise UnavailableError(exc.message, hint=exc.hint, node=node.name) from exc
         return True, ""
 
     await waiter.until(

@@ -66,7 +66,7 @@ class CreateWorld:
         )
         self.outputs += [result.stdout, result.stderr]
         if check:
-            assert result.returncode == 0, result.stderr[-4000:]
+            assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
         return result
 
     def hk8s_killed_on_eviction(self, *args: str) -> tuple[int, dict[str, list[str]]]:

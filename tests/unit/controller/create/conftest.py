@@ -57,6 +57,7 @@ class FakeTalos:
     left: list[str] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
     releases: dict[str, str] = field(default_factory=dict)  # what each node's disk boots
+    closing: dict[str, int] = field(default_factory=dict)  # mTLS calls cut after handshake
 
     def name(self, node: str) -> str:
         return next(s.name for s in self.hcloud.servers.values() if s.public_ipv4 == node)
@@ -83,6 +84,9 @@ class FakeTalos:
             raise AuthError("client certificate required")
         if not maintenance and node not in self.configs:
             raise UnavailableError("maintenance certificate is not signed by the cluster CA")
+        if not maintenance and self.closing.get(node):
+            self.closing[node] -= 1  # going down for a reboot: reads as a refused certificate
+            raise AuthError("the node closed the connection right after the TLS handshake")
         return VersionInfo(self.releases.get(node, "v1.12.0"))
 
     async def bootstrap(self, node: str) -> BootstrapOutcome:

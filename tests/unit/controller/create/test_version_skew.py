@@ -126,3 +126,14 @@ async def test_an_api_that_is_not_up_leaves_the_talos_check(harness: Harness) ->
         await create_cluster(versions("v1.13.0"), harness.ports(versions("v1.13.0")),
                              harness.options(), reporter)  # fmt: skip
     assert any(e.title == "Kubernetes versions not checked" for e in reporter.events)
+
+
+async def test_a_node_going_down_for_its_reboot_is_waited_for(harness: Harness) -> None:
+    # A re-run right after a killed one: the node that just took its config is rebooting.
+    config = versions("v1.12.0")
+    await created(harness, config)
+    [address] = [s.public_ipv4 for s in harness.hcloud.servers.values() if s.name == "demo-cp-1"]
+    assert address is not None
+    harness.talos.closing[address] = 2
+    await create_cluster(config, harness.ports(config), harness.options())
+    assert harness.talos.closing[address] == 0 and harness.talos.applied == []
