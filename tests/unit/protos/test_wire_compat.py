@@ -16,10 +16,12 @@ import pytest
 from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor_pb2 import FieldDescriptorProto as Field
 
+import _reference
+
 ROOT = Path(__file__).resolve().parents[3]
 PROTOS = ROOT / "protos"
 # Copies of ../shared/reference/talos/rpcs-*.tsv (every RPC of those Talos versions).
-RPC_TABLES = Path(__file__).parent / "data"
+RPC_TABLES = _reference.REFERENCE / "talos"
 
 
 def _type_of(field: Field) -> str:
