@@ -20,6 +20,7 @@ bootstrapped, and that run must still be finished; the Talos check covers it the
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -29,7 +30,7 @@ from hk8s.controller._servers import CONFIG_HASH_LABEL, desired_servers
 from hk8s.controller._upgrade_node import UPGRADING_ANNOTATION, static_pod_versions
 from hk8s.controller._upgrade_observe import running_releases
 from hk8s.controller._upgrade_plan import parse_version, talos_tag
-from hk8s.errors import Hk8sError, UsageError
+from hk8s.errors import Hk8sError, UsageError, WaitTimeoutError
 from hk8s.pki import generate_admin_kubeconfig
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ async def refuse_version_skew(
     nodes = [n for n in pair_nodes(desired, servers) if CONFIG_HASH_LABEL in n.server.labels]
     if not nodes:
         return
-    tags = await running_releases(probe, waiter, nodes)
+    tags = await _releases(probe, waiter, nodes)
     kubernetes, marked = await _kubernetes_versions(config, bundle, nodes, hcloud, kube, waiter)
     talos_want = parse_version(config.talos.version)
     kube_want = parse_version(config.kubernetes.version)
@@ -72,18 +73,39 @@ async def refuse_version_skew(
         seen = kubernetes.get(node.name, ())
         kube_off = sorted({v for v in seen if parse_version(v) != kube_want})
         facts = []
-        if parse_version(tag) != talos_want or kube_off:
+        if (tag is not None and parse_version(tag) != talos_want) or kube_off:
             facts.append(
-                "runs " + ", ".join([f"Talos {tag}"] + [f"Kubernetes {v}" for v in kube_off])
+                "runs "
+                + ", ".join(
+                    ([f"Talos {tag}"] if tag else []) + [f"Kubernetes {v}" for v in kube_off]
+                )
             )
         if node.name in marked:
             facts.append(f"was left cordoned by an interrupted upgrade to {marked[node.name]}")
         if facts:
             runs[node.name] = " and ".join(facts)
-        else:
+        elif tag is not None:
             at_target.append(node.name)
     if runs:
         raise _skew_error(config, runs, at_target, interrupted=bool(marked))
+
+
+async def _releases(probe: TalosNodeAPI, waiter: Waiter, nodes: Sequence[Node]) -> list[str | None]:
+    """Each node's Talos version, ``None`` for a node that did not answer within the boot
+    timeout: it is left to the later phases, which wait for it again (a run killed right
+    after a node took its config finds it rebooting; before this check existed, nothing
+    waited on it until the health gate)."""
+
+    async def one(node: Node) -> str | None:
+        try:
+            [tag] = await running_releases(probe, waiter, [node])
+        except WaitTimeoutError as exc:
+            waiter.info(f"node/{node.name}", f"Talos version of {node.name} not checked",
+                        exc.message)  # fmt: skip
+            return None
+        return tag
+
+    return list(await asyncio.gather(*(one(n) for n in nodes)))
 
 
 async def _kubernetes_versions(

@@ -137,3 +137,19 @@ async def test_a_node_going_down_for_its_reboot_is_waited_for(harness: Harness) 
     harness.talos.closing[address] = 2
     await create_cluster(config, harness.ports(config), harness.options())
     assert harness.talos.closing[address] == 0 and harness.talos.applied == []
+
+
+async def test_a_node_that_does_not_answer_is_left_out(harness: Harness) -> None:
+    # demo-cp-1 stays down past the boot timeout: the others are still asked and named.
+    await created(harness, versions("v1.12.0"))
+    [address] = [s.public_ipv4 for s in harness.hcloud.servers.values() if s.name == "demo-cp-1"]
+    assert address is not None
+    harness.talos.closing[address] = 10**6
+    reporter = RecordingReporter()
+    with pytest.raises(UsageError) as info:
+        config = versions("v1.13.0")
+        await create_cluster(config, harness.ports(config), harness.options(), reporter)
+    assert "demo-workers-1 runs Talos v1.12.0" in info.value.message
+    assert "demo-cp-1 runs Talos" not in info.value.message
+    assert any(e.title == "Talos version of demo-cp-1 not checked" for e in reporter.events)
+    assert harness.hcloud.mutations() == []
