@@ -148,7 +148,6 @@ from hk8s.controller._upgrade_node import (
     NodeUpgrader,
     cordon_object,
     static_pod_versions,
-    uncordon_object,
 )
 from hk8s.controller._upgrade_plan import (
     NodeStep,
@@ -302,7 +301,6 @@ __all__ = [
     "sort_operations",
     "split_removals",
     "static_pod_versions",
-    "uncordon_object",
     "upgrade_cluster",
     "upgrade_order",
     "wait_etcd_members",

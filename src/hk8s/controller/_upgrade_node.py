@@ -51,7 +51,6 @@ __all__ = [
     "NodeUpgrader",
     "cordon_object",
     "static_pod_versions",
-    "uncordon_object",
 ]
 
 # Set on a Node while hk8s upgrades it (with the cordon), removed with the uncordon (one
@@ -72,14 +71,6 @@ def cordon_object(node: str, target: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Node",
             "metadata": {"name": node, "annotations": {UPGRADING_ANNOTATION: target}},
             "spec": {"unschedulable": True}}  # fmt: skip
-
-
-def uncordon_object(node: str) -> dict[str, Any]:
-    """Server-side apply body that makes the Node schedulable. The upgrade itself uncordons
-    with ``KubernetesAPI.uncordon(node, annotation=UPGRADING_ANNOTATION)``, which also drops
-    the mark whoever applied it; this body stays for callers of the controller package."""
-    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node},
-            "spec": {"unschedulable": False}}  # fmt: skip
 
 
 def static_pod_versions(pods: Sequence[dict[str, Any]], node: str) -> dict[str, str | None]:
