@@ -1,37 +1,102 @@
 """The ``hk8s`` Typer app: global options and the command registry.
 
 Each command lives in its own module under ``hk8s.cli`` with a ``register(app)`` function, and
-is listed once in ``COMMANDS``. Command modules import only typer and hk8s' light modules at
-the top; anything heavy (pydantic models, hcloud, grpclib, kubernetes, rich) is imported
-inside the command function, so ``hk8s --help`` stays fast (tests/unit/cli/test_startup.py).
+is listed once in ``COMMANDS`` with the one line ``hk8s --help`` shows for it. The root group
+builds a command only when it runs (``LazyGroup``): inspecting every command's signature costs
+more than half of the start-up budget, and ``hk8s --help`` needs none of them. Command modules
+import only typer and hk8s' light modules at the top; anything heavy is imported inside the
+command function (tests/unit/cli/test_startup.py).
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from hk8s.cli._output import Output, OutputMode
 
-__all__ = ["COMMANDS", "build_app"]
+__all__ = ["COMMANDS", "LazyGroup", "build_app", "load_command"]
 
-# Registration order is the order in ``hk8s --help``. Add one line per command module.
-COMMANDS: tuple[str, ...] = (
-    "hk8s.cli.create",
-    "hk8s.cli.image",
-    "hk8s.cli.infra",
-    "hk8s.cli.plan",
-    "hk8s.cli.upgrade",
-    "hk8s.cli.destroy",
-    "hk8s.cli.health",
-    "hk8s.cli.kubeconfig",
-    "hk8s.cli.talosconfig",
-    "hk8s.cli.config",
-    "hk8s.cli.version",
-    "hk8s.cli.sim",
-)
+# Command name -> (module, its line in ``hk8s --help``), in help order. Add one line per
+# command module; tests/unit/cli/test_app.py checks each line against the command's docstring.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "create": (
+        "hk8s.cli.create",
+        "Create or converge the cluster: infra, servers, Talos, etcd, addons, health.",
+    ),
+    "plan": ("hk8s.cli.plan", "Show what would change, and why; change nothing."),
+    "infra": (
+        "hk8s.cli.infra",
+        "Create or update the network, firewall, placement groups and API load balancer.",
+    ),
+    "image": (
+        "hk8s.cli.image",
+        "Build, list and prune the Talos snapshots cluster servers boot from.",
+    ),
+    "upgrade": (
+        "hk8s.cli.upgrade",
+        "Rolling Talos and/or Kubernetes upgrade to the versions in cluster.yaml.",
+    ),
+    "destroy": (
+        "hk8s.cli.destroy",
+        "Delete everything the cluster owns on Hetzner Cloud, in dependency order.",
+    ),
+    "health": (
+        "hk8s.cli.health",
+        "Check etcd, Talos services, nodes and control-plane pods; exit 1 if any fails.",
+    ),
+    "kubeconfig": (
+        "hk8s.cli.kubeconfig",
+        "Write an admin kubeconfig for the cluster (mode 0600).",
+    ),
+    "talosconfig": ("hk8s.cli.talosconfig", "Write a talosconfig for the cluster (mode 0600)."),
+    "config": ("hk8s.cli.config", "Validate cluster.yaml files and print their JSON Schema."),
+    "sim": (
+        "hk8s.cli.sim",
+        "Run the built-in simulated Hetzner Cloud, Talos and Kubernetes world.",
+    ),
+    "version": ("hk8s.cli.version", "Print the hk8s version."),
+}
+
+
+def load_command(name: str) -> Any:
+    """Build the (Typer-vendored click) command ``name``: imports its module, reads signatures."""
+    module, _ = COMMANDS[name]
+    holder = typer.Typer(rich_markup_mode=None, add_completion=False)
+    holder.callback()(lambda: None)  # a callback keeps it a group even with one command
+    importlib.import_module(module).register(holder)
+    group = typer.main.get_command(holder)
+    assert isinstance(group, TyperGroup)
+    return group.commands[name]
+
+
+class LazyGroup(TyperGroup):
+    """The root group: lists ``COMMANDS`` from the table, builds one only when it is used."""
+
+    # ctx/formatter are Typer's vendored click types, which typer does not export: Any.
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*COMMANDS, *(n for n in super().list_commands(ctx) if n not in COMMANDS)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name in COMMANDS:
+            if cmd_name not in self.commands:
+                self.add_command(load_command(cmd_name), cmd_name)
+            return self.commands[cmd_name]
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = [(name, short) for name, (_, short) in COMMANDS.items()]
+        rows += [
+            (name, command.get_short_help_str(formatter.width))
+            for name, command in self.commands.items()
+            if name not in COMMANDS
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
 
 HELP = """\
 Provision and operate Talos Linux Kubernetes clusters on Hetzner Cloud.
@@ -71,6 +136,7 @@ def _configure(
 def build_app() -> typer.Typer:
     """The app with every registered command."""
     app = typer.Typer(
+        cls=LazyGroup,
         name="hk8s",
         help=HELP,
         no_args_is_help=True,
@@ -81,6 +147,4 @@ def build_app() -> typer.Typer:
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     app.callback()(_configure)
-    for name in COMMANDS:
-        importlib.import_module(name).register(app)
     return app
