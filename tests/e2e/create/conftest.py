@@ -7,24 +7,19 @@ wrote) for the Hetzner token. Faults, kills and spies act on the simulator's own
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import subprocess
-import sys
-import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from e2e_support import WorldRun, check_ok, child_env, hk8s_argv, kill, observing, spawn
 from hk8s.sim.hcloud import FaultSpec
 from hk8s.sim.world import World, WorldFaults
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
-
-    from hk8s.sim.world import ThreadedWorld
 
 pytestmark = pytest.mark.e2e
 
@@ -33,32 +28,18 @@ TIMEOUT = 240
 
 
 @dataclass
-class CreateWorld:
-    threaded: ThreadedWorld
-    env: dict[str, str]
-    dir: Path
-    outputs: list[str] = field(default_factory=list)
-
-    @property
-    def world(self) -> World:
-        return self.threaded.world
-
+class CreateWorld(WorldRun):
     @property
     def token(self) -> str:
         return self.env["HCLOUD_TOKEN"]
 
-    @property
-    def config(self) -> Path:
-        return self.dir / "cluster.yaml"
-
     def write_config(self, text: str) -> None:
-        factory = f"talos:\n  image_factory: {self.world.factory_url}\n"
-        self.config.write_text(textwrap.dedent(text) + factory)
+        self.write_dedented(text, f"talos:\n  image_factory: {self.world.factory_url}\n")
 
     def hk8s(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """``hk8s <args> -f cluster.yaml``; ``check``: exit 0 or fail showing stderr."""
         result = subprocess.run(
-            [sys.executable, "-m", "hk8s", *args, "-f", str(self.config)],
+            hk8s_argv(*args, "-f", str(self.config)),
             env=self.env,
             capture_output=True,
             text=True,
@@ -66,59 +47,32 @@ class CreateWorld:
         )
         self.outputs += [result.stdout, result.stderr]
         if check:
-            assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+            check_ok(result)
         return result
 
     def hk8s_killed_on_eviction(self, *args: str) -> tuple[int, dict[str, list[str]]]:
         """Run hk8s and SIGKILL it right after the first pod eviction it asks for."""
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "hk8s", *args, "-f", str(self.config)],
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-        def kill() -> None:
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGKILL)
-
-        seen = self.spy_kube(on_evict=kill)
+        proc = spawn([*args, "-f", str(self.config)], self.env)
+        seen = self.spy_kube(on_evict=lambda: kill(proc))
         out, err = proc.communicate(timeout=TIMEOUT)
         self.outputs += [out, err]
         return proc.returncode, seen
 
-    def hk8s_killed_when(self, kill: Callable[[Any], bool], *args: str) -> int:
-        """Run hk8s and SIGKILL it as soon as ``kill(record)`` is true for a request the
+    def hk8s_killed_when(self, kill_when: Callable[[Any], bool], *args: str) -> int:
+        """Run hk8s and SIGKILL it as soon as ``kill_when(record)`` is true for a request the
         simulated API served (before hk8s sees the answer). Returns the exit status."""
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "hk8s", *args, "-f", str(self.config)],
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = spawn([*args, "-f", str(self.config)], self.env)
 
         def observer(record: Any, request: Any, response: Any) -> None:
-            if kill(record) and proc.poll() is None:
-                os.kill(proc.pid, signal.SIGKILL)
+            if kill_when(record):
+                kill(proc)
 
-        api = self.world.hcloud.api
-        self.threaded.call(lambda: api.observers.append(observer))
-        try:
+        with observing(self.threaded, self.world.hcloud.api, observer):
             out, err = proc.communicate(timeout=TIMEOUT)
             self.outputs += [out, err]
             return proc.returncode
-        finally:
-            self.threaded.call(lambda: api.observers.remove(observer))
 
     # -- the simulated Hetzner project
-    def reset_stats(self) -> None:
-        self.threaded.call(self.world.hcloud.stats.reset)
-
-    def mutating(self) -> int:
-        return int(self.threaded.call(lambda: self.world.hcloud.stats.mutating))
-
     def servers(self) -> dict[str, dict[str, str]]:
         """Every server by name, with its labels."""
         state = self.world.hcloud.state
@@ -167,7 +121,7 @@ def make_world(tmp_path: Path) -> Iterator[Callable[..., CreateWorld]]:
         def make(faults: dict[str, Any] | None = None) -> CreateWorld:
             spec = WorldFaults.parse(faults) if faults else None
             threaded = stack.enter_context(World.start_in_thread(speed=SPEED, faults=spec))
-            env = {**os.environ, **threaded.env, "NO_COLOR": "1"}
+            env = child_env(threaded.env)
             return CreateWorld(threaded, env, tmp_path)
 
         yield make

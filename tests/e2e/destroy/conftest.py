@@ -9,10 +9,7 @@ and a load balancer as the Hetzner CCM would make it for a Service (label
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 import textwrap
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,6 +21,7 @@ from hcloud.load_balancer_types import LoadBalancerType
 from hcloud.locations import Location
 from hcloud.server_types import ServerType
 
+from e2e_support import child_env, hk8s_argv, run_killed_after
 from hk8s.sim.hcloud import FaultSpec, ThreadedSim, run_in_thread
 
 if TYPE_CHECKING:
@@ -33,7 +31,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.e2e
 
 SPEED = 100.0
-MUTATING = ("POST", "PUT", "DELETE")
 
 CONFIG = """\
 name: {name}
@@ -84,7 +81,7 @@ class Project:
 
     def hk8s(self, *args: str, stdin: int | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "hk8s", *args],
+            hk8s_argv(*args),
             env=self.env,
             capture_output=True,
             text=True,
@@ -95,26 +92,11 @@ class Project:
     def hk8s_killed_after(self, mutations: int, *args: str) -> int:
         """Run hk8s and SIGKILL it the moment the simulator has served ``mutations``
         mutating requests (before their answers reach it). Returns the exit status."""
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "hk8s", *args],
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        argv = hk8s_argv(*args)
+        api = self.sim.api
+        return run_killed_after(
+            self.threaded, api, argv, self.env, mutations, stdin=subprocess.DEVNULL
         )
-        seen = [0]
-
-        def observer(record: Any, request: Any, response: Any) -> None:
-            if record.method in MUTATING:
-                seen[0] += 1
-                if seen[0] == mutations:
-                    os.kill(proc.pid, signal.SIGKILL)
-
-        self.threaded.call(lambda: self.sim.api.observers.append(observer))
-        try:
-            return proc.wait(timeout=60)
-        finally:
-            self.threaded.call(lambda: self.sim.api.observers.remove(observer))
 
     def faults(self, spec: dict[str, Any]) -> None:
         self.threaded.call(lambda: self.sim.set_faults(FaultSpec.parse(spec)))
@@ -161,7 +143,7 @@ class Project:
         """``hk8s infra`` for several clusters at once (as separate processes)."""
         procs = [
             subprocess.Popen(
-                [sys.executable, "-m", "hk8s", "infra", "-f", str(self.configs[name])],
+                hk8s_argv("infra", "-f", str(self.configs[name])),
                 env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -221,7 +203,7 @@ def _public_key() -> str:
 def project(tmp_path: Path) -> Iterator[Project]:
     """Clusters ``demo`` and ``prod``, plus an unlabelled server named like demo's."""
     with run_in_thread(speed=SPEED) as threaded:
-        env = {**os.environ, **threaded.sim.env(), "NO_COLOR": "1"}
+        env = child_env(threaded.sim.env())
         configs = {}
         for name in ("demo", "prod"):
             (tmp_path / name).mkdir()

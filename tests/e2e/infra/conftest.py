@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import http.server
-import os
-import signal
 import subprocess
-import sys
 import textwrap
 import threading
 from dataclasses import dataclass, field
@@ -14,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from e2e_support import child_env, hk8s_argv, run_killed_after
 from hk8s.sim.hcloud import FaultSpec, ThreadedSim, run_in_thread
 
 if TYPE_CHECKING:
@@ -74,7 +72,7 @@ class World:
     def hk8s(self, *args: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:
         """Run ``hk8s <args> -f <config>`` to completion; the token never shows in its output."""
         result = subprocess.run(
-            [sys.executable, "-m", "hk8s", *args, "-f", str(config or self.config)],
+            hk8s_argv(*args, "-f", str(config or self.config)),
             env=self.env,
             capture_output=True,
             text=True,
@@ -86,25 +84,8 @@ class World:
     def hk8s_killed_after(self, mutations: int, *args: str) -> int:
         """Run hk8s and SIGKILL it the moment the simulator has served ``mutations``
         mutating requests (before the answer reaches it). Returns the exit status."""
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "hk8s", *args, "-f", str(self.config)],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        seen = [0]
-
-        def observer(record: Any, request: Any, response: Any) -> None:
-            if record.method in ("POST", "PUT", "DELETE"):
-                seen[0] += 1
-                if seen[0] == mutations:
-                    os.kill(proc.pid, signal.SIGKILL)
-
-        self.threaded.call(lambda: self.sim.api.observers.append(observer))
-        try:
-            return proc.wait(timeout=60)
-        finally:
-            self.threaded.call(lambda: self.sim.api.observers.remove(observer))
+        argv = hk8s_argv(*args, "-f", str(self.config))
+        return run_killed_after(self.threaded, self.sim.api, argv, self.env, mutations)
 
     def reset_stats(self) -> None:
         self.threaded.call(self.sim.stats.reset)
@@ -138,12 +119,7 @@ class World:
 @pytest.fixture
 def world(tmp_path: Path, my_ip_url: str) -> Iterator[World]:
     with run_in_thread(speed=SPEED) as threaded:
-        env = {
-            **os.environ,
-            **threaded.sim.env(),
-            "HK8S_MY_IP_URL": my_ip_url,
-            "NO_COLOR": "1",
-        }
+        env = child_env(threaded.sim.env(), HK8S_MY_IP_URL=my_ip_url)
         config = tmp_path / "cluster.yaml"
         config.write_text(CONFIG)
         yield World(threaded, env, config)

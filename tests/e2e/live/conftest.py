@@ -36,6 +36,7 @@ import hcloud
 import pytest
 import yaml
 
+from e2e_support import child_env
 from hk8s.model.clock import ScaledClock
 from hk8s.sim.world import World
 
@@ -120,7 +121,7 @@ def sim() -> Iterator[Target]:
 def sim_target() -> Iterator[Target]:
     """The whole simulated world in a thread, and an environment that points at it."""
     with World.start_in_thread(speed=SIM_SPEED) as threaded:
-        env = {**os.environ, **threaded.env, "NO_COLOR": "1"}
+        env = child_env(threaded.env)
         yield Target("sim", env, location(), threaded)
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import contextlib
 import io
 import subprocess
-import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from e2e_support import WorldRun, check_ok
 from hk8s.cli._main import run
 from hk8s.sim.world import World
 
@@ -23,31 +23,15 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from hk8s.sim.world import ThreadedWorld
-
 pytestmark = pytest.mark.e2e
 
 SPEED = 100.0
 
 
 @dataclass
-class UpgradeWorld:
-    threaded: ThreadedWorld
-    env: dict[str, str]
-    dir: Path
-    outputs: list[str] = field(default_factory=list)
-
-    @property
-    def world(self) -> World:
-        return self.threaded.world
-
-    @property
-    def config(self) -> Path:
-        return self.dir / "cluster.yaml"
-
+class UpgradeWorld(WorldRun):
     def write_config(self, text: str) -> None:
-        factory = f"  image_factory: {self.world.factory_url}\n"
-        self.config.write_text(textwrap.dedent(text) + factory)
+        self.write_dedented(text, f"  image_factory: {self.world.factory_url}\n")
 
     def hk8s(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """``hk8s <args> -f cluster.yaml`` in this process (the simulator's environment is
@@ -59,7 +43,7 @@ class UpgradeWorld:
         result = subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
         self.outputs += [result.stdout, result.stderr]
         if check:
-            assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+            check_ok(result)
         return result
 
     # -- what the simulated nodes run
@@ -105,14 +89,7 @@ class UpgradeWorld:
 
         return self.threaded.call(read)
 
-    # -- the simulated Hetzner project
-    def reset_stats(self) -> None:
-        self.threaded.call(self.world.hcloud.stats.reset)
-
-    def mutating(self) -> int:
-        """Mutating Hetzner API requests since ``reset_stats``."""
-        return int(self.threaded.call(lambda: self.world.hcloud.stats.mutating))
-
+    # -- the simulated Hetzner project (``reset_stats``/``mutating``: ``WorldRun``)
     def set_failed_upgrades(self, patterns: list[str]) -> None:
         faults = self.world.fleet.faults
         self.threaded.call(lambda: setattr(faults, "failed_upgrades", list(patterns)))
