@@ -19,7 +19,7 @@ from hk8s.cli._options import Token  # noqa: TC001 (Typer reads annotations at r
 from hk8s.cli._output import Output, OutputMode
 
 if TYPE_CHECKING:
-    from hk8s.controller import DestroyPlan, DestroyReport
+    from hk8s.controller import Destroyer, DestroyPlan, DestroyReport
     from hk8s.providers.hcloud import HcloudProvider
     from hk8s.providers.k8s import KubeClient
 
@@ -92,6 +92,22 @@ def open_kube(
     except Hk8sError as exc:
         out.warn(f"{exc}; skipping the in-cluster cleanup")
         return None
+
+
+def new_destroyer(
+    provider: HcloudProvider, target: DestroyTarget, kube: KubeClient | None, *, images: bool
+) -> Destroyer:
+    """The controller ``destroy`` and ``plan --destroy`` both run: one plan, one preview."""
+    from hk8s.controller import Destroyer
+
+    return Destroyer(
+        provider,
+        target.cluster,
+        clock=provider.clock,
+        timing=provider.timing,
+        images=images,
+        kube=kube,
+    )
 
 
 def _names(names: list[str]) -> list[str]:
@@ -192,7 +208,7 @@ def destroy(
 
     from hk8s.cli._progress import progress
     from hk8s.cli.infra import connect
-    from hk8s.controller import Destroyer, local_files, purge_local_files
+    from hk8s.controller import local_files, purge_local_files
     from hk8s.errors import ProtectionError, UsageError
 
     out = Output.of(ctx, output)
@@ -218,14 +234,7 @@ def destroy(
     async def run() -> tuple[DestroyPlan, DestroyReport | None]:
         kube = open_kube(target, kubeconfig, provider, out)
         try:
-            destroyer = Destroyer(
-                provider,
-                target.cluster,
-                clock=provider.clock,
-                timing=provider.timing,
-                images=images,
-                kube=kube,
-            )
+            destroyer = new_destroyer(provider, target, kube, images=images)
             plan = await destroyer.plan()
             for note in plan.notes:
                 out.warn(note)
@@ -301,7 +310,6 @@ def preview_destroy(out: Output, file: Path, token: str | None, *, images: bool)
 
     from hk8s.cli._main import EXIT_OK, EXIT_PLAN_HAS_CHANGES
     from hk8s.cli.infra import connect
-    from hk8s.controller import Destroyer
 
     target = resolve_target(file, None)
     provider = connect(token)
@@ -309,14 +317,7 @@ def preview_destroy(out: Output, file: Path, token: str | None, *, images: bool)
     async def run() -> DestroyPlan:
         kube = open_kube(target, None, provider, out)
         try:
-            destroyer = Destroyer(
-                provider,
-                target.cluster,
-                clock=provider.clock,
-                timing=provider.timing,
-                images=images,
-                kube=kube,
-            )
+            destroyer = new_destroyer(provider, target, kube, images=images)
             return await destroyer.plan()
         finally:
             if kube is not None:
