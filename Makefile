@@ -6,10 +6,18 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# uv installs the venv from uv.lock (every package pinned with its hashes); uv itself is
+# bootstrapped with pip --require-hashes from tools/uv-requirements.txt into its own small venv.
+UV_DIR := .tools/uv
+UV     := $(UV_DIR)/bin/uv
+UV_RUN := UV_PYTHON_DOWNLOADS=never $(UV)
+# Upstream Go tools and oracles: pinned in committed go.mod/go.sum (tools/go, ...), built by go
+# into its own caches outside the work tree (GOCACHE, GOMODCACHE).
+GO     ?= go
 PROTO_SRC := $(shell find protos -name '*.proto' 2>/dev/null | sort)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test lint types unit e2e fmt bench protos protos-check demo clean
+.PHONY: help venv lock lock-upgrade test lint types unit e2e fmt bench protos protos-check demo clean
 
 help:
 	@echo "make demo    start the simulator and create a demo cluster in it"
@@ -18,23 +26,42 @@ help:
 	@echo "make fmt     format and autofix"
 	@echo "make bench   print benchmark figures"
 	@echo "make protos  regenerate src/hk8s/talosapi from protos/"
+	@echo "make lock    re-resolve uv.lock after a pyproject.toml change (other pins kept)"
+	@echo "make lock-upgrade  move every locked package to its newest allowed version"
 
-# The venv is rebuilt only when pyproject.toml changes: a no-op when up to date.
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+$(UV): tools/uv-requirements.txt
+	@test -x $(UV_DIR)/bin/python || $(PYTHON) -m venv $(UV_DIR)
+	$(UV_DIR)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
+		--require-hashes -r tools/uv-requirements.txt
+	@touch $@
+
+# Installs exactly uv.lock (--locked: refuse a lock that no longer matches pyproject.toml).
+# Dependencies first, then hk8s itself, built by the locked hatchling already in the venv.
+# A no-op when the venv is newer than the lock.
+$(STAMP): $(UV) pyproject.toml uv.lock
+	$(UV_RUN) sync --locked --python $(PYTHON) --no-install-project
+	$(UV_RUN) sync --locked --python $(PYTHON)
 	@touch $@
 
 venv: $(STAMP)
 
+lock: $(UV)
+	$(UV_RUN) lock
+
+lock-upgrade: $(UV)
+	$(UV_RUN) lock --upgrade
+	$(UV_RUN) pip compile tools/uv-requirements.in --generate-hashes --universal --quiet \
+		-o tools/uv-requirements.txt
+
 test: lint unit e2e
 
 lint: $(STAMP) protos-check
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(UV_RUN) lock --check
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(GO) -C tools/go tool actionlint -shellcheck $(CURDIR)/$(BIN)/shellcheck $(CURDIR)/.github/workflows/*.yml
 
 types: $(STAMP)
 	$(BIN)/mypy
@@ -46,8 +73,8 @@ e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e
 
 fmt: $(STAMP)
-	$(BIN)/ruff check --fix src tests bench
-	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench tools
+	$(BIN)/ruff format src tests bench tools
 
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
@@ -63,4 +90,4 @@ demo: $(STAMP)
 	$(BIN)/python -m hk8s.sim.demo
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache build dist

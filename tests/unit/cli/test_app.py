@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -50,6 +51,11 @@ def test_version_text_and_json(cli: Callable[..., Any]) -> None:
     assert text.stdout.startswith(f"hk8s {hk8s.__version__} ")
     data = json.loads(cli("--output", "json", "version").stdout)
     assert data["version"] == hk8s.__version__
+
+
+def test_version_is_the_installed_distributions() -> None:
+    """pyproject.toml's static version (what pip and uv.lock see) and hk8s.__version__ agree."""
+    assert metadata.version("hk8s") == hk8s.__version__
 
 
 def test_usage_errors_exit_2(cli: Callable[..., Any]) -> None:
