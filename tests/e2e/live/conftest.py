@@ -20,7 +20,6 @@ random), ``HK8S_E2E_DELETE_IMAGES=1`` (also delete the Talos snapshot the run bu
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import re
@@ -30,36 +29,28 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-import hcloud
 import pytest
 import yaml
 
+import live_sweep
 from e2e_support import child_env
 from hk8s.model.clock import ScaledClock
 from hk8s.sim.world import World
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator, Mapping
 
     from hk8s.sim.world import ThreadedWorld
 
-T = TypeVar("T")
 TARGET_ENV = "HK8S_E2E_TARGET"
 SIM_SPEED = 100.0
-DEFAULT_ENDPOINT = "https://api.hetzner.cloud/v1"
 # Variables that point hk8s at a simulator: never passed on to a run against real Hetzner.
 SIM_ONLY_ENV = ("HK8S_TIME_SCALE", "HK8S_PORT_MAP", "HK8S_MY_IP_URL", "HK8S_IMAGE_FACTORY")
 # Per hk8s command, in wall seconds: a real image build or create takes minutes.
 COMMAND_TIMEOUT = {"sim": 120.0, "hcloud": 2400.0}
 TEST_TIMEOUT = {"sim": 180, "hcloud": 3 * 3600}
-# Deleted in this order: what uses a resource goes before it (servers before their firewall,
-# network and placement group; load balancers before the network).
-SWEPT = ("servers", "load_balancers", "firewalls", "networks", "placement_groups", "ssh_keys")
-# Waiting for deletions to land (a firewall is "in use" until its servers are gone).
-SWEEP_TIMEOUT = 900.0  # clock seconds
-SWEEP_POLL = 5.0
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -90,12 +81,6 @@ class Target:
     @property
     def speed(self) -> float:
         return float(self.env.get("HK8S_TIME_SCALE") or 1.0)
-
-    def client(self) -> hcloud.Client:
-        endpoint = self.env.get("HCLOUD_ENDPOINT") or DEFAULT_ENDPOINT
-        return hcloud.Client(
-            token=self.token, api_endpoint=endpoint, application_name="hk8s-e2e", timeout=30
-        )
 
 
 @pytest.fixture(params=["sim", "hcloud"])
@@ -193,42 +178,28 @@ class LiveRun:
         return result
 
     # ------------------------------------------------------------------ cleanup
-    def owned(self) -> dict[str, list[str]]:
-        """What is left on the target of this run: kind -> names."""
+    def _owned(self, labels: Mapping[str, str]) -> bool:
+        return labels.get("cluster") == self.name
 
-        def names() -> dict[str, list[str]]:
-            found = self._find(self.target.client())
-            return {kind: [r.name for r in items] for kind, items in found.items() if items}
-
-        return self._safely("listing what is left", names)
-
-    def _safely(self, what: str, call: Callable[[], T]) -> T:
-        """``call()``, with a failure of the hcloud library reported as one redacted line: the
-        library's frames hold the Authorization header, which --showlocals would print."""
-        try:
-            return call()
-        except AssertionError:
-            raise
-        except Exception as exc:
-            message = self.redact(f"{what} of {self.name} failed: {type(exc).__name__}: {exc}")
-        raise RuntimeError(message)  # outside ``except``: no chained library traceback
-
-    def _find(self, client: hcloud.Client) -> dict[str, list[Any]]:
-        selector = f"cluster={self.name}"
-        found = {kind: getattr(client, kind).get_all(label_selector=selector) for kind in SWEPT}
-        # Build servers/keys carry a build id, not the cluster: those created since this run
-        # started are its own (a build started by another run in this window would go too).
-        builds = "managed-by=hk8s,hk8s/role=image-build"
-        for kind in ("servers", "ssh_keys"):
-            leftovers = getattr(client, kind).get_all(label_selector=builds)
-            found[kind] += [r for r in leftovers if self._since_start(r.labels)]
-        return found
-
-    def _since_start(self, labels: dict[str, str]) -> bool:
+    def _built_since_start(self, labels: Mapping[str, str]) -> bool:
+        """Build servers/keys carry a build id, not the cluster: those created since this run
+        started are its own (a build started by another run in this window would go too)."""
         try:
             return float(labels.get("hk8s/created", "")) >= self.started - 60
         except ValueError:
             return False
+
+    def owned(self) -> dict[str, list[str]]:
+        """What is left on the target of this run: kind -> names."""
+
+        def names() -> dict[str, list[str]]:
+            api = live_sweep.client(self.target.env)
+            found = live_sweep.find(
+                api, f"cluster={self.name}", self._owned, self._built_since_start
+            )
+            return {kind: [r.name for r in items] for kind, items in found.items() if items}
+
+        return live_sweep.safely(self.target.token, f"listing what is left of {self.name}", names)
 
     def cleanup(self) -> tuple[int, dict[str, list[str]]]:
         """``hk8s destroy --name`` then the label sweep: (destroy's exit status, what the
@@ -248,30 +219,18 @@ class LiveRun:
         return found + [str(p) for p in files if token.encode() in p.read_bytes()]
 
     def sweep(self) -> dict[str, list[str]]:
-        """Delete everything ``_find`` sees, round after round, until nothing is left."""
-        return self._safely("the label sweep", self._sweep)
-
-    def _sweep(self) -> dict[str, list[str]]:
-        client = self.target.client()
-        swept: dict[str, list[str]] = {}
-        clock = ScaledClock(self.target.speed)
-        deadline = clock.now() + SWEEP_TIMEOUT
-        while True:
-            found = self._find(client)
-            if not any(found.values()):
-                return swept
-            for kind in SWEPT:
-                for resource in found[kind]:
-                    swept.setdefault(kind, [])
-                    if resource.name not in swept[kind]:
-                        swept[kind].append(resource.name)
-                    # In use, locked or already gone: the next round sees.
-                    with contextlib.suppress(hcloud.APIException):
-                        getattr(client, kind).delete(resource)
-            if clock.now() > deadline:
-                left = {k: [r.name for r in v] for k, v in found.items() if v}
-                raise AssertionError(f"the label sweep could not delete {left}")
-            asyncio.run(clock.sleep(SWEEP_POLL))
+        """Delete everything ``owned`` sees, round after round, until nothing is left."""
+        return live_sweep.safely(
+            self.target.token,
+            f"the label sweep of {self.name}",
+            lambda: live_sweep.sweep(
+                live_sweep.client(self.target.env),
+                f"cluster={self.name}",
+                self._owned,
+                self._built_since_start,
+                ScaledClock(self.target.speed),
+            ),
+        )
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+import live_sweep
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -113,7 +115,7 @@ def test_sweep_removes_this_runs_build_leftovers_only(sim_run: LiveRun) -> None:
     assert status == -signal.SIGKILL
     leftovers = run.owned()
     assert len(leftovers["servers"]) == 1 and leftovers["servers"][0].startswith("hk8s-build-")
-    client = run.target.client()
+    client = live_sweep.client(run.target.env)
     # A build key another run left an hour ago: not this run's to delete (a later
     # ``hk8s image build`` removes it by its age).
     old = client.ssh_keys.create(
@@ -152,10 +154,43 @@ def test_an_unreachable_api_fails_the_sweep_without_the_token(sim_run: LiveRun) 
     run = sim_run
     run.target.env["HCLOUD_ENDPOINT"] = "http://127.0.0.1:9/v1"  # nothing listens on port 9
 
-    with pytest.raises(RuntimeError) as failure:
+    with pytest.raises(live_sweep.SweepError) as failure:
         run.sweep()
 
     assert "the label sweep of e2e-" in str(failure.value)
     assert run.target.token not in str(failure.value)
     # no library traceback (its frames hold the Authorization header) is chained to it
     assert failure.value.__context__ is None and failure.value.__cause__ is None
+
+
+def test_the_nightly_cleanup_step_deletes_e2e_leftovers_and_fails_the_run(
+    sim_run: LiveRun, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """tests/live_sweep.py as the nightly workflow's last step runs it: after a job killed
+    mid-create it deletes that cluster's resources, names them and exits 1; a second run finds
+    nothing and exits 0; another cluster in the project is not touched."""
+    run = sim_run
+    run.write_config()
+    api = live_sweep.client(run.target.env)
+    other = api.networks.create(
+        name="prod-net", ip_range="10.9.0.0/16", labels={"managed-by": "hk8s", "cluster": "prod"}
+    )
+    run.hk8s("image", "build", "-f", str(run.config))
+    status = killed_when(run, server_created, "create", "-f", str(run.config))
+    assert status == -signal.SIGKILL
+    left = run.owned()
+    assert left["servers"] and left["networks"] == [run.name]
+    argv = ["--cluster-prefix", "e2e-", "--fail-if-deleted"]
+
+    assert live_sweep.main(argv, env=run.target.env) == 1
+    printed = capsys.readouterr().out
+    assert f"deleted 1 networks: {run.name}" in printed
+    assert run.target.token not in printed
+    assert run.owned() == {}
+    assert live_sweep.main(argv, env=run.target.env) == 0
+    assert "nothing labelled cluster=e2e-*" in capsys.readouterr().out
+    assert [n.name for n in api.networks.get_all()] == [other.name]
+
+
+def test_the_cleanup_step_refuses_an_empty_prefix(sim_run: LiveRun) -> None:
+    assert live_sweep.main(["--cluster-prefix", " "], env=sim_run.target.env) == 2
