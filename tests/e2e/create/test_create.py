@@ -174,7 +174,7 @@ def test_mixed_architectures(world: CreateWorld) -> None:
         location: fsn1
         control_plane:
           count: 1
-          server_type: cx22
+          server_type: cx23
         workers:
           - name: arm
             count: 1

@@ -110,6 +110,12 @@ def _location(body: dict[str, Any], st: ServerType) -> Location:
             "resource_unavailable",
             f"server type {st.name} is not available in location {location.name}",
         )
+    if not st.orderable_in(location.name):
+        # Deprecated past unavailable_after there, or sold out (available: false).
+        raise ApiError(
+            "resource_unavailable",
+            f"server type {st.name} is currently not orderable in location {location.name}",
+        )
     return location
 
 

@@ -38,7 +38,7 @@ KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGbV0bN6m3CwZYGvDNYbp0Yy5PhfpQpBTyGFv
 def server(client: Client, name: str, labels: dict[str, str], **kwargs: object) -> int:
     result = client.servers.create(
         name=name,
-        server_type=ServerType(name="cx22"),
+        server_type=ServerType(name="cx23"),
         image=Image(name="debian-12"),
         location=Location(name="fsn1"),
         labels=labels,
@@ -52,10 +52,10 @@ def server(client: Client, name: str, labels: dict[str, str], **kwargs: object) 
 
 def test_catalogue(client: Client) -> None:
     types = {t.name: t for t in client.server_types.get_all()}
-    assert {"cx22", "cpx11", "cpx51", "cax11", "cax41", "ccx13"} <= set(types)
+    assert {"cx23", "cpx11", "cpx51", "cax11", "cax41", "ccx13"} <= set(types)
     assert types["cax21"].architecture == "arm" and types["cpx31"].architecture == "x86"
     assert {loc.location.name for loc in types["cpx11"].locations} >= {"fsn1", "ash", "sin"}
-    assert "ash" not in {loc.location.name for loc in types["cx22"].locations}
+    assert "ash" not in {loc.location.name for loc in types["cx23"].locations}
     assert client.locations.get_by_name("hel1").network_zone == "eu-central"
     assert client.load_balancer_types.get_by_name("lb11").max_targets == 25
     fsn1 = client.locations.get_by_name("fsn1")
