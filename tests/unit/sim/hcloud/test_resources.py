@@ -64,6 +64,48 @@ def test_catalogue(client: Client) -> None:
         client.server_types.get_by_id(424242)
 
 
+def test_catalogue_is_todays_with_per_location_deprecations(client: Client) -> None:
+    """December 2026 (sources in hk8s/sim/hcloud/_catalog.py): cx22..cx52 are gone, their
+    successors sold in the EU only; first-generation CPX is past its date outside the US;
+    second-generation CPX is not sold in the US; CAX in Germany and Finland."""
+    types = {t.name: t for t in client.server_types.get_all()}
+    assert not {"cx22", "cx32", "cx42", "cx52"} & set(types)
+    assert {"cx23", "cx33", "cx43", "cx53", "cpx12", "cpx62", "ccx63"} <= set(types)
+
+    def per_location(name: str) -> dict[str, Any]:
+        return {loc.location.name: loc for loc in types[name].locations}
+
+    cpx11 = per_location("cpx11")
+    assert not cpx11["nbg1"].available and not cpx11["sin"].available
+    assert cpx11["nbg1"].deprecation.unavailable_after.isoformat() == "2025-12-31T00:00:00+00:00"
+    assert cpx11["nbg1"].deprecation.announced.isoformat() == "2025-10-16T00:00:00+00:00"
+    assert cpx11["ash"].available and cpx11["ash"].deprecation is None
+    [raw] = client.request("GET", "/server_types", params={"name": "cpx11"})["server_types"]
+    assert (raw["deprecated"], raw["deprecation"]) == (False, None)  # not in every location
+    assert set(per_location("cpx22")) == {"fsn1", "nbg1", "hel1", "sin"}
+    assert set(per_location("cax11")) == set(per_location("cx23")) == {"fsn1", "nbg1", "hel1"}
+    assert not per_location("cx43")["nbg1"].available  # sold out there
+
+
+def test_servers_of_a_type_not_orderable_there_are_refused(client: Client) -> None:
+    with pytest.raises(APIException) as info:
+        client.servers.create(
+            name="old", server_type=ServerType(name="cpx11"), image=Image(name="debian-12"),
+            location=Location(name="nbg1"),
+        )  # fmt: skip
+    assert info.value.code == "resource_unavailable"
+    with pytest.raises(APIException) as gone:
+        client.servers.create(
+            name="gone", server_type=ServerType(name="cx22"), image=Image(name="debian-12")
+        )
+    assert gone.value.code == "invalid_input"
+    result = client.servers.create(
+        name="us", server_type=ServerType(name="cpx11"), image=Image(name="debian-12"),
+        location=Location(name="ash"),
+    )  # fmt: skip
+    assert result.server.id is not None
+
+
 def test_ssh_keys_crud(client: Client) -> None:
     key = client.ssh_keys.create(name="build", public_key=KEY, labels={"tmp": "yes"})
     assert key.fingerprint.count(":") == 15
