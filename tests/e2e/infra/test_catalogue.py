@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from hk8s.config import LOCATION_ZONES
 
-from .conftest import World  # type: ignore[import-not-found]
+if TYPE_CHECKING:
+    from .conftest import World  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.e2e
 
