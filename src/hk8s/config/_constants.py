@@ -30,15 +30,16 @@ EU_LOCATIONS: Final[frozenset[str]] = frozenset({"fsn1", "nbg1", "hel1"})
 # `create`, `infra`, `upgrade` and `image build` check every type against it (deprecation,
 # availability right now); these rules only catch what can never work, offline.
 # - CX (shared, cost-optimized: cx23..cx53) and CAX (Ampere arm64: cax11..cax41): Germany
-#   and Finland only (docs.hetzner.com/cloud/servers/overview; CX and CAX were never sold in
-#   the US: trailofbits/algo#14562, Hetzner support 2022; hetzner.com plan pages read
-#   2026-09-03, robhunter/agentdeals#1286).
+#   and Finland only (never sold in the US: Hetzner support quoted in trailofbits/algo#14562,
+#   2022; hetzner.com plan pages read 2026-09-03 list EU prices only, per
+#   robhunter/agentdeals#1286).
 # - Second-generation CPX (cpx12..cpx62, since 2025-10-16): Germany, Finland and Singapore,
 #   not the US (same plan pages: EU and SIN prices, none for the US).
 # - First-generation CPX (cpx11..cpx51): deprecated 2025-10-16 and unorderable since
-#   2025-12-31 outside the US (docs.hetzner.cloud changelog#2025-10-16-server-types-deprecated;
-#   "Server Type \"cpx11\" is unavailable in \"nbg1\" and can no longer be ordered",
-#   terraform-provider-hcloud, 2026-08); sold in ash and hil. Left to the live check.
+#   2025-12-31 where the second generation is sold (docs.hetzner.cloud
+#   changelog#2025-10-16-server-types-deprecated; seen for nbg1 with
+#   terraform-provider-hcloud, 2026-08: 'Server Type "cpx11" is unavailable in "nbg1" and
+#   can no longer be ordered'); sold in ash and hil. Left to the live check.
 # - CCX (dedicated): every location.
 SERVER_FAMILY_LOCATIONS: Final[tuple[tuple[str, str, frozenset[str]], ...]] = (
     (r"^cx\d", "CX (shared cost-optimized)", EU_LOCATIONS),

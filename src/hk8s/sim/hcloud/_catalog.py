@@ -270,7 +270,8 @@ def _everywhere(eur: float, where: tuple[str, ...], **overrides: Offer) -> dict[
 
 
 def _first_generation_cpx(eur: float) -> dict[str, Offer]:
-    """Deprecated and unorderable outside the US, still sold in ash and hil ([families])."""
+    """Deprecated and unorderable where the second generation is sold (observed for nbg1
+    [tofu-2026-08]; fsn1, hel1 and sin inferred), still sold in ash and hil ([families])."""
     gone = (ANNOUNCED_2025, UNORDERABLE_2025)
     offers = {loc: Offer(eur, available=False, deprecation=gone) for loc in (*EU, "sin")}
     offers.update({loc: Offer(eur) for loc in US})  # prices assumed (see above)
