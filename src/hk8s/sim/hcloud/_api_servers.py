@@ -104,7 +104,9 @@ def _location(body: dict[str, Any], st: ServerType) -> Location:
             raise invalid_input("datacenter", f"datacenter {dc!r} not found")
         location = DATACENTERS[dc]
     else:
-        location = LOCATIONS[st.locations[0]]
+        # No place asked for: the API places it where the type can be ordered.
+        sold = [loc for loc in st.locations if st.orderable_in(loc)]
+        location = LOCATIONS[(sold or list(st.locations))[0]]
     if location.name not in st.locations:
         raise ApiError(
             "resource_unavailable",

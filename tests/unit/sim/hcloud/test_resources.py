@@ -104,6 +104,11 @@ def test_servers_of_a_type_not_orderable_there_are_refused(client: Client) -> No
         location=Location(name="ash"),
     )  # fmt: skip
     assert result.server.id is not None
+    # no location asked for: placed where the type is still sold
+    anywhere = client.servers.create(
+        name="any", server_type=ServerType(name="cpx21"), image=Image(name="debian-12")
+    )
+    assert anywhere.server.location.name == "ash"
 
 
 def test_ssh_keys_crud(client: Client) -> None:
