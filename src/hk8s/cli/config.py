@@ -20,6 +20,13 @@ group = typer.Typer(
 )
 
 
+# `config validate` needs no token: it cannot know what Hetzner sells right now.
+OFFLINE_NOTE = (
+    "checked offline; whether Hetzner sells these server and load balancer types in these "
+    "locations right now is checked against the API by `hk8s plan` (and create, infra)"
+)
+
+
 @group.command("validate")
 def validate(ctx: typer.Context, file: ConfigFile = Path("cluster.yaml")) -> None:
     """Check a config and report every problem with its line; exit 2 if invalid."""
@@ -34,10 +41,17 @@ def validate(ctx: typer.Context, file: ConfigFile = Path("cluster.yaml")) -> Non
         f"  talos          {config.talos.version}, kubernetes {config.kubernetes.version}\n"
         f"  control plane  {config.control_plane.count}x {config.control_plane.server_type}"
         f"{', load balancer ' + lb.type if lb.enabled else ''}\n"
-        f"  workers        {workers or 'none'}"
+        f"  workers        {workers or 'none'}\n"
+        f"note: {OFFLINE_NOTE}"
     )
     Output.of(ctx).result(
-        {"file": str(file), "valid": True, "config": config.model_dump(mode="json")}, text
+        {
+            "file": str(file),
+            "valid": True,
+            "config": config.model_dump(mode="json"),
+            "note": OFFLINE_NOTE,
+        },
+        text,
     )
 
 

@@ -119,7 +119,7 @@ def create(
 
     from hk8s.cli._progress import progress
     from hk8s.cli.image import _builds
-    from hk8s.cli.infra import connect, infra_components
+    from hk8s.cli.infra import check_against_api, connect, infra_components
     from hk8s.config import load_config
     from hk8s.controller import CreateOptions, CreatePorts, create_cluster
 
@@ -138,6 +138,7 @@ def create(
 
     async def run() -> CreateResult:
         try:
+            await check_against_api(config, provider, out, file)
             with progress(out) as reporter:
                 ports = CreatePorts(
                     hcloud=provider,

@@ -115,7 +115,7 @@ def build(
     import asyncio
 
     from hk8s.cli._progress import progress
-    from hk8s.cli.infra import connect
+    from hk8s.cli.infra import check_against_api, connect
     from hk8s.config import load_config
 
     out = _output(ctx, output)
@@ -126,6 +126,7 @@ def build(
         archs = ["amd64", "arm64"] if arch is ArchChoice.all else [arch.value]
 
     async def run() -> dict[str, Image]:
+        await check_against_api(config, provider, out, file, purpose="image")
         with progress(out) as reporter:
             return await _builds(provider, reporter).ensure(config, archs=archs, force=force)
 

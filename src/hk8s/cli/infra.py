@@ -14,10 +14,10 @@ from hk8s.cli._output import Output, OutputMode
 
 if TYPE_CHECKING:
     from hk8s.config import ClusterConfig
-    from hk8s.controller import Component
+    from hk8s.controller import Component, Purpose
     from hk8s.providers.hcloud import HcloudProvider
 
-__all__ = ["connect", "infra_components", "register"]
+__all__ = ["check_against_api", "connect", "infra_components", "register"]
 
 
 def connect(token: str | None) -> HcloudProvider:
@@ -31,6 +31,25 @@ def connect(token: str | None) -> HcloudProvider:
             hint="export HCLOUD_TOKEN=<a read/write API token of the project> (or --token)",
         )
     return HcloudProvider(token)
+
+
+async def check_against_api(
+    config: ClusterConfig,
+    provider: HcloudProvider,
+    out: Output,
+    file: Path,
+    purpose: Purpose = "servers",
+) -> list[str]:
+    """The catalogue check before any change (``check_catalogue``); prints its warnings.
+
+    Raises ``ConfigError`` (exit 2) for a type or location Hetzner does not sell there now.
+    """
+    from hk8s.controller import check_catalogue
+
+    report = await check_catalogue(config, provider, purpose=purpose, source=str(file))
+    for warning in report.warnings:
+        out.warn(warning)
+    return report.warnings
 
 
 async def infra_components(config: ClusterConfig, provider: HcloudProvider) -> list[Component]:
@@ -63,6 +82,7 @@ def infra(
     provider = connect(token)
 
     async def run() -> None:
+        await check_against_api(config, provider, out, file)
         components = await infra_components(config, provider)
         with progress(out) as reporter:
             reconciler = Reconciler(components, reporter)

@@ -74,7 +74,7 @@ def plan(
     import asyncio
 
     from hk8s.cli._main import EXIT_OK, EXIT_PLAN_HAS_CHANGES
-    from hk8s.cli.infra import connect, infra_components
+    from hk8s.cli.infra import check_against_api, connect, infra_components
     from hk8s.config import load_config
     from hk8s.controller import Reconciler
 
@@ -86,19 +86,21 @@ def plan(
     config = load_config(file)
     provider = connect(token)
 
-    async def run() -> tuple[Plan, list[str]]:
+    async def run() -> tuple[Plan, list[str], list[str]]:
+        checked = await check_against_api(config, provider, out, file)
         components = await infra_components(config, provider)
         if servers:
             components.append(_servers(config, provider, file))
         reconciler = Reconciler(components)
-        return await reconciler.plan(), reconciler.warnings()
+        return await reconciler.plan(), checked, reconciler.warnings()
 
     try:
-        result, warnings = asyncio.run(run())
+        result, checked, warnings = asyncio.run(run())
     finally:
         provider.close()
     for warning in warnings:
         out.warn(warning)
+    warnings = checked + warnings
     out.result({"cluster": config.name, **result.to_dict(), "warnings": warnings},
                render_plan(result, config.name))  # fmt: skip
     raise typer.Exit(EXIT_OK if result.empty else EXIT_PLAN_HAS_CHANGES)

@@ -108,7 +108,7 @@ def upgrade(
 
     from hk8s.cli._progress import progress
     from hk8s.cli.image import _builds
-    from hk8s.cli.infra import connect
+    from hk8s.cli.infra import check_against_api, connect
     from hk8s.config import load_config
     from hk8s.controller import UpgradeOptions, UpgradePorts, upgrade_cluster
     from hk8s.errors import UsageError
@@ -144,6 +144,7 @@ def upgrade(
 
     async def run() -> UpgradeResult:
         try:
+            await check_against_api(config, provider, out, file, purpose="upgrade")
             if not (yes or dry_run):
                 # Ask before the live progress view owns the terminal.
                 ask = dataclasses.replace(options, dry_run=True)

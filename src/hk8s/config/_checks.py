@@ -7,15 +7,16 @@ overlapping CIDRs reports both at once instead of one per attempt.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
 from hk8s.config._constants import (
-    EU_LOCATIONS,
-    EU_ONLY_SERVER_TYPES,
+    DEFAULT_SERVER_TYPES,
     LOCATION_ZONES,
+    SERVER_FAMILY_LOCATIONS,
     TALOS_KUBERNETES_SUPPORT,
 )
 from hk8s.config._fields import check_location, check_network_zone
@@ -245,14 +246,16 @@ def _check_pools(s: Sections) -> list[Finding]:
     typed.extend((("workers", i, "server_type"), w.server_type, w.location) for i, w in s.workers)
     for path, server_type, loc in typed:
         where = loc or s.location
-        eu_only = server_type.startswith(EU_ONLY_SERVER_TYPES)
-        if eu_only and where is not None and where not in EU_LOCATIONS:
+        for pattern, family, sold in SERVER_FAMILY_LOCATIONS:
+            if where is None or not re.match(pattern, server_type) or where in sold:
+                continue
             findings.append(
                 Finding(
                     path,
                     f"server type {server_type} is not offered in {where}",
-                    f"CX and CAX servers exist only in {', '.join(sorted(EU_LOCATIONS))}; "
-                    "use a CPX or CCX type here",
+                    f"{family} servers are sold only in {', '.join(sorted(sold))}; "
+                    f"in {where} use e.g. {' or '.join(DEFAULT_SERVER_TYPES[where])} "
+                    "(the defaults there)",
                 )
             )
     return findings

@@ -22,14 +22,46 @@ LOCATION_ZONES: Final[dict[str, str]] = {
 }
 NETWORK_ZONES: Final[tuple[str, ...]] = ("eu-central", "us-east", "us-west", "ap-southeast")
 
-# Shared Intel (CX) and Ampere arm64 (CAX) server types are only offered in the EU locations;
-# AMD (CPX) and dedicated (CCX) types everywhere (Hetzner "Server types" docs, 2025).
-EU_ONLY_SERVER_TYPES: Final = ("cx", "cax")
 EU_LOCATIONS: Final[frozenset[str]] = frozenset({"fsn1", "nbg1", "hel1"})
 
-# Server types used when a pool names none: (control plane, workers), by where the cluster is.
-DEFAULT_SERVER_TYPES_EU: Final = ("cx22", "cx32")
-DEFAULT_SERVER_TYPES_ELSEWHERE: Final = ("cpx21", "cpx31")
+# Which server type families Hetzner sells where, as of 2026-12-07. This is the one place
+# these facts live in the product; the simulator's catalogue (hk8s/sim/hcloud/_catalog.py)
+# carries the same facts with a source for each. The live API stays the authority: `plan`,
+# `create`, `infra`, `upgrade` and `image build` check every type against it (deprecation,
+# availability right now); these rules only catch what can never work, offline.
+# - CX (shared, cost-optimized: cx23..cx53) and CAX (Ampere arm64: cax11..cax41): Germany
+#   and Finland only (never sold in the US: Hetzner support quoted in trailofbits/algo#14562,
+#   2022; hetzner.com plan pages read 2026-09-03 list EU prices only, per
+#   robhunter/agentdeals#1286).
+# - Second-generation CPX (cpx12..cpx62, since 2025-10-16): Germany, Finland and Singapore,
+#   not the US (same plan pages: EU and SIN prices, none for the US).
+# - First-generation CPX (cpx11..cpx51): deprecated 2025-10-16 and unorderable since
+#   2025-12-31 where the second generation is sold (docs.hetzner.cloud
+#   changelog#2025-10-16-server-types-deprecated; seen for nbg1 with
+#   terraform-provider-hcloud, 2026-08: 'Server Type "cpx11" is unavailable in "nbg1" and
+#   can no longer be ordered'); sold in ash and hil. Left to the live check.
+# - CCX (dedicated): every location.
+SERVER_FAMILY_LOCATIONS: Final[tuple[tuple[str, str, frozenset[str]], ...]] = (
+    (r"^cx\d", "CX (shared cost-optimized)", EU_LOCATIONS),
+    (r"^cax\d", "CAX (Ampere arm64)", EU_LOCATIONS),
+    (r"^cpx\d2$", "second-generation CPX (cpx12..cpx62)", EU_LOCATIONS | {"sin"}),
+)
+
+# Server types used when a pool names none, per location: (control plane, workers). Chosen
+# 2026-12-07 from the catalogue above: the smallest current shared x86 types that run
+# Kubernetes well (2 vCPU/4 GB control plane, 4 vCPU/8 GB workers), not deprecated anywhere.
+# The US sells no current shared x86 line (CX is EU-only, second-generation CPX is not sold
+# there, first-generation CPX is deprecated everywhere else), so its defaults are dedicated
+# CCX, which is current in every location.
+DEFAULT_SERVER_TYPES: Final[dict[str, tuple[str, str]]] = {
+    "fsn1": ("cx23", "cx33"),
+    "nbg1": ("cx23", "cx33"),
+    "hel1": ("cx23", "cx33"),
+    "sin": ("cpx22", "cpx32"),
+    "ash": ("ccx13", "ccx23"),
+    "hil": ("ccx13", "ccx23"),
+}
+DEFAULT_SERVER_TYPES_EU: Final = DEFAULT_SERVER_TYPES["fsn1"]
 
 # Kubernetes versions each Talos minor supports, inclusive, as (min minor, max minor) of 1.x.
 # Source: siderolabs/talos pkg/machinery/compatibility/talos111/talos111.go (1.29.0..1.34.99),

@@ -17,10 +17,9 @@ from hk8s.config._constants import (
     ADDON_CHARTS,
     DEFAULT_IMAGE_FACTORY,
     DEFAULT_KUBERNETES_VERSIONS,
-    DEFAULT_SERVER_TYPES_ELSEWHERE,
+    DEFAULT_SERVER_TYPES,
     DEFAULT_SERVER_TYPES_EU,
     DEFAULT_TALOS_VERSION,
-    EU_LOCATIONS,
     LOCATION_ZONES,
     MAX_POOL_COUNT,
     VANILLA_SCHEMATIC_ID,
@@ -108,8 +107,8 @@ class ControlPlaneConfig(_PoolBase):
     server_type: ServerType = Field(
         default=DEFAULT_SERVER_TYPES_EU[0],
         json_schema_extra=derived_default(**SERVER_TYPE_SCHEMA),
-        description=f"Default: {DEFAULT_SERVER_TYPES_EU[0]} in the EU, "
-        f"{DEFAULT_SERVER_TYPES_ELSEWHERE[0]} elsewhere.",
+        description=f"Default: {DEFAULT_SERVER_TYPES['fsn1'][0]} in the EU, "
+        f"{DEFAULT_SERVER_TYPES['sin'][0]} in sin, {DEFAULT_SERVER_TYPES['ash'][0]} in the US.",
     )
 
 
@@ -121,8 +120,8 @@ class WorkerPoolConfig(_PoolBase):
     server_type: ServerType = Field(
         default=DEFAULT_SERVER_TYPES_EU[1],
         json_schema_extra=derived_default(**SERVER_TYPE_SCHEMA),
-        description=f"Default: {DEFAULT_SERVER_TYPES_EU[1]} in the EU, "
-        f"{DEFAULT_SERVER_TYPES_ELSEWHERE[1]} elsewhere.",
+        description=f"Default: {DEFAULT_SERVER_TYPES['fsn1'][1]} in the EU, "
+        f"{DEFAULT_SERVER_TYPES['sin'][1]} in sin, {DEFAULT_SERVER_TYPES['ash'][1]} in the US.",
     )
 
 
@@ -344,8 +343,8 @@ def fill_derived_defaults(data: Any) -> Any:
       single node is its own API endpoint; an LB would only add cost).
     - ``kubernetes.version``: the newest Kubernetes the chosen Talos minor supports.
     - ``network_zone``: the zone of ``location``.
-    - ``server_type`` of each pool: CX types outside the EU do not exist, so the default
-      there is a CPX type.
+    - ``server_type`` of each pool: what Hetzner sells in the cluster's location
+      (``DEFAULT_SERVER_TYPES``: CX in the EU, CPX in Singapore, CCX in the US).
     """
     if not isinstance(data, dict):
         return data
@@ -353,8 +352,8 @@ def fill_derived_defaults(data: Any) -> Any:
     location = data.get("location")
     if "network_zone" not in data and isinstance(location, str) and location in LOCATION_ZONES:
         data["network_zone"] = LOCATION_ZONES[location]
-    if isinstance(location, str) and location in LOCATION_ZONES and location not in EU_LOCATIONS:
-        cp_type, worker_type = DEFAULT_SERVER_TYPES_ELSEWHERE
+    if isinstance(location, str) and location in DEFAULT_SERVER_TYPES:
+        cp_type, worker_type = DEFAULT_SERVER_TYPES[location]
         cp = data.get("control_plane")
         if cp is None or (isinstance(cp, dict) and "server_type" not in cp):
             data["control_plane"] = {**(cp or {}), "server_type": cp_type}

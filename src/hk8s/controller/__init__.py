@@ -8,6 +8,20 @@ testable with a fake. ``Reconciler`` drives ``Component``s (``InfraComponent`` t
 from __future__ import annotations
 
 from hk8s.controller._addons import enabled_addons, install_addons
+from hk8s.controller._catalogue import (
+    Verdict,
+    alternatives,
+    judge_lb_type,
+    judge_server_type,
+    successor,
+)
+from hk8s.controller._catalogue_check import (
+    CatalogueReport,
+    Purpose,
+    check_catalogue,
+    judge_config,
+    read_catalogue,
+)
 from hk8s.controller._create import (
     CreateOptions,
     CreatePorts,
@@ -75,7 +89,7 @@ from hk8s.controller._image_spec import (
     SNAPSHOT_SELECTOR,
     Arch,
     ImageTarget,
-    build_server_type,
+    build_site,
     image_url,
 )
 from hk8s.controller._infra import (
@@ -176,6 +190,7 @@ __all__ = [
     "Arch",
     "BootDiskNotFoundError",
     "BuildSite",
+    "CatalogueReport",
     "Change",
     "ClusterAccess",
     "ClusterEndpoint",
@@ -223,6 +238,7 @@ __all__ = [
     "Plan",
     "PoolIntent",
     "ProgressEvent",
+    "Purpose",
     "Reconciler",
     "RecordingReporter",
     "Reporter",
@@ -236,13 +252,16 @@ __all__ = [
     "UpgradePlan",
     "UpgradePorts",
     "UpgradeResult",
+    "Verdict",
     "Waiter",
     "add_implied_dependencies",
+    "alternatives",
     "bootstrap_etcd",
     "build_plan",
-    "build_server_type",
+    "build_site",
     "ccm_load_balancer_owned",
     "check_adoptable",
+    "check_catalogue",
     "check_endpoint_kept",
     "check_health",
     "check_kubernetes_path",
@@ -273,6 +292,9 @@ __all__ = [
     "implied_dependencies",
     "infra_intent",
     "install_addons",
+    "judge_config",
+    "judge_lb_type",
+    "judge_server_type",
     "kubeconfig_cluster",
     "load_cluster_secrets",
     "local_files",
@@ -291,6 +313,7 @@ __all__ = [
     "plan_upgrade",
     "purge_local_files",
     "quorum_after_removal",
+    "read_catalogue",
     "removal_order",
     "render_node_configs",
     "resolve_sources",
@@ -301,6 +324,7 @@ __all__ = [
     "sort_operations",
     "split_removals",
     "static_pod_versions",
+    "successor",
     "upgrade_cluster",
     "upgrade_order",
     "wait_etcd_members",

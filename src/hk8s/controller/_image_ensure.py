@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from hk8s.controller._executor import Executor
@@ -34,8 +35,7 @@ from hk8s.controller._image_spec import (
     CREATED_LABEL,
     SNAPSHOT_SELECTOR,
     ImageTarget,
-    build_location,
-    build_server_type,
+    build_site,
     needed_architectures,
 )
 from hk8s.controller._plan import Operation, Plan
@@ -203,9 +203,17 @@ class ImageBuilds:
         return built
 
     async def _site(self, target: ImageTarget, config: ClusterConfig) -> BuildSite:
+        """Where to build: what the API sells right now (``build_site``), in the config's
+        location or its network zone first."""
         types = await self.server_types()
-        location = build_location(types, target.arch, config.location)
-        server_type = build_server_type(types, target.arch, location)
+        locations = await self.hcloud.locations()
+        zone = next(
+            (loc.network_zone for loc in locations if loc.name == config.location),
+            config.network_zone,
+        )
+        in_zone = [loc.name for loc in locations if loc.network_zone == zone]
+        now = datetime.fromtimestamp(self.wall(), UTC)
+        server_type, location = build_site(types, target.arch, config.location, in_zone, now)
         return BuildSite(server_type.name, location, config.talos.image_factory)
 
     async def _wait_pending(self, target: ImageTarget, image_id: int) -> Image | None:

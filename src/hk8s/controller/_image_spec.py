@@ -14,6 +14,7 @@ is in the snapshot's description (``Talos v1.12.0 amd64 schematic <id>``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -21,7 +22,8 @@ from hk8s.errors import NotFoundError
 from hk8s.model.labels import format_selector, sanitize_label_value
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
+    from datetime import datetime
 
     from hk8s.model.resources import Image, ServerType
 
@@ -30,14 +32,12 @@ __all__ = [
     "BUILD_ID_LABEL",
     "BUILD_ROLE",
     "BUILD_ROLE_LABEL",
-    "BUILD_SERVER_TYPES",
     "CREATED_LABEL",
     "SNAPSHOT_SELECTOR",
     "Arch",
     "ImageTarget",
     "build_labels",
-    "build_location",
-    "build_server_type",
+    "build_site",
     "hetzner_arch",
     "hk8s_arch",
     "image_url",
@@ -60,14 +60,6 @@ BUILD_ROLE = "image-build"
 BUILD_ROLE_LABEL = "hk8s/role"
 BUILD_ID_LABEL = "hk8s/build"
 CREATED_LABEL = "hk8s/created"
-
-# The smallest, cheapest types per architecture, in order of preference; any other type of
-# the architecture with the smallest disk is the fallback (the snapshot's disk size limits
-# which types can boot it, so a small disk keeps every type open).
-BUILD_SERVER_TYPES: dict[Arch, tuple[str, ...]] = {
-    "amd64": ("cx22", "cx23", "cpx11", "cpx12"),
-    "arm64": ("cax11",),
-}
 
 
 def hk8s_arch(hetzner: str) -> Arch:
@@ -133,49 +125,40 @@ def build_labels(build_id: str, arch: Arch, created: float) -> dict[str, str]:
     }
 
 
-def _usable(types: Iterable[ServerType], arch: Arch, location: str | None) -> list[ServerType]:
-    return [
-        t
-        for t in types
-        if _TO_HK8S.get(t.architecture) == arch
-        and not t.deprecated
-        and (location is None or not t.locations or location in t.locations)
-    ]
+def _build_key(server_type: ServerType, location: str) -> tuple[bool, int, float, float, str]:
+    """Not deprecated there, then the smallest disk (a snapshot boots only on types with at
+    least its disk), then the cheapest there, then the least memory."""
+    offer = server_type.offer(location)
+    deprecated = offer is not None and offer.deprecation is not None
+    price = offer.monthly_price if offer and offer.monthly_price is not None else math.inf
+    return (deprecated, server_type.disk, price, server_type.memory, server_type.name)
 
 
-def build_server_type(types: Sequence[ServerType], arch: Arch, location: str) -> ServerType:
-    """The small server type that builds ``arch`` in ``location`` (preferred ones first).
+def build_site(
+    types: Sequence[ServerType],
+    arch: Arch,
+    location: str,
+    zone_locations: Sequence[str],
+    now: datetime,
+) -> tuple[ServerType, str]:
+    """The server type and location that build ``arch``: what the API says can be ordered
+    right now in ``location``, else in another location of its network zone (snapshots
+    belong to the project, not a location), else anywhere (arm64 ``cax`` is EU-only).
 
-    Raises ``NotFoundError`` when the location offers no type of that architecture.
+    Raises ``NotFoundError`` when no location sells a type of that architecture now.
     """
-    usable = _usable(types, arch, location)
-    by_name = {t.name: t for t in usable}
-    for name in BUILD_SERVER_TYPES[arch]:
-        if name in by_name:
-            return by_name[name]
-    if usable:
-        return min(usable, key=lambda t: (t.disk, t.memory, t.cores, t.name))
+    everywhere = sorted({loc for t in types for loc in t.location_names})
+    order = [location, *sorted(set(zone_locations) - {location}), *everywhere]
+    for where in dict.fromkeys(order):
+        usable = [
+            t for t in types if _TO_HK8S.get(t.architecture) == arch and t.orderable_in(where, now)
+        ]
+        if usable:
+            return min(usable, key=lambda t: _build_key(t, where)), where
     raise NotFoundError(
-        f"no {arch} server type is available in {location}",
-        hint="build in another location (snapshots are usable in every location)",
+        f"Hetzner sells no {arch} server type in any location right now",
+        hint="try again later, or check `hcloud server-type list` for availability",
         location=location,
-    )
-
-
-def build_location(types: Sequence[ServerType], arch: Arch, preferred: str) -> str:
-    """``preferred`` if it offers ``arch``, else the first location that does.
-
-    Snapshots belong to the project, not a location, so building elsewhere is harmless
-    (e.g. arm64 ``cax`` types exist only in the EU).
-    """
-    if _usable(types, arch, preferred):
-        return preferred
-    for server_type in _usable(types, arch, None):
-        if server_type.locations:
-            return sorted(server_type.locations)[0]
-    raise NotFoundError(
-        f"Hetzner offers no {arch} server type in any location",
-        hint="check the server types of the project (hcloud server-type list)",
     )
 
 

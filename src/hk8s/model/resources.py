@@ -14,6 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+# Catalogue types live in hk8s.model.catalogue; ServerType is re-exported for older imports.
+from hk8s.model.catalogue import ServerType
+
 __all__ = [
     "Action",
     "ActionStatus",
@@ -229,17 +232,6 @@ class SSHKeySpec:
     name: str
     public_key: str
     labels: dict[str, str]
-
-
-@dataclass(frozen=True)
-class ServerType:
-    name: str
-    architecture: str
-    cores: int
-    memory: float
-    disk: int
-    deprecated: bool = False
-    locations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

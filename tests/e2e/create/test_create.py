@@ -9,6 +9,8 @@ import json
 import stat
 from typing import TYPE_CHECKING
 
+import pytest
+
 from hk8s.pki import load_talosconfig
 from hk8s.providers.talos import TalosClient, TalosCredentials
 
@@ -157,11 +159,19 @@ def test_failing_addon_job_shows_helm_output(make_world: Callable[..., CreateWor
     assert_token_absent(world)
 
 
-def test_single_node_cluster(world: CreateWorld) -> None:
-    world.write_config("name: demo\nlocation: fsn1\n")
+@pytest.mark.parametrize(("location", "server_type"), [("fsn1", "cx23"), ("hil", "ccx13")])
+def test_single_node_cluster(world: CreateWorld, location: str, server_type: str) -> None:
+    """The default type of each kind of location is one Hetzner sells there today (the EU's
+    cost-optimized CX, dedicated CCX in the US); the snapshot is built on the smallest type
+    sold there (40 GB disk), so any type can boot it."""
+    world.write_config(f"name: demo\nlocation: {location}\n")
     result = world.hk8s("create")
     assert "healthy (1 nodes)" in result.stdout
     assert_servers(world, {"demo-cp-1": "cp"})
+    state = world.world.hcloud.state
+    [server] = world.threaded.call(lambda: list(state.servers.values()))
+    assert (server.server_type.name, server.location.name) == (server_type, location)
+    assert world.threaded.call(lambda: state.images[server.image.id].disk_size) == 40
     # no load balancer: the endpoint is the control plane itself
     assert kube_nodes(world.dir / "kubeconfig") == {"demo-cp-1": True}
     assert_token_absent(world)
@@ -174,7 +184,7 @@ def test_mixed_architectures(world: CreateWorld) -> None:
         location: fsn1
         control_plane:
           count: 1
-          server_type: cx22
+          server_type: cx23
         workers:
           - name: arm
             count: 1

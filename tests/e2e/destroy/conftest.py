@@ -172,7 +172,7 @@ class Project:
             for n in range(1, count + 1):
                 client.servers.create(
                     f"{name}-{pool}-{n}",
-                    server_type=ServerType(name="cx22"),
+                    server_type=ServerType(name="cx23"),
                     image=Image(name="debian-12"),
                     location=Location(name="fsn1"),
                     networks=[network],
@@ -216,7 +216,7 @@ def project(tmp_path: Path) -> Iterator[Project]:
             project.make_cluster(name)
         project.client().servers.create(
             "demo-cp-9",
-            server_type=ServerType(name="cx22"),
+            server_type=ServerType(name="cx23"),
             image=Image(name="debian-12"),
             location=Location(name="fsn1"),
             labels={"cluster": "demo"},  # not managed-by=hk8s: never destroy's

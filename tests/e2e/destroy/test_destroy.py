@@ -74,7 +74,7 @@ def test_plan_destroy_matches_what_destroy_deletes(project: Project) -> None:
     used = project.talos_snapshot("demo-cp-2")
     project.client().servers.create(
         "prod-workers-3",
-        server_type=ServerType(name="cx22"),
+        server_type=ServerType(name="cx23"),
         image=Image(id=used),
         location=Location(name="fsn1"),
         labels={"cluster": "prod", "managed-by": "hk8s", "role": "worker", "pool": "workers"},

@@ -34,7 +34,7 @@ MIXED = """
 name: mixed
 location: fsn1
 talos: {{version: v1.12.3, image_factory: "{factory}"{extra}}}
-control_plane: {{count: 1, server_type: cx22}}
+control_plane: {{count: 1, server_type: cx23}}
 workers:
   - {{name: arm, count: 1, server_type: cax21}}
 """
@@ -148,7 +148,7 @@ async def test_a_later_run_removes_build_leftovers_older_than_an_hour(
             SSHKeySpec(name, generate_ed25519_key().public_openssh, labels)
         )
         await provider.create_server(
-            ServerSpec(name, "cx22", "debian-12", "fsn1", labels, ssh_key_ids=(key.id,))
+            ServerSpec(name, "cx23", "debian-12", "fsn1", labels, ssh_key_ids=(key.id,))
         )
     builds = ImageBuilds(
         provider,

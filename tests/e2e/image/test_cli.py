@@ -25,7 +25,7 @@ talos:
   image_factory: "{factory}"{extra}
 control_plane:
   count: 1
-  server_type: cx22
+  server_type: cx23
 """
 
 

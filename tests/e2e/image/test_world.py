@@ -34,7 +34,7 @@ talos:
   image_factory: "{factory}"
 control_plane:
   count: 1
-  server_type: cx22
+  server_type: cx23
 workers:
   - name: arm
     count: 1
@@ -93,7 +93,7 @@ async def test_built_snapshots_boot_talos_in_maintenance_mode(
     timing = Timing().scaled(SPEED)
     hc = HcloudProvider(world.hcloud.token, endpoint=world.hcloud.endpoint, timing=timing)
     try:
-        for arch, server_type in (("amd64", "cx22"), ("arm64", "cax11")):
+        for arch, server_type in (("amd64", "cx23"), ("arm64", "cax11")):
             spec = ServerSpec(f"boot-{arch}", server_type, rows[arch]["id"], "nbg1", {})
             server = await hc.create_server(spec)
             assert server.public_ipv4 is not None

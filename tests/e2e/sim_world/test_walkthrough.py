@@ -59,7 +59,7 @@ async def build_snapshot(world: World) -> int:
     created = await asyncio.to_thread(
         client.servers.create,
         name="build",
-        server_type=ServerType(name="cx22"),
+        server_type=ServerType(name="cx23"),
         image=Image(name="ubuntu-24.04"),
         ssh_keys=[build_key],
         start_after_create=False,
@@ -201,7 +201,7 @@ async def bring_up(world: World) -> tuple[Any, int, Any]:
         created = await asyncio.to_thread(
             client.servers.create,
             name=name,
-            server_type=ServerType(name="cx22"),
+            server_type=ServerType(name="cx23"),
             image=Image(id=snapshot),
             labels={"cluster": "demo", "role": role},
         )

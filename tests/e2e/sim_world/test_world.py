@@ -48,7 +48,7 @@ def test_threaded_world_exports_what_a_client_needs() -> None:
         assert "v1.11.3" in json.loads(_get(env["HK8S_IMAGE_FACTORY"] + "/versions"))
         # The Hetzner API answers the official client with the exported token.
         client = hcloud_client(threaded.world)
-        assert any(t.name == "cx22" for t in client.server_types.get_all())
+        assert any(t.name == "cx23" for t in client.server_types.get_all())
 
 
 def _refused(ip: str, port: int) -> bool:
@@ -60,7 +60,7 @@ def _refused(ip: str, port: int) -> bool:
 async def test_only_talos_disks_boot_talos(world: World) -> None:
     client = hcloud_client(world)
     server = await create_server(
-        client, name="plain", server_type=ServerType(name="cx22"), image=Image(name="debian-12")
+        client, name="plain", server_type=ServerType(name="cx23"), image=Image(name="debian-12")
     )
     ip = server.public_net.ipv4.ip
     # Rescue with the root password the API returns (no SSH key), then wipe the disk.
@@ -78,7 +78,7 @@ async def test_only_talos_disks_boot_talos(world: World) -> None:
     from_empty = await create_server(
         client,
         name="from-empty",
-        server_type=ServerType(name="cx22"),
+        server_type=ServerType(name="cx23"),
         image=Image(id=image.image.id),
     )
     await world.clock.sleep(60)
@@ -112,7 +112,7 @@ def _stuck_node_stays_in_maintenance(threaded: ThreadedWorld) -> None:
         server = await create_server(
             client,
             name="stuck-cp-1",
-            server_type=ServerType(name="cx22"),
+            server_type=ServerType(name="cx23"),
             image=Image(name="debian-12"),
         )
         ip = server.public_net.ipv4.ip

@@ -194,6 +194,23 @@ def test_examples_validate(cli: Callable[..., Any], example: Path) -> None:
     assert example.read_text().startswith(SCHEMA_COMMENT + "\n")
 
 
+def test_validate_needs_no_token_and_says_plan_checks_availability(
+    cli: Callable[..., Any], write: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Offline: a type Hetzner no longer sells passes here; `plan` is where it is refused."""
+    monkeypatch.delenv("HCLOUD_TOKEN", raising=False)
+    monkeypatch.setenv("HCLOUD_ENDPOINT", "http://127.0.0.1:9/v1")  # nothing listens
+    result = cli(
+        "config", "validate", "-f", str(write(HEAD + "control_plane: {server_type: cx22}\n"))
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "checked against the API by `hk8s plan`" in result.stdout
+    data = json.loads(
+        cli("-o", "json", "config", "validate", "-f", str(CONFIGS / "dev.yaml")).stdout
+    )
+    assert "hk8s plan" in data["note"]
+
+
 def test_example_shapes_match_their_promises(cli: Callable[..., Any]) -> None:
     def config(name: str) -> dict[str, Any]:
         result = cli("--output", "json", "config", "validate", "-f", str(CONFIGS / name))

@@ -48,10 +48,48 @@ def test_kubernetes_version_is_normalised_without_v() -> None:
     assert parse_config(HEAD + "kubernetes: {version: v1.35.1}\n").kubernetes.version == "1.35.1"
 
 
-def test_outside_the_eu_defaults_are_types_that_exist_there() -> None:
-    config = parse_config("name: us\nlocation: hil\nworkers: [{name: w}]\n")
-    assert [p.server_type for p in config.pools()] == ["cpx21", "cpx31"]
-    assert config.network_zone == "us-west"
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        ("fsn1", ["cx23", "cx33"]),
+        ("nbg1", ["cx23", "cx33"]),
+        ("hel1", ["cx23", "cx33"]),
+        ("sin", ["cpx22", "cpx32"]),
+        ("ash", ["ccx13", "ccx23"]),
+        ("hil", ["ccx13", "ccx23"]),
+    ],
+)
+def test_default_types_are_ones_sold_in_the_location(location: str, expected: list[str]) -> None:
+    config = parse_config(f"name: c\nlocation: {location}\nworkers: [{{name: w}}]\n")
+    assert [p.server_type for p in config.pools()] == expected
+
+
+@pytest.mark.parametrize(
+    ("location", "server_type", "family"),
+    [
+        ("ash", "cx23", "CX (shared cost-optimized)"),
+        ("sin", "cax11", "CAX (Ampere arm64)"),
+        ("hil", "cpx22", "second-generation CPX"),
+    ],
+)
+def test_families_are_refused_where_hetzner_does_not_sell_them(
+    location: str, server_type: str, family: str
+) -> None:
+    text = f"name: c\nlocation: {location}\ncontrol_plane: {{server_type: {server_type}}}\n"
+    [problem] = problems(text)
+    assert problem.path == "control_plane.server_type"
+    assert problem.message == f"server type {server_type} is not offered in {location}"
+    assert family in (problem.hint or "")
+
+
+@pytest.mark.parametrize("server_type", ["cpx22", "cpx62", "ccx13", "cpx21"])
+def test_types_sold_in_singapore_or_the_us_pass_offline(server_type: str) -> None:
+    for location in ("sin", "ash"):
+        if location == "ash" and server_type.startswith("cpx") and server_type.endswith("2"):
+            continue
+        parse_config(
+            f"name: c\nlocation: {location}\ncontrol_plane: {{server_type: {server_type}}}\n"
+        )
 
 
 def test_pool_location_must_share_the_network_zone() -> None:

@@ -109,7 +109,7 @@ async def _build_cluster(threaded: ThreadedWorld) -> tuple[hcloud.Client, k8s.Co
     ips: dict[str, str] = {}
     for name, role in (("demo-cp-1", "control-plane"), ("demo-app-1", "worker")):
         created = await asyncio.to_thread(
-            client.servers.create, name=name, server_type=ServerType(name="cx22"),
+            client.servers.create, name=name, server_type=ServerType(name="cx23"),
             image=Image(id=snapshot), labels={"cluster": "demo", "role": role},
         )  # fmt: skip
         ips[name] = _ip(created.server)
@@ -256,7 +256,7 @@ def test_sim_up_stops_quietly_on_ctrl_c() -> None:
         )  # fmt: skip
         ssh_key = client.ssh_keys.create(name="k", public_key=_PUBLIC_KEY)
         created = client.servers.create(
-            name="build", server_type=ServerType(name="cx22"),
+            name="build", server_type=ServerType(name="cx23"),
             image=Image(name="ubuntu-24.04"), ssh_keys=[ssh_key], start_after_create=False,
         )  # fmt: skip
         created.action.wait_until_finished(max_retries=5000)

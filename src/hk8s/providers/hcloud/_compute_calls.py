@@ -19,7 +19,6 @@ from hk8s.providers.hcloud._base import ProviderBase
 from hk8s.providers.hcloud._convert import (
     to_image,
     to_server,
-    to_server_type,
     to_ssh_key,
     to_volume,
 )
@@ -31,7 +30,6 @@ if TYPE_CHECKING:
         Image,
         Server,
         ServerSpec,
-        ServerType,
         SSHKey,
         SSHKeySpec,
         Volume,
@@ -135,10 +133,6 @@ class ComputeCalls(ProviderBase):
         )
         await self._wait_bound([response.action])
         return await self.get_image(int(response.image.data_model.id or 0))
-
-    async def server_types(self) -> list[ServerType]:
-        found = await self._run("list server types", self.client.server_types.get_all)
-        return [to_server_type(t) for t in found]
 
     # -- images
     async def list_images(

@@ -32,7 +32,6 @@ from hk8s.model.resources import (
     PlacementGroup,
     PrivateIP,
     Server,
-    ServerType,
     SSHKey,
     Subnet,
     Volume,
@@ -53,7 +52,6 @@ __all__ = [
     "to_network",
     "to_placement_group",
     "to_server",
-    "to_server_type",
     "to_ssh_key",
     "to_volume",
 ]
@@ -291,23 +289,6 @@ def to_image(bound: Any) -> Image:
 def to_ssh_key(bound: Any) -> SSHKey:
     m = _dm(bound)
     return SSHKey(**_identity(m), fingerprint=m.fingerprint, public_key=m.public_key)
-
-
-def to_server_type(bound: Any) -> ServerType:
-    m = _dm(bound)
-    per_location = [loc for loc in m.locations or () if loc.location]
-    # Deprecation is per location since 2025-09-24 (docs.hetzner.cloud changelog); the
-    # type-level field is itself deprecated. A type is deprecated when it is everywhere.
-    deprecated = bool(per_location) and all(loc.deprecation for loc in per_location)
-    return ServerType(
-        name=m.name,
-        architecture=m.architecture,
-        cores=m.cores,
-        memory=float(m.memory),
-        disk=m.disk,
-        deprecated=deprecated,
-        locations=tuple(_name(loc.location) for loc in per_location),
-    )
 
 
 def to_volume(bound: Any) -> Volume:

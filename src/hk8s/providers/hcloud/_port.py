@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from hk8s.model.catalogue import LoadBalancerType, Location
     from hk8s.model.resources import (
         Action,
         Firewall,
@@ -114,7 +115,11 @@ class HcloudPort(Protocol):
     async def create_snapshot(
         self, server_id: int, description: str, labels: dict[str, str]
     ) -> Image: ...
+
+    # -- the catalogue (read once per run; see hk8s.model.catalogue)
     async def server_types(self) -> list[ServerType]: ...
+    async def load_balancer_types(self) -> list[LoadBalancerType]: ...
+    async def locations(self) -> list[Location]: ...
 
     # -- images, SSH keys, volumes
     async def list_images(

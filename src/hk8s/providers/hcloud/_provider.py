@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hk8s.providers.hcloud._catalogue_calls import CatalogueCalls
 from hk8s.providers.hcloud._compute_calls import ComputeCalls
 from hk8s.providers.hcloud._infra_calls import InfraCalls
 
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
 __all__ = ["HcloudProvider"]
 
 
-class HcloudProvider(InfraCalls, ComputeCalls):
+class HcloudProvider(InfraCalls, ComputeCalls, CatalogueCalls):
     """Every Hetzner call hk8s makes, async and concurrent, paced by one rate limiter.
 
     >>> provider = HcloudProvider(token)   # HCLOUD_ENDPOINT and HK8S_TIME_SCALE honoured

@@ -104,11 +104,19 @@ def _location(body: dict[str, Any], st: ServerType) -> Location:
             raise invalid_input("datacenter", f"datacenter {dc!r} not found")
         location = DATACENTERS[dc]
     else:
-        location = LOCATIONS[st.locations[0]]
+        # No place asked for: the API places it where the type can be ordered.
+        sold = [loc for loc in st.locations if st.orderable_in(loc)]
+        location = LOCATIONS[(sold or list(st.locations))[0]]
     if location.name not in st.locations:
         raise ApiError(
             "resource_unavailable",
             f"server type {st.name} is not available in location {location.name}",
+        )
+    if not st.orderable_in(location.name):
+        # Deprecated past unavailable_after there, or sold out (available: false).
+        raise ApiError(
+            "resource_unavailable",
+            f"server type {st.name} is currently not orderable in location {location.name}",
         )
     return location
 

@@ -1,14 +1,15 @@
 """The fixed catalogue: locations, datacenters, server and load balancer types, system images.
 
-Names, ids, sizes and availability follow the public Hetzner catalogue (GET /locations,
-/server_types, /load_balancer_types of api.hetzner.cloud in 2025): shared Intel ``cx``
-types and Ampere ``cax`` (arm) types only in the EU locations, AMD ``cpx`` and dedicated ``ccx``
-everywhere. Prices are indicative; hk8s never reads them, but the client requires the keys.
+Today's real catalogue (December 2026), so that hk8s' checks against the live API are tested
+against what Hetzner really answers: the server types section below names the source of each
+fact. Locations (ids, names, zones) and load balancer types are unchanged since 2023 (the
+June 2026 price rise excluded load balancers, Hetzner's notice of 2026-05-28).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
@@ -128,7 +129,62 @@ LOCATIONS: dict[str, Location] = {
 }
 
 EU = ("fsn1", "nbg1", "hel1")
+US = ("ash", "hil")
 ALL = tuple(LOCATIONS)
+
+# ---------------------------------------------------------------------------- server types
+# Hetzner's server type catalogue as GET /server_types answers in December 2026 (read
+# 2026-12-07). Where each fact comes from:
+#
+# [changelog] docs.hetzner.cloud/changelog#2025-10-16-server-types-deprecated: cx22..cx52 and
+#     cpx11..cpx51 deprecated on 2025-10-16; successors cx23..cx53 and cpx12..cpx62 (also
+#     apricote/hcloud-upload-image#129, pulumi/pulumi-hcloud#939).
+# [cli-2025-10] the hcloud tools' warning quoted in hcloud-talos/terraform-hcloud-talos#316
+#     (2025-10-22): 'Server Type "cx42" is deprecated in all locations and will no longer be
+#     available for order as of 2025-12-31'. Past that date a type is not returned by the
+#     list endpoint (openapi.json, DeprecationInfo.unavailable_after): cx22..cx52 are absent.
+# [tofu-2026-08] a terraform-provider-hcloud user, August 2026: 'Server Type "cpx11" is
+#     unavailable in "nbg1" and can no longer be ordered', while /server_types still lists
+#     cpx11 in nbg1 with a price and a top-level "deprecation": null (so it is not deprecated
+#     in every location); cx43 and cx53 not orderable in nbg1 then (sold out); cpx12 is
+#     1 vCPU / 2 GB / 40 GB; cax11, cpx12, cx23 orderable in nbg1.
+# [api-2026-09-08] GET /server_types snapshot of 2026-09-08 (after the April/June 2026 price
+#     rises), nbg1, EUR net per month: cx23 5.49, cx33 8.49, cx43 15.99, cx53 29.49, cpx22
+#     19.49, cpx32 35.49, cpx42 69.49, cpx52 100.49, cpx62 129.99, ccx13 42.99, ccx23 85.99,
+#     ccx33 138.49, ccx43 275.99, with the sizes used below.
+# [plans-2026-09-03] hetzner.com plan pages and its price API, read 2026-09-03
+#     (robhunter/agentdeals#1286): prices incl. EUR 0.50 for the primary IPv4, so minus 0.50
+#     here: cax11 5.99, cax21 10.49, cax31 20.99, cax41 40.99, cpx12 11.49 (sin 15.49), cpx22
+#     sin 26.49; CX and CAX have EU prices only, second-generation CPX EU and sin, not US.
+# [families] CX and CAX are not sold in the US (trailofbits/algo#14562, Hetzner support);
+#     first-generation CPX stays orderable in ash and hil, where the second generation is
+#     not sold (hcloud-cloud-controller-manager#1057 moved its docs to cpx22; packer-plugin
+#     #194: cpx11 "available in both US locations").
+# Not found in any source, so chosen here and marked "assumed": the ids of the 2025 types,
+# ccx53/ccx63 prices (ccx43 x2 and x3), first-generation CPX prices, and prices outside the
+# EU other than those above (EU price reused; sin second-generation CPX scaled as cpx22).
+# hk8s never reads ids, and prices only to break ties between equally small build types.
+ANNOUNCED_2025 = "2025-10-16T00:00:00Z"  # [changelog]
+UNORDERABLE_2025 = "2025-12-31T00:00:00Z"  # [cli-2025-10]
+_SIN_CPX_FACTOR = 26.49 / 19.49  # [plans-2026-09-03] cpx22 sin / EU; other sin CPX assumed
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A type in one location: its price, and whether it can be ordered there now."""
+
+    monthly_eur: float
+    available: bool = True
+    deprecation: tuple[str, str] | None = None  # (announced, unavailable_after)
+
+    def orderable(self, now: datetime) -> bool:
+        if self.deprecation is None:
+            return self.available
+        return self.available and now < _parse(self.deprecation[1])
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 @dataclass(frozen=True)
@@ -141,13 +197,23 @@ class ServerType:
     cpu_type: str
     architecture: str
     category: str
-    monthly_eur: float
-    locations: tuple[str, ...]
+    offers: dict[str, Offer]
+
+    @property
+    def locations(self) -> tuple[str, ...]:
+        return tuple(self.offers)
+
+    def orderable_in(self, location: str, now: datetime | None = None) -> bool:
+        offer = self.offers.get(location)
+        return offer is not None and offer.orderable(now or datetime.now(UTC))
 
     def price(self, location: str) -> dict[str, Any]:
-        return _price(location, self.monthly_eur, 20 * 1024**4)
+        return _price(location, self.offers[location].monthly_eur, 20 * 1024**4)
 
     def to_json(self) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        deprecations = [o.deprecation for o in self.offers.values()]
+        everywhere = all(deprecations)
         return {
             "id": self.id,
             "name": self.name,
@@ -155,9 +221,11 @@ class ServerType:
             "cores": self.cores,
             "memory": self.memory,
             "disk": self.disk,
-            "deprecated": False,
-            "deprecation": None,
-            "prices": [self.price(loc) for loc in self.locations],
+            # The type-level fields are set only when the type is deprecated in every
+            # location ([tofu-2026-08]: cpx11 answers "deprecation": null).
+            "deprecated": everywhere,
+            "deprecation": _deprecation_json(deprecations[0]) if everywhere else None,
+            "prices": [self.price(loc) for loc in self.offers],
             "storage_type": "local",
             "cpu_type": self.cpu_type,
             "category": self.category,
@@ -166,13 +234,19 @@ class ServerType:
                 {
                     "id": LOCATIONS[loc].id,
                     "name": loc,
-                    "deprecation": None,
-                    "recommended": True,
-                    "available": True,
+                    "deprecation": _deprecation_json(offer.deprecation),
+                    "recommended": offer.orderable(now) and offer.deprecation is None,
+                    "available": offer.orderable(now),
                 }
-                for loc in self.locations
+                for loc, offer in self.offers.items()
             ],
         }
+
+
+def _deprecation_json(deprecation: tuple[str, str] | None) -> dict[str, str] | None:
+    if deprecation is None:
+        return None
+    return {"announced": deprecation[0], "unavailable_after": deprecation[1]}
 
 
 def _money(value: float) -> dict[str, str]:
@@ -189,32 +263,63 @@ def _price(location: str, monthly: float, traffic: int) -> dict[str, Any]:
     }
 
 
+def _everywhere(eur: float, where: tuple[str, ...], **overrides: Offer) -> dict[str, Offer]:
+    offers = {loc: Offer(eur) for loc in where}
+    offers.update(overrides)
+    return offers
+
+
+def _first_generation_cpx(eur: float) -> dict[str, Offer]:
+    """Deprecated and unorderable where the second generation is sold (observed for nbg1
+    [tofu-2026-08]; fsn1, hel1 and sin inferred), still sold in ash and hil ([families])."""
+    gone = (ANNOUNCED_2025, UNORDERABLE_2025)
+    offers = {loc: Offer(eur, available=False, deprecation=gone) for loc in (*EU, "sin")}
+    offers.update({loc: Offer(eur) for loc in US})  # prices assumed (see above)
+    return offers
+
+
+def _second_generation_cpx(eur: float, sin: float | None = None) -> dict[str, Offer]:
+    """Germany, Finland and Singapore; not the US ([plans-2026-09-03])."""
+    return _everywhere(eur, EU, sin=Offer(sin or round(eur * _SIN_CPX_FACTOR, 2)))
+
+
 def _types() -> dict[str, ServerType]:
-    rows = [
-        # name, id, cores, memory GB, disk GB, cpu, arch, category, EUR/month, locations
-        ("cx22", 104, 2, 4, 40, "shared", "x86", "cost_optimized", 3.79, EU),
-        ("cx32", 105, 4, 8, 80, "shared", "x86", "cost_optimized", 6.80, EU),
-        ("cx42", 106, 8, 16, 160, "shared", "x86", "cost_optimized", 16.40, EU),
-        ("cx52", 107, 16, 32, 320, "shared", "x86", "cost_optimized", 32.40, EU),
-        ("cpx11", 22, 2, 2, 40, "shared", "x86", "regular_purpose", 4.35, ALL),
-        ("cpx21", 23, 3, 4, 80, "shared", "x86", "regular_purpose", 7.55, ALL),
-        ("cpx31", 24, 4, 8, 160, "shared", "x86", "regular_purpose", 13.60, ALL),
-        ("cpx41", 25, 8, 16, 240, "shared", "x86", "regular_purpose", 25.20, ALL),
-        ("cpx51", 26, 16, 32, 360, "shared", "x86", "regular_purpose", 54.90, ALL),
-        ("cax11", 45, 2, 4, 40, "shared", "arm", "cost_optimized", 3.79, EU),
-        ("cax21", 93, 4, 8, 80, "shared", "arm", "cost_optimized", 6.49, EU),
-        ("cax31", 94, 8, 16, 160, "shared", "arm", "cost_optimized", 12.49, EU),
-        ("cax41", 95, 16, 32, 320, "shared", "arm", "cost_optimized", 24.49, EU),
-        ("ccx13", 96, 2, 8, 80, "dedicated", "x86", "general_purpose", 12.49, ALL),
-        ("ccx23", 97, 4, 16, 160, "dedicated", "x86", "general_purpose", 24.49, ALL),
-        ("ccx33", 98, 8, 32, 240, "dedicated", "x86", "general_purpose", 48.49, ALL),
-        ("ccx43", 99, 16, 64, 360, "dedicated", "x86", "general_purpose", 96.49, ALL),
-        ("ccx53", 100, 32, 128, 600, "dedicated", "x86", "general_purpose", 192.49, ALL),
-        ("ccx63", 101, 48, 192, 960, "dedicated", "x86", "general_purpose", 288.49, ALL),
-    ]
+    cx, cax, cpx, ccx = "cost_optimized", "cost_optimized", "regular_purpose", "general_purpose"
+    rows: list[tuple[str, int, int, int, int, str, str, str, dict[str, Offer]]] = [
+        # name, id (assumed for the 2025 types), cores, memory GB, disk GB, cpu, arch,
+        # category, offers per location (EUR net per month); cx43 and cx53 are sold out in
+        # nbg1 ([tofu-2026-08])
+        ("cx23", 114, 2, 4, 40, "shared", "x86", cx, _everywhere(5.49, EU)),
+        ("cx33", 115, 4, 8, 80, "shared", "x86", cx, _everywhere(8.49, EU)),
+        ("cx43", 116, 8, 16, 160, "shared", "x86", cx,
+         _everywhere(15.99, EU, nbg1=Offer(15.99, available=False))),
+        ("cx53", 117, 16, 32, 320, "shared", "x86", cx,
+         _everywhere(29.49, EU, nbg1=Offer(29.49, available=False))),
+        ("cpx11", 22, 2, 2, 40, "shared", "x86", cpx, _first_generation_cpx(4.99)),
+        ("cpx21", 23, 3, 4, 80, "shared", "x86", cpx, _first_generation_cpx(8.99)),
+        ("cpx31", 24, 4, 8, 160, "shared", "x86", cpx, _first_generation_cpx(15.99)),
+        ("cpx41", 25, 8, 16, 240, "shared", "x86", cpx, _first_generation_cpx(29.99)),
+        ("cpx51", 26, 16, 32, 360, "shared", "x86", cpx, _first_generation_cpx(64.99)),
+        ("cpx12", 108, 1, 2, 40, "shared", "x86", cpx, _second_generation_cpx(11.49, 15.49)),
+        ("cpx22", 109, 2, 4, 80, "shared", "x86", cpx, _second_generation_cpx(19.49, 26.49)),
+        ("cpx32", 110, 4, 8, 160, "shared", "x86", cpx, _second_generation_cpx(35.49)),
+        ("cpx42", 111, 8, 16, 320, "shared", "x86", cpx, _second_generation_cpx(69.49)),
+        ("cpx52", 112, 12, 24, 480, "shared", "x86", cpx, _second_generation_cpx(100.49)),
+        ("cpx62", 113, 16, 32, 640, "shared", "x86", cpx, _second_generation_cpx(129.99)),
+        ("cax11", 45, 2, 4, 40, "shared", "arm", cax, _everywhere(5.99, EU)),
+        ("cax21", 93, 4, 8, 80, "shared", "arm", cax, _everywhere(10.49, EU)),
+        ("cax31", 94, 8, 16, 160, "shared", "arm", cax, _everywhere(20.99, EU)),
+        ("cax41", 95, 16, 32, 320, "shared", "arm", cax, _everywhere(40.99, EU)),
+        ("ccx13", 96, 2, 8, 80, "dedicated", "x86", ccx, _everywhere(42.99, ALL)),
+        ("ccx23", 97, 4, 16, 160, "dedicated", "x86", ccx, _everywhere(85.99, ALL)),
+        ("ccx33", 98, 8, 32, 240, "dedicated", "x86", ccx, _everywhere(138.49, ALL)),
+        ("ccx43", 99, 16, 64, 360, "dedicated", "x86", ccx, _everywhere(275.99, ALL)),
+        ("ccx53", 100, 32, 128, 600, "dedicated", "x86", ccx, _everywhere(551.98, ALL)),
+        ("ccx63", 101, 48, 192, 960, "dedicated", "x86", ccx, _everywhere(827.97, ALL)),
+    ]  # fmt: skip
     return {
-        name: ServerType(tid, name, cores, float(mem), disk, cpu, arch, cat, eur, locs)
-        for name, tid, cores, mem, disk, cpu, arch, cat, eur, locs in rows
+        name: ServerType(tid, name, cores, float(mem), disk, cpu, arch, cat, offers)
+        for name, tid, cores, mem, disk, cpu, arch, cat, offers in rows
     }
 
 
@@ -222,13 +327,16 @@ SERVER_TYPES = _types()
 
 
 def datacenter_json(location: Location) -> dict[str, Any]:
+    # Deprecated since 2026-04-01 in favour of server_types[].locations[].available
+    # (hcloud-python v2.18.0 changelog), still answered; the same facts.
     ids = [t.id for t in SERVER_TYPES.values() if location.name in t.locations]
+    sold = [t.id for t in SERVER_TYPES.values() if t.orderable_in(location.name)]
     return {
         "id": location.datacenter_id,
         "name": location.datacenter_name,
         "description": f"{location.city} DC",
         "location": location.to_json(),
-        "server_types": {"supported": ids, "available": ids, "available_for_migration": ids},
+        "server_types": {"supported": ids, "available": sold, "available_for_migration": sold},
     }
 
 

@@ -22,7 +22,7 @@ def server(cluster_id: str | None) -> Server:
     labels = {"cluster": "demo", "managed-by": "hk8s"}
     if cluster_id is not None:
         labels[CLUSTER_ID_LABEL] = cluster_id_label(cluster_id)
-    return Server(1, "demo-cp-1", "running", "cx22", "fsn1", labels)
+    return Server(1, "demo-cp-1", "running", "cx23", "fsn1", labels)
 
 
 def test_new_cluster_generates_a_private_bundle_once(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from .conftest import cluster
 
 def server(name: str, pool: str, role: str = "worker", sid: int = 1) -> Server:
     labels = {"cluster": "demo", "managed-by": "hk8s", "pool": pool, "role": role}
-    return Server(sid, name, "running", "cx22", "fsn1", labels)
+    return Server(sid, name, "running", "cx23", "fsn1", labels)
 
 
 def test_desired_servers_are_named_labelled_and_grouped_per_ten() -> None:
@@ -130,7 +130,7 @@ def test_endpoint_is_the_load_balancer_else_the_first_control_plane() -> None:
     config = cluster(cp=3, workers=1)
     desired = desired_servers(config, cluster_id="x")
     servers = [
-        Server(i, d.name, "running", "cx22", "fsn1", d.labels, None, f"127.9.0.{i}",
+        Server(i, d.name, "running", "cx23", "fsn1", d.labels, None, f"127.9.0.{i}",
                (PrivateIP(1, f"10.0.1.{i}"),))
         for i, d in enumerate(desired, start=1)
     ]  # fmt: skip

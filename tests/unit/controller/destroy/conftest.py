@@ -61,7 +61,7 @@ def add_cluster(fake: FakeHcloud, cluster: str, *, servers: int = 3) -> dict[str
             next(_ids),
             f"{cluster}-cp-{n}",
             "running",
-            "cx22",
+            "cx23",
             "fsn1",
             owned(cluster, role="control-plane", pool="cp"),
             image_id=7,
@@ -122,7 +122,7 @@ def world(fake: FakeHcloud) -> dict[str, Any]:
     """Cluster ``demo`` (to destroy), cluster ``prod`` and two unlabelled look-alikes."""
     demo = add_cluster(fake, "demo")
     prod = add_cluster(fake, "prod", servers=2)
-    stranger = Server(next(_ids), "demo-cp-9", "running", "cx22", "fsn1", {"cluster": "demo"})
+    stranger = Server(next(_ids), "demo-cp-9", "running", "cx23", "fsn1", {"cluster": "demo"})
     fake.servers[stranger.id] = stranger  # not managed-by=hk8s: never touched
     fake.networks[next(_ids)] = Network(next(_ids), "demo-legacy", "10.9.0.0/16", {})
     return {"demo": demo, "prod": prod, "stranger": stranger.id}

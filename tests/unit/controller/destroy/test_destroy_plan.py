@@ -32,7 +32,7 @@ def observed() -> ObservedCluster:
     return ObservedCluster(
         "demo",
         servers=tuple(
-            Server(i, f"demo-cp-{i}", "running", "cx22", "fsn1", {**DEMO, "role": "control-plane"})
+            Server(i, f"demo-cp-{i}", "running", "cx23", "fsn1", {**DEMO, "role": "control-plane"})
             for i in (1, 2)
         ),
         load_balancers=(LoadBalancer(10, "demo-api", "lb11", "fsn1", DEMO),),
@@ -121,9 +121,9 @@ def test_snapshots_used_by_other_clusters_are_kept() -> None:
     talos = [snap(1, os="talos"), snap(2, os="talos"), snap(3, os="talos")]
     own = [snap(4, **DEMO)]
     servers = [
-        Server(10, "demo-cp-1", "running", "cx22", "fsn1", DEMO, image_id=1),
-        Server(11, "prod-cp-1", "running", "cx22", "fsn1", {**DEMO, "cluster": "prod"}, image_id=2),
-        Server(12, "mine", "running", "cx22", "fsn1", {}, image_id=3),
+        Server(10, "demo-cp-1", "running", "cx23", "fsn1", DEMO, image_id=1),
+        Server(11, "prod-cp-1", "running", "cx23", "fsn1", {**DEMO, "cluster": "prod"}, image_id=2),
+        Server(12, "mine", "running", "cx23", "fsn1", {}, image_id=3),
     ]
     delete, kept = snapshots_to_delete("demo", talos, own, servers)
     assert [i.id for i in delete] == [1, 4]

@@ -135,7 +135,7 @@ async def test_delete_protection_stops_before_anything_else(fake: FakeHcloud, wo
 async def test_second_pass_deletes_a_server_created_meanwhile(fake: FakeHcloud, world: Any) -> None:
     d = destroyer(fake)
     plan = await d.plan()
-    late = Server(777, "demo-cp-4", "running", "cx22", "fsn1",
+    late = Server(777, "demo-cp-4", "running", "cx23", "fsn1",
                   {"cluster": "demo", "managed-by": "hk8s"})  # fmt: skip
     fake.servers[late.id] = late
     report = await d.run(plan)

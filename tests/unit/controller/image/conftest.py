@@ -12,7 +12,7 @@ import pytest
 from hk8s.controller import ImageBuilds, RecordingReporter, SchematicResolver
 from hk8s.errors import WaitTimeoutError
 from hk8s.model import ManualClock, Timing
-from hk8s.model.resources import ServerType
+from hk8s.model.catalogue import Location, ServerType, ServerTypeLocation
 from hk8s.providers.hcloud.fake import FakeHcloud
 from hk8s.providers.ssh import CommandFailedError, CommandResult, generate_ed25519_key
 from hk8s.sim.factory import DEFAULT_SCHEMATIC_ID, TalosImage, build_image
@@ -26,12 +26,27 @@ if TYPE_CHECKING:
 
 FACTORY = "http://127.0.0.1:9/factory"
 EU = ("fsn1", "nbg1", "hel1")
+US = ("ash", "hil")
+
+
+def sold(*where: str, price: float) -> tuple[ServerTypeLocation, ...]:
+    return tuple(ServerTypeLocation(loc, monthly_price=price) for loc in where)
+
+
 TYPES = [
-    ServerType("cx22", "x86", 2, 4.0, 40, locations=EU),
-    ServerType("cx32", "x86", 4, 8.0, 80, locations=EU),
-    ServerType("cpx11", "x86", 2, 2.0, 40, locations=(*EU, "ash", "hil")),
-    ServerType("cax11", "arm", 2, 4.0, 40, locations=EU),
-    ServerType("cax21", "arm", 4, 8.0, 80, locations=EU),
+    ServerType("cx23", "x86", 2, 4.0, 40, locations=sold(*EU, price=5.49)),
+    ServerType("cx33", "x86", 4, 8.0, 80, locations=sold(*EU, price=8.49)),
+    ServerType("cpx12", "x86", 1, 2.0, 40, locations=sold(*EU, price=11.49)),
+    ServerType("cpx11", "x86", 2, 2.0, 40, locations=sold(*US, price=4.99)),
+    ServerType("cax11", "arm", 2, 4.0, 40, locations=sold(*EU, price=5.99)),
+    ServerType("cax21", "arm", 4, 8.0, 80, locations=sold(*EU, price=10.49)),
+]
+LOCATIONS = [
+    Location("fsn1", "eu-central"),
+    Location("nbg1", "eu-central"),
+    Location("hel1", "eu-central"),
+    Location("ash", "us-east"),
+    Location("hil", "us-west"),
 ]
 VERSIONS = {"v1.11.3", "v1.12.0"}
 _URL = re.compile(r"/image/([0-9a-f]{64})/(v[^/]+)/hcloud-(amd64|arm64)\.raw\.xz$")
@@ -136,7 +151,7 @@ def types() -> list[ServerType]:
 
 @pytest.fixture
 def harness() -> Harness:
-    fake = FakeHcloud(types=list(TYPES))
+    fake = FakeHcloud(types=list(TYPES), catalogue_locations=list(LOCATIONS))
     # Wall time for the leftover sweep: a ManualClock started at a plausible UNIX time.
     clock = ManualClock(start=1_800_000_000.0)
     return Harness(fake, clock, RecordingReporter(), [], {})

@@ -26,7 +26,7 @@ CONFIG = """
 name: demo
 location: fsn1
 talos: {version: v1.12.0, image_factory: "http://127.0.0.1:9/factory"}
-control_plane: {count: 1, server_type: cx22}
+control_plane: {count: 1, server_type: cx23}
 """
 
 
@@ -59,8 +59,9 @@ async def test_build_writes_the_factory_image_and_snapshots_it(harness: Any, con
     assert_no_build_leftovers(harness)
     # The server was created stopped, with labels, rescue enabled before it was powered on.
     calls = [name for name, _ in harness.fake.calls if not name.startswith(("list_", "get_"))]
-    assert calls[:6] == [
+    assert calls[:7] == [
         "server_types",
+        "locations",
         "create_ssh_key",
         "create_server",
         "enable_rescue",
@@ -69,7 +70,7 @@ async def test_build_writes_the_factory_image_and_snapshots_it(harness: Any, con
     ]
     spec = next(args[0] for name, args in harness.fake.calls if name == "create_server")
     assert spec.start_after_create is False
-    assert spec.server_type == "cx22"
+    assert spec.server_type == "cx23"
     assert spec.image == "debian-12"
     assert spec.labels["hk8s/role"] == "image-build"
     assert spec.labels["hk8s/created"] == "1800000000"

@@ -23,10 +23,10 @@ MIXED = f"""
 name: mixed
 location: fsn1
 talos: {{version: v1.12.0, image_factory: "{FACTORY}"}}
-control_plane: {{count: 1, server_type: cx22}}
+control_plane: {{count: 1, server_type: cx23}}
 workers:
   - {{name: arm, count: 2, server_type: cax21}}
-  - {{name: big, count: 1, server_type: cx32}}
+  - {{name: big, count: 1, server_type: cx33}}
 """
 SID63 = DEFAULT_SCHEMATIC_ID[:63]
 
@@ -48,7 +48,7 @@ async def test_both_architectures_are_built_and_a_second_run_changes_nothing(
     assert first["arm64"].architecture == "arm"
     assert first["amd64"].architecture == "x86"
     specs = [args[0] for name, args in harness.fake.calls if name == "create_server"]
-    assert sorted(s.server_type for s in specs) == ["cax11", "cx22"]
+    assert sorted(s.server_type for s in specs) == ["cax11", "cx23"]
 
     harness.fake.calls.clear()
     again = await harness.builds().ensure(config)
@@ -106,12 +106,12 @@ def _leftover(harness: Any, rid: int, age: float) -> dict[str, str]:
 async def test_leftovers_older_than_an_hour_are_swept(harness: Any) -> None:
     fake = harness.fake
     fake.servers[1] = Server(
-        1, "hk8s-build-amd64-old", "running", "cx22", "fsn1", _leftover(harness, 1, 3700)
+        1, "hk8s-build-amd64-old", "running", "cx23", "fsn1", _leftover(harness, 1, 3700)
     )
     fake.servers[2] = Server(
-        2, "hk8s-build-amd64-new", "running", "cx22", "fsn1", _leftover(harness, 2, 600)
+        2, "hk8s-build-amd64-new", "running", "cx23", "fsn1", _leftover(harness, 2, 600)
     )
-    fake.servers[3] = Server(3, "demo-cp-1", "running", "cx22", "fsn1", {"cluster": "demo"})
+    fake.servers[3] = Server(3, "demo-cp-1", "running", "cx23", "fsn1", {"cluster": "demo"})
     fake.ssh_keys[4] = SSHKey(
         4, "hk8s-build-amd64-old", "fp", "ssh-ed25519 A", _leftover(harness, 4, 7200)
     )
@@ -140,7 +140,7 @@ async def test_list_and_prune_keep_referenced_and_running_snapshots(harness: Any
     fake.images[13] = dataclasses.replace(
         fake.images[13], labels={**fake.images[13].labels, "talos-version": "v1.10.0"}
     )
-    fake.servers[20] = Server(20, "old-cp-1", "running", "cx22", "fsn1", {}, image_id=12)
+    fake.servers[20] = Server(20, "old-cp-1", "running", "cx23", "fsn1", {}, image_id=12)
     fake.images[14] = snapshot(14, "arm64", "v1.11.3", status="creating")
     builds = harness.builds()
     assert [i.id for i in await builds.list_snapshots()] == [10, 11, 12, 13, 14]

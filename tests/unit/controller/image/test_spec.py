@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
 
-from hk8s.controller import ImageTarget, build_server_type, image_url, pick_boot_disk
-from hk8s.controller._image_spec import build_labels, build_location, needed_architectures
+from hk8s.controller import ImageTarget, build_site, image_url, pick_boot_disk
+from hk8s.controller._image_spec import build_labels, needed_architectures
 from hk8s.errors import NotFoundError
+from hk8s.model.catalogue import Deprecation
 from hk8s.model.labels import validate_labels
 from hk8s.sim.factory import DEFAULT_SCHEMATIC_ID
 
@@ -52,33 +55,75 @@ def test_image_url_follows_the_image_factory_layout() -> None:
     )
 
 
+NOW = datetime(2026, 12, 7, tzinfo=UTC)
+EU_ZONE = ("fsn1", "nbg1", "hel1")
+
+
 @pytest.mark.parametrize(
-    ("arch", "location", "expected"),
-    [("amd64", "fsn1", "cx22"), ("amd64", "ash", "cpx11"), ("arm64", "nbg1", "cax11")],
+    ("arch", "location", "zone", "expected"),
+    [
+        # the cheapest of the smallest disks: cx23 (5.49) beats cpx12 (11.49), both 40 GB
+        ("amd64", "fsn1", EU_ZONE, ("cx23", "fsn1")),
+        ("amd64", "ash", ("ash",), ("cpx11", "ash")),
+        ("arm64", "nbg1", EU_ZONE, ("cax11", "nbg1")),
+    ],
 )
-def test_build_server_type_prefers_the_small_types(
-    types: list[ServerType], arch: str, location: str, expected: str
+def test_build_site_takes_the_smallest_cheapest_type_sold_there(
+    types: list[ServerType], arch: str, location: str, zone: tuple[str, ...], expected: object
 ) -> None:
-    assert build_server_type(types, arch, location).name == expected  # type: ignore[arg-type]
+    server_type, where = build_site(types, arch, location, zone, NOW)  # type: ignore[arg-type]
+    assert (server_type.name, where) == expected
 
 
-def test_build_server_type_falls_back_to_the_smallest_of_the_arch(types: list[ServerType]) -> None:
-    assert (
-        build_server_type([t for t in types if t.name != "cax11"], "arm64", "fsn1").name == "cax21"
+def _with(types: list[ServerType], name: str, location: str, **changes: object) -> list[ServerType]:
+    """``types`` with ``name``'s entry for ``location`` changed (sold out, deprecated)."""
+    out = []
+    for t in types:
+        if t.name == name:
+            offers = tuple(
+                dataclasses.replace(o, **changes) if o.name == location else o  # type: ignore[arg-type]
+                for o in t.locations
+            )
+            t = dataclasses.replace(t, locations=offers)
+        out.append(t)
+    return out
+
+
+def test_build_site_skips_what_is_sold_out_or_past_its_date_right_now(
+    types: list[ServerType],
+) -> None:
+    sold_out = _with(types, "cx23", "fsn1", available=False)
+    assert build_site(sold_out, "amd64", "fsn1", EU_ZONE, NOW)[0].name == "cpx12"
+    gone = Deprecation(datetime(2025, 10, 16, tzinfo=UTC), datetime(2025, 12, 31, tzinfo=UTC))
+    past = _with(types, "cx23", "fsn1", deprecation=gone)
+    assert build_site(past, "amd64", "fsn1", EU_ZONE, NOW)[0].name == "cpx12"
+    # deprecated but still orderable: used only when nothing current fits
+    later = Deprecation(gone.announced, datetime(2027, 6, 30, tzinfo=UTC))
+    only = [t for t in _with(types, "cx23", "fsn1", deprecation=later) if t.name == "cx23"]
+    assert build_site(only, "amd64", "fsn1", EU_ZONE, NOW)[0].name == "cx23"
+
+
+def test_build_site_falls_back_to_the_network_zone_then_anywhere(
+    types: list[ServerType],
+) -> None:
+    cax_sold_out_in_fsn1 = _with(
+        _with(types, "cax11", "fsn1", available=False), "cax21", "fsn1", available=False
     )
-    with pytest.raises(NotFoundError, match="no arm64 server type is available in ash"):
-        build_server_type(types, "arm64", "ash")
-
-
-def test_arm64_builds_move_to_a_location_that_offers_arm(types: list[ServerType]) -> None:
-    assert build_location(types, "arm64", "ash") == "fsn1"
-    assert build_location(types, "amd64", "ash") == "ash"
+    assert build_site(cax_sold_out_in_fsn1, "arm64", "fsn1", EU_ZONE, NOW) == (
+        cax_sold_out_in_fsn1[4],
+        "hel1",
+    )
+    # arm64 is sold in no US location: snapshots are per project, so build in the EU
+    server_type, where = build_site(types, "arm64", "ash", ("ash",), NOW)
+    assert (server_type.name, where) == ("cax11", "fsn1")
+    with pytest.raises(NotFoundError, match="sells no arm64 server type in any location"):
+        build_site([t for t in types if t.architecture == "x86"], "arm64", "ash", ("ash",), NOW)
 
 
 def test_needed_architectures_come_from_the_api_types(types: list[ServerType]) -> None:
     catalogue = {t.name: t for t in types}
-    assert needed_architectures(["cx22", "cx32"], catalogue) == ["amd64"]
-    assert needed_architectures(["cax21", "cx22"], catalogue) == ["amd64", "arm64"]
+    assert needed_architectures(["cx23", "cx33"], catalogue) == ["amd64"]
+    assert needed_architectures(["cax21", "cx23"], catalogue) == ["amd64", "arm64"]
     with pytest.raises(NotFoundError, match="'cx99' does not exist"):
         needed_architectures(["cx99"], catalogue)
 

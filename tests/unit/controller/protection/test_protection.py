@@ -37,9 +37,9 @@ async def project() -> FakeHcloud:
         LoadBalancerSpec("demo-api", "lb11", "fsn1", owned("load-balancer"))
     )
     for n in (1, 2, 3):
-        spec = ServerSpec(f"demo-cp-{n}", "cx22", 7, "fsn1", owned(role="control-plane"))
+        spec = ServerSpec(f"demo-cp-{n}", "cx23", 7, "fsn1", owned(role="control-plane"))
         await fake.create_server(spec)
-    await fake.create_server(ServerSpec("demo-cp-9", "cx22", 7, "fsn1", {"cluster": "demo"}))
+    await fake.create_server(ServerSpec("demo-cp-9", "cx23", 7, "fsn1", {"cluster": "demo"}))
     fake.calls.clear()
     return fake
 

@@ -198,10 +198,10 @@ class FakeHcloud:
 def make_node(index: int, name: str, control_plane: bool) -> Node:
     role: Literal["control-plane", "worker"] = "control-plane" if control_plane else "worker"
     desired = DesiredServer(
-        name, "cp" if control_plane else "workers", role, index, "cx22", "fsn1", "amd64",
+        name, "cp" if control_plane else "workers", role, index, "cx23", "fsn1", "amd64",
         "pg", {},
     )  # fmt: skip
-    server = Server(index, name, "running", "cx22", "fsn1", public_ipv4=f"10.0.0.{index}")
+    server = Server(index, name, "running", "cx23", "fsn1", public_ipv4=f"10.0.0.{index}")
     return Node(desired, server)
 
 

@@ -43,7 +43,7 @@ async def _one_of_each(provider: HcloudProvider) -> dict[ProtectableKind, int]:
     )
     lb = await provider.create_load_balancer(LoadBalancerSpec("demo-api", "lb11", "fsn1", LABELS))
     server = await provider.create_server(
-        ServerSpec("demo-cp-1", "cx22", "ubuntu-24.04", "fsn1", LABELS, start_after_create=False)
+        ServerSpec("demo-cp-1", "cx23", "ubuntu-24.04", "fsn1", LABELS, start_after_create=False)
     )
     image = await provider.create_snapshot(server.id, "talos", dict(LABELS))
     volume = await _volume(provider, "pvc-1", {"managed-by": "csi-driver"})

@@ -230,7 +230,7 @@ async def test_server_lifecycle_in_model_types(sim, provider) -> None:  # type: 
     group = await provider.create_placement_group(PlacementGroupSpec("demo-cp-pg-1", LABELS))
     spec = ServerSpec(
         "demo-cp-1",
-        "cx22",
+        "cx23",
         "ubuntu-24.04",
         "fsn1",
         {**LABELS, "role": "control-plane"},
@@ -240,7 +240,7 @@ async def test_server_lifecycle_in_model_types(sim, provider) -> None:  # type: 
         start_after_create=False,
     )
     server = await provider.create_server(spec)
-    assert (server.name, server.server_type, server.location) == ("demo-cp-1", "cx22", "fsn1")
+    assert (server.name, server.server_type, server.location) == ("demo-cp-1", "cx23", "fsn1")
     assert [p.network_id for p in server.private_ips] == [net.id]
     assert server.placement_group_id == group.id
     assert server.public_ipv4
@@ -255,8 +255,37 @@ async def test_server_lifecycle_in_model_types(sim, provider) -> None:  # type: 
     [listed] = await provider.list_images("os=talos", type="snapshot", architecture="x86")
     assert listed.id == image.id
     types = {t.name: t for t in await provider.server_types()}
-    assert types["cax11"].architecture == "arm" and "fsn1" in types["cax11"].locations
+    assert types["cax11"].architecture == "arm" and "fsn1" in types["cax11"].location_names
     await provider.delete_server(server.id)
     await provider.delete_ssh_key(key.id)
     await provider.delete_image(image.id)
     assert await provider.list_servers() == []
+
+
+async def test_the_catalogue_keeps_per_location_deprecation_availability_and_price(
+    sim, provider
+) -> None:  # type: ignore[no-untyped-def]
+    """What the API says per location reaches the model: cpx11 is past its date in nbg1 and
+    still sold in ash; cx43 is sold out in nbg1; cx22 is gone. One request per list, however
+    often it is read in a run."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    types = {t.name: t for t in await provider.server_types()}
+    assert "cx22" not in types and "cx23" in types
+    nbg1 = types["cpx11"].offer("nbg1")
+    assert nbg1 is not None and nbg1.deprecation is not None and not nbg1.orderable(now)
+    assert nbg1.deprecation.unavailable_after.date().isoformat() == "2025-12-31"
+    assert types["cpx11"].orderable_in("ash", now)
+    sold_out = types["cx43"].offer("nbg1")
+    assert sold_out is not None and not sold_out.available and not sold_out.deprecation
+    assert types["cx23"].offer("fsn1").monthly_price == 5.49  # type: ignore[union-attr]
+    lb_types = {t.name: t for t in await provider.load_balancer_types()}
+    assert "fsn1" in lb_types["lb11"].locations and lb_types["lb11"].deprecation is None
+    zones = {loc.name: loc.network_zone for loc in await provider.locations()}
+    assert zones["ash"] == "us-east" and zones["hel1"] == "eu-central"
+    before = sim.stats.total
+    await provider.server_types()
+    await provider.load_balancer_types()
+    await provider.locations()
+    assert sim.stats.total == before

@@ -239,10 +239,10 @@ def test_failing_actions_and_never_running_servers(
     spec = FaultSpec(actions=[ActionFault(command="create_image")], never_running=["*-stuck"])
     threaded.call(lambda: sim.set_faults(spec))
     stuck = client.servers.create(
-        name="w-stuck", server_type=ServerType(name="cx22"), image=Image(name="debian-12")
+        name="w-stuck", server_type=ServerType(name="cx23"), image=Image(name="debian-12")
     )
     ok = client.servers.create(
-        name="w-ok", server_type=ServerType(name="cx22"), image=Image(name="debian-12")
+        name="w-ok", server_type=ServerType(name="cx23"), image=Image(name="debian-12")
     )
     for action in [ok.action, *ok.next_actions, stuck.action]:
         action.wait_until_finished()
@@ -329,14 +329,14 @@ def test_injected_placement_error_on_server_create(
     threaded.call(lambda: sim.set_faults(spec))
     with pytest.raises(APIException) as info:
         client.servers.create(
-            name="p", server_type=ServerType(name="cx22"), image=Image(name="debian-12")
+            name="p", server_type=ServerType(name="cx23"), image=Image(name="debian-12")
         )
     assert info.value.code == "placement_error"
     assert client.servers.get_all() == []
 
 
 def test_malformed_ids_are_invalid_input_not_server_errors(sim: HcloudSim) -> None:
-    body = {"name": "x", "server_type": "cx22", "image": "debian-12", "networks": ["abc"]}
+    body = {"name": "x", "server_type": "cx23", "image": "debian-12", "networks": ["abc"]}
     response = call(sim, "POST", "/servers", json=body)
     assert (response.status_code, response.json()["error"]["code"]) == (422, "invalid_input")
     lb = {"name": "lb", "load_balancer_type": "lb11", "location": "fsn1", "network": "x"}
@@ -348,7 +348,7 @@ def test_malformed_ids_are_invalid_input_not_server_errors(sim: HcloudSim) -> No
     [
         # Each case was a server error or a response breaking openapi.json before validation
         # was added (found by fuzzing the simulator's inputs).
-        ("/servers", {"name": "s", "server_type": "cx22", "image": "debian-12",
+        ("/servers", {"name": "s", "server_type": "cx23", "image": "debian-12",
                       "location": {"x": 1}}, "location"),
         ("/firewalls", {"name": "f", "rules": [{"direction": "in", "protocol": "tcp",
                         "port": "80", "source_ips": 5}]}, "rules[0].source_ips"),

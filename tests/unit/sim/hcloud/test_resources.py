@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hcloud import APIException, Client
@@ -38,7 +38,7 @@ KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGbV0bN6m3CwZYGvDNYbp0Yy5PhfpQpBTyGFv
 def server(client: Client, name: str, labels: dict[str, str], **kwargs: object) -> int:
     result = client.servers.create(
         name=name,
-        server_type=ServerType(name="cx22"),
+        server_type=ServerType(name="cx23"),
         image=Image(name="debian-12"),
         location=Location(name="fsn1"),
         labels=labels,
@@ -52,16 +52,63 @@ def server(client: Client, name: str, labels: dict[str, str], **kwargs: object) 
 
 def test_catalogue(client: Client) -> None:
     types = {t.name: t for t in client.server_types.get_all()}
-    assert {"cx22", "cpx11", "cpx51", "cax11", "cax41", "ccx13"} <= set(types)
+    assert {"cx23", "cpx11", "cpx51", "cax11", "cax41", "ccx13"} <= set(types)
     assert types["cax21"].architecture == "arm" and types["cpx31"].architecture == "x86"
     assert {loc.location.name for loc in types["cpx11"].locations} >= {"fsn1", "ash", "sin"}
-    assert "ash" not in {loc.location.name for loc in types["cx22"].locations}
+    assert "ash" not in {loc.location.name for loc in types["cx23"].locations}
     assert client.locations.get_by_name("hel1").network_zone == "eu-central"
     assert client.load_balancer_types.get_by_name("lb11").max_targets == 25
     fsn1 = client.locations.get_by_name("fsn1")
     assert client.locations.get_by_id(fsn1.id).name == "fsn1"
     with pytest.raises(APIException):
         client.server_types.get_by_id(424242)
+
+
+def test_catalogue_is_todays_with_per_location_deprecations(client: Client) -> None:
+    """December 2026 (sources in hk8s/sim/hcloud/_catalog.py): cx22..cx52 are gone, their
+    successors sold in the EU only; first-generation CPX is past its date outside the US;
+    second-generation CPX is not sold in the US; CAX in Germany and Finland."""
+    types = {t.name: t for t in client.server_types.get_all()}
+    assert not {"cx22", "cx32", "cx42", "cx52"} & set(types)
+    assert {"cx23", "cx33", "cx43", "cx53", "cpx12", "cpx62", "ccx63"} <= set(types)
+
+    def per_location(name: str) -> dict[str, Any]:
+        return {loc.location.name: loc for loc in types[name].locations}
+
+    cpx11 = per_location("cpx11")
+    assert not cpx11["nbg1"].available and not cpx11["sin"].available
+    assert cpx11["nbg1"].deprecation.unavailable_after.isoformat() == "2025-12-31T00:00:00+00:00"
+    assert cpx11["nbg1"].deprecation.announced.isoformat() == "2025-10-16T00:00:00+00:00"
+    assert cpx11["ash"].available and cpx11["ash"].deprecation is None
+    [raw] = client.request("GET", "/server_types", params={"name": "cpx11"})["server_types"]
+    assert (raw["deprecated"], raw["deprecation"]) == (False, None)  # not in every location
+    assert set(per_location("cpx22")) == {"fsn1", "nbg1", "hel1", "sin"}
+    assert set(per_location("cax11")) == set(per_location("cx23")) == {"fsn1", "nbg1", "hel1"}
+    assert not per_location("cx43")["nbg1"].available  # sold out there
+
+
+def test_servers_of_a_type_not_orderable_there_are_refused(client: Client) -> None:
+    with pytest.raises(APIException) as info:
+        client.servers.create(
+            name="old", server_type=ServerType(name="cpx11"), image=Image(name="debian-12"),
+            location=Location(name="nbg1"),
+        )  # fmt: skip
+    assert info.value.code == "resource_unavailable"
+    with pytest.raises(APIException) as gone:
+        client.servers.create(
+            name="gone", server_type=ServerType(name="cx22"), image=Image(name="debian-12")
+        )
+    assert gone.value.code == "invalid_input"
+    result = client.servers.create(
+        name="us", server_type=ServerType(name="cpx11"), image=Image(name="debian-12"),
+        location=Location(name="ash"),
+    )  # fmt: skip
+    assert result.server.id is not None
+    # no location asked for: placed where the type is still sold
+    anywhere = client.servers.create(
+        name="any", server_type=ServerType(name="cpx21"), image=Image(name="debian-12")
+    )
+    assert anywhere.server.location.name == "ash"
 
 
 def test_ssh_keys_crud(client: Client) -> None:

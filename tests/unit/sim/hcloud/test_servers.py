@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 def create(client: Client, name: str, **kwargs: object) -> BoundServer:
-    kwargs.setdefault("server_type", ServerType(name="cx22"))
+    kwargs.setdefault("server_type", ServerType(name="cx23"))
     kwargs.setdefault("image", Image(name="debian-12"))
     kwargs.setdefault("location", Location(name="fsn1"))
     result = client.servers.create(name=name, **kwargs)  # type: ignore[arg-type]
@@ -36,7 +36,7 @@ def test_create_returns_initializing_server_with_actions_then_runs(client: Clien
     # start_server, and root_password when no SSH key was given.
     result = client.servers.create(
         name="demo-cp-1",
-        server_type=ServerType(name="cx22"),
+        server_type=ServerType(name="cx23"),
         image=Image(name="debian-12"),
         location=Location(name="nbg1"),
         labels={"cluster": "demo", "role": "control-plane"},
@@ -64,7 +64,7 @@ def test_arm_server_type_gets_the_arm_system_image(client: Client) -> None:
 def test_start_after_create_false_leaves_server_off(client: Client) -> None:
     result = client.servers.create(
         name="off-1",
-        server_type=ServerType(name="cx22"),
+        server_type=ServerType(name="cx23"),
         image=Image(name="debian-12"),
         start_after_create=False,
     )
@@ -168,7 +168,7 @@ def test_create_image_snapshot_carries_disk_metadata(
     assert booted.image.id == image.id
     # An arm snapshot is refused for an x86 server type.
     with pytest.raises(APIException) as info:
-        client.servers.create(name="x86-1", server_type=ServerType(name="cx22"), image=image)
+        client.servers.create(name="x86-1", server_type=ServerType(name="cx23"), image=image)
     assert info.value.code == "invalid_input"
 
 
@@ -184,11 +184,11 @@ def test_rebuild_attach_change_type(client: Client) -> None:
     assert client.servers.get_by_id(server.id).private_net[0].ip == "10.1.0.7"
     # change_type needs a stopped server ("server_not_stopped", Server Actions).
     with pytest.raises(APIException) as info:
-        server.change_type(ServerType(name="cx32"), upgrade_disk=False)
+        server.change_type(ServerType(name="cx33"), upgrade_disk=False)
     assert info.value.code == "server_not_stopped"
     server.power_off().wait_until_finished()
-    server.change_type(ServerType(name="cx32"), upgrade_disk=False).wait_until_finished()
-    assert client.servers.get_by_id(server.id).server_type.name == "cx32"
+    server.change_type(ServerType(name="cx33"), upgrade_disk=False).wait_until_finished()
+    assert client.servers.get_by_id(server.id).server_type.name == "cx33"
 
 
 def test_placement_group_holds_ten_servers(client: Client) -> None:
@@ -198,14 +198,14 @@ def test_placement_group_holds_ten_servers(client: Client) -> None:
     for i in range(10):
         client.servers.create(
             name=f"pg-{i}",
-            server_type=ServerType(name="cx22"),
+            server_type=ServerType(name="cx23"),
             image=Image(name="debian-12"),
             placement_group=group,
         )
     with pytest.raises(APIException) as info:
         client.servers.create(
             name="pg-10",
-            server_type=ServerType(name="cx22"),
+            server_type=ServerType(name="cx23"),
             image=Image(name="debian-12"),
             placement_group=group,
         )
@@ -219,7 +219,7 @@ def test_server_without_public_net_needs_a_network(client: Client) -> None:
     with pytest.raises(APIException) as info:
         client.servers.create(
             name="priv-1",
-            server_type=ServerType(name="cx22"),
+            server_type=ServerType(name="cx23"),
             image=Image(name="debian-12"),
             public_net=ServerCreatePublicNetwork(enable_ipv4=False, enable_ipv6=False),
         )
@@ -232,7 +232,7 @@ def test_server_type_not_offered_in_location(client: Client) -> None:
     with pytest.raises(APIException) as info:
         client.servers.create(
             name="us-1",
-            server_type=ServerType(name="cx22"),
+            server_type=ServerType(name="cx23"),
             image=Image(name="debian-12"),
             location=Location(name="ash"),
         )
@@ -243,7 +243,7 @@ def test_events_for_power_and_delete(client: Client, sim: HcloudSim, threaded: T
     events: list[SimEvent] = []
     threaded.call(lambda: sim.state.subscribe(events.append))
     early = client.servers.create(
-        name="gone-early", server_type=ServerType(name="cx22"), image=Image(name="debian-12")
+        name="gone-early", server_type=ServerType(name="cx23"), image=Image(name="debian-12")
     )
     client.servers.get_by_id(early.server.id).delete().wait_until_finished()
     server = create(client, "ev-1")

@@ -11,7 +11,7 @@ from hk8s.sim.hcloud._model import Action, Server
 
 
 def make_server(state: HcloudState) -> Server:
-    server = Server(state.next_id(), "s", SERVER_TYPES["cx22"], LOCATIONS["fsn1"], None, {}, 0.0)
+    server = Server(state.next_id(), "s", SERVER_TYPES["cx23"], LOCATIONS["fsn1"], None, {}, 0.0)
     state.servers[server.id] = server
     return server
 

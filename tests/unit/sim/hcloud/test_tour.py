@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 def ready(client: Client, name: str, **kwargs: object) -> BoundServer:
     result = client.servers.create(
         name=name,
-        server_type=ServerType(name="cx22"),
+        server_type=ServerType(name="cx23"),
         image=Image(name="debian-12"),
         location=Location(name="fsn1"),
         **kwargs,  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ from hcloud.server_types import ServerType
 def _server(client: Client, name: str, location: str = "fsn1") -> int:
     created = client.servers.create(
         name=name,
-        server_type=ServerType(name="cx22"),
+        server_type=ServerType(name="cx23"),
         image=Image(name="debian-12"),
         location=Location(name=location),
     )

@@ -13,6 +13,7 @@ from hk8s.providers.hcloud.fake._core import FakeState
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from hk8s.model.catalogue import LoadBalancerType, Location
     from hk8s.model.resources import (
         PlacementGroupSpec,
         ServerSpec,
@@ -127,6 +128,14 @@ class ComputeCalls(FakeState):
     async def server_types(self) -> list[ServerType]:
         self._call("server_types")
         return list(self.types)
+
+    async def load_balancer_types(self) -> list[LoadBalancerType]:
+        self._call("load_balancer_types")
+        return list(self.lb_types)
+
+    async def locations(self) -> list[Location]:
+        self._call("locations")
+        return list(self.catalogue_locations)
 
     # -- images, SSH keys, volumes
     async def list_images(

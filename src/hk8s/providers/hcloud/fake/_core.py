@@ -19,6 +19,7 @@ from hk8s.model.labels import match_selector
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from hk8s.model.catalogue import LoadBalancerType, Location
     from hk8s.model.resources import (
         Firewall,
         Image,
@@ -78,6 +79,8 @@ class FakeState:
     ssh_keys: dict[int, SSHKey] = field(default_factory=dict)
     volumes: dict[int, Volume] = field(default_factory=dict)
     types: list[ServerType] = field(default_factory=list)
+    lb_types: list[LoadBalancerType] = field(default_factory=list)
+    catalogue_locations: list[Location] = field(default_factory=list)
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     _faults: dict[str, list[_Fault]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
