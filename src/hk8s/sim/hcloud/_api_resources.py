@@ -298,7 +298,7 @@ _catalog(
     "datacenters",
     "datacenter",
     DATACENTERS,
-    lambda location, _state: datacenter_json(location),
+    lambda location, state: datacenter_json(location, state.faults.sold_out if state else None),
     extra={"recommendation": LOCATIONS["fsn1"].datacenter_id},
 )
 _catalog("server_types", "server_type", SERVER_TYPES, _server_type_json)

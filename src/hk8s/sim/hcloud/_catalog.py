@@ -336,11 +336,11 @@ def _types() -> dict[str, ServerType]:
 SERVER_TYPES = _types()
 
 
-def datacenter_json(location: Location) -> dict[str, Any]:
+def datacenter_json(location: Location, sold_out: SoldOut | None = None) -> dict[str, Any]:
     # Deprecated since 2026-04-01 in favour of server_types[].locations[].available
     # (hcloud-python v2.18.0 changelog), still answered; the same facts.
     ids = [t.id for t in SERVER_TYPES.values() if location.name in t.locations]
-    sold = [t.id for t in SERVER_TYPES.values() if t.orderable_in(location.name)]
+    sold = [t.id for t in SERVER_TYPES.values() if t.orderable_in(location.name, None, sold_out)]
     return {
         "id": location.datacenter_id,
         "name": location.datacenter_name,
