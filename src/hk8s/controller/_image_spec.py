@@ -143,18 +143,25 @@ def build_site(
 ) -> tuple[ServerType, str]:
     """The server type and location that build ``arch``: what the API says can be ordered
     right now in ``location``, else in another location of its network zone (snapshots
-    belong to the project, not a location), else anywhere (arm64 ``cax`` is EU-only).
+    belong to the project, not a location), else anywhere (arm64 ``cax`` is EU-only). In
+    each tier the best type wins wherever it is sold (``_build_key``), ties going to the
+    zone's order as the API lists it.
 
     Raises ``NotFoundError`` when no location sells a type of that architecture now.
     """
     everywhere = sorted({loc for t in types for loc in t.location_names})
-    order = [location, *sorted(set(zone_locations) - {location}), *everywhere]
-    for where in dict.fromkeys(order):
+    tiers = [[location], [z for z in zone_locations if z != location], everywhere]
+    for tier in tiers:
+        # Within a tier, the best type wherever it is sold (cheapest of the smallest disks).
         usable = [
-            t for t in types if _TO_HK8S.get(t.architecture) == arch and t.orderable_in(where, now)
+            (_build_key(t, where), where, t)
+            for where in tier
+            for t in types
+            if _TO_HK8S.get(t.architecture) == arch and t.orderable_in(where, now)
         ]
         if usable:
-            return min(usable, key=lambda t: _build_key(t, where)), where
+            _, where, best = min(usable, key=lambda item: (item[0], tier.index(item[1])))
+            return best, where
     raise NotFoundError(
         f"Hetzner sells no {arch} server type in any location right now",
         hint="try again later, or check `hcloud server-type list` for availability",

@@ -33,6 +33,8 @@ class BuildWorld:
     rescue_works: bool = True
     build_servers_alive: set[int] = field(default_factory=set)
     max_parallel_builds: int = 0
+    # (server type, location) of every build server created
+    build_sites: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def world(self) -> World:
@@ -59,6 +61,7 @@ class BuildWorld:
         if server.labels.get("hk8s/role") != "image-build":
             return
         if event.kind == "server_created":
+            self.build_sites.append((server.server_type.name, server.location.name))
             self.build_servers_alive.add(server.id)
             self.max_parallel_builds = max(self.max_parallel_builds, len(self.build_servers_alive))
         elif event.kind == "server_deleted":

@@ -91,6 +91,25 @@ def test_build_list_prune(world: Any, tmp_path: Path) -> None:
     assert world.snapshots() == []
 
 
+def test_the_build_type_is_what_is_sold_right_now_in_the_network_zone(
+    world: Any, tmp_path: Path
+) -> None:
+    """Everything sold out in fsn1 (the API says available: false): the build moves to
+    another location of eu-central, on the smallest type sold there; the pool's own type is
+    a warning for `image build` (it orders no pool servers), not a refusal."""
+    from hk8s.sim.hcloud import FaultSpec
+
+    spec = FaultSpec.parse({"sold_out": ["*@fsn1", "cx23@nbg1"]})
+    world.call(lambda: world.sim.set_faults(spec))
+    config = write_config(world, tmp_path)
+    built = hk8s(world, tmp_path, "image", "build", "-f", str(config))
+    assert built.returncode == 0, built.stderr
+    assert "server type cx23 is sold out in fsn1 right now" in built.stderr
+    # nbg1 has cx23 sold out too (cpx12 is dearer): the cheapest 40 GB type is cx23 in hel1
+    assert world.build_sites == [("cx23", "hel1")]
+    assert world.leftovers() == ([], [])
+
+
 def test_unknown_schematic_exits_1_with_a_hint(world: Any, tmp_path: Path) -> None:
     config = write_config(world, tmp_path, extra='\n  schematic: "' + "f" * 64 + '"')
     result = hk8s(world, tmp_path, "image", "build", "-f", str(config))

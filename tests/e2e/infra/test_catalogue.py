@@ -30,7 +30,7 @@ def refused(world: World, command: str, *needles: str) -> None:
     """``hk8s <command>`` exits 2 naming every needle, after zero mutating requests and one
     read of each catalogue list."""
     world.reset_stats()
-    result = world.hk8s(command)
+    result = world.hk8s(*command.split())
     assert result.returncode == 2, result.stdout + result.stderr
     for needle in needles:
         assert needle in result.stderr
@@ -41,7 +41,7 @@ def refused(world: World, command: str, *needles: str) -> None:
     assert world.resources()["networks"] == []
 
 
-@pytest.mark.parametrize("command", ["plan", "create", "infra"])
+@pytest.mark.parametrize("command", ["plan", "create", "infra", "upgrade --yes", "image build"])
 def test_a_removed_type_is_refused_with_its_successor_before_any_change(
     world: World, command: str
 ) -> None:
@@ -79,6 +79,20 @@ def test_first_generation_cpx_is_refused_where_it_is_no_longer_sold(
         "workers[0].server_type: server type cpx21 can no longer be ordered in nbg1",
         "unavailable after 2025-12-31; cpx22 is its successor",
     )
+
+
+def test_upgrade_only_warns_about_a_pool_type_no_longer_sold(world: World) -> None:
+    """An upgrade orders no pool servers: a cluster on a type since retired still upgrades
+    (the warning names the successor); the run goes on to its own checks."""
+    world.write_config("name: demo\nlocation: nbg1\nworkers: [{name: w, server_type: cpx21}]\n")
+    world.reset_stats()
+    result = world.hk8s("upgrade", "--yes")
+    assert "warning: workers[0].server_type: server type cpx21 can no longer be ordered" in (
+        result.stderr
+    )
+    assert "cpx22 is its successor" in result.stderr
+    assert "checked against the Hetzner API" not in result.stderr  # not refused
+    assert world.stats()["mutating"] == 0  # there is no cluster: nothing to upgrade
 
 
 def test_the_same_type_where_hetzner_still_sells_it_plans_cleanly(world: World) -> None:

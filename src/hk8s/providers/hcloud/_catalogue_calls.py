@@ -91,14 +91,14 @@ def to_location(bound: Any) -> Location:
 
 
 class CatalogueCalls(ProviderBase):
-    _catalogue_cache: dict[str, Any]
+    """The catalogue lists, each read once per provider: what Hetzner sells does not change
+    in a way a run must follow, and a run reads it from several places."""
 
-    async def _cached(self, key: str, fetch: Callable[[], Awaitable[_T]]) -> _T:
-        cache = self.__dict__.setdefault("_catalogue_cache", {})
+    async def _cached(self, key: str, fetch: Callable[[], Awaitable[list[_T]]]) -> list[_T]:
+        cache: dict[str, list[Any]] = self.__dict__.setdefault("_catalogue_cache", {})
         if key not in cache:
             cache[key] = await fetch()
-        result: _T = cache[key]
-        return list(result) if isinstance(result, list) else result  # type: ignore[return-value]
+        return list(cache[key])  # a copy: callers may sort or filter it
 
     async def server_types(self) -> list[ServerType]:
         async def fetch() -> list[ServerType]:

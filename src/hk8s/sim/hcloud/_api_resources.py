@@ -37,6 +37,7 @@ from hk8s.sim.hcloud._views import (
 )
 
 if TYPE_CHECKING:
+    from hk8s.sim.hcloud._catalog import ServerType
     from hk8s.sim.hcloud._model import Image
     from hk8s.sim.hcloud._state import HcloudState
 
@@ -254,11 +255,13 @@ def _catalog(
     render: Any,
     extra: dict[str, Any] | None = None,
 ) -> None:
+    """``render(item, state)``: the item's JSON (``state`` None when only id/name are read)."""
+
     class Entry:
         def __init__(self, item: Any) -> None:
             self.item = item
-            self.id = render(item)["id"]
-            self.name = render(item)["name"]
+            self.id = render(item, None)["id"]
+            self.name = render(item, None)["name"]
 
     entries = [Entry(item) for item in items.values()]
 
@@ -267,7 +270,7 @@ def _catalog(
             ctx,
             collection,
             entries,
-            lambda e: render(e.item),
+            lambda e: render(e.item, ctx.state),
             labels=False,
             sort_keys=("id", "name"),
             extra=extra,
@@ -277,24 +280,29 @@ def _catalog(
         ident = ctx.id()
         for entry in entries:
             if entry.id == ident:
-                return Reply(200, {key: render(entry.item)})
+                return Reply(200, {key: render(entry.item, ctx.state)})
         raise not_found(key.replace("_", " "), ident)
 
     router.route("GET", f"/{collection}")(list_all)
     router.route("GET", f"/{collection}/{{id}}")(get_one)
 
 
-_catalog("locations", "location", LOCATIONS, lambda loc: loc.to_json())
+def _server_type_json(st: ServerType, state: HcloudState | None) -> dict[str, Any]:
+    # Sell-outs injected with the fault spec's ``sold_out`` show as available: false.
+    return st.to_json(sold_out=state.faults.sold_out if state is not None else None)
+
+
+_catalog("locations", "location", LOCATIONS, lambda loc, _state: loc.to_json())
 # GET /datacenters also names a recommended datacenter (deprecated, still required).
 _catalog(
     "datacenters",
     "datacenter",
     DATACENTERS,
-    datacenter_json,
+    lambda location, state: datacenter_json(location, state.faults.sold_out if state else None),
     extra={"recommendation": LOCATIONS["fsn1"].datacenter_id},
 )
-_catalog("server_types", "server_type", SERVER_TYPES, lambda st: st.to_json())
-_catalog("load_balancer_types", "load_balancer_type", LB_TYPES, dict)
+_catalog("server_types", "server_type", SERVER_TYPES, _server_type_json)
+_catalog("load_balancer_types", "load_balancer_type", LB_TYPES, lambda lb, _state: dict(lb))
 
 
 @router.route("POST", "/primary_ips/{id}/actions/assign")

@@ -94,7 +94,7 @@ def find_image(state: HcloudState, value: Any, arch: str, field: str = "image") 
     return image
 
 
-def _location(body: dict[str, Any], st: ServerType) -> Location:
+def _location(state: HcloudState, body: dict[str, Any], st: ServerType) -> Location:
     if (name := optional(body, "location", str, None)) is not None:
         if name not in LOCATIONS:
             raise invalid_input("location", f"location {name!r} not found")
@@ -105,14 +105,14 @@ def _location(body: dict[str, Any], st: ServerType) -> Location:
         location = DATACENTERS[dc]
     else:
         # No place asked for: the API places it where the type can be ordered.
-        sold = [loc for loc in st.locations if st.orderable_in(loc)]
+        sold = [loc for loc in st.locations if st.orderable_in(loc, None, state.faults.sold_out)]
         location = LOCATIONS[(sold or list(st.locations))[0]]
     if location.name not in st.locations:
         raise ApiError(
             "resource_unavailable",
             f"server type {st.name} is not available in location {location.name}",
         )
-    if not st.orderable_in(location.name):
+    if not st.orderable_in(location.name, None, state.faults.sold_out):
         # Deprecated past unavailable_after there, or sold out (available: false).
         raise ApiError(
             "resource_unavailable",
@@ -204,7 +204,7 @@ async def create_server(ctx: Ctx) -> Reply:
     check_name(name, state.servers.values())
     state.check_limit("servers")
     st = find_server_type(require(body, "server_type"))
-    location = _location(body, st)
+    location = _location(state, body, st)
     image = find_image(state, require(body, "image", (str, int)), st.architecture)
     labels = labels_of(body)
     ssh_keys = ssh_key_ids(state, optional(body, "ssh_keys", list, []))

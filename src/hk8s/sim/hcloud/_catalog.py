@@ -8,6 +8,7 @@ June 2026 price rise excluded load balancers, Hetzner's notice of 2026-05-28).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -169,6 +170,9 @@ UNORDERABLE_2025 = "2025-12-31T00:00:00Z"  # [cli-2025-10]
 _SIN_CPX_FACTOR = 26.49 / 19.49  # [plans-2026-09-03] cpx22 sin / EU; other sin CPX assumed
 
 
+SoldOut = Callable[[str, str], bool]
+
+
 @dataclass(frozen=True)
 class Offer:
     """A type in one location: its price, and whether it can be ordered there now."""
@@ -203,14 +207,19 @@ class ServerType:
     def locations(self) -> tuple[str, ...]:
         return tuple(self.offers)
 
-    def orderable_in(self, location: str, now: datetime | None = None) -> bool:
+    def orderable_in(
+        self, location: str, now: datetime | None = None, sold_out: SoldOut | None = None
+    ) -> bool:
         offer = self.offers.get(location)
+        if sold_out is not None and sold_out(self.name, location):
+            return False
         return offer is not None and offer.orderable(now or datetime.now(UTC))
 
     def price(self, location: str) -> dict[str, Any]:
         return _price(location, self.offers[location].monthly_eur, 20 * 1024**4)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, sold_out: SoldOut | None = None) -> dict[str, Any]:
+        """The API's JSON; ``sold_out(type, location)`` marks injected sell-outs."""
         now = datetime.now(UTC)
         deprecations = [o.deprecation for o in self.offers.values()]
         everywhere = all(deprecations)
@@ -235,8 +244,9 @@ class ServerType:
                     "id": LOCATIONS[loc].id,
                     "name": loc,
                     "deprecation": _deprecation_json(offer.deprecation),
-                    "recommended": offer.orderable(now) and offer.deprecation is None,
-                    "available": offer.orderable(now),
+                    "recommended": self.orderable_in(loc, now, sold_out)
+                    and offer.deprecation is None,
+                    "available": self.orderable_in(loc, now, sold_out),
                 }
                 for loc, offer in self.offers.items()
             ],
@@ -326,11 +336,11 @@ def _types() -> dict[str, ServerType]:
 SERVER_TYPES = _types()
 
 
-def datacenter_json(location: Location) -> dict[str, Any]:
+def datacenter_json(location: Location, sold_out: SoldOut | None = None) -> dict[str, Any]:
     # Deprecated since 2026-04-01 in favour of server_types[].locations[].available
     # (hcloud-python v2.18.0 changelog), still answered; the same facts.
     ids = [t.id for t in SERVER_TYPES.values() if location.name in t.locations]
-    sold = [t.id for t in SERVER_TYPES.values() if t.orderable_in(location.name)]
+    sold = [t.id for t in SERVER_TYPES.values() if t.orderable_in(location.name, None, sold_out)]
     return {
         "id": location.datacenter_id,
         "name": location.datacenter_name,

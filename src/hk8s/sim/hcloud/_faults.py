@@ -12,6 +12,7 @@ Python, or ``POST /_sim/faults`` it to a running simulator. Example::
     latency:                     # extra response time in simulated seconds
       - {path: "*", distribution: uniform, min: 0.05, max: 0.3}
     never_running: ["*-worker-3"]   # servers (by name pattern) stuck in "starting"
+    sold_out: ["cx23@fsn1", "cax*@*"]  # server types out of stock (type@location patterns)
     limits: {servers: 5}            # project limits -> 403 resource_limit_exceeded
 
 ``path`` patterns are ``fnmatch`` patterns matched against the path below ``/v1`` *and* the
@@ -114,6 +115,9 @@ class FaultSpec(_Spec):
     actions: list[ActionFault] = Field(default_factory=list)
     latency: list[LatencyFault] = Field(default_factory=list)
     never_running: list[str] = Field(default_factory=list)
+    # "<type>@<location>" fnmatch patterns: those types answer available: false there (a
+    # sell-out, as CAX has had) and servers of them cannot be created there.
+    sold_out: list[str] = Field(default_factory=list)
     # Project limits per collection (servers, networks, firewalls, load_balancers,
     # placement_groups, ssh_keys, primary_ips), as Hetzner sets them per project.
     limits: dict[LimitedCollection, int] = Field(default_factory=dict)
@@ -199,6 +203,9 @@ class FaultInjector:
             ):
                 return fault.code, fault.message
         return None
+
+    def sold_out(self, server_type: str, location: str) -> bool:
+        return any(fnmatch.fnmatchcase(f"{server_type}@{location}", p) for p in self.spec.sold_out)
 
     def never_running(self, server_name: str) -> bool:
         return any(fnmatch.fnmatchcase(server_name, p) for p in self.spec.never_running)

@@ -109,10 +109,13 @@ def test_build_site_falls_back_to_the_network_zone_then_anywhere(
     cax_sold_out_in_fsn1 = _with(
         _with(types, "cax11", "fsn1", available=False), "cax21", "fsn1", available=False
     )
-    assert build_site(cax_sold_out_in_fsn1, "arm64", "fsn1", EU_ZONE, NOW) == (
-        cax_sold_out_in_fsn1[4],
-        "hel1",
-    )
+    # the same type at the same price elsewhere in the zone: the zone's order (the API's)
+    server_type, where = build_site(cax_sold_out_in_fsn1, "arm64", "fsn1", EU_ZONE, NOW)
+    assert (server_type.name, where) == ("cax11", "nbg1")
+    # cheaper in hel1 than in nbg1: the cheapest of the smallest wins within the zone
+    cheaper = _with(cax_sold_out_in_fsn1, "cax11", "hel1", monthly_price=4.99)
+    server_type, where = build_site(cheaper, "arm64", "fsn1", EU_ZONE, NOW)
+    assert (server_type.name, where) == ("cax11", "hel1")
     # arm64 is sold in no US location: snapshots are per project, so build in the EU
     server_type, where = build_site(types, "arm64", "ash", ("ash",), NOW)
     assert (server_type.name, where) == ("cax11", "fsn1")

@@ -111,6 +111,27 @@ def test_servers_of_a_type_not_orderable_there_are_refused(client: Client) -> No
     assert anywhere.server.location.name == "ash"
 
 
+def test_injected_sell_outs_show_as_unavailable_and_refuse_servers(
+    threaded: ThreadedSim, sim: HcloudSim, client: Client
+) -> None:
+    from hk8s.sim.hcloud import FaultSpec
+
+    spec = FaultSpec.parse({"sold_out": ["cx23@fsn1", "cax*@*"]})
+    threaded.call(lambda: sim.set_faults(spec))
+    types = {t.name: t for t in client.server_types.get_all()}
+    where = {loc.location.name: loc.available for loc in types["cx23"].locations}
+    assert where == {"fsn1": False, "nbg1": True, "hel1": True}
+    assert not any(loc.available for loc in types["cax41"].locations)
+    with pytest.raises(APIException) as info:
+        server(client, "x", {})  # cx23 in fsn1
+    assert info.value.code == "resource_unavailable"
+    made = client.servers.create(
+        name="y", server_type=ServerType(name="cx23"), image=Image(name="debian-12"),
+        location=Location(name="nbg1"),
+    )  # fmt: skip
+    assert made.server.id is not None
+
+
 def test_ssh_keys_crud(client: Client) -> None:
     key = client.ssh_keys.create(name="build", public_key=KEY, labels={"tmp": "yes"})
     assert key.fingerprint.count(":") == 15
