@@ -54,7 +54,7 @@ class PlainReporter:
         self._verbose = verbose
 
     def emit(self, event: ProgressEvent) -> None:
-        if event.kind in ("started", "waiting") and not self._verbose:
+        if event.kind == "planned" or (event.kind in ("started", "waiting") and not self._verbose):
             return
         line = f"{_MARKS[event.kind]} {event.title}"
         if event.detail:
@@ -88,6 +88,8 @@ class LiveReporter:
 
     def emit(self, event: ProgressEvent) -> None:
         style = {"done": "green", "failed": "red", "skipped": "yellow", "warning": "yellow"}
+        if event.kind == "planned":
+            return
         if event.kind in ("started", "waiting"):
             self._running[event.key or event.title] = (event.title, event.detail)
         else:

@@ -117,11 +117,13 @@ from hk8s.controller._order import (
 from hk8s.controller._plan import KIND_ORDER, Change, Operation, OperationType, Plan
 from hk8s.controller._reconcile import Component, Reconciler
 from hk8s.controller._report import (
+    PHASES,
     EventKind,
     NullReporter,
     ProgressEvent,
     RecordingReporter,
     Reporter,
+    phase_of,
 )
 from hk8s.controller._scale import NodeRemover, quorum_after_removal, split_removals
 from hk8s.controller._servers import (
@@ -169,6 +171,7 @@ __all__ = [
     "KIND_ORDER",
     "LB_FIREWALL_WARNING",
     "LOCAL_FILES",
+    "PHASES",
     "PLACEMENT_GROUP_SIZE",
     "REQUIRES",
     "SNAPSHOT_SELECTOR",
@@ -285,6 +288,7 @@ __all__ = [
     "owner_selector",
     "ownership_problem",
     "pair_nodes",
+    "phase_of",
     "pick_boot_disk",
     "placement_group_names",
     "plan_destroy",
