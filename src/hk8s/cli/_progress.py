@@ -250,3 +250,4 @@ def progress(
             yield reporter
     finally:
         reporter.close()
+        out.phases = board.summary()

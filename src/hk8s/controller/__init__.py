@@ -138,6 +138,13 @@ from hk8s.controller._servers import (
     server_selector,
 )
 from hk8s.controller._servers_component import ServerRemover, ServersComponent
+from hk8s.controller._status import (
+    ClusterStatus,
+    ServerStatus,
+    StatusPorts,
+    decode_helm_release,
+    observe_status,
+)
 from hk8s.controller._upgrade import (
     UpgradeOptions,
     UpgradePorts,
@@ -184,6 +191,7 @@ __all__ = [
     "ClusterEndpoint",
     "ClusterImages",
     "ClusterSecrets",
+    "ClusterStatus",
     "Component",
     "CreateOptions",
     "CreatePorts",
@@ -233,8 +241,10 @@ __all__ = [
     "Results",
     "SchematicResolver",
     "ServerRemover",
+    "ServerStatus",
     "ServersComponent",
     "SnapshotBuilder",
+    "StatusPorts",
     "UpgradeOptions",
     "UpgradePlan",
     "UpgradePorts",
@@ -262,6 +272,7 @@ __all__ = [
     "cordon_object",
     "create_cluster",
     "csi_volume_owned",
+    "decode_helm_release",
     "default_cache_file",
     "desired_infra",
     "desired_servers",
@@ -285,6 +296,7 @@ __all__ = [
     "observe_endpoint",
     "observe_in_cluster",
     "observe_infra",
+    "observe_status",
     "owner_selector",
     "ownership_problem",
     "pair_nodes",
