@@ -160,20 +160,28 @@ class LiveReporter:
 
     def _slowest(self, rows: int) -> RenderableType | None:
         from rich.table import Table
+        from rich.text import Text
 
         running = self.board.running()[: min(SLOWEST, rows)]
         if not running:
             return None
-        table = Table.grid(padding=(0, 1))
-        table.add_column(justify="right", no_wrap=True)
-        table.add_column(no_wrap=True, max_width=24, overflow="ellipsis")
-        table.add_column(no_wrap=True, overflow="ellipsis")
         now = self.board.now()
+        subject = min(24, max(len(s.subject) for s in running))
+        # rich shrinks every column of a table too wide, times and names first: cut what the
+        # step waits for to the room left instead, so the time and the node stay whole.
+        room = max(8, self.console.size.width - 7 - subject - 2)
+        table = Table.grid(padding=(0, 1))
+        table.add_column(justify="right", no_wrap=True, width=7)
+        table.add_column(no_wrap=True, width=subject)
+        table.add_column(no_wrap=True)
         for step in running:
             since = step.since if step.since is not None else now
-            what = step.activity or step.title
             detail = f": {step.detail}" if step.detail else ""
-            table.add_row(clock_text(now - since), step.subject, f"{what}{detail}")
+            what = Text(f"{step.activity or step.title}{detail}")
+            what.truncate(room, overflow="ellipsis")
+            name = Text(step.subject)
+            name.truncate(subject, overflow="ellipsis")
+            table.add_row(clock_text(now - since), name, what)
         return table
 
     def _footer(self, now: float) -> str:

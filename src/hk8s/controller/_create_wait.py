@@ -73,7 +73,9 @@ class Waiter:
             last = seen
             remaining = deadline - self.clock.now()
             if remaining <= 0:
-                raise WaitTimeoutError(condition, limit, last_error=last or None)
+                error = WaitTimeoutError(condition, limit, last_error=last or None)
+                self.reporter.emit(ProgressEvent("failed", key, condition, str(error), self.phase))
+                raise error
             await self.clock.sleep(min(pause, remaining))
 
     def info(self, key: str, title: str, detail: str | None = None) -> None:

@@ -70,6 +70,7 @@ class Both:
         self.plain.tick()
 
     def close(self) -> None:
+        self.live.close()
         self.plain.close()
 
 
@@ -152,6 +153,8 @@ def test_live_view_and_log_of_100_nodes_name_the_stuck_one(sim_env: Path) -> Non
     assert max(seconds(row.split()[0]) for row in stuck_rows) >= 3  # how long it has waited
     final = texts[-1]
     assert "✗ machine configs" in final and "1 failed" in final
+    above = console.export_text()  # printed above the live region: stays visible
+    assert f"✗ Talos API of {STUCK} to answer" in above and "phase durations" in above
 
     # the log: short, one line per phase transition, and what it still waits for
     lines = log.getvalue().splitlines()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from hk8s.controller import (
     Executor,
     RecordingReporter,
@@ -10,6 +12,7 @@ from hk8s.controller import (
     phase_of,
 )
 from hk8s.controller._plan import Operation
+from hk8s.errors import WaitTimeoutError
 from hk8s.model import ManualClock, Timing
 
 
@@ -61,3 +64,21 @@ async def test_waiter_within_overrides_the_key_phase() -> None:
     waiter.step("node/demo-cp-1", "apply machine config")
     waiter.within("etcd").step("node/demo-cp-1", "bootstrap etcd")
     assert [e.phase for e in reporter.events] == ["machine configs", "etcd"]
+
+
+async def test_a_wait_that_times_out_is_reported_as_failed_before_it_raises() -> None:
+    reporter = RecordingReporter()
+    waiter = Waiter(ManualClock(), Timing(), reporter)
+
+    async def never() -> tuple[bool, str]:
+        return False, "connection refused"
+
+    with pytest.raises(WaitTimeoutError):
+        await waiter.until("node/demo-workers-50", "Talos API to answer", never, timeout=60)
+    last = reporter.events[-1]
+    assert (last.kind, last.key, last.phase) == (
+        "failed",
+        "node/demo-workers-50",
+        "machine configs",
+    )
+    assert last.detail and "connection refused" in last.detail
