@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from hk8s.controller._report import PHASES, EventKind, NullReporter, ProgressEvent, Reporter
 from hk8s.errors import OperationsFailedError
+from hk8s.model.progress import noting
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -96,8 +97,13 @@ class Executor:
                     return
                 async with limit:
                     self._emit("started", op, phase=stamp)
+
+                    def waits_on(detail: str, op: Operation = op) -> None:
+                        self._emit("waiting", op, detail, stamp)
+
                     try:
-                        results[op.key] = await self._handlers[op.kind](op, results)
+                        with noting(waits_on):
+                            results[op.key] = await self._handlers[op.kind](op, results)
                     except Exception as exc:
                         errors.append(exc)
                         self._emit("failed", op, str(exc), stamp)

@@ -82,3 +82,21 @@ async def test_a_wait_that_times_out_is_reported_as_failed_before_it_raises() ->
         "machine configs",
     )
     assert last.detail and "connection refused" in last.detail
+
+
+async def test_a_step_says_which_hetzner_action_it_waits_on() -> None:
+    """The provider notes the action; the executor reports it as what the step waits on."""
+    from hk8s.model.progress import note
+
+    reporter = RecordingReporter()
+
+    async def create(op: Operation, results: object) -> str:
+        note("Hetzner action 4711 (create_server)")
+        return "ok"
+
+    ops = [Operation("create", "server", "demo-workers-7", reason="")]
+    await Executor({"server": create}, reporter).run(build_plan(ops))
+    waiting = [e for e in reporter.events if e.kind == "waiting"]
+    assert [(e.key, e.detail) for e in waiting] == [
+        ("server/demo-workers-7", "Hetzner action 4711 (create_server)")
+    ]
