@@ -59,11 +59,14 @@ class Waiter:
                 done, seen = await check()
             except Hk8sError as exc:
                 if not exc.retryable:
+                    self.reporter.emit(
+                        ProgressEvent("failed", key, condition, str(exc), self.phase)
+                    )
                     raise
                 done, seen = False, str(exc)
             if done:
-                if reported:
-                    self.reporter.emit(ProgressEvent("done", key, condition, phase=self.phase))
+                # Also when it held at once: the condition was checked, and its phase ran.
+                self.reporter.emit(ProgressEvent("done", key, condition, phase=self.phase))
                 return
             if seen != last or not reported:
                 self.reporter.emit(
