@@ -162,6 +162,8 @@ class LiveReporter:
         from rich.table import Table
         from rich.text import Text
 
+        if rows <= 0:
+            return None
         running = self.board.running()[: min(SLOWEST, rows)]
         if not running:
             return None

@@ -11,6 +11,7 @@ import io
 import json
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from rich.console import Console
 
 from hk8s.cli._live import LiveReporter
@@ -146,6 +147,18 @@ def test_live_view_names_the_node_waiting_longest_and_how_long() -> None:
     row = next(line for line in text.splitlines() if STUCK in line)
     assert "Talos API of demo-workers-50 to answer" in row
     assert row.split()[0] == clock_text(clock.now() - since)
+
+
+@pytest.mark.parametrize(("width", "height"), [(80, 3), (80, 4), (40, 8), (60, 12), (160, 50)])
+def test_no_frame_is_taller_than_the_terminal(width: int, height: int) -> None:
+    clock = ManualClock()
+    live = live_reporter(clock, width=width, height=height)
+    for n, event in enumerate(create_run(clock)):
+        if event is not None:
+            live.emit(event)
+        if n % 13 == 0:
+            lines = frame(live, width, height)
+            assert len(lines) < height, "\n".join(lines)
 
 
 def test_live_view_folds_finished_phases_on_a_short_terminal() -> None:
