@@ -236,15 +236,16 @@ def progress(
     board = PhaseBoard(clock)
     interval = timing.progress_interval
     reporter: RunReporter
+    period = min(0.25, interval / 4)  # logs: often enough to notice their next line
     if out.json:
         reporter = JsonLinesReporter(board, interval=interval)
     elif sys.stderr.isatty() and not out.debug:
         from hk8s.cli._live import LiveReporter
 
         reporter = LiveReporter(board, verbose=bool(out.verbose))
+        period = 0.25  # redraw 4 times a second
     else:
         reporter = PlainReporter(board, verbose=bool(out.verbose), interval=interval)
-    period = min(0.25, interval / 4)
     try:
         with ticking(reporter, clock, period):
             yield reporter

@@ -229,3 +229,26 @@ def test_a_sub_condition_does_not_finish_its_phase_early() -> None:
         ("finished", "machine configs"),
         ("started", "etcd"),
     ]
+
+
+def test_the_json_result_of_a_command_carries_its_phase_durations(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from hk8s.cli._output import Output, OutputMode
+    from hk8s.cli._progress import progress
+    from hk8s.model import Timing
+
+    clock = ManualClock()
+    out = Output(mode=OutputMode.json)
+    with progress(out, clock, Timing()) as reporter:
+        reporter.emit(ProgressEvent("started", "server/demo-cp-1", "create server demo-cp-1"))
+        clock.advance(42)
+        reporter.emit(ProgressEvent("done", "server/demo-cp-1", "create server demo-cp-1"))
+    out.result({"cluster": "demo"})
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert result["phases"] == [
+        {"phase": "servers", "duration": 42.0, "done": 1, "total": 1, "failed": 0}
+    ]
+    last = json.loads(captured.err.splitlines()[-1])
+    assert last["event"] == "summary" and last["phases"] == result["phases"]
