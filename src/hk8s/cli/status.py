@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = ["register", "render_status"]
 
+PLAN_LINES = 5  # pending operations listed; `hk8s plan` lists them all
+
 
 def _mark(value: bool | None, yes: str = "yes", no: str = "no") -> str:
     if value is None:
@@ -87,6 +89,10 @@ def render_status(status: ClusterStatus) -> list[RenderableType]:
             f"{counts['delete']} to delete (details: hk8s plan)"
         )
         parts.append(Text(f"plan: {plan}"))
+        ops = status.plan.operations
+        parts += [Text(f"  {op.type} {op.kind} {op.name} ({op.reason})") for op in ops[:PLAN_LINES]]
+        if len(ops) > PLAN_LINES:
+            parts.append(Text(f"  ... and {len(ops) - PLAN_LINES} more"))
     if status.problems:
         parts.append(Text(f"{len(status.problems)} problem(s):", style="bold red"))
         parts += [Text(f"  ! {p}", style="red") for p in status.problems]

@@ -65,4 +65,9 @@ def test_status_shows_the_cluster_and_says_which_part_is_down(world: CreateWorld
     assert down["addons"]["cilium"]["deployed"]
     text = world.hk8s("status").stdout
     assert "problem(s)" in text and "demo-workers-1: Talos API: server is off" in text
+
+    # a config that asks for one more worker: status says what create would do about it
+    world.write_config(CLUSTER_3_1.replace("count: 1", "count: 2"))
+    text = world.hk8s("status").stdout
+    assert "plan: 1 to create" in text and "create server demo-workers-2" in text
     assert world.mutating() == 1  # the power-off above; status changed nothing
