@@ -41,6 +41,7 @@ _MARKS = {
     "info": "   ",
 }
 NAMED = 3  # steps a "still waiting" line names
+DETAIL = 100  # characters of what each of them last saw
 
 
 class RunReporter(Protocol):
@@ -80,7 +81,10 @@ def pending_text(board: PhaseBoard, steps: list[Step]) -> str:
     parts = []
     for step in steps[:NAMED]:
         what = step.activity or step.title
-        detail = f": {step.detail}" if step.detail else ""
+        detail = step.detail or ""
+        if len(detail) > DETAIL:  # the whole error is in the step's own failure line
+            detail = detail[: DETAIL - 1] + "…"
+        detail = f": {detail}" if detail else ""
         parts.append(f"{what} ({clock_text(waited(board, step))}{detail})")
     if len(steps) > NAMED:
         parts.append(f"+{len(steps) - NAMED} more")
