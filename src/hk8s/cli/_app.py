@@ -44,6 +44,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "hk8s.cli.destroy",
         "Delete everything the cluster owns on Hetzner Cloud, in dependency order.",
     ),
+    "status": (
+        "hk8s.cli.status",
+        "Show the cluster on one screen: servers, versions, etcd, endpoint, addons, plan.",
+    ),
     "health": (
         "hk8s.cli.health",
         "Check etcd, Talos services, nodes and control-plane pods; exit 1 if any fails.",

@@ -35,6 +35,9 @@ class Output:
     mode: OutputMode = OutputMode.text
     verbose: int = 0
     debug: bool = False
+    # The phase durations of the run that just ended (set by ``_progress.progress``): part of
+    # the JSON result of every command that changes something.
+    phases: list[dict[str, object]] | None = None
 
     @classmethod
     def of(cls, ctx: typer.Context, mode: OutputMode | None = None) -> Output:
@@ -56,6 +59,8 @@ class Output:
     def result(self, data: Mapping[str, Any], text: str | None = None) -> None:
         """A command's result: ``data`` as JSON, or ``text`` (if given) for people."""
         if self.json:
+            if self.phases is not None and "phases" not in data:
+                data = {**data, "phases": self.phases}
             typer.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
         elif text is not None:
             typer.echo(text)

@@ -20,13 +20,22 @@ from hk8s.cli._output import Output, OutputMode
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from hk8s.controller import CreateResult
+    from hk8s.config import ClusterConfig
+    from hk8s.controller import CreateOptions, CreateResult, Reporter
     from hk8s.pki import SecretsBundle
     from hk8s.providers.hcloud import HcloudProvider
     from hk8s.providers.k8s import KubernetesAPI
     from hk8s.providers.talos import TalosNodeAPI, TalosNodes
 
-__all__ = ["OutputOption", "SecretsPath", "beside", "kube_factory", "register", "talos_factory"]
+__all__ = [
+    "OutputOption",
+    "SecretsPath",
+    "beside",
+    "converge",
+    "kube_factory",
+    "register",
+    "talos_factory",
+]
 
 SecretsPath = Annotated[
     Path | None,
@@ -118,10 +127,9 @@ def create(
     import asyncio
 
     from hk8s.cli._progress import progress
-    from hk8s.cli.image import _builds
-    from hk8s.cli.infra import check_against_api, connect, infra_components
+    from hk8s.cli.infra import check_against_api, connect
     from hk8s.config import load_config
-    from hk8s.controller import CreateOptions, CreatePorts, create_cluster
+    from hk8s.controller import CreateOptions
 
     out = Output.of(ctx, output)
     config = load_config(file)
@@ -134,30 +142,41 @@ def create(
         token=token,
         build_images=build_images,
     )
-    talos = talos_factory(provider)
 
     async def run() -> CreateResult:
-        try:
-            await check_against_api(config, provider, out, file)
-            with progress(out) as reporter:
-                ports = CreatePorts(
-                    hcloud=provider,
-                    talos=talos,
-                    kube=kube_factory(provider),
-                    clock=provider.clock,
-                    timing=provider.timing,
-                    infra=await infra_components(config, provider),
-                    builds=_builds(provider, reporter),
-                )
-                return await create_cluster(config, ports, options, reporter)
-        finally:
-            await talos.aclose()
+        await check_against_api(config, provider, out, file)
+        with progress(out) as reporter:
+            return await converge(config, provider, options, reporter)
 
     try:
         result = asyncio.run(run())
     finally:
         provider.close()
     out.result(result.to_dict(), _text(result))
+
+
+async def converge(
+    config: ClusterConfig, provider: HcloudProvider, options: CreateOptions, reporter: Reporter
+) -> CreateResult:
+    """``create_cluster`` with the real clients (tests call it with their own reporter)."""
+    from hk8s.cli.image import _builds
+    from hk8s.cli.infra import infra_components
+    from hk8s.controller import CreatePorts, create_cluster
+
+    talos = talos_factory(provider)
+    try:
+        ports = CreatePorts(
+            hcloud=provider,
+            talos=talos,
+            kube=kube_factory(provider),
+            clock=provider.clock,
+            timing=provider.timing,
+            infra=await infra_components(config, provider),
+            builds=_builds(provider, reporter),
+        )
+        return await create_cluster(config, ports, options, reporter)
+    finally:
+        await talos.aclose()
 
 
 def _text(result: CreateResult) -> str:

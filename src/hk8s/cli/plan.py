@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from hk8s.controller import Component, Plan
     from hk8s.providers.hcloud import HcloudProvider
 
-__all__ = ["register", "render_plan"]
+__all__ = ["register", "render_plan", "servers_component"]
 
 _STYLE = {"create": ("+", "green"), "update": ("~", "yellow"), "delete": ("-", "red")}
 
@@ -90,7 +90,7 @@ def plan(
         checked = await check_against_api(config, provider, out, file)
         components = await infra_components(config, provider)
         if servers:
-            components.append(_servers(config, provider, file))
+            components.append(servers_component(config, provider, file))
         reconciler = Reconciler(components)
         return await reconciler.plan(), checked, reconciler.warnings()
 
@@ -106,7 +106,7 @@ def plan(
     raise typer.Exit(EXIT_OK if result.empty else EXIT_PLAN_HAS_CHANGES)
 
 
-def _servers(config: ClusterConfig, provider: HcloudProvider, file: Path) -> Component:
+def servers_component(config: ClusterConfig, provider: HcloudProvider, file: Path) -> Component:
     """The servers component ``create`` reconciles (creates, and drained removals)."""
     from hk8s.cli.create import beside
     from hk8s.controller import ServersComponent

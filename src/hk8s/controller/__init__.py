@@ -131,11 +131,13 @@ from hk8s.controller._order import (
 from hk8s.controller._plan import KIND_ORDER, Change, Operation, OperationType, Plan
 from hk8s.controller._reconcile import Component, Reconciler
 from hk8s.controller._report import (
+    PHASES,
     EventKind,
     NullReporter,
     ProgressEvent,
     RecordingReporter,
     Reporter,
+    phase_of,
 )
 from hk8s.controller._scale import NodeRemover, quorum_after_removal, split_removals
 from hk8s.controller._servers import (
@@ -150,6 +152,13 @@ from hk8s.controller._servers import (
     server_selector,
 )
 from hk8s.controller._servers_component import ServerRemover, ServersComponent
+from hk8s.controller._status import (
+    ClusterStatus,
+    ServerStatus,
+    StatusPorts,
+    decode_helm_release,
+    observe_status,
+)
 from hk8s.controller._upgrade import (
     UpgradeOptions,
     UpgradePorts,
@@ -183,6 +192,7 @@ __all__ = [
     "KIND_ORDER",
     "LB_FIREWALL_WARNING",
     "LOCAL_FILES",
+    "PHASES",
     "PLACEMENT_GROUP_SIZE",
     "REQUIRES",
     "SNAPSHOT_SELECTOR",
@@ -196,6 +206,7 @@ __all__ = [
     "ClusterEndpoint",
     "ClusterImages",
     "ClusterSecrets",
+    "ClusterStatus",
     "Component",
     "CreateOptions",
     "CreatePorts",
@@ -246,8 +257,10 @@ __all__ = [
     "Results",
     "SchematicResolver",
     "ServerRemover",
+    "ServerStatus",
     "ServersComponent",
     "SnapshotBuilder",
+    "StatusPorts",
     "UpgradeOptions",
     "UpgradePlan",
     "UpgradePorts",
@@ -278,6 +291,7 @@ __all__ = [
     "cordon_object",
     "create_cluster",
     "csi_volume_owned",
+    "decode_helm_release",
     "default_cache_file",
     "desired_infra",
     "desired_servers",
@@ -304,9 +318,11 @@ __all__ = [
     "observe_endpoint",
     "observe_in_cluster",
     "observe_infra",
+    "observe_status",
     "owner_selector",
     "ownership_problem",
     "pair_nodes",
+    "phase_of",
     "pick_boot_disk",
     "placement_group_names",
     "plan_destroy",

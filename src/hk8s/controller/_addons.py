@@ -45,6 +45,9 @@ async def install_addons(
     installed = []
     for name in enabled_addons(config):
         install = render_addon_manifests(config, name)
+        waiter.plan(f"addon/{name}", f"install {install.chart} {install.version}")
+    for name in enabled_addons(config):
+        install = render_addon_manifests(config, name)
         key = f"addon/{name}"
         title = f"install {install.chart} {install.version}"
         waiter.step(key, title)

@@ -42,6 +42,7 @@ async def bootstrap_etcd(
     """Bootstrap etcd on the first control plane; None when another one already runs etcd."""
     first = control_planes[0]
     key = f"node/{first.name}"
+    waiter = waiter.within("etcd")  # the node's key, but the etcd phase
 
     async def configured() -> tuple[bool, str]:
         await probe.version(first.address)

@@ -7,6 +7,7 @@ errors (a node still booting) count as "not yet"; permanent ones end the wait at
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -23,11 +24,20 @@ __all__ = ["Waiter"]
 
 @dataclass
 class Waiter:
-    """Waits on named conditions with one clock, timing and reporter."""
+    """Waits on named conditions with one clock, timing and reporter.
+
+    ``phase`` puts every event in that phase instead of the one its key implies
+    (``waiter.within("etcd")`` for the bootstrap steps on a node's key).
+    """
 
     clock: Clock
     timing: Timing
     reporter: Reporter = NullReporter()  # noqa: RUF009 - stateless default
+    phase: str = ""
+
+    def within(self, phase: str) -> Waiter:
+        """The same waiter reporting in ``phase``."""
+        return dataclasses.replace(self, phase=phase)
 
     async def until(
         self,
@@ -49,26 +59,37 @@ class Waiter:
                 done, seen = await check()
             except Hk8sError as exc:
                 if not exc.retryable:
+                    self.reporter.emit(
+                        ProgressEvent("failed", key, condition, str(exc), self.phase)
+                    )
                     raise
                 done, seen = False, str(exc)
             if done:
-                if reported:
-                    self.reporter.emit(ProgressEvent("done", key, condition))
+                # Also when it held at once: the condition was checked, and its phase ran.
+                self.reporter.emit(ProgressEvent("done", key, condition, phase=self.phase))
                 return
             if seen != last or not reported:
-                self.reporter.emit(ProgressEvent("waiting", key, condition, seen or None))
+                self.reporter.emit(
+                    ProgressEvent("waiting", key, condition, seen or None, self.phase)
+                )
                 reported = True
             last = seen
             remaining = deadline - self.clock.now()
             if remaining <= 0:
-                raise WaitTimeoutError(condition, limit, last_error=last or None)
+                error = WaitTimeoutError(condition, limit, last_error=last or None)
+                self.reporter.emit(ProgressEvent("failed", key, condition, str(error), self.phase))
+                raise error
             await self.clock.sleep(min(pause, remaining))
 
     def info(self, key: str, title: str, detail: str | None = None) -> None:
-        self.reporter.emit(ProgressEvent("info", key, title, detail))
+        self.reporter.emit(ProgressEvent("info", key, title, detail, self.phase))
+
+    def plan(self, key: str, title: str) -> None:
+        """Announce a step that will run later (it counts in its phase's total)."""
+        self.reporter.emit(ProgressEvent("planned", key, title, phase=self.phase))
 
     def step(self, key: str, title: str) -> None:
-        self.reporter.emit(ProgressEvent("started", key, title))
+        self.reporter.emit(ProgressEvent("started", key, title, phase=self.phase))
 
     def done(self, key: str, title: str, detail: str | None = None) -> None:
-        self.reporter.emit(ProgressEvent("done", key, title, detail))
+        self.reporter.emit(ProgressEvent("done", key, title, detail, self.phase))

@@ -19,8 +19,9 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Protocol
 
-from hk8s.controller._report import EventKind, NullReporter, ProgressEvent, Reporter
+from hk8s.controller._report import PHASES, EventKind, NullReporter, ProgressEvent, Reporter
 from hk8s.errors import OperationsFailedError
+from hk8s.model.progress import noting
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -65,7 +66,10 @@ class Executor:
         """Execute ``plan``; return each operation's result.
 
         Raises the error itself when exactly one operation failed, and
-        ``OperationsFailedError`` (holding every error) when several did.
+        ``OperationsFailedError`` (holding every error) when several did. Every operation is
+        first reported as ``planned``, so a progress view knows how many steps to expect;
+        when ``phase`` is one of ``PHASES`` (``scale down``) every step is reported in it,
+        otherwise in the phase its key implies (``server/...`` in ``servers``).
         """
         missing = sorted({op.kind for op in plan.operations} - set(self._handlers))
         if missing:
@@ -76,6 +80,9 @@ class Executor:
         finished = {op.key: asyncio.Event() for op in plan.operations}
         succeeded: set[str] = set()
         limit = asyncio.Semaphore(self._concurrency)
+        stamp = phase if phase in PHASES else ""
+        for op in plan.operations:
+            self._emit("planned", op, phase=stamp)
 
         async def run_one(op: Operation) -> None:
             try:
@@ -84,18 +91,25 @@ class Executor:
                     await finished[dep].wait()
                 blocked = [d for d in deps if d not in succeeded]
                 if blocked:
-                    self._emit("skipped", op, f"depends on {', '.join(blocked)}, which failed")
+                    self._emit(
+                        "skipped", op, f"depends on {', '.join(blocked)}, which failed", stamp
+                    )
                     return
                 async with limit:
-                    self._emit("started", op)
+                    self._emit("started", op, phase=stamp)
+
+                    def waits_on(detail: str, op: Operation = op) -> None:
+                        self._emit("waiting", op, detail, stamp)
+
                     try:
-                        results[op.key] = await self._handlers[op.kind](op, results)
+                        with noting(waits_on):
+                            results[op.key] = await self._handlers[op.kind](op, results)
                     except Exception as exc:
                         errors.append(exc)
-                        self._emit("failed", op, str(exc))
+                        self._emit("failed", op, str(exc), stamp)
                         return
                 succeeded.add(op.key)
-                self._emit("done", op)
+                self._emit("done", op, phase=stamp)
             finally:
                 finished[op.key].set()
 
@@ -109,6 +123,8 @@ class Executor:
             raise OperationsFailedError(phase, errors)
         return results
 
-    def _emit(self, kind: EventKind, op: Operation, detail: str | None = None) -> None:
+    def _emit(
+        self, kind: EventKind, op: Operation, detail: str | None = None, phase: str = ""
+    ) -> None:
         title = f"{op.type} {op.kind} {op.name}"
-        self._reporter.emit(ProgressEvent(kind, op.key, title, detail))
+        self._reporter.emit(ProgressEvent(kind, op.key, title, detail, phase))

@@ -234,6 +234,9 @@ async def configure_nodes(
             waiter.done(key, f"apply machine config to {node.name}", how)
             applied.append(node.name)
 
+    for node in nodes:
+        if node.server.labels.get(CONFIG_HASH_LABEL) != config_hash(configs[node.name]):
+            waiter.plan(f"node/{node.name}", f"apply machine config to {node.name}")
     outcomes = await asyncio.gather(*(one(n) for n in nodes), return_exceptions=True)
     errors = [e for e in outcomes if isinstance(e, BaseException)]
     for error in errors:

@@ -72,7 +72,7 @@ class NodeRemover:
         self.hcloud = hcloud
         self.talos = talos
         self.probe = probe
-        self.waiter = waiter
+        self.waiter = waiter.within("scale down")  # server keys, but after nodes Ready
         self.drain_timeout = drain_timeout
         self.kube: KubernetesAPI | None = None
         # The control planes that stay (the desired ones).

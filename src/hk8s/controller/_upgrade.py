@@ -162,7 +162,7 @@ async def upgrade_cluster(
 ) -> UpgradeResult:
     """Bring the cluster to the versions of ``config``; see the module docstring."""
     reporter = reporter or NullReporter()
-    waiter = Waiter(ports.clock, ports.timing, reporter)
+    waiter = Waiter(ports.clock, ports.timing, reporter, phase="upgrade")
     access = await observe_access(ports.hcloud, config, options.secrets_path)
     builds = ports.builds or ImageBuilds(
         ports.hcloud, clock=ports.clock, timing=ports.timing, reporter=reporter

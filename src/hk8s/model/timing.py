@@ -36,6 +36,9 @@ class Timing:
     # Cluster-level conditions: etcd, Kubernetes API, nodes Ready, addons rolled out.
     cluster_timeout: float = 1200.0
     cluster_poll_interval: float = 5.0
+    # Progress for logs: the first "still waiting for ..." line after this long, then at
+    # doubling gaps up to 16 times it (a stuck run stays obvious without flooding the log).
+    progress_interval: float = 30.0
 
     def scaled(self, speed: float) -> Timing:
         """The same schedule ``speed`` times faster (``attempts`` stay as they are)."""

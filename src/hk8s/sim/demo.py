@@ -134,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(
             "In another terminal, from this directory:\n"
             f"  source .venv/bin/activate && source {env_file}\n"
+            f"  hk8s status -f {config}          # the cluster on one screen\n"
             f"  hk8s health -f {config}          # talosctl-health-like checks\n"
             f"  hk8s plan -f {config}            # nothing to do: the world matches\n"
             f"  KUBECONFIG={kubeconfig} kubectl get pods -A   # if you have kubectl\n"

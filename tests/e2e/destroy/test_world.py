@@ -82,10 +82,10 @@ def test_destroy_one_created_cluster_the_other_stays_healthy(
         assert created.returncode == 0, created.stderr[-3000:]
     add_load_balancer_service(tmp_path / "demo" / "kubeconfig")
 
-    result = hk8s(threaded, "destroy", "--yes", "-f", str(configs["demo"]))
+    result = hk8s(threaded, "-v", "destroy", "--yes", "-f", str(configs["demo"]))
 
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "delete Service default/web" in result.stderr
+    assert "delete Service default/web" in result.stderr  # -v: a line per step
     state = threaded.world.hcloud.state
     left = threaded.call(
         lambda: [

@@ -55,13 +55,15 @@ def hk8s(world: Any, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[
 def test_build_list_prune(world: Any, tmp_path: Path) -> None:
     config = write_config(world, tmp_path)
 
-    built = hk8s(world, tmp_path, "image", "build", "-f", str(config))
+    built = hk8s(world, tmp_path, "-v", "image", "build", "-f", str(config))
     assert built.returncode == 0, built.stderr
     assert "amd64  snapshot" in built.stdout
     assert "Talos v1.11.3 amd64 schematic" in built.stdout
-    # Progress on stderr, plain lines when not a terminal.
+    # Progress on stderr, plain lines when not a terminal; -v: a line per step.
     assert "create image talos-v1.11.3-amd64-376567988ad3: waiting for SSH on" in built.stderr
     assert "ok  create image talos-v1.11.3-amd64-376567988ad3" in built.stderr
+    # and, as every command that changes something, the phase and its duration at the end
+    assert "ok  snapshots 1/1 in" in built.stderr and "phase durations" in built.stderr
     assert world.leftovers() == ([], [])
 
     listed = hk8s(world, tmp_path, "image", "list", "--output", "json")

@@ -112,6 +112,7 @@ async def test_steps_are_reported_in_order() -> None:
     reporter = RecordingReporter()
     await Executor({"network": Recorder()}, reporter).run(build_plan([op("network", "n")]))
     assert [(e.kind, e.title) for e in reporter.events] == [
+        ("planned", "create network n"),
         ("started", "create network n"),
         ("done", "create network n"),
     ]

@@ -14,6 +14,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from hk8s.errors import WaitTimeoutError
+from hk8s.model.progress import note
 from hk8s.providers.hcloud._errors import action_failed
 
 if TYPE_CHECKING:
@@ -67,6 +68,10 @@ class ActionWaiter:
                 self._pending[action.id] = entry
                 self._fresh = True
             futures.append(entry[0])
+        running = [a for a in actions if a.status == "running"]
+        if running:
+            what = ", ".join(f"{a.id}" + (f" ({a.command})" if a.command else "") for a in running)
+            note(f"Hetzner action {what}")
         if self._pending and (self._poller is None or self._poller.done()):
             self._poller = loop.create_task(self._poll())
         return list(await asyncio.gather(*futures))

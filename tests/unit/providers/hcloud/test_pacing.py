@@ -152,3 +152,14 @@ def test_limiter_and_waiter_survive_a_new_event_loop() -> None:
     asyncio.run(once(1))
     asyncio.run(once(2))  # a provider reused by a second asyncio.run()
     assert [b for b in fake.batches if 2 in b]
+
+
+async def test_a_wait_notes_the_actions_for_the_step_running_it() -> None:
+    from hk8s.model.progress import noting
+
+    seen: list[str] = []
+    waiter = ActionWaiter(FakeActions({7: 2, 8: 2}).fetch, ManualClock(), Timing())
+    with noting(seen.append):
+        await waiter.wait(running(7, 8))
+    await waiter.wait(running(9))  # outside a step: nobody to tell
+    assert seen == ["Hetzner action 7 (create_server), 8 (create_server)"]
