@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 import _reference
+from hk8s.config import DEFAULT_KUBERNETES_VERSIONS
 from hk8s.errors import ConfigError
 from hk8s.machineconfig import (
     build_machine_config,
@@ -162,7 +163,7 @@ def test_control_plane_settings(
     assert cluster["proxy"] == {"disabled": True}
     assert cluster["externalCloudProvider"] == {"enabled": True}
     assert cluster["discovery"]["enabled"] is True
-    kube = "v1." + {"1.11": "34.1", "1.12": "35.0", "1.13": "36.0"}[minor]
+    kube = "v" + DEFAULT_KUBERNETES_VERSIONS[minor]
     assert cluster["apiServer"]["image"] == f"registry.k8s.io/kube-apiserver:{kube}"
     assert (
         cluster["controllerManager"]["image"] == f"registry.k8s.io/kube-controller-manager:{kube}"
