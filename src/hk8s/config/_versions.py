@@ -104,7 +104,7 @@ DEFAULT_KUBERNETES_VERSIONS: Final[dict[str, str]] = {
 # 2026-09-15; github.com/siderolabs/talos/pkg/machinery v1.14.1 on proxy.golang.org,
 # 2026-09-15. (v1.14.0 was released 2026-09-03, PR #14229. Later 1.14 patches are mentioned
 # by third parties but could not be verified from upstream here.)
-DEFAULT_TALOS_VERSION: Final = "v1.13.9"
+DEFAULT_TALOS_VERSION: Final = "v1.14.1"
 # What a config without talos/kubernetes versions gets.
 DEFAULT_KUBERNETES_VERSION: Final = DEFAULT_KUBERNETES_VERSIONS[
     DEFAULT_TALOS_VERSION[1:].rsplit(".", 1)[0]

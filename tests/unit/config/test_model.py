@@ -36,8 +36,8 @@ def test_minimal_config_gets_working_defaults() -> None:
     assert config.network_zone == "eu-central"
     assert config.control_plane.count == 1
     assert config.workers == []
-    assert config.talos.version == "v1.13.9"
-    assert config.talos.minor == "1.13"
+    assert config.talos.version == "v1.14.1"
+    assert config.talos.minor == "1.14"
     assert config.kubernetes.version == "1.36.5"
     assert config.load_balancer.enabled is False
     assert config.firewall.kube_api_sources == ["current"]

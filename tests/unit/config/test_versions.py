@@ -44,7 +44,7 @@ def test_talos_minors_match_upstream_compatibility_package() -> None:
 
 
 def test_defaults_are_the_verified_newest_releases() -> None:
-    assert DEFAULT_TALOS_VERSION == "v1.13.9"
+    assert DEFAULT_TALOS_VERSION == "v1.14.1"
     assert DEFAULT_KUBERNETES_VERSIONS == {
         "1.11": "1.34.12",
         "1.12": "1.35.8",
@@ -60,8 +60,10 @@ def test_defaults_are_the_verified_newest_releases() -> None:
     assert HELM_IMAGE == "alpine/helm:3.22.1"
 
 
-def test_default_talos_is_a_supported_minor() -> None:
-    assert talos_release(DEFAULT_TALOS_VERSION) is not None
+def test_default_talos_is_the_newest_supported_minor() -> None:
+    release = talos_release(DEFAULT_TALOS_VERSION)
+    newest = max(TALOS_RELEASES.values(), key=lambda r: parse_semver(r.minor + ".0"))
+    assert release is newest
 
 
 @pytest.mark.parametrize("minor", list(TALOS_RELEASES))
