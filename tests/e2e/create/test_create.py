@@ -9,7 +9,7 @@ import json
 import stat
 from typing import TYPE_CHECKING
 
-from hk8s.config import DEFAULT_TALOS_VERSION
+from hk8s.config import ADDON_CHARTS, DEFAULT_TALOS_VERSION
 from hk8s.pki import load_talosconfig
 from hk8s.providers.talos import TalosClient, TalosCredentials
 
@@ -183,6 +183,17 @@ def test_single_node_cluster(world: CreateWorld) -> None:
     assert_servers(world, {"demo-cp-1": "cp"})
     # no load balancer: the endpoint is the control plane itself
     assert kube_nodes(world.dir / "kubeconfig") == {"demo-cp-1": True}
+
+    # A changed chart pin: `plan` names it (read from Helm's releases), `create` converges it.
+    world.write_config("name: demo\nlocation: fsn1\naddons:\n  cilium: {version: 1.20.1}\n")
+    planned = world.hk8s("plan", "-o", "json", check=False)
+    assert planned.returncode == 3, planned.stderr
+    [op] = json.loads(planned.stdout)["operations"]
+    assert (op["type"], op["key"]) == ("update", "addon/cilium")
+    old = ADDON_CHARTS["cilium"].version
+    assert op["changes"] == [{"field": "chart version", "old": old, "new": "1.20.1"}]
+    world.hk8s("create")
+    assert world.hk8s("plan", check=False).returncode == 0
     assert_token_absent(world)
 
 
