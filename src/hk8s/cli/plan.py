@@ -91,6 +91,7 @@ def plan(
         components = await infra_components(config, provider)
         if servers:
             components.append(servers_component(config, provider, file))
+            components.append(_addons(config, provider, file))
         reconciler = Reconciler(components)
         return await reconciler.plan(), checked, reconciler.warnings()
 
@@ -116,6 +117,30 @@ def servers_component(config: ClusterConfig, provider: HcloudProvider, file: Pat
     path = beside(file, None, "secrets.yaml")
     cluster_id = load_secrets(path).cluster_id if path.exists() else ""
     return ServersComponent(provider, config, cluster_id=cluster_id)
+
+
+def _addons(config: ClusterConfig, provider: HcloudProvider, file: Path) -> Component:
+    """The addon chart versions ``create`` would install or upgrade on a running cluster."""
+    import dataclasses
+
+    import yaml
+
+    from hk8s.cli.create import beside
+    from hk8s.controller import AddonsComponent, observe_access
+    from hk8s.errors import NotFoundError
+    from hk8s.providers.k8s import KubeClient, KubernetesAPI
+
+    async def connect() -> KubernetesAPI | None:
+        try:
+            found = await observe_access(provider, config, beside(file, None, "secrets.yaml"))
+        except NotFoundError:
+            return None  # no servers yet: the addons come with `create`
+        once = dataclasses.replace(provider.timing, retry_attempts=1)
+        return KubeClient.from_kubeconfig(
+            yaml.safe_load(found.kubeconfig()), clock=provider.clock, timing=once
+        )
+
+    return AddonsComponent(config, connect)
 
 
 def register(app: typer.Typer) -> None:

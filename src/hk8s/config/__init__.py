@@ -7,19 +7,18 @@ for pool in config.pools():            # control plane ("cp") first, then worker
 
 from __future__ import annotations
 
-from hk8s.config._constants import (
-    ADDON_CHARTS,
-    DEFAULT_IMAGE_FACTORY,
-    DEFAULT_KUBERNETES_VERSIONS,
-    DEFAULT_TALOS_VERSION,
-    LOCATION_ZONES,
-    SUPPORTED_TALOS_MINORS,
-    TALOS_KUBERNETES_SUPPORT,
-    VANILLA_SCHEMATIC_ID,
-    AddonChart,
-)
+from hk8s.config._constants import LOCATION_ZONES
 from hk8s.config._fields import Taint, parse_taint
 from hk8s.config._loader import load_config, parse_config
+from hk8s.config._matrix import (
+    VersionProblem,
+    chart_line,
+    matrix_data,
+    parse_semver,
+    talos_release,
+    talos_upgrade_problem,
+    version_problems,
+)
 from hk8s.config._model import (
     AddonConfig,
     AddonsConfig,
@@ -35,32 +34,65 @@ from hk8s.config._model import (
     WorkerPoolConfig,
 )
 from hk8s.config._schema import json_schema
+from hk8s.config._versions import (
+    ADDON_CHARTS,
+    CHART_LINES,
+    DEFAULT_IMAGE_FACTORY,
+    DEFAULT_KUBERNETES_VERSIONS,
+    DEFAULT_TALOS_VERSION,
+    HELM_IMAGE,
+    PROVIDER_MINIMUMS,
+    SUPPORTED_TALOS_MINORS,
+    TALOS_KUBERNETES_SUPPORT,
+    TALOS_RELEASES,
+    VANILLA_SCHEMATIC_ID,
+    AddonChart,
+    ChartLine,
+    KubeRange,
+    ProviderMinimum,
+    TalosRelease,
+)
 
 __all__ = [
     "ADDON_CHARTS",
+    "CHART_LINES",
     "DEFAULT_IMAGE_FACTORY",
     "DEFAULT_KUBERNETES_VERSIONS",
     "DEFAULT_TALOS_VERSION",
+    "HELM_IMAGE",
     "LOCATION_ZONES",
+    "PROVIDER_MINIMUMS",
     "SUPPORTED_TALOS_MINORS",
     "TALOS_KUBERNETES_SUPPORT",
+    "TALOS_RELEASES",
     "VANILLA_SCHEMATIC_ID",
     "AddonChart",
     "AddonConfig",
     "AddonsConfig",
+    "ChartLine",
     "ClusterConfig",
     "ControlPlaneConfig",
     "FirewallConfig",
+    "KubeRange",
     "KubernetesConfig",
     "LoadBalancerConfig",
     "NetworkConfig",
     "NodePool",
+    "ProviderMinimum",
     "Taint",
     "TalosConfig",
     "TalosPatches",
+    "TalosRelease",
+    "VersionProblem",
     "WorkerPoolConfig",
+    "chart_line",
     "json_schema",
     "load_config",
+    "matrix_data",
     "parse_config",
+    "parse_semver",
     "parse_taint",
+    "talos_release",
+    "talos_upgrade_problem",
+    "version_problems",
 ]

@@ -17,10 +17,11 @@ from hk8s.config._constants import (
     DEFAULT_SERVER_TYPES,
     LOCATION_ZONES,
     SERVER_FAMILY_LOCATIONS,
-    TALOS_KUBERNETES_SUPPORT,
 )
 from hk8s.config._fields import check_location, check_network_zone
+from hk8s.config._matrix import version_problems
 from hk8s.config._model import (
+    AddonsConfig,
     ClusterConfig,
     ControlPlaneConfig,
     KubernetesConfig,
@@ -61,6 +62,9 @@ class Sections:
     talos: TalosConfig | None = None
     kubernetes: KubernetesConfig | None = None
     load_balancer: LoadBalancerConfig | None = None
+    # Chart versions of the enabled addons, by key; None when the addons section is broken.
+    charts: dict[str, str] | None = None
+    pinned_charts: frozenset[str] = frozenset()  # addons whose version the file sets
 
     @classmethod
     def of(cls, config: ClusterConfig) -> Sections:
@@ -74,6 +78,8 @@ class Sections:
             talos=config.talos,
             kubernetes=config.kubernetes,
             load_balancer=config.load_balancer,
+            charts=_enabled_charts(config.addons),
+            pinned_charts=_pinned(config.addons),
         )
 
     @classmethod
@@ -100,7 +106,22 @@ class Sections:
             talos=_valid(TalosConfig, data.get("talos", {})),
             kubernetes=_valid(KubernetesConfig, data.get("kubernetes", {})),
             load_balancer=_valid(LoadBalancerConfig, data.get("load_balancer", {})),
+            charts=_enabled_charts(addons := _valid(AddonsConfig, data.get("addons", {}))),
+            pinned_charts=_pinned(addons),
         )
+
+
+def _pinned(addons: AddonsConfig | None) -> frozenset[str]:
+    if addons is None:
+        return frozenset()
+    configured = addons.configured().items()
+    return frozenset(name for name, addon in configured if "version" in addon.model_fields_set)
+
+
+def _enabled_charts(addons: AddonsConfig | None) -> dict[str, str] | None:
+    if addons is None:
+        return None
+    return {name: addon.version for name, addon in addons.configured().items() if addon.enabled}
 
 
 def _valid(model: type[_T], value: Any) -> _T | None:
@@ -121,7 +142,13 @@ def _valid_str(check: Any, value: Any) -> str | None:
 
 def cross_check(s: Sections) -> list[Finding]:
     """Every cross-section problem found in ``s``."""
-    return [*_check_zone(s), *_check_network(s), *_check_pools(s), *_check_talos(s)]
+    return [
+        *_check_zone(s),
+        *_check_network(s),
+        *_check_pools(s),
+        *_check_talos(s),
+        *_check_versions(s),
+    ]
 
 
 def _check_zone(s: Sections) -> list[Finding]:
@@ -271,16 +298,17 @@ def _check_talos(s: Sections) -> list[Finding]:
                 "a schematic id already fixes the extensions: keep one of the two",
             )
         )
-    if s.talos and s.kubernetes:
-        low, high = TALOS_KUBERNETES_SUPPORT[s.talos.minor]
-        minor = int(s.kubernetes.version.split(".")[1])
-        if not low <= minor <= high:
-            findings.append(
-                Finding(
-                    ("kubernetes", "version"),
-                    f"Kubernetes {s.kubernetes.version} is not supported by Talos "
-                    f"{s.talos.version}",
-                    f"Talos {s.talos.minor} supports Kubernetes 1.{low} to 1.{high}",
-                )
-            )
     return findings
+
+
+def _check_versions(s: Sections) -> list[Finding]:
+    """Talos, Kubernetes and addon chart versions against the version matrix (``_versions``)."""
+    return [
+        Finding(p.path, p.message, p.hint)
+        for p in version_problems(
+            s.talos.version if s.talos else None,
+            s.kubernetes.version if s.kubernetes else None,
+            s.charts or {},
+            pinned=s.pinned_charts,
+        )
+    ]

@@ -20,8 +20,8 @@ from hk8s.config._constants import (
     MAX_POOL_NAME,
     NETWORK_ZONES,
     RESERVED_POOL_NAMES,
-    SUPPORTED_TALOS_MINORS,
 )
+from hk8s.config._versions import SUPPORTED_TALOS_MINORS
 
 __all__ = ["Taint", "invalid", "parse_taint"]
 

@@ -14,15 +14,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from hk8s.config._constants import (
-    ADDON_CHARTS,
-    DEFAULT_IMAGE_FACTORY,
-    DEFAULT_KUBERNETES_VERSIONS,
     DEFAULT_SERVER_TYPES,
     DEFAULT_SERVER_TYPES_EU,
-    DEFAULT_TALOS_VERSION,
     LOCATION_ZONES,
     MAX_POOL_COUNT,
-    VANILLA_SCHEMATIC_ID,
 )
 from hk8s.config._fields import Taint, invalid, parse_taint
 from hk8s.config._types import (
@@ -48,6 +43,15 @@ from hk8s.config._types import (
     TalosVersion,
     Url,
     derived_default,
+)
+from hk8s.config._versions import (
+    ADDON_CHARTS,
+    DEFAULT_IMAGE_FACTORY,
+    DEFAULT_KUBERNETES_VERSION,
+    DEFAULT_KUBERNETES_VERSIONS,
+    DEFAULT_TALOS_VERSION,
+    SUPPORTED_TALOS_MINORS,
+    VANILLA_SCHEMATIC_ID,
 )
 
 __all__ = [
@@ -135,7 +139,9 @@ class TalosPatches(_Model):
 
 class TalosConfig(_Model):
     version: TalosVersion = Field(
-        default=DEFAULT_TALOS_VERSION, description="v1.11.x, v1.12.x or v1.13.x"
+        default=DEFAULT_TALOS_VERSION,
+        description=", ".join(f"v{m}.x" for m in SUPPORTED_TALOS_MINORS)
+        + " (see `hk8s version --matrix`)",
     )
     schematic: Schematic | None = Field(default=None, description="Image Factory schematic id.")
     extensions: list[Extension] = Field(
@@ -159,7 +165,7 @@ class TalosConfig(_Model):
 
 class KubernetesConfig(_Model):
     version: KubernetesVersion = Field(
-        default=DEFAULT_KUBERNETES_VERSIONS["1.12"],
+        default=DEFAULT_KUBERNETES_VERSION,
         json_schema_extra=derived_default(**KUBERNETES_VERSION_SCHEMA),
         description="Defaults to the newest Kubernetes the Talos version supports.",
     )

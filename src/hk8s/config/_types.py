@@ -16,8 +16,8 @@ from hk8s.config._constants import (
     MAX_CLUSTER_NAME,
     MAX_POOL_NAME,
     NETWORK_ZONES,
-    SUPPORTED_TALOS_MINORS,
 )
+from hk8s.config._versions import SUPPORTED_TALOS_MINORS
 
 if TYPE_CHECKING:
     from collections.abc import Callable

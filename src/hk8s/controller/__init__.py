@@ -8,6 +8,7 @@ testable with a fake. ``Reconciler`` drives ``Component``s (``InfraComponent`` t
 from __future__ import annotations
 
 from hk8s.controller._addons import enabled_addons, install_addons
+from hk8s.controller._addons_plan import AddonsComponent
 from hk8s.controller._catalogue import (
     Verdict,
     alternatives,
@@ -197,6 +198,7 @@ __all__ = [
     "REQUIRES",
     "SNAPSHOT_SELECTOR",
     "UPGRADING_ANNOTATION",
+    "AddonsComponent",
     "Arch",
     "BootDiskNotFoundError",
     "BuildSite",

@@ -37,6 +37,7 @@ REQUIRES: dict[str, frozenset[str]] = {
     "subnet": frozenset({"network"}),
     "load-balancer": frozenset({"network", "subnet"}),
     "server": frozenset({"network", "subnet", "firewall", "placement-group", "ssh-key"}),
+    "addon": frozenset({"server"}),  # charts are installed once the nodes are up
 }
 
 

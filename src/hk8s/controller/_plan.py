@@ -41,6 +41,7 @@ KIND_ORDER: tuple[str, ...] = (
     "load-balancer",
     "ssh-key",
     "server",
+    "addon",
 )
 
 

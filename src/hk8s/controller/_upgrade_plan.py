@@ -10,17 +10,18 @@ do, so a re-run after a failure resumes at the first node that is not done.
 Paths are checked here so that a bad one is refused (``UsageError``, exit 2) before the first
 node is touched:
 
-- Talos moves at most one minor release per upgrade (Talos "Upgrading Talos Linux": upgrade
-  through each minor; 1.11 -> 1.13 goes via 1.12), and never down unless allowed;
+- Talos moves only along upstream's upgrade path: a release installs over its
+  ``MinimumHostUpgradeVersion`` or later (the version matrix, ``hk8s version --matrix``: 1.14
+  over 1.12 or 1.13, not 1.11, which goes via 1.12), and never down unless allowed;
 - Kubernetes moves at most one minor up (the Kubernetes version skew policy: a control plane
   upgrades one minor at a time), never a minor down, a patch down only when allowed;
 - every Kubernetes version a node will run must be supported by the Talos release it runs
   at that moment (``TALOS_KUBERNETES_SUPPORT``), including between the two phases.
 
->>> check_talos_path("v1.11.5", "v1.13.0", allow_downgrade=False)
+>>> check_talos_path("v1.11.5", "v1.14.1", allow_downgrade=False)
 Traceback (most recent call last):
 ...
-hk8s.errors.UsageError: cannot upgrade Talos from v1.11.5 to v1.13.0 in one step ...
+hk8s.errors.UsageError: cannot upgrade Talos from v1.11.5 to v1.14.1 in one step ...
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from hk8s.config import TALOS_KUBERNETES_SUPPORT
+from hk8s.config import TALOS_KUBERNETES_SUPPORT, talos_release, talos_upgrade_problem
 from hk8s.errors import UsageError
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def _minor(version: tuple[int, int, int]) -> str:
 
 
 def check_talos_path(current: str, target: str, *, allow_downgrade: bool) -> None:
-    """Refuse Talos upgrades that skip a minor release, and downgrades unless allowed."""
+    """Refuse Talos moves off upstream's upgrade path, and downgrades unless allowed."""
     now, want = parse_version(current), parse_version(target)
     if want == now:
         return
@@ -86,14 +87,23 @@ def check_talos_path(current: str, target: str, *, allow_downgrade: bool) -> Non
             "which the cluster runs: refusing to downgrade",
             hint="set talos.version back, or pass --allow-downgrade to roll back on purpose",
         )
-    if now[0] != want[0] or abs(want[1] - now[1]) > 1:
-        step = (now[0], now[1] + (1 if want > now else -1), 0)
-        raise UsageError(
-            f"cannot upgrade Talos from {talos_tag(current)} to {talos_tag(target)} in one "
-            "step: Talos moves one minor release at a time",
-            hint=f"set talos.version to the newest v{_minor(step)}.x release, run "
-            f"`hk8s upgrade`, then set {talos_tag(target)} and run it again",
+    problem = talos_upgrade_problem(current, target)
+    if problem is None:
+        return
+    release = talos_release(target)
+    if want > now and release is not None:
+        step = ".".join(release.upgrade_from.split(".")[:2])
+        hint = (
+            f"set talos.version to the newest v{step}.x release, run `hk8s upgrade`, then set "
+            f"{talos_tag(target)} and run it again"
         )
+    else:
+        hint = "pick a release on the upgrade path (`hk8s version --matrix`)"
+    raise UsageError(
+        f"cannot {'upgrade' if want > now else 'downgrade'} Talos from {talos_tag(current)} to "
+        f"{talos_tag(target)} in one step: {problem}",
+        hint=hint,
+    )
 
 
 def check_kubernetes_path(current: str, target: str, *, allow_downgrade: bool) -> None:

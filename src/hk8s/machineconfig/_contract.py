@@ -1,4 +1,4 @@
-"""What differs between the Talos machine-config contracts hk8s targets (1.11, 1.12, 1.13).
+"""What differs between the Talos machine-config contracts hk8s targets (1.11 to 1.14).
 
 Read off ``talosctl gen config`` output for each release (the reference ``gen-config/``
 files) and the v1alpha1 JSON schema of each release:
@@ -10,6 +10,8 @@ files) and the v1alpha1 JSON schema of each release:
   keeps only ``kubespan``), drops those legacy fields and adds
   ``machine.install.grubUseUKICmdline``.
 * 1.13 drops ``machine.network`` from the v1alpha1 document altogether.
+* 1.14 keeps in v1alpha1 only the machine identity and ``cluster.{token, etcd,
+  externalCloudProvider, adminKubeconfig}``; the rest are separate documents (``_multidoc``).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class Contract:
     machine_keys: frozenset[str]
     cluster_keys: frozenset[str] = _CLUSTER_KEYS
     top_level_keys: frozenset[str] = frozenset({"version", "debug", "machine", "cluster"})
+    multidoc: bool = False  # Kubernetes, install and discovery settings in their own documents
 
 
 SUPPORTED_CONTRACTS: dict[str, Contract] = {
@@ -80,16 +83,33 @@ SUPPORTED_CONTRACTS: dict[str, Contract] = {
         grub_uki_cmdline=True,
         machine_keys=_MACHINE_KEYS_1_11 - {"time", "registries", "network", "env"},
     ),
+    # v1.14 config.schema.json, v1alpha1.MachineConfig and v1alpha1.ClusterConfig.
+    "1.14": Contract(
+        minor="1.14",
+        legacy_fields=False,
+        hostname_document=True,
+        machine_network=False,
+        grub_uki_cmdline=False,
+        machine_keys=frozenset(
+            {
+                "type",
+                "token",
+                "ca",
+                "acceptedCAs",
+                "certSANs",
+                "features",
+                "logging",
+                "seccompProfiles",
+            }
+        ),
+        cluster_keys=frozenset({"token", "etcd", "externalCloudProvider", "adminKubeconfig"}),
+        multidoc=True,
+    ),
 }
 
 
 def contract_for(talos_version: str) -> Contract:
-    """``"v1.12.3"`` -> the 1.12 contract; ``ConfigError`` for releases hk8s cannot render.
-
-    Talos 1.14 moved most of the v1alpha1 document into separate documents (see its
-    ``gen-config``); hk8s does not render that layout yet, so it is refused with a clear error
-    rather than producing a config the node would reject.
-    """
+    """``"v1.12.3"`` -> the 1.12 contract; ``ConfigError`` for releases hk8s cannot render."""
     minor = ".".join(talos_version.removeprefix("v").split(".")[:2])
     contract = SUPPORTED_CONTRACTS.get(minor)
     if contract is None:

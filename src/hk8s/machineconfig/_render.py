@@ -13,6 +13,7 @@ import yaml
 from hk8s.errors import ConfigError, ConfigProblem
 from hk8s.machineconfig._check import check_documents, check_types_kept
 from hk8s.machineconfig._contract import Contract, contract_for
+from hk8s.machineconfig._multidoc import multidoc_documents
 from hk8s.machineconfig._patch import Document, PatchError, apply_patch
 from hk8s.machineconfig._v1alpha1 import installer_image, v1alpha1_document
 
@@ -73,6 +74,46 @@ def build_machine_config(
 ) -> list[Document]:
     """The documents of :func:`render_machine_config`, patched, as plain data."""
     contract = contract_for(cluster.talos.version)
+    if contract.multidoc:
+        docs = multidoc_documents(
+            cluster,
+            secrets,
+            pool,
+            endpoint=endpoint,
+            hostname=hostname,
+            cert_sans=cert_sans,
+            installer=installer_image(cluster, schematic),
+        )
+    else:
+        docs = _legacy_documents(
+            cluster,
+            secrets,
+            pool,
+            contract,
+            endpoint=endpoint,
+            hostname=hostname,
+            cert_sans=cert_sans,
+            schematic=schematic,
+        )
+    patches = cluster.talos.patches
+    role_patches = patches.control_plane if pool.role == "control-plane" else patches.worker
+    role_key = "control_plane" if pool.role == "control-plane" else "worker"
+    docs = apply_patches(docs, patches.all, source="talos.patches.all", contract=contract)
+    return apply_patches(docs, role_patches, source=f"talos.patches.{role_key}", contract=contract)
+
+
+def _legacy_documents(
+    cluster: ClusterConfig,
+    secrets: SecretsBundle,
+    pool: NodePool,
+    contract: Contract,
+    *,
+    endpoint: str,
+    hostname: str,
+    cert_sans: Sequence[str],
+    schematic: str | None,
+) -> list[Document]:
+    """Talos 1.11-1.13: the v1alpha1 document, plus ``HostnameConfig`` from 1.12."""
     docs = [
         v1alpha1_document(
             cluster,
@@ -87,11 +128,7 @@ def build_machine_config(
     ]
     if contract.hostname_document:
         docs.append({"apiVersion": "v1alpha1", "kind": "HostnameConfig", "hostname": hostname})
-    patches = cluster.talos.patches
-    role_patches = patches.control_plane if pool.role == "control-plane" else patches.worker
-    role_key = "control_plane" if pool.role == "control-plane" else "worker"
-    docs = apply_patches(docs, patches.all, source="talos.patches.all", contract=contract)
-    return apply_patches(docs, role_patches, source=f"talos.patches.{role_key}", contract=contract)
+    return docs
 
 
 def apply_patches(

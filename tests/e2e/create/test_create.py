@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from hk8s.config import ADDON_CHARTS, DEFAULT_TALOS_VERSION
 from hk8s.pki import load_talosconfig
 from hk8s.providers.talos import TalosClient, TalosCredentials
 
@@ -88,6 +89,17 @@ def talos_versions(talosconfig: object) -> list[str]:
     return asyncio.run(ask())
 
 
+def node_taints(kubeconfig: object) -> dict[str, list[str]]:
+    """Node name -> its taints as ``key:Effect``."""
+    from kubernetes import client, config
+
+    api = client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
+    return {
+        n.metadata.name: [f"{t.key}:{t.effect}" for t in n.spec.taints or []]
+        for n in api.list_node().items
+    }
+
+
 def test_three_plus_two_comes_up_healthy_and_a_rerun_changes_nothing(world: CreateWorld) -> None:
     world.write_config(CLUSTER_3_2)
     result = world.hk8s("create", "-o", "json")
@@ -106,7 +118,14 @@ def test_three_plus_two_comes_up_healthy_and_a_rerun_changes_nothing(world: Crea
     # the endpoint is the API load balancer; both client configs work with real clients
     assert summary["endpoint"] in kubeconfig.read_text()
     assert kube_nodes(kubeconfig) == dict.fromkeys(pools, True)
-    assert talos_versions(talosconfig) == ["v1.12.0"] * 3
+    # The default release is Talos 1.14, whose machine config is multi-document.
+    assert DEFAULT_TALOS_VERSION.startswith("v1.14.")
+    assert talos_versions(talosconfig) == [DEFAULT_TALOS_VERSION] * 3
+    # 1.14 writes the control-plane taint in KubeNodeConfig: once, on control planes only.
+    taints = node_taints(kubeconfig)
+    assert all(taints[n] == ["node-role.kubernetes.io/control-plane:NoSchedule"]
+               for n in pools if "-cp-" in n)  # fmt: skip
+    assert all(taints[n] == [] for n in pools if "-workers-" in n), taints
 
     world.reset_stats()
     # --debug: debug logging of every library must not show the token either
@@ -126,7 +145,7 @@ def test_three_plus_two_comes_up_healthy_and_a_rerun_changes_nothing(world: Crea
     world.hk8s("talosconfig")
     assert_private(kubeconfig, talosconfig)
     assert len(kube_nodes(kubeconfig)) == 5
-    assert talos_versions(talosconfig) == ["v1.12.0"] * 3
+    assert talos_versions(talosconfig) == [DEFAULT_TALOS_VERSION] * 3
     assert world.mutating() == 0
 
     # a live cluster without its secrets bundle: refused before any change, no new PKI
@@ -174,6 +193,19 @@ def test_single_node_cluster(world: CreateWorld, location: str, server_type: str
     assert world.threaded.call(lambda: state.images[server.image.id].disk_size) == 40
     # no load balancer: the endpoint is the control plane itself
     assert kube_nodes(world.dir / "kubeconfig") == {"demo-cp-1": True}
+
+    # A changed chart pin: `plan` names it (read from Helm's releases), `create` converges it.
+    world.write_config(
+        f"name: demo\nlocation: {location}\naddons:\n  cilium: {{version: 1.20.1}}\n"
+    )
+    planned = world.hk8s("plan", "-o", "json", check=False)
+    assert planned.returncode == 3, planned.stderr
+    [op] = json.loads(planned.stdout)["operations"]
+    assert (op["type"], op["key"]) == ("update", "addon/cilium")
+    old = ADDON_CHARTS["cilium"].version
+    assert op["changes"] == [{"field": "chart version", "old": old, "new": "1.20.1"}]
+    world.hk8s("create")
+    assert world.hk8s("plan", check=False).returncode == 0
     assert_token_absent(world)
 
 

@@ -1,7 +1,8 @@
 """``hk8s upgrade`` end to end against the simulated world, on one 3+1 cluster (creating one
 costs most of the time): Kubernetes 1.34 -> 1.35 reaches every kubelet and control-plane pod;
 Talos v1.12 -> v1.13 with a node whose new release fails to boot stops at that node, and a
-later run resumes and rolls the rest one node at a time; ``hk8s create`` refuses the new
+later run resumes and rolls the rest one node at a time; Talos v1.13 -> v1.14 moves every
+node to 1.14's multi-document config; ``hk8s create`` refuses the new
 version before the upgrade and half-way through it (exit 2, nothing touched); a re-run then
 does nothing, and so does ``hk8s create``; a downgrade is refused before anything is touched."""
 
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING
+
+from hk8s.config import DEFAULT_KUBERNETES_VERSIONS
 
 if TYPE_CHECKING:
     import pytest
@@ -136,8 +139,9 @@ def test_both_phases_in_one_run_parallel_workers_and_a_later_scale_up(
     world: UpgradeWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One control plane, Talos and Kubernetes together (kubernetes.version unset follows
-    the Talos release: 1.35 on v1.12, 1.36 on v1.13), workers two at a time; a worker added
-    afterwards boots the new release with the new Kubernetes."""
+    the Talos release: 1.35.x on v1.12, 1.36.x on v1.13), workers two at a time; a worker
+    added afterwards boots the new release with the new Kubernetes."""
+    kube_112, kube_113 = DEFAULT_KUBERNETES_VERSIONS["1.12"], DEFAULT_KUBERNETES_VERSIONS["1.13"]
 
     def config(talos: str, workers: int) -> str:
         return (
@@ -148,12 +152,12 @@ def test_both_phases_in_one_run_parallel_workers_and_a_later_scale_up(
 
     world.write_config(config("v1.12.0", 2))
     world.hk8s("create")
-    assert set(world.kubelet_versions().values()) == {"v1.35.0"}
+    assert set(world.kubelet_versions().values()) == {f"v{kube_112}"}
     seen = world.spy(monkeypatch)
 
     world.write_config(config("v1.13.0", 2))
     report = json.loads(world.hk8s("upgrade", "--yes", "--parallel", "2", "-o", "json").stdout)
-    assert report["talos"] == "v1.13.0" and report["kubernetes"] == "1.36.0"
+    assert report["talos"] == "v1.13.0" and report["kubernetes"] == kube_113
     workers = ["demo-workers-1", "demo-workers-2"]
     assert seen["upgrade"][0] == "demo-cp-1" and sorted(seen["upgrade"][1:]) == workers
     # Talos first on every node, then Kubernetes (one config apply per node for Talos' new
@@ -164,11 +168,56 @@ def test_both_phases_in_one_run_parallel_workers_and_a_later_scale_up(
     first_uncordon = next(i for i, e in enumerate(events) if e.startswith("uncordon"))
     assert {e.split()[1] for e in events[:first_uncordon]} == set(workers)
     assert set(world.talos_versions().values()) == {"v1.13.0"}
-    assert set(world.kubelet_versions().values()) == {"v1.36.0"}
-    assert set(world.static_pod_images().values()) == {"v1.36.0"}
+    assert set(world.kubelet_versions().values()) == {f"v{kube_113}"}
+    assert set(world.static_pod_images().values()) == {f"v{kube_113}"}
 
     # A worker added later boots the v1.13.0 snapshot with Kubernetes 1.36.
     world.write_config(config("v1.13.0", 3))
     world.hk8s("create")
     assert world.talos_versions()["demo-workers-3"] == "v1.13.0"
-    assert world.kubelet_versions()["demo-workers-3"] == "v1.36.0"
+    assert world.kubelet_versions()["demo-workers-3"] == f"v{kube_113}"
+
+
+def test_talos_113_to_114_moves_every_node_to_the_multidoc_config(
+    world: UpgradeWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Talos v1.13 -> v1.14 (upstream allows it: 1.14 installs over 1.12+), Kubernetes 1.36
+    on both: each node upgrades, then gets its 1.14 multi-document machine config; the
+    control-plane taint now comes from KubeNodeConfig (once); `hk8s create` then has nothing
+    to change."""
+
+    def config(talos: str) -> str:
+        return (
+            "name: demo\nlocation: fsn1\ncontrol_plane:\n  count: 1\n"
+            "workers:\n  - name: workers\n    count: 1\n"
+            f"talos:\n  version: {talos}\n"
+        )
+
+    nodes = ["demo-cp-1", "demo-workers-1"]
+    world.write_config(config("v1.13.9"))
+    world.hk8s("create")
+    assert world.talos_versions() == dict.fromkeys(nodes, "v1.13.9")
+    seen = world.spy(monkeypatch)
+
+    world.write_config(config("v1.14.1"))
+    report = json.loads(world.hk8s("upgrade", "--yes", "-o", "json").stdout)
+    assert report["talos"] == "v1.14.1"
+    assert report["kubernetes"] == DEFAULT_KUBERNETES_VERSIONS["1.14"]
+    assert seen["upgrade"] == nodes  # the control plane first
+    assert world.talos_versions() == dict.fromkeys(nodes, "v1.14.1")
+    fleet = world.world.fleet
+    documents = world.threaded.call(
+        lambda: {n.server_name: bool(n.disk.config and n.disk.config.node_document)
+                 for n in fleet.nodes.values()}
+    )  # fmt: skip
+    assert documents == dict.fromkeys(nodes, True)
+    taints = {name: [t["key"] for t in node["spec"].get("taints", [])]
+              for name, node in world.kube_nodes().items()}  # fmt: skip
+    assert taints == {"demo-cp-1": ["node-role.kubernetes.io/control-plane"], "demo-workers-1": []}
+    assert all(n["status"]["nodeInfo"]["osImage"] == "Talos (v1.14.1)"
+               for n in world.kube_nodes().values())  # fmt: skip
+
+    seen["apply"].clear()
+    world.reset_stats()
+    world.hk8s("create")
+    assert seen["apply"] == [] and world.mutating() == 0

@@ -14,6 +14,7 @@ from hk8s.cli import COMMANDS, build_app
 from hk8s.cli import _app as cli_app
 from hk8s.cli import _main as cli_main
 from hk8s.cli._app import load_command
+from hk8s.config import ADDON_CHARTS
 from hk8s.errors import NotFoundError, RateLimitedError
 
 if TYPE_CHECKING:
@@ -51,6 +52,22 @@ def test_version_text_and_json(cli: Callable[..., Any]) -> None:
     assert text.stdout.startswith(f"hk8s {hk8s.__version__} ")
     data = json.loads(cli("--output", "json", "version").stdout)
     assert data["version"] == hk8s.__version__
+
+
+def test_version_matrix_text_and_json(cli: Callable[..., Any]) -> None:
+    text = cli("version", "--matrix")
+    assert text.exit_code == 0
+    rows = {line.split()[0]: line for line in text.stdout.splitlines() if line[:1].isdigit()}
+    assert rows["1.14"].split()[1:3] == ["1.32-1.37", "1.12.0"]
+    assert "talos114.go" in rows["1.14"]
+    assert "minimum hcloud_ccm 1.30.1" in text.stdout and "datacenter" in text.stdout
+    data = json.loads(cli("version", "--matrix", "-o", "json").stdout)
+    assert data["defaults"]["charts"]["hcloud_ccm"] == ADDON_CHARTS["hcloud_ccm"].version
+    (talos_114,) = [r for r in data["talos"] if r["minor"] == "1.14"]
+    assert talos_114["kubernetes"] == {"min": "1.32", "max": "1.37"}
+    assert talos_114["upgrade_from"] == "1.12.0"
+    ms = [c for c in data["charts"] if c["addon"] == "metrics_server"]
+    assert ms and all(c["kubernetes"]["max"] is None and c["source"] for c in ms)
 
 
 def test_version_is_the_installed_distributions() -> None:

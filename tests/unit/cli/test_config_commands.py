@@ -154,6 +154,26 @@ MALFORMED = [
     ("unknown-addon", HEAD + "addons:\n  traefik: {enabled: true}\n", "addons.traefik", 4),
     ("bad-lb-type", HEAD + "load_balancer:\n  type: lb99\n", "load_balancer.type", 4),
     ("protection-not-bool", HEAD + "protection: maybe\n", "protection", 3),
+    # The version matrix (hk8s.config._versions).
+    (
+        "kubernetes-outside-talos-range",
+        HEAD + "talos: {version: v1.14.1}\nkubernetes: {version: 1.31.4}\n",
+        "kubernetes.version",
+        4,
+    ),
+    (
+        "ccm-without-datacenter-fix",
+        HEAD + "addons:\n  hcloud_ccm:\n    version: 1.27.0\n",
+        "addons.hcloud_ccm.version",
+        5,
+    ),
+    (
+        "chart-outside-kubernetes-range",
+        HEAD + "addons:\n  cilium: {version: 1.18.4}\n",
+        "addons.cilium.version",
+        4,
+    ),
+    ("talos-not-supported", HEAD + "talos: {version: v1.15.0}\n", "talos.version", 3),
 ]
 
 

@@ -36,9 +36,9 @@ def test_minimal_config_gets_working_defaults() -> None:
     assert config.network_zone == "eu-central"
     assert config.control_plane.count == 1
     assert config.workers == []
-    assert config.talos.version == "v1.12.0"
-    assert config.talos.minor == "1.12"
-    assert config.kubernetes.version == "1.35.0"
+    assert config.talos.version == "v1.14.1"
+    assert config.talos.minor == "1.14"
+    assert config.kubernetes.version == "1.36.5"
     assert config.load_balancer.enabled is False
     assert config.firewall.kube_api_sources == ["current"]
     assert config.talos.effective_schematic == VANILLA_SCHEMATIC_ID
@@ -119,12 +119,12 @@ def test_all_problems_are_reported_at_once_with_their_lines() -> None:
           version: "1.29.0"
         """
     )
-    by_path = {p.path: p for p in found}
+    by_path = {p.path: p for p in reversed(found)}  # the first problem at each path
     assert set(by_path) == {"name", "control_plane.count", "network.pod_cidr", "kubernetes.version"}
     assert (by_path["name"].line, by_path["name"].column) == (1, 7)
     assert by_path["control_plane.count"].line == 4
     assert by_path["network.pod_cidr"].line == 6
-    assert "1.30 to 1.35" in (by_path["kubernetes.version"].hint or "")
+    assert "Talos 1.12 supports Kubernetes 1.30-1.35" in (by_path["kubernetes.version"].hint or "")
     assert [p.line for p in found] == sorted(p.line or 0 for p in found)
 
 

@@ -8,6 +8,15 @@ from hk8s.config import TALOS_KUBERNETES_SUPPORT, parse_config, parse_taint
 from hk8s.errors import ConfigError, ConfigProblem
 
 HEAD = "name: demo\nlocation: fsn1\n"
+# Without addons only Talos constrains the Kubernetes version.
+NO_ADDONS = (
+    "addons: {"
+    + ", ".join(
+        f"{name}: {{enabled: false}}"
+        for name in ("cilium", "hcloud_ccm", "hcloud_csi", "metrics_server")
+    )
+    + "}\n"
+)
 
 
 def problems(text: str) -> list[ConfigProblem]:
@@ -27,9 +36,13 @@ def problems(text: str) -> list[ConfigProblem]:
     ("v1.13.1", "1.31.0", True),
     ("v1.13.1", "1.36.0", True),
     ("v1.13.1", "1.30.9", False),
+    ("v1.14.0", "1.32.0", True),
+    ("v1.14.1", "1.37.2", True),
+    ("v1.14.1", "1.31.9", False),
+    ("v1.14.1", "1.38.0", False),
 ])  # fmt: skip
 def test_kubernetes_must_be_supported_by_talos(talos: str, kube: str, ok: bool) -> None:
-    text = HEAD + f"talos: {{version: {talos}}}\nkubernetes: {{version: '{kube}'}}\n"
+    text = HEAD + NO_ADDONS + f"talos: {{version: {talos}}}\nkubernetes: {{version: '{kube}'}}\n"
     if ok:
         assert parse_config(text).kubernetes.version == kube
     else:

@@ -14,8 +14,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 REFERENCE = _reference.REFERENCE / "talos"
-CONTRACTS = ("1.11", "1.12", "1.13")
-VERSIONS = {"1.11": "v1.11.3", "1.12": "v1.12.0", "1.13": "v1.13.0"}
+CONTRACTS = ("1.11", "1.12", "1.13", "1.14")
+VERSIONS = {"1.11": "v1.11.3", "1.12": "v1.12.0", "1.13": "v1.13.0", "1.14": "v1.14.1"}
 
 Validators = dict[str, tuple[jsonschema.protocols.Validator, jsonschema.protocols.Validator]]
 

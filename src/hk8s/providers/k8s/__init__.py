@@ -26,6 +26,7 @@ from hk8s.providers.k8s._addons import (
 )
 from hk8s.providers.k8s._cluster import KubeClient
 from hk8s.providers.k8s._port import KubernetesAPI
+from hk8s.providers.k8s._releases import DEPLOYED_RELEASES, deployed_chart_versions
 from hk8s.providers.k8s._render import (
     AddonManifests,
     RedactedStr,
@@ -37,6 +38,7 @@ from hk8s.providers.k8s._types import JobFailedError, KubeNode, NodeTaint, Objec
 
 __all__ = [
     "ADDON_WORKLOADS",
+    "DEPLOYED_RELEASES",
     "HELM_IMAGE",
     "AddonManifests",
     "JobFailedError",
@@ -49,6 +51,7 @@ __all__ = [
     "Workload",
     "addon_values",
     "default_values",
+    "deployed_chart_versions",
     "manifests_dir",
     "merge_values",
     "render_addon_manifests",

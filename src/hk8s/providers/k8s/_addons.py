@@ -15,6 +15,8 @@ import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from hk8s.config import HELM_IMAGE  # pinned with the charts, in hk8s.config._versions
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
@@ -28,9 +30,6 @@ __all__ = [
     "default_values",
     "merge_values",
 ]
-
-# The image the Jobs run helm from (its entrypoint is `helm`). Pinned, like the charts.
-HELM_IMAGE = "alpine/helm:3.19.0"
 
 # Talos' KubePrism: a local API load balancer on every node (docs.siderolabs.com, "KubePrism";
 # enabled by default since Talos 1.6, port 7445).

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hk8s.config import ADDON_CHARTS
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -245,12 +247,17 @@ def _csi(version: str, values: Obj) -> list[Obj]:
     ]
 
 
+# The metrics-server release each chart ships (charts/metrics-server/CHANGELOG.md).
+_METRICS_SERVER_APP = {"3.13.0": "0.8.0", "3.13.1": "0.8.1"}
+
+
 def _metrics_server(version: str, values: Obj) -> list[Obj]:
     labels = {
         "app.kubernetes.io/name": "metrics-server",
         "app.kubernetes.io/instance": "metrics-server",
     }
     args = ["--secure-port=10250", "--cert-dir=/tmp", *(_get(values, "args", []) or [])]
+    tag = _get(values, "image.tag", "").lstrip("v") or _METRICS_SERVER_APP.get(version, "0.8.1")
     return [
         _sa("metrics-server"),
         _workload(
@@ -260,8 +267,7 @@ def _metrics_server(version: str, values: Obj) -> list[Obj]:
             [
                 _container(
                     "metrics-server",
-                    f"registry.k8s.io/metrics-server/metrics-server:v"
-                    f"{_get(values, 'image.tag', '').lstrip('v') or '0.8.0'}",
+                    f"registry.k8s.io/metrics-server/metrics-server:v{tag}",
                     args=args,
                 )
             ],
@@ -295,17 +301,25 @@ class Chart:
 
 
 _HETZNER = ("https://charts.hetzner.cloud",)
+# The repositories' newest releases are the ones hk8s pins (checked on 2026-12-07).
+_NEWEST = ADDON_CHARTS
 CATALOG: dict[str, Chart] = {
     c.name: c
     for c in (
-        Chart("cilium", ("https://helm.cilium.io",), "cilium", "1.18.4", _cilium),
-        Chart("hcloud-cloud-controller-manager", _HETZNER, "hcloud-ccm", "1.27.0", _ccm),
-        Chart("hcloud-csi", _HETZNER, "hcloud-csi", "2.18.0", _csi),
+        Chart("cilium", ("https://helm.cilium.io",), "cilium", _NEWEST["cilium"].version, _cilium),
+        Chart(
+            "hcloud-cloud-controller-manager",
+            _HETZNER,
+            "hcloud-ccm",
+            _NEWEST["hcloud_ccm"].version,
+            _ccm,
+        ),
+        Chart("hcloud-csi", _HETZNER, "hcloud-csi", _NEWEST["hcloud_csi"].version, _csi),
         Chart(
             "metrics-server",
             ("https://kubernetes-sigs.github.io/metrics-server",),
             "metrics-server",
-            "3.13.0",
+            _NEWEST["metrics_server"].version,
             _metrics_server,
         ),
     )

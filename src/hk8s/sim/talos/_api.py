@@ -92,7 +92,7 @@ class NodeCalls:
 
     def _parse(self, data: bytes) -> MachineConfig:
         try:
-            return parse_machine_config(data)
+            return parse_machine_config(data, self.node.disk.version)
         except ConfigRejected as exc:
             raise GRPCError(
                 Status.INVALID_ARGUMENT, f"configuration validation failed: {exc}"

@@ -4,8 +4,11 @@ Talos parses the YAML documents (``configloader.NewFromBytes``) and validates th
 document (``pkg/machinery/config/types/v1alpha1/v1alpha1_validation.go``); a bad config is
 refused with ``InvalidArgument`` and the collected messages, in hashicorp/go-multierror's
 format. We check the rules a cluster's life depends on, with upstream's messages, and read
-the fields the simulated node acts on. Talos 1.12+'s separate documents (``HostnameConfig``,
-``KubeClusterConfig``, ``KubeNodeConfig``, ``KubeAPIServerCAConfig``) are honoured too.
+the fields the simulated node acts on. Separate documents are honoured: ``HostnameConfig``
+(1.12+) and Talos 1.14's Kubernetes, discovery and install documents (``KubeClusterConfig``,
+``KubeNodeConfig``, ``KubeletConfig``, ``KubeAPIServerCAConfig``, ``DiscoveryIdentityConfig``,
+``UnattendedInstallConfig``, ...); a node older than 1.14 refuses those kinds as its loader
+would (they are not registered before 1.14).
 
 >>> cfg = parse_machine_config(data)       # raises ConfigRejected(message)
 >>> cfg.type, cfg.endpoint, cfg.hostname
@@ -31,6 +34,22 @@ _TOKEN = re.compile(r"^[a-z0-9]{6}\.[a-z0-9]{16}$")
 _LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
                         r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")  # fmt: skip
 _EFFECTS = {"NoSchedule", "PreferNoSchedule", "NoExecute"}
+
+
+# Document kinds registered from Talos 1.14 on: the ``Kind`` constants under
+# pkg/machinery/config/types/ at release-1.14 that release-1.13 does not have.
+_KINDS_SINCE_1_14 = frozenset(
+    {
+        "DiscoveryServiceConfig", "DiscoveryIdentityConfig", "UnattendedInstallConfig",
+        "FilesystemTrimConfig", "FilesystemScrubConfig", "SecurityProfileConfig",
+        "KubeClusterConfig", "KubeNodeConfig", "KubeletConfig", "KubeNetworkConfig",
+        "KubeAPIServerCAConfig", "KubePrismConfig", "KubeAggregatorCAConfig",
+        "KubeAdmissionControlConfig", "KubeAuditPolicyConfig", "KubeAuthenticationConfig",
+        "KubeAuthorizerConfig", "KubeEtcdEncryptionConfig", "KubeServiceAccountConfig",
+        "KubeAPIServerConfig", "KubeControllerManagerConfig", "KubeSchedulerConfig",
+        "KubeProxyConfig", "KubeCoreDNSConfig", "KubeFlannelCNIConfig", "SysctlConfig",
+    }
+)  # fmt: skip
 
 
 class ConfigRejected(ValueError):
@@ -59,6 +78,9 @@ class MachineConfig:
     allow_scheduling_on_control_planes: bool = False
     # From machine.kubelet.image's tag (ghcr.io/siderolabs/kubelet:v1.34.1 -> "1.34.1").
     kubernetes_version: str | None = None
+    # Talos 1.14 layout: KubeNodeConfig holds every node label and taint, the control-plane
+    # role's included (the generator writes them; nothing is added implicitly).
+    node_document: bool = False
 
     @property
     def control_plane(self) -> bool:
@@ -94,7 +116,9 @@ def _valid_cert(pem: bytes) -> bool:
     return True
 
 
-def _documents(data: bytes) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+def _documents(
+    data: bytes, release: tuple[int, int] | None
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     try:
         docs = [d for d in yaml.safe_load_all(data.decode()) if d is not None]
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
@@ -115,7 +139,14 @@ def _documents(data: bytes) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         elif "apiVersion" not in doc:
             raise ConfigRejected(f"error decoding document /{doc['kind']}/: missing apiVersion")
         else:
-            extra[str(doc["kind"])] = doc
+            kind = str(doc["kind"])
+            if release is not None and release < (1, 14) and kind in _KINDS_SINCE_1_14:
+                # configloader's decoder wrapping registry.ErrNotRegistered (line omitted).
+                raise ConfigRejected(
+                    f"error decoding document {doc['apiVersion']}/{kind}/{doc.get('name', '')}: "
+                    f'"{kind}" "{doc["apiVersion"]}": not registered'
+                )
+            extra[kind] = doc
     if v1alpha1 is None:
         raise ConfigRejected("the applied machine configuration doesn't contain v1alpha1 config")
     return v1alpha1, extra
@@ -126,9 +157,11 @@ def _section(doc: dict[str, Any], name: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def parse_machine_config(data: bytes) -> MachineConfig:
-    """Parse and validate like Talos; raises ``ConfigRejected`` with Talos' messages."""
-    doc, extra = _documents(data)
+def parse_machine_config(data: bytes, release: str | None = None) -> MachineConfig:
+    """Parse and validate like Talos ``release`` (``v1.13.9``; None: the newest) would;
+    raises ``ConfigRejected`` with Talos' messages."""
+    match = re.match(r"v?(\d+)\.(\d+)", release or "")
+    doc, extra = _documents(data, (int(match[1]), int(match[2])) if match else None)
     problems: list[str] = []
     machine, cluster = doc.get("machine"), doc.get("cluster")
     if not isinstance(machine, dict):
@@ -179,6 +212,14 @@ def parse_machine_config(data: bytes) -> MachineConfig:
     etcd = _section(_section(cluster, "etcd"), "ca")
     if kind == "worker" and etcd:
         problems.append("etcd config is only allowed on control plane machines")
+    install = _section(machine, "install")
+    unattended = extra.get("UnattendedInstallConfig")
+    if install and unattended is not None:
+        # runtime.UnattendedInstallConfigV1Alpha1.V1Alpha1ConflictValidate.
+        problems.append(
+            "UnattendedInstallConfig config is incompatible with v1alpha1 config (.machine.install)"
+        )
+    install_image = install.get("image") or _section(unattended or {}, "installer").get("image")
     labels, taints = _node_labels_and_taints(machine, extra, problems)
     if problems:
         raise ConfigRejected(_multierror(problems))
@@ -193,16 +234,19 @@ def parse_machine_config(data: bytes) -> MachineConfig:
         os_ca_key=os_key,
         endpoint=endpoint,
         cluster_name=str(cluster.get("clusterName") or kube_cluster.get("clusterName") or ""),
-        cluster_id=str(cluster.get("id") or ""),
+        cluster_id=str(
+            cluster.get("id") or extra.get("DiscoveryIdentityConfig", {}).get("clusterID") or ""
+        ),
         k8s_ca_crt=k8s_crt,
         k8s_ca_key=k8s_key,
         etcd_ca=bool(etcd.get("crt")),
         hostname=str(hostname) if hostname else None,
-        install_image=_section(machine, "install").get("image"),
+        install_image=str(install_image) if install_image else None,
         node_labels=labels,
         node_taints=taints,
         allow_scheduling_on_control_planes=bool(cluster.get("allowSchedulingOnControlPlanes")),
         kubernetes_version=_kubelet_version(machine, extra),
+        node_document="KubeNodeConfig" in extra,
     )
 
 

@@ -128,7 +128,7 @@ class TalosNode:
         assert config is not None
         labels = dict(config.node_labels)
         taints = list(config.node_taints)
-        if config.control_plane:
+        if config.control_plane and not config.node_document:
             labels.setdefault("node-role.kubernetes.io/control-plane", "")
             if not config.allow_scheduling_on_control_planes:
                 taints.append(

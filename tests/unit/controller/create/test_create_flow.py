@@ -70,8 +70,8 @@ async def test_changed_config_is_applied_over_mtls(harness: Harness) -> None:
     harness.talos.applied.clear()
     patched = cluster(
         cp=1,
-        extra="talos:\n  patches:\n    all:\n      - machine:\n          sysctls:\n"
-        "              vm.max_map_count: '262144'\n",
+        extra="talos:\n  patches:\n    all:\n      - apiVersion: v1alpha1\n"
+        "        kind: SysctlConfig\n        params: {vm.max_map_count: '262144'}\n",
     )
     result = await create_cluster(patched, harness.ports(patched), harness.options())
     assert harness.talos.applied == [("demo-cp-1", ApplyMode.AUTO, False)]

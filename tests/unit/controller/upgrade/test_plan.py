@@ -24,17 +24,26 @@ def node(
 
 @pytest.mark.parametrize(
     ("current", "target"),
-    [("v1.12.0", "v1.13.0"), ("v1.12.0", "v1.12.4"), ("v1.11.5", "v1.12.0"), ("1.13.0", "v1.13.0")],
+    [
+        ("v1.12.0", "v1.13.0"),
+        ("v1.12.0", "v1.12.4"),
+        ("v1.11.5", "v1.12.0"),
+        ("1.13.0", "v1.13.0"),
+        # Upstream's MinimumHostUpgradeVersion: 1.13 over 1.11.0+, 1.14 over 1.12.0+.
+        ("v1.11.5", "v1.13.9"),
+        ("v1.12.11", "v1.14.1"),
+        ("v1.13.9", "v1.14.1"),
+    ],
 )
-def test_talos_moves_one_minor_or_a_patch(current: str, target: str) -> None:
+def test_talos_moves_along_the_upstream_upgrade_path(current: str, target: str) -> None:
     check_talos_path(current, target, allow_downgrade=False)
 
 
-def test_talos_skipping_a_minor_is_refused_with_the_intermediate_release() -> None:
+def test_talos_14_over_11_is_refused_with_the_intermediate_release() -> None:
     with pytest.raises(UsageError) as caught:
-        check_talos_path("v1.11.5", "v1.13.0", allow_downgrade=False)
+        check_talos_path("v1.11.5", "v1.14.1", allow_downgrade=False)
     assert caught.value.exit_code == 2
-    assert "one minor release at a time" in caught.value.message
+    assert "Talos 1.14 can only be installed over Talos 1.12.0 or later" in caught.value.message
     assert caught.value.hint is not None and "v1.12.x" in caught.value.hint
 
 
@@ -44,7 +53,7 @@ def test_talos_downgrade_needs_the_flag_and_still_one_minor() -> None:
     assert "--allow-downgrade" in (caught.value.hint or "")
     check_talos_path("v1.13.0", "v1.12.0", allow_downgrade=True)
     check_talos_path("v1.12.3", "v1.12.1", allow_downgrade=True)
-    with pytest.raises(UsageError, match="one minor release at a time"):
+    with pytest.raises(UsageError, match=r"only be installed over releases older than 1\.13\.0"):
         check_talos_path("v1.13.0", "v1.11.0", allow_downgrade=True)
 
 

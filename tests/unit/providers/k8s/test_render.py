@@ -140,7 +140,7 @@ def test_ccm_gets_the_pod_cidr_and_user_values_merge_last() -> None:
         "addons:\n"
         "  hcloud_ccm: {values: {networking: {enabled: false}, replicaCount: 2}}\n"
         "  cilium:\n"
-        "    version: 1.18.2\n"
+        "    version: 1.20.1\n"
         "    values: {cgroup: {autoMount: null}, hubble: {enabled: true}}\n"
     )
     ccm = render_addon_manifests(config, "hcloud_ccm").values
@@ -151,7 +151,7 @@ def test_ccm_gets_the_pod_cidr_and_user_values_merge_last() -> None:
     cilium = render_addon_manifests(config, "cilium")
     assert cilium.values["cgroup"] == {"hostRoot": "/sys/fs/cgroup"}
     assert cilium.values["hubble"] == {"enabled": True}
-    assert cilium.objects[1]["spec"]["template"]["spec"]["containers"][0]["args"][7] == "1.18.2"
+    assert cilium.objects[1]["spec"]["template"]["spec"]["containers"][0]["args"][7] == "1.20.1"
 
 
 def test_changed_values_give_a_new_job_name_and_same_values_the_same() -> None:

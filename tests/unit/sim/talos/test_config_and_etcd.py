@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from hk8s.config import DEFAULT_KUBERNETES_VERSIONS, parse_config
+from hk8s.machineconfig import render_machine_config
 from hk8s.sim.talos import ConfigRejected, EtcdError, TalosCluster, parse_machine_config
 from hk8s.sim.talos._config import _multierror
 
@@ -51,6 +53,59 @@ hostname: demo-w-7
         {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"},
         {"key": "spot", "effect": "NoExecute"},
     ]
+
+
+def _talos_114(env: Env, pool: str, workers: int = 1) -> bytes:
+    cluster = parse_config(
+        "name: demo\nlocation: fsn1\ntalos:\n  version: v1.14.1\n"
+        f"control_plane:\n  count: 3\nworkers:\n  - name: app\n    count: {workers}\n"
+        "    labels: {tier: app}\n"
+    )
+    text = render_machine_config(
+        cluster, env.bundle, cluster.pool(pool), endpoint=env.endpoint, hostname=f"demo-{pool}-1"
+    )
+    return text.encode()
+
+
+def test_talos_114_documents_are_read_by_a_114_node(env: Env) -> None:
+    env.endpoint = "127.9.0.3"
+    worker = parse_machine_config(_talos_114(env, "app"), "v1.14.1")
+    assert worker.endpoint == "https://127.9.0.3:6443" and worker.cluster_name == "demo"
+    assert worker.hostname == "demo-app-1"
+    assert worker.cluster_id == env.bundle.cluster_id  # from DiscoveryIdentityConfig
+    assert worker.install_image is not None and worker.install_image.endswith(":v1.14.1")
+    assert worker.node_labels == {"tier": "app"} and worker.node_document
+    assert worker.k8s_ca_key is None
+    cp = parse_machine_config(_talos_114(env, "cp"), "v1.14.1")
+    assert cp.control_plane and cp.etcd_ca and cp.k8s_ca_key is not None
+    assert cp.node_taints == [{"key": "node-role.kubernetes.io/control-plane",
+                               "effect": "NoSchedule"}]  # fmt: skip
+    assert cp.kubernetes_version == DEFAULT_KUBERNETES_VERSIONS["1.14"]
+    assert cp.cluster_key() == worker.cluster_key()
+    # Without workers the generator leaves the control-plane taint out, and so does the node.
+    untainted = parse_machine_config(_talos_114(env, "cp", workers=0), "v1.14.1")
+    assert untainted.node_taints == []
+
+
+def test_talos_114_documents_are_refused_by_older_nodes(env: Env) -> None:
+    env.endpoint = "127.9.0.4"
+    with pytest.raises(ConfigRejected) as info:
+        parse_machine_config(_talos_114(env, "app"), "v1.13.9")
+    assert str(info.value) == (
+        "error decoding document v1alpha1/DiscoveryServiceConfig/default: "
+        '"DiscoveryServiceConfig" "v1alpha1": not registered'
+    )
+
+
+def test_a_114_config_cannot_install_two_ways(env: Env) -> None:
+    env.endpoint = "127.9.0.5"
+    data = _talos_114(env, "app").replace(
+        b"machine:\n", b"machine:\n    install: {disk: /dev/sda}\n", 1
+    )
+    with pytest.raises(
+        ConfigRejected, match=r"incompatible with v1alpha1 config \(.machine.install\)"
+    ):
+        parse_machine_config(data, "v1.14.1")
 
 
 @pytest.mark.parametrize(
