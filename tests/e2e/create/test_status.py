@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from hk8s.config import DEFAULT_TALOS_VERSION
+
 if TYPE_CHECKING:
     from .conftest import CreateWorld
 
@@ -38,7 +40,7 @@ def test_status_shows_the_cluster_and_says_which_part_is_down(world: CreateWorld
     servers = {s["name"]: s for s in status["servers"]}
     assert sorted(servers) == ["demo-cp-1", "demo-cp-2", "demo-cp-3", "demo-workers-1"]
     for server in servers.values():
-        assert server["hetzner"] == "running" and server["talos"] == "v1.12.0"
+        assert server["hetzner"] == "running" and server["talos"] == DEFAULT_TALOS_VERSION
         assert server["ready"] is True and server["kubernetes"]
         assert server["public_ipv4"] and server["private_ipv4"]
         assert server["location"] == "fsn1" and server["server_type"]
@@ -61,7 +63,8 @@ def test_status_shows_the_cluster_and_says_which_part_is_down(world: CreateWorld
     assert any(p.startswith("demo-workers-1: Talos API") for p in down["problems"])
     # the rest still answers and is still shown
     assert down["etcd_members"] == ["demo-cp-1", "demo-cp-2", "demo-cp-3"]
-    assert all(s["talos"] == "v1.12.0" for s in down["servers"] if s["name"] != worker["name"])
+    others = [s for s in down["servers"] if s["name"] != worker["name"]]
+    assert all(s["talos"] == DEFAULT_TALOS_VERSION for s in others)
     assert down["addons"]["cilium"]["deployed"]
     text = world.hk8s("status").stdout
     assert "problem(s)" in text and "demo-workers-1: Talos API: server is off" in text
