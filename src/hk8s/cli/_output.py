@@ -78,7 +78,9 @@ class Output:
         if self.debug:
             import traceback
 
-            traceback.print_exception(exc, file=sys.stderr)
+            from hk8s.cli._redact import redact
+
+            sys.stderr.write(redact("".join(traceback.format_exception(exc))))
         if self.json:
             typer.echo(json.dumps({"error": describe_error(exc, exit_code)}, indent=2))
             return
@@ -87,8 +89,11 @@ class Output:
             if exc.hint:
                 typer.echo(f"{_paint('hint:', 'cyan')} {exc.hint}", err=True)
             return
+        from hk8s.cli._redact import redact
+
         typer.echo(
-            f"{_paint('error:', 'red')} internal error: {type(exc).__name__}: {exc}", err=True
+            f"{_paint('error:', 'red')} internal error: {type(exc).__name__}: {redact(str(exc))}",
+            err=True,
         )
         if not self.debug:
             typer.echo(
@@ -108,7 +113,9 @@ def describe_error(exc: BaseException, exit_code: int) -> dict[str, Any]:
         if exc.context:
             data["context"] = {k: str(v) for k, v in exc.context.items()}
     else:
-        data["message"] = str(exc)
+        from hk8s.cli._redact import redact
+
+        data["message"] = redact(str(exc))
     if isinstance(exc, ConfigError):
         data["source"] = exc.source
         data["problems"] = [

@@ -117,6 +117,7 @@ def create(
     """Create or converge the cluster: infra, servers, Talos, etcd, addons, health."""
     import asyncio
 
+    from hk8s.cli._env import check_token, check_writable
     from hk8s.cli._progress import progress
     from hk8s.cli.image import _builds
     from hk8s.cli.infra import connect, infra_components
@@ -125,8 +126,7 @@ def create(
 
     out = Output.of(ctx, output)
     config = load_config(file)
-    provider = connect(token)
-    assert token is not None
+    token = check_token(token)
     options = CreateOptions(
         secrets_path=beside(file, secrets, "secrets.yaml"),
         kubeconfig_path=beside(file, kubeconfig_path, "kubeconfig"),
@@ -134,6 +134,11 @@ def create(
         token=token,
         build_images=build_images,
     )
+    # Checked before any change: a bad path used to fail after the whole cluster was built.
+    check_writable(options.secrets_path, "--secrets")
+    check_writable(options.kubeconfig_path, "--kubeconfig-path")
+    check_writable(options.talosconfig_path, "--talosconfig-path")
+    provider = connect(token)
     talos = talos_factory(provider)
 
     async def run() -> CreateResult:

@@ -79,6 +79,7 @@ def plan(
     from hk8s.controller import Reconciler
 
     out = Output.of(ctx, output)
+    _check_flags(ctx, destroy=destroy, images=images)
     if destroy:
         from hk8s.cli.destroy import preview_destroy
 
@@ -102,6 +103,23 @@ def plan(
     out.result({"cluster": config.name, **result.to_dict(), "warnings": warnings},
                render_plan(result, config.name))  # fmt: skip
     raise typer.Exit(EXIT_OK if result.empty else EXIT_PLAN_HAS_CHANGES)
+
+
+def _check_flags(ctx: typer.Context, *, destroy: bool, images: bool) -> None:
+    """Flags that only mean something together are refused apart, never silently ignored."""
+    from hk8s.errors import UsageError
+
+    if images and not destroy:
+        raise UsageError(
+            "--images applies to plan --destroy only",
+            hint="run hk8s plan --destroy --images, or drop --images",
+        )
+    given = ctx.get_parameter_source("servers")
+    if destroy and given is not None and given.name != "DEFAULT":
+        raise UsageError(
+            "--servers/--infra-only do not apply to plan --destroy (it lists everything)",
+            hint="drop --servers/--infra-only, or drop --destroy",
+        )
 
 
 def _servers(config: ClusterConfig, provider: HcloudProvider, file: Path) -> Component:

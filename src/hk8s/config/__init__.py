@@ -18,7 +18,7 @@ from hk8s.config._constants import (
     VANILLA_SCHEMATIC_ID,
     AddonChart,
 )
-from hk8s.config._fields import Taint, parse_taint
+from hk8s.config._fields import Taint, cluster_name_problem, parse_taint
 from hk8s.config._loader import load_config, parse_config
 from hk8s.config._model import (
     AddonConfig,
@@ -59,6 +59,7 @@ __all__ = [
     "TalosConfig",
     "TalosPatches",
     "WorkerPoolConfig",
+    "cluster_name_problem",
     "json_schema",
     "load_config",
     "parse_config",

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from hk8s.errors import RateLimitedError, TransientAPIError
+from hk8s.errors import PermanentError, RateLimitedError, TransientAPIError
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -66,6 +66,24 @@ def _error_code(response: requests.Response) -> str | None:
     error = body.get("error") if isinstance(body, dict) else None
     code = error.get("code") if isinstance(error, dict) else None
     return code if isinstance(code, str) else None
+
+
+def _check_json(what: str, response: requests.Response) -> None:
+    """Every answer of the Hetzner API is JSON (or empty). Anything else means HCLOUD_ENDPOINT
+    points at some other server (a web page, a proxy's login form): say so, instead of the
+    library's "list servers: OK (200)" after it failed to read the body."""
+    content = response.content or b""
+    if not content.strip():
+        return
+    try:
+        json.loads(content)
+    except ValueError:
+        kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+        raise PermanentError(
+            f"Hetzner API {what}: the endpoint answered {response.status_code} with {kind}, "
+            "not JSON; this is not the Hetzner Cloud API",
+            hint="check HCLOUD_ENDPOINT (default https://api.hetzner.cloud/v1), or unset it",
+        ) from None
 
 
 class PacedAdapter(HTTPAdapter):
@@ -155,6 +173,7 @@ class PacedAdapter(HTTPAdapter):
                     response.close()
                     continue
                 if response.status_code not in RETRYABLE_STATUS and code not in RETRYABLE_CODES:
+                    _check_json(what, response)
                     return response
                 failures += 1
                 if failures >= attempts:
