@@ -123,9 +123,11 @@ def create(
     from hk8s.cli.infra import connect, infra_components
     from hk8s.config import load_config
     from hk8s.controller import CreateOptions, CreatePorts, create_cluster
+    from hk8s.machineconfig import check_machine_configs
 
     out = Output.of(ctx, output)
     config = load_config(file)
+    check_machine_configs(config)
     token = check_token(token)
     options = CreateOptions(
         secrets_path=beside(file, secrets, "secrets.yaml"),

@@ -200,3 +200,25 @@ def test_a_config_that_is_a_fifo_is_refused(
     result = cli("config", "validate", "-f", str(fifo))
     assert result.exit_code == 2
     assert "not a regular file" in result.stderr
+
+
+TIME_PATCH = CONFIG + (
+    "talos:\n  version: v1.12.0\n  patches:\n    all:\n"
+    "      - machine: {time: {servers: [ntp1.hetzner.de]}}\n"
+)
+
+
+def test_a_patch_the_talos_version_refuses_is_found_before_any_change(
+    cli: Callable[..., Any], write: Callable[[str], Path], endpoint: type[_Endpoint]
+) -> None:
+    # configs/production.yaml's old machine.time patch: Talos 1.12 moved it to TimeSyncConfig.
+    config = str(write(TIME_PATCH))
+    validate = cli("config", "validate", "-f", config)
+    assert validate.exit_code == 2
+    assert "talos.patches.all[0]: machine.time: unknown field for the Talos 1.12" in (
+        validate.stderr
+    )
+    create = cli("create", "-f", config, "--token", TOKEN)
+    assert create.exit_code == 2
+    assert "machine.time" in create.stderr
+    assert endpoint.seen == []

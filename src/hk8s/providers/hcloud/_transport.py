@@ -30,6 +30,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from hk8s.errors import PermanentError, RateLimitedError, TransientAPIError
+from hk8s.model import changes
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -143,6 +144,30 @@ class PacedAdapter(HTTPAdapter):
         started = self.clock.now()
         deadline = started + self.rate_limit_timeout
         failures = 0  # failed attempts; a 429 is not one, it only means "wait for the bucket"
+        mutating = request.method not in ("GET", "HEAD", "OPTIONS")
+        try:
+            response = self._send_paced(request, what, attempts, started, deadline, failures,
+                                        (stream, timeout, verify, cert, proxies))  # fmt: skip
+        except Exception:
+            # Sent but unanswered (or answered 5xx): it may have been applied.
+            if mutating and self.sent:
+                changes.record("hetzner")
+            raise
+        if mutating and response.status_code < 400:
+            changes.record("hetzner")
+        return response
+
+    def _send_paced(
+        self,
+        request: requests.PreparedRequest,
+        what: str,
+        attempts: int,
+        started: float,
+        deadline: float,
+        failures: int,
+        rest: tuple[Any, Any, Any, Any, Any],
+    ) -> requests.Response:
+        stream, timeout, verify, cert, proxies = rest
         while True:
             ticket = self._wait(self.limiter.acquire())
             self.sent += 1

@@ -36,6 +36,7 @@ from hk8s.errors import (
     TransientAPIError,
     UnavailableError,
 )
+from hk8s.model import changes
 from hk8s.model.net import rewrite_port
 from hk8s.providers.k8s._types import ObjectRef
 
@@ -284,6 +285,8 @@ class KubeBase:
                 error = UnavailableError(f"{what}: Kubernetes API not reachable: {exc}")
             else:
                 if 200 <= status < 300:
+                    if method not in ("GET", "HEAD"):
+                        changes.record("kubernetes")
                     return KubeResponse(status, data)
                 error = error_for(status, data, what, now=self._clock.now(), headers=headers)
             if not error.retryable or attempt == attempts:
