@@ -89,6 +89,7 @@ class BuildSite:
     server_type: str
     location: str
     factory: str
+    cluster: str | None = None  # whose run started it (``hk8s/build-for``)
 
 
 async def run_shielded(coro: Coroutine[Any, Any, None]) -> None:
@@ -149,7 +150,7 @@ class SnapshotBuilder:
     ) -> Image:
         hc, timing = self._hcloud, self._timing
         name = f"hk8s-build-{target.arch}-{build_id}"
-        labels = build_labels(build_id, target.arch, self._wall())
+        labels = build_labels(build_id, target.arch, self._wall(), site.cluster)
         key = self._key_factory(name)
         self._say(target, f"registering SSH key {name}")
         try:
@@ -297,16 +298,25 @@ class SnapshotBuilder:
             await shell.close()
         selector = format_selector({BUILD_ID_LABEL: build_id})
         hc = self._hcloud
+
+        def ours(labels: dict[str, str]) -> bool:
+            # Re-checked here, not trusted to the API's filter: an API that ignored the
+            # selector must not make this delete someone else's resource.
+            return labels.get(BUILD_ID_LABEL) == build_id
+
         try:
             if not succeeded:
                 for image in await hc.list_images(selector, type="snapshot"):
-                    self._say(target, f"deleting unfinished snapshot {image.id}")
-                    await ignore_missing(hc.delete_image(image.id))
+                    if ours(image.labels) and image.type == "snapshot":
+                        self._say(target, f"deleting unfinished snapshot {image.id}")
+                        await ignore_missing(hc.delete_image(image.id))
             for server in await hc.list_servers(selector):
-                self._say(target, f"deleting build server {server.name}")
-                await ignore_missing(hc.delete_server(server.id))
+                if ours(server.labels):
+                    self._say(target, f"deleting build server {server.name}")
+                    await ignore_missing(hc.delete_server(server.id))
             for key in await hc.list_ssh_keys(selector):
-                await ignore_missing(hc.delete_ssh_key(key.id))
+                if ours(key.labels):
+                    await ignore_missing(hc.delete_ssh_key(key.id))
         except Exception as exc:
             self._say(
                 target,

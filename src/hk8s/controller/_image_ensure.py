@@ -29,20 +29,20 @@ from hk8s.controller._image_build import BuildSite, SnapshotBuilder, ignore_miss
 from hk8s.controller._image_schematic import SchematicResolver
 from hk8s.controller._image_spec import (
     ARCHITECTURES,
-    BUILD_ROLE,
-    BUILD_ROLE_LABEL,
     CREATED_LABEL,
     SNAPSHOT_SELECTOR,
     ImageTarget,
     build_location,
+    build_selector,
     build_server_type,
+    is_build_resource,
     needed_architectures,
 )
 from hk8s.controller._plan import Operation, Plan
 from hk8s.controller._report import NullReporter, ProgressEvent
-from hk8s.errors import NotFoundError
+from hk8s.errors import ConflictError, NotFoundError
 from hk8s.model.clock import SystemClock
-from hk8s.model.labels import format_selector, sanitize_label_value
+from hk8s.model.labels import sanitize_label_value
 from hk8s.model.resources import Image
 from hk8s.model.timing import Timing
 
@@ -169,9 +169,14 @@ class ImageBuilds:
         *,
         archs: Sequence[Arch] | None = None,
         force: bool = False,
+        sweep: bool = True,
     ) -> dict[str, Image]:
-        """Every snapshot ``config`` needs, built where missing; ``{arch: Image}``."""
-        await self.sweep_leftovers()
+        """Every snapshot ``config`` needs, built where missing; ``{arch: Image}``.
+
+        ``sweep=False`` when the caller has just swept the build leftovers itself.
+        """
+        if sweep:
+            await self.sweep_leftovers()
         observed = await self.observe(await self.targets(config, archs), force=force)
         if observed.plan.empty:
             return dict(observed.available)
@@ -206,7 +211,7 @@ class ImageBuilds:
         types = await self.server_types()
         location = build_location(types, target.arch, config.location)
         server_type = build_server_type(types, target.arch, location)
-        return BuildSite(server_type.name, location, config.talos.image_factory)
+        return BuildSite(server_type.name, location, config.talos.image_factory, config.name)
 
     async def _wait_pending(self, target: ImageTarget, image_id: int) -> Image | None:
         """Wait for another build's snapshot; None if it vanished or failed (build anew)."""
@@ -225,8 +230,14 @@ class ImageBuilds:
         return None
 
     async def sweep_leftovers(self) -> list[str]:
-        """Delete build servers and keys older than ``leftover_age``; their names."""
-        selector = format_selector({BUILD_ROLE_LABEL: BUILD_ROLE})
+        """Delete build servers and keys older than ``leftover_age``; their names.
+
+        Run by every command that can start a build (``create``, ``image build``) and by
+        ``image prune``, whether or not a build is needed: a build killed mid-way leaves its
+        server and key, and only a later run can remove them (``destroy`` removes those its
+        cluster's runs started, of any age).
+        """
+        selector = build_selector()
         now = self.wall()
         removed: list[str] = []
 
@@ -238,21 +249,25 @@ class ImageBuilds:
             return now - created > self.leftover_age
 
         for server in await self.hcloud.list_servers(selector):
-            if stale(server.labels):
+            if is_build_resource(server.labels) and stale(server.labels):
                 detail = f"deleting build server {server.name} left by an earlier build"
                 self._say("info", "image/leftovers", "remove image build leftovers", detail)
                 await ignore_missing(self.hcloud.delete_server(server.id))
                 removed.append(server.name)
         for key in await self.hcloud.list_ssh_keys(selector):
-            if stale(key.labels):
+            if is_build_resource(key.labels) and stale(key.labels):
                 await ignore_missing(self.hcloud.delete_ssh_key(key.id))
                 removed.append(key.name)
         return removed
 
     async def list_snapshots(self) -> list[Image]:
-        """Every snapshot hk8s built, oldest first."""
+        """Every snapshot hk8s built, oldest first.
+
+        The API's ``type``/``label_selector`` filters are checked again here: an answer that
+        ignored them once made ``image prune --yes`` delete a system image.
+        """
         images = await self.hcloud.list_images(SNAPSHOT_SELECTOR, type="snapshot")
-        return sorted(images, key=lambda i: i.id)
+        return sorted((i for i in images if is_talos_snapshot(i)), key=lambda i: i.id)
 
     async def unreferenced(
         self, configs: Sequence[ClusterConfig]
@@ -279,6 +294,12 @@ class ImageBuilds:
 
     async def delete(self, images: Sequence[Image]) -> None:
         for image in images:
+            if not is_talos_snapshot(image):
+                raise ConflictError(
+                    f"refusing to delete image {image.id}: it is not a snapshot labelled "
+                    f"{SNAPSHOT_SELECTOR}",
+                    hint="the API answered with resources the filter should have excluded",
+                )
             self._say("info", f"image/{image.id}", f"delete snapshot {image.id}", image.description)
             await ignore_missing(self.hcloud.delete_image(image.id))
 
@@ -291,6 +312,15 @@ class ImageBuilds:
         self._say("info", f"{key}/build", title, detail)
         if kind == "waiting":
             self._say("waiting", key, title, detail)
+
+
+def is_talos_snapshot(image: Image) -> bool:
+    """What ``SNAPSHOT_SELECTOR`` and ``type=snapshot`` ask for, checked on the labels read."""
+    return (
+        image.type == "snapshot"
+        and image.labels.get("os") == "talos"
+        and image.labels.get("managed-by") == "hk8s"
+    )
 
 
 def _target_of(op: Operation) -> ImageTarget:

@@ -124,3 +124,29 @@ def test_scale_up_then_down_drains_nodes(world: CreateWorld) -> None:
     ]
     assert spy["evict"], "pods were evicted, not deleted"
     assert_token_absent(world)
+
+
+def test_a_build_killed_midway_leaves_nothing_after_destroy(world: CreateWorld) -> None:
+    """SIGKILL while the image build's server boots into rescue: the build server and its SSH
+    key stay behind (nothing can remove them from a dead process). ``destroy`` removes them
+    with the cluster, without waiting for the hour after which any build counts as stale."""
+    world.write_config(SMALL)
+    # The first POST /servers of a fresh project is the build server's (no snapshot exists).
+    status = world.hk8s_killed_when(nth("POST", "/servers/{id}/actions/enable_rescue", 1), "create")
+    assert status == -9
+    state = world.world.hcloud.state
+
+    def build_leftovers() -> list[str]:
+        return world.threaded.call(
+            lambda: sorted(
+                [s.name for s in state.servers.values() if s.name.startswith("hk8s-build")]
+                + [k.name for k in state.ssh_keys.values() if k.name.startswith("hk8s-build")]
+            )
+        )
+
+    assert len(build_leftovers()) == 2, "the kill left the build server and its key"
+    plan = world.hk8s("plan", "--destroy", check=False)
+    assert plan.returncode == 3
+    assert "image build server left by an interrupted build" in plan.stdout
+    world.hk8s("destroy", "--yes")
+    assert build_leftovers() == []

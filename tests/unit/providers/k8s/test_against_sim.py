@@ -218,3 +218,33 @@ async def test_destroy_helpers_remove_load_balancer_services(world: World) -> No
     assert await kube.get("v1", "Service", "internal", namespace="default") is not None
     # Claims: whatever the API serves is listed and deleted (none exist here).
     assert await kube.delete_pvcs() == await kube.list_pvcs() == []
+
+
+async def test_client_key_material_never_touches_disk(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kubernetes client writes inline client-key-data to $TMPDIR and removes it only at
+    exit; a SIGKILL left the admin key behind. hk8s hands it over in memory instead."""
+    import os
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    clock = ScaledClock(SPEED)
+    ca = create_ca(
+        algorithm=KeyAlgorithm.ECDSA_P256, organization="kubernetes", now=dt.datetime.now(dt.UTC)
+    )
+    api = KubeAPI(ca.cert_pem, ca.key_pem, clock)
+    server = await api.serve("127.0.0.1", 0)
+    try:
+        kube = KubeClient.from_kubeconfig_text(
+            generate_admin_kubeconfig("demo", ca, server.url), clock=clock, timing=Timing()
+        )
+        assert await kube.list("v1", "Namespace")  # a real mTLS request with the client cert
+        key_file = kube._api.configuration.key_file
+        assert key_file.startswith("/proc/self/fd/")
+        assert list(tmp_path.iterdir()) == []
+        await kube.close()
+        assert not os.path.exists(key_file)
+    finally:
+        await api.stop()
