@@ -118,6 +118,25 @@ async def test_failing_helm_job_raises_with_the_pod_log(world: World) -> None:
     assert TOKEN not in str(info.value)
 
 
+async def test_a_failed_job_is_run_again_by_the_next_attempt(world: World) -> None:
+    """A transient Helm failure (here: the chart repository briefly without the version) must
+    not stay failed forever: the next run deletes the failed Job and runs it again."""
+    kube = world.kube
+    world.api.faults.unknown_versions.add(("metrics-server", "9.9.9"))
+    config = cluster("addons: {metrics_server: {version: 9.9.9}}\n")
+    await kube.apply(render_base_manifests(config, token=TOKEN, network_id=7))
+    install = render_addon_manifests(config, "metrics_server")
+    await kube.apply(install.objects)
+    with pytest.raises(JobFailedError) as info:
+        await kube.wait_job(install.job_namespace, install.job_name, timeout=1200)
+    assert "the next hk8s create runs the Job again" in (info.value.hint or "")
+    world.api.faults.unknown_versions.clear()  # the repository is back
+    assert await kube.retry_failed_job(install.job_namespace, install.job_name)
+    await kube.apply(install.objects)
+    await kube.wait_job(install.job_namespace, install.job_name, timeout=1200)
+    assert not await kube.retry_failed_job(install.job_namespace, install.job_name)
+
+
 def web_objects(min_available: int) -> list[dict[str, Any]]:
     labels = {"app": "web"}
     return [
