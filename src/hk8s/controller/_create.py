@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from hk8s.controller._addons import install_addons
+from hk8s.controller._create_claim import claim_cluster
 from hk8s.controller._create_etcd import bootstrap_etcd, fetch_kubeconfig, wait_etcd_members
 from hk8s.controller._create_images import cluster_images
 from hk8s.controller._create_secrets import ensure_secrets
@@ -45,7 +46,7 @@ from hk8s.controller._report import NullReporter, ProgressEvent
 from hk8s.controller._scale import NodeRemover, split_removals
 from hk8s.controller._servers import CONFIG_HASH_LABEL, server_selector
 from hk8s.controller._servers_component import ServersComponent
-from hk8s.errors import NotFoundError, UsageError
+from hk8s.errors import ConflictError, NotFoundError, UsageError
 from hk8s.pki import generate_talosconfig, write_kubeconfig, write_talosconfig
 
 if TYPE_CHECKING:
@@ -172,6 +173,14 @@ async def create_cluster(
     if secrets.generated:
         waiter.info("secrets", f"generated the secrets bundle {options.secrets_path} (0600)")
     bundle = secrets.bundle
+    try:
+        # Before the first snapshot build or server: a second operator stops here.
+        await claim_cluster(hcloud, config.name, bundle)
+    except ConflictError:
+        if secrets.generated:
+            # Ours was never used: leave no second, unrelated PKI beside the config.
+            options.secrets_path.unlink(missing_ok=True)
+        raise
     talos, probe = ports.talos(bundle)
     # Versions are `hk8s upgrade`'s: refuse before the first snapshot, server or config.
     await refuse_version_skew(config, bundle, existing, hcloud=hcloud, probe=probe,

@@ -155,7 +155,7 @@ async def test_a_removed_pool_is_drained_and_its_placement_group_deleted(
     assert harness.kube.drained == ["demo-b-2", "demo-b-1"]
     assert result.removed == ["demo-b-1", "demo-b-2"]
     groups = sorted(g.name for g in harness.hcloud.placement_groups.values())
-    assert groups == ["demo-a-pg-1", "demo-cp-pg-1"]
+    assert groups == ["demo-a-pg-1", "demo-claim", "demo-cp-pg-1"]
     harness.hcloud.calls.clear()
     await create_cluster(only_a, harness.ports(only_a), harness.options())
     assert harness.hcloud.mutations() == []
