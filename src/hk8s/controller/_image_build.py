@@ -56,7 +56,7 @@ from hk8s.model.labels import format_selector
 from hk8s.model.resources import ServerSpec, SSHKeySpec
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Coroutine, Sequence
+    from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 
     from hk8s.controller._image_spec import ImageTarget
     from hk8s.controller._report import EventKind, Reporter
@@ -66,7 +66,14 @@ if TYPE_CHECKING:
     from hk8s.providers.hcloud import HcloudPort
     from hk8s.providers.ssh import RemoteShell, SSHKeyPair
 
-__all__ = ["BuildSite", "SnapshotBuilder", "ignore_missing", "run_shielded"]
+__all__ = [
+    "BuildClaimed",
+    "BuildSite",
+    "SnapshotBuilder",
+    "claim_key_name",
+    "ignore_missing",
+    "run_shielded",
+]
 
 BUILD_IMAGE = "debian-12"  # any stock image: the rescue system overwrites its disk anyway
 DOWNLOAD_PATH = "/tmp/hk8s-talos.raw.xz"  # the rescue system's root is a RAM disk
@@ -152,11 +159,19 @@ class SnapshotBuilder:
         name = f"hk8s-build-{target.arch}-{build_id}"
         labels = build_labels(build_id, target.arch, self._wall(), site.cluster)
         key = self._key_factory(name)
-        self._say(target, f"registering SSH key {name}")
+        # The key's name is the same for every build of this target, and Hetzner names are
+        # unique: registering it claims the build. Two creates needing the same snapshot at
+        # once build it once; the other waits for it (``BuildClaimed``).
+        claim = claim_key_name(target)
+        self._say(target, f"registering SSH key {claim}")
         try:
-            ssh_key = await hc.create_ssh_key(SSHKeySpec(name, key.public_openssh, labels))
+            ssh_key = await hc.create_ssh_key(SSHKeySpec(claim, key.public_openssh, labels))
         except ConflictError as exc:
-            ssh_key = await _adopt(exc, await hc.list_ssh_keys(name=name), build_id)
+            found = await hc.list_ssh_keys(name=claim)
+            theirs = [k for k in found if k.labels.get(BUILD_ID_LABEL) != build_id]
+            if exc.context.get("code") == "uniqueness_error" and theirs:
+                raise BuildClaimed(target, theirs[0].id, theirs[0].labels) from None
+            ssh_key = await _adopt(exc, found, build_id)
         self._say(target, f"creating build server {name} ({site.server_type}, {site.location})")
         # The key is also given at create (so Hetzner mails no root password); the server never
         # boots the stock image: rescue is enabled before its first power-on.
@@ -334,6 +349,21 @@ class SnapshotBuilder:
         self._reporter.emit(ProgressEvent(line, f"{key}/build", title, detail))
         if kind == "waiting":
             self._reporter.emit(ProgressEvent("waiting", key, title, detail))
+
+
+def claim_key_name(target: ImageTarget) -> str:
+    """``hk8s-build-talos-v1.12.0-amd64-376567988ad3``: one per snapshot target."""
+    return f"hk8s-build-{target.name}"
+
+
+class BuildClaimed(Exception):
+    """Another run is building this target: its SSH key holds the claim."""
+
+    def __init__(self, target: ImageTarget, key_id: int, labels: Mapping[str, str]) -> None:
+        super().__init__(f"{target.name} is being built by build {labels.get(BUILD_ID_LABEL)}")
+        self.target = target
+        self.key_id = key_id
+        self.labels = dict(labels)
 
 
 async def _adopt(error: ConflictError, found: Sequence[_R], build_id: str) -> _R:

@@ -25,10 +25,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hk8s.controller._executor import Executor
-from hk8s.controller._image_build import BuildSite, SnapshotBuilder, ignore_missing
+from hk8s.controller._image_build import (
+    BuildClaimed,
+    BuildSite,
+    SnapshotBuilder,
+    claim_key_name,
+    ignore_missing,
+)
 from hk8s.controller._image_schematic import SchematicResolver
 from hk8s.controller._image_spec import (
     ARCHITECTURES,
+    BUILD_ID_LABEL,
     CREATED_LABEL,
     SNAPSHOT_SELECTOR,
     ImageTarget,
@@ -191,7 +198,7 @@ class ImageBuilds:
                 image = await self._wait_pending(target, int(pending))
                 if image is not None:
                     return image
-            image = await self.builder.build(target, site_of[op.name])
+            image = await self._build_once(target, site_of[op.name])
             for old in op.params.get("replaces", []):
                 self._step(target, f"deleting replaced snapshot {old}")
                 await ignore_missing(self.hcloud.delete_image(int(old)))
@@ -206,6 +213,45 @@ class ImageBuilds:
             assert isinstance(image, Image)
             built[_target_of(op).arch] = image
         return built
+
+    async def _build_once(self, target: ImageTarget, site: BuildSite) -> Image:
+        """Build ``target``, or wait for the build another run has claimed."""
+        while True:
+            try:
+                return await self.builder.build(target, site)
+            except BuildClaimed as claimed:
+                image = await self._wait_claimed(claimed)
+                if image is not None:
+                    return image
+                # The other build ended without a snapshot (or its claim went stale): ours.
+
+    async def _wait_claimed(self, claimed: BuildClaimed) -> Image | None:
+        """The snapshot another run is building, once available; None if that build ended
+        without one. A claim older than ``leftover_age`` belongs to a dead run: dropped."""
+        target = claimed.target
+        name = claim_key_name(target)
+        try:
+            started = float(claimed.labels.get(CREATED_LABEL, ""))
+        except ValueError:
+            started = self.wall()
+        while True:
+            for image in await self.hcloud.list_images(target.selector(), type="snapshot"):
+                if target.matches(image) and image.status == "available":
+                    return image
+            keys = [
+                k
+                for k in await self.hcloud.list_ssh_keys(name=name)
+                if is_build_resource(k.labels) and k.id == claimed.key_id
+            ]
+            if not keys:
+                return None
+            if self.wall() - started > self.leftover_age:
+                self._step(target, f"build claim {name} is stale: removing it")
+                await ignore_missing(self.hcloud.delete_ssh_key(claimed.key_id))
+                return None
+            build = claimed.labels.get(BUILD_ID_LABEL, "?")
+            self._step(target, f"another run is building it (build {build})", "waiting")
+            await self.clock.sleep(self.timing.node_poll_interval)
 
     async def _site(self, target: ImageTarget, config: ClusterConfig) -> BuildSite:
         types = await self.server_types()
