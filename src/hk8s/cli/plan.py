@@ -16,7 +16,7 @@ from hk8s.cli._output import Output, OutputMode
 
 if TYPE_CHECKING:
     from hk8s.config import ClusterConfig
-    from hk8s.controller import Component, Plan
+    from hk8s.controller import Plan, ServersComponent
     from hk8s.providers.hcloud import HcloudProvider
 
 __all__ = ["register", "render_plan"]
@@ -76,7 +76,7 @@ def plan(
     from hk8s.cli._main import EXIT_OK, EXIT_PLAN_HAS_CHANGES
     from hk8s.cli.infra import connect, infra_components
     from hk8s.config import load_config
-    from hk8s.controller import Reconciler
+    from hk8s.controller import Reconciler, pending_servers
 
     out = Output.of(ctx, output)
     _check_flags(ctx, destroy=destroy, images=images)
@@ -87,22 +87,33 @@ def plan(
     config = load_config(file)
     provider = connect(token)
 
-    async def run() -> tuple[Plan, list[str]]:
+    async def run() -> tuple[Plan, list[str], list[str]]:
         components = await infra_components(config, provider)
-        if servers:
-            components.append(_servers(config, provider, file))
+        nodes = _servers(config, provider, file) if servers else None
+        if nodes is not None:
+            components.append(nodes)
         reconciler = Reconciler(components)
-        return await reconciler.plan(), reconciler.warnings()
+        result = await reconciler.plan()
+        pending = pending_servers(nodes.desired, nodes.observed) if nodes is not None else []
+        return result, reconciler.warnings(), pending
 
     try:
-        result, warnings = asyncio.run(run())
+        result, warnings, pending = asyncio.run(run())
     finally:
         provider.close()
     for warning in warnings:
         out.warn(warning)
-    out.result({"cluster": config.name, **result.to_dict(), "warnings": warnings},
-               render_plan(result, config.name))  # fmt: skip
-    raise typer.Exit(EXIT_OK if result.empty else EXIT_PLAN_HAS_CHANGES)
+    text = render_plan(result, config.name) if not (result.empty and pending) else ""
+    if pending:
+        lines = [typer.style("servers not yet converged (hk8s create finishes them):", bold=True)]
+        lines.extend(f"  ~ {item}" for item in pending)
+        text = "\n".join([*([text] if text else []), *lines])
+        if result.empty:
+            text += f"\ncluster {config.name}: {len(pending)} server(s) to finish"
+    out.result({"cluster": config.name, **result.to_dict(), "pending": pending,
+                "warnings": warnings}, text)  # fmt: skip
+    done = result.empty and not pending
+    raise typer.Exit(EXIT_OK if done else EXIT_PLAN_HAS_CHANGES)
 
 
 def _check_flags(ctx: typer.Context, *, destroy: bool, images: bool) -> None:
@@ -122,7 +133,7 @@ def _check_flags(ctx: typer.Context, *, destroy: bool, images: bool) -> None:
         )
 
 
-def _servers(config: ClusterConfig, provider: HcloudProvider, file: Path) -> Component:
+def _servers(config: ClusterConfig, provider: HcloudProvider, file: Path) -> ServersComponent:
     """The servers component ``create`` reconciles (creates, and drained removals)."""
     from hk8s.cli.create import beside
     from hk8s.controller import ServersComponent

@@ -150,3 +150,16 @@ def test_a_build_killed_midway_leaves_nothing_after_destroy(world: CreateWorld) 
     assert "image build server left by an interrupted build" in plan.stdout
     world.hk8s("destroy", "--yes")
     assert build_leftovers() == []
+
+
+def test_plan_reports_an_unfinished_cluster_as_pending_work(world: CreateWorld) -> None:
+    """Killed after the servers exist but before every machine config: nothing is left to
+    create, yet the cluster is not done. ``plan`` said "nothing to do" (exit 0) while
+    ``health`` failed; now it names the servers create still has to finish (exit 3)."""
+    world.write_config(SMALL)
+    assert world.hk8s_killed_when(nth("PUT", "/servers/{id}", 1), "create") == -9
+    plan = world.hk8s("plan", check=False)
+    assert plan.returncode == 3, plan.stdout + plan.stderr
+    assert "no machine config applied yet (maintenance mode)" in plan.stdout
+    world.hk8s("create")
+    assert world.hk8s("plan", check=False).returncode == 0
