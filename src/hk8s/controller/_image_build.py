@@ -32,11 +32,19 @@ import asyncio
 import contextlib
 import re
 import secrets
-import shlex
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from hk8s.controller._image_commands import (
+    between_markers,
+    discard_command,
+    download_command,
+    marked,
+    remote,
+    verify_command,
+    write_command,
+)
 from hk8s.controller._image_disk import find_boot_disk
 from hk8s.controller._image_errors import (
     ImageDownloadError,
@@ -219,9 +227,7 @@ class SnapshotBuilder:
         long = self._timing.action_timeout
         self._say(target, f"downloading {url}")
         try:
-            await shell.run(
-                f"curl -fsSL --retry 3 -o {DOWNLOAD_PATH} {shlex.quote(url)}", timeout=long
-            )
+            await shell.run(remote(download_command(url, DOWNLOAD_PATH), long), timeout=long)
         except CommandFailedError as exc:
             if exc.status == 22 and "404" in exc.result.stderr:
                 raise ImageDownloadError(
@@ -231,11 +237,9 @@ class SnapshotBuilder:
                     url=url,
                 ) from exc
             raise
-        self._say(target, f"writing the image to {disk}")
-        written = await shell.run(
-            f"set -o pipefail; xz -dc {DOWNLOAD_PATH} | dd of={disk} bs=4M conv=fsync",
-            timeout=long,
-        )
+        self._say(target, f"discarding and writing the image to {disk}")
+        await shell.run(remote(discard_command(disk), long), timeout=long)
+        written = await shell.run(remote(write_command(DOWNLOAD_PATH, disk), long), timeout=long)
         match = _BYTES.search(written.stderr)
         size = int(match.group(1)) if match else 0
         if size <= 0:
@@ -243,14 +247,11 @@ class SnapshotBuilder:
                 f"dd wrote nothing to {disk}: {written.stderr.strip()[-300:]}", server=server
             )
         self._say(target, f"verifying {size} bytes on {disk}")
-        # Dropping the page cache makes `head` read the disk, not what dd left in memory
-        # (Documentation/admin-guide/sysctl/vm.rst, drop_caches).
         check = await shell.run(
-            "set -o pipefail; sync && echo 3 > /proc/sys/vm/drop_caches && "
-            f"xz -dc {DOWNLOAD_PATH} | sha256sum && head -c {size} {disk} | sha256sum",
-            timeout=long,
+            remote(marked(verify_command(DOWNLOAD_PATH, disk, size)), long), timeout=long
         )
-        sums = _SHA.findall(check.stdout)
+        check_out = between_markers(check.stdout)
+        sums = _SHA.findall(check_out)
         if len(sums) != 2 or sums[0] != sums[1]:
             raise ImageVerifyError(
                 f"{disk} does not hold the downloaded image (sha256 {' vs '.join(sums) or '?'})",
