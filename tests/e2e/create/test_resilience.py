@@ -163,3 +163,16 @@ def test_plan_reports_an_unfinished_cluster_as_pending_work(world: CreateWorld) 
     assert "no machine config applied yet (maintenance mode)" in plan.stdout
     world.hk8s("create")
     assert world.hk8s("plan", check=False).returncode == 0
+
+
+def test_create_destroy_create_from_one_directory(world: CreateWorld) -> None:
+    """destroy keeps secrets.yaml, so the second create reuses the bundle (and cluster id);
+    the new servers' disks hold no etcd data, so etcd is bootstrapped afresh. The simulator
+    kept the deleted cluster's etcd members, and the second create failed: "no leader"."""
+    world.write_config(SMALL)
+    world.hk8s("create")
+    world.hk8s("destroy", "--yes")
+    assert world.servers() == {}
+    result = world.hk8s("create", "-o", "json")
+    assert all(check["ok"] for check in json.loads(result.stdout)["health"])
+    assert_servers(world, SMALL_POOLS)
