@@ -207,9 +207,17 @@ async def configure_nodes(
     async def one(node: Node) -> None:
         data = configs[node.name]
         want = config_hash(data)
-        if node.server.labels.get(CONFIG_HASH_LABEL) == want:
-            return
         key = f"node/{node.name}"
+        if node.server.labels.get(CONFIG_HASH_LABEL) == want:
+            # Labelled as configured: done, unless the node still answers in maintenance
+            # mode (it took the config but never installed it, or was reset since): then
+            # the config is sent again instead of waiting for it forever.
+            try:
+                if await _probe(probe, node):
+                    return
+            except Hk8sError:
+                return  # not answering right now (rebooting): the later phases wait for it
+            waiter.info(key, f"{node.name} is still in maintenance mode: sending its config again")
         async with limit:
             state: dict[str, bool] = {}
 

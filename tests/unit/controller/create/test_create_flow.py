@@ -175,3 +175,22 @@ async def test_protection_protects_what_stays_and_scale_down_still_works(
     await create_cluster(smaller, harness.ports(smaller), harness.options())
     assert names(harness) == ["demo-cp-1", "demo-workers-1"]
     assert all(s.protected for s in harness.hcloud.servers.values())
+
+
+async def test_a_node_labelled_configured_but_in_maintenance_gets_its_config_again(
+    harness: Harness,
+) -> None:
+    """The config-hash label said "configured", so the node was skipped forever although it
+    still answered in maintenance mode (took the config, never installed it; or was reset)."""
+    config = cluster(cp=1, workers=1)
+    await create_cluster(config, harness.ports(config), harness.options())
+    worker = next(s for s in harness.hcloud.servers.values() if s.name == "demo-workers-1")
+    assert worker.labels.get(CONFIG_HASH_LABEL)
+    harness.talos.configs.pop(worker.public_ipv4)  # back in maintenance mode
+    harness.talos.applied.clear()
+    reporter = RecordingReporter()
+    await create_cluster(config, harness.ports(config), harness.options(), reporter)
+    assert [(name, maintenance) for name, _, maintenance in harness.talos.applied] == [
+        ("demo-workers-1", True)
+    ]
+    assert any("still in maintenance mode" in e.title for e in reporter.events)

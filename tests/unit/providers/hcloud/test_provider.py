@@ -274,3 +274,18 @@ async def test_server_lifecycle_in_model_types(sim, provider) -> None:  # type: 
     await provider.delete_ssh_key(key.id)
     await provider.delete_image(image.id)
     assert await provider.list_servers() == []
+
+
+async def test_a_server_that_never_starts_is_named(sim, provider_factory) -> None:  # type: ignore[no-untyped-def]
+    """'waiting for Hetzner action 100012' left the operator guessing which server hung."""
+    import dataclasses
+
+    from hk8s.errors import WaitTimeoutError
+    from hk8s.model.resources import ServerSpec
+
+    sim.set_faults(FaultSpec.parse({"never_running": ["demo-w-*"]}))
+    quick = provider_factory(timing=dataclasses.replace(Timing().scaled(50), action_timeout=1.0))
+    spec = ServerSpec("demo-w-3", "cx22", "ubuntu-24.04", "fsn1", dict(LABELS))
+    with pytest.raises(WaitTimeoutError) as info:
+        await quick.create_server(spec)
+    assert "server demo-w-3 to be created and running" in str(info.value)
