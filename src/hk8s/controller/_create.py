@@ -46,7 +46,7 @@ from hk8s.controller._report import NullReporter, ProgressEvent
 from hk8s.controller._scale import NodeRemover, split_removals
 from hk8s.controller._servers import CONFIG_HASH_LABEL, server_selector
 from hk8s.controller._servers_component import ServersComponent
-from hk8s.errors import ConflictError, NotFoundError, UsageError
+from hk8s.errors import ConflictError, NotFoundError, UnavailableError, UsageError
 from hk8s.pki import generate_talosconfig, write_kubeconfig, write_talosconfig
 
 if TYPE_CHECKING:
@@ -219,7 +219,10 @@ async def create_cluster(
     control_planes = [n for n in nodes if n.desired.control_plane]
     endpoint = await observe_endpoint(hcloud, config, nodes)
     configs = render_node_configs(config, bundle, nodes, endpoint, schematic=images.schematic)
-    configured = await configure_nodes(hcloud, talos, probe, waiter, nodes, configs)
+    stuck: list[str] = []
+    configured = await configure_nodes(hcloud, talos, probe, waiter, nodes, configs, stuck=stuck)
+    # Workers that never answered are left out of the later waits and named at the end.
+    ready = [n for n in nodes if n.name not in stuck]
 
     await bootstrap_etcd(talos, probe, waiter, control_planes)
     await wait_etcd_members(probe, waiter, control_planes)
@@ -239,7 +242,7 @@ async def create_cluster(
         await install_addons(
             kube, config, waiter, token=options.token, network_id=_network_id(observed, config)
         )
-        names = [n.name for n in nodes]
+        names = [n.name for n in ready]
         waiter.step("nodes", f"{len(names)} node(s) Ready")
         await kube.wait_nodes_ready(names)
         waiter.done("nodes", f"{len(names)} node(s) Ready")
@@ -253,9 +256,17 @@ async def create_cluster(
             # Placement groups of a removed pool are deleted only once empty: now they are.
             tidy = Reconciler(list(ports.infra), reporter)
             await tidy.apply(await tidy.plan(), phase="scale down")
-        health = await wait_healthy(probe, kube, waiter, nodes)
+        health = await wait_healthy(probe, kube, waiter, ready)
     finally:
         await kube.close()
+    if stuck:
+        raise UnavailableError(
+            f"cluster {config.name} is up with {len(ready)} node(s), but "
+            f"{', '.join(sorted(stuck))} never answered on the Talos API (stuck booting or "
+            "in maintenance mode)",
+            hint="check these servers in the Hetzner Console (reboot or delete them), then "
+            "run hk8s create again",
+        )
     return CreateResult(
         cluster=config.name,
         plan=plan,

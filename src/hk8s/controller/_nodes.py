@@ -26,6 +26,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from hk8s.controller._report import ProgressEvent
 from hk8s.controller._servers import CONFIG_HASH_LABEL, DesiredServer
 from hk8s.errors import (
     AuthError,
@@ -34,6 +35,7 @@ from hk8s.errors import (
     OperationsFailedError,
     SecretsError,
     UnavailableError,
+    WaitTimeoutError,
 )
 from hk8s.machineconfig import render_machine_config
 from hk8s.providers.talos import ApplyMode, MaintenanceModeError
@@ -199,8 +201,15 @@ async def configure_nodes(
     configs: dict[str, bytes],
     *,
     concurrency: int = 16,
+    stuck: list[str] | None = None,
 ) -> list[str]:
-    """Apply configs to the nodes that need one, concurrently; returns their names."""
+    """Apply configs to the nodes that need one, concurrently; returns their names.
+
+    With ``stuck`` given, a worker whose Talos API does not answer within the boot timeout
+    is added to it (and named in a warning) instead of failing the whole phase: the cluster
+    is built with the nodes that are there, and the caller reports the stuck ones at the end.
+    A control plane that does not answer always fails the phase.
+    """
     limit = asyncio.Semaphore(concurrency)
     applied: list[str] = []
 
@@ -225,12 +234,23 @@ async def configure_nodes(
                 state["configured"] = await _probe(probe, node)
                 return True, ""
 
-            await waiter.until(
-                key,
-                f"Talos API of {node.name} to answer",
-                answers,
-                timeout=waiter.timing.boot_timeout,
-            )
+            try:
+                await waiter.until(
+                    key,
+                    f"Talos API of {node.name} to answer",
+                    answers,
+                    timeout=waiter.timing.boot_timeout,
+                )
+            except WaitTimeoutError:
+                if stuck is None or node.desired.control_plane:
+                    raise
+                stuck.append(node.name)
+                waiter.reporter.emit(
+                    ProgressEvent(
+                        "warning", key, f"{node.name} does not answer: going on without it"
+                    )
+                )
+                return
             configured = state["configured"]
             waiter.step(key, f"apply machine config to {node.name}")
             result = await talos.apply_config(

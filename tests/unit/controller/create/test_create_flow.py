@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import stat
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -194,3 +194,28 @@ async def test_a_node_labelled_configured_but_in_maintenance_gets_its_config_aga
         ("demo-workers-1", True)
     ]
     assert any("still in maintenance mode" in e.title for e in reporter.events)
+
+
+async def test_a_worker_that_never_answers_does_not_hold_up_the_cluster(
+    harness: Harness,
+) -> None:
+    """One stuck worker used to block everything (no etcd bootstrap) without a name. Now the
+    cluster comes up with the nodes that answer, and the stuck one is named at the end."""
+    from hk8s.errors import UnavailableError
+
+    talos = harness.talos
+    real_version = talos.version
+
+    async def version(node: str, *, maintenance: bool = False) -> Any:
+        if talos.name(node) == "demo-workers-2":
+            raise UnavailableError("connection refused")
+        return await real_version(node, maintenance=maintenance)
+
+    talos.version = version  # type: ignore[method-assign]
+    config = cluster(cp=1, workers=2)
+    with pytest.raises(UnavailableError) as info:
+        await create_cluster(config, harness.ports(config), harness.options())
+    assert "demo-workers-2 never answered on the Talos API" in info.value.message
+    assert talos.bootstraps == ["demo-cp-1"]
+    assert sorted(name for name, _, _ in talos.applied) == ["demo-cp-1", "demo-workers-1"]
+    assert (harness.tmp / "kubeconfig").exists()
