@@ -221,8 +221,21 @@ async def create_cluster(
     configs = render_node_configs(config, bundle, nodes, endpoint, schematic=images.schematic)
     stuck: list[str] = []
     configured = await configure_nodes(hcloud, talos, probe, waiter, nodes, configs, stuck=stuck)
-    # Workers that never answered are left out of the later waits and named at the end.
+    # Nodes that never answered are left out of the later phases and named at the end, as
+    # far as that is safe: etcd needs one control plane to bootstrap on, and without a load
+    # balancer the endpoint is the first control plane's own address.
     ready = [n for n in nodes if n.name not in stuck]
+    stuck_cps = [n for n in control_planes if n.name in stuck]
+    control_planes = [n for n in control_planes if n.name not in stuck]
+    if stuck_cps and (not control_planes or any(n.address == endpoint.host for n in stuck_cps)):
+        raise UnavailableError(
+            f"control plane(s) {', '.join(n.name for n in stuck_cps)} never answered on the "
+            "Talos API (stuck booting or in maintenance mode), and the cluster cannot be "
+            "bootstrapped without "
+            + ("any control plane" if not control_planes else "its endpoint"),
+            hint="check these servers in the Hetzner Console (reboot or delete them), then "
+            "run hk8s create again",
+        )
 
     await bootstrap_etcd(talos, probe, waiter, control_planes)
     await wait_etcd_members(probe, waiter, control_planes)

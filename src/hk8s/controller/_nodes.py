@@ -205,10 +205,11 @@ async def configure_nodes(
 ) -> list[str]:
     """Apply configs to the nodes that need one, concurrently; returns their names.
 
-    With ``stuck`` given, a worker whose Talos API does not answer within the boot timeout
-    is added to it (and named in a warning) instead of failing the whole phase: the cluster
-    is built with the nodes that are there, and the caller reports the stuck ones at the end.
-    A control plane that does not answer always fails the phase.
+    With ``stuck`` given, a node whose Talos API does not answer within the boot timeout is
+    added to it (and named in a warning) instead of failing the whole phase: the caller
+    decides whether it can go on without it (``create``: any worker; a control plane if
+    another one answers and the stuck one is not the cluster endpoint) and names it at the
+    end.
     """
     limit = asyncio.Semaphore(concurrency)
     applied: list[str] = []
@@ -242,7 +243,7 @@ async def configure_nodes(
                     timeout=waiter.timing.boot_timeout,
                 )
             except WaitTimeoutError:
-                if stuck is None or node.desired.control_plane:
+                if stuck is None:
                     raise
                 stuck.append(node.name)
                 waiter.reporter.emit(

@@ -219,3 +219,42 @@ async def test_a_worker_that_never_answers_does_not_hold_up_the_cluster(
     assert talos.bootstraps == ["demo-cp-1"]
     assert sorted(name for name, _, _ in talos.applied) == ["demo-cp-1", "demo-workers-1"]
     assert (harness.tmp / "kubeconfig").exists()
+
+
+def _unreachable(harness: Harness, *names: str) -> None:
+    from hk8s.errors import UnavailableError
+
+    talos = harness.talos
+    real_version = talos.version
+
+    async def version(node: str, *, maintenance: bool = False) -> Any:
+        if talos.name(node) in names:
+            raise UnavailableError("connection refused")
+        return await real_version(node, maintenance=maintenance)
+
+    talos.version = version  # type: ignore[method-assign]
+
+
+async def test_a_stuck_control_plane_is_left_out_when_another_can_bootstrap(
+    harness: Harness,
+) -> None:
+    from hk8s.errors import UnavailableError
+
+    _unreachable(harness, "demo-cp-2")
+    config = cluster(cp=3)  # three control planes: behind the API load balancer
+    with pytest.raises(UnavailableError) as info:
+        await create_cluster(config, harness.ports(config), harness.options())
+    assert "demo-cp-2 never answered" in info.value.message
+    assert harness.talos.bootstraps == ["demo-cp-1"]
+
+
+async def test_without_any_control_plane_nothing_is_bootstrapped(harness: Harness) -> None:
+    from hk8s.errors import UnavailableError
+
+    _unreachable(harness, "demo-cp-1")
+    config = cluster(cp=1, workers=1)
+    with pytest.raises(UnavailableError) as info:
+        await create_cluster(config, harness.ports(config), harness.options())
+    assert "demo-cp-1 never answered" in info.value.message
+    assert "without any control plane" in info.value.message
+    assert harness.talos.bootstraps == []
