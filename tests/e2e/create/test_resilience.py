@@ -158,6 +158,15 @@ def test_plan_reports_an_unfinished_cluster_as_pending_work(world: CreateWorld) 
     ``health`` failed; now it names the servers create still has to finish (exit 3)."""
     world.write_config(SMALL)
     assert world.hk8s_killed_when(nth("PUT", "/servers/{id}", 1), "create") == -9
+    # Concurrent label updates already in flight may still land after the kill: make sure
+    # some node is recorded as unconfigured, as a kill one step earlier leaves it.
+    state = world.world.hcloud.state
+
+    def forget_configs() -> None:
+        for server in state.servers.values():
+            server.labels.pop("hk8s/config-hash", None)
+
+    world.threaded.call(forget_configs)
     plan = world.hk8s("plan", check=False)
     assert plan.returncode == 3, plan.stdout + plan.stderr
     assert "no machine config applied yet (maintenance mode)" in plan.stdout
