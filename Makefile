@@ -17,7 +17,7 @@ GO     ?= go
 PROTO_SRC := $(shell find protos -name '*.proto' 2>/dev/null | sort)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lock lock-upgrade test lint types unit e2e fmt bench protos protos-check demo clean
+.PHONY: help venv lock lock-upgrade test lint types unit e2e chaos fmt bench protos protos-check demo clean
 
 help:
 	@echo "make demo    start the simulator and create a demo cluster in it"
@@ -25,6 +25,7 @@ help:
 	@echo "make lint    ruff, ruff format --check, mypy --strict, import-linter, stale protos"
 	@echo "make fmt     format and autofix"
 	@echo "make bench   print benchmark figures"
+	@echo "make chaos   seeded kills, faults and concurrent operators (SEED=1 ROUNDS=4)"
 	@echo "make protos  regenerate src/hk8s/talosapi from protos/"
 	@echo "make lock    re-resolve uv.lock after a pyproject.toml change (other pins kept)"
 	@echo "make lock-upgrade  move every locked package to its newest allowed version"
@@ -71,6 +72,12 @@ unit: $(STAMP)
 
 e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e
+
+# Reports converged / duplicates / orphans / leftovers over the rounds; exit 1 unless all 0.
+SEED ?= 1
+ROUNDS ?= 4
+chaos: $(STAMP)
+	PYTHONPATH=tests $(BIN)/python tests/chaos.py --seed $(SEED) --rounds $(ROUNDS)
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench tools

@@ -10,6 +10,7 @@ flag, never at the class name::
 
     Hk8sError                       exit 1 unless stated
     ├── UsageError                  exit 2: bad flags or arguments, nothing was changed
+    │                               (exit 1 if the run had already changed something)
     │   └── ConfigError             exit 2: cluster.yaml is invalid (carries every problem)
     ├── PermanentError              trying again will not help
     │   ├── NotFoundError           a resource or node that must exist does not

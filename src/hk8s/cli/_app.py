@@ -135,6 +135,9 @@ def _configure(
 
     level = logging.DEBUG if debug or verbose > 1 else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    from hk8s.cli._redact import install_log_redaction
+
+    install_log_redaction()
 
 
 def build_app() -> typer.Typer:

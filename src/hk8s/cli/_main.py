@@ -38,8 +38,11 @@ EXIT_INTERRUPTED = 130
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run hk8s with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    from hk8s.model import changes
+
     args = list(sys.argv[1:] if argv is None else argv)
     state = Output(debug="--debug" in args)
+    changes.reset()
     command = typer.main.get_command(build_app())
     try:
         result = command.main(args=args, prog_name="hk8s", standalone_mode=False, obj=state)
@@ -58,15 +61,19 @@ def run(argv: Sequence[str] | None = None) -> int:
             typer.echo(f"error: {exc.format_message()}", err=True)
         return exc.exit_code
     except Hk8sError as exc:
-        state.failure(exc, exc.exit_code)
-        return exc.exit_code
+        # Exit 2 means "nothing was changed": only when that is true (see model.changes).
+        code = exc.exit_code
+        if code == EXIT_USAGE and changes.made():
+            code = EXIT_FAILED
+        state.failure(exc, code, changes=changes.describe())
+        return code
     except BrokenPipeError:
         # The reader went away (``hk8s ... | head``): nothing left to tell anyone.
         # (https://docs.python.org/3/library/signal.html#note-on-sigpipe)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
     except Exception as exc:
-        state.failure(exc, EXIT_FAILED)
+        state.failure(exc, EXIT_FAILED, changes=changes.describe())
         return EXIT_FAILED
     # Commands return None; typer turns ``raise typer.Exit(n)`` into the int n here.
     return result if isinstance(result, int) else EXIT_OK

@@ -78,22 +78,34 @@ class Output:
     def warn(self, message: str) -> None:
         typer.echo(f"{_paint('warning:', 'yellow')} {message}", err=True)
 
-    def failure(self, exc: BaseException, exit_code: int) -> None:
-        """Report an error: one clear message and hint; the traceback only with --debug."""
+    def failure(self, exc: BaseException, exit_code: int, *, changes: str = "") -> None:
+        """Report an error: one clear message and hint; the traceback only with --debug.
+
+        ``changes`` describes what this run had changed before the error (empty: nothing), so
+        an error found late never reads as if the run had been refused up front.
+        """
         if self.debug:
             import traceback
 
-            traceback.print_exception(exc, file=sys.stderr)
+            from hk8s.cli._redact import redact
+
+            sys.stderr.write(redact("".join(traceback.format_exception(exc))))
         if self.json:
-            typer.echo(json.dumps({"error": describe_error(exc, exit_code)}, indent=2))
+            data = describe_error(exc, exit_code)
+            data["changes_made"] = changes
+            typer.echo(json.dumps({"error": data}, indent=2))
             return
         if isinstance(exc, Hk8sError):
             typer.echo(f"{_paint('error:', 'red')} {exc}", err=True)
             if exc.hint:
                 typer.echo(f"{_paint('hint:', 'cyan')} {exc.hint}", err=True)
+            _changes_note(changes)
             return
+        from hk8s.cli._redact import redact
+
         typer.echo(
-            f"{_paint('error:', 'red')} internal error: {type(exc).__name__}: {exc}", err=True
+            f"{_paint('error:', 'red')} internal error: {type(exc).__name__}: {redact(str(exc))}",
+            err=True,
         )
         if not self.debug:
             typer.echo(
@@ -101,6 +113,16 @@ class Output:
                 "traceback and report it",
                 err=True,
             )
+        _changes_note(changes)
+
+
+def _changes_note(changes: str) -> None:
+    if changes:
+        typer.echo(
+            f"{_paint('note:', 'cyan')} this run had already made changes ({changes}); they "
+            "are kept, and running the command again after the fix continues from there",
+            err=True,
+        )
 
 
 def describe_error(exc: BaseException, exit_code: int) -> dict[str, Any]:
@@ -113,7 +135,9 @@ def describe_error(exc: BaseException, exit_code: int) -> dict[str, Any]:
         if exc.context:
             data["context"] = {k: str(v) for k, v in exc.context.items()}
     else:
-        data["message"] = str(exc)
+        from hk8s.cli._redact import redact
+
+        data["message"] = redact(str(exc))
     if isinstance(exc, ConfigError):
         data["source"] = exc.source
         data["problems"] = [

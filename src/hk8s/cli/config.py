@@ -29,10 +29,17 @@ OFFLINE_NOTE = (
 
 @group.command("validate")
 def validate(ctx: typer.Context, file: ConfigFile = Path("cluster.yaml")) -> None:
-    """Check a config and report every problem with its line; exit 2 if invalid."""
+    """Check a config and report every problem with its line; exit 2 if invalid.
+
+    Also renders every pool's Talos machine config, so patches are checked against the
+    configured Talos version's config format.
+    """
     from hk8s.config import load_config
+    from hk8s.machineconfig import check_machine_configs
 
     config = load_config(file)
+    # Patches are checked where they apply: in the machine configs of the configured Talos.
+    check_machine_configs(config)
     workers = ", ".join(f"{p.name} {p.count}x {p.server_type}" for p in config.pools()[1:])
     lb = config.load_balancer
     text = (

@@ -126,15 +126,17 @@ def create(
     """Create or converge the cluster: infra, servers, Talos, etcd, addons, health."""
     import asyncio
 
+    from hk8s.cli._env import check_token, check_writable
     from hk8s.cli._progress import progress
     from hk8s.cli.infra import check_against_api, connect
     from hk8s.config import load_config
     from hk8s.controller import CreateOptions
+    from hk8s.machineconfig import check_machine_configs
 
     out = Output.of(ctx, output)
     config = load_config(file)
-    provider = connect(token)
-    assert token is not None
+    check_machine_configs(config)
+    token = check_token(token)
     options = CreateOptions(
         secrets_path=beside(file, secrets, "secrets.yaml"),
         kubeconfig_path=beside(file, kubeconfig_path, "kubeconfig"),
@@ -142,6 +144,11 @@ def create(
         token=token,
         build_images=build_images,
     )
+    # Checked before any change: a bad path used to fail after the whole cluster was built.
+    check_writable(options.secrets_path, "--secrets")
+    check_writable(options.kubeconfig_path, "--kubeconfig-path")
+    check_writable(options.talosconfig_path, "--talosconfig-path")
+    provider = connect(token)
 
     async def run() -> CreateResult:
         await check_against_api(config, provider, out, file)

@@ -46,6 +46,8 @@ def resolve_target(file: Path | None, name: str | None) -> DestroyTarget:
     from hk8s.config import load_config
     from hk8s.errors import UsageError
 
+    if name is not None:
+        _check_name(name)
     if file is None and name is not None:
         return DestroyTarget(name, None, protection=False)
     config = load_config(file or Path("cluster.yaml"))
@@ -57,6 +59,18 @@ def resolve_target(file: Path | None, name: str | None) -> DestroyTarget:
     return DestroyTarget(
         config.name, (file or Path("cluster.yaml")).resolve().parent, config.protection
     )
+
+
+def _check_name(name: str) -> None:
+    """``--name`` goes into a label selector: ``a,managed-by`` would select another cluster's
+    resources and ``''`` none at all. Only a valid cluster name is accepted."""
+    from hk8s.config import cluster_name_problem
+    from hk8s.errors import UsageError
+
+    problem = cluster_name_problem(name)
+    if problem is not None:
+        message, hint = problem
+        raise UsageError(f"--name: {message}", hint=hint)
 
 
 def open_kube(

@@ -200,6 +200,8 @@ def prune(
                     hint="re-run with --yes, or from a terminal to be asked",
                 )
             typer.confirm(f"Delete these {len(unused)} snapshot(s)?", abort=True, err=True)
+        # Build servers and keys a killed build left behind go too (as image build does).
+        await builds.sweep_leftovers()
         await builds.delete(unused)
         return unused, busy
 

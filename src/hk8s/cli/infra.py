@@ -21,16 +21,17 @@ __all__ = ["check_against_api", "connect", "infra_components", "register"]
 
 
 def connect(token: str | None) -> HcloudProvider:
-    """The Hetzner provider for ``token`` (HCLOUD_ENDPOINT, HK8S_TIME_SCALE honoured)."""
-    from hk8s.errors import UsageError
+    """The Hetzner provider for ``token`` (HCLOUD_ENDPOINT, HK8S_TIME_SCALE honoured).
+
+    Every command that talks to Hetzner comes through here first, so the token and every
+    environment variable are checked before the first request (``_env``).
+    """
+    from hk8s.cli._env import check_environment, check_token
     from hk8s.providers.hcloud import HcloudProvider
 
-    if not token:
-        raise UsageError(
-            "no Hetzner Cloud API token",
-            hint="export HCLOUD_TOKEN=<a read/write API token of the project> (or --token)",
-        )
-    return HcloudProvider(token)
+    cleaned = check_token(token)
+    check_environment()
+    return HcloudProvider(cleaned)
 
 
 async def check_against_api(

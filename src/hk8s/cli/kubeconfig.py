@@ -57,9 +57,11 @@ def kubeconfig(
     path: OutputPath = None,
 ) -> None:
     """Write an admin kubeconfig for the cluster (mode 0600)."""
+    from hk8s.cli._env import check_writable
     from hk8s.pki import write_kubeconfig
 
     out = Output.of(ctx, output)
+    check_writable(beside(file, path, "kubeconfig"), "--path")
     config, found = access(file, token, secrets)
     target = write_kubeconfig(beside(file, path, "kubeconfig"), found.kubeconfig())
     out.result(

@@ -16,7 +16,7 @@ from hk8s.cli._output import Output, OutputMode
 
 if TYPE_CHECKING:
     from hk8s.config import ClusterConfig
-    from hk8s.controller import Component, Plan
+    from hk8s.controller import Component, Plan, ServersComponent
     from hk8s.providers.hcloud import HcloudProvider
 
 __all__ = ["register", "render_plan", "servers_component"]
@@ -76,9 +76,10 @@ def plan(
     from hk8s.cli._main import EXIT_OK, EXIT_PLAN_HAS_CHANGES
     from hk8s.cli.infra import check_against_api, connect, infra_components
     from hk8s.config import load_config
-    from hk8s.controller import Reconciler
+    from hk8s.controller import Reconciler, pending_servers
 
     out = Output.of(ctx, output)
+    _check_flags(ctx, destroy=destroy, images=images)
     if destroy:
         from hk8s.cli.destroy import preview_destroy
 
@@ -89,25 +90,53 @@ def plan(
     async def run() -> tuple[Plan, list[str], list[str]]:
         checked = await check_against_api(config, provider, out, file)
         components = await infra_components(config, provider)
-        if servers:
-            components.append(servers_component(config, provider, file))
-            components.append(_addons(config, provider, file))
+        nodes = servers_component(config, provider, file) if servers else None
+        if nodes is not None:
+            components += [nodes, _addons(config, provider, file)]
         reconciler = Reconciler(components)
-        return await reconciler.plan(), checked, reconciler.warnings()
+        result = await reconciler.plan()
+        pending = pending_servers(nodes.desired, nodes.observed) if nodes is not None else []
+        return result, checked + reconciler.warnings(), pending
 
     try:
-        result, checked, warnings = asyncio.run(run())
+        result, warnings, pending = asyncio.run(run())
     finally:
         provider.close()
     for warning in warnings:
         out.warn(warning)
-    warnings = checked + warnings
-    out.result({"cluster": config.name, **result.to_dict(), "warnings": warnings},
-               render_plan(result, config.name))  # fmt: skip
-    raise typer.Exit(EXIT_OK if result.empty else EXIT_PLAN_HAS_CHANGES)
+    text = render_plan(result, config.name) if not (result.empty and pending) else ""
+    if pending:
+        lines = [typer.style("servers not yet converged (hk8s create finishes them):", bold=True)]
+        lines.extend(f"  ~ {item}" for item in pending)
+        text = "\n".join([*([text] if text else []), *lines])
+        if result.empty:
+            text += f"\ncluster {config.name}: {len(pending)} server(s) to finish"
+    out.result({"cluster": config.name, **result.to_dict(), "pending": pending,
+                "warnings": warnings}, text)  # fmt: skip
+    done = result.empty and not pending
+    raise typer.Exit(EXIT_OK if done else EXIT_PLAN_HAS_CHANGES)
 
 
-def servers_component(config: ClusterConfig, provider: HcloudProvider, file: Path) -> Component:
+def _check_flags(ctx: typer.Context, *, destroy: bool, images: bool) -> None:
+    """Flags that only mean something together are refused apart, never silently ignored."""
+    from hk8s.errors import UsageError
+
+    if images and not destroy:
+        raise UsageError(
+            "--images applies to plan --destroy only",
+            hint="run hk8s plan --destroy --images, or drop --images",
+        )
+    given = ctx.get_parameter_source("servers")
+    if destroy and given is not None and given.name != "DEFAULT":
+        raise UsageError(
+            "--servers/--infra-only do not apply to plan --destroy (it lists everything)",
+            hint="drop --servers/--infra-only, or drop --destroy",
+        )
+
+
+def servers_component(
+    config: ClusterConfig, provider: HcloudProvider, file: Path
+) -> ServersComponent:
     """The servers component ``create`` reconciles (creates, and drained removals)."""
     from hk8s.cli.create import beside
     from hk8s.controller import ServersComponent

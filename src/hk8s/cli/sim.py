@@ -53,6 +53,7 @@ def up(
     import asyncio
 
     out = Output.of(ctx)
+    _check_loopback(host)
 
     def announce(env: dict[str, str], endpoint: str) -> None:
         out.result({"env": env}, "\n".join(f"export {k}={v}" for k, v in env.items()))
@@ -90,6 +91,22 @@ def up(
             ready=lambda world: announce(world.env(), world.hcloud.endpoint),
         )
     )
+
+
+def _check_loopback(host: str) -> None:
+    """The world has no authentication worth the name and hands out rescue root shells: it
+    serves on loopback addresses only (127.0.0.0/8, ::1), never on a routable one."""
+    import ipaddress
+
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise UsageError(
+            f"--host {host}: the simulator serves on loopback addresses only",
+            hint="use an address in 127.0.0.0/8 (default 127.0.0.1)",
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -28,9 +28,11 @@ def talosconfig(
     path: OutputPath = None,
 ) -> None:
     """Write a talosconfig for the cluster (mode 0600)."""
+    from hk8s.cli._env import check_writable
     from hk8s.pki import write_talosconfig
 
     out = Output.of(ctx, output)
+    check_writable(beside(file, path, "talosconfig"), "--path")
     config, found = access(file, token, secrets)
     identity = found.talosconfig()
     target = write_talosconfig(beside(file, path, "talosconfig"), identity)

@@ -8,7 +8,7 @@ for pool in config.pools():            # control plane ("cp") first, then worker
 from __future__ import annotations
 
 from hk8s.config._constants import LOCATION_ZONES
-from hk8s.config._fields import Taint, parse_taint
+from hk8s.config._fields import Taint, cluster_name_problem, parse_taint
 from hk8s.config._loader import load_config, parse_config
 from hk8s.config._matrix import (
     VersionProblem,
@@ -86,6 +86,7 @@ __all__ = [
     "VersionProblem",
     "WorkerPoolConfig",
     "chart_line",
+    "cluster_name_problem",
     "json_schema",
     "load_config",
     "matrix_data",

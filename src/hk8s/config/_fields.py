@@ -56,6 +56,19 @@ def _suggest_label(value: str) -> str:
     return re.sub(r"^[^a-z]+", "", cleaned) or "my-cluster"
 
 
+def cluster_name_problem(value: str) -> tuple[str, str | None] | None:
+    """What is wrong with ``value`` as a cluster name (message, hint), or None.
+
+    For names that arrive outside cluster.yaml (``destroy --name``).
+    """
+    try:
+        check_cluster_name(value)
+    except PydanticCustomError as exc:
+        context = exc.context or {}
+        return str(context.get("message")), context.get("hint")
+    return None
+
+
 def check_cluster_name(value: str) -> str:
     # Servers are named "<cluster>-<pool>-<n>"; Hetzner server names and Kubernetes node names
     # must be RFC 1123 labels, so the prefix must be one too.

@@ -7,6 +7,7 @@ on whichever sections are valid. The user gets one list, sorted by line.
 
 from __future__ import annotations
 
+import stat
 import types
 import typing
 from pathlib import Path as FsPath
@@ -45,7 +46,7 @@ def load_config(path: str | os.PathLike[str]) -> ClusterConfig:
     """
     source = str(path)
     try:
-        text = FsPath(path).read_text(encoding="utf-8")
+        text = _read_text(FsPath(path))
     except FileNotFoundError:
         raise _file_error(source, "file not found", "check the path given with -f") from None
     except UnicodeDecodeError as exc:
@@ -89,6 +90,36 @@ def parse_config(text: str, source: str = "<string>") -> ClusterConfig:
         raise ConfigError(source, _sorted(problems))
     assert config is not None
     return config
+
+
+# cluster.yaml is a few kilobytes; a file this large is a mistake (a log, an image, /dev/zero).
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
+def _read_text(path: FsPath) -> str:
+    """Read a regular file of bounded size: a FIFO would block forever and a device such as
+    /dev/zero would fill memory before any YAML error could be reported."""
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(
+            str(path),
+            [
+                ConfigProblem(
+                    "(file)",
+                    "not a regular file (a directory, pipe or device)",
+                    hint="pass the path of a cluster.yaml file with -f",
+                )
+            ],
+        )
+    with path.open("rb") as stream:
+        data = stream.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise _file_error(
+            str(path),
+            f"larger than {MAX_CONFIG_BYTES // 1024} KiB; a cluster.yaml is a few kilobytes",
+            "check the path given with -f",
+        )
+    return data.decode("utf-8")
 
 
 def _file_error(source: str, message: str, hint: str | None) -> ConfigError:

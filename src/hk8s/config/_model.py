@@ -74,7 +74,7 @@ DEFER_CHECKS = "hk8s_defer_cross_checks"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class NetworkConfig(_Model):
@@ -256,6 +256,8 @@ class ClusterConfig(_Model):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
+        # No coercion: `count: '3'` or `count: true` is a mistake to report, not to guess at.
+        strict=True,
         title="hk8s cluster.yaml",
     )
 

@@ -4,6 +4,11 @@ PyYAML's ``safe_load`` throws the node marks away, so an error found later by th
 only name a path. Composing the node graph ourselves keeps each value's and each key's
 line:column, keyed by its path (``("workers", 1, "count")``), and lets us reject duplicate
 keys, which ``safe_load`` silently resolves to the last one.
+
+Aliases are bounded: PyYAML shares an aliased node, and walking the graph expands every use,
+so nine nested anchors of nine items ("billion laughs") would build 9**9 values and an alias
+inside its own anchor (``x: &a [*a]``) would recurse forever. The walk counts the values it
+builds and tracks the collections on its path, and stops with a located problem.
 """
 
 from __future__ import annotations
@@ -28,6 +33,18 @@ Mark = tuple[int, int]
 
 # The C parser gives the same node marks and is several times faster; fall back when absent.
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# A generous cluster.yaml (9 control planes, dozens of pools with labels, taints and patches)
+# has a few thousand values; anything past this is an alias bomb, not a config.
+MAX_VALUES = 20_000
+
+
+class _TooLarge(Exception):
+    """Raised inside the walk; becomes one located problem."""
+
+    def __init__(self, problem: ConfigProblem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
 
 
 @dataclass
@@ -96,17 +113,77 @@ def load_yaml(text: str) -> Located:
     located = Located(data=None)
     if root is None:
         return located
-    located.data = _build(loader, root, (), located)
+    try:
+        located.data = _build(loader, root, (), located, _Walk())
+    except _TooLarge as exc:
+        return Located(data=None, problems=[exc.problem])
     return located
 
 
-def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path, out: Located) -> Any:
+@dataclass
+class _Walk:
+    built: int = 0
+    open: set[int] = field(default_factory=set)
+    own: dict[int, set[int]] = field(default_factory=dict)
+
+    def enter(self, node: yaml.Node, path: Path) -> None:
+        self.built += 1
+        if self.built > MAX_VALUES:
+            raise _TooLarge(
+                ConfigProblem(
+                    format_path(path),
+                    f"the document expands to more than {MAX_VALUES} values "
+                    "(aliases repeated inside aliases)",
+                    *_mark(node),
+                    hint="write the values out, or use fewer nested aliases (*name)",
+                )
+            )
+        if isinstance(node, yaml.CollectionNode) and id(node) in self.open:
+            raise _TooLarge(
+                ConfigProblem(
+                    format_path(path),
+                    "an alias refers to a value that contains it (a recursive alias)",
+                    *_mark(node),
+                    hint="an alias (*name) cannot be used inside its own anchor (&name)",
+                )
+            )
+
+
+def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path, out: Located, walk: _Walk) -> Any:
+    walk.enter(node, path)
+    if isinstance(node, yaml.CollectionNode):
+        walk.open.add(id(node))
+        try:
+            return _build_collection(loader, node, path, out, walk)
+        finally:
+            walk.open.discard(id(node))
+    out.values[path] = _mark(node)
+    return loader.construct_object(node, deep=True)
+
+
+def _build_collection(
+    loader: yaml.SafeLoader, node: yaml.CollectionNode, path: Path, out: Located, walk: _Walk
+) -> Any:
     out.values[path] = _mark(node)
     if isinstance(node, yaml.MappingNode):
         # Resolve "<<: *anchor" merge keys the way safe_load does: merged pairs come first and
         # are overridden by the mapping's own keys. Only a key written twice is a duplicate.
-        own = {id(k) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"}
-        loader.flatten_mapping(node)
+        # A mapping reached again through an alias is already flattened: keep its own keys.
+        own = walk.own.get(id(node))
+        if own is None:
+            own = {id(k) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"}
+            walk.own[id(node)] = own
+            try:
+                loader.flatten_mapping(node)
+            except RecursionError:
+                raise _TooLarge(
+                    ConfigProblem(
+                        format_path(path),
+                        "a merge key (<<: *name) refers to a mapping that contains it",
+                        *_mark(node),
+                        hint="an alias (*name) cannot be used inside its own anchor (&name)",
+                    )
+                ) from None
         result: dict[str, Any] = {}
         written: set[str] = set()
         for key_node, value_node in node.value:
@@ -138,8 +215,6 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path, out: Located) -
                     continue
                 written.add(key)
             out.keys[child] = _mark(key_node)
-            result[key] = _build(loader, value_node, child, out)
+            result[key] = _build(loader, value_node, child, out, walk)
         return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(loader, item, (*path, i), out) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+    return [_build(loader, item, (*path, i), out, walk) for i, item in enumerate(node.value)]

@@ -5,7 +5,8 @@ before it, then the Hetzner CCM, CSI and metrics-server), as ``hk8s.providers.k8
 documents. Each step is idempotent: objects are server-side applied, and a Job's name carries
 a checksum of its chart, version and values, so an unchanged addon finds its finished Job and
 does nothing, while a changed one runs a new Job. A failed Job raises ``JobFailedError`` with
-the tail of helm's log, which the CLI shows.
+the tail of helm's log, which the CLI shows; the next run deletes the failed Job and runs it
+again (a failure can be transient: a chart download cut short).
 
 The Hetzner token goes into the ``hcloud`` Secret only, as a ``RedactedStr`` (its repr is
 ``'<redacted>'``), and never into an event, error or file.
@@ -51,6 +52,8 @@ async def install_addons(
         key = f"addon/{name}"
         title = f"install {install.chart} {install.version}"
         waiter.step(key, title)
+        if await kube.retry_failed_job(install.job_namespace, install.job_name):
+            waiter.step(key, f"{title} (its Job failed in an earlier run: running it again)")
         await kube.apply(install.objects)
         await kube.wait_job(install.job_namespace, install.job_name)
         for workload in install.workloads:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from hk8s.controller._addons import install_addons
+from hk8s.controller._create_claim import claim_cluster
 from hk8s.controller._create_etcd import bootstrap_etcd, fetch_kubeconfig, wait_etcd_members
 from hk8s.controller._create_images import cluster_images
 from hk8s.controller._create_secrets import ensure_secrets
@@ -45,7 +46,7 @@ from hk8s.controller._report import NullReporter, ProgressEvent
 from hk8s.controller._scale import NodeRemover, split_removals
 from hk8s.controller._servers import CONFIG_HASH_LABEL, server_selector
 from hk8s.controller._servers_component import ServersComponent
-from hk8s.errors import NotFoundError, UsageError
+from hk8s.errors import ConflictError, NotFoundError, UnavailableError, UsageError
 from hk8s.pki import generate_talosconfig, write_kubeconfig, write_talosconfig
 
 if TYPE_CHECKING:
@@ -172,6 +173,14 @@ async def create_cluster(
     if secrets.generated:
         waiter.info("secrets", f"generated the secrets bundle {options.secrets_path} (0600)")
     bundle = secrets.bundle
+    try:
+        # Before the first snapshot build or server: a second operator stops here.
+        await claim_cluster(hcloud, config.name, bundle)
+    except ConflictError:
+        if secrets.generated:
+            # Ours was never used: leave no second, unrelated PKI beside the config.
+            options.secrets_path.unlink(missing_ok=True)
+        raise
     talos, probe = ports.talos(bundle)
     # Versions are `hk8s upgrade`'s: refuse before the first snapshot, server or config.
     await refuse_version_skew(config, bundle, existing, hcloud=hcloud, probe=probe,
@@ -210,7 +219,23 @@ async def create_cluster(
     control_planes = [n for n in nodes if n.desired.control_plane]
     endpoint = await observe_endpoint(hcloud, config, nodes)
     configs = render_node_configs(config, bundle, nodes, endpoint, schematic=images.schematic)
-    configured = await configure_nodes(hcloud, talos, probe, waiter, nodes, configs)
+    stuck: list[str] = []
+    configured = await configure_nodes(hcloud, talos, probe, waiter, nodes, configs, stuck=stuck)
+    # Nodes that never answered are left out of the later phases and named at the end, as
+    # far as that is safe: etcd needs one control plane to bootstrap on, and without a load
+    # balancer the endpoint is the first control plane's own address.
+    ready = [n for n in nodes if n.name not in stuck]
+    stuck_cps = [n for n in control_planes if n.name in stuck]
+    control_planes = [n for n in control_planes if n.name not in stuck]
+    if stuck_cps and (not control_planes or any(n.address == endpoint.host for n in stuck_cps)):
+        raise UnavailableError(
+            f"control plane(s) {', '.join(n.name for n in stuck_cps)} never answered on the "
+            "Talos API (stuck booting or in maintenance mode), and the cluster cannot be "
+            "bootstrapped without "
+            + ("any control plane" if not control_planes else "its endpoint"),
+            hint="check these servers in the Hetzner Console (reboot or delete them), then "
+            "run hk8s create again",
+        )
 
     await bootstrap_etcd(talos, probe, waiter, control_planes)
     await wait_etcd_members(probe, waiter, control_planes)
@@ -230,7 +255,7 @@ async def create_cluster(
         await install_addons(
             kube, config, waiter, token=options.token, network_id=_network_id(observed, config)
         )
-        names = [n.name for n in nodes]
+        names = [n.name for n in ready]
         waiter.step("nodes", f"{len(names)} node(s) Ready")
         await kube.wait_nodes_ready(names)
         waiter.done("nodes", f"{len(names)} node(s) Ready")
@@ -244,9 +269,17 @@ async def create_cluster(
             # Placement groups of a removed pool are deleted only once empty: now they are.
             tidy = Reconciler(list(ports.infra), reporter)
             await tidy.apply(await tidy.plan(), phase="scale down")
-        health = await wait_healthy(probe, kube, waiter, nodes)
+        health = await wait_healthy(probe, kube, waiter, ready)
     finally:
         await kube.close()
+    if stuck:
+        raise UnavailableError(
+            f"cluster {config.name} is up with {len(ready)} node(s), but "
+            f"{', '.join(sorted(stuck))} never answered on the Talos API (stuck booting or "
+            "in maintenance mode)",
+            hint="check these servers in the Hetzner Console (reboot or delete them), then "
+            "run hk8s create again",
+        )
     return CreateResult(
         cluster=config.name,
         plan=plan,

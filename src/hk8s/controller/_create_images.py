@@ -44,6 +44,8 @@ async def cluster_images(
 ) -> ClusterImages:
     """Find (and with ``build``, make) the snapshot of every architecture ``config`` needs."""
     images = builds or ImageBuilds(hcloud, clock=clock, timing=timing, reporter=reporter)
+    # Every run that could start a build removes what killed builds left, needed or not.
+    await images.sweep_leftovers()
     targets = await images.targets(config)
     schematic = targets[0].schematic
     observed = await images.observe(targets)
@@ -55,7 +57,7 @@ async def cluster_images(
                 hint=f"run `hk8s image build` for this config, or drop --no-build-images "
                 f"(talos {config.talos.version})",
             )
-        found = await images.ensure(config)
+        found = await images.ensure(config, sweep=False)
     else:
         found = observed.available
     return ClusterImages({arch: image.id for arch, image in found.items()}, schematic)

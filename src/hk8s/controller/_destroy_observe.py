@@ -21,8 +21,10 @@ from hk8s.controller._destroy_plan import (
     ccm_load_balancer_owned,
     csi_volume_owned,
     owner_selector,
+    ownership_problem,
     snapshots_to_delete,
 )
+from hk8s.controller._image_spec import build_selector, is_build_resource
 from hk8s.errors import AuthError, Hk8sError
 from hk8s.model.labels import format_selector
 
@@ -68,7 +70,7 @@ async def observe_cluster(
     kube = kube or KubeFacts()
     selector = owner_selector(cluster)
     notes: list[str] = []
-    owned, (ccm_lbs, volumes) = await asyncio.gather(
+    owned, extra = await asyncio.gather(
         asyncio.gather(
             hcloud.list_servers(selector),
             hcloud.list_load_balancers(selector),
@@ -78,10 +80,24 @@ async def observe_cluster(
             hcloud.list_ssh_keys(selector),
         ),
         asyncio.gather(
-            hcloud.list_load_balancers(CCM_SERVICE_UID_LABEL), _csi_volumes(hcloud, notes)
+            hcloud.list_load_balancers(CCM_SERVICE_UID_LABEL),
+            _csi_volumes(hcloud, notes),
+            hcloud.list_servers(build_selector(cluster)),
+            hcloud.list_ssh_keys(build_selector(cluster)),
         ),
     )
-    servers, lbs, firewalls, groups, networks, keys = owned
+    ccm_lbs, volumes, build_servers, build_keys = extra
+    # The API's label filter is checked again on the labels read: what does not carry them
+    # is never planned for deletion, whatever the answer held.
+    servers_found, lbs_found, firewalls_found, groups_found, networks_found, keys_found = owned
+    servers = _owned_only(servers_found, cluster, notes)
+    lbs = _owned_only(lbs_found, cluster, notes)
+    firewalls = _owned_only(firewalls_found, cluster, notes)
+    groups = _owned_only(groups_found, cluster, notes)
+    networks = _owned_only(networks_found, cluster, notes)
+    keys = _owned_only(keys_found, cluster, notes)
+    build_servers = [s for s in build_servers if is_build_resource(s.labels, cluster)]
+    build_keys = [k for k in build_keys if is_build_resource(k.labels, cluster)]
     server_ids = [s.id for s in servers]
     network_ids = [n.id for n in networks]
     own_lb_ids = {lb.id for lb in lbs}
@@ -119,6 +135,8 @@ async def observe_cluster(
         volumes=_by_name(owned_volumes),
         images=tuple(to_delete),
         kept_images=tuple(kept),
+        build_servers=_by_name(build_servers),
+        build_keys=_by_name(build_keys),
         notes=tuple(notes),
     )
 
@@ -137,6 +155,30 @@ async def _csi_volumes(hcloud: HcloudPort, notes: list[str]) -> list[Volume]:
             "hk8s destroy, or look for volumes labelled managed-by=csi-driver in the console"
         )
         return []
+
+
+class _Labelled(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def labels(self) -> dict[str, str]: ...
+
+
+_L = TypeVar("_L", bound=_Labelled)
+
+
+def _owned_only(found: Iterable[_L], cluster: str, notes: list[str]) -> list[_L]:
+    kept = []
+    for item in found:
+        if ownership_problem("hk8s", item.labels, cluster) is None:
+            kept.append(item)
+        else:
+            notes.append(
+                f"ignored {item.name}: the API listed it for cluster={cluster},managed-by=hk8s "
+                "but its labels say otherwise"
+            )
+    return kept
 
 
 def _by_name(items: Iterable[_N]) -> tuple[_N, ...]:

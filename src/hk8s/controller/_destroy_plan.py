@@ -37,6 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from hk8s.controller._image_spec import BUILD_FOR_LABEL, is_build_resource
 from hk8s.controller._order import build_plan
 from hk8s.controller._plan import Operation, Plan
 
@@ -73,7 +74,7 @@ __all__ = [
     "snapshots_to_delete",
 ]
 
-Owner = Literal["hk8s", "ccm", "csi", "snapshot"]
+Owner = Literal["hk8s", "ccm", "csi", "snapshot", "build"]
 
 # hcloud-cloud-controller-manager internal/hcops/load_balancer.go: LabelServiceUID.
 CCM_SERVICE_UID_LABEL = "hcloud-ccm/service-uid"
@@ -127,6 +128,9 @@ class ObservedCluster:
     volumes: tuple[Volume, ...] = ()
     images: tuple[Image, ...] = ()
     kept_images: tuple[KeptImage, ...] = ()
+    # Image build servers and keys that runs for this cluster left (a killed build).
+    build_servers: tuple[Server, ...] = ()
+    build_keys: tuple[SSHKey, ...] = ()
     # Things the operator should know (e.g. volumes could not be listed).
     notes: tuple[str, ...] = field(default=())
 
@@ -143,6 +147,8 @@ class ObservedCluster:
                 self.ssh_keys,
                 self.volumes,
                 self.images,
+                self.build_servers,
+                self.build_keys,
             )
         )
 
@@ -259,6 +265,10 @@ def ownership_problem(
         if labels.get("cluster") != cluster:
             return f"it is labelled cluster={labels.get('cluster', '')}, not cluster={cluster}"
         return None
+    if owner == "build":
+        if not is_build_resource(labels, cluster):
+            return f"it is no longer labelled as an image build of cluster {cluster}"
+        return None
     if owner == "ccm":
         have = labels.get(CCM_SERVICE_UID_LABEL)
         if have is None or (service_uid is not None and have != service_uid):
@@ -299,6 +309,19 @@ def _op(
     )
 
 
+_DESCRIBED = ("cluster", "managed-by", BUILD_FOR_LABEL)
+
+
+def labelled(labels: Mapping[str, str]) -> str:
+    """The ownership labels as read from the resource, never as the selector asked for them.
+
+    >>> labelled({"cluster": "demo", "managed-by": "hk8s", "pool": "cp"})
+    'labelled cluster=demo,managed-by=hk8s'
+    """
+    found = [f"{k}={labels[k]}" for k in _DESCRIBED if k in labels]
+    return f"labelled {','.join(found)}" if found else "without ownership labels"
+
+
 def image_name(image: Image) -> str:
     """A unique, readable name for a snapshot (snapshots have no name, only a description)."""
     return f"{image.description or image.name or 'snapshot'} (#{image.id})"
@@ -311,7 +334,6 @@ def plan_destroy(observed: ObservedCluster) -> Plan:
     True
     """
     cluster = observed.cluster
-    owned = f"labelled cluster={cluster},managed-by=hk8s"
     ccm_keys: list[str] = []
     ops: list[Operation] = []
     for lb in observed.ccm_load_balancers:
@@ -324,23 +346,36 @@ def plan_destroy(observed: ObservedCluster) -> Plan:
     for server in observed.servers:
         role = server.labels.get("role", "?")
         pool = server.labels.get("pool", "?")
-        reason = f"{role} of pool {pool}, {owned}"
+        reason = f"{role} of pool {pool}, {labelled(server.labels)}"
         op = _op("server", server.name, reason, server, "hk8s", ccm_keys)
         server_keys.append(op.key)
         ops.append(op)
+    build_keys: list[str] = []
+    for server in observed.build_servers:
+        reason = f"image build server left by an interrupted build, {labelled(server.labels)}"
+        op = _op("server", server.name, reason, server, "build")
+        build_keys.append(op.key)
+        ops.append(op)
+    for key in observed.build_keys:
+        reason = f"image build SSH key, {labelled(key.labels)}"
+        ops.append(_op("ssh-key", key.name, reason, key, "build", build_keys))
     api_lb_keys: list[str] = []
     for lb in observed.load_balancers:
-        op = _op("load-balancer", lb.name, owned, lb, "hk8s", server_keys)
+        op = _op("load-balancer", lb.name, labelled(lb.labels), lb, "hk8s", server_keys)
         api_lb_keys.append(op.key)
         ops.append(op)
     for fw in observed.firewalls:
         detach = list(fw.applied_selectors)
-        reason = owned + (f"; first removed from {', '.join(detach)}" if detach else "")
+        reason = labelled(fw.labels) + (
+            f"; first removed from {', '.join(detach)}" if detach else ""
+        )
         ops.append(_op("firewall", fw.name, reason, fw, "hk8s", server_keys, detach=detach))
     for group in observed.placement_groups:
-        ops.append(_op("placement-group", group.name, owned, group, "hk8s", server_keys))
+        ops.append(
+            _op("placement-group", group.name, labelled(group.labels), group, "hk8s", server_keys)
+        )
     for key in observed.ssh_keys:
-        ops.append(_op("ssh-key", key.name, owned, key, "hk8s", server_keys))
+        ops.append(_op("ssh-key", key.name, labelled(key.labels), key, "hk8s", server_keys))
     for volume in observed.volumes:
         pvc = volume.labels.get("pvc-name")
         of = f" for claim {volume.labels.get('pvc-namespace', '?')}/{pvc}" if pvc else ""
@@ -348,12 +383,12 @@ def plan_destroy(observed: ObservedCluster) -> Plan:
         ops.append(_op("volume", volume.name, reason, volume, "csi", server_keys))
     for image in observed.images:
         reason = (
-            owned
+            labelled(image.labels)
             if _is_owned(image.labels, cluster)
             else "Talos snapshot no server outside the cluster uses (--images)"
         )
         ops.append(_op("image", image_name(image), reason, image, "snapshot", server_keys))
     for network in observed.networks:
         deps = [*server_keys, *ccm_keys, *api_lb_keys]
-        ops.append(_op("network", network.name, owned, network, "hk8s", deps))
+        ops.append(_op("network", network.name, labelled(network.labels), network, "hk8s", deps))
     return build_plan(ops)

@@ -32,11 +32,19 @@ import asyncio
 import contextlib
 import re
 import secrets
-import shlex
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from hk8s.controller._image_commands import (
+    between_markers,
+    discard_command,
+    download_command,
+    marked,
+    remote,
+    verify_command,
+    write_command,
+)
 from hk8s.controller._image_disk import find_boot_disk
 from hk8s.controller._image_errors import (
     ImageDownloadError,
@@ -56,7 +64,7 @@ from hk8s.model.labels import format_selector
 from hk8s.model.resources import ServerSpec, SSHKeySpec
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Coroutine, Sequence
+    from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 
     from hk8s.controller._image_spec import ImageTarget
     from hk8s.controller._report import EventKind, Reporter
@@ -66,7 +74,14 @@ if TYPE_CHECKING:
     from hk8s.providers.hcloud import HcloudPort
     from hk8s.providers.ssh import RemoteShell, SSHKeyPair
 
-__all__ = ["BuildSite", "SnapshotBuilder", "ignore_missing", "run_shielded"]
+__all__ = [
+    "BuildClaimed",
+    "BuildSite",
+    "SnapshotBuilder",
+    "claim_key_name",
+    "ignore_missing",
+    "run_shielded",
+]
 
 BUILD_IMAGE = "debian-12"  # any stock image: the rescue system overwrites its disk anyway
 DOWNLOAD_PATH = "/tmp/hk8s-talos.raw.xz"  # the rescue system's root is a RAM disk
@@ -89,6 +104,7 @@ class BuildSite:
     server_type: str
     location: str
     factory: str
+    cluster: str | None = None  # whose run started it (``hk8s/build-for``)
 
 
 async def run_shielded(coro: Coroutine[Any, Any, None]) -> None:
@@ -149,13 +165,21 @@ class SnapshotBuilder:
     ) -> Image:
         hc, timing = self._hcloud, self._timing
         name = f"hk8s-build-{target.arch}-{build_id}"
-        labels = build_labels(build_id, target.arch, self._wall())
+        labels = build_labels(build_id, target.arch, self._wall(), site.cluster)
         key = self._key_factory(name)
-        self._say(target, f"registering SSH key {name}")
+        # The key's name is the same for every build of this target, and Hetzner names are
+        # unique: registering it claims the build. Two creates needing the same snapshot at
+        # once build it once; the other waits for it (``BuildClaimed``).
+        claim = claim_key_name(target)
+        self._say(target, f"registering SSH key {claim}")
         try:
-            ssh_key = await hc.create_ssh_key(SSHKeySpec(name, key.public_openssh, labels))
+            ssh_key = await hc.create_ssh_key(SSHKeySpec(claim, key.public_openssh, labels))
         except ConflictError as exc:
-            ssh_key = await _adopt(exc, await hc.list_ssh_keys(name=name), build_id)
+            found = await hc.list_ssh_keys(name=claim)
+            theirs = [k for k in found if k.labels.get(BUILD_ID_LABEL) != build_id]
+            if exc.context.get("code") == "uniqueness_error" and theirs:
+                raise BuildClaimed(target, theirs[0].id, theirs[0].labels) from None
+            ssh_key = await _adopt(exc, found, build_id)
         self._say(target, f"creating build server {name} ({site.server_type}, {site.location})")
         # The key is also given at create (so Hetzner mails no root password); the server never
         # boots the stock image: rescue is enabled before its first power-on.
@@ -203,9 +227,7 @@ class SnapshotBuilder:
         long = self._timing.action_timeout
         self._say(target, f"downloading {url}")
         try:
-            await shell.run(
-                f"curl -fsSL --retry 3 -o {DOWNLOAD_PATH} {shlex.quote(url)}", timeout=long
-            )
+            await shell.run(remote(download_command(url, DOWNLOAD_PATH), long), timeout=long)
         except CommandFailedError as exc:
             if exc.status == 22 and "404" in exc.result.stderr:
                 raise ImageDownloadError(
@@ -215,11 +237,9 @@ class SnapshotBuilder:
                     url=url,
                 ) from exc
             raise
-        self._say(target, f"writing the image to {disk}")
-        written = await shell.run(
-            f"set -o pipefail; xz -dc {DOWNLOAD_PATH} | dd of={disk} bs=4M conv=fsync",
-            timeout=long,
-        )
+        self._say(target, f"discarding and writing the image to {disk}")
+        await shell.run(remote(discard_command(disk), long), timeout=long)
+        written = await shell.run(remote(write_command(DOWNLOAD_PATH, disk), long), timeout=long)
         match = _BYTES.search(written.stderr)
         size = int(match.group(1)) if match else 0
         if size <= 0:
@@ -227,14 +247,11 @@ class SnapshotBuilder:
                 f"dd wrote nothing to {disk}: {written.stderr.strip()[-300:]}", server=server
             )
         self._say(target, f"verifying {size} bytes on {disk}")
-        # Dropping the page cache makes `head` read the disk, not what dd left in memory
-        # (Documentation/admin-guide/sysctl/vm.rst, drop_caches).
         check = await shell.run(
-            "set -o pipefail; sync && echo 3 > /proc/sys/vm/drop_caches && "
-            f"xz -dc {DOWNLOAD_PATH} | sha256sum && head -c {size} {disk} | sha256sum",
-            timeout=long,
+            remote(marked(verify_command(DOWNLOAD_PATH, disk, size)), long), timeout=long
         )
-        sums = _SHA.findall(check.stdout)
+        check_out = between_markers(check.stdout)
+        sums = _SHA.findall(check_out)
         if len(sums) != 2 or sums[0] != sums[1]:
             raise ImageVerifyError(
                 f"{disk} does not hold the downloaded image (sha256 {' vs '.join(sums) or '?'})",
@@ -297,16 +314,25 @@ class SnapshotBuilder:
             await shell.close()
         selector = format_selector({BUILD_ID_LABEL: build_id})
         hc = self._hcloud
+
+        def ours(labels: dict[str, str]) -> bool:
+            # Re-checked here, not trusted to the API's filter: an API that ignored the
+            # selector must not make this delete someone else's resource.
+            return labels.get(BUILD_ID_LABEL) == build_id
+
         try:
             if not succeeded:
                 for image in await hc.list_images(selector, type="snapshot"):
-                    self._say(target, f"deleting unfinished snapshot {image.id}")
-                    await ignore_missing(hc.delete_image(image.id))
+                    if ours(image.labels) and image.type == "snapshot":
+                        self._say(target, f"deleting unfinished snapshot {image.id}")
+                        await ignore_missing(hc.delete_image(image.id))
             for server in await hc.list_servers(selector):
-                self._say(target, f"deleting build server {server.name}")
-                await ignore_missing(hc.delete_server(server.id))
+                if ours(server.labels):
+                    self._say(target, f"deleting build server {server.name}")
+                    await ignore_missing(hc.delete_server(server.id))
             for key in await hc.list_ssh_keys(selector):
-                await ignore_missing(hc.delete_ssh_key(key.id))
+                if ours(key.labels):
+                    await ignore_missing(hc.delete_ssh_key(key.id))
         except Exception as exc:
             self._say(
                 target,
@@ -324,6 +350,21 @@ class SnapshotBuilder:
         self._reporter.emit(ProgressEvent(line, f"{key}/build", title, detail))
         if kind == "waiting":
             self._reporter.emit(ProgressEvent("waiting", key, title, detail))
+
+
+def claim_key_name(target: ImageTarget) -> str:
+    """``hk8s-build-talos-v1.12.0-amd64-376567988ad3``: one per snapshot target."""
+    return f"hk8s-build-{target.name}"
+
+
+class BuildClaimed(Exception):
+    """Another run is building this target: its SSH key holds the claim."""
+
+    def __init__(self, target: ImageTarget, key_id: int, labels: Mapping[str, str]) -> None:
+        super().__init__(f"{target.name} is being built by build {labels.get(BUILD_ID_LABEL)}")
+        self.target = target
+        self.key_id = key_id
+        self.labels = dict(labels)
 
 
 async def _adopt(error: ConflictError, found: Sequence[_R], build_id: str) -> _R:

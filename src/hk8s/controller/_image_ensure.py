@@ -26,23 +26,30 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from hk8s.controller._executor import Executor
-from hk8s.controller._image_build import BuildSite, SnapshotBuilder, ignore_missing
+from hk8s.controller._image_build import (
+    BuildClaimed,
+    BuildSite,
+    SnapshotBuilder,
+    claim_key_name,
+    ignore_missing,
+)
 from hk8s.controller._image_schematic import SchematicResolver
 from hk8s.controller._image_spec import (
     ARCHITECTURES,
-    BUILD_ROLE,
-    BUILD_ROLE_LABEL,
+    BUILD_ID_LABEL,
     CREATED_LABEL,
     SNAPSHOT_SELECTOR,
     ImageTarget,
+    build_selector,
     build_site,
+    is_build_resource,
     needed_architectures,
 )
 from hk8s.controller._plan import Operation, Plan
 from hk8s.controller._report import NullReporter, ProgressEvent
-from hk8s.errors import NotFoundError
+from hk8s.errors import ConflictError, NotFoundError
 from hk8s.model.clock import SystemClock
-from hk8s.model.labels import format_selector, sanitize_label_value
+from hk8s.model.labels import sanitize_label_value
 from hk8s.model.resources import Image
 from hk8s.model.timing import Timing
 
@@ -169,9 +176,14 @@ class ImageBuilds:
         *,
         archs: Sequence[Arch] | None = None,
         force: bool = False,
+        sweep: bool = True,
     ) -> dict[str, Image]:
-        """Every snapshot ``config`` needs, built where missing; ``{arch: Image}``."""
-        await self.sweep_leftovers()
+        """Every snapshot ``config`` needs, built where missing; ``{arch: Image}``.
+
+        ``sweep=False`` when the caller has just swept the build leftovers itself.
+        """
+        if sweep:
+            await self.sweep_leftovers()
         observed = await self.observe(await self.targets(config, archs), force=force)
         if observed.plan.empty:
             return dict(observed.available)
@@ -186,7 +198,7 @@ class ImageBuilds:
                 image = await self._wait_pending(target, int(pending))
                 if image is not None:
                     return image
-            image = await self.builder.build(target, site_of[op.name])
+            image = await self._build_once(target, site_of[op.name])
             for old in op.params.get("replaces", []):
                 self._step(target, f"deleting replaced snapshot {old}")
                 await ignore_missing(self.hcloud.delete_image(int(old)))
@@ -202,6 +214,45 @@ class ImageBuilds:
             built[_target_of(op).arch] = image
         return built
 
+    async def _build_once(self, target: ImageTarget, site: BuildSite) -> Image:
+        """Build ``target``, or wait for the build another run has claimed."""
+        while True:
+            try:
+                return await self.builder.build(target, site)
+            except BuildClaimed as claimed:
+                image = await self._wait_claimed(claimed)
+                if image is not None:
+                    return image
+                # The other build ended without a snapshot (or its claim went stale): ours.
+
+    async def _wait_claimed(self, claimed: BuildClaimed) -> Image | None:
+        """The snapshot another run is building, once available; None if that build ended
+        without one. A claim older than ``leftover_age`` belongs to a dead run: dropped."""
+        target = claimed.target
+        name = claim_key_name(target)
+        try:
+            started = float(claimed.labels.get(CREATED_LABEL, ""))
+        except ValueError:
+            started = self.wall()
+        while True:
+            for image in await self.hcloud.list_images(target.selector(), type="snapshot"):
+                if target.matches(image) and image.status == "available":
+                    return image
+            keys = [
+                k
+                for k in await self.hcloud.list_ssh_keys(name=name)
+                if is_build_resource(k.labels) and k.id == claimed.key_id
+            ]
+            if not keys:
+                return None
+            if self.wall() - started > self.leftover_age:
+                self._step(target, f"build claim {name} is stale: removing it")
+                await ignore_missing(self.hcloud.delete_ssh_key(claimed.key_id))
+                return None
+            build = claimed.labels.get(BUILD_ID_LABEL, "?")
+            self._step(target, f"another run is building it (build {build})", "waiting")
+            await self.clock.sleep(self.timing.node_poll_interval)
+
     async def _site(self, target: ImageTarget, config: ClusterConfig) -> BuildSite:
         """Where to build: what the API sells right now (``build_site``), in the config's
         location or its network zone first."""
@@ -214,7 +265,7 @@ class ImageBuilds:
         in_zone = [loc.name for loc in locations if loc.network_zone == zone]
         now = datetime.fromtimestamp(self.wall(), UTC)
         server_type, location = build_site(types, target.arch, config.location, in_zone, now)
-        return BuildSite(server_type.name, location, config.talos.image_factory)
+        return BuildSite(server_type.name, location, config.talos.image_factory, config.name)
 
     async def _wait_pending(self, target: ImageTarget, image_id: int) -> Image | None:
         """Wait for another build's snapshot; None if it vanished or failed (build anew)."""
@@ -233,8 +284,14 @@ class ImageBuilds:
         return None
 
     async def sweep_leftovers(self) -> list[str]:
-        """Delete build servers and keys older than ``leftover_age``; their names."""
-        selector = format_selector({BUILD_ROLE_LABEL: BUILD_ROLE})
+        """Delete build servers and keys older than ``leftover_age``; their names.
+
+        Run by every command that can start a build (``create``, ``image build``) and by
+        ``image prune``, whether or not a build is needed: a build killed mid-way leaves its
+        server and key, and only a later run can remove them (``destroy`` removes those its
+        cluster's runs started, of any age).
+        """
+        selector = build_selector()
         now = self.wall()
         removed: list[str] = []
 
@@ -246,21 +303,25 @@ class ImageBuilds:
             return now - created > self.leftover_age
 
         for server in await self.hcloud.list_servers(selector):
-            if stale(server.labels):
+            if is_build_resource(server.labels) and stale(server.labels):
                 detail = f"deleting build server {server.name} left by an earlier build"
                 self._say("info", "image/leftovers", "remove image build leftovers", detail)
                 await ignore_missing(self.hcloud.delete_server(server.id))
                 removed.append(server.name)
         for key in await self.hcloud.list_ssh_keys(selector):
-            if stale(key.labels):
+            if is_build_resource(key.labels) and stale(key.labels):
                 await ignore_missing(self.hcloud.delete_ssh_key(key.id))
                 removed.append(key.name)
         return removed
 
     async def list_snapshots(self) -> list[Image]:
-        """Every snapshot hk8s built, oldest first."""
+        """Every snapshot hk8s built, oldest first.
+
+        The API's ``type``/``label_selector`` filters are checked again here: an answer that
+        ignored them once made ``image prune --yes`` delete a system image.
+        """
         images = await self.hcloud.list_images(SNAPSHOT_SELECTOR, type="snapshot")
-        return sorted(images, key=lambda i: i.id)
+        return sorted((i for i in images if is_talos_snapshot(i)), key=lambda i: i.id)
 
     async def unreferenced(
         self, configs: Sequence[ClusterConfig]
@@ -287,6 +348,12 @@ class ImageBuilds:
 
     async def delete(self, images: Sequence[Image]) -> None:
         for image in images:
+            if not is_talos_snapshot(image):
+                raise ConflictError(
+                    f"refusing to delete image {image.id}: it is not a snapshot labelled "
+                    f"{SNAPSHOT_SELECTOR}",
+                    hint="the API answered with resources the filter should have excluded",
+                )
             self._say("info", f"image/{image.id}", f"delete snapshot {image.id}", image.description)
             await ignore_missing(self.hcloud.delete_image(image.id))
 
@@ -299,6 +366,15 @@ class ImageBuilds:
         self._say("info", f"{key}/build", title, detail)
         if kind == "waiting":
             self._say("waiting", key, title, detail)
+
+
+def is_talos_snapshot(image: Image) -> bool:
+    """What ``SNAPSHOT_SELECTOR`` and ``type=snapshot`` ask for, checked on the labels read."""
+    return (
+        image.type == "snapshot"
+        and image.labels.get("os") == "talos"
+        and image.labels.get("managed-by") == "hk8s"
+    )
 
 
 def _target_of(op: Operation) -> ImageTarget:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ARCHITECTURES",
+    "BUILD_FOR_LABEL",
     "BUILD_ID_LABEL",
     "BUILD_ROLE",
     "BUILD_ROLE_LABEL",
@@ -37,10 +38,12 @@ __all__ = [
     "Arch",
     "ImageTarget",
     "build_labels",
+    "build_selector",
     "build_site",
     "hetzner_arch",
     "hk8s_arch",
     "image_url",
+    "is_build_resource",
     "needed_architectures",
 ]
 
@@ -60,6 +63,9 @@ BUILD_ROLE = "image-build"
 BUILD_ROLE_LABEL = "hk8s/role"
 BUILD_ID_LABEL = "hk8s/build"
 CREATED_LABEL = "hk8s/created"
+# The cluster whose run started the build: ``destroy`` removes that cluster's build leftovers.
+# (Not ``cluster=``: build servers must never be mistaken for the cluster's nodes.)
+BUILD_FOR_LABEL = "hk8s/build-for"
 
 
 def hk8s_arch(hetzner: str) -> Arch:
@@ -114,15 +120,37 @@ def image_url(factory: str, target: ImageTarget) -> str:
     return f"{base}/image/{target.schematic}/{target.version}/hcloud-{target.arch}.raw.xz"
 
 
-def build_labels(build_id: str, arch: Arch, created: float) -> dict[str, str]:
+def build_labels(
+    build_id: str, arch: Arch, created: float, cluster: str | None = None
+) -> dict[str, str]:
     """Labels of a build's temporary server and SSH key (found again by ``hk8s/build``)."""
-    return {
+    labels = {
         "managed-by": "hk8s",
         BUILD_ROLE_LABEL: BUILD_ROLE,
         BUILD_ID_LABEL: build_id,
         CREATED_LABEL: str(int(created)),
         "arch": arch,
     }
+    if cluster:
+        labels[BUILD_FOR_LABEL] = cluster
+    return labels
+
+
+def build_selector(cluster: str | None = None) -> str:
+    """Every build server and key (of ``cluster``'s runs, when given)."""
+    labels = {"managed-by": "hk8s", BUILD_ROLE_LABEL: BUILD_ROLE}
+    if cluster:
+        labels[BUILD_FOR_LABEL] = cluster
+    return format_selector(labels)
+
+
+def is_build_resource(labels: Mapping[str, str], cluster: str | None = None) -> bool:
+    """Client-side check of what ``build_selector`` asked the API for."""
+    return (
+        labels.get("managed-by") == "hk8s"
+        and labels.get(BUILD_ROLE_LABEL) == BUILD_ROLE
+        and (cluster is None or labels.get(BUILD_FOR_LABEL) == cluster)
+    )
 
 
 def _build_key(server_type: ServerType, location: str) -> tuple[bool, int, float, float, str]:

@@ -26,6 +26,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from hk8s.controller._report import ProgressEvent
 from hk8s.controller._servers import CONFIG_HASH_LABEL, DesiredServer
 from hk8s.errors import (
     AuthError,
@@ -34,6 +35,7 @@ from hk8s.errors import (
     OperationsFailedError,
     SecretsError,
     UnavailableError,
+    WaitTimeoutError,
 )
 from hk8s.machineconfig import render_machine_config
 from hk8s.providers.talos import ApplyMode, MaintenanceModeError
@@ -199,17 +201,33 @@ async def configure_nodes(
     configs: dict[str, bytes],
     *,
     concurrency: int = 16,
+    stuck: list[str] | None = None,
 ) -> list[str]:
-    """Apply configs to the nodes that need one, concurrently; returns their names."""
+    """Apply configs to the nodes that need one, concurrently; returns their names.
+
+    With ``stuck`` given, a node whose Talos API does not answer within the boot timeout is
+    added to it (and named in a warning) instead of failing the whole phase: the caller
+    decides whether it can go on without it (``create``: any worker; a control plane if
+    another one answers and the stuck one is not the cluster endpoint) and names it at the
+    end.
+    """
     limit = asyncio.Semaphore(concurrency)
     applied: list[str] = []
 
     async def one(node: Node) -> None:
         data = configs[node.name]
         want = config_hash(data)
-        if node.server.labels.get(CONFIG_HASH_LABEL) == want:
-            return
         key = f"node/{node.name}"
+        if node.server.labels.get(CONFIG_HASH_LABEL) == want:
+            # Labelled as configured: done, unless the node still answers in maintenance
+            # mode (it took the config but never installed it, or was reset since): then
+            # the config is sent again instead of waiting for it forever.
+            try:
+                if await _probe(probe, node):
+                    return
+            except Hk8sError:
+                return  # not answering right now (rebooting): the later phases wait for it
+            waiter.info(key, f"{node.name} is still in maintenance mode: sending its config again")
         async with limit:
             state: dict[str, bool] = {}
 
@@ -217,12 +235,23 @@ async def configure_nodes(
                 state["configured"] = await _probe(probe, node)
                 return True, ""
 
-            await waiter.until(
-                key,
-                f"Talos API of {node.name} to answer",
-                answers,
-                timeout=waiter.timing.boot_timeout,
-            )
+            try:
+                await waiter.until(
+                    key,
+                    f"Talos API of {node.name} to answer",
+                    answers,
+                    timeout=waiter.timing.boot_timeout,
+                )
+            except WaitTimeoutError:
+                if stuck is None:
+                    raise
+                stuck.append(node.name)
+                waiter.reporter.emit(
+                    ProgressEvent(
+                        "warning", key, f"{node.name} does not answer: going on without it"
+                    )
+                )
+                return
             configured = state["configured"]
             waiter.step(key, f"apply machine config to {node.name}")
             result = await talos.apply_config(

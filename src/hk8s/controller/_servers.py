@@ -40,6 +40,7 @@ __all__ = [
     "cluster_id_label",
     "desired_servers",
     "diff_servers",
+    "pending_servers",
     "removal_order",
     "server_index",
     "server_selector",
@@ -179,3 +180,25 @@ def diff_servers(
         )
         previous = extra_server.name
     return ops
+
+
+def pending_servers(desired: Sequence[DesiredServer], observed: Sequence[Server]) -> list[str]:
+    """Work ``create`` still has to do on servers that exist: each as ``"<name>: <why>"``.
+
+    A server that is not running, or that never got its machine config (no config-hash label:
+    it sits in maintenance mode, e.g. after a run was cut short), is not "nothing to do" even
+    though nothing needs creating or deleting.
+
+    >>> pending_servers([], [])
+    []
+    """
+    wanted = {d.name for d in desired}
+    pending = []
+    for server in sorted(observed, key=lambda s: s.name):
+        if server.name not in wanted:
+            continue  # a removal: already in the plan
+        if server.status != "running":
+            pending.append(f"{server.name}: the server is {server.status}, not running")
+        elif CONFIG_HASH_LABEL not in server.labels:
+            pending.append(f"{server.name}: no machine config applied yet (maintenance mode)")
+    return pending

@@ -21,6 +21,7 @@ from hk8s.machineconfig._v1alpha1 import (
     cluster_endpoint_url,
     installer_image,
 )
+from hk8s.machineconfig._validate import check_machine_configs
 
 __all__ = [
     "INSTALL_DISK",
@@ -31,6 +32,7 @@ __all__ = [
     "apply_patch",
     "apply_patches",
     "build_machine_config",
+    "check_machine_configs",
     "cluster_endpoint_url",
     "contract_for",
     "dump_documents",

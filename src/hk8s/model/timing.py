@@ -8,6 +8,7 @@ the factor from ``HK8S_TIME_SCALE`` (printed by ``hk8s sim up``); real clouds ru
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass
 
@@ -16,6 +17,10 @@ from hk8s.errors import UsageError
 __all__ = ["TIME_SCALE_ENV", "Timing"]
 
 TIME_SCALE_ENV = "HK8S_TIME_SCALE"
+# The simulator's --speed range: slower than 1/1000 of real time would turn a 30 s request
+# timeout into 8 hours; faster than 100000 leaves timeouts below a scheduler tick.
+MIN_TIME_SCALE = 0.001
+MAX_TIME_SCALE = 100_000.0
 
 
 @dataclass(frozen=True)
@@ -60,10 +65,13 @@ class Timing:
         try:
             speed = float(raw)
         except ValueError:
-            speed = 0.0
-        if speed <= 0:
+            speed = math.nan
+        # "nan" and "inf" parse as floats: nan compares false with everything (every wait
+        # would end at once, or never), inf turns every timeout into 0.
+        if not (MIN_TIME_SCALE <= speed <= MAX_TIME_SCALE):
             raise UsageError(
-                f"{TIME_SCALE_ENV}={raw!r} is not a positive number",
+                f"{TIME_SCALE_ENV}={raw!r} is not a number from {MIN_TIME_SCALE:g} to "
+                f"{MAX_TIME_SCALE:g}",
                 hint=f"unset {TIME_SCALE_ENV}, or set it to the simulator's --speed",
             )
         return cls().scaled(speed)

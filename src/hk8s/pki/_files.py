@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from hk8s.errors import ConflictError
+from hk8s.model import changes
 
 __all__ = ["write_private_file"]
 
@@ -47,6 +48,7 @@ def write_private_file(path: str | os.PathLike[str], data: bytes | str, *, overw
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+    changes.record("local file")
     return target
 
 

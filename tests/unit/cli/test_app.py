@@ -15,7 +15,8 @@ from hk8s.cli import _app as cli_app
 from hk8s.cli import _main as cli_main
 from hk8s.cli._app import load_command
 from hk8s.config import ADDON_CHARTS
-from hk8s.errors import NotFoundError, RateLimitedError
+from hk8s.errors import NotFoundError, RateLimitedError, UsageError
+from hk8s.model import changes
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -158,3 +159,33 @@ def test_typer_exit_code_passes_through(
 ) -> None:
     failing(typer.Exit(3))
     assert cli("boom").exit_code == 3
+
+
+def test_exit_2_only_when_nothing_was_changed(
+    cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A usage error found after this run changed something is no "nothing was changed"."""
+    real_build = build_app
+
+    def build() -> typer.Typer:
+        app = real_build()
+
+        @app.command("late")
+        def late() -> None:
+            changes.record("hetzner", 6)
+            raise UsageError("HK8S_PORT_MAP='22=abc': 'abc' is not a port number")
+
+        @app.command("early")
+        def early() -> None:
+            raise UsageError("bad flag")
+
+        return app
+
+    monkeypatch.setattr(cli_main, "build_app", build)
+    assert cli("early").exit_code == 2
+    result = cli("late")
+    assert result.exit_code == 1
+    assert "already made changes (6 Hetzner API change(s))" in result.stderr
+    assert cli("early").exit_code == 2, "each run counts its own changes"
+    data = json.loads(cli("-o", "json", "late").stdout)["error"]
+    assert (data["exit_code"], data["changes_made"]) == (1, "6 Hetzner API change(s)")

@@ -156,3 +156,23 @@ async def test_two_labelled_networks_are_a_conflict(fake, intent) -> None:  # ty
     fake.networks[2] = Network(2, "demo-old", "10.0.0.0/16", labels)
     with pytest.raises(ConflictError, match="2 networks"):
         await observe_infra(fake, "demo")
+
+
+def test_pending_servers_names_unconfigured_and_stopped_servers() -> None:
+    from hk8s.config import parse_config
+    from hk8s.controller import desired_servers, pending_servers
+    from hk8s.model.resources import Server
+
+    config = parse_config("name: demo\nlocation: fsn1\nworkers: [{name: w, count: 2}]\n")
+    desired = desired_servers(config, cluster_id="x")
+    labels = {"cluster": "demo", "managed-by": "hk8s", "hk8s/config-hash": "h"}
+    observed = [
+        Server(1, "demo-cp-1", "running", "cx22", "fsn1", labels),
+        Server(2, "demo-w-1", "running", "cx22", "fsn1", {"cluster": "demo"}),
+        Server(3, "demo-w-2", "starting", "cx22", "fsn1", labels),
+        Server(4, "demo-w-9", "off", "cx22", "fsn1", {}),  # a removal: planned elsewhere
+    ]
+    assert pending_servers(desired, observed) == [
+        "demo-w-1: no machine config applied yet (maintenance mode)",
+        "demo-w-2: the server is starting, not running",
+    ]

@@ -15,6 +15,7 @@ from hcloud.servers.domain import ServerCreatePublicNetwork
 from hcloud.ssh_keys.domain import SSHKey as LibSSHKey
 from hcloud.volumes.domain import Volume as LibVolume
 
+from hk8s.errors import WaitTimeoutError
 from hk8s.providers.hcloud._base import ProviderBase
 from hk8s.providers.hcloud._convert import (
     to_image,
@@ -87,7 +88,17 @@ class ComputeCalls(ProviderBase):
                 enable_ipv4=spec.enable_ipv4, enable_ipv6=spec.enable_ipv6
             ),
         )
-        await self._wait_bound([response.action, *(response.next_actions or [])])
+        try:
+            await self._wait_bound([response.action, *(response.next_actions or [])])
+        except WaitTimeoutError as exc:
+            # Name the server: "waiting for Hetzner action 100012" alone left the operator
+            # guessing which of many servers never left "starting".
+            raise WaitTimeoutError(
+                f"server {spec.name} to be created and running ({exc.condition}); it may be "
+                "stuck in the Hetzner Console's 'starting' state",
+                exc.timeout,
+                last_error=exc.last_error,
+            ) from exc
         return await self._get_server(int(response.server.data_model.id or 0))
 
     async def _server_action(self, what: str, name: str, server_id: int) -> None:

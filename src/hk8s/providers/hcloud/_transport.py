@@ -29,7 +29,8 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from hk8s.errors import RateLimitedError, TransientAPIError
+from hk8s.errors import PermanentError, RateLimitedError, TransientAPIError
+from hk8s.model import changes
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -66,6 +67,24 @@ def _error_code(response: requests.Response) -> str | None:
     error = body.get("error") if isinstance(body, dict) else None
     code = error.get("code") if isinstance(error, dict) else None
     return code if isinstance(code, str) else None
+
+
+def _check_json(what: str, response: requests.Response) -> None:
+    """Every answer of the Hetzner API is JSON (or empty). Anything else means HCLOUD_ENDPOINT
+    points at some other server (a web page, a proxy's login form): say so, instead of the
+    library's "list servers: OK (200)" after it failed to read the body."""
+    content = response.content or b""
+    if not content.strip():
+        return
+    try:
+        json.loads(content)
+    except ValueError:
+        kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+        raise PermanentError(
+            f"Hetzner API {what}: the endpoint answered {response.status_code} with {kind}, "
+            "not JSON; this is not the Hetzner Cloud API",
+            hint="check HCLOUD_ENDPOINT (default https://api.hetzner.cloud/v1), or unset it",
+        ) from None
 
 
 class PacedAdapter(HTTPAdapter):
@@ -125,6 +144,30 @@ class PacedAdapter(HTTPAdapter):
         started = self.clock.now()
         deadline = started + self.rate_limit_timeout
         failures = 0  # failed attempts; a 429 is not one, it only means "wait for the bucket"
+        mutating = request.method not in ("GET", "HEAD", "OPTIONS")
+        try:
+            response = self._send_paced(request, what, attempts, started, deadline, failures,
+                                        (stream, timeout, verify, cert, proxies))  # fmt: skip
+        except Exception:
+            # Sent but unanswered (or answered 5xx): it may have been applied.
+            if mutating and self.sent:
+                changes.record("hetzner")
+            raise
+        if mutating and response.status_code < 400:
+            changes.record("hetzner")
+        return response
+
+    def _send_paced(
+        self,
+        request: requests.PreparedRequest,
+        what: str,
+        attempts: int,
+        started: float,
+        deadline: float,
+        failures: int,
+        rest: tuple[Any, Any, Any, Any, Any],
+    ) -> requests.Response:
+        stream, timeout, verify, cert, proxies = rest
         while True:
             ticket = self._wait(self.limiter.acquire())
             self.sent += 1
@@ -155,6 +198,7 @@ class PacedAdapter(HTTPAdapter):
                     response.close()
                     continue
                 if response.status_code not in RETRYABLE_STATUS and code not in RETRYABLE_CODES:
+                    _check_json(what, response)
                     return response
                 failures += 1
                 if failures >= attempts:

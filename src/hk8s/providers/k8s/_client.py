@@ -36,7 +36,9 @@ from hk8s.errors import (
     TransientAPIError,
     UnavailableError,
 )
+from hk8s.model import changes
 from hk8s.model.net import rewrite_port
+from hk8s.providers.k8s._material import InlineMaterial
 from hk8s.providers.k8s._types import ObjectRef
 
 if TYPE_CHECKING:
@@ -149,8 +151,16 @@ def _rewrite_server(server: str, environ: Mapping[str, str] | None) -> str:
 class KubeBase:
     """Requests and the generic verbs (apply, get, list, delete). See ``KubeClient``."""
 
-    def __init__(self, api: ApiClient, *, clock: Clock, timing: Timing) -> None:
+    def __init__(
+        self,
+        api: ApiClient,
+        *,
+        clock: Clock,
+        timing: Timing,
+        material: InlineMaterial | None = None,
+    ) -> None:
         self._api = api
+        self._material = material
         self._clock = clock
         self._timing = timing
         self._discovered: dict[tuple[str, str], tuple[str, bool]] = {}
@@ -170,6 +180,7 @@ class KubeBase:
         The server address honours ``HK8S_PORT_MAP`` like every hk8s connector.
         """
         base_path = None
+        material = InlineMaterial()
         try:
             if isinstance(source, (str, Path)):
                 base_path = str(Path(source).resolve().parent)
@@ -184,12 +195,14 @@ class KubeBase:
                     cluster["server"] = _rewrite_server(str(cluster["server"]), environ)
             # The loader keeps the dict and re-reads it on token refresh (resetting the host),
             # hence the rewrite above rather than on the finished Configuration.
+            material.externalise(document)
             configuration = Configuration()
             loader = kube_config.KubeConfigLoader(  # type: ignore[no-untyped-call]
                 config_dict=document, active_context=context, config_base_path=base_path
             )
             loader.load_and_set(configuration)  # type: ignore[no-untyped-call]
-        except (ConfigException, OSError, yaml.YAMLError, KeyError) as exc:
+        except (ConfigException, OSError, yaml.YAMLError, KeyError, ValueError) as exc:
+            material.close()
             raise PermanentError(
                 f"cannot use the kubeconfig: {exc}",
                 hint="regenerate it with `hk8s kubeconfig`",
@@ -197,7 +210,7 @@ class KubeBase:
         # One attempt per request: hk8s retries with its own backoff through the clock.
         configuration.retries = False
         api = ApiClient(configuration)
-        return cls(api, clock=clock, timing=timing)
+        return cls(api, clock=clock, timing=timing, material=material)
 
     @classmethod
     def from_kubeconfig_text(
@@ -222,6 +235,8 @@ class KubeBase:
 
     async def close(self) -> None:
         await asyncio.to_thread(self._api.close)
+        if self._material is not None:
+            self._material.close()
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -284,6 +299,8 @@ class KubeBase:
                 error = UnavailableError(f"{what}: Kubernetes API not reachable: {exc}")
             else:
                 if 200 <= status < 300:
+                    if method not in ("GET", "HEAD"):
+                        changes.record("kubernetes")
                     return KubeResponse(status, data)
                 error = error_for(status, data, what, now=self._clock.now(), headers=headers)
             if not error.retryable or attempt == attempts:

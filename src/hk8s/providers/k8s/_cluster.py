@@ -11,6 +11,7 @@ and the budget that blocked it.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -163,6 +164,30 @@ class KubeClient(KubeBase):
             return False, f"{status.get('active', 0)} active, {status.get('failed', 0)} failed"
 
         await self.wait_for(f"Job {namespace}/{name} to complete", check, timeout=timeout)
+
+    async def retry_failed_job(self, namespace: str, name: str) -> bool:
+        """Delete the Job if it failed, so that applying it again runs it anew; True if so.
+
+        A Job's pod template is immutable and a failed Job stays failed: without this, a
+        transient failure (a chart download cut short) would fail every later run in a second.
+        """
+        job = await self.get("batch/v1", "Job", name, namespace=namespace)
+        if job is None:
+            return False
+        conditions = {c.get("type"): c for c in (job.get("status") or {}).get("conditions") or []}
+        if not _true(conditions.get("Failed")):
+            return False
+        path = await self.path("batch/v1", "Job", name, namespace)
+        with contextlib.suppress(NotFoundError):
+            # Background: the Job's pods (and their logs) go with it.
+            await self.request("DELETE", path, query=[("propagationPolicy", "Background")])
+
+        async def gone() -> tuple[bool, str]:
+            found = await self.get("batch/v1", "Job", name, namespace=namespace)
+            return found is None, "the failed Job is being deleted"
+
+        await self.wait_for(f"failed Job {namespace}/{name} to be deleted", gone)
+        return True
 
     async def job_logs(self, namespace: str, name: str) -> str:
         """The last lines of each of a Job's pods' logs, oldest pod first."""

@@ -98,7 +98,11 @@ class JobFailedError(PermanentError):
         message = f"Job {namespace}/{name} failed: {reason}"
         if logs.strip():
             message += f"\n--- pod logs (tail) ---\n{logs.rstrip()}"
-        super().__init__(message, hint="fix the addon's version or values in cluster.yaml")
+        super().__init__(
+            message,
+            hint="the next hk8s create runs the Job again; if the log shows a problem of the "
+            "addon's version or values (not a network hiccup), fix them in cluster.yaml first",
+        )
         self.namespace = namespace
         self.name = name
         self.reason = reason

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from google.protobuf import empty_pb2
 
 from hk8s.errors import ConflictError, UsageError
+from hk8s.model import changes
 from hk8s.pki import Talosconfig, load_talosconfig
 from hk8s.providers.talos._resources import ResourceCalls
 from hk8s.providers.talos._streams import StreamCalls
@@ -67,6 +68,23 @@ _WIPE_MODES = {
 }
 
 
+# The MachineService calls that change a node (the rest only read).
+_MUTATING = frozenset(
+    {
+        "ApplyConfiguration",
+        "Bootstrap",
+        "Upgrade",
+        "Reboot",
+        "Reset",
+        "Shutdown",
+        "ServiceRestart",
+        "EtcdRemoveMemberByID",
+        "EtcdLeaveCluster",
+        "EtcdForfeitLeadership",
+    }
+)
+
+
 def _machine(name: str) -> Callable[[Channel], Any]:
     return lambda channel: getattr(machine_grpc.MachineServiceStub(channel), name)
 
@@ -113,9 +131,14 @@ class TalosClient(StreamCalls, ResourceCalls):
 
     async def _unary(self, call: str, request: object) -> tuple[Any, Any]:
         metadata, target = self._fanout()
-        return await self._transport.unary(
-            call, _machine(call), request, metadata=metadata, target=target
-        )
+        try:
+            return await self._transport.unary(
+                call, _machine(call), request, metadata=metadata, target=target
+            )
+        finally:
+            # Counted answered or not: a call that timed out may still have been applied.
+            if call in _MUTATING and not getattr(request, "dry_run", False):
+                changes.record("talos")
 
     async def apply_configuration(
         self, data: bytes, mode: ApplyMode = ApplyMode.AUTO, *, dry_run: bool = False
@@ -150,7 +173,12 @@ class TalosClient(StreamCalls, ResourceCalls):
             # Talos: status.Error(codes.AlreadyExists, "etcd data directory is not empty")
             if exc.context.get("grpc_status") == "ALREADY_EXISTS":
                 return BootstrapOutcome.ALREADY_BOOTSTRAPPED
+            changes.record("talos")
             raise
+        except Exception:
+            changes.record("talos")
+            raise
+        changes.record("talos")
         return BootstrapOutcome.STARTED
 
     async def version(self) -> list[NodeResult[VersionInfo]]:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from hk8s.model.labels import LabelError, parse_selector
 from hk8s.sim.hcloud import _api_crud as crud
 from hk8s.sim.hcloud._api_servers import lookup_lb_type
-from hk8s.sim.hcloud._catalog import LOCATIONS
+from hk8s.sim.hcloud._catalog import LOCATIONS, find_location
 from hk8s.sim.hcloud._errors import ApiError, invalid_input
 from hk8s.sim.hcloud._model import LBService, LBTarget, LoadBalancer
 from hk8s.sim.hcloud._routing import (
@@ -210,10 +210,10 @@ async def create_lb(ctx: Ctx) -> Reply:
     labels = labels_of(body)
     check_name(name, state.load_balancers.values())
     state.check_limit("load_balancers")
-    if (loc := optional(body, "location", str, None)) is not None:
-        if loc not in LOCATIONS:
+    if (loc := optional(body, "location", (str, int), None)) is not None:
+        if (found := find_location(loc)) is None:
             raise invalid_input("location", f"location {loc!r} not found")
-        location = LOCATIONS[loc]
+        location = found
     elif (zone := optional(body, "network_zone", str, None)) is not None:
         in_zone = [x for x in LOCATIONS.values() if x.network_zone == zone]
         if not in_zone:

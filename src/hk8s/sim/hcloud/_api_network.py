@@ -263,6 +263,19 @@ def _targets(state: HcloudState, value: Any, field: str) -> list[tuple[str, int 
     return targets
 
 
+def _by_selector(state: HcloudState, fw: Firewall, target: tuple[str, int | str]) -> bool:
+    """Whether ``target`` (a server) gets ``fw`` through one of its label selectors."""
+    kind, ident = target
+    server = state.servers.get(int(ident)) if kind == "server" else None
+    if server is None:
+        return False
+    return any(
+        parse_selector(str(selector)).matches(server.labels)
+        for applied_kind, selector in fw.applied_to
+        if applied_kind == "label_selector"
+    )
+
+
 def _firewall_actions(
     state: HcloudState, fw: Firewall, command: str, targets: list[tuple[str, int | str]]
 ) -> list[dict[str, Any]]:
@@ -328,6 +341,14 @@ async def remove_from_resources(ctx: Ctx) -> Reply:
     targets = _targets(state, require(ctx.body(), "remove_from", list), "remove_from")
     for target in targets:
         if target not in fw.applied_to:
+            if _by_selector(state, fw, target):
+                # openapi.json, remove_from_resources: 422 firewall_managed_by_label_selector,
+                # "applied via a Label Selector and cannot be removed manually".
+                raise ApiError(
+                    "firewall_managed_by_label_selector",
+                    "firewall is applied via a label selector and cannot be removed manually",
+                    status=422,
+                )
             raise ApiError(
                 "firewall_resource_not_found", "firewall is not applied to resource", status=404
             )

@@ -14,6 +14,8 @@ from hk8s.sim.hcloud._catalog import (
     LOCATIONS,
     SERVER_TYPES,
     datacenter_json,
+    find_datacenter,
+    find_location,
 )
 from hk8s.sim.hcloud._errors import ApiError, invalid_input, not_found, uniqueness_error
 from hk8s.sim.hcloud._model import PlacementGroup, PrimaryIP, SSHKey
@@ -217,13 +219,14 @@ async def create_primary_ip(ctx: Ctx) -> Reply:
             raise ApiError("server_not_stopped", "the server must be powered off")
         if (target.public_ipv4 if kind == "ipv4" else target.public_ipv6) is not None:
             raise ApiError(f"server_has_{kind}", f"the server already has an {kind} address")
-    location_name = optional(body, "location", str, None)
-    if location_name is None and target is not None:
-        location_name = target.location.name
-    if location_name is None and (dc := optional(body, "datacenter", str, None)) in DATACENTERS:
-        location_name = DATACENTERS[dc].name
-    if location_name not in LOCATIONS:
+    found = find_location(optional(body, "location", (str, int), None))
+    if found is None and target is not None:
+        found = target.location
+    if found is None:
+        found = find_datacenter(optional(body, "datacenter", (str, int), None))
+    if found is None:
         raise invalid_input("location", "a valid location (or datacenter) is required")
+    location_name = found.name
     address = state.allocate_server_ip() if kind == "ipv4" else state.allocate_ipv6()
     auto_delete = optional(body, "auto_delete", bool, False)
     pip = PrimaryIP(

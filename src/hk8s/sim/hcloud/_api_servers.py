@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from hk8s.sim.hcloud import _api_crud as crud
 from hk8s.sim.hcloud._catalog import (
-    DATACENTERS,
     LB_TYPES,
     LOCATIONS,
     SERVER_TYPES,
     Location,
     ServerType,
+    find_datacenter,
+    find_location,
 )
 from hk8s.sim.hcloud._errors import ApiError, invalid_input
 from hk8s.sim.hcloud._model import Image, PrimaryIP, Server
@@ -95,14 +96,14 @@ def find_image(state: HcloudState, value: Any, arch: str, field: str = "image") 
 
 
 def _location(state: HcloudState, body: dict[str, Any], st: ServerType) -> Location:
-    if (name := optional(body, "location", str, None)) is not None:
-        if name not in LOCATIONS:
+    if (name := optional(body, "location", (str, int), None)) is not None:
+        if (found := find_location(name)) is None:
             raise invalid_input("location", f"location {name!r} not found")
-        location = LOCATIONS[name]
-    elif (dc := optional(body, "datacenter", str, None)) is not None:
-        if dc not in DATACENTERS:
+        location = found
+    elif (dc := optional(body, "datacenter", (str, int), None)) is not None:
+        if (found := find_datacenter(dc)) is None:
             raise invalid_input("datacenter", f"datacenter {dc!r} not found")
-        location = DATACENTERS[dc]
+        location = found
     else:
         # No place asked for: the API places it where the type can be ordered.
         sold = [loc for loc in st.locations if st.orderable_in(loc, None, state.faults.sold_out)]

@@ -15,7 +15,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from hk8s.sim.hcloud import _api_crud as crud
-from hk8s.sim.hcloud._catalog import LOCATIONS
+from hk8s.sim.hcloud._catalog import LOCATIONS, find_location
 from hk8s.sim.hcloud._errors import ApiError, invalid_input
 from hk8s.sim.hcloud._model import Volume
 from hk8s.sim.hcloud._routing import (
@@ -101,9 +101,10 @@ async def create_volume(ctx: Ctx) -> Reply:
     fmt = optional(body, "format", str, None)
     if fmt is not None and fmt not in _FORMATS:
         raise invalid_input("format", "must be xfs or ext4")
-    location_name = server.location.name if server is not None else body.get("location")
-    if not isinstance(location_name, str) or location_name not in LOCATIONS:
+    found = server.location if server is not None else find_location(body.get("location"))
+    if found is None:
         raise invalid_input("location", "a valid location (or server) is required")
+    location_name = found.name
     volume = Volume(
         state.next_id(), name, size, LOCATIONS[location_name], labels, state.now(), format=fmt
     )

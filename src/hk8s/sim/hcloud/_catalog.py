@@ -22,6 +22,8 @@ __all__ = [
     "Location",
     "ServerType",
     "SystemImage",
+    "find_datacenter",
+    "find_location",
 ]
 
 
@@ -351,6 +353,26 @@ def datacenter_json(location: Location, sold_out: SoldOut | None = None) -> dict
 
 
 DATACENTERS: dict[str, Location] = {loc.datacenter_name: loc for loc in LOCATIONS.values()}
+
+
+def find_location(value: object) -> Location | None:
+    """openapi.json: ``location`` is "ID or name of Location", a string or an integer."""
+    if isinstance(value, bool):
+        return None
+    for location in LOCATIONS.values():
+        if value in (location.name, location.id, str(location.id)):
+            return location
+    return None
+
+
+def find_datacenter(value: object) -> Location | None:
+    """``datacenter``, "ID or name of Datacenter": its location."""
+    if isinstance(value, bool):
+        return None
+    for location in LOCATIONS.values():
+        if value in (location.datacenter_name, location.datacenter_id, str(location.datacenter_id)):
+            return location
+    return None
 
 
 def _lb_types() -> dict[str, dict[str, Any]]:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlencode
 
 from hk8s.model.labels import LabelError, label_problems, parse_selector
 from hk8s.sim.hcloud._errors import ApiError, invalid_input, not_found, uniqueness_error
@@ -260,6 +261,14 @@ def list_reply(
         "total_entries": total,
     }
     path = ctx.request.path
+    # The links keep every other query parameter (label_selector, name, sort, status, ...):
+    # a client following "next" must get the next page of the same filtered list.
+    kept = [
+        (name, value)
+        for name, values in ctx.request.query.items()
+        if name not in {"page", "per_page"}
+        for value in values
+    ]
     links = []
     for rel, number in (
         ("prev", pagination["previous_page"]),
@@ -267,7 +276,8 @@ def list_reply(
         ("last", last),
     ):
         if number is not None:
-            links.append(f'<{ctx.base_url}{path}?page={number}&per_page={per_page}>; rel="{rel}"')
+            query = urlencode([*kept, ("page", number), ("per_page", per_page)])
+            links.append(f'<{ctx.base_url}{path}?{query}>; rel="{rel}"')
     return Reply(
         200,
         {

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from hk8s.sim.rescue._blockdev import BLOCK_COMMANDS
 from hk8s.sim.rescue._net import NET_COMMANDS, xz
+from hk8s.sim.rescue._process import PROCESS_COMMANDS
 from hk8s.sim.rescue._shell import CommandResult, ShellExit, fail, parse_size
 
 if TYPE_CHECKING:
@@ -170,4 +171,5 @@ COMMANDS: dict[str, Command] = {
     "shutdown": _power("shutdown"),
     **BLOCK_COMMANDS,
     **NET_COMMANDS,
+    **PROCESS_COMMANDS,
 }

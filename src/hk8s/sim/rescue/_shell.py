@@ -101,6 +101,10 @@ class Shell:
         out.code = self.last_status
         return out
 
+    def run_argv(self, argv: list[str], stdin: Input) -> CommandResult:
+        """Run one command given as words (what ``env``, ``timeout`` and ``xargs`` do)."""
+        return self._run_simple(_Simple(argv=list(argv)), stdin)
+
     def _run_list(self, tokens: list[str], stdin: Input, out: CommandResult) -> None:
         skip_next = False
         for pipeline, op in _split_list(tokens):

@@ -121,9 +121,27 @@ class TalosFleet:
             await node.power_off()
 
     async def forget(self, server_id: int) -> None:
-        """The server was deleted (or rebuilt): its node stops and its disk is gone."""
+        """The server was deleted (or rebuilt): its node stops and its disk is gone.
+
+        etcd's state lives on the control planes' disks only: once the last disk holding a
+        cluster's etcd data is gone, so is the cluster. A new cluster created with the same
+        secrets (create -> destroy -> create from one directory) bootstraps a fresh etcd, as
+        on real machines, instead of meeting the members of the deleted one ("no leader").
+        """
+        disk = self.disks.get(server_id)
+        key = disk.config.cluster_key() if disk is not None and disk.config else None
         await self.power_off(server_id)
         self.disks.pop(server_id, None)
+        if key is None or key not in self.clusters:
+            return
+        remaining = [
+            d for d in self.disks.values() if d.config is not None and d.config.cluster_key() == key
+        ]
+        if not any(d.etcd_data for d in remaining):
+            cluster = self.clusters[key]
+            if not any(n.cluster is cluster for n in self.nodes.values()):
+                del self.clusters[key]
+                await self.hooks.cluster_gone(cluster)
 
     def set_private_ips(self, server_id: int, private_ips: list[str]) -> None:
         node = self.nodes.get(server_id)

@@ -104,6 +104,9 @@ class FleetHooks(Protocol):
     async def kubelet(self, cluster: TalosCluster, info: KubeletInfo, up: bool) -> None:
         """A node's kubelet registered and runs (``up``), or stopped."""
 
+    async def cluster_gone(self, cluster: TalosCluster) -> None:
+        """The last disk holding the cluster's etcd data was deleted: the cluster is gone."""
+
 
 class NullHooks:
     """No world around the fleet (unit tests of the Talos API alone)."""
@@ -115,4 +118,7 @@ class NullHooks:
         return None
 
     async def kubelet(self, cluster: TalosCluster, info: KubeletInfo, up: bool) -> None:
+        return None
+
+    async def cluster_gone(self, cluster: TalosCluster) -> None:
         return None

@@ -141,6 +141,16 @@ class Kubernetes:
                     await self.sync(cluster)
             await self.clock.sleep(SYNC_EVERY)
 
+    async def forget(self, cluster: TalosCluster) -> None:
+        """The cluster's machines are all gone: its API, objects and frontends go too."""
+        frontends = self._frontends.pop(cluster.key, None)
+        if frontends is not None:
+            await frontends.close()
+        kube = self.kubes.pop(cluster.key, None)
+        if kube is not None:
+            await kube.stop()
+        self._names = {k: v for k, v in self._names.items() if v[0] != cluster.key}
+
     async def close(self) -> None:
         for frontends in self._frontends.values():
             await frontends.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from typing import TYPE_CHECKING, Any
 
 from hk8s.model.net import PORT_MAP_ENV
@@ -14,6 +13,7 @@ from hk8s.sim.factory import ImageFactory, TalosImage, read_image
 from hk8s.sim.hcloud import HcloudSim, SimEvent
 from hk8s.sim.rescue import RESCUE_SSH_PORT, SimulatedDisk
 from hk8s.sim.talos import TalosFleet
+from hk8s.sim.world._blocks import claim_block
 from hk8s.sim.world._faults import WorldFaults
 from hk8s.sim.world._kubernetes import Kubernetes
 from hk8s.sim.world._rescue import Rescues
@@ -53,10 +53,10 @@ class World:
         self.speed = speed
         self.faults = faults or WorldFaults()
         self.host = host
-        # One /16 per world, so that worlds side by side on one machine (parallel test runs,
-        # a demo next to a test) never answer each other's connections: servers get
-        # 127.<block>.0-127.x, load balancers 127.<block>.128-255.x.
-        self.address_block = address_block or random.SystemRandom().randrange(16, 250)
+        # One /16 per world, claimed (``_blocks``) so that worlds side by side on one machine
+        # never answer each other's connections: servers get 127.<block>.0-127.x, load
+        # balancers 127.<block>.128-255.x.
+        self.address_block, self._block_claim = claim_block(address_block)
         self.hcloud = HcloudSim(
             speed=speed,
             faults=self.faults.hcloud,
@@ -164,6 +164,7 @@ class World:
         await self.kubernetes.close()
         if self._services is not None:
             await self._services.close()
+        self._block_claim.close()
 
     async def _finish_events(self) -> None:
         """Let events being handled complete (they only start and stop listeners, a few
@@ -295,3 +296,6 @@ class World:
 
     async def kubelet(self, cluster: TalosCluster, info: KubeletInfo, up: bool) -> None:
         await self.kubernetes.kubelet(cluster, info, up)
+
+    async def cluster_gone(self, cluster: TalosCluster) -> None:
+        await self.kubernetes.forget(cluster)

@@ -183,6 +183,9 @@ class FakeKube:
     async def wait_job(self, namespace: str, name: str, *, timeout: float | None = None) -> None:
         return None
 
+    async def retry_failed_job(self, namespace: str, name: str) -> bool:
+        return False
+
     async def list_nodes(self, *, retry: bool = True) -> list[KubeNode]:
         if self.down:
             raise UnavailableError("Kubernetes API not reachable: connection refused")

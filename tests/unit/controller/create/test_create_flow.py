@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import stat
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -155,7 +155,7 @@ async def test_a_removed_pool_is_drained_and_its_placement_group_deleted(
     assert harness.kube.drained == ["demo-b-2", "demo-b-1"]
     assert result.removed == ["demo-b-1", "demo-b-2"]
     groups = sorted(g.name for g in harness.hcloud.placement_groups.values())
-    assert groups == ["demo-a-pg-1", "demo-cp-pg-1"]
+    assert groups == ["demo-a-pg-1", "demo-claim", "demo-cp-pg-1"]
     harness.hcloud.calls.clear()
     await create_cluster(only_a, harness.ports(only_a), harness.options())
     assert harness.hcloud.mutations() == []
@@ -175,3 +175,86 @@ async def test_protection_protects_what_stays_and_scale_down_still_works(
     await create_cluster(smaller, harness.ports(smaller), harness.options())
     assert names(harness) == ["demo-cp-1", "demo-workers-1"]
     assert all(s.protected for s in harness.hcloud.servers.values())
+
+
+async def test_a_node_labelled_configured_but_in_maintenance_gets_its_config_again(
+    harness: Harness,
+) -> None:
+    """The config-hash label said "configured", so the node was skipped forever although it
+    still answered in maintenance mode (took the config, never installed it; or was reset)."""
+    config = cluster(cp=1, workers=1)
+    await create_cluster(config, harness.ports(config), harness.options())
+    worker = next(s for s in harness.hcloud.servers.values() if s.name == "demo-workers-1")
+    assert worker.labels.get(CONFIG_HASH_LABEL)
+    harness.talos.configs.pop(worker.public_ipv4)  # back in maintenance mode
+    harness.talos.applied.clear()
+    reporter = RecordingReporter()
+    await create_cluster(config, harness.ports(config), harness.options(), reporter)
+    assert [(name, maintenance) for name, _, maintenance in harness.talos.applied] == [
+        ("demo-workers-1", True)
+    ]
+    assert any("still in maintenance mode" in e.title for e in reporter.events)
+
+
+async def test_a_worker_that_never_answers_does_not_hold_up_the_cluster(
+    harness: Harness,
+) -> None:
+    """One stuck worker used to block everything (no etcd bootstrap) without a name. Now the
+    cluster comes up with the nodes that answer, and the stuck one is named at the end."""
+    from hk8s.errors import UnavailableError
+
+    talos = harness.talos
+    real_version = talos.version
+
+    async def version(node: str, *, maintenance: bool = False) -> Any:
+        if talos.name(node) == "demo-workers-2":
+            raise UnavailableError("connection refused")
+        return await real_version(node, maintenance=maintenance)
+
+    talos.version = version  # type: ignore[method-assign]
+    config = cluster(cp=1, workers=2)
+    with pytest.raises(UnavailableError) as info:
+        await create_cluster(config, harness.ports(config), harness.options())
+    assert "demo-workers-2 never answered on the Talos API" in info.value.message
+    assert talos.bootstraps == ["demo-cp-1"]
+    assert sorted(name for name, _, _ in talos.applied) == ["demo-cp-1", "demo-workers-1"]
+    assert (harness.tmp / "kubeconfig").exists()
+
+
+def _unreachable(harness: Harness, *names: str) -> None:
+    from hk8s.errors import UnavailableError
+
+    talos = harness.talos
+    real_version = talos.version
+
+    async def version(node: str, *, maintenance: bool = False) -> Any:
+        if talos.name(node) in names:
+            raise UnavailableError("connection refused")
+        return await real_version(node, maintenance=maintenance)
+
+    talos.version = version  # type: ignore[method-assign]
+
+
+async def test_a_stuck_control_plane_is_left_out_when_another_can_bootstrap(
+    harness: Harness,
+) -> None:
+    from hk8s.errors import UnavailableError
+
+    _unreachable(harness, "demo-cp-2")
+    config = cluster(cp=3)  # three control planes: behind the API load balancer
+    with pytest.raises(UnavailableError) as info:
+        await create_cluster(config, harness.ports(config), harness.options())
+    assert "demo-cp-2 never answered" in info.value.message
+    assert harness.talos.bootstraps == ["demo-cp-1"]
+
+
+async def test_without_any_control_plane_nothing_is_bootstrapped(harness: Harness) -> None:
+    from hk8s.errors import UnavailableError
+
+    _unreachable(harness, "demo-cp-1")
+    config = cluster(cp=1, workers=1)
+    with pytest.raises(UnavailableError) as info:
+        await create_cluster(config, harness.ports(config), harness.options())
+    assert "demo-cp-1 never answered" in info.value.message
+    assert "without any control plane" in info.value.message
+    assert harness.talos.bootstraps == []

@@ -192,3 +192,26 @@ async def test_a_configured_schematic_is_used_as_is() -> None:
     sid = "cd" * 32
     config = parse_config(f"name: x\nlocation: fsn1\ntalos:\n  schematic: {sid}\n")
     assert await SchematicResolver(CountingFactory()).resolve(config.talos) == sid
+
+
+async def test_two_runs_needing_the_same_snapshot_build_it_once(harness: Any) -> None:
+    """Two or three clusters created together used to build identical snapshots each. The
+    build's SSH key name is the claim; the second run waits for the first one's snapshot."""
+    gate = asyncio.Event()
+    harness.shell_options["gate"] = gate  # the first build holds at its SSH connect
+    config = parse_config(MIXED)
+    first = asyncio.create_task(harness.builds().ensure(config, archs=["amd64"]))
+    while "create_server" not in [name for name, _ in harness.fake.calls]:
+        await asyncio.sleep(0)
+    other_ids = iter(f"z{i:03d}" for i in range(10))
+    second = asyncio.create_task(
+        harness.builds(new_id=lambda: next(other_ids)).ensure(config, archs=["amd64"])
+    )
+    for _ in range(20):
+        await asyncio.sleep(0)
+    gate.set()
+    one, two = await asyncio.gather(first, second)
+    assert one["amd64"].id == two["amd64"].id
+    assert len(harness.fake.images) == 1
+    assert [n for n, _ in harness.fake.calls].count("create_server") == 1
+    assert harness.fake.servers == {} and harness.fake.ssh_keys == {}

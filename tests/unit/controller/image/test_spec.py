@@ -138,15 +138,31 @@ def _lsblk(*devices: dict[str, object]) -> str:
 def test_boot_disk_is_sda_among_writable_whole_disks() -> None:
     text = _lsblk(
         {"name": "loop0", "type": "loop", "ro": True},
-        {"name": "sdb", "path": "/dev/sdb", "type": "disk", "ro": False, "rm": False},
-        {"name": "sda", "path": "/dev/sda", "type": "disk", "ro": False, "rm": False},
+        {"name": "sdb", "path": "/dev/sdb", "type": "disk", "ro": False, "rm": False, "size": 10},
+        {"name": "sda", "path": "/dev/sda", "type": "disk", "ro": False, "rm": False, "size": 9},
     )
+    assert pick_boot_disk(text) == "/dev/sda"
+
+
+def test_boot_disk_is_never_an_empty_device() -> None:
+    # An empty virtual drive (size 0) listed before the real disk.
+    text = _lsblk(
+        {"name": "sda", "path": "/dev/sda", "type": "disk", "size": 0},
+        {"name": "vdb", "path": "/dev/vdb", "type": "disk", "size": "40960000000"},
+    )
+    assert pick_boot_disk(text) == "/dev/vdb"
+
+
+def test_boot_disk_ignores_what_a_login_shell_prints_around_the_output() -> None:
+    # A chatty .bashrc (motd, fortune) used to turn into "no writable disk found".
+    disk = {"name": "sda", "path": "/dev/sda", "type": "disk", "size": 9}
+    text = f"Welcome to the rescue system!\n--hk8s-begin--\n{_lsblk(disk)}\n--hk8s-end--\nbye\n"
     assert pick_boot_disk(text) == "/dev/sda"
 
 
 def test_boot_disk_accepts_old_util_linux_output() -> None:
     # util-linux < 2.33: no PATH column, RO/RM as "0"/"1" strings.
-    text = _lsblk({"name": "vda", "type": "disk", "ro": "0", "rm": "0"})
+    text = _lsblk({"name": "vda", "type": "disk", "ro": "0", "rm": "0", "size": "42"})
     assert pick_boot_disk(text) == "/dev/vda"
 
 

@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from hk8s.errors import AuthError, ConflictError, NotFoundError, TransientAPIError
-from hk8s.model import Timing
+from hk8s.model import Timing, changes
 from hk8s.model.resources import (
     FirewallRule,
     FirewallSpec,
@@ -86,6 +86,20 @@ async def test_api_errors_become_hk8s_errors(sim, provider) -> None:  # type: ig
     assert info.value.context["code"] == "uniqueness_error"
     with pytest.raises(NotFoundError):
         await provider.delete_network(999_999)
+
+
+async def test_changes_are_counted_only_when_made(sim, provider) -> None:  # type: ignore[no-untyped-def]
+    changes.reset()
+    await provider.list_networks()
+    assert changes.made() == 0, "a read is no change"
+    await provider.create_network(net_spec())
+    assert changes.made() == 1
+    with pytest.raises(ConflictError):
+        await provider.create_network(net_spec())  # refused (422): nothing changed
+    with pytest.raises(NotFoundError):
+        await provider.delete_network(999_999)
+    assert changes.made() == 1
+    assert changes.describe() == "1 Hetzner API change(s)"
 
 
 async def test_bad_token_is_an_auth_error_without_the_token(sim, provider) -> None:  # type: ignore[no-untyped-def]
@@ -289,3 +303,18 @@ async def test_the_catalogue_keeps_per_location_deprecation_availability_and_pri
     await provider.load_balancer_types()
     await provider.locations()
     assert sim.stats.total == before
+
+
+async def test_a_server_that_never_starts_is_named(sim, provider_factory) -> None:  # type: ignore[no-untyped-def]
+    """'waiting for Hetzner action 100012' left the operator guessing which server hung."""
+    import dataclasses
+
+    from hk8s.errors import WaitTimeoutError
+    from hk8s.model.resources import ServerSpec
+
+    sim.set_faults(FaultSpec.parse({"never_running": ["demo-w-*"]}))
+    quick = provider_factory(timing=dataclasses.replace(Timing().scaled(50), action_timeout=1.0))
+    spec = ServerSpec("demo-w-3", "cx23", "ubuntu-24.04", "fsn1", dict(LABELS))
+    with pytest.raises(WaitTimeoutError) as info:
+        await quick.create_server(spec)
+    assert "server demo-w-3 to be created and running" in str(info.value)

@@ -118,6 +118,25 @@ async def test_failing_helm_job_raises_with_the_pod_log(world: World) -> None:
     assert TOKEN not in str(info.value)
 
 
+async def test_a_failed_job_is_run_again_by_the_next_attempt(world: World) -> None:
+    """A transient Helm failure (here: the chart repository briefly without the version) must
+    not stay failed forever: the next run deletes the failed Job and runs it again."""
+    kube = world.kube
+    world.api.faults.unknown_versions.add(("metrics-server", "9.9.9"))
+    config = cluster("addons: {metrics_server: {version: 9.9.9}}\n")
+    await kube.apply(render_base_manifests(config, token=TOKEN, network_id=7))
+    install = render_addon_manifests(config, "metrics_server")
+    await kube.apply(install.objects)
+    with pytest.raises(JobFailedError) as info:
+        await kube.wait_job(install.job_namespace, install.job_name, timeout=1200)
+    assert "the next hk8s create runs the Job again" in (info.value.hint or "")
+    world.api.faults.unknown_versions.clear()  # the repository is back
+    assert await kube.retry_failed_job(install.job_namespace, install.job_name)
+    await kube.apply(install.objects)
+    await kube.wait_job(install.job_namespace, install.job_name, timeout=1200)
+    assert not await kube.retry_failed_job(install.job_namespace, install.job_name)
+
+
 def web_objects(min_available: int) -> list[dict[str, Any]]:
     labels = {"app": "web"}
     return [
@@ -218,3 +237,33 @@ async def test_destroy_helpers_remove_load_balancer_services(world: World) -> No
     assert await kube.get("v1", "Service", "internal", namespace="default") is not None
     # Claims: whatever the API serves is listed and deleted (none exist here).
     assert await kube.delete_pvcs() == await kube.list_pvcs() == []
+
+
+async def test_client_key_material_never_touches_disk(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kubernetes client writes inline client-key-data to $TMPDIR and removes it only at
+    exit; a SIGKILL left the admin key behind. hk8s hands it over in memory instead."""
+    import os
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    clock = ScaledClock(SPEED)
+    ca = create_ca(
+        algorithm=KeyAlgorithm.ECDSA_P256, organization="kubernetes", now=dt.datetime.now(dt.UTC)
+    )
+    api = KubeAPI(ca.cert_pem, ca.key_pem, clock)
+    server = await api.serve("127.0.0.1", 0)
+    try:
+        kube = KubeClient.from_kubeconfig_text(
+            generate_admin_kubeconfig("demo", ca, server.url), clock=clock, timing=Timing()
+        )
+        assert await kube.list("v1", "Namespace")  # a real mTLS request with the client cert
+        key_file = kube._api.configuration.key_file
+        assert key_file.startswith("/proc/self/fd/")
+        assert list(tmp_path.iterdir()) == []
+        await kube.close()
+        assert not os.path.exists(key_file)
+    finally:
+        await api.stop()

@@ -139,10 +139,35 @@ def test_pagination_meta_and_per_page_cap(client: Client, sim: HcloudSim) -> Non
         f'<{sim.endpoint}/placement_groups?page=1&per_page=50>; rel="prev", '
         f'<{sim.endpoint}/placement_groups?page=2&per_page=50>; rel="last"'
     )
+    # The links keep the filters: following "next" pages through the same filtered list.
+    filtered = call(
+        sim, "GET", "/placement_groups", params={"label_selector": "n", "sort": "id:desc"}
+    )
+    assert filtered.headers["Link"].startswith(
+        f"<{sim.endpoint}/placement_groups?label_selector=n&sort=id%3Adesc&page=2&per_page=25>"
+    )
     capped = call(sim, "GET", "/placement_groups", params={"per_page": 100}).json()
     assert capped["meta"]["pagination"]["per_page"] == 50
     # hcloud's get_all walks the pages (per_page=50).
     assert len(client.placement_groups.get_all()) == 60
+
+
+def test_id_or_name_fields_take_an_integer_or_a_string(sim: HcloudSim) -> None:
+    # openapi.json: location, datacenter, server_type, image, load_balancer_type are
+    # "ID or name" (location, datacenter: oneOf string / integer; the others a string).
+    locations = call(sim, "GET", "/locations").json()["locations"]
+    fsn1 = next(loc for loc in locations if loc["name"] == "fsn1")
+    server_types = call(sim, "GET", "/server_types").json()["server_types"]
+    cx = next(t for t in server_types if t["name"] == "cx23")  # sold in fsn1 today
+    body = {"name": "by-id", "server_type": str(cx["id"]), "image": "debian-12",
+            "location": fsn1["id"], "start_after_create": False}  # fmt: skip
+    created = call(sim, "POST", "/servers", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["server"]["datacenter"]["location"]["name"] == "fsn1"
+    lb = {"name": "lb", "load_balancer_type": "lb11", "location": str(fsn1["id"])}
+    assert call(sim, "POST", "/load_balancers", json=lb).status_code == 201
+    bad = call(sim, "POST", "/load_balancers", json={**lb, "name": "x", "location": True})
+    assert (bad.status_code, bad.json()["error"]["code"]) == (422, "invalid_input")
 
 
 def test_label_selector_name_and_sort_filters(client: Client, sim: HcloudSim) -> None:

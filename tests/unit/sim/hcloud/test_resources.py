@@ -212,6 +212,10 @@ def test_firewall_rules_and_label_selector_application(client: Client) -> None:
     with pytest.raises(APIException) as info:  # still applied (Firewalls: resource_in_use)
         fw.delete()
     assert info.value.code == "resource_in_use"
+    by_selector = FirewallResource(type="server", server=client.servers.get_by_id(node))
+    with pytest.raises(APIException) as info:  # it has the firewall through the selector
+        fw.remove_from_resources([by_selector])
+    assert info.value.code == "firewall_managed_by_label_selector"
     fw.remove_from_resources([direct, created.firewall.applied_to[0]])
     client.servers.get_by_id(node).delete()
     assert fw.update(name="demo-fw-2").name == "demo-fw-2"
