@@ -34,6 +34,7 @@ from hk8s.controller._nodes import config_hash
 from hk8s.controller._servers import CONFIG_HASH_LABEL
 from hk8s.controller._upgrade_plan import parse_version, talos_tag
 from hk8s.errors import Hk8sError, PermanentError, UnavailableError
+from hk8s.machineconfig import INSTALLER_PLATFORM
 from hk8s.providers.talos import ApplyMode
 
 if TYPE_CHECKING:
@@ -84,6 +85,19 @@ def static_pod_versions(pods: Sequence[dict[str, Any]], node: str) -> dict[str, 
         _, _, tag = image.rpartition(":")
         found[component] = tag.removeprefix("v") if pod and tag else None
     return found
+
+
+def _check_platform(node: Node, platform: str) -> None:
+    """A node upgraded with another platform's installer boots as that platform (Talos bakes
+    ``talos.platform=`` into the installer's boot assets): say so instead of going on."""
+    if platform and platform != INSTALLER_PLATFORM:
+        raise PermanentError(
+            f"it booted the new release as platform {platform!r}, not {INSTALLER_PLATFORM!r}: "
+            "the installer image was not the Image Factory's hcloud installer",
+            hint="upgrade again with the `hcloud-installer` image of the cluster's schematic "
+            "(`hk8s upgrade` uses it)",
+            node=node.name,
+        )
 
 
 @dataclass
@@ -202,13 +216,15 @@ class NodeUpgrader:
         async def back() -> tuple[bool, str]:
             nonlocal went_down
             try:
-                tag = (await self.probe.version(node.address)).tag
+                info = await self.probe.version(node.address)
             except Hk8sError as exc:
                 if not exc.retryable:
                     raise
                 went_down = True
                 raise UnavailableError(f"{node.name} is rebooting ({exc.message})") from exc
+            tag = info.tag
             if parse_version(tag) == want:
+                _check_platform(node, info.platform)
                 return True, ""
             rebooted = went_down if boot is None else await self._rebooted(node, boot)
             if rebooted:

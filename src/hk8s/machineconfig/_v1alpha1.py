@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from hk8s.pki import CertAndKey, SecretsBundle
 
 __all__ = [
+    "INSTALLER_PLATFORM",
     "INSTALL_DISK",
     "KUBE_API_PORT",
     "cluster_endpoint_url",
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 KUBE_API_PORT = 6443
+INSTALLER_PLATFORM = "hcloud"  # Talos' platform name for Hetzner Cloud (talos.platform=hcloud)
 INSTALL_DISK = "/dev/sda"  # Hetzner Cloud servers boot from their one virtio-scsi disk
 _CP_EXCLUDE_LB = "node.kubernetes.io/exclude-from-external-load-balancers"
 _POD_SECURITY = {
@@ -60,7 +62,15 @@ _AUDIT_POLICY = {
 
 
 def installer_image(cluster: ClusterConfig, schematic: str | None = None) -> str:
-    """``factory.talos.dev/installer/<schematic>:v1.12.0``, host from ``talos.image_factory``."""
+    """``factory.talos.dev/hcloud-installer/<schematic>:v1.12.0``, host from
+    ``talos.image_factory``.
+
+    The platform installer, not the bare ``installer`` path: that one is the legacy ``metal``
+    profile, and Talos bakes ``talos.platform=`` into the installer's UKI, which GRUB boots
+    with ``grubUseUKICmdline: true``; after an upgrade with it a node would lose the hcloud
+    platform (metadata networking, hostname). The Image Factory serves one installer per
+    platform as ``<platform>-installer`` (siderolabs/image-factory README, "Container
+    Registry"; Talos docs, "Boot Assets": "use the <platform>-installer image")."""
     chosen = schematic or cluster.talos.effective_schematic
     if not chosen:
         raise ConfigError(
@@ -75,7 +85,7 @@ def installer_image(cluster: ClusterConfig, schematic: str | None = None) -> str
         )
     host = urlparse(cluster.talos.image_factory).netloc
     version = "v" + cluster.talos.version.removeprefix("v")
-    return f"{host}/installer/{chosen}:{version}"
+    return f"{host}/{INSTALLER_PLATFORM}-installer/{chosen}:{version}"
 
 
 def cluster_endpoint_url(endpoint: str) -> str:

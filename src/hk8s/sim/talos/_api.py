@@ -16,7 +16,7 @@ from grpclib.exceptions import GRPCError
 
 from hk8s.sim.talos._cluster import ETCD_VERSION, EtcdError
 from hk8s.sim.talos._config import ConfigRejected, parse_machine_config
-from hk8s.sim.talos._fleet import schematic_of_image, version_of_image
+from hk8s.sim.talos._fleet import platform_of_image, schematic_of_image, version_of_image
 from hk8s.talosapi.machine import machine_pb2
 from hk8s.talosapi.storage import storage_pb2
 
@@ -160,7 +160,10 @@ class NodeCalls:
                 os="linux",
                 arch=image.arch,
             ),
-            platform=machine_pb2.PlatformInfo(name="hcloud", mode="cloud"),
+            platform=machine_pb2.PlatformInfo(
+                name=self.node.disk.platform,
+                mode="metal" if self.node.disk.platform == "metal" else "cloud",
+            ),
             features=machine_pb2.FeaturesInfo(rbac=True),
         )
 
@@ -256,9 +259,12 @@ class NodeCalls:
             return
 
         schematic = schematic_of_image(image) or node.disk.image.schematic
+        platform = platform_of_image(image)
 
         def switch() -> None:
             node.disk.image = replace(node.disk.image, version=version, schematic=schematic)
+            # The installer's UKI names its platform; GRUB boots that command line.
+            node.disk.platform = platform
 
         await node.reboot(then=switch)
 

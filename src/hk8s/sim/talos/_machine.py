@@ -26,6 +26,9 @@ class MachineDisk:
     # A config applied with mode STAGED: it becomes the config at the next boot.
     staged: MachineConfig | None = None
     etcd_data: bool = False
+    # talos.platform= of the installed boot assets: the hcloud snapshot's, until an upgrade
+    # installs another platform's installer (a bare ``installer`` is ``metal``).
+    platform: str = "hcloud"
 
     @property
     def version(self) -> str:

@@ -73,7 +73,7 @@ class FakeTalos:
             raise AuthError("wrong mode")
         self.configs[node] = data
         if maintenance:  # the node installs the release its config names, then reboots
-            self.releases[node] = _image_tag(data, "/installer/")
+            self.releases[node] = _image_tag(data, "-installer/")
         self.applied.append((self.name(node), mode, maintenance))
         if self.members and self._control_plane(node) and self.name(node) not in self.members:
             self.members.append(self.name(node))

@@ -47,6 +47,8 @@ class FakeNode:
     down: int = 0
     fails: bool = False
     boots: int = 1  # the kubelet's bootID changes with every boot
+    platform: str = "hcloud"
+    installing: str = "hcloud"  # the platform of the installer the running upgrade uses
 
 
 @dataclass
@@ -81,10 +83,10 @@ class FakeTalos:
                 fake.down -= 1
                 raise UnavailableError(f"{fake.name} is rebooting")
             if not fake.fails:
-                fake.version = fake.target
+                fake.version, fake.platform = fake.target, fake.installing
             fake.target = None
             fake.boots += 1
-        return VersionInfo(tag=fake.version)
+        return VersionInfo(tag=fake.version, platform=fake.platform)
 
     async def upgrade(
         self, node: str, image: str, *, preserve: bool = False, stage: bool = False
@@ -92,6 +94,8 @@ class FakeTalos:
         fake = self.cluster.by_address(node)
         self.cluster.log.append(f"upgrade {fake.name}")
         fake.target = image.rpartition(":")[2]
+        # Image Factory: <platform>-installer/<schematic>; the bare installer/ is metal's.
+        fake.installing = "hcloud" if "/hcloud-installer/" in image else "metal"
         fake.busy, fake.down = BUSY_POLLS, self.cluster.down_polls
         self.cluster.max_down = max(self.cluster.max_down, self.cluster.down_now())
 

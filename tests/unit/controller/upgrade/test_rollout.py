@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from .conftest import Rollout
 
-IMAGE = "factory.example/installer/abc:v1.13.0"
+IMAGE = "factory.example/hcloud-installer/abc:v1.13.0"
 
 
 def talos_plan(rollout: Rollout) -> UpgradePlan:
@@ -179,3 +179,16 @@ async def test_a_poll_that_times_out_while_installing_is_not_a_rollback(rollout:
     rollout.cluster.flaky_polls = 1  # then the node still answers at v1.12.0 (installing)
     done = await upgrade_talos(rollout)
     assert len(done) == 6
+
+
+async def test_a_node_that_boots_as_another_platform_stops_the_run(rollout: Rollout) -> None:
+    # The factory's bare `installer/` image is the metal profile: the node would boot the new
+    # release without the hcloud platform (metadata networking, hostname).
+    upgrader = rollout.upgrader
+    node = next(n for n in upgrader.nodes if n.name == "demo-cp-1")
+    with pytest.raises(PermanentError, match="platform 'metal'") as caught:
+        await upgrader.upgrade_talos(
+            node, "factory.example/installer/abc:v1.13.0", "v1.13.0", "1.35.0"
+        )
+    assert caught.value.context["node"] == "demo-cp-1"
+    assert "hcloud-installer" in (caught.value.hint or "")

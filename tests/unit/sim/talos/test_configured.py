@@ -137,10 +137,22 @@ async def test_upgrade_reboots_into_the_new_release(env: Env) -> None:
     async with env.client(ip) as talos:
         await talos.version()
         await talos.bootstrap()
-        await talos.upgrade("factory.talos.dev/installer/abc:v1.12.1")
+        await talos.upgrade(f"factory.talos.dev/hcloud-installer/{'a' * 64}:v1.12.1")
         await env.wait_configured(ip, "v1.12.1")
         # Talos keeps its etcd data across the upgrade.
         assert len((await talos.etcd_member_list())[0].unwrap()) == 1
+        assert (await talos.version())[0].unwrap().platform == "hcloud"
+
+
+async def test_the_bare_factory_installer_turns_the_node_into_metal(env: Env) -> None:
+    # The factory's `installer/` path is the metal profile: its UKI says talos.platform=metal.
+    _, ip = await configure(env)
+    async with env.client(ip) as talos:
+        assert (await talos.version())[0].unwrap().platform == "hcloud"
+        await talos.upgrade(f"factory.talos.dev/installer/{'a' * 64}:v1.12.1", force=True)
+        await env.wait_configured(ip, "v1.12.1")
+        info = (await talos.version())[0].unwrap()
+        assert (info.platform, info.platform_mode) == ("metal", "metal")
 
 
 async def test_failed_upgrade_boots_the_old_release(env: Env) -> None:
