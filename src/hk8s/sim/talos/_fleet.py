@@ -84,6 +84,8 @@ class TalosFleet:
         self.disks: dict[int, MachineDisk] = {}
         self.nodes: dict[int, TalosNode] = {}
         self.clusters: dict[str, TalosCluster] = {}
+        # Installer images pulled once already (the factory has built them).
+        self.pulled: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 

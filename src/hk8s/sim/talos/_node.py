@@ -81,6 +81,8 @@ class TalosNode:
         self.event_signal = asyncio.Event()
         self.kubelet_registered = False
         self.booted_at = 0.0
+        # Clock time the configured boot began: CRI and time sync count from here.
+        self.configured_at = 0.0
         # The actor id of the API action (reboot, upgrade, ...) the node is carrying out.
         self.actor = ""
         self._sequence = ""
@@ -223,6 +225,7 @@ class TalosNode:
         await self._start_configured(config)
 
     async def _start_configured(self, config: MachineConfig) -> None:
+        self.configured_at = self.fleet.clock.now()
         cluster = self.fleet.cluster_for(config)
         os_ca = self._os_ca(config, cluster)
         while os_ca is None:  # a worker asks trustd on a control plane for its certificate

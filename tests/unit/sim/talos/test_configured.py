@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pytest
 import yaml
 from cryptography import x509
 
-from hk8s.errors import AuthError, UnavailableError
+from hk8s.errors import AuthError, PermanentError, TransientAPIError, UnavailableError
 from hk8s.pki import KeyAlgorithm, create_ca, generate_talosconfig
 from hk8s.providers.talos import (
     ApplyMode,
@@ -132,6 +133,26 @@ async def test_etcd_is_consistent_across_control_planes(env: Env) -> None:
                 r.unwrap()
 
 
+async def test_an_early_bootstrap_is_refused_until_cri_and_time_sync_then_works(
+    env: Env,
+) -> None:
+    # v1alpha1_server.go Bootstrap answers FailedPrecondition on a node that just booted;
+    # the client reports it as retryable (upstream's pkg/cluster/bootstrap.go retries it).
+    env.fleet.timings = replace(env.fleet.timings, cri=1e9, time_sync=1e9)
+    _, ip = await configure(env)
+    async with env.client(ip) as talos:
+        await talos.version()
+        with pytest.raises(TransientAPIError, match="bootstrap is not available yet") as caught:
+            await talos.bootstrap()
+        assert caught.value.retryable
+        assert caught.value.context["grpc_status"] == "FAILED_PRECONDITION"
+        env.fleet.timings = replace(env.fleet.timings, cri=0.0)
+        with pytest.raises(TransientAPIError, match="time is not in sync yet"):
+            await talos.bootstrap()
+        env.fleet.timings = replace(env.fleet.timings, time_sync=0.0)
+        assert await talos.bootstrap() is BootstrapOutcome.STARTED
+
+
 async def test_upgrade_reboots_into_the_new_release(env: Env) -> None:
     _, ip = await configure(env)
     async with env.client(ip) as talos:
@@ -223,3 +244,68 @@ async def test_reboot_events_carry_its_actor_id(env: Env) -> None:
     assert seen[0] == ("machine.SequenceEvent", "reboot")
     assert ("machine.MachineStatusEvent", "REBOOTING") in seen
     assert seen[-1] == ("machine.SequenceEvent", "reboot")
+
+
+INSTALLER = f"factory.talos.dev/hcloud-installer/{'a' * 64}"
+
+
+async def test_upgrade_pulls_the_installer_inside_the_call(env: Env) -> None:
+    # Talos answers Upgrade only after pulling and test-running the installer; the factory
+    # builds an installer on its first request.
+    timings = env.fleet.timings
+    _, ip = await configure(env)
+    async with env.client(ip) as talos:
+        await talos.version()
+        started = env.fleet.clock.now()
+        await talos.upgrade(f"{INSTALLER}:v1.12.1", force=True)
+        took = env.fleet.clock.now() - started
+        assert took >= timings.installer_pull + timings.installer_build
+        with pytest.raises(PermanentError, match="not found") as caught:
+            await talos.upgrade(f"{INSTALLER}:v1.99.0", force=True)
+        assert "check that" in (caught.value.hint or "")
+
+
+async def test_the_upgrade_call_gets_more_than_a_request_timeout(env: Env) -> None:
+    # A factory build of 2.5 wall seconds outlasts any request deadline (2 s at this speed);
+    # the Upgrade call has its own, and succeeds.
+    speed = 1.0 / env.fleet.clock.wall(1.0)  # type: ignore[attr-defined]
+    env.fleet.timings = replace(env.fleet.timings, installer_build=2.5 * speed)
+    _, ip = await configure(env)
+    timing = replace(env.timing, upgrade_call_timeout=10.0 * speed)
+    async with TalosClient([ip], credentials=env.creds, timing=timing) as talos:
+        await talos.version()
+        [ack] = await talos.upgrade(f"{INSTALLER}:v1.12.2", force=True)
+        assert ack.unwrap() == "Upgrade request received"
+
+
+@pytest.mark.parametrize(
+    ("release", "preserve", "refused"),
+    [
+        ("v1.11.6", True, True),  # preserve changes nothing before 1.12.9 / 1.13.4
+        ("v1.12.8", True, True),
+        ("v1.12.9", True, False),  # ... and skips the etcd check from then on
+        ("v1.13.4", True, False),
+        ("v1.13.9", False, True),
+    ],
+)
+async def test_upgrade_checks_etcd_unless_preserve_switches_it_off(
+    env: Env, release: str, preserve: bool, refused: bool
+) -> None:
+    server_id, ip = await env.server("cp", version=release)
+    async with env.maintenance(ip) as maint:
+        await maint.apply_configuration(env.config("cp", f"demo-cp-{server_id}"), ApplyMode.AUTO)
+    await env.wait_configured(ip)
+    env.fleet.timings = replace(env.fleet.timings, time_sync=0.0, cri=0.0)
+    async with env.client(ip) as talos:
+        await talos.bootstrap()
+        cluster = env.fleet.nodes[server_id].cluster
+        assert cluster is not None
+        cluster.join("demo-cp-8", "127.99.0.8")
+        cluster.join("demo-cp-9", "127.99.0.9")
+        cluster.set_started("127.99.0.9", False)  # a member that is down
+        if refused:
+            with pytest.raises(TransientAPIError, match="all members must be healthy"):
+                await talos.upgrade(f"{INSTALLER}:v1.13.9", preserve=preserve)
+        else:
+            [ack] = await talos.upgrade(f"{INSTALLER}:v1.13.9", preserve=preserve)
+            assert ack.ok
