@@ -4,8 +4,9 @@ Starting from the reference ``gen-config/base-{controlplane,worker}.yaml`` of ea
 (minus ``persist``, which the v1alpha1 schema does not allow), hk8s sets what a Hetzner cluster
 needs: the API endpoint, Kubernetes images, the install disk and Image Factory installer, no
 CNI and no kube-proxy (Cilium replaces both), the external cloud provider (hcloud CCM), pool
-labels and taints, the node's hostname (1.11), and ``kubelet.nodeIP.validSubnets`` set to the
-private node subnet so kubelet registers the private IP, not the public one.
+labels and taints, the node's hostname (1.11), and ``kubelet.nodeIP.validSubnets`` and
+``cluster.etcd.advertisedSubnets`` set to the private node subnet, so that kubelet registers
+and etcd advertises the private IP, not the public one.
 """
 
 from __future__ import annotations
@@ -184,7 +185,13 @@ def v1alpha1_document(
         "registries": {"kubernetes": {"disabled": True}, "service": {}},
     }
     if control_plane:
-        cluster_doc["etcd"] = {"ca": _pair(secrets.etcd_ca, with_key=True)}
+        # Without advertisedSubnets etcd advertises the node's lowest routed address, which
+        # on Hetzner can be the public one (5.x, 49.x below 10.x; any public IP below a
+        # 172.16/12 or 192.168/16 network), where the firewall drops etcd's peer traffic.
+        cluster_doc["etcd"] = {
+            "ca": _pair(secrets.etcd_ca, with_key=True),
+            "advertisedSubnets": [network.node_subnet],
+        }
     # Every kubelet needs --cloud-provider=external for the hcloud CCM, workers included.
     cluster_doc["externalCloudProvider"] = {"enabled": True}
     if control_plane and not any(p.count for p in cluster.pools() if p.role == "worker"):

@@ -192,6 +192,8 @@ def test_control_plane_settings(
         example_bundle.service_account_key_pem
     )
     assert cluster["etcd"]["ca"]["key"]
+    # etcd advertises the private address: the lowest routed one may be public (firewalled).
+    assert cluster["etcd"]["advertisedSubnets"] == ["10.0.1.0/24"]
 
 
 def test_hostname_per_contract(

@@ -258,7 +258,7 @@ class NodeCalls:
             raise GRPCError(Status.ALREADY_EXISTS, "etcd data directory is not empty")
         if req.recover_etcd and node.recovery_snapshot is None:
             raise GRPCError(Status.FAILED_PRECONDITION, "etcd snapshot hasn't been uploaded")
-        cluster.bootstrap(node.hostname, node.ip)
+        cluster.bootstrap(node.hostname, node.ip, node.etcd_address())
         node.disk.etcd_data = True
         node.services["etcd"] = ("Running", True, "")
         node.emit_service("etcd", machine_pb2.ServiceStateEvent.RUNNING)

@@ -59,6 +59,8 @@ class MachineConfig:
     allow_scheduling_on_control_planes: bool = False
     # From machine.kubelet.image's tag (ghcr.io/siderolabs/kubelet:v1.34.1 -> "1.34.1").
     kubernetes_version: str | None = None
+    # cluster.etcd.advertisedSubnets: where etcd picks the address it advertises from.
+    etcd_advertised_subnets: tuple[str, ...] = ()
 
     @property
     def control_plane(self) -> bool:
@@ -176,7 +178,8 @@ def parse_machine_config(data: bytes) -> MachineConfig:
         problems.append("cluster CA key is not allowed on non-controlplane nodes (.cluster.ca)")
     if control_plane and (k8s_crt is None or k8s_key is None):
         problems.append("key/cert combination should not be empty (.cluster.ca)")
-    etcd = _section(_section(cluster, "etcd"), "ca")
+    etcd_doc = _section(cluster, "etcd")
+    etcd = _section(etcd_doc, "ca")
     if kind == "worker" and etcd:
         problems.append("etcd config is only allowed on control plane machines")
     labels, taints = _node_labels_and_taints(machine, extra, problems)
@@ -203,6 +206,7 @@ def parse_machine_config(data: bytes) -> MachineConfig:
         node_taints=taints,
         allow_scheduling_on_control_planes=bool(cluster.get("allowSchedulingOnControlPlanes")),
         kubernetes_version=_kubelet_version(machine, extra),
+        etcd_advertised_subnets=tuple(str(c) for c in etcd_doc.get("advertisedSubnets") or ()),
     )
 
 

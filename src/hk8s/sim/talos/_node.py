@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import ipaddress
 import logging
 import socket
 import time
@@ -124,6 +125,25 @@ class TalosNode:
             self.config and self.config.control_plane and cluster and cluster.kube_api_up
             and self.services.get("etcd", ("", None, ""))[0] == "Running"
         )  # fmt: skip
+
+    def etcd_address(self) -> str:
+        """The address etcd advertises (internal/app/machined/pkg/controllers/etcd/spec.go):
+        without ``advertisedSubnets`` the first routed address, and node addresses are kept
+        sorted, lowest first (IPv4 before IPv6); with them, the first address they match
+        (``!cidr`` excludes)."""
+        addresses = sorted(
+            (ipaddress.ip_address(a) for a in self.addresses), key=lambda a: (a.version, a)
+        )
+        config = self.disk.config
+        subnets = config.etcd_advertised_subnets if config else ()
+        if not subnets:
+            return str(addresses[0])
+        include = [ipaddress.ip_network(c, strict=False) for c in subnets if c[:1] != "!"]
+        exclude = [ipaddress.ip_network(c[1:], strict=False) for c in subnets if c[:1] == "!"]
+        for address in addresses:
+            if any(address in n for n in include) and not any(address in n for n in exclude):
+                return str(address)
+        return ""
 
     def kubelet_info(self) -> KubeletInfo:
         config = self.disk.config
@@ -270,14 +290,35 @@ class TalosNode:
                 await self.fleet.clock.sleep(timings.retry)
             await self.fleet.clock.sleep(timings.etcd_join)
             while True:
+                advertised = self.etcd_address()
+                blocked = self._peers_unreachable(cluster, advertised)
+                if blocked:
+                    self.services["etcd"] = ("Preparing", None, blocked)
+                    await self.fleet.clock.sleep(timings.retry)
+                    continue
                 try:
-                    cluster.join(self.hostname, self.ip)
+                    cluster.join(self.hostname, self.ip, advertised)
                     break
                 except Exception:  # no quorum to add a member: etcd retries
                     await self.fleet.clock.sleep(timings.retry)
             self.disk.etcd_data = True
         self.services["etcd"] = ("Running", True, "")
         self.emit_service("etcd", machine_pb2.ServiceStateEvent.RUNNING)
+
+    def _peers_unreachable(self, cluster: TalosCluster, advertised: str) -> str:
+        """Why this node's etcd cannot reach its peers, or "". The cluster's firewall opens
+        only 6443 and 50000 on public addresses, so etcd's peer traffic (2380) flows only
+        over the private network: a member that advertises a public address is unreachable."""
+        if not advertised:
+            return "no address matches cluster.etcd.advertisedSubnets"
+        public = [(m.hostname, m.address) for m in cluster.members.values()
+                  if m.started and m.address == m.ip]  # fmt: skip
+        if advertised == self.ip:
+            public.append((self.hostname, advertised))
+        if not public:
+            return ""
+        names = ", ".join(f"{name} ({address})" for name, address in public)
+        return f"etcd peers unreachable: {names} advertise a public address, 2380 is firewalled"
 
     async def _run_kubelet(self, cluster: TalosCluster) -> None:
         timings = self.fleet.timings

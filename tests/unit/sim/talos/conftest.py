@@ -41,12 +41,16 @@ class Env:
         self.creds = TalosCredentials(talosconfig.ca_pem, talosconfig.crt_pem, talosconfig.key_pem)
         self._server_ids = itertools.count(1)
 
-    async def server(self, pool: str = "cp", version: str = "v1.11.3") -> tuple[int, str]:
+    async def server(
+        self, pool: str = "cp", version: str = "v1.11.3", private: str = "10.0.1"
+    ) -> tuple[int, str]:
         """A powered-on server booting a Talos snapshot; returns (server id, IP)."""
         n = next(_ips)
         server_id, ip = next(self._server_ids), f"127.61.{n // 250}.{n % 250 + 2}"
         self.fleet.install(server_id, TalosImage(version, "amd64"))
-        await self.fleet.power_on(server_id, f"demo-{pool}-{server_id}", ip, [f"10.0.1.{n}"])
+        await self.fleet.power_on(
+            server_id, f"demo-{pool}-{server_id}", ip, [f"{private}.{n % 250 + 2}"]
+        )
         self.endpoint = self.endpoint or ip
         return server_id, ip
 

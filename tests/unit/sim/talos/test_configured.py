@@ -11,6 +11,7 @@ import pytest
 import yaml
 from cryptography import x509
 
+from hk8s.config import parse_config
 from hk8s.errors import AuthError, PermanentError, TransientAPIError, UnavailableError
 from hk8s.pki import KeyAlgorithm, create_ca, generate_talosconfig
 from hk8s.providers.talos import (
@@ -309,3 +310,40 @@ async def test_upgrade_checks_etcd_unless_preserve_switches_it_off(
         else:
             [ack] = await talos.upgrade(f"{INSTALLER}:v1.13.9", preserve=preserve)
             assert ack.ok
+
+
+@pytest.mark.parametrize("advertised_subnets", [True, False])
+async def test_etcd_peers_meet_on_the_private_network_only_with_advertised_subnets(
+    env: Env, advertised_subnets: bool
+) -> None:
+    # A 192.168/16 network: the (loopback) public address sorts first, and Talos' etcd
+    # advertises the lowest routed address unless cluster.etcd.advertisedSubnets says
+    # otherwise; peer traffic on public addresses is firewalled.
+    env.cluster = parse_config(
+        "name: demo\nlocation: fsn1\ntalos:\n  version: v1.11.3\ncontrol_plane:\n  count: 3\n"
+        "network:\n  cidr: 192.168.0.0/16\n  node_subnet: 192.168.1.0/24\n"
+    )
+    ips = []
+    for _ in range(2):
+        server_id, ip = await env.server("cp", private="192.168.1")
+        document = yaml.safe_load(env.config("cp", f"demo-cp-{server_id}"))
+        assert document["cluster"]["etcd"]["advertisedSubnets"] == ["192.168.1.0/24"]
+        if not advertised_subnets:
+            del document["cluster"]["etcd"]["advertisedSubnets"]
+        async with env.maintenance(ip) as maint:
+            await maint.apply_configuration(yaml.safe_dump(document).encode(), ApplyMode.AUTO)
+        await env.wait_configured(ip)
+        ips.append(ip)
+    env.fleet.timings = replace(env.fleet.timings, time_sync=0.0, cri=0.0)
+    async with env.client(ips[0]) as talos:
+        await talos.bootstrap()
+        await env.fleet.clock.sleep(60)  # ample time for the second member to join
+        [members] = await talos.etcd_member_list()
+    peers = {m.hostname: m.peer_urls[0] for m in members.unwrap()}
+    if advertised_subnets:
+        assert len(peers) == 2
+        assert all("//192.168.1." in url for url in peers.values())
+    else:
+        assert list(peers.values()) == [f"https://{ips[0]}:2380"]  # the public address
+        etcd = env.fleet.node_by_address(ips[1]).services["etcd"]  # type: ignore[union-attr]
+        assert etcd[0] == "Preparing" and "2380 is firewalled" in etcd[2]
