@@ -18,7 +18,8 @@ Talos, per node (after talos' ``talosctl upgrade`` and the "Upgrading Talos Linu
    fails to boot): that is a failure, reported at once instead of waiting out the timeout;
 4. control planes: etcd has every control plane as a member again;
 5. the machine config rendered for the new release (installer image, contract) applied in
-   AUTO mode (``.machine.install`` changes apply without a reboot) and the config-hash label
+   AUTO mode (``.machine.install`` changes apply without a reboot; a contract change Talos
+   applies only at boot reboots the node, which is then waited for) and the config-hash label
    updated, so a later ``hk8s create`` finds nothing to change;
 6. the Node Ready, then uncordoned.
 
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from hk8s.controller._create_etcd import wait_etcd_members
 from hk8s.controller._health import CONTROL_PLANE_PODS, check_health
+from hk8s.controller._node_reboots import wait_back_after_reboot
 from hk8s.controller._nodes import config_hash
 from hk8s.controller._servers import CONFIG_HASH_LABEL
 from hk8s.controller._upgrade_plan import parse_version, talos_tag
@@ -191,6 +193,10 @@ class NodeUpgrader:
             self.waiter.step(key, f"machine config for Talos {target} on {node.name}")
             mode = await self.apply_config(node, data, ApplyMode.AUTO)
             self.waiter.done(key, f"machine config for Talos {target} on {node.name}", mode)
+            if mode == ApplyMode.REBOOT.value:
+                # The new release's config changed something Talos only applies at boot
+                # (CanApplyImmediate): this node reboots once more, alone.
+                await wait_back_after_reboot(self.probe, self.waiter, node)
         await self.ready_and_uncordoned(node)
 
     async def _uncordon_quietly(self, node: Node) -> None:

@@ -18,6 +18,7 @@ from grpclib.exceptions import GRPCError
 from hk8s.sim.talos._cluster import ETCD_VERSION, EtcdError
 from hk8s.sim.talos._config import ConfigRejected, parse_machine_config
 from hk8s.sim.talos._fleet import platform_of_image, schematic_of_image, version_of_image
+from hk8s.sim.talos._immediate import can_apply_immediately
 from hk8s.talosapi.machine import machine_pb2
 from hk8s.talosapi.storage import storage_pb2
 
@@ -30,12 +31,6 @@ __all__ = ["MAINTENANCE_UNIMPLEMENTED", "NodeCalls", "preserve_skips_etcd_checks
 
 Apply = machine_pb2.ApplyConfigurationRequest
 MAINTENANCE_UNIMPLEMENTED = "API is not implemented in maintenance mode"
-# What a running node cannot apply without a reboot. Talos' Runtime.CanApplyImmediate
-# (internal/app/machined/pkg/runtime/v1alpha1/v1alpha1_runtime.go) lets .cluster,
-# .machine.install, .machine.kubelet and .machine.nodeLabels/nodeTaints change live (what
-# ``talosctl upgrade-k8s`` relies on to roll the kubelet image with NO_REBOOT); of the fields
-# the simulator reads, the machine's PKI and trustd token are the rest of .machine.
-_NEEDS_REBOOT = ("os_ca_crt", "os_ca_key", "token")
 
 
 def preserve_skips_etcd_checks(version: str) -> bool:
@@ -148,14 +143,13 @@ class NodeCalls:
         node, current = self.node, self._config()
         if config.type != current.type:
             raise GRPCError(Status.INVALID_ARGUMENT, "machine type can't be changed")
-        live = all(getattr(config, f) == getattr(current, f) for f in _NEEDS_REBOOT)
+        live = can_apply_immediately(current.raw, config.raw)
         mode = req.mode
         if mode == Apply.AUTO:
             mode = Apply.NO_REBOOT if live else Apply.REBOOT
         if mode in (Apply.NO_REBOOT, Apply.TRY) and not live:
             raise GRPCError(
-                Status.INVALID_ARGUMENT,
-                "the configuration change requires a reboot, use --mode=auto or --mode=reboot",
+                Status.INVALID_ARGUMENT, "this config change can't be applied in immediate mode"
             )
         reply = machine_pb2.ApplyConfiguration(mode=mode)
         if req.dry_run:

@@ -175,3 +175,21 @@ async def test_protection_protects_what_stays_and_scale_down_still_works(
     await create_cluster(smaller, harness.ports(smaller), harness.options())
     assert names(harness) == ["demo-cp-1", "demo-workers-1"]
     assert all(s.protected for s in harness.hcloud.servers.values())
+
+
+async def test_a_change_that_needs_a_reboot_reboots_one_node_at_a_time(harness: Harness) -> None:
+    # A user patch outside what Talos applies live (CanApplyImmediate: .machine.files, env,
+    # udev, most features): each node reboots with its config; never several at once.
+    config = cluster(cp=3, workers=2)
+    await create_cluster(config, harness.ports(config), harness.options(), RecordingReporter())
+    harness.talos.reboot_changes = True
+    harness.talos.applied.clear()
+    patched = cluster(
+        cp=3, workers=2, extra="talos:\n  patches:\n    all:\n      - machine: {env: {A: b}}\n"
+    )
+    await create_cluster(patched, harness.ports(patched), harness.options(), RecordingReporter())
+    assert [name for name, _, _ in harness.talos.applied] == [
+        "demo-cp-1", "demo-cp-2", "demo-cp-3", "demo-workers-1", "demo-workers-2",
+    ]  # fmt: skip
+    assert harness.talos.max_rebooting == 1
+    assert not any(harness.talos.rebooting.values())  # each came back before the next

@@ -114,7 +114,13 @@ class FakeTalos:
             raise TransientAPIError(f"Talos Upgrade on {node}: timed out")
 
     async def apply_config(
-        self, node: str, data: bytes, mode: ApplyMode, *, maintenance: bool = False
+        self,
+        node: str,
+        data: bytes,
+        mode: ApplyMode,
+        *,
+        maintenance: bool = False,
+        dry_run: bool = False,
     ) -> ApplyResult:
         fake = self.cluster.by_address(node)
         self.cluster.log.append(f"apply {fake.name} {mode.value}")
