@@ -183,8 +183,14 @@ class NodeCalls:
             await node.fleet.hooks.kubelet(cluster, node.kubelet_info(), True)
 
     # ------------------------------------------------------------------------ version
+    def _readable(self) -> None:
+        """Reader calls: a configured node; in maintenance mode only from 1.13 on (apid with
+        the Reader role; before, maintenance/server.go assertAdminRole -> Unimplemented)."""
+        if not (self.node.maintenance and self.node.apid_in_maintenance):
+            self._config()
+
     async def version(self, req: Any) -> machine_pb2.Version:
-        self._config()  # maintenance/server.go assertAdminRole: reader -> Unimplemented
+        self._readable()
         image = self.node.disk.image
         return machine_pb2.Version(
             version=machine_pb2.VersionInfo(
@@ -199,7 +205,8 @@ class NodeCalls:
                 name=self.node.disk.platform,
                 mode="metal" if self.node.disk.platform == "metal" else "cloud",
             ),
-            features=machine_pb2.FeaturesInfo(rbac=True),
+            # v1alpha1_server.go Version: features only once the node has a config.
+            features=machine_pb2.FeaturesInfo(rbac=True) if self.node.config else None,
         )
 
     async def disks(self, req: Any) -> storage_pb2.Disks:
@@ -218,7 +225,7 @@ class NodeCalls:
         return storage_pb2.Disks(disks=[disk])
 
     async def service_list(self, req: Any) -> machine_pb2.ServiceList:
-        self._config()
+        self._readable()
         infos = []
         for name, (state, healthy, message) in sorted(self.node.services.items()):
             health = machine_pb2.ServiceHealth(

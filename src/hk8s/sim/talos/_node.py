@@ -104,6 +104,16 @@ class TalosNode:
         return self.phase == "maintenance"
 
     @property
+    def apid_in_maintenance(self) -> bool:
+        """Talos 1.13+ has no separate maintenance service: apid serves maintenance mode,
+        with the Reader role for callers without a certificate (see ``_gateway``)."""
+        parts = self.disk.version.lstrip("v").split(".")
+        try:
+            return (int(parts[0]), int(parts[1])) >= (1, 13)
+        except (IndexError, ValueError):
+            return False
+
+    @property
     def hostname(self) -> str:
         config = self.disk.config
         return config.hostname if config and config.hostname else self.server_name
@@ -289,7 +299,7 @@ class TalosNode:
                 self.services["etcd"] = ("Preparing", None, "Waiting for etcd to be bootstrapped")
                 await self.fleet.clock.sleep(timings.retry)
             await self.fleet.clock.sleep(timings.etcd_join)
-            while True:
+            while cluster.member_for(self.ip) is None:  # else bootstrapped here meanwhile
                 advertised = self.etcd_address()
                 blocked = self._peers_unreachable(cluster, advertised)
                 if blocked:

@@ -15,7 +15,7 @@ from hk8s.model import ScaledClock, Timing
 from hk8s.pki import generate_talosconfig, load_secrets
 from hk8s.providers.talos import TalosClient, TalosCredentials
 from hk8s.sim.factory import TalosImage
-from hk8s.sim.talos import TalosFaults, TalosFleet
+from hk8s.sim.talos import TalosFaults, TalosFleet, TalosTimings
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -90,6 +90,9 @@ async def env() -> AsyncIterator[Env]:
     faults = TalosFaults(
         stuck_in_maintenance=["*-stuck"], failed_upgrades=["*-bad"], slow_boots=["*-slow-*"]
     )
-    fleet = TalosFleet(ScaledClock(SPEED), faults=faults)
+    # Bootstrap is refused until CRI is up and the clock in sync (a few simulated seconds);
+    # tests of that set these timings themselves, the others need not retry it.
+    timings = TalosTimings(cri=0.0, time_sync=0.0)
+    fleet = TalosFleet(ScaledClock(SPEED), faults=faults, timings=timings)
     yield Env(fleet)
     await fleet.close()

@@ -347,3 +347,22 @@ async def test_etcd_peers_meet_on_the_private_network_only_with_advertised_subne
         assert list(peers.values()) == [f"https://{ips[0]}:2380"]  # the public address
         etcd = env.fleet.node_by_address(ips[1]).services["etcd"]  # type: ignore[union-attr]
         assert etcd[0] == "Preparing" and "2380 is firewalled" in etcd[2]
+
+
+async def test_a_worker_forwards_no_requests(env: Env) -> None:
+    # apid on a worker has no client certificate, hence no remote backends (director.go:
+    # PermissionDenied "no request forwarding"); a single target that is itself is served.
+    _, cp = await configure(env)
+    _, worker = await configure(env, "app")
+    await env.wait_configured(worker)
+    via_worker = TalosClient([worker], credentials=env.creds, timing=env.timing, nodes=[cp])
+    async with via_worker:
+        with pytest.raises(AuthError, match="no request forwarding"):
+            await via_worker.version()
+        with pytest.raises(AuthError, match="no request forwarding"):
+            await via_worker.with_nodes(cp, worker).version()
+        [itself] = await via_worker.with_nodes(worker).version()
+        assert itself.ok
+    via_cp = TalosClient([cp], credentials=env.creds, timing=env.timing, nodes=[worker])
+    async with via_cp:  # a control plane forwards
+        assert [r.ok for r in await via_cp.version()] == [True]
