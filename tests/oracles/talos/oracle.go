@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/siderolabs/talos/pkg/machinery/config"
@@ -24,6 +25,7 @@ import (
 	"github.com/siderolabs/talos/pkg/machinery/config/generate"
 	"github.com/siderolabs/talos/pkg/machinery/config/generate/secrets"
 	"github.com/siderolabs/talos/pkg/machinery/config/machine"
+	"github.com/siderolabs/talos/pkg/machinery/config/types/v1alpha1"
 	"github.com/siderolabs/talos/pkg/machinery/config/validation"
 	"gopkg.in/yaml.v3"
 )
@@ -132,6 +134,9 @@ func generateConfigs(args []string) error {
 	version := flags.String("talos", "", "Talos version (the config contract)")
 	image := flags.String("install-image", "", "installer image")
 	disk := flags.String("install-disk", "", "install disk")
+	sans := flags.String("sans", "", "additional subject alt names, comma-separated")
+	cni := flags.String("cni", "", "CNI name (none: installed later)")
+	schedule := flags.Bool("allow-scheduling-on-control-planes", false, "no workers")
 	out := flags.String("out", "", "output directory")
 
 	if err := flags.Parse(args); err != nil {
@@ -148,12 +153,23 @@ func generateConfigs(args []string) error {
 		return err
 	}
 
-	input, err := generate.NewInput(*name, *endpoint, *kubernetes,
+	options := []generate.Option{
 		generate.WithSecretsBundle(bundle),
 		generate.WithVersionContract(contract),
 		generate.WithInstallImage(*image),
 		generate.WithInstallDisk(*disk),
-	)
+		generate.WithAllowSchedulingOnControlPlanes(*schedule),
+	}
+
+	if *sans != "" {
+		options = append(options, generate.WithAdditionalSubjectAltNames(strings.Split(*sans, ",")))
+	}
+
+	if *cni != "" {
+		options = append(options, generate.WithClusterCNIConfig(&v1alpha1.CNIConfig{CNIName: *cni}))
+	}
+
+	input, err := generate.NewInput(*name, *endpoint, *kubernetes, options...)
 	if err != nil {
 		return err
 	}
