@@ -79,7 +79,7 @@ e2e: $(STAMP)
 ORACLES ?= $(HOME)/.cache/hk8s/oracles
 TALOS_ORACLES := $(patsubst tests/oracles/talos/%/go.mod,$(ORACLES)/talos-%,$(wildcard tests/oracles/talos/v1.*/go.mod))
 
-$(ORACLES)/talos-%: tests/oracles/talos/%/go.mod tests/oracles/talos/%/go.sum tests/oracles/talos/oracle.go
+$(ORACLES)/talos-%: tests/oracles/talos/%/go.mod tests/oracles/talos/%/go.sum $(wildcard tests/oracles/talos/*.go)
 	@mkdir -p $(ORACLES)
 	$(GO) -C tests/oracles/talos/$* build -o $@ .
 

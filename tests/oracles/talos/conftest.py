@@ -45,7 +45,7 @@ def _go() -> str | None:
 def _build(minor: str) -> Path:
     binary = oracle_dir() / f"talos-v{minor}"
     module = HERE / f"v{minor}"
-    sources = [module / "go.mod", module / "go.sum", HERE / "oracle.go"]
+    sources = [module / "go.mod", module / "go.sum", *module.glob("*.go")]
     newest = max(p.stat().st_mtime for p in sources)
     if binary.is_file() and binary.stat().st_mtime >= newest:
         return binary

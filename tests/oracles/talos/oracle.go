@@ -8,6 +8,7 @@
 //	load-secrets FILE         secrets.LoadBundle, then configs and a talosconfig from it
 //	new-secrets FILE          a bundle from secrets.NewBundle, written as talosctl does
 //	generate FLAGS            generate.NewInput(...).Config for both machine types
+//	drive FLAGS               machinery's client against simulated nodes (client.go, v1.13)
 package main
 
 import (
@@ -201,6 +202,9 @@ func generateConfigs(args []string) error {
 	return json.NewEncoder(os.Stdout).Encode(files)
 }
 
+// extra holds subcommands that only some builds link in (client.go: the v1.13 module).
+var extra = map[string]func([]string) error{}
+
 func run(args []string) error {
 	if len(args) < 1 {
 		return fmt.Errorf("usage: talos-oracle validate|load-secrets|new-secrets|generate ...")
@@ -223,6 +227,10 @@ func run(args []string) error {
 		return newSecrets(args[1], args[2])
 	case "generate":
 		return generateConfigs(args[1:])
+	}
+
+	if command, ok := extra[args[0]]; ok {
+		return command(args[1:])
 	}
 
 	return fmt.Errorf("unknown subcommand %q", args[0])
