@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from typing import TYPE_CHECKING
 
 import pytest
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
 
 SPEED = 200.0
 _ips = itertools.count(2)
+# Nodes listen on <ip>:50000; a /16 of loopback per test process keeps test runs of other
+# work trees on this machine off our addresses (they would answer with their own certs).
+_NET = 64 + os.getpid() % 128
 
 
 class Env:
@@ -46,7 +50,7 @@ class Env:
     ) -> tuple[int, str]:
         """A powered-on server booting a Talos snapshot; returns (server id, IP)."""
         n = next(_ips)
-        server_id, ip = next(self._server_ids), f"127.61.{n // 250}.{n % 250 + 2}"
+        server_id, ip = next(self._server_ids), f"127.{_NET}.{n // 250}.{n % 250 + 2}"
         self.fleet.install(server_id, TalosImage(version, "amd64"))
         await self.fleet.power_on(
             server_id, f"demo-{pool}-{server_id}", ip, [f"{private}.{n % 250 + 2}"]
