@@ -17,12 +17,13 @@ GO     ?= go
 PROTO_SRC := $(shell find protos -name '*.proto' 2>/dev/null | sort)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lock lock-upgrade test lint types unit e2e chaos fmt bench protos protos-check demo clean
+.PHONY: help venv lock lock-upgrade test lint types unit e2e oracles chaos fmt bench protos protos-check demo clean
 
 help:
 	@echo "make demo    start the simulator and create a demo cluster in it"
 	@echo "make test    lint + type check + unit + e2e tests (what CI runs)"
 	@echo "make lint    ruff, ruff format --check, mypy --strict, import-linter, stale protos"
+	@echo "make oracles build Talos' machinery oracles (Go) and run tests/oracles"
 	@echo "make fmt     format and autofix"
 	@echo "make bench   print benchmark figures"
 	@echo "make chaos   seeded kills, faults and concurrent operators (SEED=1 ROUNDS=4)"
@@ -54,7 +55,7 @@ lock-upgrade: $(UV)
 	$(UV_RUN) pip compile tools/uv-requirements.in --generate-hashes --universal --quiet \
 		-o tools/uv-requirements.txt
 
-test: lint unit e2e
+test: lint unit e2e oracles
 
 lint: $(STAMP) protos-check
 	$(UV_RUN) lock --check
@@ -78,6 +79,19 @@ SEED ?= 1
 ROUNDS ?= 4
 chaos: $(STAMP)
 	PYTHONPATH=tests $(BIN)/python tests/chaos.py --seed $(SEED) --rounds $(ROUNDS)
+
+# Upstream oracles: Talos' machinery at each supported minor (tests/oracles/talos/v1.*), built
+# by go into ORACLES with its default caches (a no-op when nothing changed), then the tests
+# that compare hk8s with them.
+ORACLES ?= $(HOME)/.cache/hk8s/oracles
+TALOS_ORACLES := $(patsubst tests/oracles/talos/%/go.mod,$(ORACLES)/talos-%,$(wildcard tests/oracles/talos/v1.*/go.mod))
+
+$(ORACLES)/talos-%: tests/oracles/talos/%/go.mod tests/oracles/talos/%/go.sum $(wildcard tests/oracles/talos/*.go)
+	@mkdir -p $(ORACLES)
+	$(GO) -C tests/oracles/talos/$* build -o $@ .
+
+oracles: $(STAMP) $(TALOS_ORACLES)
+	HK8S_ORACLES=$(ORACLES) $(BIN)/pytest tests/oracles
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench tools

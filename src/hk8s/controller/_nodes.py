@@ -9,7 +9,9 @@ rendered config) on the server. Equal hash -> the node is left alone, no Talos c
 Missing or different hash -> hk8s asks the node how it is: answering over mTLS means it is
 configured (the config changed, or a run was interrupted before the label was written): the
 new config is applied in ``AUTO`` mode, in which Talos applies without a reboot whenever the
-change allows it (``machine.ApplyConfigurationRequest`` docs); answering only insecurely
+change allows it (``machine.ApplyConfigurationRequest`` docs); a change that would reboot
+the node (a dry run says so) is applied one node at a time (``_node_reboots``); answering
+only insecurely
 means maintenance mode: the config is applied there (the node installs and reboots). Rendering
 is deterministic, so the same inputs always give the same hash. (Reading configs back via COSI
 ``MachineConfig`` would cost a call per node on every run.)
@@ -26,6 +28,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from hk8s.controller._node_reboots import reboot_one_at_a_time
 from hk8s.controller._report import ProgressEvent
 from hk8s.controller._servers import CONFIG_HASH_LABEL, DesiredServer
 from hk8s.errors import (
@@ -254,19 +257,31 @@ async def configure_nodes(
                 return
             configured = state["configured"]
             waiter.step(key, f"apply machine config to {node.name}")
-            result = await talos.apply_config(
-                node.address, data, ApplyMode.AUTO, maintenance=not configured
-            )
-            labels = {**node.server.labels, CONFIG_HASH_LABEL: want}
-            await hcloud.set_labels("server", node.server.id, labels)
-            how = "maintenance mode" if not configured else f"mTLS, {result.mode.value}"
+            if configured:
+                dry = await talos.apply_config(node.address, data, ApplyMode.AUTO, dry_run=True)
+                if dry.mode is ApplyMode.REBOOT:
+                    rebooting.append(node)  # see _node_reboots: one at a time, later
+                    return
+            how = await apply(node, maintenance=not configured)
             waiter.done(key, f"apply machine config to {node.name}", how)
-            applied.append(node.name)
 
+    async def apply(node: Node, *, maintenance: bool = False) -> str:
+        data = configs[node.name]
+        result = await talos.apply_config(
+            node.address, data, ApplyMode.AUTO, maintenance=maintenance
+        )
+        labels = {**node.server.labels, CONFIG_HASH_LABEL: config_hash(data)}
+        await hcloud.set_labels("server", node.server.id, labels)
+        applied.append(node.name)
+        return "maintenance mode" if maintenance else f"mTLS, {result.mode.value}"
+
+    rebooting: list[Node] = []
     for node in nodes:
         if node.server.labels.get(CONFIG_HASH_LABEL) != config_hash(configs[node.name]):
             waiter.plan(f"node/{node.name}", f"apply machine config to {node.name}")
     outcomes = await asyncio.gather(*(one(n) for n in nodes), return_exceptions=True)
+    if not any(isinstance(e, BaseException) for e in outcomes) and rebooting:
+        await reboot_one_at_a_time(probe, waiter, rebooting, apply)
     errors = [e for e in outcomes if isinstance(e, BaseException)]
     for error in errors:
         if not isinstance(error, Exception):

@@ -3,15 +3,23 @@
 Talos, per node (after talos' ``talosctl upgrade`` and the "Upgrading Talos Linux" guide):
 
 1. cordon and drain through the Kubernetes API, honouring PodDisruptionBudgets;
-2. ``Upgrade`` with the Image Factory installer of the cluster's schematic and the target
-   version, ``preserve=True``: the guide asks for it on single-node control planes (etcd data
-   must survive), and Talos 1.8+ keeps the EPHEMERAL partition on upgrade anyway;
+2. control planes: etcd is ready to lose this member for a while (every member started and
+   healthy, not exactly two), as Talos' own pre-upgrade check wants
+   (``internal/pkg/etcd/etcd.go`` ValidateForUpgrade);
+   then ``Upgrade`` with the Image Factory's hcloud installer of the cluster's schematic and
+   the target version, without ``preserve``: since 1.8 Talos keeps EPHEMERAL on upgrade
+   whatever it says ("system disk wipe on upgrade is not supported anymore"), and on
+   1.12.9+/1.13.4+ ``preserve`` switches off that etcd upgrade lock and health check
+   (v1alpha1_server.go Upgrade: ``... && !in.GetForce() && !in.GetPreserve()``). Talos pulls
+   and test-runs the installer inside the call (minutes, when the factory builds it first):
+   a call that times out or loses its node is asked after, not blindly repeated;
 3. wait until the node answers at the target version. A node that went down and answers
    again at the old version booted back into it (Talos' A/B rollback when the new release
    fails to boot): that is a failure, reported at once instead of waiting out the timeout;
 4. control planes: etcd has every control plane as a member again;
 5. the machine config rendered for the new release (installer image, contract) applied in
-   AUTO mode (``.machine.install`` changes apply without a reboot) and the config-hash label
+   AUTO mode (``.machine.install`` changes apply without a reboot; a contract change Talos
+   applies only at boot reboots the node, which is then waited for) and the config-hash label
    updated, so a later ``hk8s create`` finds nothing to change;
 6. the Node Ready, then uncordoned.
 
@@ -30,10 +38,12 @@ from typing import TYPE_CHECKING, Any
 
 from hk8s.controller._create_etcd import wait_etcd_members
 from hk8s.controller._health import CONTROL_PLANE_PODS, check_health
+from hk8s.controller._node_reboots import wait_back_after_reboot
 from hk8s.controller._nodes import config_hash
 from hk8s.controller._servers import CONFIG_HASH_LABEL
 from hk8s.controller._upgrade_plan import parse_version, talos_tag
 from hk8s.errors import Hk8sError, PermanentError, UnavailableError
+from hk8s.machineconfig import INSTALLER_PLATFORM
 from hk8s.providers.talos import ApplyMode
 
 if TYPE_CHECKING:
@@ -84,6 +94,19 @@ def static_pod_versions(pods: Sequence[dict[str, Any]], node: str) -> dict[str, 
         _, _, tag = image.rpartition(":")
         found[component] = tag.removeprefix("v") if pod and tag else None
     return found
+
+
+def _check_platform(node: Node, platform: str) -> None:
+    """A node upgraded with another platform's installer boots as that platform (Talos bakes
+    ``talos.platform=`` into the installer's boot assets): say so instead of going on."""
+    if platform and platform != INSTALLER_PLATFORM:
+        raise PermanentError(
+            f"it booted the new release as platform {platform!r}, not {INSTALLER_PLATFORM!r}: "
+            "the installer image was not the Image Factory's hcloud installer",
+            hint="upgrade again with the `hcloud-installer` image of the cluster's schematic "
+            "(`hk8s upgrade` uses it)",
+            node=node.name,
+        )
 
 
 @dataclass
@@ -150,8 +173,10 @@ class NodeUpgrader:
                 evicted = await self.kube.drain(node.name)
                 self.waiter.done(key, f"drain {node.name}", f"{len(evicted)} pod(s) evicted")
                 self.waiter.step(key, f"upgrade {node.name} to Talos {target}")
+                if node.desired.control_plane:
+                    await self._etcd_ready(node)
                 boot = await self._boot_id(node)
-                await self.talos.upgrade(node.address, image, preserve=True)
+                await self._start_upgrade(node, image, target, boot)
                 await self._wait_release(node, target, boot)
             except Hk8sError:
                 # Leave the node as useful as before (its old release, schedulable); a drain
@@ -168,6 +193,10 @@ class NodeUpgrader:
             self.waiter.step(key, f"machine config for Talos {target} on {node.name}")
             mode = await self.apply_config(node, data, ApplyMode.AUTO)
             self.waiter.done(key, f"machine config for Talos {target} on {node.name}", mode)
+            if mode == ApplyMode.REBOOT.value:
+                # The new release's config changed something Talos only applies at boot
+                # (CanApplyImmediate): this node reboots once more, alone.
+                await wait_back_after_reboot(self.probe, self.waiter, node)
         await self.ready_and_uncordoned(node)
 
     async def _uncordon_quietly(self, node: Node) -> None:
@@ -175,6 +204,55 @@ class NodeUpgrader:
             await self.kube.uncordon(node.name, annotation=UPGRADING_ANNOTATION)
         except Hk8sError as exc:
             self.waiter.info(f"node/{node.name}", f"could not uncordon {node.name}", exc.message)
+
+    async def _etcd_ready(self, node: Node) -> None:
+        """Until etcd can lose ``node``'s member for the upgrade: Talos' ValidateForUpgrade
+        rules (every member started and healthy; two members would lose quorum), checked
+        here too so that a refusal is explained and waited out, whatever the release."""
+
+        async def check() -> tuple[bool, str]:
+            members = await self.probe.etcd_members(node.address)
+            if len(members) == 2:
+                raise PermanentError(
+                    "etcd has 2 members: upgrading one would lose quorum",
+                    hint="scale the control plane to an odd count first (1, 3 or 5)",
+                    node=node.name,
+                )
+            waiting = [m.hostname or f"{m.id:016x}" for m in members
+                       if m.is_learner or not m.hostname or not m.client_urls]  # fmt: skip
+            if waiting:
+                return False, "etcd members not started yet: " + ", ".join(waiting)
+            for other in self.control_planes:
+                services = {s.id: s for s in await self.probe.services(other.address)}
+                etcd = services.get("etcd")
+                if etcd is None or not etcd.healthy:
+                    return False, f"etcd on {other.name} is not healthy"
+            return True, ""
+
+        await self.waiter.until(
+            f"node/{node.name}", f"etcd healthy before upgrading {node.name}", check
+        )
+
+    async def _start_upgrade(self, node: Node, image: str, target: str, boot: str | None) -> None:
+        """Call Upgrade until Talos accepts it. After a call that timed out or lost its
+        node, the node is asked first: at the target release, or booted since, means the
+        upgrade ran (the reply was lost) and is not started again."""
+        want = parse_version(target)
+        tried = False
+
+        async def start() -> tuple[bool, str]:
+            nonlocal tried
+            if tried:
+                info = await self.probe.version(node.address)
+                if parse_version(info.tag) == want or await self._rebooted(node, boot):
+                    return True, ""
+            tried = True
+            await self.talos.upgrade(node.address, image)
+            return True, ""
+
+        await self.waiter.until(
+            f"node/{node.name}", f"Talos on {node.name} to accept the upgrade", start
+        )
 
     async def _boot_id(self, node: Node) -> str | None:
         """The kubelet's ``nodeInfo.bootID``: it changes with every boot of the machine."""
@@ -202,13 +280,15 @@ class NodeUpgrader:
         async def back() -> tuple[bool, str]:
             nonlocal went_down
             try:
-                tag = (await self.probe.version(node.address)).tag
+                info = await self.probe.version(node.address)
             except Hk8sError as exc:
                 if not exc.retryable:
                     raise
                 went_down = True
                 raise UnavailableError(f"{node.name} is rebooting ({exc.message})") from exc
+            tag = info.tag
             if parse_version(tag) == want:
+                _check_platform(node, info.platform)
                 return True, ""
             rebooted = went_down if boot is None else await self._rebooted(node, boot)
             if rebooted:

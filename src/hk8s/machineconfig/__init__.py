@@ -17,6 +17,7 @@ from hk8s.machineconfig._render import (
 )
 from hk8s.machineconfig._v1alpha1 import (
     INSTALL_DISK,
+    INSTALLER_PLATFORM,
     KUBE_API_PORT,
     cluster_endpoint_url,
     installer_image,
@@ -24,6 +25,7 @@ from hk8s.machineconfig._v1alpha1 import (
 from hk8s.machineconfig._validate import check_machine_configs
 
 __all__ = [
+    "INSTALLER_PLATFORM",
     "INSTALL_DISK",
     "KUBE_API_PORT",
     "SUPPORTED_CONTRACTS",

@@ -72,8 +72,9 @@ SUPPORTED_CONTRACTS: dict[str, Contract] = {
         hostname_document=True,
         machine_network=True,
         grub_uki_cmdline=True,
-        # 1.12 moved time and registries into their own documents.
-        machine_keys=_MACHINE_KEYS_1_11 - {"time", "registries"},
+        # 1.12 moved time and registries into their own documents, but its machinery still
+        # loads and validates the deprecated fields (tests/oracles/talos): patches may set them.
+        machine_keys=_MACHINE_KEYS_1_11,
     ),
     "1.13": Contract(
         minor="1.13",
@@ -81,7 +82,8 @@ SUPPORTED_CONTRACTS: dict[str, Contract] = {
         hostname_document=True,
         machine_network=False,
         grub_uki_cmdline=True,
-        machine_keys=_MACHINE_KEYS_1_11 - {"time", "registries", "network", "env"},
+        # Deprecated, out of the JSON schema, still accepted by machinery 1.13 (the oracle).
+        machine_keys=_MACHINE_KEYS_1_11,
     ),
     # v1.14 config.schema.json, v1alpha1.MachineConfig and v1alpha1.ClusterConfig.
     "1.14": Contract(

@@ -75,7 +75,12 @@ def multidoc_documents(
 
     cluster_doc: Document = {"token": secrets.bootstrap_token}
     if control_plane:
-        cluster_doc["etcd"] = {"ca": _pair(secrets.etcd_ca, with_key=True)}
+        # As for 1.11-1.13 (_v1alpha1): without advertisedSubnets etcd advertises the lowest
+        # routed address, which can be the public one the firewall closes to peer traffic.
+        cluster_doc["etcd"] = {
+            "ca": _pair(secrets.etcd_ca, with_key=True),
+            "advertisedSubnets": [cluster.network.node_subnet],
+        }
     # Every kubelet needs --cloud-provider=external for the hcloud CCM, workers included.
     cluster_doc["externalCloudProvider"] = {"enabled": True}
     v1alpha1: Document = {

@@ -4,8 +4,9 @@ Starting from the reference ``gen-config/base-{controlplane,worker}.yaml`` of ea
 (minus ``persist``, which the v1alpha1 schema does not allow), hk8s sets what a Hetzner cluster
 needs: the API endpoint, Kubernetes images, the install disk and Image Factory installer, no
 CNI and no kube-proxy (Cilium replaces both), the external cloud provider (hcloud CCM), pool
-labels and taints, the node's hostname (1.11), and ``kubelet.nodeIP.validSubnets`` set to the
-private node subnet so kubelet registers the private IP, not the public one.
+labels and taints, the node's hostname (1.11), and ``kubelet.nodeIP.validSubnets`` and
+``cluster.etcd.advertisedSubnets`` set to the private node subnet, so that kubelet registers
+and etcd advertises the private IP, not the public one.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from hk8s.pki import CertAndKey, SecretsBundle
 
 __all__ = [
+    "INSTALLER_PLATFORM",
     "INSTALL_DISK",
     "KUBE_API_PORT",
     "cluster_endpoint_url",
@@ -34,6 +36,7 @@ __all__ = [
 ]
 
 KUBE_API_PORT = 6443
+INSTALLER_PLATFORM = "hcloud"  # Talos' platform name for Hetzner Cloud (talos.platform=hcloud)
 INSTALL_DISK = "/dev/sda"  # Hetzner Cloud servers boot from their one virtio-scsi disk
 _CP_EXCLUDE_LB = "node.kubernetes.io/exclude-from-external-load-balancers"
 _POD_SECURITY = {
@@ -60,7 +63,15 @@ _AUDIT_POLICY = {
 
 
 def installer_image(cluster: ClusterConfig, schematic: str | None = None) -> str:
-    """``factory.talos.dev/installer/<schematic>:v1.12.0``, host from ``talos.image_factory``."""
+    """``factory.talos.dev/hcloud-installer/<schematic>:v1.12.0``, host from
+    ``talos.image_factory``.
+
+    The platform installer, not the bare ``installer`` path: that one is the legacy ``metal``
+    profile, and Talos bakes ``talos.platform=`` into the installer's UKI, which GRUB boots
+    with ``grubUseUKICmdline: true``; after an upgrade with it a node would lose the hcloud
+    platform (metadata networking, hostname). The Image Factory serves one installer per
+    platform as ``<platform>-installer`` (siderolabs/image-factory README, "Container
+    Registry"; Talos docs, "Boot Assets": "use the <platform>-installer image")."""
     chosen = schematic or cluster.talos.effective_schematic
     if not chosen:
         raise ConfigError(
@@ -75,7 +86,7 @@ def installer_image(cluster: ClusterConfig, schematic: str | None = None) -> str
         )
     host = urlparse(cluster.talos.image_factory).netloc
     version = "v" + cluster.talos.version.removeprefix("v")
-    return f"{host}/installer/{chosen}:{version}"
+    return f"{host}/{INSTALLER_PLATFORM}-installer/{chosen}:{version}"
 
 
 def cluster_endpoint_url(endpoint: str) -> str:
@@ -174,7 +185,13 @@ def v1alpha1_document(
         "registries": {"kubernetes": {"disabled": True}, "service": {}},
     }
     if control_plane:
-        cluster_doc["etcd"] = {"ca": _pair(secrets.etcd_ca, with_key=True)}
+        # Without advertisedSubnets etcd advertises the node's lowest routed address, which
+        # on Hetzner can be the public one (5.x, 49.x below 10.x; any public IP below a
+        # 172.16/12 or 192.168/16 network), where the firewall drops etcd's peer traffic.
+        cluster_doc["etcd"] = {
+            "ca": _pair(secrets.etcd_ca, with_key=True),
+            "advertisedSubnets": [network.node_subnet],
+        }
     # Every kubelet needs --cloud-provider=external for the hcloud CCM, workers included.
     cluster_doc["externalCloudProvider"] = {"enabled": True}
     if control_plane and not any(p.count for p in cluster.pools() if p.role == "worker"):

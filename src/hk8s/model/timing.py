@@ -27,6 +27,10 @@ MAX_TIME_SCALE = 100_000.0
 class Timing:
     # HTTP/gRPC/SSH request timeout (connect + read), wall seconds are never below 2 s.
     request_timeout: float = 30.0
+    # Talos' Upgrade call pulls and test-runs the installer image before it answers
+    # (v1alpha1_server.go Upgrade -> install.PullAndValidateInstallerImage), and the Image
+    # Factory builds an installer on its first request: minutes, not a request's seconds.
+    upgrade_call_timeout: float = 600.0
     # Backoff between retries of a failed request: first, cap, and attempts before giving up.
     retry_initial: float = 1.0
     retry_max: float = 30.0

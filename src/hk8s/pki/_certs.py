@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import ipaddress
+import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -135,9 +136,22 @@ def create_ca(
         .add_extension(_key_usage(cert_sign=True), critical=True)
         .add_extension(x509.ExtendedKeyUsage([SERVER_AUTH, CLIENT_AUTH]), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        # siderolabs/crypto x509.NewSubjectKeyID (v0.6.3+, talosctl 1.11.6+): 20 random bytes.
+        .add_extension(x509.SubjectKeyIdentifier(secrets.token_bytes(20)), critical=False)
     )
     return CertAndKey.build(builder.sign(key, _signature_hash(key)), key)
+
+
+def _authority_key_id(ca: x509.Certificate) -> x509.AuthorityKeyIdentifier | None:
+    """The issuer's own Subject Key Identifier, as Go's x509.CreateCertificate copies it
+    (``authorityKeyId = parent.SubjectKeyId``), whatever way the CA's was made (a hash of
+    the key, or random as siderolabs/crypto makes them now); none when the CA has none.
+    OpenSSL refuses a chain whose AKI differs from the issuer's SKI."""
+    try:
+        ski = ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    except x509.ExtensionNotFound:
+        return None
+    return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
 
 
 def issue_certificate(
@@ -173,11 +187,10 @@ def issue_certificate(
         .not_valid_before(now)
         .not_valid_after(now + validity)
         .add_extension(_key_usage(key_encipherment=key_encipherment), critical=True)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()),
-            critical=False,
-        )
     )
+    authority = _authority_key_id(ca.cert)
+    if authority is not None:
+        builder = builder.add_extension(authority, critical=False)
     if usages:
         builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
     sans: list[x509.GeneralName] = [x509.DNSName(name) for name in dict.fromkeys(dns_names)]

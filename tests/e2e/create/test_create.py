@@ -243,3 +243,27 @@ def test_mixed_architectures(world: CreateWorld) -> None:
     assert sick.returncode == 1
     assert "FAIL control plane services" in sick.stdout and "demo-arm-1" in sick.stdout
     assert_token_absent(world)
+
+
+def test_control_planes_join_etcd_over_a_network_above_the_public_addresses(
+    world: CreateWorld,
+) -> None:
+    # 192.168/16 sorts above the servers' public addresses: without
+    # cluster.etcd.advertisedSubnets etcd would advertise the public one, which the firewall
+    # closes to peer traffic, and the second and third control planes would never join.
+    world.write_config(
+        """\
+        name: demo
+        location: fsn1
+        control_plane:
+          count: 3
+        network:
+          cidr: 192.168.0.0/16
+          node_subnet: 192.168.1.0/24
+        """
+    )
+    result = world.hk8s("create")
+    assert "healthy (3 nodes)" in result.stdout
+    assert kube_nodes(world.dir / "kubeconfig") == dict.fromkeys(
+        ["demo-cp-1", "demo-cp-2", "demo-cp-3"], True
+    )

@@ -54,6 +54,13 @@ class UpgradeWorld(WorldRun):
             lambda: {n.server_name: n.disk.image.version for n in fleet.nodes.values()}
         )
 
+    def talos_platforms(self) -> dict[str, str]:
+        """Server name -> the ``talos.platform`` its installed boot assets carry."""
+        fleet = self.world.fleet
+        return self.threaded.call(
+            lambda: {n.server_name: n.disk.platform for n in fleet.nodes.values()}
+        )
+
     def kube_nodes(self) -> dict[str, dict[str, Any]]:
         """Node objects of the cluster's Kubernetes API, by name."""
 

@@ -104,6 +104,8 @@ def test_kubernetes_then_talos_upgrade_with_a_failed_node_and_resume(
     assert report["talos_upgraded"] == ["demo-cp-2", "demo-cp-3", WORKER]
     assert all(check["ok"] for check in report["health"])
     assert set(world.talos_versions().values()) == {"v1.13.0"}
+    # The Image Factory's hcloud installer: a bare `installer/` would boot them as metal.
+    assert set(world.talos_platforms().values()) == {"hcloud"}
     assert world.etcd_members() == CONTROL_PLANES
     # The worker was cordoned, drained (its pods evicted) and uncordoned, in that order.
     worker_events = [e.split()[0] for e in seen["node"] if e.endswith(WORKER)]
@@ -168,6 +170,8 @@ def test_both_phases_in_one_run_parallel_workers_and_a_later_scale_up(
     first_uncordon = next(i for i, e in enumerate(events) if e.startswith("uncordon"))
     assert {e.split()[1] for e in events[:first_uncordon]} == set(workers)
     assert set(world.talos_versions().values()) == {"v1.13.0"}
+    # The Image Factory's hcloud installer: a bare `installer/` would boot them as metal.
+    assert set(world.talos_platforms().values()) == {"hcloud"}
     assert set(world.kubelet_versions().values()) == {f"v{kube_113}"}
     assert set(world.static_pod_images().values()) == {f"v{kube_113}"}
 

@@ -84,8 +84,11 @@ def test_control_plane_settings_live_in_their_documents(
     assert main["machine"]["certSANs"] == ["10.0.1.254", "203.0.113.10"]
     assert set(main["cluster"]) == {"token", "etcd", "externalCloudProvider"}
     assert main["cluster"]["externalCloudProvider"] == {"enabled": True}
+    # etcd advertises the private address: the lowest routed one may be public (firewalled).
+    assert main["cluster"]["etcd"]["advertisedSubnets"] == ["10.0.1.0/24"]
     install = d["UnattendedInstallConfig"]
-    assert install["installer"]["image"].startswith("factory.talos.dev/installer/")
+    # the platform installer: a bare installer/ is the metal profile (issue 14, finding 1)
+    assert install["installer"]["image"].startswith("factory.talos.dev/hcloud-installer/")
     assert install["installer"]["image"].endswith(":v1.14.1")
     assert install["provisioning"] == {
         "diskSelector": {"match": 'disk.dev_path == "/dev/sda"'},

@@ -243,16 +243,20 @@ worker:
     assert "must stay 'worker'" in info.value.problems[0].message
 
 
-def test_fields_moved_out_of_v1alpha1_are_refused_per_contract(
-    example_bundle: SecretsBundle, make_config: Callable[..., ClusterConfig]
+@pytest.mark.parametrize("minor", ["1.11", "1.12", "1.13"])
+def test_deprecated_fields_machinery_still_loads_are_accepted(
+    example_bundle: SecretsBundle, make_config: Callable[..., ClusterConfig], minor: str
 ) -> None:
-    patches = "all: [{machine: {time: {servers: [time.cloudflare.com]}}}]"
-    ok = make_config("1.11", patches=patches)
-    assert _build(ok, example_bundle, "cp")[0]["machine"]["time"]["servers"]
-    bad = make_config("1.12", patches=patches)
-    with pytest.raises(ConfigError, match="1 problem") as info:
-        _build(bad, example_bundle, "cp")
-    assert "unknown field for the Talos 1.12 contract" in info.value.problems[0].message
+    # 1.12 moved machine.time/registries (1.13 also network/env) into their own documents
+    # and out of the JSON schema, but machinery still loads and validates them (checked by
+    # tests/oracles/talos): configs/production.yaml sets machine.time on v1.12.
+    patches = (
+        "all: [{machine: {time: {servers: [time.cloudflare.com]}, env: {A: b},"
+        " registries: {mirrors: {docker.io: {endpoints: ['https://m.example']}}}}}]"
+    )
+    machine = _build(make_config(minor, patches=patches), example_bundle, "cp")[0]["machine"]
+    assert machine["time"]["servers"] == ["time.cloudflare.com"]
+    assert machine["env"] == {"A": "b"} and machine["registries"]["mirrors"]
 
 
 @pytest.mark.parametrize(

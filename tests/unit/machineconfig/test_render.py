@@ -186,7 +186,7 @@ def test_control_plane_settings(
     assert machine["kubelet"]["nodeIP"] == {"validSubnets": ["10.0.1.0/24"]}
     assert machine["install"]["disk"] == "/dev/sda"
     version = {"1.11": "v1.11.3", "1.12": "v1.12.0", "1.13": "v1.13.0"}[minor]
-    assert machine["install"]["image"].startswith("factory.talos.dev/installer/")
+    assert machine["install"]["image"].startswith("factory.talos.dev/hcloud-installer/")
     assert machine["install"]["image"].endswith(f":{version}")
     assert machine["certSANs"] == ["10.0.1.254", "203.0.113.10"]
     assert cluster["apiServer"]["certSANs"] == ["10.0.1.254", "203.0.113.10"]
@@ -206,6 +206,8 @@ def test_control_plane_settings(
         example_bundle.service_account_key_pem
     )
     assert cluster["etcd"]["ca"]["key"]
+    # etcd advertises the private address: the lowest routed one may be public (firewalled).
+    assert cluster["etcd"]["advertisedSubnets"] == ["10.0.1.0/24"]
 
 
 def test_hostname_per_contract(
@@ -252,8 +254,10 @@ def test_installer_defaults_to_the_vanilla_schematic(
 ) -> None:
     cfg = make_config("1.13")
     schematic = cfg.talos.effective_schematic
-    assert installer_image(cfg) == f"factory.talos.dev/installer/{schematic}:v1.13.0"
-    assert installer_image(cfg, "b" * 64) == f"factory.talos.dev/installer/{'b' * 64}:v1.13.0"
+    assert installer_image(cfg) == f"factory.talos.dev/hcloud-installer/{schematic}:v1.13.0"
+    assert (
+        installer_image(cfg, "b" * 64) == f"factory.talos.dev/hcloud-installer/{'b' * 64}:v1.13.0"
+    )
 
 
 def test_installer_host_follows_image_factory(example_bundle: SecretsBundle) -> None:
@@ -269,7 +273,7 @@ talos:
   schematic: "{"c" * 64}"
 """
     )
-    assert installer_image(cfg) == f"127.0.5.5:8080/installer/{'c' * 64}:v1.12.1"
+    assert installer_image(cfg) == f"127.0.5.5:8080/hcloud-installer/{'c' * 64}:v1.12.1"
 
 
 def test_extensions_need_a_schematic(example_bundle: SecretsBundle) -> None:
@@ -293,7 +297,7 @@ talos:
         cfg, example_bundle, cfg.pool("cp"), endpoint="10.0.1.254", hostname="demo-cp-1",
         schematic="d" * 64,
     )  # fmt: skip
-    assert docs[0]["machine"]["install"]["image"].endswith(f"/installer/{'d' * 64}:v1.12.1")
+    assert docs[0]["machine"]["install"]["image"].endswith(f"/hcloud-installer/{'d' * 64}:v1.12.1")
 
 
 def test_unsupported_contract_is_a_clear_error() -> None:

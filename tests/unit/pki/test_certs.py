@@ -4,7 +4,9 @@ import base64
 import datetime as dt
 import ipaddress
 import os
+import shutil
 import stat
+import subprocess
 from typing import TYPE_CHECKING
 
 import pytest
@@ -178,3 +180,62 @@ def test_ca_from_machine_config_base64(os_ca: CertAndKey) -> None:
     assert CertAndKey.from_base64(crt=crt, key=key) == os_ca
     with pytest.raises(SecretsError, match="base64"):
         CertAndKey.from_base64(crt="%%", key=key)
+
+
+def _ca_like_talosctl(key_id: bytes | None, now: dt.datetime) -> CertAndKey:
+    """A Talos API CA as talosctl writes it: from 1.11.6 on (siderolabs/crypto v0.6.3+) its
+    Subject Key Identifier is 20 random bytes; older ones a SHA-1 of the key; or none."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "talos")])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + CA_VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, False, False, False, False, True, False, False, False), True
+        )
+    )
+    if key_id is not None:
+        builder = builder.add_extension(x509.SubjectKeyIdentifier(key_id), critical=False)
+    return CertAndKey.build(builder.sign(key, None), key)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+@pytest.mark.parametrize("key_id", [os.urandom(20), None], ids=["random-skid", "no-skid"])
+def test_openssl_verifies_our_client_cert_against_a_talosctl_ca(
+    key_id: bytes | None, tmp_path: Path
+) -> None:
+    # Go's CreateCertificate copies the issuer's SKI into the AKI; so must we, or OpenSSL
+    # refuses the chain ("authority and subject key identifier mismatch").
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=1)
+    ca = _ca_like_talosctl(key_id, now)
+    client = issue_talos_client_cert(ca, now=now)
+    (tmp_path / "ca.pem").write_bytes(ca.cert_pem)
+    (tmp_path / "client.pem").write_bytes(client.cert_pem)
+    result = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(tmp_path / "ca.pem"), str(tmp_path / "client.pem")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    akis = [
+        e.value for e in client.cert.extensions if isinstance(e.value, x509.AuthorityKeyIdentifier)
+    ]
+    assert [a.key_identifier for a in akis] == ([key_id] if key_id else [])
+
+
+def test_our_cas_have_random_key_identifiers_as_siderolabs_crypto(now: dt.datetime) -> None:
+    first, second = (
+        create_ca(algorithm=KeyAlgorithm.ED25519, organization="talos", now=now) for _ in "ab"
+    )
+    ids = [c.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+           for c in (first, second)]  # fmt: skip
+    assert all(len(i) == 20 for i in ids) and ids[0] != ids[1]
+    hashed = x509.SubjectKeyIdentifier.from_public_key(first.key.public_key()).digest  # type: ignore[arg-type]
+    assert ids[0] != hashed

@@ -140,7 +140,11 @@ async def _build_cluster(threaded: ThreadedWorld) -> tuple[hcloud.Client, k8s.Co
             result.unwrap()
 
         await _until(threaded, configured, "the control plane configured")
-        assert await cp.bootstrap() is BootstrapOutcome.STARTED
+
+        async def bootstrap() -> None:  # refused until CRI is up and the clock in sync
+            assert await cp.bootstrap() is BootstrapOutcome.STARTED
+
+        await _until(threaded, bootstrap, "etcd bootstrapped")
         kubeconfig = yaml.safe_load(await cp.kubeconfig())
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as handle:
         yaml.safe_dump(kubeconfig, handle)

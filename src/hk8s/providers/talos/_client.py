@@ -12,11 +12,12 @@ Calls that apid can fan out return ``list[NodeResult[T]]``, one entry per node (
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from google.protobuf import empty_pb2
 
-from hk8s.errors import ConflictError, UsageError
+from hk8s.errors import ConflictError, Hk8sError, PermanentError, TransientAPIError, UsageError
 from hk8s.model import changes
 from hk8s.pki import Talosconfig, load_talosconfig
 from hk8s.providers.talos._resources import ResourceCalls
@@ -129,11 +130,13 @@ class TalosClient(StreamCalls, ResourceCalls):
             environ=environ,
         )
 
-    async def _unary(self, call: str, request: object) -> tuple[Any, Any]:
+    async def _unary(
+        self, call: str, request: object, timeout: float | None = None
+    ) -> tuple[Any, Any]:
         metadata, target = self._fanout()
         try:
             return await self._transport.unary(
-                call, _machine(call), request, metadata=metadata, target=target
+                call, _machine(call), request, metadata=metadata, target=target, timeout=timeout
             )
         finally:
             # Counted answered or not: a call that timed out may still have been applied.
@@ -173,6 +176,14 @@ class TalosClient(StreamCalls, ResourceCalls):
             # Talos: status.Error(codes.AlreadyExists, "etcd data directory is not empty")
             if exc.context.get("grpc_status") == "ALREADY_EXISTS":
                 return BootstrapOutcome.ALREADY_BOOTSTRAPPED
+            # A freshly booted node answers FailedPrecondition until CRI is up ("bootstrap is
+            # not available yet") and its clock is in sync ("time is not in sync yet");
+            # upstream's own bootstrap (pkg/cluster/bootstrap.go) retries it, and so do we.
+            # Recovery's "etcd snapshot hasn't been uploaded" is the caller's mistake.
+            if exc.context.get("grpc_status") == "FAILED_PRECONDITION" and not recover_etcd:
+                raise TransientAPIError(
+                    exc.message, hint="the node is still starting", **exc.context
+                ) from exc
             changes.record("talos")
             raise
         except Exception:
@@ -188,12 +199,27 @@ class TalosClient(StreamCalls, ResourceCalls):
     async def upgrade(
         self, image: str, *, preserve: bool = False, stage: bool = False, force: bool = False
     ) -> list[NodeResult[str]]:
-        """Start an upgrade to the installer ``image``; the value is Talos' acknowledgement."""
+        """Start an upgrade to the installer ``image``; the value is Talos' acknowledgement.
+
+        Talos pulls and test-runs the installer inside the call, so it gets
+        ``Timing.upgrade_call_timeout``, not a request's. An installer that does not exist is
+        permanent; other failures (timeouts, "failed to acquire upgrade mutex") keep their
+        class: the caller asks the node whether the upgrade started before trying again."""
         request = machine_pb2.UpgradeRequest(
             image=image, preserve=preserve, stage=stage, force=force
         )
-        reply, ep = await self._unary("Upgrade", request)
-        return self._collect("Upgrade", reply.messages, lambda m: str(m.ack), ep)
+        timeout = self._transport.timing.upgrade_call_timeout
+        try:
+            reply, ep = await self._unary("Upgrade", request, timeout)
+        except Hk8sError as exc:
+            err = _installer_error(exc, image)
+            if err is exc:
+                raise
+            raise err from exc
+        results = self._collect("Upgrade", reply.messages, lambda m: str(m.ack), ep)
+        return [
+            replace(r, error=_installer_error(r.error, image)) if r.error else r for r in results
+        ]
 
     async def reboot(self, mode: RebootMode = RebootMode.DEFAULT) -> list[NodeResult[str]]:
         """Reboot; the value is the actor id Talos tags the reboot's events with."""
@@ -278,6 +304,23 @@ class TalosClient(StreamCalls, ResourceCalls):
             target=target,
         )
         return self._collect("Disks", reply.messages, lambda m: [_disk(d) for d in m.disks], ep)
+
+
+def _installer_error(error: Hk8sError, image: str) -> Hk8sError:
+    """An Upgrade error naming an installer the registry does not have is permanent
+    (``error validating installer image "...": ... not found`` from Talos'
+    PullAndValidateInstallerImage); any other error is returned as it is."""
+    message = error.message
+    if "error validating installer image" not in message or not any(
+        word in message for word in ("not found", "manifest unknown")
+    ):
+        return error
+    return PermanentError(
+        message,
+        hint=f"check that {image} exists: the Image Factory must know the Talos version "
+        "and the schematic",
+        **error.context,
+    )
 
 
 def _version_info(m: machine_pb2.Version) -> VersionInfo:

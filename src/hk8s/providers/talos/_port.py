@@ -44,8 +44,16 @@ def _single(results: list[NodeResult[T]], phase: str) -> T:
 
 class TalosNodeAPI(Protocol):
     async def apply_config(
-        self, node: str, data: bytes, mode: ApplyMode, *, maintenance: bool = False
-    ) -> ApplyResult: ...
+        self,
+        node: str,
+        data: bytes,
+        mode: ApplyMode,
+        *,
+        maintenance: bool = False,
+        dry_run: bool = False,
+    ) -> ApplyResult:
+        """``dry_run``: nothing changes; the result's mode is the one Talos would use."""
+        ...
 
     async def bootstrap(self, node: str) -> BootstrapOutcome: ...
 
@@ -113,9 +121,16 @@ class TalosNodes:
         self._clients.clear()
 
     async def apply_config(
-        self, node: str, data: bytes, mode: ApplyMode, *, maintenance: bool = False
+        self,
+        node: str,
+        data: bytes,
+        mode: ApplyMode,
+        *,
+        maintenance: bool = False,
+        dry_run: bool = False,
     ) -> ApplyResult:
-        results = await self.client(node, maintenance=maintenance).apply_configuration(data, mode)
+        client = self.client(node, maintenance=maintenance)
+        results = await client.apply_configuration(data, mode, dry_run=dry_run)
         return _single(results, f"apply config to {node}")
 
     async def bootstrap(self, node: str) -> BootstrapOutcome:

@@ -207,12 +207,15 @@ class Transport:
         *,
         metadata: Metadata,
         target: str | None,
+        timeout: float | None = None,
     ) -> tuple[Any, Endpoint]:
-        """A unary call; returns the reply and the endpoint that answered."""
+        """A unary call; returns the reply and the endpoint that answered. ``timeout``: a
+        longer deadline for calls that work before they answer (Upgrade)."""
+        deadline = self.timeout if timeout is None else max(timeout, MIN_TIMEOUT)
 
         async def attempt(endpoint: Endpoint) -> Any:
             stub_method = method(self.channel(endpoint))
-            return await stub_method(request, timeout=self.timeout, metadata=metadata)
+            return await stub_method(request, timeout=deadline, metadata=metadata)
 
         return await self.retrying(call, target, attempt)
 

@@ -8,6 +8,7 @@ status Talos uses (``internal/app/machined/internal/server/v1alpha1/v1alpha1_ser
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,8 @@ from grpclib.exceptions import GRPCError
 
 from hk8s.sim.talos._cluster import ETCD_VERSION, EtcdError
 from hk8s.sim.talos._config import ConfigRejected, parse_machine_config
-from hk8s.sim.talos._fleet import schematic_of_image, version_of_image
+from hk8s.sim.talos._fleet import platform_of_image, schematic_of_image, version_of_image
+from hk8s.sim.talos._immediate import can_apply_immediately
 from hk8s.talosapi.machine import machine_pb2
 from hk8s.talosapi.storage import storage_pb2
 
@@ -25,16 +27,50 @@ if TYPE_CHECKING:
     from hk8s.sim.talos._config import MachineConfig
     from hk8s.sim.talos._node import TalosNode
 
-__all__ = ["MAINTENANCE_UNIMPLEMENTED", "NodeCalls"]
+__all__ = ["MAINTENANCE_UNIMPLEMENTED", "NodeCalls", "preserve_skips_etcd_checks"]
 
 Apply = machine_pb2.ApplyConfigurationRequest
 MAINTENANCE_UNIMPLEMENTED = "API is not implemented in maintenance mode"
-# What a running node cannot apply without a reboot. Talos' Runtime.CanApplyImmediate
-# (internal/app/machined/pkg/runtime/v1alpha1/v1alpha1_runtime.go) lets .cluster,
-# .machine.install, .machine.kubelet and .machine.nodeLabels/nodeTaints change live (what
-# ``talosctl upgrade-k8s`` relies on to roll the kubelet image with NO_REBOOT); of the fields
-# the simulator reads, the machine's PKI and trustd token are the rest of .machine.
-_NEEDS_REBOOT = ("os_ca_crt", "os_ca_key", "token")
+
+
+def preserve_skips_etcd_checks(version: str) -> bool:
+    """Whether ``preserve`` switches off the etcd upgrade lock and ValidateForUpgrade on this
+    release: v1alpha1_server.go Upgrade has ``&& !in.GetPreserve()`` from v1.12.9 and v1.13.4
+    on (not in v1.11.x, v1.12.0-8, v1.13.0-3)."""
+    match = re.match(r"v?(\d+)\.(\d+)\.(\d+)", version)
+    if match is None:
+        return False
+    major, minor, patch = (int(g) for g in match.groups())
+    if (major, minor) == (1, 12):
+        return patch >= 9
+    if (major, minor) == (1, 13):
+        return patch >= 4
+    return (major, minor) > (1, 13)
+
+
+def _validate_etcd_for_upgrade(cluster: TalosCluster) -> None:
+    """tryLockUpgradeMutex + etcd.Client.ValidateForUpgrade (internal/pkg/etcd/etcd.go)."""
+    if not cluster.quorum():
+        raise GRPCError(
+            Status.UNKNOWN,
+            "failed to acquire upgrade mutex: error trying to lock etcd upgrade mutex: "
+            "etcdserver: no leader",
+        )
+    members = list(cluster.members.values())
+    if len(members) == 2:
+        raise GRPCError(
+            Status.UNKNOWN,
+            "error validating etcd for upgrade: etcd member count(2) is insufficient to "
+            "maintain quorum if upgrade commences",
+        )
+    for member in members:
+        if not member.started:
+            raise GRPCError(
+                Status.UNKNOWN,
+                f"error validating etcd for upgrade: etcd member {member.id:016x} is not "
+                "healthy; all members must be healthy to perform an upgrade: context "
+                "deadline exceeded",
+            )
 
 
 def _etcd(exc: EtcdError) -> GRPCError:
@@ -107,14 +143,13 @@ class NodeCalls:
         node, current = self.node, self._config()
         if config.type != current.type:
             raise GRPCError(Status.INVALID_ARGUMENT, "machine type can't be changed")
-        live = all(getattr(config, f) == getattr(current, f) for f in _NEEDS_REBOOT)
+        live = can_apply_immediately(current.raw, config.raw)
         mode = req.mode
         if mode == Apply.AUTO:
             mode = Apply.NO_REBOOT if live else Apply.REBOOT
         if mode in (Apply.NO_REBOOT, Apply.TRY) and not live:
             raise GRPCError(
-                Status.INVALID_ARGUMENT,
-                "the configuration change requires a reboot, use --mode=auto or --mode=reboot",
+                Status.INVALID_ARGUMENT, "this config change can't be applied in immediate mode"
             )
         reply = machine_pb2.ApplyConfiguration(mode=mode)
         if req.dry_run:
@@ -148,8 +183,14 @@ class NodeCalls:
             await node.fleet.hooks.kubelet(cluster, node.kubelet_info(), True)
 
     # ------------------------------------------------------------------------ version
+    def _readable(self) -> None:
+        """Reader calls: a configured node; in maintenance mode only from 1.13 on (apid with
+        the Reader role; before, maintenance/server.go assertAdminRole -> Unimplemented)."""
+        if not (self.node.maintenance and self.node.apid_in_maintenance):
+            self._config()
+
     async def version(self, req: Any) -> machine_pb2.Version:
-        self._config()  # maintenance/server.go assertAdminRole: reader -> Unimplemented
+        self._readable()
         image = self.node.disk.image
         return machine_pb2.Version(
             version=machine_pb2.VersionInfo(
@@ -160,8 +201,12 @@ class NodeCalls:
                 os="linux",
                 arch=image.arch,
             ),
-            platform=machine_pb2.PlatformInfo(name="hcloud", mode="cloud"),
-            features=machine_pb2.FeaturesInfo(rbac=True),
+            platform=machine_pb2.PlatformInfo(
+                name=self.node.disk.platform,
+                mode="metal" if self.node.disk.platform == "metal" else "cloud",
+            ),
+            # v1alpha1_server.go Version: features only once the node has a config.
+            features=machine_pb2.FeaturesInfo(rbac=True) if self.node.config else None,
         )
 
     async def disks(self, req: Any) -> storage_pb2.Disks:
@@ -180,7 +225,7 @@ class NodeCalls:
         return storage_pb2.Disks(disks=[disk])
 
     async def service_list(self, req: Any) -> machine_pb2.ServiceList:
-        self._config()
+        self._readable()
         infos = []
         for name, (state, healthy, message) in sorted(self.node.services.items()):
             health = machine_pb2.ServiceHealth(
@@ -197,8 +242,15 @@ class NodeCalls:
 
     # ---------------------------------------------------------------------- lifecycle
     async def bootstrap(self, req: Any) -> machine_pb2.Bootstrap:
-        config, cluster = self._control_plane("bootstrap")
+        # v1alpha1_server.go Bootstrap: CRI must be up (IsBootstrapAllowed), then the node's
+        # clock in sync (waited for 5 s), before the etcd data directory is even looked at.
         node = self.node
+        up_for = node.fleet.clock.now() - node.configured_at
+        if node.config is not None and up_for < node.fleet.timings.cri:
+            raise GRPCError(Status.FAILED_PRECONDITION, "bootstrap is not available yet")
+        config, cluster = self._control_plane("bootstrap")
+        if up_for < node.fleet.timings.time_sync:
+            raise GRPCError(Status.FAILED_PRECONDITION, "time is not in sync yet")
         if not config.etcd_ca:
             raise GRPCError(
                 Status.INVALID_ARGUMENT, "etcd is not configured, bootstrap is not possible"
@@ -207,7 +259,7 @@ class NodeCalls:
             raise GRPCError(Status.ALREADY_EXISTS, "etcd data directory is not empty")
         if req.recover_etcd and node.recovery_snapshot is None:
             raise GRPCError(Status.FAILED_PRECONDITION, "etcd snapshot hasn't been uploaded")
-        cluster.bootstrap(node.hostname, node.ip)
+        cluster.bootstrap(node.hostname, node.ip, node.etcd_address())
         node.disk.etcd_data = True
         node.services["etcd"] = ("Running", True, "")
         node.emit_service("etcd", machine_pb2.ServiceStateEvent.RUNNING)
@@ -227,6 +279,8 @@ class NodeCalls:
         return machine_pb2.Shutdown(actor_id=actor)
 
     async def upgrade(self, req: Any) -> machine_pb2.Upgrade:
+        # v1alpha1_server.go Upgrade: pull and validate the installer inside the call, then
+        # (control planes) the etcd upgrade lock and ValidateForUpgrade, then act after replying.
         config = self._config()
         node = self.node
         version = version_of_image(req.image)
@@ -234,31 +288,46 @@ class NodeCalls:
             raise GRPCError(
                 Status.UNKNOWN, f"error validating installer image {req.image!r}: no version tag"
             )
+        await self._pull_installer(req.image, version)
         cluster = node.cluster
         etcd = config.control_plane and cluster is not None and cluster.bootstrapped
-        if etcd and cluster is not None and not req.force and not cluster.quorum():
-            raise GRPCError(
-                Status.UNKNOWN, "failed to acquire upgrade mutex: etcdserver: no leader"
-            )
+        skipped = req.force or (req.preserve and preserve_skips_etcd_checks(node.disk.version))
+        if etcd and cluster is not None and not skipped:
+            _validate_etcd_for_upgrade(cluster)
         actor = node.start_action("upgrade")
         node.after_reply(lambda: self._upgrade(version, req.image))
         return machine_pb2.Upgrade(ack="Upgrade request received", actor_id=actor)
 
+    async def _pull_installer(self, image: str, version: str) -> None:
+        """install.PullAndValidateInstallerImage: the Image Factory builds an installer on
+        its first request (``installer_build``), every pull takes ``installer_pull``."""
+        fleet = self.node.fleet
+        seconds = fleet.timings.installer_pull
+        if image not in fleet.pulled:
+            seconds += fleet.timings.installer_build
+        await fleet.clock.sleep(seconds)
+        if version not in fleet.versions:
+            raise GRPCError(
+                Status.UNKNOWN,
+                f'error validating installer image "{image}": failed to pull image "{image}": '
+                f"{image}: not found",
+            )
+        fleet.pulled.add(image)
+
     async def _upgrade(self, version: str, image: str) -> None:
         node = self.node
         await node.fleet.clock.sleep(node.fleet.timings.upgrade)
-        if version not in node.fleet.versions:
-            # The installer image cannot be pulled: the sequence fails, the node stays up.
-            node.fail_action(f"failed to pull installer image {image}: not found")
-            return
         if node.fleet.faults.fails_upgrade(node.server_name):
             await node.reboot()  # the new release fails to boot; the bootloader falls back
             return
 
         schematic = schematic_of_image(image) or node.disk.image.schematic
+        platform = platform_of_image(image)
 
         def switch() -> None:
             node.disk.image = replace(node.disk.image, version=version, schematic=schematic)
+            # The installer's UKI names its platform; GRUB boots that command line.
+            node.disk.platform = platform
 
         await node.reboot(then=switch)
 

@@ -36,19 +36,27 @@ class EtcdError(Exception):
 
 @dataclass
 class EtcdMember:
+    """``ip`` is the node's (public) address, by which the fleet finds it; ``advertised`` is
+    the address etcd advertises to its peers (Talos' etcd spec controller picks it)."""
+
     id: int
     hostname: str
     ip: str
     learner: bool = False
     started: bool = True
+    advertised: str = ""
+
+    @property
+    def address(self) -> str:
+        return self.advertised or self.ip
 
     @property
     def peer_urls(self) -> list[str]:
-        return [f"https://{self.ip}:2380"]
+        return [f"https://{self.address}:2380"]
 
     @property
     def client_urls(self) -> list[str]:
-        return [f"https://{self.ip}:2379"]
+        return [f"https://{self.address}:2379"]
 
 
 @dataclass
@@ -74,14 +82,14 @@ class TalosCluster:
             if member_id not in self.members:
                 return member_id
 
-    def bootstrap(self, hostname: str, ip: str) -> EtcdMember:
-        member = EtcdMember(self._new_id(), hostname, ip)
+    def bootstrap(self, hostname: str, ip: str, advertised: str = "") -> EtcdMember:
+        member = EtcdMember(self._new_id(), hostname, ip, advertised=advertised)
         self.members = {member.id: member}
         self.leader, self.bootstrapped = member.id, True
         self.raft_term += 1
         return member
 
-    def join(self, hostname: str, ip: str) -> EtcdMember:
+    def join(self, hostname: str, ip: str, advertised: str = "") -> EtcdMember:
         """Add (or re-add after a reboot) the member for a control plane node."""
         existing = self.member_for(ip)
         if existing is not None:
@@ -90,7 +98,7 @@ class TalosCluster:
             self._elect()
             return existing
         self.require_quorum()
-        member = EtcdMember(self._new_id(), hostname, ip)
+        member = EtcdMember(self._new_id(), hostname, ip, advertised=advertised)
         self.members[member.id] = member
         self.raft_index += 1
         self._elect()

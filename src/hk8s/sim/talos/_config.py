@@ -81,6 +81,8 @@ class MachineConfig:
     # Talos 1.14 layout: KubeNodeConfig holds every node label and taint, the control-plane
     # role's included (the generator writes them; nothing is added implicitly).
     node_document: bool = False
+    # cluster.etcd.advertisedSubnets: where etcd picks the address it advertises from.
+    etcd_advertised_subnets: tuple[str, ...] = ()
 
     @property
     def control_plane(self) -> bool:
@@ -209,7 +211,8 @@ def parse_machine_config(data: bytes, release: str | None = None) -> MachineConf
         problems.append("cluster CA key is not allowed on non-controlplane nodes (.cluster.ca)")
     if control_plane and (k8s_crt is None or k8s_key is None):
         problems.append("key/cert combination should not be empty (.cluster.ca)")
-    etcd = _section(_section(cluster, "etcd"), "ca")
+    etcd_doc = _section(cluster, "etcd")
+    etcd = _section(etcd_doc, "ca")
     if kind == "worker" and etcd:
         problems.append("etcd config is only allowed on control plane machines")
     install = _section(machine, "install")
@@ -247,6 +250,7 @@ def parse_machine_config(data: bytes, release: str | None = None) -> MachineConf
         allow_scheduling_on_control_planes=bool(cluster.get("allowSchedulingOnControlPlanes")),
         kubernetes_version=_kubelet_version(machine, extra),
         node_document="KubeNodeConfig" in extra,
+        etcd_advertised_subnets=tuple(str(c) for c in etcd_doc.get("advertisedSubnets") or ()),
     )
 
 

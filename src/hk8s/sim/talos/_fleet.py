@@ -30,17 +30,32 @@ if TYPE_CHECKING:
     from hk8s.sim.talos._config import MachineConfig
     from hk8s.sim.talos._machine import FleetHooks
 
-__all__ = ["TALOS_API_PORT", "TalosFleet", "schematic_of_image", "version_of_image"]
+__all__ = [
+    "TALOS_API_PORT",
+    "TalosFleet",
+    "platform_of_image",
+    "schematic_of_image",
+    "version_of_image",
+]
 
 TALOS_API_PORT = 50000
 _SCHEMATIC = re.compile(r"/[a-z-]*installer(?:-secureboot)?/([0-9a-f]{64}):")
+_PLATFORM = re.compile(r"/(?:([a-z0-9]+)-)?installer(?:-secureboot)?[/:]")
 _TAG = re.compile(r":(v\d+\.\d+\.\d+[^@/]*)(@sha256:[0-9a-f]+)?$")
 
 
 def schematic_of_image(image: str) -> str | None:
-    """``factory.talos.dev/installer/<schematic>:v1.11.5`` -> the schematic id, else None."""
+    """``factory.talos.dev/hcloud-installer/<schematic>:v1.11.5`` -> the schematic id, else None."""
     match = _SCHEMATIC.search(image)
     return match.group(1) if match else None
+
+
+def platform_of_image(image: str) -> str:
+    """The platform an installer image installs: ``.../hcloud-installer/<id>:v1.12.0`` ->
+    ``hcloud``; the bare ``installer`` (factory or ghcr.io) is the ``metal`` profile, whose
+    UKI carries ``talos.platform=metal`` (what GRUB boots with ``grubUseUKICmdline``)."""
+    match = _PLATFORM.search(image)
+    return (match.group(1) or "metal") if match else "metal"
 
 
 def version_of_image(image: str) -> str | None:
@@ -69,6 +84,8 @@ class TalosFleet:
         self.disks: dict[int, MachineDisk] = {}
         self.nodes: dict[int, TalosNode] = {}
         self.clusters: dict[str, TalosCluster] = {}
+        # Installer images pulled once already (the factory has built them).
+        self.pulled: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 

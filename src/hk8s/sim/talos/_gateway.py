@@ -5,9 +5,16 @@ the node itself answers; ``nodes`` (one value per node) runs a unary call on eac
 aggregates one message per node, each with ``metadata.hostname`` set to the target and a
 failed node reported in ``metadata.error``/``metadata.status``; ``node`` proxies one call to
 one target. Roles are the client certificate's Organizations (``os:admin``, ``os:operator``,
-``os:reader``); too little -> PermissionDenied. In maintenance mode there is no apid: the
-maintenance service answers alone and serves only ApplyConfiguration, Disks and read-only
-COSI (``internal/app/maintenance/server.go`` before Talos 1.14).
+``os:reader``); too little -> PermissionDenied. In maintenance mode up to Talos 1.12 there
+is no apid: the maintenance service answers alone and serves only ApplyConfiguration, Disks
+and read-only COSI (``internal/app/maintenance/server.go``, gone in v1.13.0). From 1.13 on
+apid serves maintenance mode too, without verifying client certificates, and gives every
+caller the Reader role (``pkg/grpc/middleware/authz/injector.go`` ReadOnly): Version,
+ServiceList, Disks, Events and COSI reads answer; ApplyConfiguration checks maintenance
+itself; the rest is PermissionDenied. apid forwards ``nodes``/``node`` only when it has a
+client certificate, which only control planes get (``internal/app/apid/service.go``:
+no client TLS config -> no remote backend factory; director.go answers PermissionDenied "no
+request forwarding", except for a single target that is the node itself).
 """
 
 from __future__ import annotations
@@ -106,10 +113,28 @@ class Gateway:
 
     def authorize(self, stream: Stream[Any, Any], role: str) -> None:
         if self.node.maintenance:
+            if self.node.apid_in_maintenance and _LEVEL[role] > _LEVEL[READER]:
+                raise GRPCError(Status.PERMISSION_DENIED, "not authorized")
             return
         roles = roles_of(stream.peer.cert() if stream.peer else None)
         if max((_LEVEL.get(r, 0) for r in roles), default=0) < _LEVEL[role]:
             raise GRPCError(Status.PERMISSION_DENIED, "not authorized")
+
+    def routing(self, stream: Stream[Any, Any]) -> tuple[list[str], str | None]:
+        """``targets_of``, as apid's director applies it: a node without a client
+        certificate (a worker, or any node in maintenance mode) forwards nothing; a single
+        target that is the node itself is served locally."""
+        nodes, one = targets_of(stream)
+        node = self.node
+        config = node.config
+        if not (nodes or one) or (config is not None and config.control_plane):
+            return nodes, one
+        local = {*node.addresses, node.hostname}
+        if one is not None and one in local:
+            return [], None
+        if one is None and len(nodes) == 1 and nodes[0] in local:
+            return [], None
+        raise GRPCError(Status.PERMISSION_DENIED, "no request forwarding")
 
     def target(self, name: str) -> TalosNode:
         """The node apid reaches for ``name``: configured, up, and of the same cluster."""
@@ -141,14 +166,15 @@ class Gateway:
         spec = _UNARY[method]
         request = await stream.recv_message()
         node = self.node
-        if node.maintenance:
+        if node.maintenance and not self.node.apid_in_maintenance:
             if method not in _MAINTENANCE:
                 raise GRPCError(Status.UNIMPLEMENTED, f"method {method} not implemented")
             item = await getattr(NodeCalls(node), spec.func)(request)
             await stream.send_message(spec.response(messages=[item]))
             return
-        self.authorize(stream, spec.role)
-        nodes, one = targets_of(stream)
+        # ApplyConfiguration is Admin or (maintenance only, checked by the handler) Reader.
+        self.authorize(stream, READER if method == "ApplyConfiguration" else spec.role)
+        nodes, one = self.routing(stream)
         if nodes:
             items = await asyncio.gather(*(self._proxied(t, spec, request) for t in nodes))
         else:
@@ -170,10 +196,10 @@ class Gateway:
     async def server_stream(self, stream: Stream[Any, Any], method: str) -> None:
         func, role = _STREAMS[method]
         request = await stream.recv_message()
-        if self.node.maintenance:
+        if self.node.maintenance and not self.node.apid_in_maintenance:
             raise GRPCError(Status.UNIMPLEMENTED, f"method {method} not implemented")
         self.authorize(stream, role)
-        nodes, one = targets_of(stream)
+        nodes, one = self.routing(stream)
         if len(nodes) > 1:
             sources = [(t, getattr(NodeStreams(self.target(t)), func)(request)) for t in nodes]
             async for message in _merge(sources):

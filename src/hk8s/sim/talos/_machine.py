@@ -26,6 +26,9 @@ class MachineDisk:
     # A config applied with mode STAGED: it becomes the config at the next boot.
     staged: MachineConfig | None = None
     etcd_data: bool = False
+    # talos.platform= of the installed boot assets: the hcloud snapshot's, until an upgrade
+    # installs another platform's installer (a bare ``installer`` is ``metal``).
+    platform: str = "hcloud"
 
     @property
     def version(self) -> str:
@@ -43,7 +46,15 @@ class TalosTimings:
     kube_api: float = 20.0
     kubelet: float = 8.0
     upgrade: float = 20.0
+    # Inside the Upgrade call: every installer pull, plus the Image Factory's build of an
+    # installer nobody asked for before.
+    installer_pull: float = 15.0
+    installer_build: float = 45.0
     reset: float = 5.0
+    # After a configured boot: CRI up (Bootstrap allowed), then the clock in sync (timed).
+    # Until then Bootstrap answers FailedPrecondition, as Talos does.
+    cri: float = 2.0
+    time_sync: float = 5.0
     # How often waiting nodes look again (a worker for a control plane, etcd for bootstrap).
     retry: float = 3.0
     # How long after replying the node acts on Reboot/Apply/Upgrade (the reply goes out first).

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import ipaddress
 import logging
 import socket
 import time
@@ -81,6 +82,8 @@ class TalosNode:
         self.event_signal = asyncio.Event()
         self.kubelet_registered = False
         self.booted_at = 0.0
+        # Clock time the configured boot began: CRI and time sync count from here.
+        self.configured_at = 0.0
         # The actor id of the API action (reboot, upgrade, ...) the node is carrying out.
         self.actor = ""
         self._sequence = ""
@@ -99,6 +102,16 @@ class TalosNode:
     @property
     def maintenance(self) -> bool:
         return self.phase == "maintenance"
+
+    @property
+    def apid_in_maintenance(self) -> bool:
+        """Talos 1.13+ has no separate maintenance service: apid serves maintenance mode,
+        with the Reader role for callers without a certificate (see ``_gateway``)."""
+        parts = self.disk.version.lstrip("v").split(".")
+        try:
+            return (int(parts[0]), int(parts[1])) >= (1, 13)
+        except (IndexError, ValueError):
+            return False
 
     @property
     def hostname(self) -> str:
@@ -122,6 +135,25 @@ class TalosNode:
             self.config and self.config.control_plane and cluster and cluster.kube_api_up
             and self.services.get("etcd", ("", None, ""))[0] == "Running"
         )  # fmt: skip
+
+    def etcd_address(self) -> str:
+        """The address etcd advertises (internal/app/machined/pkg/controllers/etcd/spec.go):
+        without ``advertisedSubnets`` the first routed address, and node addresses are kept
+        sorted, lowest first (IPv4 before IPv6); with them, the first address they match
+        (``!cidr`` excludes)."""
+        addresses = sorted(
+            (ipaddress.ip_address(a) for a in self.addresses), key=lambda a: (a.version, a)
+        )
+        config = self.disk.config
+        subnets = config.etcd_advertised_subnets if config else ()
+        if not subnets:
+            return str(addresses[0])
+        include = [ipaddress.ip_network(c, strict=False) for c in subnets if c[:1] != "!"]
+        exclude = [ipaddress.ip_network(c[1:], strict=False) for c in subnets if c[:1] == "!"]
+        for address in addresses:
+            if any(address in n for n in include) and not any(address in n for n in exclude):
+                return str(address)
+        return ""
 
     def kubelet_info(self) -> KubeletInfo:
         config = self.disk.config
@@ -223,6 +255,7 @@ class TalosNode:
         await self._start_configured(config)
 
     async def _start_configured(self, config: MachineConfig) -> None:
+        self.configured_at = self.fleet.clock.now()
         cluster = self.fleet.cluster_for(config)
         os_ca = self._os_ca(config, cluster)
         while os_ca is None:  # a worker asks trustd on a control plane for its certificate
@@ -266,15 +299,36 @@ class TalosNode:
                 self.services["etcd"] = ("Preparing", None, "Waiting for etcd to be bootstrapped")
                 await self.fleet.clock.sleep(timings.retry)
             await self.fleet.clock.sleep(timings.etcd_join)
-            while True:
+            while cluster.member_for(self.ip) is None:  # else bootstrapped here meanwhile
+                advertised = self.etcd_address()
+                blocked = self._peers_unreachable(cluster, advertised)
+                if blocked:
+                    self.services["etcd"] = ("Preparing", None, blocked)
+                    await self.fleet.clock.sleep(timings.retry)
+                    continue
                 try:
-                    cluster.join(self.hostname, self.ip)
+                    cluster.join(self.hostname, self.ip, advertised)
                     break
                 except Exception:  # no quorum to add a member: etcd retries
                     await self.fleet.clock.sleep(timings.retry)
             self.disk.etcd_data = True
         self.services["etcd"] = ("Running", True, "")
         self.emit_service("etcd", machine_pb2.ServiceStateEvent.RUNNING)
+
+    def _peers_unreachable(self, cluster: TalosCluster, advertised: str) -> str:
+        """Why this node's etcd cannot reach its peers, or "". The cluster's firewall opens
+        only 6443 and 50000 on public addresses, so etcd's peer traffic (2380) flows only
+        over the private network: a member that advertises a public address is unreachable."""
+        if not advertised:
+            return "no address matches cluster.etcd.advertisedSubnets"
+        public = [(m.hostname, m.address) for m in cluster.members.values()
+                  if m.started and m.address == m.ip]  # fmt: skip
+        if advertised == self.ip:
+            public.append((self.hostname, advertised))
+        if not public:
+            return ""
+        names = ", ".join(f"{name} ({address})" for name, address in public)
+        return f"etcd peers unreachable: {names} advertise a public address, 2380 is firewalled"
 
     async def _run_kubelet(self, cluster: TalosCluster) -> None:
         timings = self.fleet.timings

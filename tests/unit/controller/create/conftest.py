@@ -58,6 +58,11 @@ class FakeTalos:
     calls: list[str] = field(default_factory=list)
     releases: dict[str, str] = field(default_factory=dict)  # what each node's disk boots
     closing: dict[str, int] = field(default_factory=dict)  # mTLS calls cut after handshake
+    # Config changes need a reboot (CanApplyImmediate says no): a node applied in AUTO
+    # mode reboots, unavailable for a few Version calls; the most down at once is kept.
+    reboot_changes: bool = False
+    rebooting: dict[str, int] = field(default_factory=dict)
+    max_rebooting: int = 0
 
     def name(self, node: str) -> str:
         return next(s.name for s in self.hcloud.servers.values() if s.public_ipv4 == node)
@@ -66,14 +71,29 @@ class FakeTalos:
         return b"type: controlplane" in self.configs.get(node, b"")
 
     async def apply_config(
-        self, node: str, data: bytes, mode: ApplyMode, *, maintenance: bool = False
+        self,
+        node: str,
+        data: bytes,
+        mode: ApplyMode,
+        *,
+        maintenance: bool = False,
+        dry_run: bool = False,
     ) -> ApplyResult:
+        if dry_run:  # Talos' CanApplyImmediate, as far as this fake knows it
+            needs = self.reboot_changes and data != self.configs.get(node)
+            return ApplyResult(ApplyMode.REBOOT if needs else ApplyMode.NO_REBOOT)
         self.calls.append(f"apply {self.name(node)}")
         if maintenance == (node in self.configs):
             raise AuthError("wrong mode")
+        if not maintenance and self.reboot_changes and data != self.configs.get(node):
+            self.rebooting[node] = 2
+            self.max_rebooting = max(self.max_rebooting, sum(map(bool, self.rebooting.values())))
+            self.configs[node] = data
+            self.applied.append((self.name(node), mode, maintenance))
+            return ApplyResult(ApplyMode.REBOOT)
         self.configs[node] = data
         if maintenance:  # the node installs the release its config names, then reboots
-            self.releases[node] = _image_tag(data, "/installer/")
+            self.releases[node] = _image_tag(data, "-installer/")
         self.applied.append((self.name(node), mode, maintenance))
         if self.members and self._control_plane(node) and self.name(node) not in self.members:
             self.members.append(self.name(node))
@@ -84,6 +104,9 @@ class FakeTalos:
             raise AuthError("client certificate required")
         if not maintenance and node not in self.configs:
             raise UnavailableError("maintenance certificate is not signed by the cluster CA")
+        if not maintenance and self.rebooting.get(node):
+            self.rebooting[node] -= 1
+            raise UnavailableError("rebooting")
         if not maintenance and self.closing.get(node):
             self.closing[node] -= 1  # going down for a reboot: reads as a refused certificate
             raise AuthError("the node closed the connection right after the TLS handshake")

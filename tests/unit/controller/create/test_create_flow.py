@@ -258,3 +258,24 @@ async def test_without_any_control_plane_nothing_is_bootstrapped(harness: Harnes
     assert "demo-cp-1 never answered" in info.value.message
     assert "without any control plane" in info.value.message
     assert harness.talos.bootstraps == []
+
+
+async def test_a_change_that_needs_a_reboot_reboots_one_node_at_a_time(harness: Harness) -> None:
+    # A user patch outside what Talos applies live (CanApplyImmediate: .machine.files, env,
+    # udev, most features): each node reboots with its config; never several at once.
+    config = cluster(cp=3, workers=2, extra="talos:\n  version: v1.13.9\n")
+    await create_cluster(config, harness.ports(config), harness.options(), RecordingReporter())
+    harness.talos.reboot_changes = True
+    harness.talos.applied.clear()
+    # machine.env: in Talos 1.13's v1alpha1 (1.14 moved it to its own document)
+    patched = cluster(
+        cp=3,
+        workers=2,
+        extra="talos:\n  version: v1.13.9\n  patches:\n    all:\n      - machine: {env: {A: b}}\n",
+    )
+    await create_cluster(patched, harness.ports(patched), harness.options(), RecordingReporter())
+    assert [name for name, _, _ in harness.talos.applied] == [
+        "demo-cp-1", "demo-cp-2", "demo-cp-3", "demo-workers-1", "demo-workers-2",
+    ]  # fmt: skip
+    assert harness.talos.max_rebooting == 1
+    assert not any(harness.talos.rebooting.values())  # each came back before the next

@@ -47,6 +47,8 @@ class FakeNode:
     down: int = 0
     fails: bool = False
     boots: int = 1  # the kubelet's bootID changes with every boot
+    platform: str = "hcloud"
+    installing: str = "hcloud"  # the platform of the installer the running upgrade uses
 
 
 @dataclass
@@ -56,6 +58,11 @@ class Cluster:
     max_down: int = 0
     down_polls: int = DOWN_POLLS  # 0: polls never catch a node while it reboots
     flaky_polls: int = 0  # Version calls that time out while the node is still installing
+    # Upgrade calls that time out: before Talos started the upgrade, or after (reply lost).
+    upgrade_timeouts: int = 0
+    lost_replies: int = 0
+    preserve: list[bool] = field(default_factory=list)  # what each Upgrade call asked
+    unstarted_polls: int = 0  # EtcdMemberList calls that show a member not started
 
     def by_address(self, address: str) -> FakeNode:
         return next(n for n in self.nodes.values() if n.address == address)
@@ -81,22 +88,39 @@ class FakeTalos:
                 fake.down -= 1
                 raise UnavailableError(f"{fake.name} is rebooting")
             if not fake.fails:
-                fake.version = fake.target
+                fake.version, fake.platform = fake.target, fake.installing
             fake.target = None
             fake.boots += 1
-        return VersionInfo(tag=fake.version)
+        return VersionInfo(tag=fake.version, platform=fake.platform)
 
     async def upgrade(
         self, node: str, image: str, *, preserve: bool = False, stage: bool = False
     ) -> None:
         fake = self.cluster.by_address(node)
         self.cluster.log.append(f"upgrade {fake.name}")
+        self.cluster.preserve.append(preserve)
+        if self.cluster.upgrade_timeouts:  # still pulling the installer when the call ends
+            self.cluster.upgrade_timeouts -= 1
+            raise TransientAPIError(f"Talos Upgrade on {node}: timed out")
+        lost = self.cluster.lost_replies > 0
+        self.cluster.lost_replies -= lost
         fake.target = image.rpartition(":")[2]
+        # Image Factory: <platform>-installer/<schematic>; the bare installer/ is metal's.
+        fake.installing = "hcloud" if "/hcloud-installer/" in image else "metal"
         fake.busy, fake.down = BUSY_POLLS, self.cluster.down_polls
         self.cluster.max_down = max(self.cluster.max_down, self.cluster.down_now())
+        if lost:  # Talos took it and went down for its reboot; the answer never came back
+            fake.busy = 0
+            raise TransientAPIError(f"Talos Upgrade on {node}: timed out")
 
     async def apply_config(
-        self, node: str, data: bytes, mode: ApplyMode, *, maintenance: bool = False
+        self,
+        node: str,
+        data: bytes,
+        mode: ApplyMode,
+        *,
+        maintenance: bool = False,
+        dry_run: bool = False,
     ) -> ApplyResult:
         fake = self.cluster.by_address(node)
         self.cluster.log.append(f"apply {fake.name} {mode.value}")
@@ -107,7 +131,18 @@ class FakeTalos:
 
     async def etcd_members(self, node: str) -> list[EtcdMember]:
         cps = [n for n in self.cluster.nodes.values() if n.control_plane]
-        return [EtcdMember(id=i, hostname=n.name) for i, n in enumerate(cps, 1)]
+        started = self.cluster.unstarted_polls <= 0
+        self.cluster.unstarted_polls -= 1
+        if not started:
+            self.cluster.log.append("etcd member not started")
+        return [
+            EtcdMember(
+                id=i,
+                hostname=n.name if started or i > 1 else "",
+                client_urls=(f"https://{n.address}:2379",) if started or i > 1 else (),
+            )
+            for i, n in enumerate(cps, 1)
+        ]
 
     async def services(self, node: str) -> list[ServiceStatus]:
         fake = self.cluster.by_address(node)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from .conftest import Rollout
 
-IMAGE = "factory.example/installer/abc:v1.13.0"
+IMAGE = "factory.example/hcloud-installer/abc:v1.13.0"
 
 
 def talos_plan(rollout: Rollout) -> UpgradePlan:
@@ -179,3 +179,57 @@ async def test_a_poll_that_times_out_while_installing_is_not_a_rollback(rollout:
     rollout.cluster.flaky_polls = 1  # then the node still answers at v1.12.0 (installing)
     done = await upgrade_talos(rollout)
     assert len(done) == 6
+
+
+async def test_a_node_that_boots_as_another_platform_stops_the_run(rollout: Rollout) -> None:
+    # The factory's bare `installer/` image is the metal profile: the node would boot the new
+    # release without the hcloud platform (metadata networking, hostname).
+    upgrader = rollout.upgrader
+    node = next(n for n in upgrader.nodes if n.name == "demo-cp-1")
+    with pytest.raises(PermanentError, match="platform 'metal'") as caught:
+        await upgrader.upgrade_talos(
+            node, "factory.example/installer/abc:v1.13.0", "v1.13.0", "1.35.0"
+        )
+    assert caught.value.context["node"] == "demo-cp-1"
+    assert "hcloud-installer" in (caught.value.hint or "")
+
+
+async def test_upgrade_is_asked_without_preserve_so_talos_keeps_its_etcd_checks(
+    rollout: Rollout,
+) -> None:
+    # Talos 1.12.9+/1.13.4+ skip the etcd upgrade lock and health check with preserve=true.
+    await upgrade_talos(rollout)
+    assert rollout.cluster.preserve and not any(rollout.cluster.preserve)
+
+
+async def test_an_upgrade_call_that_times_out_before_talos_started_is_made_again(
+    rollout: Rollout,
+) -> None:
+    rollout.cluster.upgrade_timeouts = 1  # the installer pull outlasted the call
+    done = await upgrade_talos(rollout)
+    assert len(done) == 6
+    upgrades = [e for e in rollout.cluster.log if e.startswith("upgrade")]
+    assert upgrades[:2] == ["upgrade demo-cp-1", "upgrade demo-cp-1"]
+    assert len(upgrades) == 7
+
+
+async def test_an_upgrade_whose_reply_was_lost_is_not_started_twice(rollout: Rollout) -> None:
+    rollout.cluster.lost_replies = 1  # Talos took it; the client saw a timeout
+    done = await upgrade_talos(rollout)
+    assert len(done) == 6
+    upgrades = [e for e in rollout.cluster.log if e.startswith("upgrade")]
+    assert len(upgrades) == 6  # one call per node
+    assert rollout.cluster.max_down == 1
+
+
+async def test_a_control_plane_waits_for_every_etcd_member_to_be_started(
+    rollout: Rollout,
+) -> None:
+    # Talos' ValidateForUpgrade refuses then (and 1.12.9+ skips it with preserve): hk8s
+    # waits until etcd can lose a member before it upgrades a control plane.
+    rollout.cluster.unstarted_polls = 3
+    await upgrade_talos(rollout)
+    log = rollout.cluster.log
+    assert log.count("etcd member not started") == 3
+    last_seen = max(i for i, e in enumerate(log) if e == "etcd member not started")
+    assert log.index("upgrade demo-cp-1") > last_seen

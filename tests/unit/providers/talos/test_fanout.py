@@ -83,11 +83,11 @@ async def test_bootstrap_twice_is_already_bootstrapped(talos: Any) -> None:
 
 
 async def test_lifecycle_calls_send_what_talosctl_sends(talos: Any) -> None:
-    (ack,) = await talos.upgrade("factory.talos.dev/installer/abc:v1.12.0", preserve=True)
+    (ack,) = await talos.upgrade("factory.talos.dev/hcloud-installer/abc:v1.12.0", preserve=True)
     assert ack.unwrap().startswith("Upgrade request received")
     upgrade = talos.fake.requests[-1]
     assert (upgrade.image, upgrade.preserve, upgrade.stage) == (
-        "factory.talos.dev/installer/abc:v1.12.0",
+        "factory.talos.dev/hcloud-installer/abc:v1.12.0",
         True,
         False,
     )

@@ -54,7 +54,7 @@ async def test_a_node_from_maintenance_to_configured(talos_server: Any, pki: Any
         assert "kind: Config" in await nodes.kubeconfig(ip)
         assert [m.hostname for m in await nodes.etcd_members(ip)] == ["demo-cp-1"]
         assert [s.id for s in await nodes.services(ip)] == ["etcd", "kubelet"]
-        await nodes.upgrade(ip, "factory.talos.dev/installer/x:v1.12.1", preserve=True)
+        await nodes.upgrade(ip, "factory.talos.dev/hcloud-installer/x:v1.12.1", preserve=True)
         await nodes.reboot(ip)
         await nodes.leave_etcd(ip)
         await nodes.remove_etcd_member(ip, 0xABC)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from typing import TYPE_CHECKING
 
 import pytest
@@ -15,13 +16,16 @@ from hk8s.model import ScaledClock, Timing
 from hk8s.pki import generate_talosconfig, load_secrets
 from hk8s.providers.talos import TalosClient, TalosCredentials
 from hk8s.sim.factory import TalosImage
-from hk8s.sim.talos import TalosFaults, TalosFleet
+from hk8s.sim.talos import TalosFaults, TalosFleet, TalosTimings
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
 SPEED = 200.0
 _ips = itertools.count(2)
+# Nodes listen on <ip>:50000; a /16 of loopback per test process keeps test runs of other
+# work trees on this machine off our addresses (they would answer with their own certs).
+_NET = 64 + os.getpid() % 128
 
 
 class Env:
@@ -41,12 +45,16 @@ class Env:
         self.creds = TalosCredentials(talosconfig.ca_pem, talosconfig.crt_pem, talosconfig.key_pem)
         self._server_ids = itertools.count(1)
 
-    async def server(self, pool: str = "cp", version: str = "v1.11.3") -> tuple[int, str]:
+    async def server(
+        self, pool: str = "cp", version: str = "v1.11.3", private: str = "10.0.1"
+    ) -> tuple[int, str]:
         """A powered-on server booting a Talos snapshot; returns (server id, IP)."""
         n = next(_ips)
-        server_id, ip = next(self._server_ids), f"127.61.{n // 250}.{n % 250 + 2}"
+        server_id, ip = next(self._server_ids), f"127.{_NET}.{n // 250}.{n % 250 + 2}"
         self.fleet.install(server_id, TalosImage(version, "amd64"))
-        await self.fleet.power_on(server_id, f"demo-{pool}-{server_id}", ip, [f"10.0.1.{n}"])
+        await self.fleet.power_on(
+            server_id, f"demo-{pool}-{server_id}", ip, [f"{private}.{n % 250 + 2}"]
+        )
         self.endpoint = self.endpoint or ip
         return server_id, ip
 
@@ -86,6 +94,9 @@ async def env() -> AsyncIterator[Env]:
     faults = TalosFaults(
         stuck_in_maintenance=["*-stuck"], failed_upgrades=["*-bad"], slow_boots=["*-slow-*"]
     )
-    fleet = TalosFleet(ScaledClock(SPEED), faults=faults)
+    # Bootstrap is refused until CRI is up and the clock in sync (a few simulated seconds);
+    # tests of that set these timings themselves, the others need not retry it.
+    timings = TalosTimings(cri=0.0, time_sync=0.0)
+    fleet = TalosFleet(ScaledClock(SPEED), faults=faults, timings=timings)
     yield Env(fleet)
     await fleet.close()

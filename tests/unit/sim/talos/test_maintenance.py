@@ -1,4 +1,5 @@
-"""Maintenance mode as Talos serves it (internal/app/maintenance/server.go before v1.14)."""
+"""Maintenance mode as Talos serves it: the maintenance service up to 1.12
+(internal/app/maintenance/server.go), apid with the Reader role for everyone from 1.13."""
 
 from __future__ import annotations
 
@@ -32,6 +33,33 @@ async def test_serves_disks_and_refuses_the_rest(env: Env) -> None:
             await talos.bootstrap()
         with pytest.raises(MaintenanceModeError, match="--mode='no-reboot' is not supported"):
             await talos.apply_configuration(env.config("cp", "demo-cp-1"), ApplyMode.NO_REBOOT)
+
+
+@pytest.mark.parametrize("release", ["v1.13.0", "v1.13.9"])
+async def test_talos_113_answers_readers_without_a_certificate(env: Env, release: str) -> None:
+    # 1.13 has no maintenance service: apid serves it, and every caller is a Reader.
+    _, ip = await env.server(version=release)
+    async with env.maintenance(ip) as talos:
+        [version] = await talos.version()
+        info = version.unwrap()
+        assert (info.tag, info.platform) == (release, "hcloud")
+        assert info.rbac is False  # no config yet: no features
+        [services] = await talos.service_list()
+        assert "apid" in {s.id for s in services.unwrap()}
+        with pytest.raises(AuthError, match="not authorized"):
+            await talos.bootstrap()
+        with pytest.raises(AuthError, match="not authorized"):
+            await talos.reboot()
+        # ApplyConfiguration still works (and still refuses no-reboot there).
+        with pytest.raises(MaintenanceModeError, match="--mode='no-reboot' is not supported"):
+            await talos.apply_configuration(env.config("cp", "demo-cp-1"), ApplyMode.NO_REBOOT)
+
+
+async def test_talos_112_maintenance_service_refuses_service_list(env: Env) -> None:
+    _, ip = await env.server(version="v1.12.11")
+    async with env.maintenance(ip) as talos:
+        with pytest.raises(MaintenanceModeError):
+            await talos.service_list()
 
 
 def _edit(data: bytes, change: str) -> bytes:
