@@ -3,8 +3,9 @@
 The full JSON schema is checked in hk8s' tests; at run time these checks catch what patches
 usually get wrong, per contract: unknown keys in the v1alpha1 document (a typo, or a field the
 Talos release moved to its own document), a patch that changes the machine type, extra
-documents without ``apiVersion``/``kind``, and values whose type a patch changed (``wipe: "no"``
-where Talos wants a boolean: Talos would refuse to decode it).
+documents without ``apiVersion``/``kind`` or of a kind the release does not register, and
+values whose type a patch changed (``wipe: "no"`` where Talos wants a boolean: Talos would
+refuse to decode it).
 """
 
 from __future__ import annotations
@@ -45,6 +46,14 @@ def check_documents(
             isinstance(other.get("kind"), str) and isinstance(other.get("apiVersion"), str)
         ):
             raise PatchError(f"document {index}", "needs string apiVersion and kind")
+        kind = other.get("kind")
+        if kind is not None and kind not in contract.document_kinds:
+            close = difflib.get_close_matches(kind, sorted(contract.document_kinds), n=1)
+            suggestion = f"; did you mean {close[0]!r}?" if close else ""
+            raise PatchError(
+                f"document {index}",
+                f"Talos {contract.minor} has no {kind} document{suggestion}",
+            )
 
 
 def _known(value: dict[str, Any], allowed: Iterable[str], path: str, contract: Contract) -> None:

@@ -42,6 +42,48 @@ _CLUSTER_KEYS = frozenset(
 )  # fmt: skip
 
 
+# The document kinds (apiVersion v1alpha1) each release registers beside v1alpha1: a patch that
+# adds a document of another kind is refused there (machinery: '"X" "v1alpha1": not
+# registered'). From each release's config.schema.json (oneOf), checked by
+# tests/unit/machineconfig/test_contract.py against ../shared/reference/talos; 1.14's schema
+# names UnattendedInstall, the kind Talos 1.14 registers and writes is UnattendedInstallConfig.
+_KINDS_1_11 = frozenset(
+    {
+        "EthernetConfig", "EventSinkConfig", "ExistingVolumeConfig", "ExtensionServiceConfig",
+        "KmsgLogConfig", "KubeSpanEndpoints", "NetworkDefaultActionConfig", "NetworkRuleConfig",
+        "PCIDriverRebindConfig", "RawVolumeConfig", "SideroLinkConfig", "SwapVolumeConfig",
+        "TrustedRootsConfig", "UserVolumeConfig", "VolumeConfig", "WatchdogTimerConfig",
+        "ZswapConfig",
+    }
+)  # fmt: skip
+_KINDS_1_12 = _KINDS_1_11 | {
+    "BondConfig", "BridgeConfig", "DHCPv4Config", "DHCPv6Config", "DummyLinkConfig",
+    "HCloudVIPConfig", "HostnameConfig", "Layer2VIPConfig", "LinkAliasConfig", "LinkConfig",
+    "OOMConfig", "RegistryAuthConfig", "RegistryMirrorConfig", "RegistryTLSConfig",
+    "ResolverConfig", "StaticHostConfig", "TimeSyncConfig", "VLANConfig", "WireguardConfig",
+}  # fmt: skip
+_KINDS_1_13 = _KINDS_1_12 | {
+    "BlackholeRouteConfig", "EnvironmentConfig", "ExternalVolumeConfig", "KubeSpanConfig",
+    "RoutingRuleConfig", "TCPProbeConfig", "VRFConfig",
+}  # fmt: skip
+_KINDS_1_14 = _KINDS_1_13 | {
+    "BGPInstanceConfig", "CRIBaseRuntimeSpecConfig", "CRICustomizationConfig",
+    "ContainerConfig", "DiscoveryIdentityConfig", "DiscoveryServiceConfig", "EtcFileConfig",
+    "FilesystemScrubConfig", "FilesystemTrimConfig", "HTTPProbeConfig", "ImageCacheConfig",
+    "KernelModuleConfig", "KubeAPIServerCAConfig", "KubeAPIServerConfig",
+    "KubeAdmissionControlConfig", "KubeAggregatorCAConfig", "KubeAuditPolicyConfig",
+    "KubeAuthenticationConfig", "KubeAuthorizerConfig", "KubeClusterConfig",
+    "KubeControllerManagerConfig", "KubeCoreDNSConfig", "KubeCredentialProviderConfig",
+    "KubeEtcdEncryptionConfig", "KubeExternalManifestConfig", "KubeFlannelCNIConfig",
+    "KubeInlineManifestConfig", "KubeNetworkConfig", "KubeNodeConfig", "KubePrismConfig",
+    "KubeProxyConfig", "KubeSchedulerConfig", "KubeServiceAccountConfig",
+    "KubeStaticPodConfig", "KubeTalosAPIAccessConfig", "KubeletConfig",
+    "LVMLogicalVolumeConfig", "LVMVolumeGroupConfig", "RAIDArrayConfig",
+    "SecurityProfileConfig", "SysctlConfig", "SysfsConfig", "UdevRulesConfig",
+    "UnattendedInstallConfig", "VethConfig",
+}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Contract:
     """One Talos minor's machine-config shape."""
@@ -55,6 +97,7 @@ class Contract:
     cluster_keys: frozenset[str] = _CLUSTER_KEYS
     top_level_keys: frozenset[str] = frozenset({"version", "debug", "machine", "cluster"})
     multidoc: bool = False  # Kubernetes, install and discovery settings in their own documents
+    document_kinds: frozenset[str] = _KINDS_1_11
 
 
 SUPPORTED_CONTRACTS: dict[str, Contract] = {
@@ -68,6 +111,7 @@ SUPPORTED_CONTRACTS: dict[str, Contract] = {
     ),
     "1.12": Contract(
         minor="1.12",
+        document_kinds=_KINDS_1_12,
         legacy_fields=False,
         hostname_document=True,
         machine_network=True,
@@ -78,6 +122,7 @@ SUPPORTED_CONTRACTS: dict[str, Contract] = {
     ),
     "1.13": Contract(
         minor="1.13",
+        document_kinds=_KINDS_1_13,
         legacy_fields=False,
         hostname_document=True,
         machine_network=False,
@@ -106,6 +151,7 @@ SUPPORTED_CONTRACTS: dict[str, Contract] = {
         ),
         cluster_keys=frozenset({"token", "etcd", "externalCloudProvider", "adminKubeconfig"}),
         multidoc=True,
+        document_kinds=_KINDS_1_14,
     ),
 }
 

@@ -275,3 +275,42 @@ def test_patches_that_change_a_value_type_are_refused(
         _build(cfg, example_bundle, "cp")
     assert info.value.problems[0].path == "talos.patches.all[0]"
     assert "expected a" in info.value.problems[0].message
+
+
+def _schema_kinds(minor: str) -> set[str]:
+    import json
+
+    import _reference  # type: ignore[import-not-found]
+
+    schema = json.loads((_reference.REFERENCE / f"talos/v{minor}/config.schema.json").read_text())
+    kinds: set[str] = set()
+    for ref in schema["oneOf"]:
+        kind = schema["$defs"][ref["$ref"].rsplit("/", 1)[1]]["properties"].get("kind")
+        if kind is not None:  # v1alpha1 itself has no kind
+            kinds.update(kind.get("enum", [kind.get("const")]))
+    return kinds - {None}  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("minor", ["1.11", "1.12", "1.13", "1.14"])
+def test_each_release_knows_the_documents_its_schema_registers(minor: str) -> None:
+    from hk8s.machineconfig._contract import SUPPORTED_CONTRACTS
+
+    kinds = _schema_kinds(minor)
+    if minor == "1.14":
+        # The 1.14 schema's name for the kind Talos registers and writes (upstream schema bug).
+        kinds = (kinds - {"UnattendedInstall"}) | {"UnattendedInstallConfig"}
+    assert SUPPORTED_CONTRACTS[minor].document_kinds == kinds
+
+
+def test_a_document_the_release_does_not_have_is_refused(
+    example_bundle: SecretsBundle, make_config: Callable[..., ClusterConfig]
+) -> None:
+    """configs/production.yaml's TimeSyncConfig (Talos 1.12+) rendered for Talos 1.11 passed
+    hk8s and failed machinery's loader ('"TimeSyncConfig" "v1alpha1": not registered')."""
+    patches = "all: [{apiVersion: v1alpha1, kind: TimeSyncConfig, ntp: {servers: [a.example]}}]"
+    with pytest.raises(ConfigError) as info:
+        _build(make_config("1.11", patches=patches), example_bundle, "cp")
+    assert info.value.problems[0].path == "talos.patches.all[0]"
+    assert "Talos 1.11 has no TimeSyncConfig document" in info.value.problems[0].message
+    docs = _build(make_config("1.12", patches=patches), example_bundle, "cp")
+    assert any(d.get("kind") == "TimeSyncConfig" for d in docs)
