@@ -2,8 +2,9 @@
 and creates them with everything in the one request.
 
 Creates run all at once (no slot count: the Hetzner provider paces requests with its shared
-rate limiter and bounds requests in flight; action waits share batched polls). Removals are delegated to a ``ServerRemover`` (``_scale``: cordon, drain, etcd,
-node object, then the server), because removing a node safely needs the cluster's APIs.
+rate limiter and bounds requests in flight; action waits share batched polls). Removals are
+delegated to a ``ServerRemover`` (``_scale``: cordon, drain, etcd, node object, then the
+server), because removing a node safely needs the cluster's APIs.
 """
 
 from __future__ import annotations
