@@ -9,8 +9,9 @@ The phases, each idempotent (a run that was killed anywhere is finished by the n
 3. one plan for infra and servers; everything but removals is applied now, concurrently
    (``Reconciler``; ``hk8s plan`` prints the same plan); then Hetzner delete protection as
    ``protection`` says (``_protection``);
-4. machine configs to new and changed nodes (``_nodes``);
-5. etcd bootstrap on the first control plane, membership of every control plane;
+4. machine configs to new and changed nodes (``_nodes``), and meanwhile
+5. etcd bootstrap on the first control plane as soon as it has its config, membership of
+   every control plane as they come;
 6. kubeconfig (from Talos, server = the cluster endpoint) and talosconfig, written 0600;
 7. addons (``_addons``) and every node Ready;
 8. removals of scaled-down servers, one at a time (``_scale``);
@@ -21,6 +22,7 @@ Ports are injected (``CreatePorts``), so the CLI wires real clients and tests wi
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +33,7 @@ from hk8s.controller._create_etcd import bootstrap_etcd, fetch_kubeconfig, wait_
 from hk8s.controller._create_images import cluster_images
 from hk8s.controller._create_secrets import ensure_secrets
 from hk8s.controller._create_skew import refuse_version_skew
-from hk8s.controller._create_wait import Waiter
+from hk8s.controller._create_wait import Waiter, together
 from hk8s.controller._health import HealthCheck, wait_healthy
 from hk8s.controller._nodes import (
     configure_nodes,
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
     from hk8s.config import ClusterConfig
     from hk8s.controller._create_images import ClusterImages
     from hk8s.controller._image_ensure import ImageBuilds
+    from hk8s.controller._nodes import Node
     from hk8s.controller._plan import Plan
     from hk8s.controller._reconcile import Component
     from hk8s.controller._report import Reporter
@@ -210,11 +213,24 @@ async def create_cluster(
     control_planes = [n for n in nodes if n.desired.control_plane]
     endpoint = await observe_endpoint(hcloud, config, nodes)
     configs = render_node_configs(config, bundle, nodes, endpoint, schematic=images.schematic)
-    configured = await configure_nodes(hcloud, talos, probe, waiter, nodes, configs)
+    # etcd is bootstrapped as soon as the first control plane has its config; the other
+    # nodes are configured meanwhile and join as they come (etcd members, kubelets).
+    first_configured = asyncio.Event()
 
-    await bootstrap_etcd(talos, probe, waiter, control_planes)
-    await wait_etcd_members(probe, waiter, control_planes)
-    kubeconfig = await fetch_kubeconfig(talos, waiter, control_planes[0], endpoint)
+    def on_configured(node: Node) -> None:
+        if node.name == control_planes[0].name:
+            first_configured.set()
+
+    async def bring_up() -> dict[str, Any]:
+        await first_configured.wait()
+        await bootstrap_etcd(talos, probe, waiter, control_planes)
+        await wait_etcd_members(probe, waiter, control_planes)
+        return await fetch_kubeconfig(talos, waiter, control_planes[0], endpoint)
+
+    configured, kubeconfig = await together(
+        configure_nodes(hcloud, talos, probe, waiter, nodes, configs, on_configured=on_configured),
+        bring_up(),
+    )
     write_kubeconfig(options.kubeconfig_path, yaml.safe_dump(kubeconfig, sort_keys=False))
     talosconfig = generate_talosconfig(
         config.name, bundle.os_ca, endpoints=[n.address for n in control_planes]

@@ -39,7 +39,7 @@ from hk8s.machineconfig import render_machine_config
 from hk8s.providers.talos import ApplyMode, MaintenanceModeError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from hk8s.config import ClusterConfig
     from hk8s.controller._create_wait import Waiter
@@ -199,40 +199,54 @@ async def configure_nodes(
     configs: dict[str, bytes],
     *,
     concurrency: int = 16,
+    on_configured: Callable[[Node], None] | None = None,
 ) -> list[str]:
-    """Apply configs to the nodes that need one, concurrently; returns their names."""
+    """Apply configs to the nodes that need one, concurrently; returns their names.
+
+    ``concurrency`` bounds the Talos calls in flight, not the waits: a node still booting
+    holds no slot while the others are configured. ``on_configured(node)`` is called as soon
+    as a node has its config (applied now, or already current), so that the etcd bootstrap
+    can start on the first control plane while the rest are still being configured.
+    """
     limit = asyncio.Semaphore(concurrency)
     applied: list[str] = []
+
+    def configured_now(node: Node) -> None:
+        if on_configured is not None:
+            on_configured(node)
 
     async def one(node: Node) -> None:
         data = configs[node.name]
         want = config_hash(data)
         if node.server.labels.get(CONFIG_HASH_LABEL) == want:
+            configured_now(node)
             return
         key = f"node/{node.name}"
-        async with limit:
-            state: dict[str, bool] = {}
+        state: dict[str, bool] = {}
 
-            async def answers() -> tuple[bool, str]:
+        async def answers() -> tuple[bool, str]:
+            async with limit:
                 state["configured"] = await _probe(probe, node)
-                return True, ""
+            return True, ""
 
-            await waiter.until(
-                key,
-                f"Talos API of {node.name} to answer",
-                answers,
-                timeout=waiter.timing.boot_timeout,
-            )
-            configured = state["configured"]
-            waiter.step(key, f"apply machine config to {node.name}")
+        await waiter.until(
+            key,
+            f"Talos API of {node.name} to answer",
+            answers,
+            timeout=waiter.timing.boot_timeout,
+        )
+        configured = state["configured"]
+        waiter.step(key, f"apply machine config to {node.name}")
+        async with limit:
             result = await talos.apply_config(
                 node.address, data, ApplyMode.AUTO, maintenance=not configured
             )
-            labels = {**node.server.labels, CONFIG_HASH_LABEL: want}
-            await hcloud.set_labels("server", node.server.id, labels)
-            how = "maintenance mode" if not configured else f"mTLS, {result.mode.value}"
-            waiter.done(key, f"apply machine config to {node.name}", how)
-            applied.append(node.name)
+        configured_now(node)
+        labels = {**node.server.labels, CONFIG_HASH_LABEL: want}
+        await hcloud.set_labels("server", node.server.id, labels)
+        how = "maintenance mode" if not configured else f"mTLS, {result.mode.value}"
+        waiter.done(key, f"apply machine config to {node.name}", how)
+        applied.append(node.name)
 
     outcomes = await asyncio.gather(*(one(n) for n in nodes), return_exceptions=True)
     errors = [e for e in outcomes if isinstance(e, BaseException)]
