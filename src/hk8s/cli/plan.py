@@ -108,11 +108,14 @@ def _servers(config: ClusterConfig, provider: HcloudProvider, file: Path) -> Com
     """The servers component ``create`` reconciles (creates, and drained removals)."""
     from hk8s.cli.create import beside
     from hk8s.controller import ServersComponent
-    from hk8s.pki import load_secrets
 
     # The cluster id only labels new servers; before the first create there is none yet.
     path = beside(file, None, "secrets.yaml")
-    cluster_id = load_secrets(path).cluster_id if path.exists() else ""
+    cluster_id = ""
+    if path.exists():
+        from hk8s.pki import load_secrets  # cryptography: only when there are secrets to read
+
+        cluster_id = load_secrets(path).cluster_id
     return ServersComponent(provider, config, cluster_id=cluster_id)
 
 

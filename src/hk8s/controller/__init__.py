@@ -7,158 +7,312 @@ testable with a fake. ``Reconciler`` drives ``Component``s (``InfraComponent`` t
 
 from __future__ import annotations
 
-from hk8s.controller._addons import enabled_addons, install_addons
-from hk8s.controller._create import (
-    CreateOptions,
-    CreatePorts,
-    CreateResult,
-    check_endpoint_kept,
-    create_cluster,
-    observe_endpoint,
-)
-from hk8s.controller._create_access import ClusterAccess, observe_access
-from hk8s.controller._create_etcd import bootstrap_etcd, fetch_kubeconfig, wait_etcd_members
-from hk8s.controller._create_images import ClusterImages, cluster_images
-from hk8s.controller._create_secrets import (
-    ClusterSecrets,
-    check_secrets_owner,
-    ensure_secrets,
-    load_cluster_secrets,
-)
-from hk8s.controller._create_wait import Waiter
-from hk8s.controller._destroy import (
-    LOCAL_FILES,
-    Destroyer,
-    DestroyPlan,
-    DestroyReport,
-    local_files,
-    purge_local_files,
-)
-from hk8s.controller._destroy_apply import DestroyHalt, DestroyHandlers
-from hk8s.controller._destroy_k8s import (
-    InClusterObjects,
-    clean_in_cluster,
-    kubeconfig_cluster,
-    observe_in_cluster,
-)
-from hk8s.controller._destroy_observe import KubeFacts, observe_cluster
-from hk8s.controller._destroy_plan import (
-    CCM_SERVICE_UID_LABEL,
-    DESTROY_ORDER,
-    KeptImage,
-    ObservedCluster,
-    ccm_load_balancer_owned,
-    csi_volume_owned,
-    owner_selector,
-    ownership_problem,
-    plan_destroy,
-    snapshots_to_delete,
-)
-from hk8s.controller._executor import Executor, Handler, Results
-from hk8s.controller._health import CONTROL_PLANE_PODS, HealthCheck, check_health, wait_healthy
-from hk8s.controller._image_build import BuildSite, SnapshotBuilder
-from hk8s.controller._image_disk import pick_boot_disk
-from hk8s.controller._image_ensure import ImageBuilds, ObservedImages, ensure_images
-from hk8s.controller._image_errors import (
-    BootDiskNotFoundError,
-    ImageDownloadError,
-    ImageVerifyError,
-    RescueUnreachableError,
-)
-from hk8s.controller._image_schematic import (
-    FactoryClient,
-    HttpFactoryClient,
-    SchematicResolver,
-    default_cache_file,
-)
-from hk8s.controller._image_spec import (
-    SNAPSHOT_SELECTOR,
-    Arch,
-    ImageTarget,
-    build_server_type,
-    image_url,
-)
-from hk8s.controller._infra import (
-    LB_FIREWALL_WARNING,
-    InfraComponent,
-    infra_intent,
-    needs_public_ip,
-)
-from hk8s.controller._infra_apply import InfraHandlers, check_adoptable
-from hk8s.controller._infra_desired import (
-    PLACEMENT_GROUP_SIZE,
-    DesiredInfra,
-    InfraIntent,
-    LoadBalancerIntent,
-    PoolIntent,
-    cluster_labels,
-    desired_infra,
-    placement_group_names,
-    resolve_sources,
-)
-from hk8s.controller._infra_diff import ObservedInfra, diff_infra, observe_infra
-from hk8s.controller._nodes import (
-    ClusterEndpoint,
-    Node,
-    cluster_endpoint,
-    config_hash,
-    configure_nodes,
-    pair_nodes,
-    render_node_configs,
-)
-from hk8s.controller._order import (
-    REQUIRES,
-    add_implied_dependencies,
-    build_plan,
-    execution_waves,
-    implied_dependencies,
-    sort_operations,
-)
-from hk8s.controller._plan import KIND_ORDER, Change, Operation, OperationType, Plan
-from hk8s.controller._reconcile import Component, Reconciler
-from hk8s.controller._report import (
-    EventKind,
-    NullReporter,
-    ProgressEvent,
-    RecordingReporter,
-    Reporter,
-)
-from hk8s.controller._scale import NodeRemover, quorum_after_removal, split_removals
-from hk8s.controller._servers import (
-    CLUSTER_ID_LABEL,
-    CONFIG_HASH_LABEL,
-    DesiredServer,
-    cluster_id_label,
-    desired_servers,
-    diff_servers,
-    removal_order,
-    server_index,
-    server_selector,
-)
-from hk8s.controller._servers_component import ServerRemover, ServersComponent
-from hk8s.controller._upgrade import (
-    UpgradeOptions,
-    UpgradePorts,
-    UpgradeResult,
-    roll_out,
-    upgrade_cluster,
-)
-from hk8s.controller._upgrade_node import (
-    UPGRADING_ANNOTATION,
-    NodeUpgrader,
-    cordon_object,
-    static_pod_versions,
-)
-from hk8s.controller._upgrade_plan import (
-    NodeStep,
-    NodeVersions,
-    UpgradePlan,
-    check_kubernetes_path,
-    check_talos_path,
-    check_talos_supports,
-    plan_upgrade,
-    upgrade_order,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hk8s.controller._addons import enabled_addons, install_addons
+    from hk8s.controller._create import (
+        CreateOptions,
+        CreatePorts,
+        CreateResult,
+        check_endpoint_kept,
+        create_cluster,
+        observe_endpoint,
+    )
+    from hk8s.controller._create_access import ClusterAccess, observe_access
+    from hk8s.controller._create_etcd import bootstrap_etcd, fetch_kubeconfig, wait_etcd_members
+    from hk8s.controller._create_images import ClusterImages, cluster_images
+    from hk8s.controller._create_secrets import (
+        ClusterSecrets,
+        check_secrets_owner,
+        ensure_secrets,
+        load_cluster_secrets,
+    )
+    from hk8s.controller._create_wait import Waiter
+    from hk8s.controller._destroy import (
+        LOCAL_FILES,
+        Destroyer,
+        DestroyPlan,
+        DestroyReport,
+        local_files,
+        purge_local_files,
+    )
+    from hk8s.controller._destroy_apply import DestroyHalt, DestroyHandlers
+    from hk8s.controller._destroy_k8s import (
+        InClusterObjects,
+        clean_in_cluster,
+        kubeconfig_cluster,
+        observe_in_cluster,
+    )
+    from hk8s.controller._destroy_observe import KubeFacts, observe_cluster
+    from hk8s.controller._destroy_plan import (
+        CCM_SERVICE_UID_LABEL,
+        DESTROY_ORDER,
+        KeptImage,
+        ObservedCluster,
+        ccm_load_balancer_owned,
+        csi_volume_owned,
+        owner_selector,
+        ownership_problem,
+        plan_destroy,
+        snapshots_to_delete,
+    )
+    from hk8s.controller._executor import Executor, Handler, Results
+    from hk8s.controller._health import CONTROL_PLANE_PODS, HealthCheck, check_health, wait_healthy
+    from hk8s.controller._image_build import BuildSite, SnapshotBuilder
+    from hk8s.controller._image_disk import pick_boot_disk
+    from hk8s.controller._image_ensure import ImageBuilds, ObservedImages, ensure_images
+    from hk8s.controller._image_errors import (
+        BootDiskNotFoundError,
+        ImageDownloadError,
+        ImageVerifyError,
+        RescueUnreachableError,
+    )
+    from hk8s.controller._image_schematic import (
+        FactoryClient,
+        HttpFactoryClient,
+        SchematicResolver,
+        default_cache_file,
+    )
+    from hk8s.controller._image_spec import (
+        SNAPSHOT_SELECTOR,
+        Arch,
+        ImageTarget,
+        build_server_type,
+        image_url,
+    )
+    from hk8s.controller._infra import (
+        LB_FIREWALL_WARNING,
+        InfraComponent,
+        infra_intent,
+        needs_public_ip,
+    )
+    from hk8s.controller._infra_apply import InfraHandlers, check_adoptable
+    from hk8s.controller._infra_desired import (
+        PLACEMENT_GROUP_SIZE,
+        DesiredInfra,
+        InfraIntent,
+        LoadBalancerIntent,
+        PoolIntent,
+        cluster_labels,
+        desired_infra,
+        placement_group_names,
+        resolve_sources,
+    )
+    from hk8s.controller._infra_diff import ObservedInfra, diff_infra, observe_infra
+    from hk8s.controller._nodes import (
+        ClusterEndpoint,
+        Node,
+        cluster_endpoint,
+        config_hash,
+        configure_nodes,
+        pair_nodes,
+        render_node_configs,
+    )
+    from hk8s.controller._order import (
+        REQUIRES,
+        add_implied_dependencies,
+        build_plan,
+        execution_waves,
+        implied_dependencies,
+        sort_operations,
+    )
+    from hk8s.controller._plan import KIND_ORDER, Change, Operation, OperationType, Plan
+    from hk8s.controller._reconcile import Component, Reconciler
+    from hk8s.controller._report import (
+        EventKind,
+        NullReporter,
+        ProgressEvent,
+        RecordingReporter,
+        Reporter,
+    )
+    from hk8s.controller._scale import NodeRemover, quorum_after_removal, split_removals
+    from hk8s.controller._servers import (
+        CLUSTER_ID_LABEL,
+        CONFIG_HASH_LABEL,
+        DesiredServer,
+        cluster_id_label,
+        desired_servers,
+        diff_servers,
+        removal_order,
+        server_index,
+        server_selector,
+    )
+    from hk8s.controller._servers_component import ServerRemover, ServersComponent
+    from hk8s.controller._upgrade import (
+        UpgradeOptions,
+        UpgradePorts,
+        UpgradeResult,
+        roll_out,
+        upgrade_cluster,
+    )
+    from hk8s.controller._upgrade_node import (
+        UPGRADING_ANNOTATION,
+        NodeUpgrader,
+        cordon_object,
+        static_pod_versions,
+    )
+    from hk8s.controller._upgrade_plan import (
+        NodeStep,
+        NodeVersions,
+        UpgradePlan,
+        check_kubernetes_path,
+        check_talos_path,
+        check_talos_supports,
+        plan_upgrade,
+        upgrade_order,
+    )
+
+# Name -> the module that defines it, imported on first use (PEP 562): `hk8s plan` needs the
+# reconciler and the infra and servers components, not the Kubernetes client and the Talos
+# stubs that create, upgrade and destroy pull in (tests/unit/cli/test_startup.py).
+_EXPORTS: dict[str, str] = {
+    "enabled_addons": "hk8s.controller._addons",
+    "install_addons": "hk8s.controller._addons",
+    "CreateOptions": "hk8s.controller._create",
+    "CreatePorts": "hk8s.controller._create",
+    "CreateResult": "hk8s.controller._create",
+    "check_endpoint_kept": "hk8s.controller._create",
+    "create_cluster": "hk8s.controller._create",
+    "observe_endpoint": "hk8s.controller._create",
+    "ClusterAccess": "hk8s.controller._create_access",
+    "observe_access": "hk8s.controller._create_access",
+    "bootstrap_etcd": "hk8s.controller._create_etcd",
+    "fetch_kubeconfig": "hk8s.controller._create_etcd",
+    "wait_etcd_members": "hk8s.controller._create_etcd",
+    "ClusterImages": "hk8s.controller._create_images",
+    "cluster_images": "hk8s.controller._create_images",
+    "ClusterSecrets": "hk8s.controller._create_secrets",
+    "check_secrets_owner": "hk8s.controller._create_secrets",
+    "ensure_secrets": "hk8s.controller._create_secrets",
+    "load_cluster_secrets": "hk8s.controller._create_secrets",
+    "Waiter": "hk8s.controller._create_wait",
+    "LOCAL_FILES": "hk8s.controller._destroy",
+    "Destroyer": "hk8s.controller._destroy",
+    "DestroyPlan": "hk8s.controller._destroy",
+    "DestroyReport": "hk8s.controller._destroy",
+    "local_files": "hk8s.controller._destroy",
+    "purge_local_files": "hk8s.controller._destroy",
+    "DestroyHalt": "hk8s.controller._destroy_apply",
+    "DestroyHandlers": "hk8s.controller._destroy_apply",
+    "InClusterObjects": "hk8s.controller._destroy_k8s",
+    "clean_in_cluster": "hk8s.controller._destroy_k8s",
+    "kubeconfig_cluster": "hk8s.controller._destroy_k8s",
+    "observe_in_cluster": "hk8s.controller._destroy_k8s",
+    "KubeFacts": "hk8s.controller._destroy_observe",
+    "observe_cluster": "hk8s.controller._destroy_observe",
+    "CCM_SERVICE_UID_LABEL": "hk8s.controller._destroy_plan",
+    "DESTROY_ORDER": "hk8s.controller._destroy_plan",
+    "KeptImage": "hk8s.controller._destroy_plan",
+    "ObservedCluster": "hk8s.controller._destroy_plan",
+    "ccm_load_balancer_owned": "hk8s.controller._destroy_plan",
+    "csi_volume_owned": "hk8s.controller._destroy_plan",
+    "owner_selector": "hk8s.controller._destroy_plan",
+    "ownership_problem": "hk8s.controller._destroy_plan",
+    "plan_destroy": "hk8s.controller._destroy_plan",
+    "snapshots_to_delete": "hk8s.controller._destroy_plan",
+    "Executor": "hk8s.controller._executor",
+    "Handler": "hk8s.controller._executor",
+    "Results": "hk8s.controller._executor",
+    "CONTROL_PLANE_PODS": "hk8s.controller._health",
+    "HealthCheck": "hk8s.controller._health",
+    "check_health": "hk8s.controller._health",
+    "wait_healthy": "hk8s.controller._health",
+    "BuildSite": "hk8s.controller._image_build",
+    "SnapshotBuilder": "hk8s.controller._image_build",
+    "pick_boot_disk": "hk8s.controller._image_disk",
+    "ImageBuilds": "hk8s.controller._image_ensure",
+    "ObservedImages": "hk8s.controller._image_ensure",
+    "ensure_images": "hk8s.controller._image_ensure",
+    "BootDiskNotFoundError": "hk8s.controller._image_errors",
+    "ImageDownloadError": "hk8s.controller._image_errors",
+    "ImageVerifyError": "hk8s.controller._image_errors",
+    "RescueUnreachableError": "hk8s.controller._image_errors",
+    "FactoryClient": "hk8s.controller._image_schematic",
+    "HttpFactoryClient": "hk8s.controller._image_schematic",
+    "SchematicResolver": "hk8s.controller._image_schematic",
+    "default_cache_file": "hk8s.controller._image_schematic",
+    "SNAPSHOT_SELECTOR": "hk8s.controller._image_spec",
+    "Arch": "hk8s.controller._image_spec",
+    "ImageTarget": "hk8s.controller._image_spec",
+    "build_server_type": "hk8s.controller._image_spec",
+    "image_url": "hk8s.controller._image_spec",
+    "LB_FIREWALL_WARNING": "hk8s.controller._infra",
+    "InfraComponent": "hk8s.controller._infra",
+    "infra_intent": "hk8s.controller._infra",
+    "needs_public_ip": "hk8s.controller._infra",
+    "InfraHandlers": "hk8s.controller._infra_apply",
+    "check_adoptable": "hk8s.controller._infra_apply",
+    "PLACEMENT_GROUP_SIZE": "hk8s.controller._infra_desired",
+    "DesiredInfra": "hk8s.controller._infra_desired",
+    "InfraIntent": "hk8s.controller._infra_desired",
+    "LoadBalancerIntent": "hk8s.controller._infra_desired",
+    "PoolIntent": "hk8s.controller._infra_desired",
+    "cluster_labels": "hk8s.controller._infra_desired",
+    "desired_infra": "hk8s.controller._infra_desired",
+    "placement_group_names": "hk8s.controller._infra_desired",
+    "resolve_sources": "hk8s.controller._infra_desired",
+    "ObservedInfra": "hk8s.controller._infra_diff",
+    "diff_infra": "hk8s.controller._infra_diff",
+    "observe_infra": "hk8s.controller._infra_diff",
+    "ClusterEndpoint": "hk8s.controller._nodes",
+    "Node": "hk8s.controller._nodes",
+    "cluster_endpoint": "hk8s.controller._nodes",
+    "config_hash": "hk8s.controller._nodes",
+    "configure_nodes": "hk8s.controller._nodes",
+    "pair_nodes": "hk8s.controller._nodes",
+    "render_node_configs": "hk8s.controller._nodes",
+    "REQUIRES": "hk8s.controller._order",
+    "add_implied_dependencies": "hk8s.controller._order",
+    "build_plan": "hk8s.controller._order",
+    "execution_waves": "hk8s.controller._order",
+    "implied_dependencies": "hk8s.controller._order",
+    "sort_operations": "hk8s.controller._order",
+    "KIND_ORDER": "hk8s.controller._plan",
+    "Change": "hk8s.controller._plan",
+    "Operation": "hk8s.controller._plan",
+    "OperationType": "hk8s.controller._plan",
+    "Plan": "hk8s.controller._plan",
+    "Component": "hk8s.controller._reconcile",
+    "Reconciler": "hk8s.controller._reconcile",
+    "EventKind": "hk8s.controller._report",
+    "NullReporter": "hk8s.controller._report",
+    "ProgressEvent": "hk8s.controller._report",
+    "RecordingReporter": "hk8s.controller._report",
+    "Reporter": "hk8s.controller._report",
+    "NodeRemover": "hk8s.controller._scale",
+    "quorum_after_removal": "hk8s.controller._scale",
+    "split_removals": "hk8s.controller._scale",
+    "CLUSTER_ID_LABEL": "hk8s.controller._servers",
+    "CONFIG_HASH_LABEL": "hk8s.controller._servers",
+    "DesiredServer": "hk8s.controller._servers",
+    "cluster_id_label": "hk8s.controller._servers",
+    "desired_servers": "hk8s.controller._servers",
+    "diff_servers": "hk8s.controller._servers",
+    "removal_order": "hk8s.controller._servers",
+    "server_index": "hk8s.controller._servers",
+    "server_selector": "hk8s.controller._servers",
+    "ServerRemover": "hk8s.controller._servers_component",
+    "ServersComponent": "hk8s.controller._servers_component",
+    "UpgradeOptions": "hk8s.controller._upgrade",
+    "UpgradePorts": "hk8s.controller._upgrade",
+    "UpgradeResult": "hk8s.controller._upgrade",
+    "roll_out": "hk8s.controller._upgrade",
+    "upgrade_cluster": "hk8s.controller._upgrade",
+    "UPGRADING_ANNOTATION": "hk8s.controller._upgrade_node",
+    "NodeUpgrader": "hk8s.controller._upgrade_node",
+    "cordon_object": "hk8s.controller._upgrade_node",
+    "static_pod_versions": "hk8s.controller._upgrade_node",
+    "NodeStep": "hk8s.controller._upgrade_plan",
+    "NodeVersions": "hk8s.controller._upgrade_plan",
+    "UpgradePlan": "hk8s.controller._upgrade_plan",
+    "check_kubernetes_path": "hk8s.controller._upgrade_plan",
+    "check_talos_path": "hk8s.controller._upgrade_plan",
+    "check_talos_supports": "hk8s.controller._upgrade_plan",
+    "plan_upgrade": "hk8s.controller._upgrade_plan",
+    "upgrade_order": "hk8s.controller._upgrade_plan",
+}
 
 __all__ = [
     "CCM_SERVICE_UID_LABEL",
@@ -306,3 +460,16 @@ __all__ = [
     "wait_etcd_members",
     "wait_healthy",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
