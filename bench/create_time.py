@@ -145,7 +145,13 @@ def main() -> int:
     for shape in args.shapes:
         started = time.perf_counter()
         upgrade = shape in args.upgrade_shapes
-        samples = {s: sample(s, shape, upgrade=upgrade) for s in args.speeds}
+        try:
+            samples = {s: sample(s, shape, upgrade=upgrade) for s in args.speeds}
+        except SystemExit as exc:  # a failed hk8s command: say so, measure the other shapes
+            failed = str(exc).splitlines()
+            print(f"{shape}: FAILED {' / '.join(failed[:1] + failed[-3:])}", flush=True)
+            creates.append((shape, *["-"] * len(args.speeds), "-", "-", "-", "failed"))
+            continue
         first = samples[min(samples)]
         nodes = sum(parse_shape(shape))
         real, unscaled = split({s: x.create for s, x in samples.items()})
@@ -184,7 +190,8 @@ def main() -> int:
                     f"{per_node - first.upgrade_path:.1f}",
                 )
             )
-        print(f"({shape}: {time.perf_counter() - started:.0f} s wall)", file=sys.stderr)
+        took = time.perf_counter() - started
+        print(f"{shape}: {' '.join(map(str, creates[-1]))} ({took:.0f} s wall)", flush=True)
     speeds = [f"wall s @{s:g}" for s in sorted(args.speeds)]
     print("create: real-time estimate from two speeds vs the simulator's critical path")
     print(table(("shape", *speeds, "unscaled s", "real s", "path s", "ratio"), creates))
