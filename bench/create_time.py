@@ -22,8 +22,8 @@ path: 1.0 would be a create that never waits on hk8s itself. The simulator's own
 best any client can do.
 
 For ``upgrade`` (Talos minor, one node at a time as ``hk8s upgrade`` rolls it) the per-node
-path is upgrade + reply grace + shutdown + boot; ``overhead/node`` is the real-time estimate
-per node beyond it.
+path is reply grace + upgrade + shutdown + boot + kubelet registration; ``overhead/node`` is
+the real-time estimate per node beyond it.
 
 Also printed per shape: Hetzner API requests of the create per node, of a no-op create re-run
 (total), and 429 answers over all runs.
@@ -75,9 +75,11 @@ def create_path(bench: SimBench) -> float:
 
 
 def upgrade_path(bench: SimBench) -> float:
-    """Simulated seconds of one node's Talos upgrade: the upgrade, then its reboot."""
+    """Simulated seconds of one node's Talos upgrade: the upgrade, its reboot, and the
+    kubelet registering again (the node is back in service; a control plane's etcd rejoins
+    meanwhile)."""
     talos = bench.world.fleet.timings
-    return talos.grace + talos.upgrade + talos.shutdown + talos.boot
+    return talos.grace + talos.upgrade + talos.shutdown + talos.boot + talos.kubelet
 
 
 @dataclass
