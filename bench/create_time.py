@@ -26,7 +26,8 @@ path is reply grace + upgrade + shutdown + boot + kubelet registration; ``overhe
 the real-time estimate per node beyond it.
 
 Also printed per shape: Hetzner API requests of the create per node, of a no-op create re-run
-(total), and 429 answers over all runs.
+(total), and 429 answers over all runs. Each speed runs ``--runs`` fresh worlds and keeps the
+fastest (load from other work on the machine only ever adds time).
 
 A benchmark, not a test: it prints figures and never fails on them.
 """
@@ -36,7 +37,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import yaml
@@ -45,6 +46,7 @@ from _common import SimBench, table
 from hk8s.sim.kube._cluster import Timings as KubeTimings
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from pathlib import Path
 
 SHAPES = ("1+1", "3+3", "3+30", "3+97")
@@ -123,6 +125,15 @@ def sample(speed: float, shape: str, *, upgrade: bool) -> Sample:
         )
 
 
+def best(samples: Iterable[Sample]) -> Sample:
+    """The least disturbed of several runs: on a shared machine, load only ever adds time."""
+    runs = list(samples)
+    fastest = min(runs, key=lambda x: x.create)
+    upgrades = [x.upgrade for x in runs if x.upgrade is not None]
+    return replace(fastest, upgrade=min(upgrades) if upgrades else None,
+                   rate_limited=sum(x.rate_limited for x in runs))  # fmt: skip
+
+
 def _set_talos(path: Path, version: str) -> None:
     data = yaml.safe_load(path.read_text())
     data["talos"]["version"] = version
@@ -141,6 +152,9 @@ def main() -> int:
     parser.add_argument("--speeds", type=float, nargs=2, default=[10.0, 25.0])
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES))
     parser.add_argument("--upgrade-shapes", nargs="*", default=list(UPGRADE_SHAPES))
+    parser.add_argument(
+        "--runs", type=int, default=2, help="fresh worlds per speed; the fastest run counts"
+    )
     args = parser.parse_args()
     creates, upgrades, requests = [], [], []
     total_429 = 0
@@ -148,7 +162,8 @@ def main() -> int:
         started = time.perf_counter()
         upgrade = shape in args.upgrade_shapes
         try:
-            samples = {s: sample(s, shape, upgrade=upgrade) for s in args.speeds}
+            samples = {s: best(sample(s, shape, upgrade=upgrade) for _ in range(args.runs))
+                       for s in args.speeds}  # fmt: skip
         except SystemExit as exc:  # a failed hk8s command: say so, measure the other shapes
             failed = str(exc).splitlines()
             print(f"{shape}: FAILED {' / '.join(failed[:1] + failed[-3:])}", flush=True)
