@@ -167,11 +167,12 @@ def main() -> int:
         except SystemExit as exc:  # a failed hk8s command: say so, measure the other shapes
             failed = str(exc).splitlines()
             print(f"{shape}: FAILED {' / '.join(failed[:1] + failed[-3:])}", flush=True)
-            creates.append((shape, *["-"] * len(args.speeds), "-", "-", "-", "failed"))
+            creates.append((shape, *["-"] * (len(args.speeds) + 5), "failed"))
             continue
         first = samples[min(samples)]
         nodes = sum(parse_shape(shape))
         real, unscaled = split({s: x.create for s, x in samples.items()})
+        bound = min(s * x.create for s, x in samples.items())  # all wall time counted as scaled
         creates.append(
             (
                 shape,
@@ -180,6 +181,8 @@ def main() -> int:
                 f"{real:.0f}",
                 f"{first.create_path:.0f}",
                 f"{real / first.create_path:.2f}x",
+                f"{bound:.0f}",
+                f"{bound / first.create_path:.2f}x",
             )
         )
         requests.append(
@@ -211,7 +214,13 @@ def main() -> int:
         print(f"{shape}: {' '.join(map(str, creates[-1]))} ({took:.0f} s wall)", flush=True)
     speeds = [f"wall s @{s:g}" for s in sorted(args.speeds)]
     print("create: real-time estimate from two speeds vs the simulator's critical path")
-    print(table(("shape", *speeds, "unscaled s", "real s", "path s", "ratio"), creates))
+    header = ("shape", *speeds, "unscaled s", "real s", "path s", "ratio", "bound s", "bound/path")
+    print(table(header, creates))
+    print(
+        "bound = the smallest wall x speed (every wall second counted as scaled): an upper\n"
+        "bound on real. A ratio below 1 means the split is biased: on a saturated machine the\n"
+        "unscaled time grows with the speed (polls per wall second do), so real is too low."
+    )
     if upgrades:
         print(f"\nupgrade Talos {UPGRADE_FROM} -> {UPGRADE_TO}, per node")
         header = (
