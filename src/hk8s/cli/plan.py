@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from hk8s.config import ClusterConfig
     from hk8s.controller import Component, Plan, ServersComponent
     from hk8s.providers.hcloud import HcloudProvider
+    from hk8s.providers.k8s import KubernetesAPI
 
 __all__ = ["register", "render_plan", "servers_component"]
 
@@ -140,11 +141,14 @@ def servers_component(
     """The servers component ``create`` reconciles (creates, and drained removals)."""
     from hk8s.cli.create import beside
     from hk8s.controller import ServersComponent
-    from hk8s.pki import load_secrets
 
     # The cluster id only labels new servers; before the first create there is none yet.
     path = beside(file, None, "secrets.yaml")
-    cluster_id = load_secrets(path).cluster_id if path.exists() else ""
+    cluster_id = ""
+    if path.exists():
+        from hk8s.pki import load_secrets  # cryptography: only when there are secrets to read
+
+        cluster_id = load_secrets(path).cluster_id
     return ServersComponent(provider, config, cluster_id=cluster_id)
 
 
@@ -155,11 +159,19 @@ def _addons(config: ClusterConfig, provider: HcloudProvider, file: Path) -> Comp
     import yaml
 
     from hk8s.cli.create import beside
-    from hk8s.controller import AddonsComponent, observe_access
-    from hk8s.errors import NotFoundError
-    from hk8s.providers.k8s import KubeClient, KubernetesAPI
+    from hk8s.controller import AddonsComponent
 
     async def connect() -> KubernetesAPI | None:
+        from hk8s.controller import server_selector
+
+        if not await provider.list_servers(server_selector(config.name)):
+            return None  # no servers yet: the addons come with `create`
+        # Imported only for a cluster that exists: planning a new one needs no Kubernetes
+        # client (tests/unit/cli/test_startup.py keeps it so).
+        from hk8s.controller import observe_access
+        from hk8s.errors import NotFoundError
+        from hk8s.providers.k8s import KubeClient
+
         try:
             found = await observe_access(provider, config, beside(file, None, "secrets.yaml"))
         except NotFoundError:

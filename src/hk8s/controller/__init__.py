@@ -7,183 +7,356 @@ testable with a fake. ``Reconciler`` drives ``Component``s (``InfraComponent`` t
 
 from __future__ import annotations
 
-from hk8s.controller._addons import enabled_addons, install_addons
-from hk8s.controller._addons_plan import AddonsComponent
-from hk8s.controller._catalogue import (
-    Verdict,
-    alternatives,
-    judge_lb_type,
-    judge_server_type,
-    successor,
-)
-from hk8s.controller._catalogue_check import (
-    CatalogueReport,
-    Purpose,
-    check_catalogue,
-    judge_config,
-    read_catalogue,
-)
-from hk8s.controller._create import (
-    CreateOptions,
-    CreatePorts,
-    CreateResult,
-    check_endpoint_kept,
-    create_cluster,
-    observe_endpoint,
-)
-from hk8s.controller._create_access import ClusterAccess, observe_access
-from hk8s.controller._create_etcd import bootstrap_etcd, fetch_kubeconfig, wait_etcd_members
-from hk8s.controller._create_images import ClusterImages, cluster_images
-from hk8s.controller._create_secrets import (
-    ClusterSecrets,
-    check_secrets_owner,
-    ensure_secrets,
-    load_cluster_secrets,
-)
-from hk8s.controller._create_wait import Waiter
-from hk8s.controller._destroy import (
-    LOCAL_FILES,
-    Destroyer,
-    DestroyPlan,
-    DestroyReport,
-    local_files,
-    purge_local_files,
-)
-from hk8s.controller._destroy_apply import DestroyHalt, DestroyHandlers
-from hk8s.controller._destroy_k8s import (
-    InClusterObjects,
-    clean_in_cluster,
-    kubeconfig_cluster,
-    observe_in_cluster,
-)
-from hk8s.controller._destroy_observe import KubeFacts, observe_cluster
-from hk8s.controller._destroy_plan import (
-    CCM_SERVICE_UID_LABEL,
-    DESTROY_ORDER,
-    KeptImage,
-    ObservedCluster,
-    ccm_load_balancer_owned,
-    csi_volume_owned,
-    owner_selector,
-    ownership_problem,
-    plan_destroy,
-    snapshots_to_delete,
-)
-from hk8s.controller._executor import Executor, Handler, Results
-from hk8s.controller._health import CONTROL_PLANE_PODS, HealthCheck, check_health, wait_healthy
-from hk8s.controller._image_build import BuildSite, SnapshotBuilder
-from hk8s.controller._image_disk import pick_boot_disk
-from hk8s.controller._image_ensure import ImageBuilds, ObservedImages, ensure_images
-from hk8s.controller._image_errors import (
-    BootDiskNotFoundError,
-    ImageDownloadError,
-    ImageVerifyError,
-    RescueUnreachableError,
-)
-from hk8s.controller._image_schematic import (
-    FactoryClient,
-    HttpFactoryClient,
-    SchematicResolver,
-    default_cache_file,
-)
-from hk8s.controller._image_spec import (
-    SNAPSHOT_SELECTOR,
-    Arch,
-    ImageTarget,
-    build_site,
-    image_url,
-)
-from hk8s.controller._infra import (
-    LB_FIREWALL_WARNING,
-    InfraComponent,
-    infra_intent,
-    needs_public_ip,
-)
-from hk8s.controller._infra_apply import InfraHandlers, check_adoptable
-from hk8s.controller._infra_desired import (
-    PLACEMENT_GROUP_SIZE,
-    DesiredInfra,
-    InfraIntent,
-    LoadBalancerIntent,
-    PoolIntent,
-    cluster_labels,
-    desired_infra,
-    placement_group_names,
-    resolve_sources,
-)
-from hk8s.controller._infra_diff import ObservedInfra, diff_infra, observe_infra
-from hk8s.controller._nodes import (
-    ClusterEndpoint,
-    Node,
-    cluster_endpoint,
-    config_hash,
-    configure_nodes,
-    pair_nodes,
-    render_node_configs,
-)
-from hk8s.controller._order import (
-    REQUIRES,
-    add_implied_dependencies,
-    build_plan,
-    execution_waves,
-    implied_dependencies,
-    sort_operations,
-)
-from hk8s.controller._plan import KIND_ORDER, Change, Operation, OperationType, Plan
-from hk8s.controller._reconcile import Component, Reconciler
-from hk8s.controller._report import (
-    PHASES,
-    EventKind,
-    NullReporter,
-    ProgressEvent,
-    RecordingReporter,
-    Reporter,
-    phase_of,
-)
-from hk8s.controller._scale import NodeRemover, quorum_after_removal, split_removals
-from hk8s.controller._servers import (
-    CLUSTER_ID_LABEL,
-    CONFIG_HASH_LABEL,
-    DesiredServer,
-    cluster_id_label,
-    desired_servers,
-    diff_servers,
-    pending_servers,
-    removal_order,
-    server_index,
-    server_selector,
-)
-from hk8s.controller._servers_component import ServerRemover, ServersComponent
-from hk8s.controller._status import (
-    ClusterStatus,
-    ServerStatus,
-    StatusPorts,
-    decode_helm_release,
-    observe_status,
-)
-from hk8s.controller._upgrade import (
-    UpgradeOptions,
-    UpgradePorts,
-    UpgradeResult,
-    roll_out,
-    upgrade_cluster,
-)
-from hk8s.controller._upgrade_node import (
-    UPGRADING_ANNOTATION,
-    NodeUpgrader,
-    cordon_object,
-    static_pod_versions,
-)
-from hk8s.controller._upgrade_plan import (
-    NodeStep,
-    NodeVersions,
-    UpgradePlan,
-    check_kubernetes_path,
-    check_talos_path,
-    check_talos_supports,
-    plan_upgrade,
-    upgrade_order,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hk8s.controller._addons import enabled_addons, install_addons
+    from hk8s.controller._addons_plan import AddonsComponent
+    from hk8s.controller._catalogue import (
+        Verdict,
+        alternatives,
+        judge_lb_type,
+        judge_server_type,
+        successor,
+    )
+    from hk8s.controller._catalogue_check import (
+        CatalogueReport,
+        Purpose,
+        check_catalogue,
+        judge_config,
+        read_catalogue,
+    )
+    from hk8s.controller._create import (
+        CreateOptions,
+        CreatePorts,
+        CreateResult,
+        check_endpoint_kept,
+        create_cluster,
+        observe_endpoint,
+    )
+    from hk8s.controller._create_access import ClusterAccess, observe_access
+    from hk8s.controller._create_etcd import bootstrap_etcd, fetch_kubeconfig, wait_etcd_members
+    from hk8s.controller._create_images import ClusterImages, cluster_images
+    from hk8s.controller._create_secrets import (
+        ClusterSecrets,
+        check_secrets_owner,
+        ensure_secrets,
+        load_cluster_secrets,
+    )
+    from hk8s.controller._create_wait import Waiter
+    from hk8s.controller._destroy import (
+        LOCAL_FILES,
+        Destroyer,
+        DestroyPlan,
+        DestroyReport,
+        local_files,
+        purge_local_files,
+    )
+    from hk8s.controller._destroy_apply import DestroyHalt, DestroyHandlers
+    from hk8s.controller._destroy_k8s import (
+        InClusterObjects,
+        clean_in_cluster,
+        kubeconfig_cluster,
+        observe_in_cluster,
+    )
+    from hk8s.controller._destroy_observe import KubeFacts, observe_cluster
+    from hk8s.controller._destroy_plan import (
+        CCM_SERVICE_UID_LABEL,
+        DESTROY_ORDER,
+        KeptImage,
+        ObservedCluster,
+        ccm_load_balancer_owned,
+        csi_volume_owned,
+        owner_selector,
+        ownership_problem,
+        plan_destroy,
+        snapshots_to_delete,
+    )
+    from hk8s.controller._executor import Executor, Handler, Results
+    from hk8s.controller._health import CONTROL_PLANE_PODS, HealthCheck, check_health, wait_healthy
+    from hk8s.controller._image_build import BuildSite, SnapshotBuilder
+    from hk8s.controller._image_disk import pick_boot_disk
+    from hk8s.controller._image_ensure import ImageBuilds, ObservedImages, ensure_images
+    from hk8s.controller._image_errors import (
+        BootDiskNotFoundError,
+        ImageDownloadError,
+        ImageVerifyError,
+        RescueUnreachableError,
+    )
+    from hk8s.controller._image_schematic import (
+        FactoryClient,
+        HttpFactoryClient,
+        SchematicResolver,
+        default_cache_file,
+    )
+    from hk8s.controller._image_spec import (
+        SNAPSHOT_SELECTOR,
+        Arch,
+        ImageTarget,
+        build_site,
+        image_url,
+    )
+    from hk8s.controller._infra import (
+        LB_FIREWALL_WARNING,
+        InfraComponent,
+        infra_intent,
+        needs_public_ip,
+    )
+    from hk8s.controller._infra_apply import InfraHandlers, check_adoptable
+    from hk8s.controller._infra_desired import (
+        PLACEMENT_GROUP_SIZE,
+        DesiredInfra,
+        InfraIntent,
+        LoadBalancerIntent,
+        PoolIntent,
+        cluster_labels,
+        desired_infra,
+        placement_group_names,
+        resolve_sources,
+    )
+    from hk8s.controller._infra_diff import ObservedInfra, diff_infra, observe_infra
+    from hk8s.controller._nodes import (
+        ClusterEndpoint,
+        Node,
+        cluster_endpoint,
+        config_hash,
+        configure_nodes,
+        pair_nodes,
+        render_node_configs,
+    )
+    from hk8s.controller._order import (
+        REQUIRES,
+        add_implied_dependencies,
+        build_plan,
+        execution_waves,
+        implied_dependencies,
+        sort_operations,
+    )
+    from hk8s.controller._plan import KIND_ORDER, Change, Operation, OperationType, Plan
+    from hk8s.controller._reconcile import Component, Reconciler
+    from hk8s.controller._report import (
+        PHASES,
+        EventKind,
+        NullReporter,
+        ProgressEvent,
+        RecordingReporter,
+        Reporter,
+        phase_of,
+    )
+    from hk8s.controller._scale import NodeRemover, quorum_after_removal, split_removals
+    from hk8s.controller._servers import (
+        CLUSTER_ID_LABEL,
+        CONFIG_HASH_LABEL,
+        DesiredServer,
+        cluster_id_label,
+        desired_servers,
+        diff_servers,
+        pending_servers,
+        removal_order,
+        server_index,
+        server_selector,
+    )
+    from hk8s.controller._servers_component import ServerRemover, ServersComponent
+    from hk8s.controller._status import (
+        ClusterStatus,
+        ServerStatus,
+        StatusPorts,
+        decode_helm_release,
+        observe_status,
+    )
+    from hk8s.controller._upgrade import (
+        UpgradeOptions,
+        UpgradePorts,
+        UpgradeResult,
+        roll_out,
+        upgrade_cluster,
+    )
+    from hk8s.controller._upgrade_node import (
+        UPGRADING_ANNOTATION,
+        NodeUpgrader,
+        cordon_object,
+        static_pod_versions,
+    )
+    from hk8s.controller._upgrade_plan import (
+        NodeStep,
+        NodeVersions,
+        UpgradePlan,
+        check_kubernetes_path,
+        check_talos_path,
+        check_talos_supports,
+        plan_upgrade,
+        upgrade_order,
+    )
+
+# Name -> the module that defines it, imported on first use (PEP 562): `hk8s plan` needs the
+# reconciler and the infra and servers components, not the Kubernetes client and the Talos
+# stubs that create, upgrade and destroy pull in (tests/unit/cli/test_startup.py).
+_EXPORTS: dict[str, str] = {
+    "AddonsComponent": "hk8s.controller._addons_plan",
+    "Arch": "hk8s.controller._image_spec",
+    "BootDiskNotFoundError": "hk8s.controller._image_errors",
+    "BuildSite": "hk8s.controller._image_build",
+    "CCM_SERVICE_UID_LABEL": "hk8s.controller._destroy_plan",
+    "CLUSTER_ID_LABEL": "hk8s.controller._servers",
+    "CONFIG_HASH_LABEL": "hk8s.controller._servers",
+    "CONTROL_PLANE_PODS": "hk8s.controller._health",
+    "CatalogueReport": "hk8s.controller._catalogue_check",
+    "Change": "hk8s.controller._plan",
+    "ClusterAccess": "hk8s.controller._create_access",
+    "ClusterEndpoint": "hk8s.controller._nodes",
+    "ClusterImages": "hk8s.controller._create_images",
+    "ClusterSecrets": "hk8s.controller._create_secrets",
+    "ClusterStatus": "hk8s.controller._status",
+    "Component": "hk8s.controller._reconcile",
+    "CreateOptions": "hk8s.controller._create",
+    "CreatePorts": "hk8s.controller._create",
+    "CreateResult": "hk8s.controller._create",
+    "DESTROY_ORDER": "hk8s.controller._destroy_plan",
+    "DesiredInfra": "hk8s.controller._infra_desired",
+    "DesiredServer": "hk8s.controller._servers",
+    "DestroyHalt": "hk8s.controller._destroy_apply",
+    "DestroyHandlers": "hk8s.controller._destroy_apply",
+    "DestroyPlan": "hk8s.controller._destroy",
+    "DestroyReport": "hk8s.controller._destroy",
+    "Destroyer": "hk8s.controller._destroy",
+    "EventKind": "hk8s.controller._report",
+    "Executor": "hk8s.controller._executor",
+    "FactoryClient": "hk8s.controller._image_schematic",
+    "Handler": "hk8s.controller._executor",
+    "HealthCheck": "hk8s.controller._health",
+    "HttpFactoryClient": "hk8s.controller._image_schematic",
+    "ImageBuilds": "hk8s.controller._image_ensure",
+    "ImageDownloadError": "hk8s.controller._image_errors",
+    "ImageTarget": "hk8s.controller._image_spec",
+    "ImageVerifyError": "hk8s.controller._image_errors",
+    "InClusterObjects": "hk8s.controller._destroy_k8s",
+    "InfraComponent": "hk8s.controller._infra",
+    "InfraHandlers": "hk8s.controller._infra_apply",
+    "InfraIntent": "hk8s.controller._infra_desired",
+    "KIND_ORDER": "hk8s.controller._plan",
+    "KeptImage": "hk8s.controller._destroy_plan",
+    "KubeFacts": "hk8s.controller._destroy_observe",
+    "LB_FIREWALL_WARNING": "hk8s.controller._infra",
+    "LOCAL_FILES": "hk8s.controller._destroy",
+    "LoadBalancerIntent": "hk8s.controller._infra_desired",
+    "Node": "hk8s.controller._nodes",
+    "NodeRemover": "hk8s.controller._scale",
+    "NodeStep": "hk8s.controller._upgrade_plan",
+    "NodeUpgrader": "hk8s.controller._upgrade_node",
+    "NodeVersions": "hk8s.controller._upgrade_plan",
+    "NullReporter": "hk8s.controller._report",
+    "ObservedCluster": "hk8s.controller._destroy_plan",
+    "ObservedImages": "hk8s.controller._image_ensure",
+    "ObservedInfra": "hk8s.controller._infra_diff",
+    "Operation": "hk8s.controller._plan",
+    "OperationType": "hk8s.controller._plan",
+    "PHASES": "hk8s.controller._report",
+    "PLACEMENT_GROUP_SIZE": "hk8s.controller._infra_desired",
+    "Plan": "hk8s.controller._plan",
+    "PoolIntent": "hk8s.controller._infra_desired",
+    "ProgressEvent": "hk8s.controller._report",
+    "Purpose": "hk8s.controller._catalogue_check",
+    "REQUIRES": "hk8s.controller._order",
+    "Reconciler": "hk8s.controller._reconcile",
+    "RecordingReporter": "hk8s.controller._report",
+    "Reporter": "hk8s.controller._report",
+    "RescueUnreachableError": "hk8s.controller._image_errors",
+    "Results": "hk8s.controller._executor",
+    "SNAPSHOT_SELECTOR": "hk8s.controller._image_spec",
+    "SchematicResolver": "hk8s.controller._image_schematic",
+    "ServerRemover": "hk8s.controller._servers_component",
+    "ServerStatus": "hk8s.controller._status",
+    "ServersComponent": "hk8s.controller._servers_component",
+    "SnapshotBuilder": "hk8s.controller._image_build",
+    "StatusPorts": "hk8s.controller._status",
+    "UPGRADING_ANNOTATION": "hk8s.controller._upgrade_node",
+    "UpgradeOptions": "hk8s.controller._upgrade",
+    "UpgradePlan": "hk8s.controller._upgrade_plan",
+    "UpgradePorts": "hk8s.controller._upgrade",
+    "UpgradeResult": "hk8s.controller._upgrade",
+    "Verdict": "hk8s.controller._catalogue",
+    "Waiter": "hk8s.controller._create_wait",
+    "add_implied_dependencies": "hk8s.controller._order",
+    "alternatives": "hk8s.controller._catalogue",
+    "bootstrap_etcd": "hk8s.controller._create_etcd",
+    "build_plan": "hk8s.controller._order",
+    "build_site": "hk8s.controller._image_spec",
+    "ccm_load_balancer_owned": "hk8s.controller._destroy_plan",
+    "check_adoptable": "hk8s.controller._infra_apply",
+    "check_catalogue": "hk8s.controller._catalogue_check",
+    "check_endpoint_kept": "hk8s.controller._create",
+    "check_health": "hk8s.controller._health",
+    "check_kubernetes_path": "hk8s.controller._upgrade_plan",
+    "check_secrets_owner": "hk8s.controller._create_secrets",
+    "check_talos_path": "hk8s.controller._upgrade_plan",
+    "check_talos_supports": "hk8s.controller._upgrade_plan",
+    "clean_in_cluster": "hk8s.controller._destroy_k8s",
+    "cluster_endpoint": "hk8s.controller._nodes",
+    "cluster_id_label": "hk8s.controller._servers",
+    "cluster_images": "hk8s.controller._create_images",
+    "cluster_labels": "hk8s.controller._infra_desired",
+    "config_hash": "hk8s.controller._nodes",
+    "configure_nodes": "hk8s.controller._nodes",
+    "cordon_object": "hk8s.controller._upgrade_node",
+    "create_cluster": "hk8s.controller._create",
+    "csi_volume_owned": "hk8s.controller._destroy_plan",
+    "decode_helm_release": "hk8s.controller._status",
+    "default_cache_file": "hk8s.controller._image_schematic",
+    "desired_infra": "hk8s.controller._infra_desired",
+    "desired_servers": "hk8s.controller._servers",
+    "diff_infra": "hk8s.controller._infra_diff",
+    "diff_servers": "hk8s.controller._servers",
+    "enabled_addons": "hk8s.controller._addons",
+    "ensure_images": "hk8s.controller._image_ensure",
+    "ensure_secrets": "hk8s.controller._create_secrets",
+    "execution_waves": "hk8s.controller._order",
+    "fetch_kubeconfig": "hk8s.controller._create_etcd",
+    "image_url": "hk8s.controller._image_spec",
+    "implied_dependencies": "hk8s.controller._order",
+    "infra_intent": "hk8s.controller._infra",
+    "install_addons": "hk8s.controller._addons",
+    "judge_config": "hk8s.controller._catalogue_check",
+    "judge_lb_type": "hk8s.controller._catalogue",
+    "judge_server_type": "hk8s.controller._catalogue",
+    "kubeconfig_cluster": "hk8s.controller._destroy_k8s",
+    "load_cluster_secrets": "hk8s.controller._create_secrets",
+    "local_files": "hk8s.controller._destroy",
+    "needs_public_ip": "hk8s.controller._infra",
+    "observe_access": "hk8s.controller._create_access",
+    "observe_cluster": "hk8s.controller._destroy_observe",
+    "observe_endpoint": "hk8s.controller._create",
+    "observe_in_cluster": "hk8s.controller._destroy_k8s",
+    "observe_infra": "hk8s.controller._infra_diff",
+    "observe_status": "hk8s.controller._status",
+    "owner_selector": "hk8s.controller._destroy_plan",
+    "ownership_problem": "hk8s.controller._destroy_plan",
+    "pair_nodes": "hk8s.controller._nodes",
+    "pending_servers": "hk8s.controller._servers",
+    "phase_of": "hk8s.controller._report",
+    "pick_boot_disk": "hk8s.controller._image_disk",
+    "placement_group_names": "hk8s.controller._infra_desired",
+    "plan_destroy": "hk8s.controller._destroy_plan",
+    "plan_upgrade": "hk8s.controller._upgrade_plan",
+    "purge_local_files": "hk8s.controller._destroy",
+    "quorum_after_removal": "hk8s.controller._scale",
+    "read_catalogue": "hk8s.controller._catalogue_check",
+    "removal_order": "hk8s.controller._servers",
+    "render_node_configs": "hk8s.controller._nodes",
+    "resolve_sources": "hk8s.controller._infra_desired",
+    "roll_out": "hk8s.controller._upgrade",
+    "server_index": "hk8s.controller._servers",
+    "server_selector": "hk8s.controller._servers",
+    "snapshots_to_delete": "hk8s.controller._destroy_plan",
+    "sort_operations": "hk8s.controller._order",
+    "split_removals": "hk8s.controller._scale",
+    "static_pod_versions": "hk8s.controller._upgrade_node",
+    "successor": "hk8s.controller._catalogue",
+    "upgrade_cluster": "hk8s.controller._upgrade",
+    "upgrade_order": "hk8s.controller._upgrade_plan",
+    "wait_etcd_members": "hk8s.controller._create_etcd",
+    "wait_healthy": "hk8s.controller._health",
+}
 
 __all__ = [
     "CCM_SERVICE_UID_LABEL",
@@ -350,3 +523,16 @@ __all__ = [
     "wait_etcd_members",
     "wait_healthy",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

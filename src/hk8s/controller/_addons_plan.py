@@ -13,10 +13,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hk8s.config import ADDON_CHARTS
-from hk8s.controller._addons import enabled_addons
 from hk8s.controller._plan import Change, Operation
 from hk8s.errors import Hk8sError
-from hk8s.providers.k8s import DEPLOYED_RELEASES, deployed_chart_versions
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -45,10 +43,14 @@ class AddonsComponent:
         self._warnings: list[str] = []
 
     async def observe(self) -> None:
+        # The Kubernetes side is imported only for a cluster that exists: `hk8s plan` of a new
+        # one needs no Kubernetes client (tests/unit/cli/test_startup.py).
         try:
             kube = await self._connect()
             if kube is None:
                 return
+            from hk8s.providers.k8s import DEPLOYED_RELEASES, deployed_chart_versions
+
             try:
                 secrets = []
                 for namespace in sorted({c.namespace for c in ADDON_CHARTS.values()}):
@@ -66,7 +68,9 @@ class AddonsComponent:
         if self._deployed is None:
             return []
         ops = []
-        for name in enabled_addons(self.config):
+        for name, addon in self.config.addons.configured().items():
+            if not addon.enabled:
+                continue
             chart = ADDON_CHARTS[name]
             want = self.config.addons.configured()[name].version
             have = self._deployed.get(chart.release)

@@ -9,8 +9,9 @@ The phases, each idempotent (a run that was killed anywhere is finished by the n
 3. one plan for infra and servers; everything but removals is applied now, concurrently
    (``Reconciler``; ``hk8s plan`` prints the same plan); then Hetzner delete protection as
    ``protection`` says (``_protection``);
-4. machine configs to new and changed nodes (``_nodes``);
-5. etcd bootstrap on the first control plane, membership of every control plane;
+4. machine configs to new and changed nodes (``_nodes``), and meanwhile
+5. etcd bootstrap on the first control plane as soon as it has its config, membership of
+   every control plane as they come;
 6. kubeconfig (from Talos, server = the cluster endpoint) and talosconfig, written 0600;
 7. addons (``_addons``) and every node Ready;
 8. removals of scaled-down servers, one at a time (``_scale``);
@@ -21,6 +22,7 @@ Ports are injected (``CreatePorts``), so the CLI wires real clients and tests wi
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +34,7 @@ from hk8s.controller._create_etcd import bootstrap_etcd, fetch_kubeconfig, wait_
 from hk8s.controller._create_images import cluster_images
 from hk8s.controller._create_secrets import ensure_secrets
 from hk8s.controller._create_skew import refuse_version_skew
-from hk8s.controller._create_wait import Waiter
+from hk8s.controller._create_wait import Waiter, together
 from hk8s.controller._health import HealthCheck, wait_healthy
 from hk8s.controller._nodes import (
     configure_nodes,
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
     from hk8s.config import ClusterConfig
     from hk8s.controller._create_images import ClusterImages
     from hk8s.controller._image_ensure import ImageBuilds
+    from hk8s.controller._nodes import Node
     from hk8s.controller._plan import Plan
     from hk8s.controller._reconcile import Component
     from hk8s.controller._report import Reporter
@@ -219,8 +222,32 @@ async def create_cluster(
     control_planes = [n for n in nodes if n.desired.control_plane]
     endpoint = await observe_endpoint(hcloud, config, nodes)
     configs = render_node_configs(config, bundle, nodes, endpoint, schematic=images.schematic)
+    # etcd is bootstrapped as soon as a control plane has its config; the other nodes are
+    # configured meanwhile and join as they come (etcd members, kubelets).
     stuck: list[str] = []
-    configured = await configure_nodes(hcloud, talos, probe, waiter, nodes, configs, stuck=stuck)
+    bootstrap_on: list[Node] = []
+    first_configured = asyncio.Event()
+
+    def on_configured(node: Node) -> None:
+        if node.desired.control_plane and not bootstrap_on:
+            bootstrap_on.append(node)
+            first_configured.set()
+
+    async def configure() -> list[str]:
+        try:
+            return await configure_nodes(hcloud, talos, probe, waiter, nodes, configs,
+                                         stuck=stuck, on_configured=on_configured)  # fmt: skip
+        finally:
+            first_configured.set()  # every node done or stuck: bring_up sees what there is
+
+    async def bootstrap() -> None:
+        await first_configured.wait()
+        if bootstrap_on:
+            first = bootstrap_on[0]
+            others = [n for n in control_planes if n is not first]
+            await bootstrap_etcd(talos, probe, waiter, [first, *others])
+
+    configured, _ = await together(configure(), bootstrap())
     # Nodes that never answered are left out of the later phases and named at the end, as
     # far as that is safe: etcd needs one control plane to bootstrap on, and without a load
     # balancer the endpoint is the first control plane's own address.
@@ -236,8 +263,6 @@ async def create_cluster(
             hint="check these servers in the Hetzner Console (reboot or delete them), then "
             "run hk8s create again",
         )
-
-    await bootstrap_etcd(talos, probe, waiter, control_planes)
     await wait_etcd_members(probe, waiter, control_planes)
     kubeconfig = await fetch_kubeconfig(talos, waiter, control_planes[0], endpoint)
     write_kubeconfig(options.kubeconfig_path, yaml.safe_dump(kubeconfig, sort_keys=False))

@@ -7,9 +7,10 @@ errors (a node still booting) count as "not yet"; permanent ones end the wait at
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from hk8s.controller._report import NullReporter, ProgressEvent, Reporter
 from hk8s.errors import Hk8sError, WaitTimeoutError
@@ -19,7 +20,10 @@ if TYPE_CHECKING:
 
     from hk8s.model import Clock, Timing
 
-__all__ = ["Waiter"]
+_A = TypeVar("_A")
+_B = TypeVar("_B")
+
+__all__ = ["Waiter", "together"]
 
 
 @dataclass
@@ -93,3 +97,19 @@ class Waiter:
 
     def done(self, key: str, title: str, detail: str | None = None) -> None:
         self.reporter.emit(ProgressEvent("done", key, title, detail, self.phase))
+
+
+async def together(first: Awaitable[_A], second: Awaitable[_B]) -> tuple[_A, _B]:
+    """Run both to the end and return both results; the first failure cancels the other and
+    is raised (a pipeline whose other half failed has nothing left to wait for)."""
+    tasks = (asyncio.ensure_future(first), asyncio.ensure_future(second))
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        return tasks[0].result(), tasks[1].result()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -96,7 +96,7 @@ class Destroyer:
         images: bool = False,
         kube: KubernetesAPI | None = None,
         reporter: Reporter | None = None,
-        concurrency: int = 16,
+        concurrency: int | None = None,
     ) -> None:
         self.hcloud = hcloud
         self.cluster = cluster

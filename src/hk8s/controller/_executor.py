@@ -1,7 +1,12 @@
 """Run a plan: independent operations concurrently, dependent ones in order.
 
-Each operation runs as soon as everything it depends on has succeeded, up to ``concurrency``
-at a time (the Hetzner provider's shared rate limiter does the API pacing). A failure does not
+Each operation runs as soon as everything it depends on has succeeded. There is no slot count
+by default: the Hetzner provider paces requests with its shared rate limiter and bounds the
+requests in flight (its worker threads), and a handler waiting for an action (a server being
+created, 20-90 s on real Hetzner) holds neither: its action joins the provider's batched
+``GET /actions?id=..`` polls. A fixed number of slots held for an action's duration made 100
+servers come up in waves. ``concurrency`` still caps handlers where a caller needs it
+(tests, one-at-a-time debugging). A failure does not
 stop independent work: the failed step's dependents are skipped, the rest runs to the end, and
 every error is reported together, as cluster-api's reconcilers aggregate per-phase errors.
 
@@ -17,6 +22,7 @@ interruption repeats whatever had not finished), which ``hk8s.controller._infra_
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import TYPE_CHECKING, Protocol
 
 from hk8s.controller._report import PHASES, EventKind, NullReporter, ProgressEvent, Reporter
@@ -54,9 +60,9 @@ class Executor:
         handlers: Mapping[str, Handler],
         reporter: Reporter | None = None,
         *,
-        concurrency: int = 16,
+        concurrency: int | None = None,
     ) -> None:
-        if concurrency < 1:
+        if concurrency is not None and concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self._handlers = dict(handlers)
         self._reporter = reporter or NullReporter()
@@ -79,7 +85,11 @@ class Executor:
         keys = {op.key for op in plan.operations}
         finished = {op.key: asyncio.Event() for op in plan.operations}
         succeeded: set[str] = set()
-        limit = asyncio.Semaphore(self._concurrency)
+        limit: contextlib.AbstractAsyncContextManager[object] = (
+            asyncio.Semaphore(self._concurrency)
+            if self._concurrency is not None
+            else contextlib.nullcontext()
+        )
         stamp = phase if phase in PHASES else ""
         for op in plan.operations:
             self._emit("planned", op, phase=stamp)

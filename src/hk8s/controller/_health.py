@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from hk8s.errors import Hk8sError
+from hk8s.errors import Hk8sError, UnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -30,11 +30,39 @@ if TYPE_CHECKING:
     from hk8s.providers.k8s import KubernetesAPI
     from hk8s.providers.talos import TalosNodeAPI
 
-__all__ = ["CONTROL_PLANE_PODS", "HealthCheck", "check_health", "wait_healthy"]
+__all__ = [
+    "CONTROL_PLANE_PODS",
+    "HealthCheck",
+    "HealthLimits",
+    "check_health",
+    "wait_healthy",
+]
+
+_T = TypeVar("_T")
 
 CONTROL_PLANE_PODS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 _CP_SERVICES = ("apid", "etcd", "kubelet", "trustd")
 _WORKER_SERVICES = ("apid", "kubelet")
+
+
+@dataclass(frozen=True)
+class HealthLimits:
+    """How hard the checks press on the nodes: at most ``concurrency`` Talos calls in flight
+    (all 100 nodes at once timed out under load), and each node's answer within ``budget``
+    wall seconds (a request timeout, like the transports'), so one hung node costs its
+    budget and cannot hold up the whole check. None: the client's own timeouts only."""
+
+    concurrency: int = 16
+    budget: float | None = None
+
+    async def within(self, call: Awaitable[_T], node: str) -> _T:
+        if self.budget is None:
+            return await call
+        try:
+            async with asyncio.timeout(self.budget):
+                return await call
+        except TimeoutError:
+            raise UnavailableError(f"no answer within {self.budget:g}s", node=node) from None
 
 
 @dataclass(frozen=True)
@@ -68,11 +96,17 @@ async def _etcd(talos: TalosNodeAPI, cps: Sequence[Node]) -> tuple[bool, str]:
     return False, last
 
 
-async def _services(talos: TalosNodeAPI, nodes: Sequence[Node]) -> tuple[bool, str]:
+async def _services(
+    talos: TalosNodeAPI, nodes: Sequence[Node], limits: HealthLimits
+) -> tuple[bool, str]:
+    slots = asyncio.Semaphore(limits.concurrency)
+
     async def one(node: Node) -> list[str]:
         wanted = _CP_SERVICES if node.desired.control_plane else _WORKER_SERVICES
         try:
-            services = {s.id: s for s in await talos.services(node.address)}
+            async with slots:
+                listed = await limits.within(talos.services(node.address), node.name)
+            services = {s.id: s for s in listed}
         except Hk8sError as exc:
             return [f"{node.name}: {exc.message}"]
         bad = []
@@ -132,14 +166,20 @@ async def _guard(call: Callable[[], Awaitable[tuple[bool, str]]]) -> tuple[bool,
 
 
 async def check_health(
-    talos: TalosNodeAPI, kube: KubernetesAPI, nodes: Sequence[Node]
+    talos: TalosNodeAPI,
+    kube: KubernetesAPI,
+    nodes: Sequence[Node],
+    limits: HealthLimits | None = None,
 ) -> list[HealthCheck]:
     """Run every check once against the expected ``nodes``."""
+    limits = limits or HealthLimits()
     cps = [n for n in nodes if n.desired.control_plane]
     results: list[HealthCheck] = []
     results.append(HealthCheck("etcd members", *await _guard(lambda: _etcd(talos, cps))))
     results.append(
-        HealthCheck("control plane services", *await _guard(lambda: _services(talos, nodes)))
+        HealthCheck(
+            "control plane services", *await _guard(lambda: _services(talos, nodes, limits))
+        )
     )
 
     async def api() -> tuple[bool, str]:
@@ -167,10 +207,12 @@ async def wait_healthy(
 ) -> list[HealthCheck]:
     """Wait until every check passes; returns the passing checks."""
     final: list[HealthCheck] = []
+    # One request's time per node, with the transports' floor (model.timing: never below 2 s).
+    limits = HealthLimits(budget=max(2.0, waiter.timing.request_timeout))
 
     async def check() -> tuple[bool, str]:
         nonlocal final
-        final = await check_health(talos, kube, nodes)
+        final = await check_health(talos, kube, nodes, limits)
         failing = [f"{c.name}: {c.detail}" for c in final if not c.ok]
         return not failing, "; ".join(failing)
 

@@ -38,7 +38,7 @@ async def reboot_one_at_a_time(
     for node in ordered:
         key = f"node/{node.name}"
         how = await apply(node)
-        waiter.done(key, f"apply machine config to {node.name}", f"mTLS, {how}")
+        waiter.done(key, f"apply machine config to {node.name}", how)
         await wait_back_after_reboot(probe, waiter, node)
 
 

@@ -44,7 +44,7 @@ from hk8s.machineconfig import render_machine_config
 from hk8s.providers.talos import ApplyMode, MaintenanceModeError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from hk8s.config import ClusterConfig
     from hk8s.controller._create_wait import Waiter
@@ -205,77 +205,91 @@ async def configure_nodes(
     *,
     concurrency: int = 16,
     stuck: list[str] | None = None,
+    on_configured: Callable[[Node], None] | None = None,
 ) -> list[str]:
     """Apply configs to the nodes that need one, concurrently; returns their names.
+
+    ``concurrency`` bounds the Talos calls in flight, not the waits: a node still booting
+    holds no slot while the others are configured. ``on_configured(node)`` is called as soon
+    as a node has its config (applied now, or already current), so that the etcd bootstrap
+    can start on the first control plane while the rest are still being configured.
 
     With ``stuck`` given, a node whose Talos API does not answer within the boot timeout is
     added to it (and named in a warning) instead of failing the whole phase: the caller
     decides whether it can go on without it (``create``: any worker; a control plane if
     another one answers and the stuck one is not the cluster endpoint) and names it at the
-    end.
+    end. A change Talos can only apply with a reboot is applied one node at a time after the
+    others (``_node_reboots``).
     """
     limit = asyncio.Semaphore(concurrency)
     applied: list[str] = []
+    rebooting: list[Node] = []
 
-    async def one(node: Node) -> None:
-        data = configs[node.name]
-        want = config_hash(data)
-        key = f"node/{node.name}"
-        if node.server.labels.get(CONFIG_HASH_LABEL) == want:
-            # Labelled as configured: done, unless the node still answers in maintenance
-            # mode (it took the config but never installed it, or was reset since): then
-            # the config is sent again instead of waiting for it forever.
-            try:
-                if await _probe(probe, node):
-                    return
-            except Hk8sError:
-                return  # not answering right now (rebooting): the later phases wait for it
-            waiter.info(key, f"{node.name} is still in maintenance mode: sending its config again")
-        async with limit:
-            state: dict[str, bool] = {}
-
-            async def answers() -> tuple[bool, str]:
-                state["configured"] = await _probe(probe, node)
-                return True, ""
-
-            try:
-                await waiter.until(
-                    key,
-                    f"Talos API of {node.name} to answer",
-                    answers,
-                    timeout=waiter.timing.boot_timeout,
-                )
-            except WaitTimeoutError:
-                if stuck is None:
-                    raise
-                stuck.append(node.name)
-                waiter.reporter.emit(
-                    ProgressEvent(
-                        "warning", key, f"{node.name} does not answer: going on without it"
-                    )
-                )
-                return
-            configured = state["configured"]
-            waiter.step(key, f"apply machine config to {node.name}")
-            if configured:
-                dry = await talos.apply_config(node.address, data, ApplyMode.AUTO, dry_run=True)
-                if dry.mode is ApplyMode.REBOOT:
-                    rebooting.append(node)  # see _node_reboots: one at a time, later
-                    return
-            how = await apply(node, maintenance=not configured)
-            waiter.done(key, f"apply machine config to {node.name}", how)
+    def configured_now(node: Node) -> None:
+        if on_configured is not None:
+            on_configured(node)
 
     async def apply(node: Node, *, maintenance: bool = False) -> str:
         data = configs[node.name]
-        result = await talos.apply_config(
-            node.address, data, ApplyMode.AUTO, maintenance=maintenance
-        )
+        async with limit:
+            result = await talos.apply_config(
+                node.address, data, ApplyMode.AUTO, maintenance=maintenance
+            )
+        configured_now(node)
         labels = {**node.server.labels, CONFIG_HASH_LABEL: config_hash(data)}
         await hcloud.set_labels("server", node.server.id, labels)
         applied.append(node.name)
         return "maintenance mode" if maintenance else f"mTLS, {result.mode.value}"
 
-    rebooting: list[Node] = []
+    async def one(node: Node) -> None:
+        data = configs[node.name]
+        key = f"node/{node.name}"
+        if node.server.labels.get(CONFIG_HASH_LABEL) == config_hash(data):
+            # Labelled as configured: done, unless the node still answers in maintenance
+            # mode (it took the config but never installed it, or was reset since): then
+            # the config is sent again instead of waiting for it forever.
+            try:
+                async with limit:
+                    in_maintenance = not await _probe(probe, node)
+            except Hk8sError:
+                in_maintenance = False  # not answering right now (rebooting): later phases wait
+            if not in_maintenance:
+                configured_now(node)
+                return
+            waiter.info(key, f"{node.name} is still in maintenance mode: sending its config again")
+        state: dict[str, bool] = {}
+
+        async def answers() -> tuple[bool, str]:
+            async with limit:
+                state["configured"] = await _probe(probe, node)
+            return True, ""
+
+        try:
+            await waiter.until(
+                key,
+                f"Talos API of {node.name} to answer",
+                answers,
+                timeout=waiter.timing.boot_timeout,
+            )
+        except WaitTimeoutError:
+            if stuck is None:
+                raise
+            stuck.append(node.name)
+            waiter.reporter.emit(
+                ProgressEvent("warning", key, f"{node.name} does not answer: going on without it")
+            )
+            return
+        configured = state["configured"]
+        waiter.step(key, f"apply machine config to {node.name}")
+        if configured:
+            async with limit:
+                dry = await talos.apply_config(node.address, data, ApplyMode.AUTO, dry_run=True)
+            if dry.mode is ApplyMode.REBOOT:
+                rebooting.append(node)  # see _node_reboots: one at a time, later
+                return
+        how = await apply(node, maintenance=not configured)
+        waiter.done(key, f"apply machine config to {node.name}", how)
+
     for node in nodes:
         if node.server.labels.get(CONFIG_HASH_LABEL) != config_hash(configs[node.name]):
             waiter.plan(f"node/{node.name}", f"apply machine config to {node.name}")

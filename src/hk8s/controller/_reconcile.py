@@ -45,7 +45,7 @@ class Reconciler:
         components: Sequence[Component],
         reporter: Reporter | None = None,
         *,
-        concurrency: int = 16,
+        concurrency: int | None = None,
     ) -> None:
         self.components = list(components)
         self.reporter = reporter or NullReporter()

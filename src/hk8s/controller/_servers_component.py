@@ -1,9 +1,10 @@
 """The servers component: observes a cluster's servers by label, plans creates and removals,
 and creates them with everything in the one request.
 
-Creates run concurrently (the executor's concurrency, paced by the Hetzner provider's shared
-rate limiter). Removals are delegated to a ``ServerRemover`` (``_scale``: cordon, drain, etcd,
-node object, then the server), because removing a node safely needs the cluster's APIs.
+Creates run all at once (no slot count: the Hetzner provider paces requests with its shared
+rate limiter and bounds requests in flight; action waits share batched polls). Removals are
+delegated to a ``ServerRemover`` (``_scale``: cordon, drain, etcd, node object, then the
+server), because removing a node safely needs the cluster's APIs.
 """
 
 from __future__ import annotations

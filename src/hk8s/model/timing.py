@@ -41,10 +41,12 @@ class Timing:
     action_timeout: float = 900.0
     # A server (or rescue system) answering after power-on.
     boot_timeout: float = 600.0
-    node_poll_interval: float = 2.0
-    # Cluster-level conditions: etcd, Kubernetes API, nodes Ready, addons rolled out.
+    node_poll_interval: float = 1.0
+    # Cluster-level conditions: etcd, Kubernetes API, nodes Ready, addons rolled out. Each
+    # wait is one cheap GET per second; a 5 s poll put up to 5 s of idle time on every link of
+    # the create's critical path (API up, Jobs done, rollouts, nodes Ready, health).
     cluster_timeout: float = 1200.0
-    cluster_poll_interval: float = 5.0
+    cluster_poll_interval: float = 1.0
     # Progress for logs: the first "still waiting for ..." line after this long, then at
     # doubling gaps up to 16 times it (a stuck run stays obvious without flooding the log).
     progress_interval: float = 30.0

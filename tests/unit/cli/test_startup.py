@@ -6,6 +6,7 @@ Runs the real console script in a fresh interpreter, as a user's shell would.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,36 @@ def test_fast_paths_import_no_heavy_library(args: list[str]) -> None:
     assert loaded_modules(*args).isdisjoint(HEAVY)
 
 
+# What create, upgrade and destroy need and `hk8s plan` does not: the Kubernetes client, the
+# Talos API (generated stubs, protobuf, grpclib) and SSH.
+NOT_FOR_PLAN = ("kubernetes", "grpclib", "google", "paramiko")
+
+
+def test_plan_imports_only_what_planning_needs(tmp_path: Path) -> None:
+    from hk8s.sim.hcloud import run_in_thread
+
+    config = tmp_path / "cluster.yaml"
+    config.write_text(
+        "name: demo\nlocation: fsn1\ncontrol_plane:\n  count: 1\nfirewall:\n"
+        "  kube_api_sources: [203.0.113.7/32]\n  talos_api_sources: [203.0.113.7/32]\n"
+    )
+    with run_in_thread(speed=100) as threaded:
+        env = {**os.environ, **threaded.sim.env()}
+        proc = subprocess.run(
+            [sys.executable, "-c", PROBE, "plan", "-f", str(config)],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+        )
+    report = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert report["code"] == 3, proc.stderr  # changes pending: it did plan, against the API
+    modules = set(report["modules"])
+    assert "hcloud" in modules
+    assert {m.split(".")[0] for m in modules}.isdisjoint(NOT_FOR_PLAN)
+    assert not [m for m in modules if m.startswith("hk8s.talosapi")]
+
+
 def test_help_does_not_even_load_pydantic() -> None:
     assert "pydantic" not in loaded_modules("--help")
 
@@ -53,3 +84,12 @@ def test_console_script_reports_a_bad_config_without_traceback(tmp_path: Path) -
     assert proc.returncode == 2
     assert "control_plane.count (line 4:10): control plane count 2 is even" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_every_controller_export_resolves() -> None:
+    # hk8s.controller imports its modules on first use: a stale name in its table would only
+    # fail when a command reaches for it.
+    import hk8s.controller as controller
+
+    missing = [name for name in controller.__all__ if getattr(controller, name, None) is None]
+    assert missing == []

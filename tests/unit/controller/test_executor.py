@@ -116,3 +116,18 @@ async def test_steps_are_reported_in_order() -> None:
         ("started", "create network n"),
         ("done", "create network n"),
     ]
+
+
+async def test_no_slot_count_by_default_so_slow_actions_do_not_queue_in_waves() -> None:
+    # 100 servers waiting on their create actions: every one is in flight at once (the
+    # provider paces the requests themselves); 16 slots held for the actions' duration made
+    # 100 servers come up in 7 waves.
+    rec = Recorder()
+    rec.gate.clear()
+    plan = build_plan([op("placement-group", f"pg-{i}") for i in range(100)])
+    task = asyncio.create_task(Executor({"placement-group": rec}).run(plan))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert rec.running == 100
+    rec.gate.set()
+    await task

@@ -3,9 +3,13 @@
 Each mutating call returns actions; rather than one poller per action (30 servers = 30 GETs per
 interval), every waiter registers its ids with one ``ActionWaiter``, which polls all pending
 ids together: ``GET /actions?id=1&id=2...`` with at most 25 ids per request (design.md
-section 4), backing off from ``action_poll_initial`` to ``action_poll_max`` and starting over
-when new ids arrive. A finished action resolves its waiters; a failed one raises
-``ActionFailedError`` with the action's error; ``action_timeout`` bounds the wait.
+section 4). The next poll is due when the soonest action should finish, going by the
+``progress`` Hetzner reports and how long it has run (a server create at 5% after 1 s is
+polled again about 18 s later, not 5 times on the way); without progress, polls back off from
+``action_poll_initial`` to ``action_poll_max`` and start over when new ids arrive. Either way
+the interval stays within those two bounds; a new id cuts a longer pause short. A finished
+action resolves its waiters; a failed one raises ``ActionFailedError`` with the action's
+error; ``action_timeout`` bounds the wait.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class ActionWaiter:
         self._pending: dict[int, tuple[asyncio.Future[Action], float]] = {}
         self._poller: asyncio.Task[None] | None = None
         self._fresh = False
+        self._arrived: asyncio.Event | None = None  # new ids while the poller sleeps
         self.polls = 0  # batch requests made, for tests
 
     async def wait(self, actions: Sequence[Action]) -> list[Action]:
@@ -67,6 +72,8 @@ class ActionWaiter:
                 entry = (loop.create_future(), self._clock.now())
                 self._pending[action.id] = entry
                 self._fresh = True
+                if self._arrived is not None:
+                    self._arrived.set()
             futures.append(entry[0])
         running = [a for a in actions if a.status == "running"]
         if running:
@@ -78,12 +85,15 @@ class ActionWaiter:
 
     async def _poll(self) -> None:
         interval = self._timing.action_poll_initial
+        pause = interval
+        self._arrived = asyncio.Event()
         while self._pending:
-            await self._clock.sleep(interval)
+            await self._nap(pause)
             if self._fresh:
                 interval = self._timing.action_poll_initial
                 self._fresh = False
             ids = sorted(self._pending)
+            due: list[float] = []
             for start in range(0, len(ids), BATCH_SIZE):
                 chunk = ids[start : start + BATCH_SIZE]
                 self.polls += 1
@@ -93,9 +103,42 @@ class ActionWaiter:
                     self._fail(chunk, exc)
                     continue
                 for action in found:
+                    eta = self._eta(action)
+                    if eta is not None:
+                        due.append(eta)
                     self._settle(action)
             self._expire()
             interval = min(interval * 1.5, self._timing.action_poll_max)
+            pause = interval
+            if due:
+                low, high = self._timing.action_poll_initial, self._timing.action_poll_max
+                pause = min(max(min(due), low), high)
+
+    async def _nap(self, pause: float) -> None:
+        """Sleep ``pause``, but no longer than ``action_poll_initial`` after a new id arrives
+        (a short action registered during a long server create is not left for 10 s)."""
+        assert self._arrived is not None
+        deadline = self._clock.now() + pause
+        while (remaining := deadline - self._clock.now()) > 0:
+            self._arrived.clear()
+            sleep = asyncio.ensure_future(self._clock.sleep(remaining))
+            arrival = asyncio.ensure_future(self._arrived.wait())
+            try:
+                await asyncio.wait((sleep, arrival), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (sleep, arrival):
+                    task.cancel()
+                await asyncio.gather(sleep, arrival, return_exceptions=True)
+            if arrival.done() and not arrival.cancelled():
+                deadline = min(deadline, self._clock.now() + self._timing.action_poll_initial)
+
+    def _eta(self, action: Action) -> float | None:
+        """Seconds until a running action should finish, from its progress so far."""
+        entry = self._pending.get(action.id)
+        if entry is None or action.status != "running" or not 0 < action.progress < 100:
+            return None
+        elapsed = self._clock.now() - entry[1]
+        return elapsed * (100 - action.progress) / action.progress
 
     def _settle(self, action: Action) -> None:
         if action.status == "running" or action.id not in self._pending:

@@ -99,7 +99,14 @@ class ComputeCalls(ProviderBase):
                 exc.timeout,
                 last_error=exc.last_error,
             ) from exc
-        return await self._get_server(int(response.server.data_model.id or 0))
+        # The create answer already holds the server as created (ids, IPs, labels, placement):
+        # no GET per server (design.md section 4) unless a requested network is missing from
+        # it. Its status is the one at creation; callers that need the live state list again.
+        server = to_server(response.server)
+        attached = {p.network_id for p in server.private_ips}
+        if not set(spec.network_ids) <= attached:
+            return await self._get_server(server.id)
+        return server
 
     async def _server_action(self, what: str, name: str, server_id: int) -> None:
         fn = getattr(self.client.servers, name)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from hk8s.errors import UnavailableError, UsageError
 from hk8s.model import SystemClock, Timing
 from hk8s.providers.talos._errors import error_for_status
-from hk8s.providers.talos._tls import insecure_context, mtls_context
+from hk8s.providers.talos._tls import client_context
 from hk8s.providers.talos._transport import Endpoint, Metadata, Transport
 from hk8s.providers.talos._types import NodeResult
 
@@ -46,7 +46,7 @@ class ClientBase:
             raise UsageError(
                 "a Talos client needs either credentials (mTLS) or insecure=True (maintenance)"
             )
-        context = insecure_context() if credentials is None else mtls_context(credentials)
+        context = client_context(credentials)  # one per credential set, for every node
         self._transport = Transport(
             [Endpoint.parse(e) for e in endpoints],
             context,

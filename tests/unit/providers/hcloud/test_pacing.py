@@ -163,3 +163,64 @@ async def test_a_wait_notes_the_actions_for_the_step_running_it() -> None:
         await waiter.wait(running(7, 8))
     await waiter.wait(running(9))  # outside a step: nobody to tell
     assert seen == ["Hetzner action 7 (create_server), 8 (create_server)"]
+
+
+class ProgressingAction:
+    """One action taking ``duration`` clock seconds that reports its progress, as Hetzner does."""
+
+    def __init__(self, clock: ManualClock, duration: float) -> None:
+        self.clock = clock
+        self.duration = duration
+        self.polled_at: list[float] = []
+
+    async def fetch(self, ids: list[int]) -> list[Action]:
+        now = self.clock.now()
+        self.polled_at.append(now)
+        if now >= self.duration:
+            return [Action(ids[0], "create_server", "success", 100)]
+        return [Action(ids[0], "create_server", "running", int(100 * now / self.duration))]
+
+
+async def test_the_next_poll_is_due_when_progress_says_the_action_ends() -> None:
+    # An 18 s server create: a fixed backoff polls 1, 2.5, 4.75, 8.1, 13.2 and 20.8 s in and
+    # sees it done 2.8 s late; going by its progress, 3 polls and done on time.
+    clock = ManualClock()
+    action = ProgressingAction(clock, 18.0)
+    await ActionWaiter(action.fetch, clock, Timing()).wait(running(1))
+    assert action.polled_at[0] == Timing().action_poll_initial
+    assert len(action.polled_at) <= 4
+    assert 18.0 <= action.polled_at[-1] <= 19.0
+
+
+async def test_an_action_arriving_during_a_long_pause_is_polled_soon() -> None:
+    clock = ManualClock(auto=False)
+    slow = ProgressingAction(clock, 60.0)
+    quick: list[float] = []
+
+    async def fetch(ids: list[int]) -> list[Action]:
+        found = await slow.fetch([1]) if 1 in ids else []
+        if 2 in ids:
+            quick.append(clock.now())
+            found.append(Action(2, "set_firewall_rules", "success", 100))
+        return found
+
+    async def settle() -> None:
+        for _ in range(20):
+            await asyncio.sleep(0)
+
+    waiter = ActionWaiter(fetch, clock, Timing())
+    long_wait = asyncio.create_task(waiter.wait(running(1)))
+    for step in (1.0, 10.0):  # two polls: the server create is due in about 50 s
+        await settle()
+        clock.advance(step)
+    await settle()
+    assert slow.polled_at == [1.0, 11.0]
+    short = asyncio.create_task(waiter.wait(running(2)))
+    await settle()
+    clock.advance(Timing().action_poll_initial)
+    await short
+    assert quick == [12.0]  # not at 21 s, the end of the pause it arrived in
+    clock.advance(60.0)
+    await settle()
+    clock.advance(10.0)
+    await long_wait

@@ -17,6 +17,7 @@ from hk8s.model.resources import (
     LoadBalancerSpec,
     NetworkSpec,
     PlacementGroupSpec,
+    ServerSpec,
     Subnet,
 )
 from hk8s.providers.hcloud import HcloudProvider
@@ -318,3 +319,24 @@ async def test_a_server_that_never_starts_is_named(sim, provider_factory) -> Non
     with pytest.raises(WaitTimeoutError) as info:
         await quick.create_server(spec)
     assert "server demo-w-3 to be created and running" in str(info.value)
+
+
+async def test_concurrent_creates_cost_one_request_each_plus_shared_batched_polls(  # type: ignore[no-untyped-def]
+    sim, provider
+) -> None:
+    # 30 servers at once: one POST each (the answer holds the server; no GET per server), and
+    # their create and start actions are waited for together in batched GET /actions polls.
+    net = await provider.create_network(net_spec(subnets=(Subnet("10.0.1.0/24", "eu-central"),)))
+    sim.stats.reset()
+    specs = [
+        ServerSpec(f"demo-w-{i}", "cx23", "ubuntu-24.04", "fsn1", LABELS, network_ids=(net.id,))
+        for i in range(30)
+    ]
+    servers = await asyncio.gather(*(provider.create_server(s) for s in specs))
+    assert sorted(s.name for s in servers) == sorted(s.name for s in specs)
+    assert all([p.network_id for p in s.private_ips] == [net.id] for s in servers)
+    assert sim.stats.count("POST", "/servers") == 30
+    assert sim.stats.count("GET", "/servers/{id}") == 0
+    polls = sim.stats.count("GET", "/actions")
+    assert sim.stats.total == 30 + polls
+    assert polls < 30  # 60 actions in batches of up to 25: fewer polls than servers
