@@ -16,12 +16,13 @@ import typer  # noqa: TC002 - typer.Context is read at runtime by Typer
 # Typer reads the annotations at runtime, so the option types must be real imports.
 from hk8s.cli._options import ConfigFile, Token  # noqa: TC001
 from hk8s.cli._output import Output
-from hk8s.cli.create import OutputOption, SecretsPath, beside
+from hk8s.cli.create import OutputOption, SecretsPath, beside, talos_factory
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
     from hk8s.controller import ClusterStatus
+    from hk8s.providers.talos import TalosNodeAPI
 
 __all__ = ["register", "render_status"]
 
@@ -115,21 +116,17 @@ def status(
     from hk8s.cli.plan import servers_component
     from hk8s.config import load_config
     from hk8s.controller import Reconciler, StatusPorts, observe_status
-    from hk8s.pki import generate_talosconfig
     from hk8s.providers.k8s import KubeClient
-    from hk8s.providers.talos import TalosCredentials, TalosNodes
 
     out = Output.of(ctx, output)
     config = load_config(file)
     provider = connect(token)
     once = dataclasses.replace(provider.timing, retry_attempts=1)
-    opened: list[TalosNodes] = []
 
-    def talos(bundle: Any) -> TalosNodes:
-        identity = generate_talosconfig("hk8s", bundle.os_ca, endpoints=[])
-        credentials = TalosCredentials.from_talosconfig(identity)
-        opened.append(TalosNodes(credentials, timing=once, clock=provider.clock))
-        return opened[-1]
+    factory = talos_factory(provider)
+
+    def talos(bundle: Any) -> TalosNodeAPI:
+        return factory(bundle)[1]  # the client that tries once: a node that is down says so
 
     def kube(kubeconfig: Any) -> KubeClient:
         return KubeClient.from_kubeconfig(kubeconfig, clock=provider.clock, timing=once)
@@ -144,8 +141,7 @@ def status(
         try:
             return await observe_status(config, ports, beside(file, secrets, "secrets.yaml"))
         finally:
-            for nodes in opened:
-                await nodes.aclose()
+            await factory.aclose()
 
     try:
         found = asyncio.run(run())
