@@ -44,6 +44,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "hk8s.cli.destroy",
         "Delete everything the cluster owns on Hetzner Cloud, in dependency order.",
     ),
+    "etcd": (
+        "hk8s.cli.etcd",
+        "Save the cluster's etcd: a verified snapshot through the Talos API.",
+    ),
     "health": (
         "hk8s.cli.health",
         "Check etcd, Talos services, nodes and control-plane pods; exit 1 if any fails.",

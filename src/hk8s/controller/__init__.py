@@ -68,6 +68,12 @@ from hk8s.controller._destroy_plan import (
     plan_destroy,
     snapshots_to_delete,
 )
+from hk8s.controller._etcd_snapshot import (
+    EtcdSnapshotPort,
+    SnapshotResult,
+    pick_snapshot_source,
+    take_snapshot,
+)
 from hk8s.controller._executor import Executor, Handler, Results
 from hk8s.controller._health import CONTROL_PLANE_PODS, HealthCheck, check_health, wait_healthy
 from hk8s.controller._image_build import BuildSite, SnapshotBuilder
@@ -207,6 +213,7 @@ __all__ = [
     "DestroyPlan",
     "DestroyReport",
     "Destroyer",
+    "EtcdSnapshotPort",
     "EventKind",
     "Executor",
     "FactoryClient",
@@ -248,6 +255,7 @@ __all__ = [
     "ServerRemover",
     "ServersComponent",
     "SnapshotBuilder",
+    "SnapshotResult",
     "UpgradeOptions",
     "UpgradePlan",
     "UpgradePorts",
@@ -308,6 +316,7 @@ __all__ = [
     "ownership_problem",
     "pair_nodes",
     "pick_boot_disk",
+    "pick_snapshot_source",
     "placement_group_names",
     "plan_destroy",
     "plan_upgrade",
@@ -325,6 +334,7 @@ __all__ = [
     "split_removals",
     "static_pod_versions",
     "successor",
+    "take_snapshot",
     "upgrade_cluster",
     "upgrade_order",
     "wait_etcd_members",

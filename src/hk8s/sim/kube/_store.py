@@ -8,6 +8,7 @@ remember ``metadata.resourceVersion`` of the list and watch from there without a
 from __future__ import annotations
 
 import asyncio
+import json
 import pickle
 import uuid
 from collections import deque
@@ -15,7 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from hk8s.model.etcd_snapshot import KeyValue
+
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from hk8s.model import Clock
     from hk8s.sim.kube._resources import ResourceType
 
@@ -136,6 +141,25 @@ class Store:
         for queue in self._watchers:
             queue.put_nowait(event)
         self.changed.set()
+
+    def keyspace(self) -> Sequence[KeyValue]:
+        """The objects as etcd holds them for kube-apiserver, for the simulated etcd snapshot.
+
+        Keys are ``/registry/<group>/<plural>/<namespace>/<name>`` (the core group's and the
+        built-in groups' prefixes differ in the real apiserver; nothing reads them back but a
+        restore); values are the objects' JSON (the real apiserver stores built-in types as
+        protobuf). The creation revision is not tracked: it equals the last modification's.
+        """
+        keys = []
+        for (rt_key, namespace, name), obj in self._objects.items():
+            path = "/".join(
+                part for part in ("/registry", rt_key.strip("/"), namespace, name) if part
+            )
+            rv = int(obj["metadata"]["resourceVersion"])
+            value = json.dumps(obj, sort_keys=True).encode()
+            keys.append(KeyValue(path.encode(), value, create_revision=rv, mod_revision=rv))
+        keys.sort(key=lambda kv: kv.mod_revision)
+        return keys
 
     def fork(self) -> Store:
         """A private copy for ``dryRun=All`` requests: writes to it reach no one."""

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from hk8s.model.etcd_snapshot import KeyValue
     from hk8s.pki import CertAndKey
 
 __all__ = ["EtcdError", "EtcdMember", "TalosCluster"]
@@ -65,6 +68,8 @@ class TalosCluster:
     raft_term: int = 1
     raft_index: int = 1
     kube_api_up: bool = False
+    # What etcd holds: the Kubernetes API's objects (set by the world once the API runs).
+    keyspace: Callable[[], Sequence[KeyValue]] | None = None
     _rng: random.Random = field(default_factory=lambda: random.Random(7))
 
     # --------------------------------------------------------------------- membership

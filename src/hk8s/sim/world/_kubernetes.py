@@ -112,6 +112,7 @@ class Kubernetes:
             host = next(n.ip for n in self.fleet.running_nodes(cluster) if n.config is config)
         served = await kube.serve(host, 0)
         self.kubes[cluster.key] = kube
+        cluster.keyspace = kube.store.keyspace
         self._frontends[cluster.key] = KubeFrontends((host, served.port))
         return kube
 
