@@ -44,6 +44,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "hk8s.cli.destroy",
         "Delete everything the cluster owns on Hetzner Cloud, in dependency order.",
     ),
+    "doctor": (
+        "hk8s.cli.doctor",
+        "Read-only checks: versions, certificates, etcd, firewall, orphans; exit 1 on problems.",
+    ),
     "etcd": (
         "hk8s.cli.etcd",
         "Save the cluster's etcd: a verified snapshot through the Talos API.",

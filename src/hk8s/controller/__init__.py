@@ -68,6 +68,9 @@ from hk8s.controller._destroy_plan import (
     plan_destroy,
     snapshots_to_delete,
 )
+from hk8s.controller._doctor import CHECKS as DOCTOR_CHECKS
+from hk8s.controller._doctor import DoctorFiles, DoctorReport, DoctorTalosPort, diagnose
+from hk8s.controller._doctor_checks import Problem
 from hk8s.controller._etcd_snapshot import (
     EtcdSnapshotPort,
     SnapshotResult,
@@ -186,6 +189,7 @@ __all__ = [
     "CONFIG_HASH_LABEL",
     "CONTROL_PLANE_PODS",
     "DESTROY_ORDER",
+    "DOCTOR_CHECKS",
     "KIND_ORDER",
     "LB_FIREWALL_WARNING",
     "LOCAL_FILES",
@@ -213,6 +217,9 @@ __all__ = [
     "DestroyPlan",
     "DestroyReport",
     "Destroyer",
+    "DoctorFiles",
+    "DoctorReport",
+    "DoctorTalosPort",
     "EtcdSnapshotPort",
     "EventKind",
     "Executor",
@@ -244,6 +251,7 @@ __all__ = [
     "OperationType",
     "Plan",
     "PoolIntent",
+    "Problem",
     "ProgressEvent",
     "Purpose",
     "Reconciler",
@@ -289,6 +297,7 @@ __all__ = [
     "default_cache_file",
     "desired_infra",
     "desired_servers",
+    "diagnose",
     "diff_infra",
     "diff_servers",
     "enabled_addons",

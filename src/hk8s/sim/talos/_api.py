@@ -340,7 +340,10 @@ class NodeCalls:
             raft_term=cluster.raft_term,
             raft_applied_index=cluster.raft_index,
             is_learner=member.learner,
-            errors=[] if cluster.quorum() else ["etcdserver: no leader"],
+            errors=[
+                *cluster.alarm_errors(),
+                *([] if cluster.quorum() else ["etcdserver: no leader"]),
+            ],
         )
         return machine_pb2.EtcdStatus(member_status=status)
 

@@ -70,6 +70,12 @@ class TalosCluster:
     kube_api_up: bool = False
     # What etcd holds: the Kubernetes API's objects (set by the world once the API runs).
     keyspace: Callable[[], Sequence[KeyValue]] | None = None
+    # Raised etcd alarms by member id ("NOSPACE", "CORRUPT"): set by tests as etcd would.
+    alarms: dict[int, str] = field(default_factory=dict)
+
+    def alarm_errors(self) -> list[str]:
+        """Alarms as etcd's Status lists them in ``errors`` (``AlarmMember.String()``)."""
+        return [f"memberID:{member} alarm:{alarm} " for member, alarm in self.alarms.items()]
     _rng: random.Random = field(default_factory=lambda: random.Random(7))
 
     # --------------------------------------------------------------------- membership
