@@ -56,6 +56,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "hk8s.cli.health",
         "Check etcd, Talos services, nodes and control-plane pods; exit 1 if any fails.",
     ),
+    "node": (
+        "hk8s.cli.node",
+        "Reboot, reset or replace one node without breaking etcd quorum.",
+    ),
     "kubeconfig": (
         "hk8s.cli.kubeconfig",
         "Write an admin kubeconfig for the cluster (mode 0600).",

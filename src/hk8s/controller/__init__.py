@@ -120,6 +120,7 @@ from hk8s.controller._infra_desired import (
     resolve_sources,
 )
 from hk8s.controller._infra_diff import ObservedInfra, diff_infra, observe_infra
+from hk8s.controller._node_ops import NodeAction, NodeOps, quorum_refusal
 from hk8s.controller._nodes import (
     ClusterEndpoint,
     Node,
@@ -239,6 +240,8 @@ __all__ = [
     "KubeFacts",
     "LoadBalancerIntent",
     "Node",
+    "NodeAction",
+    "NodeOps",
     "NodeRemover",
     "NodeStep",
     "NodeUpgrader",
@@ -331,6 +334,7 @@ __all__ = [
     "plan_upgrade",
     "purge_local_files",
     "quorum_after_removal",
+    "quorum_refusal",
     "read_catalogue",
     "removal_order",
     "render_node_configs",

@@ -76,6 +76,7 @@ class TalosCluster:
     def alarm_errors(self) -> list[str]:
         """Alarms as etcd's Status lists them in ``errors`` (``AlarmMember.String()``)."""
         return [f"memberID:{member} alarm:{alarm} " for member, alarm in self.alarms.items()]
+
     _rng: random.Random = field(default_factory=lambda: random.Random(7))
 
     # --------------------------------------------------------------------- membership
