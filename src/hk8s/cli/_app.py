@@ -50,7 +50,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "etcd": (
         "hk8s.cli.etcd",
-        "Save the cluster's etcd: a verified snapshot through the Talos API.",
+        "Save (snapshot) and restore the cluster's etcd through the Talos API.",
     ),
     "health": (
         "hk8s.cli.health",

@@ -1,9 +1,13 @@
-"""``hk8s etcd snapshot``: save the cluster's etcd to a local file.
+"""``hk8s etcd snapshot|restore``: save the cluster's etcd to a local file, and recover from one.
 
 The snapshot comes from a healthy control plane through the Talos API (``EtcdSnapshot``), is
 verified (etcd's SHA-256 trailer, the bbolt structure) and only then appears at its path, mode
 0600: it holds every Secret of the cluster. The destination flag is ``--to`` (mirroring a
 restore's ``--from``): ``-o`` is already the output format and ``-f``/``--file`` the config.
+
+``restore`` follows Talos' disaster-recovery guide (``hk8s.controller.restore_etcd``): it is
+refused while etcd has quorum unless ``--force``, and asks for the cluster name to be typed
+(``--yes`` for CI), like ``destroy``.
 """
 
 from __future__ import annotations
@@ -19,13 +23,13 @@ from hk8s.cli._output import Output
 from hk8s.cli.create import OutputOption, SecretsPath, beside
 
 if TYPE_CHECKING:
-    from hk8s.controller import SnapshotResult
+    from hk8s.controller import RestoreResult, SnapshotResult
 
 __all__ = ["register", "render_snapshot", "snapshot_path"]
 
 group = typer.Typer(
     name="etcd",
-    help="Save the cluster's etcd: a verified snapshot through the Talos API.",
+    help="Save (snapshot) and restore the cluster's etcd through the Talos API.",
     no_args_is_help=True,
 )
 
@@ -111,6 +115,93 @@ def snapshot(
     finally:
         provider.close()
     out.result({"cluster": config.name, **result.to_dict()}, render_snapshot(result))
+
+
+@group.command("restore")
+def restore(
+    ctx: typer.Context,
+    file: ConfigFile = Path("cluster.yaml"),
+    source: Annotated[
+        Path,
+        typer.Option(
+            "--from", help="The snapshot file (from `hk8s etcd snapshot`).", dir_okay=False
+        ),
+    ] = Path("etcd.db"),
+    force: Annotated[
+        bool, typer.Option("--force", help="Restore even though etcd still has quorum.")
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask for the cluster name.")
+    ] = False,
+    token: Token = None,
+    secrets: SecretsPath = None,
+    output: OutputOption = None,
+) -> None:
+    """Disaster recovery: rebuild etcd on every control plane from a snapshot."""
+    import asyncio
+    import dataclasses
+    import sys
+
+    import yaml
+
+    from hk8s.cli._progress import progress
+    from hk8s.cli.infra import connect
+    from hk8s.config import load_config
+    from hk8s.controller import Waiter, observe_access, restore_etcd, verify_snapshot
+    from hk8s.errors import UsageError
+    from hk8s.providers.k8s import KubeClient
+    from hk8s.providers.talos import TalosCredentials, TalosNodes
+
+    out = Output.of(ctx, output)
+    config = load_config(file)
+    verify_snapshot(source)  # a bad file is refused before anything else
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                "restore asks for the cluster name to be typed, but stdin is not a terminal",
+                hint=f"pass --yes to restore cluster {config.name} without asking (CI)",
+            )
+        import click
+
+        typed = click.prompt(
+            f"Type the cluster name ({config.name}) to roll its etcd back to {source}",
+            default="",
+            err=True,
+        )
+        if typed.strip() != config.name:
+            typer.echo("the name does not match; nothing was changed", err=True)
+            raise typer.Abort()
+    provider = connect(token)
+
+    async def run() -> RestoreResult:
+        found = await observe_access(provider, config, beside(file, secrets, "secrets.yaml"))
+        credentials = TalosCredentials.from_talosconfig(found.talosconfig())
+        talos = TalosNodes(credentials, timing=provider.timing, clock=provider.clock)
+        once = dataclasses.replace(provider.timing, retry_attempts=1)
+        probe = TalosNodes(credentials, timing=once, clock=provider.clock)
+        kube = KubeClient.from_kubeconfig(
+            yaml.safe_load(found.kubeconfig()), clock=provider.clock, timing=provider.timing
+        )
+        try:
+            with progress(out) as reporter:
+                waiter = Waiter(provider.clock, provider.timing, reporter)
+                return await restore_etcd(
+                    talos, probe, kube, waiter, found.nodes, source, force=force
+                )
+        finally:
+            await talos.aclose()
+            await probe.aclose()
+            await kube.close()
+
+    try:
+        result = asyncio.run(run())
+    finally:
+        provider.close()
+    out.result(
+        {"cluster": config.name, **result.to_dict()},
+        f"etcd of {config.name} restored from {source} (revision {result.revision}) on "
+        f"{result.node}; members: {', '.join(result.members)}; the cluster is healthy",
+    )
 
 
 def register(app: typer.Typer) -> None:

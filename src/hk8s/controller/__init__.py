@@ -71,6 +71,12 @@ from hk8s.controller._destroy_plan import (
 from hk8s.controller._doctor import CHECKS as DOCTOR_CHECKS
 from hk8s.controller._doctor import DoctorFiles, DoctorReport, DoctorTalosPort, diagnose
 from hk8s.controller._doctor_checks import Problem
+from hk8s.controller._etcd_restore import (
+    EtcdRestorePort,
+    RestoreResult,
+    restore_etcd,
+    verify_snapshot,
+)
 from hk8s.controller._etcd_snapshot import (
     EtcdSnapshotPort,
     SnapshotResult,
@@ -221,6 +227,7 @@ __all__ = [
     "DoctorFiles",
     "DoctorReport",
     "DoctorTalosPort",
+    "EtcdRestorePort",
     "EtcdSnapshotPort",
     "EventKind",
     "Executor",
@@ -261,6 +268,7 @@ __all__ = [
     "RecordingReporter",
     "Reporter",
     "RescueUnreachableError",
+    "RestoreResult",
     "Results",
     "SchematicResolver",
     "ServerRemover",
@@ -339,6 +347,7 @@ __all__ = [
     "removal_order",
     "render_node_configs",
     "resolve_sources",
+    "restore_etcd",
     "roll_out",
     "server_index",
     "server_selector",
@@ -350,6 +359,7 @@ __all__ = [
     "take_snapshot",
     "upgrade_cluster",
     "upgrade_order",
+    "verify_snapshot",
     "wait_etcd_members",
     "wait_healthy",
 ]

@@ -167,3 +167,20 @@ class TalosNodes:
         # A whole database crosses the wire: allow the long deadline, not one request's.
         timeout = self._timing.action_timeout if self._timing is not None else None
         return await self.client(node).etcd_snapshot(path, timeout=timeout)
+
+    async def wipe_etcd_data(self, node: str) -> None:
+        """Wipe only EPHEMERAL (etcd's data), keep the config, reboot: Talos' disaster
+        recovery step (``talosctl reset --graceful=false --reboot
+        --system-labels-to-wipe=EPHEMERAL``)."""
+        results = await self.client(node).reset(
+            graceful=False, reboot=True, system_partitions={"EPHEMERAL": True}
+        )
+        raise_node_errors(results, f"wipe etcd data of {node}")
+
+    async def recover_etcd(self, node: str, snapshot: Path) -> BootstrapOutcome:
+        """Upload ``snapshot`` and bootstrap etcd from it (``talosctl bootstrap
+        --recover-from``)."""
+        client = self.client(node)
+        timeout = self._timing.action_timeout if self._timing is not None else None
+        await client.etcd_recover(snapshot, timeout=timeout)
+        return await client.bootstrap(recover_etcd=True)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from hk8s.model.etcd_snapshot import KeyValue
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     from hk8s.model import Clock
     from hk8s.sim.kube._resources import ResourceType
@@ -160,6 +160,24 @@ class Store:
             keys.append(KeyValue(path.encode(), value, create_revision=rv, mod_revision=rv))
         keys.sort(key=lambda kv: kv.mod_revision)
         return keys
+
+    def wipe(self) -> None:
+        """etcd lost its data: every object is gone (the revision stays monotonic)."""
+        self._objects.clear()
+        self.history.clear()
+        self.changed.set()
+
+    def restore(self, objects: Iterable[tuple[ResourceType, Obj]]) -> None:
+        """etcd was restored from a snapshot: exactly these objects, at their revisions."""
+        self._objects.clear()
+        self.history.clear()
+        for rt, obj in objects:
+            meta = obj["metadata"]
+            key = (rt.key, meta.get("namespace", "") if rt.namespaced else "", meta["name"])
+            self._objects[key] = clone(obj)
+            self.rv = max(self.rv, int(meta.get("resourceVersion") or 0))
+        self.rv += 1
+        self.changed.set()
 
     def fork(self) -> Store:
         """A private copy for ``dryRun=All`` requests: writes to it reach no one."""

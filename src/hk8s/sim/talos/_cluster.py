@@ -44,6 +44,8 @@ class EtcdMember:
     ip: str
     learner: bool = False
     started: bool = True
+    # False once the node's EPHEMERAL partition (etcd's data directory) was wiped.
+    has_data: bool = True
 
     @property
     def peer_urls(self) -> list[str]:
@@ -70,6 +72,10 @@ class TalosCluster:
     kube_api_up: bool = False
     # What etcd holds: the Kubernetes API's objects (set by the world once the API runs).
     keyspace: Callable[[], Sequence[KeyValue]] | None = None
+    # Called when every member's data is gone, and when a snapshot is restored (the world
+    # empties / refills the Kubernetes API's objects).
+    wipe_keyspace: Callable[[], None] | None = None
+    restore_keyspace: Callable[[Sequence[KeyValue]], None] | None = None
     # Raised etcd alarms by member id ("NOSPACE", "CORRUPT"): set by tests as etcd would.
     alarms: dict[int, str] = field(default_factory=dict)
 
@@ -98,6 +104,7 @@ class TalosCluster:
         existing = self.member_for(ip)
         if existing is not None:
             existing.started = True
+            existing.has_data = True  # a wiped member syncs from the others again
             existing.hostname = hostname
             self._elect()
             return existing
@@ -157,6 +164,27 @@ class TalosCluster:
         started = sorted((m for m in self.members.values() if m.started), key=lambda m: m.id)
         self.leader = started[0].id if started and self.quorum() else 0
         self.raft_term += 1
+
+    def data_wiped(self, ip: str) -> None:
+        """The member at ``ip`` lost its data directory (a non-graceful reset of EPHEMERAL).
+
+        When no member holds data any more, etcd is gone: no members, not bootstrapped, the
+        keyspace lost, until a Bootstrap (with ``recover_etcd``: from a snapshot). A member
+        whose data is wiped while others keep theirs rejoins on boot (real etcd would refuse
+        it until it is removed and re-added: a deliberate simplification).
+        """
+        member = self.member_for(ip)
+        if member is None:
+            return
+        member.has_data, member.started = False, False
+        if any(m.has_data for m in self.members.values()):
+            self._elect()
+            return
+        self.members, self.leader, self.bootstrapped = {}, 0, False
+        self.alarms.clear()
+        self.raft_term += 1
+        if self.wipe_keyspace is not None:
+            self.wipe_keyspace()
 
     def write(self) -> None:
         """Something was written (a config, an object): the raft index moves on."""
