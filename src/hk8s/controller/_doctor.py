@@ -90,7 +90,7 @@ class DoctorReport:
 
 
 def _certificates(
-    access: ClusterAccess, files: DoctorFiles
+    access: ClusterAccess, files: DoctorFiles, unreadable: list[Problem]
 ) -> list[tuple[str, x509.Certificate, str]]:
     bundle = access.bundle
     rotate = "rotate it before it expires (Talos: `talosctl rotate-ca`); nodes stop trusting it"
@@ -107,10 +107,17 @@ def _certificates(
         (files.talosconfig, talosconfig_certificates, "talosconfig"),
         (files.kubeconfig, kubeconfig_certificates, "kubeconfig"),
     ):
-        if path.is_file():
+        if not path.is_file():
+            continue
+        fix = f"`hk8s {command} -f <config>` writes a fresh one"
+        try:
             doc = yaml.safe_load(path.read_text()) or {}
-            fix = f"`hk8s {command} -f <config>` writes a fresh one"
             certs += [(label, cert, fix) for label, cert in read(doc, path.name)]
+        except (OSError, ValueError, AttributeError, yaml.YAMLError) as exc:
+            # binascii.Error and cryptography's parse errors are ValueErrors.
+            unreadable.append(
+                Problem("certificates", path.name, f"cannot read its certificates: {exc}", fix)
+            )
     return certs
 
 
@@ -191,7 +198,9 @@ async def diagnose(
         _etcd(talos, access), _node_versions(talos, kube, access), _hetzner(hcloud, access, my_ip)
     )
     report.problems += versions
-    report.problems += certificate_problems(_certificates(access, files), now)
+    unreadable: list[Problem] = []
+    report.problems += certificate_problems(_certificates(access, files, unreadable), now)
+    report.problems += unreadable
     report.problems += etcd + hetzner
     order = {name: i for i, name in enumerate(CHECKS)}
     report.problems.sort(key=lambda p: order[p.check])

@@ -73,6 +73,8 @@ def test_doctor_reports_each_injected_problem_once(world: Day2World) -> None:
     ]  # fmt: skip
     kubeconfig = world.dir / "kubeconfig"
     fresh = kubeconfig.read_text()
+    talosconfig = world.dir / "talosconfig"
+    fresh_talos = talosconfig.read_text()
     bundle = load_secrets(world.dir / "secrets.yaml")
     old = dt.datetime.now(dt.UTC) - dt.timedelta(days=400)
     orphan = api.servers.create(
@@ -85,6 +87,7 @@ def test_doctor_reports_each_injected_problem_once(world: Day2World) -> None:
         kubeconfig.write_text(
             generate_admin_kubeconfig("demo", bundle.k8s_ca, "https://x:6443", now=old)
         )
+        talosconfig.write_text("contexts: {demo: {crt: not-base64!}}\n")
         set_alarm(world, "NOSPACE")
         before = set_kubelet_version(world, "demo-workers-1", "v1.30.0")
         world.reset_stats()
@@ -96,6 +99,7 @@ def test_doctor_reports_each_injected_problem_once(world: Day2World) -> None:
             [
                 ("node versions", "demo-workers-1"),
                 ("certificates", "kubeconfig user admin@demo"),
+                ("certificates", "talosconfig"),
                 ("etcd", "demo-cp-2"),
                 ("firewall", "demo-fw port 6443"),
                 ("firewall", "demo-fw port 50000"),
@@ -109,10 +113,11 @@ def test_doctor_reports_each_injected_problem_once(world: Day2World) -> None:
         assert "expired on" in text.stdout and "hk8s kubeconfig" in text.stdout
         assert "no longer admits your IP 127.0.0.1" in text.stdout
         assert "runs Kubernetes v1.30.0" in text.stdout
-        assert "6 problem(s) found" in text.stdout
+        assert "7 problem(s) found" in text.stdout
     finally:
         api.firewalls.set_rules(firewall, rules)
         kubeconfig.write_text(fresh)
+        talosconfig.write_text(fresh_talos)
         set_alarm(world, None)
         if before:
             set_kubelet_version(world, "demo-workers-1", before)
