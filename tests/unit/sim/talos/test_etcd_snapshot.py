@@ -38,3 +38,21 @@ async def test_snapshot_holds_the_keyspace_and_recover_checks_it(env: Env, tmp_p
         broken.write_bytes(bytes(data))
         with pytest.raises(Hk8sError, match="trailer does not match"):
             await talos.etcd_recover(broken)
+
+
+def test_etcd_is_lost_only_when_no_member_keeps_its_data() -> None:
+    from hk8s.sim.talos import TalosCluster
+
+    cluster = TalosCluster("id", "https://127.9.0.2:6443", "demo")
+    wiped: list[bool] = []
+    cluster.wipe_keyspace = lambda: wiped.append(True)
+    cluster.bootstrap("cp-1", "127.9.0.3")
+    cluster.join("cp-2", "127.9.0.4")
+    cluster.data_wiped("127.9.0.3")
+    assert cluster.bootstrapped and len(cluster.members) == 2 and wiped == []
+    cluster.join("cp-1", "127.9.0.3")  # back, synced from cp-2
+    cluster.data_wiped("127.9.0.4")
+    assert cluster.bootstrapped and wiped == []
+    cluster.data_wiped("127.9.0.3")  # the last member with data
+    assert not cluster.bootstrapped and cluster.members == {} and cluster.leader == 0
+    assert wiped == [True]
