@@ -4,6 +4,8 @@ go 1.25.0
 
 tool github.com/rhysd/actionlint/cmd/actionlint
 
+require go.etcd.io/bbolt v1.4.3
+
 require (
 	github.com/bmatcuk/doublestar/v4 v4.10.0 // indirect
 	github.com/clipperhouse/uax29/v2 v2.7.0 // indirect

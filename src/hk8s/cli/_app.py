@@ -48,9 +48,21 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "hk8s.cli.status",
         "Show the cluster on one screen: servers, versions, etcd, endpoint, addons, plan.",
     ),
+    "doctor": (
+        "hk8s.cli.doctor",
+        "Read-only checks: versions, certificates, etcd, firewall, orphans; exit 1 on problems.",
+    ),
+    "etcd": (
+        "hk8s.cli.etcd",
+        "Save (snapshot) and restore the cluster's etcd through the Talos API.",
+    ),
     "health": (
         "hk8s.cli.health",
         "Check etcd, Talos services, nodes and control-plane pods; exit 1 if any fails.",
+    ),
+    "node": (
+        "hk8s.cli.node",
+        "Reboot, reset or replace one node without breaking etcd quorum.",
     ),
     "kubeconfig": (
         "hk8s.cli.kubeconfig",

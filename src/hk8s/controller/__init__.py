@@ -73,6 +73,20 @@ if TYPE_CHECKING:
         plan_destroy,
         snapshots_to_delete,
     )
+    from hk8s.controller._doctor import CHECKS, DoctorFiles, DoctorReport, DoctorTalosPort, diagnose
+    from hk8s.controller._doctor_checks import Problem
+    from hk8s.controller._etcd_restore import (
+        EtcdRestorePort,
+        RestoreResult,
+        restore_etcd,
+        verify_snapshot,
+    )
+    from hk8s.controller._etcd_snapshot import (
+        EtcdSnapshotPort,
+        SnapshotResult,
+        pick_snapshot_source,
+        take_snapshot,
+    )
     from hk8s.controller._executor import Executor, Handler, Results
     from hk8s.controller._health import CONTROL_PLANE_PODS, HealthCheck, check_health, wait_healthy
     from hk8s.controller._image_build import BuildSite, SnapshotBuilder
@@ -116,6 +130,7 @@ if TYPE_CHECKING:
         resolve_sources,
     )
     from hk8s.controller._infra_diff import ObservedInfra, diff_infra, observe_infra
+    from hk8s.controller._node_ops import NodeAction, NodeOps, quorum_refusal
     from hk8s.controller._nodes import (
         ClusterEndpoint,
         Node,
@@ -193,6 +208,23 @@ if TYPE_CHECKING:
 # reconciler and the infra and servers components, not the Kubernetes client and the Talos
 # stubs that create, upgrade and destroy pull in (tests/unit/cli/test_startup.py).
 _EXPORTS: dict[str, str] = {
+    "CHECKS": "hk8s.controller._doctor",
+    "DoctorFiles": "hk8s.controller._doctor",
+    "DoctorReport": "hk8s.controller._doctor",
+    "DoctorTalosPort": "hk8s.controller._doctor",
+    "EtcdRestorePort": "hk8s.controller._etcd_restore",
+    "EtcdSnapshotPort": "hk8s.controller._etcd_snapshot",
+    "NodeAction": "hk8s.controller._node_ops",
+    "NodeOps": "hk8s.controller._node_ops",
+    "Problem": "hk8s.controller._doctor_checks",
+    "RestoreResult": "hk8s.controller._etcd_restore",
+    "SnapshotResult": "hk8s.controller._etcd_snapshot",
+    "diagnose": "hk8s.controller._doctor",
+    "pick_snapshot_source": "hk8s.controller._etcd_snapshot",
+    "quorum_refusal": "hk8s.controller._node_ops",
+    "restore_etcd": "hk8s.controller._etcd_restore",
+    "take_snapshot": "hk8s.controller._etcd_snapshot",
+    "verify_snapshot": "hk8s.controller._etcd_restore",
     "AddonsComponent": "hk8s.controller._addons_plan",
     "Arch": "hk8s.controller._image_spec",
     "BootDiskNotFoundError": "hk8s.controller._image_errors",
@@ -360,6 +392,7 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "CCM_SERVICE_UID_LABEL",
+    "CHECKS",
     "CLUSTER_ID_LABEL",
     "CONFIG_HASH_LABEL",
     "CONTROL_PLANE_PODS",
@@ -394,6 +427,11 @@ __all__ = [
     "DestroyPlan",
     "DestroyReport",
     "Destroyer",
+    "DoctorFiles",
+    "DoctorReport",
+    "DoctorTalosPort",
+    "EtcdRestorePort",
+    "EtcdSnapshotPort",
     "EventKind",
     "Executor",
     "FactoryClient",
@@ -412,6 +450,8 @@ __all__ = [
     "KubeFacts",
     "LoadBalancerIntent",
     "Node",
+    "NodeAction",
+    "NodeOps",
     "NodeRemover",
     "NodeStep",
     "NodeUpgrader",
@@ -424,18 +464,21 @@ __all__ = [
     "OperationType",
     "Plan",
     "PoolIntent",
+    "Problem",
     "ProgressEvent",
     "Purpose",
     "Reconciler",
     "RecordingReporter",
     "Reporter",
     "RescueUnreachableError",
+    "RestoreResult",
     "Results",
     "SchematicResolver",
     "ServerRemover",
     "ServerStatus",
     "ServersComponent",
     "SnapshotBuilder",
+    "SnapshotResult",
     "StatusPorts",
     "UpgradeOptions",
     "UpgradePlan",
@@ -471,6 +514,7 @@ __all__ = [
     "default_cache_file",
     "desired_infra",
     "desired_servers",
+    "diagnose",
     "diff_infra",
     "diff_servers",
     "enabled_addons",
@@ -501,15 +545,18 @@ __all__ = [
     "pending_servers",
     "phase_of",
     "pick_boot_disk",
+    "pick_snapshot_source",
     "placement_group_names",
     "plan_destroy",
     "plan_upgrade",
     "purge_local_files",
     "quorum_after_removal",
+    "quorum_refusal",
     "read_catalogue",
     "removal_order",
     "render_node_configs",
     "resolve_sources",
+    "restore_etcd",
     "roll_out",
     "server_index",
     "server_selector",
@@ -518,8 +565,10 @@ __all__ = [
     "split_removals",
     "static_pod_versions",
     "successor",
+    "take_snapshot",
     "upgrade_cluster",
     "upgrade_order",
+    "verify_snapshot",
     "wait_etcd_members",
     "wait_healthy",
 ]

@@ -17,6 +17,7 @@ from hk8s.providers.talos._types import (
     ApplyResult,
     BootstrapOutcome,
     EtcdMember,
+    EtcdMemberStatus,
     RebootMode,
     ServiceStatus,
     VersionInfo,
@@ -25,6 +26,7 @@ from hk8s.providers.talos._types import (
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from pathlib import Path
 
     from hk8s.model import Clock, Timing
     from hk8s.providers.talos._tls import TalosCredentials
@@ -170,3 +172,30 @@ class TalosNodes:
     async def services(self, node: str) -> list[ServiceStatus]:
         results = await self.client(node).service_list()
         return _single(results, f"services of {node}")
+
+    async def etcd_status(self, node: str) -> EtcdMemberStatus:
+        """The node's etcd member as it sees itself: leader, raft index, errors (alarms)."""
+        return _single(await self.client(node).etcd_status(), f"etcd status of {node}")
+
+    async def etcd_snapshot(self, node: str, path: Path) -> int:
+        """Stream the node's etcd snapshot into ``path`` (mode 0600); returns its size."""
+        # A whole database crosses the wire: allow the long deadline, not one request's.
+        timeout = self._timing.action_timeout if self._timing is not None else None
+        return await self.client(node).etcd_snapshot(path, timeout=timeout)
+
+    async def wipe_etcd_data(self, node: str) -> None:
+        """Wipe only EPHEMERAL (etcd's data), keep the config, reboot: Talos' disaster
+        recovery step (``talosctl reset --graceful=false --reboot
+        --system-labels-to-wipe=EPHEMERAL``)."""
+        results = await self.client(node).reset(
+            graceful=False, reboot=True, system_partitions={"EPHEMERAL": True}
+        )
+        raise_node_errors(results, f"wipe etcd data of {node}")
+
+    async def recover_etcd(self, node: str, snapshot: Path) -> BootstrapOutcome:
+        """Upload ``snapshot`` and bootstrap etcd from it (``talosctl bootstrap
+        --recover-from``)."""
+        client = self.client(node)
+        timeout = self._timing.action_timeout if self._timing is not None else None
+        await client.etcd_recover(snapshot, timeout=timeout)
+        return await client.bootstrap(recover_etcd=True)

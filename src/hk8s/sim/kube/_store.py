@@ -8,6 +8,7 @@ remember ``metadata.resourceVersion`` of the list and watch from there without a
 from __future__ import annotations
 
 import asyncio
+import json
 import pickle
 import uuid
 from collections import deque
@@ -15,7 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from hk8s.model.etcd_snapshot import KeyValue
+
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
     from hk8s.model import Clock
     from hk8s.sim.kube._resources import ResourceType
 
@@ -135,6 +140,43 @@ class Store:
         self.history.append(event)
         for queue in self._watchers:
             queue.put_nowait(event)
+        self.changed.set()
+
+    def keyspace(self) -> Sequence[KeyValue]:
+        """The objects as etcd holds them for kube-apiserver, for the simulated etcd snapshot.
+
+        Keys are ``/registry/<group>/<plural>/<namespace>/<name>`` (the core group's and the
+        built-in groups' prefixes differ in the real apiserver; nothing reads them back but a
+        restore); values are the objects' JSON (the real apiserver stores built-in types as
+        protobuf). The creation revision is not tracked: it equals the last modification's.
+        """
+        keys = []
+        for (rt_key, namespace, name), obj in self._objects.items():
+            path = "/".join(
+                part for part in ("/registry", rt_key.strip("/"), namespace, name) if part
+            )
+            rv = int(obj["metadata"]["resourceVersion"])
+            value = json.dumps(obj, sort_keys=True).encode()
+            keys.append(KeyValue(path.encode(), value, create_revision=rv, mod_revision=rv))
+        keys.sort(key=lambda kv: kv.mod_revision)
+        return keys
+
+    def wipe(self) -> None:
+        """etcd lost its data: every object is gone (the revision stays monotonic)."""
+        self._objects.clear()
+        self.history.clear()
+        self.changed.set()
+
+    def restore(self, objects: Iterable[tuple[ResourceType, Obj]]) -> None:
+        """etcd was restored from a snapshot: exactly these objects, at their revisions."""
+        self._objects.clear()
+        self.history.clear()
+        for rt, obj in objects:
+            meta = obj["metadata"]
+            key = (rt.key, meta.get("namespace", "") if rt.namespaced else "", meta["name"])
+            self._objects[key] = clone(obj)
+            self.rv = max(self.rv, int(meta.get("resourceVersion") or 0))
+        self.rv += 1
         self.changed.set()
 
     def fork(self) -> Store:

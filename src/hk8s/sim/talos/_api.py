@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
+from hk8s.model.etcd_snapshot import snapshot_keys
 from hk8s.sim.talos._cluster import ETCD_VERSION, EtcdError
 from hk8s.sim.talos._config import ConfigRejected, parse_machine_config
 from hk8s.sim.talos._fleet import platform_of_image, schematic_of_image, version_of_image
@@ -260,6 +261,11 @@ class NodeCalls:
         if req.recover_etcd and node.recovery_snapshot is None:
             raise GRPCError(Status.FAILED_PRECONDITION, "etcd snapshot hasn't been uploaded")
         cluster.bootstrap(node.hostname, node.ip, node.etcd_address())
+        if req.recover_etcd and node.recovery_snapshot is not None:
+            # talosctl bootstrap --recover-from: etcd starts from the uploaded snapshot.
+            if cluster.restore_keyspace is not None:
+                cluster.restore_keyspace(snapshot_keys(node.recovery_snapshot))
+            node.recovery_snapshot = None
         node.disk.etcd_data = True
         node.services["etcd"] = ("Running", True, "")
         node.emit_service("etcd", machine_pb2.ServiceStateEvent.RUNNING)
@@ -350,15 +356,21 @@ class NodeCalls:
                     raise GRPCError(
                         Status.FAILED_PRECONDITION, f"failed to leave etcd: {exc.message}"
                     ) from None
-        wipe_state = not req.system_partitions_to_wipe or any(
-            p.label in {"STATE", "EPHEMERAL"} and p.wipe for p in req.system_partitions_to_wipe
-        )
+        labels = {p.label for p in req.system_partitions_to_wipe if p.wipe}
+        # No partitions named: everything. STATE holds the machine config, EPHEMERAL
+        # /var (etcd's data directory): Talos' disaster recovery wipes only EPHEMERAL.
+        wipe_state = not req.system_partitions_to_wipe or "STATE" in labels
+        wipe_etcd = not req.system_partitions_to_wipe or "EPHEMERAL" in labels
 
         async def run() -> None:
             await node._go_down("resetting", machine_pb2.MachineStatusEvent.RESETTING)
             await node.fleet.clock.sleep(node.fleet.timings.reset)
             if wipe_state:
-                node.disk.config, node.disk.staged, node.disk.etcd_data = None, None, False
+                node.disk.config, node.disk.staged = None, None
+            if wipe_etcd and node.disk.etcd_data:
+                node.disk.etcd_data = False
+                if cluster is not None:
+                    cluster.data_wiped(node.ip)
             if req.reboot:
                 await node.boot()
             else:
@@ -409,7 +421,10 @@ class NodeCalls:
             raft_term=cluster.raft_term,
             raft_applied_index=cluster.raft_index,
             is_learner=member.learner,
-            errors=[] if cluster.quorum() else ["etcdserver: no leader"],
+            errors=[
+                *cluster.alarm_errors(),
+                *([] if cluster.quorum() else ["etcdserver: no leader"]),
+            ],
         )
         return machine_pb2.EtcdStatus(member_status=status)
 

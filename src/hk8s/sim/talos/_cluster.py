@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from hk8s.model.etcd_snapshot import KeyValue
     from hk8s.pki import CertAndKey
 
 __all__ = ["EtcdError", "EtcdMember", "TalosCluster"]
@@ -45,6 +48,8 @@ class EtcdMember:
     learner: bool = False
     started: bool = True
     advertised: str = ""
+    # False once the node's EPHEMERAL partition (etcd's data directory) was wiped.
+    has_data: bool = True
 
     @property
     def address(self) -> str:
@@ -73,6 +78,19 @@ class TalosCluster:
     raft_term: int = 1
     raft_index: int = 1
     kube_api_up: bool = False
+    # What etcd holds: the Kubernetes API's objects (set by the world once the API runs).
+    keyspace: Callable[[], Sequence[KeyValue]] | None = None
+    # Called when every member's data is gone, and when a snapshot is restored (the world
+    # empties / refills the Kubernetes API's objects).
+    wipe_keyspace: Callable[[], None] | None = None
+    restore_keyspace: Callable[[Sequence[KeyValue]], None] | None = None
+    # Raised etcd alarms by member id ("NOSPACE", "CORRUPT"): set by tests as etcd would.
+    alarms: dict[int, str] = field(default_factory=dict)
+
+    def alarm_errors(self) -> list[str]:
+        """Alarms as etcd's Status lists them in ``errors`` (``AlarmMember.String()``)."""
+        return [f"memberID:{member} alarm:{alarm} " for member, alarm in self.alarms.items()]
+
     _rng: random.Random = field(default_factory=lambda: random.Random(7))
 
     # --------------------------------------------------------------------- membership
@@ -94,6 +112,7 @@ class TalosCluster:
         existing = self.member_for(ip)
         if existing is not None:
             existing.started = True
+            existing.has_data = True  # a wiped member syncs from the others again
             existing.hostname = hostname
             self._elect()
             return existing
@@ -153,6 +172,27 @@ class TalosCluster:
         started = sorted((m for m in self.members.values() if m.started), key=lambda m: m.id)
         self.leader = started[0].id if started and self.quorum() else 0
         self.raft_term += 1
+
+    def data_wiped(self, ip: str) -> None:
+        """The member at ``ip`` lost its data directory (a non-graceful reset of EPHEMERAL).
+
+        When no member holds data any more, etcd is gone: no members, not bootstrapped, the
+        keyspace lost, until a Bootstrap (with ``recover_etcd``: from a snapshot). A member
+        whose data is wiped while others keep theirs rejoins on boot (real etcd would refuse
+        it until it is removed and re-added: a deliberate simplification).
+        """
+        member = self.member_for(ip)
+        if member is None:
+            return
+        member.has_data, member.started = False, False
+        if any(m.has_data for m in self.members.values()):
+            self._elect()
+            return
+        self.members, self.leader, self.bootstrapped = {}, 0, False
+        self.alarms.clear()
+        self.raft_term += 1
+        if self.wipe_keyspace is not None:
+            self.wipe_keyspace()
 
     def write(self) -> None:
         """Something was written (a config, an object): the raft index moves on."""

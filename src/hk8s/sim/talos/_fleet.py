@@ -210,6 +210,16 @@ class TalosFleet:
             await self.hooks.kube_api(cluster, False)
             self.watch_for_quorum(cluster)
 
+    async def destroy_etcd(self, cluster: TalosCluster) -> None:
+        """A disaster for tests: every control plane's etcd data is lost at once (disk
+        failure, a bad wipe). etcd stops everywhere; the Kubernetes API goes with it."""
+        for node in self.running_nodes(cluster):
+            if node.config is not None and node.config.control_plane:
+                node.disk.etcd_data = False
+                node.services["etcd"] = ("Failed", False, "etcd data directory is empty")
+                cluster.data_wiped(node.ip)
+        await self.cluster_changed(cluster)
+
     def watch_for_quorum(self, cluster: TalosCluster) -> None:
         """Bring the API back once etcd has quorum again (control planes rebooted)."""
 

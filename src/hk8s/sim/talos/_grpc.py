@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
+from hk8s.model.etcd_snapshot import SnapshotError, inspect_snapshot
 from hk8s.sim.talos._cosi import StateService
 from hk8s.sim.talos._gateway import _STREAMS, _UNARY, ADMIN, Gateway
 from hk8s.sim.talos._health import ClusterService
-from hk8s.sim.talos._streams import ETCD_SNAPSHOT_MAGIC
 from hk8s.talosapi.machine import machine_grpc, machine_pb2
 from hk8s.talosapi.storage import storage_grpc
 
@@ -53,8 +53,10 @@ class MachineService(machine_grpc.MachineServiceBase):
             raise GRPCError(Status.UNIMPLEMENTED, "method EtcdRecover not implemented")
         self.gateway.authorize(stream, ADMIN)
         blob = b"".join([chunk.bytes async for chunk in stream])
-        if not blob.startswith(ETCD_SNAPSHOT_MAGIC):
-            raise GRPCError(Status.INVALID_ARGUMENT, "snapshot is not a valid etcd snapshot")
+        try:
+            inspect_snapshot(blob)
+        except SnapshotError as exc:
+            raise GRPCError(Status.INVALID_ARGUMENT, f"invalid etcd snapshot: {exc}") from exc
         node.recovery_snapshot = blob
         await stream.send_message(m.EtcdRecoverResponse(messages=[m.EtcdRecover()]))
 

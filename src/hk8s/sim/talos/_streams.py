@@ -1,5 +1,9 @@
 """Server-streaming calls of one node: Kubeconfig, Events, Logs, Dmesg, Read, EtcdSnapshot.
 
+``EtcdSnapshot`` streams a real etcd 3.5 snapshot (a bbolt database with etcd's buckets and the
+SHA-256 trailer, ``hk8s.model.etcd_snapshot``): the ``key`` bucket holds the cluster's
+Kubernetes objects at their resourceVersions, ``members`` the etcd members.
+
 Talos streams file-like answers as ``common.Data`` chunks; ``Kubeconfig`` is a tar.gz holding
 one file named ``kubeconfig`` (v1alpha1_server.go: "wrap in .tar.gz to match Copy protocol"),
 generated from the cluster's Kubernetes CA for the cluster endpoint, as Talos does.
@@ -9,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import json
 import tarfile
 import time
 from typing import TYPE_CHECKING, Any
@@ -17,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
+from hk8s.model.etcd_snapshot import SnapshotMember, build_snapshot
 from hk8s.pki import CertAndKey, generate_admin_kubeconfig
 from hk8s.sim.talos._api import MAINTENANCE_UNIMPLEMENTED
 from hk8s.talosapi.common import common_pb2
@@ -27,9 +31,8 @@ if TYPE_CHECKING:
     from hk8s.sim.talos._config import MachineConfig
     from hk8s.sim.talos._node import TalosNode
 
-__all__ = ["ETCD_SNAPSHOT_MAGIC", "NodeStreams"]
+__all__ = ["NodeStreams"]
 
-ETCD_SNAPSHOT_MAGIC = b"HK8S-SIM-ETCD-SNAPSHOT\n"
 _CHUNK = 64 * 1024
 
 
@@ -132,7 +135,12 @@ class NodeStreams:
         member = cluster.member_for(self.node.ip)
         if member is None or not member.started:
             raise GRPCError(Status.UNKNOWN, "failed to create etcd client: etcd is not running")
-        members = [{"id": m.id, "name": m.hostname} for m in cluster.members.values()]
-        body = json.dumps({"cluster": cluster.key, "members": members, "index": cluster.raft_index})
-        for chunk in _data(ETCD_SNAPSHOT_MAGIC + body.encode()):
+        members = [
+            SnapshotMember(m.id, m.hostname, tuple(m.peer_urls)) for m in cluster.members.values()
+        ]
+        keys = cluster.keyspace() if cluster.keyspace is not None else []
+        blob = build_snapshot(
+            keys, members=members, consistent_index=cluster.raft_index, term=cluster.raft_term
+        )
+        for chunk in _data(blob):
             yield chunk

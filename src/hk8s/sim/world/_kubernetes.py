@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from hk8s.sim._loadbalancer import KubeFrontends
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from hk8s.model import Clock
+    from hk8s.model.etcd_snapshot import KeyValue
     from hk8s.sim.hcloud import HcloudState
     from hk8s.sim.kube import CloudInstance, KubeAPI
     from hk8s.sim.talos import KubeletInfo, TalosCluster, TalosFleet
@@ -35,6 +39,16 @@ def _is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _restore(kube: KubeAPI, keys: Sequence[KeyValue]) -> None:
+    """Refill the API's objects from a restored etcd keyspace (values are the objects' JSON,
+    ``Store.keyspace``)."""
+    objects = []
+    for kv in keys:
+        obj = json.loads(kv.value)
+        objects.append((kube.cluster.rt(obj["apiVersion"], obj["kind"]), obj))
+    kube.store.restore(objects)
 
 
 class Kubernetes:
@@ -112,6 +126,9 @@ class Kubernetes:
             host = next(n.ip for n in self.fleet.running_nodes(cluster) if n.config is config)
         served = await kube.serve(host, 0)
         self.kubes[cluster.key] = kube
+        cluster.keyspace = kube.store.keyspace
+        cluster.wipe_keyspace = kube.store.wipe
+        cluster.restore_keyspace = lambda keys: _restore(kube, keys)
         self._frontends[cluster.key] = KubeFrontends((host, served.port))
         return kube
 
