@@ -98,7 +98,10 @@ def sim_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
 
 
 def test_live_view_and_log_of_100_nodes_name_the_stuck_one(sim_env: Path) -> None:
+    import dataclasses
     import os
+
+    from hk8s.model.timing import Timing
 
     config = load_config(sim_env)
     clock = SystemClock()
@@ -107,7 +110,13 @@ def test_live_view_and_log_of_100_nodes_name_the_stuck_one(sim_env: Path) -> Non
     )
     live = LiveReporter(PhaseBoard(clock), console, start=False)
     log = io.StringIO()
-    provider = HcloudProvider(os.environ["HCLOUD_TOKEN"])
+    # The stuck node is waited for twice the default boot timeout: longer than the widest gap
+    # between two "still waiting" lines (16x progress_interval), so one of them falls inside
+    # the wait whatever the machine's load (with the default, a loaded run could miss it).
+    timing = Timing.from_env()
+    timing = dataclasses.replace(timing, boot_timeout=2 * timing.boot_timeout)
+    assert timing.boot_timeout - 16 * timing.progress_interval > 2 * timing.progress_interval
+    provider = HcloudProvider(os.environ["HCLOUD_TOKEN"], timing=timing)
     plain = PlainReporter(PhaseBoard(clock), log, interval=provider.timing.progress_interval)
     both = Both(live, plain)
     options = CreateOptions(
