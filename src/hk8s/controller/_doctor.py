@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
+from hk8s.controller._create_claim import claim_name
 from hk8s.controller._destroy_observe import observe_cluster
 from hk8s.controller._doctor_checks import (
     Problem,
@@ -167,7 +168,8 @@ async def _hetzner(hcloud: HcloudPort, access: ClusterAccess, my_ip: str | None)
         "server": {s.name for s in desired_servers(config, cluster_id=access.bundle.cluster_id)},
         "network": {infra.network.name},
         "firewall": {infra.firewall.name},
-        "placement group": {g.name for g in infra.placement_groups},
+        # ...and the claim create makes before any server (first writer wins, _create_claim)
+        "placement group": {g.name for g in infra.placement_groups} | {claim_name(config.name)},
         "load balancer": {infra.load_balancer.name} if infra.load_balancer else set(),
     }
     found = {
