@@ -34,7 +34,7 @@ from hk8s.controller._create_etcd import bootstrap_etcd, fetch_kubeconfig, wait_
 from hk8s.controller._create_images import cluster_images
 from hk8s.controller._create_secrets import ensure_secrets
 from hk8s.controller._create_skew import refuse_version_skew
-from hk8s.controller._create_wait import Waiter, together
+from hk8s.controller._create_wait import Waiter, together, wait_nodes_ready
 from hk8s.controller._health import HealthCheck, wait_healthy
 from hk8s.controller._nodes import (
     configure_nodes,
@@ -281,9 +281,7 @@ async def create_cluster(
             kube, config, waiter, token=options.token, network_id=_network_id(observed, config)
         )
         names = [n.name for n in ready]
-        waiter.step("nodes", f"{len(names)} node(s) Ready")
-        await kube.wait_nodes_ready(names)
-        waiter.done("nodes", f"{len(names)} node(s) Ready")
+        await wait_nodes_ready(kube, waiter, names)
         removed: list[str] = []
         if not later.empty:
             remover.kube = kube

@@ -8,6 +8,7 @@ errors (a node still booting) count as "not yet"; permanent ones end the wait at
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
@@ -16,14 +17,15 @@ from hk8s.controller._report import NullReporter, ProgressEvent, Reporter
 from hk8s.errors import Hk8sError, WaitTimeoutError
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
     from hk8s.model import Clock, Timing
+    from hk8s.providers.k8s import KubernetesAPI
 
 _A = TypeVar("_A")
 _B = TypeVar("_B")
 
-__all__ = ["Waiter", "together"]
+__all__ = ["Waiter", "together", "wait_nodes_ready"]
 
 
 @dataclass
@@ -113,3 +115,41 @@ async def together(first: Awaitable[_A], second: Awaitable[_B]) -> tuple[_A, _B]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def wait_nodes_ready(kube: KubernetesAPI, waiter: Waiter, names: Sequence[str]) -> None:
+    """Every named node Ready, each counted in the "nodes Ready" phase as it gets there
+    (``nodes Ready 37/100``), so a person sees how far along a large create is and which
+    nodes it still waits for. ``kube.wait_nodes_ready`` stays the authority on the outcome
+    (its timeout and retries); the count beside it reads the node list at the poll interval.
+    """
+    titles = {name: f"{name} Ready" for name in names}
+    for name, title in titles.items():
+        waiter.plan(f"nodes/{name}", title)
+        waiter.step(f"nodes/{name}", title)
+    pending = set(names)
+
+    def mark(ready: set[str]) -> None:
+        for name in sorted(pending & ready):
+            pending.discard(name)
+            waiter.done(f"nodes/{name}", titles[name])
+
+    async def count() -> None:
+        while pending:
+            with contextlib.suppress(Hk8sError):  # a failed read is the wait's to judge
+                mark({n.name for n in await kube.list_nodes(retry=False) if n.ready})
+            await waiter.clock.sleep(waiter.timing.cluster_poll_interval)
+
+    counter = asyncio.ensure_future(count())
+    try:
+        await kube.wait_nodes_ready(names)
+    except Hk8sError as exc:
+        for name in sorted(pending):
+            waiter.reporter.emit(
+                ProgressEvent("failed", f"nodes/{name}", titles[name], exc.message, waiter.phase)
+            )
+        raise
+    finally:
+        counter.cancel()
+        await asyncio.gather(counter, return_exceptions=True)
+    mark(set(pending))

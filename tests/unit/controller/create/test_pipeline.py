@@ -4,7 +4,8 @@ checks press on the nodes with a bound and give each one a budget."""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 from hk8s.controller import create_cluster, desired_servers, pair_nodes
 from hk8s.controller._health import HealthLimits, check_health
@@ -97,3 +98,39 @@ async def test_health_checks_are_bounded_and_a_hung_node_gets_only_its_budget(
     assert crowd.peak == 8
     assert not services.ok
     assert services.detail == f"{workers[7].name}: no answer within 0.05s"
+
+
+async def test_nodes_ready_is_counted_node_by_node() -> None:
+    """ "nodes Ready 1/1" said nothing at 100 nodes: each node is a step of the phase, done as
+    it becomes Ready, so the view shows "nodes Ready 37/100" and names the ones still waited for."""
+    from hk8s.controller._create_wait import Waiter, wait_nodes_ready
+    from hk8s.controller._report import RecordingReporter
+    from hk8s.model.clock import ManualClock
+    from hk8s.model.timing import Timing
+
+    class Kube:
+        def __init__(self) -> None:
+            self.reads = 0
+
+        async def list_nodes(self, *, retry: bool = True) -> list[Any]:
+            self.reads += 1
+            ready = {"a"} if self.reads < 3 else {"a", "b"}
+            return [SimpleNamespace(name=n, ready=n in ready) for n in ("a", "b")]
+
+        async def wait_nodes_ready(self, names: Any, *, timeout: float | None = None) -> None:
+            while self.reads < 3:
+                await asyncio.sleep(0)
+
+    reporter = RecordingReporter()
+    clock = ManualClock()
+    waiter = Waiter(clock, Timing(), reporter)
+    task = asyncio.ensure_future(wait_nodes_ready(Kube(), waiter, ["a", "b"]))  # type: ignore[arg-type]
+    for _ in range(200):
+        if task.done():
+            break
+        await asyncio.sleep(0)
+        clock.advance(Timing().cluster_poll_interval)
+    await task
+    done = [e.key for e in reporter.events if e.kind == "done"]
+    assert done == ["nodes/a", "nodes/b"]  # a first: it was Ready before b
+    assert [e.key for e in reporter.events if e.kind == "planned"] == ["nodes/a", "nodes/b"]
