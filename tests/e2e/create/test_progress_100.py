@@ -155,6 +155,8 @@ def test_live_view_and_log_of_100_nodes_name_the_stuck_one(sim_env: Path) -> Non
     texts = ["\n".join(f) for f in frames]
     assert any("servers" in t and "100/100" in t and "in 0:" in t for t in texts)
     assert any("machine configs" in t and "/100" in t for t in texts)
+    # nodes Ready counts node by node: the 99 that answered (the stuck one is left out)
+    assert any("nodes Ready" in t and "99/99" in t for t in texts)
     stuck_rows = [
         line for t in texts for line in t.splitlines() if STUCK in line and "Talos API" in line
     ]
