@@ -22,9 +22,9 @@ if TYPE_CHECKING:
 
     from hk8s.config import ClusterConfig
     from hk8s.controller import CreateOptions, CreateResult, Reporter
-    from hk8s.pki import SecretsBundle
+    from hk8s.pki import SecretsBundle, Talosconfig
     from hk8s.providers.hcloud import HcloudProvider
-    from hk8s.providers.k8s import KubernetesAPI
+    from hk8s.providers.k8s import KubeClient, KubernetesAPI
     from hk8s.providers.talos import TalosNodeAPI, TalosNodes
 
 __all__ = [
@@ -32,9 +32,11 @@ __all__ = [
     "SecretsPath",
     "beside",
     "converge",
+    "kube_client",
     "kube_factory",
     "register",
     "talos_factory",
+    "talos_nodes",
 ]
 
 SecretsPath = Annotated[
@@ -58,6 +60,36 @@ def beside(config_file: Path, given: Path | None, name: str) -> Path:
     return given if given is not None else config_file.resolve().parent / name
 
 
+def talos_nodes(
+    provider: HcloudProvider, talosconfig: Talosconfig, *, once: bool = False
+) -> TalosNodes:
+    """A Talos client for ``talosconfig``'s identity on the provider's clock and timing;
+    ``once``: no retries, for probes and read-only commands (a node that is down says so)."""
+    import dataclasses
+
+    from hk8s.providers.talos import TalosCredentials, TalosNodes
+
+    timing = dataclasses.replace(provider.timing, retry_attempts=1) if once else provider.timing
+    credentials = TalosCredentials.from_talosconfig(talosconfig)
+    return TalosNodes(credentials, timing=timing, clock=provider.clock)
+
+
+def kube_client(
+    provider: HcloudProvider, kubeconfig: Mapping[str, Any] | str, *, once: bool = False
+) -> KubeClient:
+    """A Kubernetes client for ``kubeconfig`` (a dict, or its YAML text) on the provider's
+    clock and timing; ``once`` as for ``talos_nodes``."""
+    import dataclasses
+
+    import yaml
+
+    from hk8s.providers.k8s import KubeClient
+
+    timing = dataclasses.replace(provider.timing, retry_attempts=1) if once else provider.timing
+    config = yaml.safe_load(kubeconfig) if isinstance(kubeconfig, str) else kubeconfig
+    return KubeClient.from_kubeconfig(config, clock=provider.clock, timing=timing)
+
+
 class TalosFactory:
     """Talos clients for a bundle: one for calls, one that tries once (probes)."""
 
@@ -66,18 +98,11 @@ class TalosFactory:
         self.opened: list[TalosNodes] = []
 
     def __call__(self, bundle: SecretsBundle) -> tuple[TalosNodeAPI, TalosNodeAPI]:
-        import dataclasses
-
         from hk8s.pki import generate_talosconfig
-        from hk8s.providers.talos import TalosCredentials, TalosNodes
 
         identity = generate_talosconfig("hk8s", bundle.os_ca, endpoints=[])
-        credentials = TalosCredentials.from_talosconfig(identity)
-        timing = self._provider.timing
-        once = dataclasses.replace(timing, retry_attempts=1)
-        clock = self._provider.clock
-        talos = TalosNodes(credentials, timing=timing, clock=clock)
-        probe = TalosNodes(credentials, timing=once, clock=clock)
+        talos = talos_nodes(self._provider, identity)
+        probe = talos_nodes(self._provider, identity, once=True)
         self.opened += [talos, probe]
         return talos, probe
 
@@ -94,9 +119,7 @@ def kube_factory(provider: HcloudProvider) -> Any:
     """``kubeconfig dict -> KubeClient`` on the provider's clock and timing."""
 
     def make(kubeconfig: Mapping[str, Any]) -> KubernetesAPI:
-        from hk8s.providers.k8s import KubeClient
-
-        return KubeClient.from_kubeconfig(kubeconfig, clock=provider.clock, timing=provider.timing)
+        return kube_client(provider, kubeconfig)
 
     return make
 

@@ -49,19 +49,15 @@ def doctor(
 ) -> None:
     """Read-only checks: versions, certificates, etcd, firewall, orphans; exit 1 on problems."""
     import asyncio
-    import dataclasses
     import datetime as dt
 
-    import yaml
-
     from hk8s.cli._main import EXIT_FAILED, EXIT_OK
+    from hk8s.cli.create import kube_client, talos_nodes
     from hk8s.cli.infra import connect
     from hk8s.config import load_config
     from hk8s.controller import DoctorFiles, diagnose, observe_access
     from hk8s.errors import UnavailableError
     from hk8s.providers.hcloud import fetch_public_ip
-    from hk8s.providers.k8s import KubeClient
-    from hk8s.providers.talos import TalosCredentials, TalosNodes
 
     out = Output.of(ctx, output)
     config = load_config(file)
@@ -80,12 +76,8 @@ def doctor(
             out.warn(f"{exc.message}: the firewall check cannot tell whether it admits you")
             my_ip = None
         found = await observe_access(provider, config, secrets_path)
-        credentials = TalosCredentials.from_talosconfig(found.talosconfig())
-        once = dataclasses.replace(provider.timing, retry_attempts=1)
-        talos = TalosNodes(credentials, timing=once, clock=provider.clock)
-        kube = KubeClient.from_kubeconfig(
-            yaml.safe_load(found.kubeconfig()), clock=provider.clock, timing=once
-        )
+        talos = talos_nodes(provider, found.talosconfig(), once=True)
+        kube = kube_client(provider, found.kubeconfig(), once=True)
         try:
             return await diagnose(
                 provider, talos, kube, found, files, my_ip=my_ip, now=dt.datetime.now(dt.UTC)

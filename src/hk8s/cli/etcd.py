@@ -83,11 +83,11 @@ def snapshot(
     import asyncio
     import datetime as dt
 
+    from hk8s.cli.create import talos_nodes
     from hk8s.cli.infra import connect
     from hk8s.config import load_config
     from hk8s.controller import observe_access, take_snapshot
     from hk8s.errors import UsageError
-    from hk8s.providers.talos import TalosCredentials, TalosNodes
 
     out = Output.of(ctx, output)
     config = load_config(file)
@@ -102,8 +102,7 @@ def snapshot(
 
     async def run() -> SnapshotResult:
         found = await observe_access(provider, config, beside(file, secrets, "secrets.yaml"))
-        credentials = TalosCredentials.from_talosconfig(found.talosconfig())
-        talos = TalosNodes(credentials, timing=provider.timing, clock=provider.clock)
+        talos = talos_nodes(provider, found.talosconfig())
         try:
             out.info(f"taking an etcd snapshot of {config.name} ...")
             return await take_snapshot(talos, found.control_planes, dest)
@@ -139,18 +138,14 @@ def restore(
 ) -> None:
     """Disaster recovery: rebuild etcd on every control plane from a snapshot."""
     import asyncio
-    import dataclasses
     import sys
 
-    import yaml
-
     from hk8s.cli._progress import progress
+    from hk8s.cli.create import kube_client, talos_nodes
     from hk8s.cli.infra import connect
     from hk8s.config import load_config
     from hk8s.controller import Waiter, observe_access, restore_etcd, verify_snapshot
     from hk8s.errors import UsageError
-    from hk8s.providers.k8s import KubeClient
-    from hk8s.providers.talos import TalosCredentials, TalosNodes
 
     out = Output.of(ctx, output)
     config = load_config(file)
@@ -175,13 +170,9 @@ def restore(
 
     async def run() -> RestoreResult:
         found = await observe_access(provider, config, beside(file, secrets, "secrets.yaml"))
-        credentials = TalosCredentials.from_talosconfig(found.talosconfig())
-        talos = TalosNodes(credentials, timing=provider.timing, clock=provider.clock)
-        once = dataclasses.replace(provider.timing, retry_attempts=1)
-        probe = TalosNodes(credentials, timing=once, clock=provider.clock)
-        kube = KubeClient.from_kubeconfig(
-            yaml.safe_load(found.kubeconfig()), clock=provider.clock, timing=provider.timing
-        )
+        talos = talos_nodes(provider, found.talosconfig())
+        probe = talos_nodes(provider, found.talosconfig(), once=True)
+        kube = kube_client(provider, found.kubeconfig())
         try:
             with progress(out) as reporter:
                 waiter = Waiter(provider.clock, provider.timing, reporter)

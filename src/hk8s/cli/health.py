@@ -39,16 +39,12 @@ def health(
 ) -> None:
     """Check etcd, Talos services, nodes and control-plane pods; exit 1 if any fails."""
     import asyncio
-    import dataclasses
-
-    import yaml
 
     from hk8s.cli._main import EXIT_FAILED, EXIT_OK
+    from hk8s.cli.create import kube_client, talos_nodes
     from hk8s.cli.infra import connect
     from hk8s.config import load_config
     from hk8s.controller import check_health, observe_access
-    from hk8s.providers.k8s import KubeClient
-    from hk8s.providers.talos import TalosCredentials, TalosNodes
 
     out = Output.of(ctx, output)
     config = load_config(file)
@@ -56,12 +52,8 @@ def health(
 
     async def run() -> list[HealthCheck]:
         found = await observe_access(provider, config, beside(file, secrets, "secrets.yaml"))
-        credentials = TalosCredentials.from_talosconfig(found.talosconfig())
-        once = dataclasses.replace(provider.timing, retry_attempts=1)
-        talos = TalosNodes(credentials, timing=once, clock=provider.clock)
-        kube = KubeClient.from_kubeconfig(
-            yaml.safe_load(found.kubeconfig()), clock=provider.clock, timing=once
-        )
+        talos = talos_nodes(provider, found.talosconfig(), once=True)
+        kube = kube_client(provider, found.kubeconfig(), once=True)
         try:
             return await check_health(talos, kube, found.nodes)
         finally:

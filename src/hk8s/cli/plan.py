@@ -154,11 +154,8 @@ def servers_component(
 
 def _addons(config: ClusterConfig, provider: HcloudProvider, file: Path) -> Component:
     """The addon chart versions ``create`` would install or upgrade on a running cluster."""
-    import dataclasses
 
-    import yaml
-
-    from hk8s.cli.create import beside
+    from hk8s.cli.create import beside, kube_client
     from hk8s.controller import AddonsComponent
 
     async def connect() -> KubernetesAPI | None:
@@ -170,16 +167,12 @@ def _addons(config: ClusterConfig, provider: HcloudProvider, file: Path) -> Comp
         # client (tests/unit/cli/test_startup.py keeps it so).
         from hk8s.controller import observe_access
         from hk8s.errors import NotFoundError
-        from hk8s.providers.k8s import KubeClient
 
         try:
             found = await observe_access(provider, config, beside(file, None, "secrets.yaml"))
         except NotFoundError:
             return None  # no servers yet: the addons come with `create`
-        once = dataclasses.replace(provider.timing, retry_attempts=1)
-        return KubeClient.from_kubeconfig(
-            yaml.safe_load(found.kubeconfig()), clock=provider.clock, timing=once
-        )
+        return kube_client(provider, found.kubeconfig(), once=True)
 
     return AddonsComponent(config, connect)
 

@@ -16,12 +16,13 @@ import typer  # noqa: TC002 - typer.Context is read at runtime by Typer
 # Typer reads the annotations at runtime, so the option types must be real imports.
 from hk8s.cli._options import ConfigFile, Token  # noqa: TC001
 from hk8s.cli._output import Output
-from hk8s.cli.create import OutputOption, SecretsPath, beside, talos_factory
+from hk8s.cli.create import OutputOption, SecretsPath, beside, kube_client, talos_factory
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
     from hk8s.controller import ClusterStatus
+    from hk8s.providers.k8s import KubernetesAPI
     from hk8s.providers.talos import TalosNodeAPI
 
 __all__ = ["register", "render_status"]
@@ -109,27 +110,24 @@ def status(
 ) -> None:
     """Show the cluster on one screen: servers, versions, etcd, endpoint, addons, plan."""
     import asyncio
-    import dataclasses
     from typing import Any
 
     from hk8s.cli.infra import connect, infra_components
     from hk8s.cli.plan import servers_component
     from hk8s.config import load_config
     from hk8s.controller import Reconciler, StatusPorts, observe_status
-    from hk8s.providers.k8s import KubeClient
 
     out = Output.of(ctx, output)
     config = load_config(file)
     provider = connect(token)
-    once = dataclasses.replace(provider.timing, retry_attempts=1)
 
     factory = talos_factory(provider)
 
     def talos(bundle: Any) -> TalosNodeAPI:
         return factory(bundle)[1]  # the client that tries once: a node that is down says so
 
-    def kube(kubeconfig: Any) -> KubeClient:
-        return KubeClient.from_kubeconfig(kubeconfig, clock=provider.clock, timing=once)
+    def kube(kubeconfig: Any) -> KubernetesAPI:
+        return kube_client(provider, kubeconfig, once=True)
 
     async def plan() -> Any:
         components = await infra_components(config, provider)
