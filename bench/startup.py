@@ -80,7 +80,9 @@ STEPS: list[tuple[str, str, str]] = [
         "lib",
         "pydantic",
         "import pydantic_core\nfrom pydantic import AfterValidator, BaseModel, ConfigDict, Field, "
-        "TypeAdapter, ValidationError, ValidationInfo, model_validator",
+        "TypeAdapter, ValidationError, ValidationInfo, model_validator\n"
+        # pydantic imports its plugin loader (importlib.metadata, ~10 ms) at the first model
+        "import pydantic.plugin._loader",
     ),
     ("hk8s", "hk8s.config (models)", "import hk8s.config"),
     ("lib", "requests, urllib3", "import requests"),
