@@ -251,6 +251,11 @@ def main() -> int:
         f"  beyond --help's imports: libraries {paid['lib']:.0f} ms, hk8s' own modules "
         f"{paid['hk8s']:.0f} ms, work {paid['work']:.0f} ms"
     )
+    floor = (help_ms + paid["lib"]) / help_ms
+    print(
+        f"  --help plus those libraries alone: {floor:.2f}x --help "
+        "(plan's floor while it needs them)"
+    )
     return 0
 
 
