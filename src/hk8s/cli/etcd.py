@@ -156,9 +156,7 @@ def restore(
                 "restore asks for the cluster name to be typed, but stdin is not a terminal",
                 hint=f"pass --yes to restore cluster {config.name} without asking (CI)",
             )
-        import click
-
-        typed = click.prompt(
+        typed = typer.prompt(
             f"Type the cluster name ({config.name}) to roll its etcd back to {source}",
             default="",
             err=True,
