@@ -8,7 +8,9 @@ The phases, each idempotent (a run that was killed anywhere is finished by the n
 2. snapshots per architecture (``_create_images``);
 3. one plan for infra and servers; everything but removals is applied now, concurrently
    (``Reconciler``; ``hk8s plan`` prints the same plan); then Hetzner delete protection as
-   ``protection`` says (``_protection``);
+   ``protection`` says (``_protection``). Servers of the config that are off are powered on;
+   a server Hetzner never finishes starting is left out of the later phases (where safety
+   allows: etcd needs one control plane) and named at the end, exit 1, for a re-run to finish;
 4. machine configs to new and changed nodes (``_nodes``), and meanwhile
 5. etcd bootstrap on the first control plane as soon as it has its config, membership of
    every control plane as they come;
@@ -48,7 +50,13 @@ from hk8s.controller._report import NullReporter, ProgressEvent
 from hk8s.controller._scale import NodeRemover, split_removals
 from hk8s.controller._servers import CONFIG_HASH_LABEL, server_selector
 from hk8s.controller._servers_component import ServersComponent
-from hk8s.errors import ConflictError, NotFoundError, UnavailableError, UsageError
+from hk8s.errors import (
+    ConflictError,
+    NotFoundError,
+    UnavailableError,
+    UsageError,
+    WaitTimeoutError,
+)
 from hk8s.pki import generate_talosconfig, write_kubeconfig, write_talosconfig
 
 if TYPE_CHECKING:
@@ -154,6 +162,30 @@ def check_endpoint_kept(plan: Plan, servers: Sequence[Server], config: ClusterCo
         )
 
 
+async def _power_on_stopped(
+    hcloud: HcloudPort, waiter: Waiter, servers: Sequence[Server], wanted: set[str],
+    stuck: list[str],
+) -> bool:  # fmt: skip
+    """Power on the cluster's servers that are off (by hand, or by Hetzner): the config wants
+    them in the cluster. One Hetzner never starts joins ``stuck``. True if any was off."""
+    stopped = [s for s in servers if s.status == "off" and s.name in wanted]
+
+    async def power_on(server: Server) -> None:
+        key, title = f"server/{server.name}", f"power on server {server.name}"
+        waiter.plan(key, title)
+        waiter.step(key, title)
+        try:
+            await hcloud.power_on(server.id)
+        except WaitTimeoutError as exc:
+            stuck.append(server.name)
+            waiter.reporter.emit(ProgressEvent("failed", key, title, exc.message))
+            return
+        waiter.done(key, title)
+
+    await asyncio.gather(*(power_on(s) for s in stopped))
+    return bool(stopped)
+
+
 _STUCK_HINT = (
     "check these servers in the Hetzner Console (reboot or delete them), then run hk8s "
     "create again: it finishes them"
@@ -240,6 +272,8 @@ async def create_cluster(
     stuck = sorted(key.split("/", 1)[1] for key in applied.left_out if key.startswith("server/"))
 
     observed = await hcloud.list_servers(server_selector(config.name))
+    if await _power_on_stopped(hcloud, waiter, observed, {d.name for d in servers.desired}, stuck):
+        observed = await hcloud.list_servers(server_selector(config.name))
     # protection: true -> Hetzner delete protection on what must stay; servers about to be
     # removed are left (or made) unprotected, so their removal later can go through. A
     # stuck server is locked by its start action: it is left alone.

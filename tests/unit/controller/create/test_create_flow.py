@@ -345,3 +345,17 @@ async def test_a_lone_control_plane_hetzner_never_starts_stops_before_bootstrap(
     assert "demo-cp-1 never left Hetzner's starting state" in info.value.message
     assert "without any control plane" in info.value.message
     assert harness.talos.bootstraps == []
+
+
+async def test_a_server_that_is_off_is_powered_on(harness: Harness) -> None:
+    """A node powered off (by hand, or by Hetzner) left create waiting for etcd and Ready
+    until its timeout; the config wants it in the cluster: create powers it on."""
+    config = cluster(cp=1, workers=1)
+    await create_cluster(config, harness.ports(config), harness.options())
+    [(sid, worker)] = [(i, s) for i, s in harness.hcloud.servers.items() if "workers" in s.name]
+    harness.hcloud.servers[sid] = dataclasses.replace(worker, status="off")
+    harness.hcloud.calls.clear()
+    result = await create_cluster(config, harness.ports(config), harness.options())
+    assert harness.hcloud.mutations() == ["power_on"]
+    assert harness.hcloud.servers[sid].status == "running"
+    assert result.configured == [] and all(check.ok for check in result.health)
