@@ -80,6 +80,12 @@ class ClusterProbe:
     def to_dict(self) -> dict[str, Any]:
         return {"checked": self.checked, "findings": [f.to_dict() for f in self.findings]}
 
+    @classmethod
+    def unchecked(cls, why: str) -> ClusterProbe:
+        """The probe could not ask the cluster: said as such, never taken for health."""
+        finding = Finding("", f"cluster health not checked: {why}", "hk8s health shows what fails")
+        return cls(False, [finding])
+
 
 async def probe_cluster(
     talos: TalosNodeAPI,
@@ -99,14 +105,14 @@ async def probe_cluster(
             maintenance = await _in_maintenance(talos, [n for n in nodes if n.name in unreachable],
                                                 limits)  # fmt: skip
     except TimeoutError:
-        return ClusterProbe(False, [_not_checked(f"no answer within {within:g}s")])
+        return ClusterProbe.unchecked(f"no answer within {within:g}s")
     by_kind = {c.name: c for c in checks}
     api_answers = by_kind["kubernetes api"].ok
     running = [n for n in nodes if n.server.status == "running"]
     silent = unreachable - maintenance
     if not api_answers and running and all(n.name in silent for n in running):
         why = _unreachable_why(checks)
-        return ClusterProbe(False, [_not_checked(f"neither Talos nor Kubernetes answered ({why})")])
+        return ClusterProbe.unchecked(f"neither Talos nor Kubernetes answered ({why})")
     findings = []
     for node, problem in sorted(_most_basic(checks).items()):
         if node in known:
@@ -122,10 +128,6 @@ async def probe_cluster(
         if not check.ok and not check.problems and (check.name == "kubernetes api" or api_answers):
             findings.append(Finding("", f"{check.name}: {check.detail}", f"{_WAITS}; {_FAILS}"))
     return ClusterProbe(True, findings)
-
-
-def _not_checked(why: str) -> Finding:
-    return Finding("", f"cluster health not checked: {why}", "hk8s health shows what fails")
 
 
 def _unreachable_why(checks: Sequence[HealthCheck]) -> str:
