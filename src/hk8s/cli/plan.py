@@ -105,8 +105,10 @@ def plan(
         pending = pending_servers(nodes.desired, nodes.observed) if nodes is not None else []
         health = None
         if nodes is not None:
-            # Each pending server line starts with its name: said once, not twice.
+            # Each pending server line starts with its name: said once, not twice; a server
+            # the plan removes is no finding either (its node and etcd member go with it).
             known = {line.split(":", 1)[0] for line in pending}
+            known |= {op.name for op in result.operations if op.kind == "server"}
             health = await _probe_health(provider, access, known)
         return result, checked + reconciler.warnings(), pending, health
 
