@@ -81,10 +81,9 @@ class ClusterProbe:
         return {"checked": self.checked, "findings": [f.to_dict() for f in self.findings]}
 
     @classmethod
-    def unchecked(cls, why: str) -> ClusterProbe:
+    def unchecked(cls, why: str, remedy: str = "hk8s health shows what fails") -> ClusterProbe:
         """The probe could not ask the cluster: said as such, never taken for health."""
-        finding = Finding("", f"cluster health not checked: {why}", "hk8s health shows what fails")
-        return cls(False, [finding])
+        return cls(False, [Finding("", f"cluster health not checked: {why}", remedy)])
 
 
 async def probe_cluster(
@@ -105,14 +104,18 @@ async def probe_cluster(
             maintenance = await _in_maintenance(talos, [n for n in nodes if n.name in unreachable],
                                                 limits)  # fmt: skip
     except TimeoutError:
-        return ClusterProbe.unchecked(f"no answer within {within:g}s")
+        return ClusterProbe.unchecked(f"no answer within {within:g}s")  # a hung API
     by_kind = {c.name: c for c in checks}
     api_answers = by_kind["kubernetes api"].ok
     running = [n for n in nodes if n.server.status == "running"]
     silent = unreachable - maintenance
     if not api_answers and running and all(n.name in silent for n in running):
         why = _unreachable_why(checks)
-        return ClusterProbe.unchecked(f"neither Talos nor Kubernetes answered ({why})")
+        return ClusterProbe.unchecked(
+            f"neither Talos nor Kubernetes answered ({why})",
+            "run it from an address the cluster's firewall admits (firewall.talos_api_sources "
+            "and kube_api_sources); hk8s health shows what fails",
+        )
     findings = []
     for node, problem in sorted(_most_basic(checks).items()):
         if node in known:
