@@ -99,3 +99,18 @@ async def test_a_probe_that_hangs_is_cut_short_and_says_so(harness: Harness) -> 
     probe = await probe_cluster(harness.talos, harness.kube, nodes, limits=unbounded, within=0.05)
     assert not probe.checked
     assert probe.findings[0].problem == "cluster health not checked: no answer within 0.05s"
+
+
+async def test_a_kubernetes_api_that_does_not_answer_is_one_finding(harness: Harness) -> None:
+    nodes = await built(harness, cp=1, workers=1)
+
+    async def get(*args: Any, **kwargs: Any) -> Any:
+        raise UnavailableError("Kubernetes API: connection refused")
+
+    harness.kube.get = get  # type: ignore[method-assign]
+    probe = await probe_cluster(harness.talos, harness.kube, nodes, limits=LIMITS, within=30)
+    assert probe.checked  # Talos answered: the probe reached the cluster
+    assert [str(f) for f in probe.findings] == [
+        "kubernetes api: Kubernetes API: connection refused — create waits for it; health fails "
+        "meanwhile"
+    ]
