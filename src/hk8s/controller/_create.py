@@ -359,7 +359,7 @@ async def create_cluster(
             # Placement groups of a removed pool are deleted only once empty: now they are.
             tidy = Reconciler(list(ports.infra), reporter)
             await tidy.apply(await tidy.plan(), phase="scale down")
-        health = await wait_healthy(probe, kube, waiter, ready)
+        health = await wait_healthy(probe, kube, waiter, ready, ignore=stuck)
     finally:
         await kube.close()
     if stuck:

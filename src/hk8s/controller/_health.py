@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from hk8s.errors import Hk8sError, UnavailableError
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import Awaitable, Callable, Collection, Sequence
 
     from hk8s.controller._create_wait import Waiter
     from hk8s.controller._nodes import Node
@@ -112,7 +112,9 @@ class HealthCheck:
         return data
 
 
-async def _etcd(talos: TalosNodeAPI, cps: Sequence[Node], limits: HealthLimits) -> _Verdict:
+async def _etcd(
+    talos: TalosNodeAPI, cps: Sequence[Node], limits: HealthLimits, ignore: Collection[str]
+) -> _Verdict:
     wanted = sorted(n.name for n in cps)
     last = "no control plane answers"
     for node in cps:
@@ -123,8 +125,8 @@ async def _etcd(talos: TalosNodeAPI, cps: Sequence[Node], limits: HealthLimits) 
         except Hk8sError as exc:
             last = str(exc)
             continue
-        names = sorted(m.hostname for m in members)
-        learners = sorted(m.hostname for m in members if m.is_learner)
+        names = sorted(m.hostname for m in members if m.hostname not in ignore)
+        learners = sorted(m.hostname for m in members if m.is_learner and m.hostname in names)
         ok = names == wanted and not learners
         detail = f"{len(names)} member(s): {', '.join(names)}"
         if learners:
@@ -170,8 +172,10 @@ async def _services(talos: TalosNodeAPI, nodes: Sequence[Node], limits: HealthLi
     return not problems, detail or f"{len(nodes)} node(s) running", problems
 
 
-async def _kube_nodes(kube: KubernetesAPI, nodes: Sequence[Node]) -> tuple[_Verdict, _Verdict]:
-    found = {n.name: n for n in await kube.list_nodes()}
+async def _kube_nodes(
+    kube: KubernetesAPI, nodes: Sequence[Node], ignore: Collection[str]
+) -> tuple[_Verdict, _Verdict]:
+    found = {n.name: n for n in await kube.list_nodes() if n.name not in ignore}
     wanted = {n.name for n in nodes}
     missing = sorted(wanted - set(found))
     extra = sorted(set(found) - wanted)
@@ -227,12 +231,15 @@ async def check_health(
     kube: KubernetesAPI,
     nodes: Sequence[Node],
     limits: HealthLimits | None = None,
+    *,
+    ignore: Collection[str] = (),
 ) -> list[HealthCheck]:
-    """Run every check once against the expected ``nodes``."""
+    """Run every check once against the expected ``nodes``; ``ignore``: nodes left out (stuck,
+    named elsewhere) that may still be etcd members or Kubernetes nodes from before."""
     limits = limits or HealthLimits()
     cps = [n for n in nodes if n.desired.control_plane]
     results: list[HealthCheck] = []
-    results.append(_check("etcd members", await _guard(lambda: _etcd(talos, cps, limits))))
+    results.append(_check("etcd members", await _guard(lambda: _etcd(talos, cps, limits, ignore))))
     results.append(
         _check("control plane services", await _guard(lambda: _services(talos, nodes, limits)))
     )
@@ -248,7 +255,7 @@ async def check_health(
             results.append(HealthCheck(name, False, "the Kubernetes API does not answer"))
         return results
     try:
-        ready, schedulable = await _kube_nodes(kube, nodes)
+        ready, schedulable = await _kube_nodes(kube, nodes, ignore)
     except Hk8sError as exc:
         ready = schedulable = (False, exc.message, [])
     results.append(_check("nodes ready", ready))
@@ -258,16 +265,22 @@ async def check_health(
 
 
 async def wait_healthy(
-    talos: TalosNodeAPI, kube: KubernetesAPI, waiter: Waiter, nodes: Sequence[Node]
+    talos: TalosNodeAPI,
+    kube: KubernetesAPI,
+    waiter: Waiter,
+    nodes: Sequence[Node],
+    *,
+    ignore: Collection[str] = (),
 ) -> list[HealthCheck]:
-    """Wait until every check passes; returns the passing checks."""
+    """Wait until every check passes; returns the passing checks. ``ignore``: as for
+    ``check_health`` (create's stuck nodes, named at its end)."""
     final: list[HealthCheck] = []
     # One request's time per node, with the transports' floor (model.timing: never below 2 s).
     limits = HealthLimits(budget=max(2.0, waiter.timing.request_timeout))
 
     async def check() -> tuple[bool, str]:
         nonlocal final
-        final = await check_health(talos, kube, nodes, limits)
+        final = await check_health(talos, kube, nodes, limits, ignore=ignore)
         failing = [f"{c.name}: {c.detail}" for c in final if not c.ok]
         return not failing, "; ".join(failing)
 

@@ -359,3 +359,17 @@ async def test_a_server_that_is_off_is_powered_on(harness: Harness) -> None:
     assert harness.hcloud.mutations() == ["power_on"]
     assert harness.hcloud.servers[sid].status == "running"
     assert result.configured == [] and all(check.ok for check in result.health)
+
+
+async def test_a_server_that_does_not_power_on_is_named(harness: Harness) -> None:
+    from hk8s.errors import UnavailableError, WaitTimeoutError
+
+    config = cluster(cp=1, workers=2)
+    await create_cluster(config, harness.ports(config), harness.options())
+    [(sid, worker)] = [(i, s) for i, s in harness.hcloud.servers.items() if s.name.endswith("-2")]
+    harness.hcloud.servers[sid] = dataclasses.replace(worker, status="off")
+    harness.hcloud.fail("power_on", WaitTimeoutError("server demo-workers-2 to start", 900))
+    with pytest.raises(UnavailableError) as info:
+        await create_cluster(config, harness.ports(config), harness.options())
+    assert "is up with 2 node(s)" in info.value.message
+    assert "demo-workers-2 never left Hetzner's off state" in info.value.message
