@@ -114,3 +114,22 @@ async def test_a_kubernetes_api_that_does_not_answer_is_one_finding(harness: Har
         "kubernetes api: Kubernetes API: connection refused — create waits for it; health fails "
         "meanwhile"
     ]
+
+
+async def test_not_ready_and_missing_from_etcd_are_named(harness: Harness) -> None:
+    import dataclasses
+
+    nodes = await built(harness, cp=3, workers=1)
+    harness.talos.members.remove("demo-cp-3")
+    real = harness.kube.list_nodes
+
+    async def list_nodes(*, retry: bool = True) -> Any:
+        found = await real(retry=retry)
+        return [dataclasses.replace(n, ready=n.name != "demo-workers-1") for n in found]
+
+    harness.kube.list_nodes = list_nodes  # type: ignore[method-assign]
+    probe = await probe_cluster(harness.talos, harness.kube, nodes, limits=LIMITS, within=30)
+    assert [str(f) for f in probe.findings] == [
+        "demo-cp-3: not an etcd member — create waits for it to join etcd",
+        "demo-workers-1: Kubernetes node not Ready — create waits for it to be Ready",
+    ]
