@@ -88,7 +88,13 @@ if TYPE_CHECKING:
         take_snapshot,
     )
     from hk8s.controller._executor import Executor, Handler, Results
-    from hk8s.controller._health import CONTROL_PLANE_PODS, HealthCheck, check_health, wait_healthy
+    from hk8s.controller._health import (
+        CONTROL_PLANE_PODS,
+        HealthCheck,
+        HealthLimits,
+        check_health,
+        wait_healthy,
+    )
     from hk8s.controller._image_build import BuildSite, SnapshotBuilder
     from hk8s.controller._image_disk import pick_boot_disk
     from hk8s.controller._image_ensure import ImageBuilds, ObservedImages, ensure_images
@@ -149,6 +155,7 @@ if TYPE_CHECKING:
         sort_operations,
     )
     from hk8s.controller._plan import KIND_ORDER, Change, Operation, OperationType, Plan
+    from hk8s.controller._plan_probe import ClusterProbe, Finding, probe_cluster
     from hk8s.controller._reconcile import Component, Reconciler
     from hk8s.controller._report import (
         PHASES,
@@ -257,6 +264,10 @@ _EXPORTS: dict[str, str] = {
     "FactoryClient": "hk8s.controller._image_schematic",
     "Handler": "hk8s.controller._executor",
     "HealthCheck": "hk8s.controller._health",
+    "HealthLimits": "hk8s.controller._health",
+    "ClusterProbe": "hk8s.controller._plan_probe",
+    "Finding": "hk8s.controller._plan_probe",
+    "probe_cluster": "hk8s.controller._plan_probe",
     "HttpFactoryClient": "hk8s.controller._image_schematic",
     "ImageBuilds": "hk8s.controller._image_ensure",
     "ImageDownloadError": "hk8s.controller._image_errors",
@@ -414,6 +425,7 @@ __all__ = [
     "ClusterAccess",
     "ClusterEndpoint",
     "ClusterImages",
+    "ClusterProbe",
     "ClusterSecrets",
     "ClusterStatus",
     "Component",
@@ -435,8 +447,10 @@ __all__ = [
     "EventKind",
     "Executor",
     "FactoryClient",
+    "Finding",
     "Handler",
     "HealthCheck",
+    "HealthLimits",
     "HttpFactoryClient",
     "ImageBuilds",
     "ImageDownloadError",
@@ -549,6 +563,7 @@ __all__ = [
     "placement_group_names",
     "plan_destroy",
     "plan_upgrade",
+    "probe_cluster",
     "purge_local_files",
     "quorum_after_removal",
     "quorum_refusal",
