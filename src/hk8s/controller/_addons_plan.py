@@ -24,7 +24,22 @@ if TYPE_CHECKING:
     from hk8s.controller._report import Reporter
     from hk8s.providers.k8s import KubernetesAPI
 
-__all__ = ["AddonsComponent"]
+__all__ = ["AddonsComponent", "read_deployed_charts"]
+
+
+async def read_deployed_charts(kube: KubernetesAPI) -> dict[str, str]:
+    """Helm release name -> chart version deployed, from the addons' namespaces' release
+    Secrets (``plan``'s addon diff and ``doctor``'s version check read the same thing)."""
+    # The Kubernetes side is imported only for a cluster that exists: `hk8s plan` of a new
+    # one needs no Kubernetes client (tests/unit/cli/test_startup.py).
+    from hk8s.providers.k8s import DEPLOYED_RELEASES, deployed_chart_versions
+
+    secrets = []
+    for namespace in sorted({c.namespace for c in ADDON_CHARTS.values()}):
+        secrets += await kube.list(
+            "v1", "Secret", namespace=namespace, label_selector=DEPLOYED_RELEASES
+        )
+    return deployed_chart_versions(secrets)
 
 
 class AddonsComponent:
@@ -43,26 +58,16 @@ class AddonsComponent:
         self._warnings: list[str] = []
 
     async def observe(self) -> None:
-        # The Kubernetes side is imported only for a cluster that exists: `hk8s plan` of a new
-        # one needs no Kubernetes client (tests/unit/cli/test_startup.py).
         try:
             kube = await self._connect()
             if kube is None:
                 return
-            from hk8s.providers.k8s import DEPLOYED_RELEASES, deployed_chart_versions
-
             try:
-                secrets = []
-                for namespace in sorted({c.namespace for c in ADDON_CHARTS.values()}):
-                    secrets += await kube.list(
-                        "v1", "Secret", namespace=namespace, label_selector=DEPLOYED_RELEASES
-                    )
+                self._deployed = await read_deployed_charts(kube)
             finally:
                 await kube.close()
         except Hk8sError as exc:
             self._warnings.append(f"addons not checked: {exc.message}")
-            return
-        self._deployed = deployed_chart_versions(secrets)
 
     def diff(self) -> list[Operation]:
         if self._deployed is None:

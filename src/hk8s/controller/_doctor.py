@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
+from hk8s.controller._addons_plan import read_deployed_charts
 from hk8s.controller._create_claim import claim_name
 from hk8s.controller._destroy_observe import observe_cluster
 from hk8s.controller._doctor_checks import (
     Problem,
     certificate_problems,
+    deployed_chart_problems,
     etcd_problems,
     firewall_problems,
     kubeconfig_certificates,
@@ -158,6 +160,21 @@ async def _node_versions(
     return problems + node_version_problems(access.config, tags, kubelets)
 
 
+async def _deployed_charts(kube: KubernetesAPI, access: ClusterAccess) -> list[Problem]:
+    try:
+        deployed = await read_deployed_charts(kube)
+    except Hk8sError:
+        return []  # an API that does not answer is the node versions check's problem, once
+    from hk8s.providers.k8s import render_addon_manifests
+
+    jobs = {}
+    for name, addon in access.config.addons.configured().items():
+        if addon.enabled:
+            install = render_addon_manifests(access.config, name)
+            jobs[name] = (install.job_namespace, install.job_name)
+    return deployed_chart_problems(access.config, deployed, jobs)
+
+
 async def _hetzner(hcloud: HcloudPort, access: ClusterAccess, my_ip: str | None) -> list[Problem]:
     config = access.config
     observed = await observe_cluster(hcloud, config.name)
@@ -196,10 +213,13 @@ async def diagnose(
     """Run every check once; nothing is changed anywhere."""
     report = DoctorReport(access.config.name)
     report.problems += version_problems(access.config)
-    etcd, versions, hetzner = await asyncio.gather(
-        _etcd(talos, access), _node_versions(talos, kube, access), _hetzner(hcloud, access, my_ip)
+    etcd, versions, charts, hetzner = await asyncio.gather(
+        _etcd(talos, access),
+        _node_versions(talos, kube, access),
+        _deployed_charts(kube, access),
+        _hetzner(hcloud, access, my_ip),
     )
-    report.problems += versions
+    report.problems += charts + versions
     unreadable: list[Problem] = []
     report.problems += certificate_problems(_certificates(access, files, unreadable), now)
     report.problems += unreadable

@@ -28,6 +28,7 @@ __all__ = [
     "EXPIRY_WARNING",
     "Problem",
     "certificate_problems",
+    "deployed_chart_problems",
     "etcd_problems",
     "firewall_problems",
     "kubeconfig_certificates",
@@ -73,6 +74,46 @@ def version_problems(config: ClusterConfig) -> list[Problem]:
         Problem("versions", ".".join(p.path), p.message, p.hint + "; then run `hk8s upgrade`")
         for p in found
     ]
+
+
+def deployed_chart_problems(
+    config: ClusterConfig, deployed: Mapping[str, str], jobs: Mapping[str, tuple[str, str]]
+) -> list[Problem]:
+    """Charts Helm has deployed (release -> chart version) against the version matrix.
+
+    cluster.yaml says what ``create`` would install; the cluster may run something else (an
+    interrupted create, a ``helm upgrade`` by hand, a pin changed back). A deployed version
+    equal to cluster.yaml's is judged by ``version_problems`` already, so it is not reported
+    twice; any other deployed version outside the matrix is reported once, under its release.
+    ``jobs``: addon -> (namespace, name) of the installer Job ``create`` runs for cluster.yaml's
+    chart; it runs only when no Job of that name exists (``_addons``), so the fix deletes it.
+    """
+    found = []
+    configured = config.addons.configured()
+    for name, chart in ADDON_CHARTS.items():
+        version = deployed.get(chart.release)
+        addon = configured[name]
+        if version is None or (addon.enabled and version == addon.version):
+            continue
+        for p in matrix_problems(
+            config.talos.version, config.kubernetes.version, {name: version}, pinned=[name]
+        ):
+            if addon.enabled:
+                namespace, job = jobs[name]
+                fix = (
+                    f"`kubectl -n {namespace} delete job {job} --ignore-not-found`, then "
+                    f"`hk8s create -f <config>` installs chart {addon.version} (cluster.yaml's)"
+                )
+            else:
+                fix = (
+                    f"the addon is disabled in cluster.yaml: `helm uninstall {chart.release} "
+                    f"-n {chart.namespace}`, or enable it ({p.hint})"
+                )
+            found.append(
+                Problem("versions", f"deployed {chart.release} chart {version}",
+                        p.message.replace(f"{name} chart {version} ", "", 1), fix)
+            )  # fmt: skip
+    return found
 
 
 def node_version_problems(
