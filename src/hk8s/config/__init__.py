@@ -7,6 +7,13 @@ for pool in config.pools():            # control plane ("cp") first, then worker
 
 from __future__ import annotations
 
+from hk8s.config._backup import (
+    BACKUP_NAMESPACE,
+    BackupConfig,
+    BackupCredentials,
+    BackupRetention,
+    parse_duration,
+)
 from hk8s.config._constants import LOCATION_ZONES
 from hk8s.config._fields import Taint, cluster_name_problem, parse_taint
 from hk8s.config._loader import load_config, parse_config
@@ -55,6 +62,7 @@ from hk8s.config._versions import (
 
 __all__ = [
     "ADDON_CHARTS",
+    "BACKUP_NAMESPACE",
     "CHART_LINES",
     "DEFAULT_IMAGE_FACTORY",
     "DEFAULT_KUBERNETES_VERSIONS",
@@ -69,6 +77,9 @@ __all__ = [
     "AddonChart",
     "AddonConfig",
     "AddonsConfig",
+    "BackupConfig",
+    "BackupCredentials",
+    "BackupRetention",
     "ChartLine",
     "ClusterConfig",
     "ControlPlaneConfig",
@@ -91,6 +102,7 @@ __all__ = [
     "load_config",
     "matrix_data",
     "parse_config",
+    "parse_duration",
     "parse_semver",
     "parse_taint",
     "talos_release",
