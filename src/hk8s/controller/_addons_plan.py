@@ -1,5 +1,6 @@
 """``hk8s plan``'s view of the addons: the charts ``create`` would install or move.
 
+It also plans the etcd backup CronJob of ``backup:`` (``_backup``), read over the same API.
 ``create`` converges addons by running a Helm Job whenever a chart's version or values change
 (``_addons``). For ``plan`` to say so beforehand, this component reads what Helm has deployed
 (its release Secrets, through the cluster's Kubernetes API) and compares each enabled addon's
@@ -13,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hk8s.config import ADDON_CHARTS
+from hk8s.controller._backup import backup_operations, observe_backup
 from hk8s.controller._plan import Change, Operation
 from hk8s.errors import Hk8sError
 
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from hk8s.config import ClusterConfig
+    from hk8s.controller._backup import ObservedBackup
     from hk8s.controller._executor import Handler
     from hk8s.controller._report import Reporter
     from hk8s.providers.k8s import KubernetesAPI
@@ -55,6 +58,7 @@ class AddonsComponent:
         self.config = config
         self._connect = connect
         self._deployed: dict[str, str] | None = None
+        self._backup: ObservedBackup = None
         self._warnings: list[str] = []
 
     async def observe(self) -> None:
@@ -64,6 +68,7 @@ class AddonsComponent:
                 return
             try:
                 self._deployed = await read_deployed_charts(kube)
+                self._backup = await observe_backup(kube)
             finally:
                 await kube.close()
         except Hk8sError as exc:
@@ -72,7 +77,7 @@ class AddonsComponent:
     def diff(self) -> list[Operation]:
         if self._deployed is None:
             return []
-        ops = []
+        ops = backup_operations(self.config, self._backup)
         for name, addon in self.config.addons.configured().items():
             if not addon.enabled:
                 continue
