@@ -158,7 +158,9 @@ AgeKey = Annotated[
     Field(json_schema_extra={"pattern": r"^age1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]{58}$"}),
 ]  # fmt: skip
 Duration = Annotated[
-    str, AfterValidator(_check_duration), Field(json_schema_extra={"pattern": _DURATION.pattern})
+    str,
+    AfterValidator(_check_duration),
+    Field(json_schema_extra={"pattern": r"^[1-9][0-9]*[hdw]$"}),
 ]
 EnvName = Annotated[str, AfterValidator(_check_env_name)]
 SecretName = Annotated[str, AfterValidator(_check_secret_name)]
