@@ -141,3 +141,19 @@ async def test_a_programs_image_runs_the_program_with_the_pods_environment(
     )
     assert runs[0].env == {"GREETING": "hi"} and runs[0].namespace == "default"
     assert failed[0]["status"]["failed"] == 1
+
+
+async def test_an_invalid_schedule_is_refused_by_the_api(
+    kube: KubeAPI, api_client: ApiClient
+) -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    batch = BatchV1Api(api_client)
+    try:
+        await asyncio.to_thread(
+            batch.create_namespaced_cron_job, "default", _cronjob("bad", "61 * * * *")
+        )
+    except ApiException as exc:
+        assert exc.status == 422 and "spec.schedule" in str(exc.body)
+    else:
+        raise AssertionError("an invalid schedule was accepted")
