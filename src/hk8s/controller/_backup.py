@@ -105,6 +105,8 @@ async def converge_backup(
     )
 
     if config.backup is None:
+        if await observe_backup(kube) is None:
+            return  # never had backups (one read, not three deletes, per create)
         gone = [
             await kube.delete("batch/v1", "CronJob", BACKUP_CRONJOB, namespace=BACKUP_NAMESPACE),
             await kube.delete("talos.dev/v1alpha1", "ServiceAccount", BACKUP_TALOS_ACCOUNT,
