@@ -74,7 +74,16 @@ def _check_endpoint(value: str) -> str:
             f"{value!r} has a path; the bucket goes in `bucket` and folders in `prefix`",
             f"endpoint: {parts.scheme}://{parts.netloc}",
         )
-    return f"{parts.scheme}://{parts.netloc}"
+    try:
+        port = parts.port
+    except ValueError:
+        raise invalid(f"{value!r} has a port that is not a number", "e.g. :9000") from None
+    # The scheme's default port is what HTTP clients leave out of the Host header, which
+    # SigV4 signs: keep the two the same.
+    default = {"https": 443, "http": 80}[parts.scheme]
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}" + ("" if port in (None, default) else f":{port}")
 
 
 def _check_bucket(value: str) -> str:

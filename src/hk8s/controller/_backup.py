@@ -65,10 +65,13 @@ def backup_operations(config: ClusterConfig, observed: ObservedBackup) -> list[O
 
     want = render_backup_manifests(config, credentials=Credentials("-", "-"))
     if observed is None:
+        # The machine configs change with it: create applies them (no reboot) first.
+        access = f"os:etcd:backup from {BACKUP_NAMESPACE}"
         return [
             Operation("create", "etcd backup", name,
                       reason=f"talos-backup on schedule {want.schedule!r}",
-                      changes=(Change("schedule", None, want.schedule),))
+                      changes=(Change("schedule", None, want.schedule),
+                               Change("control planes' Talos API access", None, access)))
         ]  # fmt: skip
     annotations = (observed.get("metadata") or {}).get("annotations") or {}
     if annotations.get("hk8s.io/checksum") == want.checksum:

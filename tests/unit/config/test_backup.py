@@ -89,3 +89,16 @@ def test_a_recipient_with_a_typo_fails_its_checksum() -> None:
 
 def test_retention_durations() -> None:
     assert [parse_duration(d) for d in ("36h", "14d", "2w")] == [36, 336, 336]
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "normalised"),
+    [
+        ("https://fsn1.your-objectstorage.com:443", "https://fsn1.your-objectstorage.com"),
+        ("http://127.0.0.1:9000/", "http://127.0.0.1:9000"),
+        ("HTTPS://S3.Example.com", "https://s3.example.com"),
+    ],
+)
+def test_endpoints_are_normalised_as_clients_send_the_host(endpoint: str, normalised: str) -> None:
+    backup = parse_config(cluster(GOOD.replace("https://fsn1.your-objectstorage.com/", endpoint)))
+    assert backup.backup is not None and backup.backup.endpoint == normalised

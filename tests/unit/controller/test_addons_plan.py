@@ -132,7 +132,8 @@ async def test_backups_are_planned_created_updated_and_removed() -> None:
     lines, _ = await plan_for(CONFIG + BACKUP, kube)
     assert lines == [
         "create etcd backup kube-system/hk8s-etcd-backup: talos-backup on schedule "
-        "'0 * * * *' (schedule: none -> 0 * * * *)"
+        "'0 * * * *' (schedule: none -> 0 * * * *, control planes' Talos API access: none -> "
+        "os:etcd:backup from kube-system)"
     ]
     kube.cronjob = applied_cronjob(CONFIG + BACKUP)
     assert await plan_for(CONFIG + BACKUP, kube) == ([], [])
