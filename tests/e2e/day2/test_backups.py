@@ -109,6 +109,14 @@ def test_scheduled_backups_land_are_listed_pruned_and_restore(
     assert restored["before-backup"] == {"v": "1"}
     assert str(identity) not in "".join(world.outputs)
 
+    # A changed schedule is an update of the same CronJob.
+    world.config.write_text(world.config.read_text().replace('"*/5 * * * *"', '"30 2 * * *"'))
+    planned = world.hk8s("plan", check=False)
+    assert planned.returncode == 3 and "schedule: */5 * * * * -> 30 2 * * *" in planned.stdout
+    world.hk8s("create")
+    job = cronjob(world)
+    assert job is not None and job["spec"]["schedule"] == "30 2 * * *"
+
     # Without backup: the CronJob and its Talos service account go.
     world.config.write_text(original)
     planned = world.hk8s("plan", check=False)

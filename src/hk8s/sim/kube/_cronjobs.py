@@ -163,11 +163,12 @@ def _roles_of(secret: Obj) -> set[str] | None:
 
 
 def reconcile_talos_accounts(cluster: Cluster) -> None:
-    access = cluster.talos_access() if cluster.talos_access else None
-    if access is None:
-        return  # the feature is off: Talos runs no controller for the CRD
     rt, secrets = cluster.rt("talos.dev/v1alpha1", "ServiceAccount"), cluster.rt("v1", "Secret")
-    for account in cluster.store.list(rt):
+    accounts = cluster.store.list(rt)
+    access = cluster.talos_access() if cluster.talos_access and accounts else None
+    if access is None:
+        return  # no accounts, or the feature is off: Talos runs no controller for the CRD
+    for account in accounts:
         meta = account["metadata"]
         ns, name = meta["namespace"], meta["name"]
         roles = list((account.get("spec") or {}).get("roles") or [])
