@@ -1,10 +1,11 @@
 """``hk8s doctor``: read-only checks to run before an upgrade or when something is off.
 
-It changes nothing anywhere: it reads the Hetzner project (by label), asks each node's Talos
-API for its version and etcd status, the Kubernetes API for its Nodes, and the local files
-(secrets.yaml, talosconfig, kubeconfig) for their certificates. Every problem names its
-subject and the fix (``_doctor_checks``). A part that cannot be reached is itself a problem
-of the check that needed it; the other checks still run.
+With ``backup:``, the backup CronJob must exist and a backup must have succeeded at one of its
+last two scheduled times. It changes nothing anywhere: it reads the Hetzner project (by label),
+asks each node's Talos API for its version and etcd status, the Kubernetes API for its Nodes,
+and the local files (secrets.yaml, talosconfig, kubeconfig) for their certificates. Every
+problem names its subject and the fix (``_doctor_checks``). A part that cannot be reached is
+itself a problem of the check that needed it; the other checks still run.
 
     report = await diagnose(hcloud, talos, kube, access, files, my_ip=ip, now=now)
     report.healthy                # False: report.problems says what, where, and the fix
@@ -23,6 +24,7 @@ from hk8s.controller._create_claim import claim_name
 from hk8s.controller._destroy_observe import observe_cluster
 from hk8s.controller._doctor_checks import (
     Problem,
+    backup_problems,
     certificate_problems,
     deployed_chart_problems,
     etcd_problems,
@@ -51,7 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CHECKS", "DoctorFiles", "DoctorReport", "DoctorTalosPort", "diagnose"]
 
-CHECKS = ("versions", "node versions", "certificates", "etcd", "firewall", "orphans")
+CHECKS = ("versions", "node versions", "certificates", "etcd", "backups", "firewall", "orphans")
 
 
 class DoctorTalosPort(Protocol):
@@ -175,6 +177,18 @@ async def _deployed_charts(kube: KubernetesAPI, access: ClusterAccess) -> list[P
     return deployed_chart_problems(access.config, deployed, jobs)
 
 
+async def _backups(kube: KubernetesAPI, access: ClusterAccess, now: dt.datetime) -> list[Problem]:
+    if access.config.backup is None:
+        return []
+    from hk8s.controller._backup import observe_backup
+
+    try:
+        cronjob = await observe_backup(kube)
+    except Hk8sError:
+        return []  # an API that does not answer is the node versions check's problem, once
+    return backup_problems(access.config, cronjob, now)
+
+
 async def _hetzner(hcloud: HcloudPort, access: ClusterAccess, my_ip: str | None) -> list[Problem]:
     config = access.config
     observed = await observe_cluster(hcloud, config.name)
@@ -213,13 +227,14 @@ async def diagnose(
     """Run every check once; nothing is changed anywhere."""
     report = DoctorReport(access.config.name)
     report.problems += version_problems(access.config)
-    etcd, versions, charts, hetzner = await asyncio.gather(
+    etcd, versions, charts, backups, hetzner = await asyncio.gather(
         _etcd(talos, access),
         _node_versions(talos, kube, access),
         _deployed_charts(kube, access),
+        _backups(kube, access, now),
         _hetzner(hcloud, access, my_ip),
     )
-    report.problems += charts + versions
+    report.problems += charts + versions + backups
     unreadable: list[Problem] = []
     report.problems += certificate_problems(_certificates(access, files, unreadable), now)
     report.problems += unreadable

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EXPIRY_WARNING",
     "Problem",
+    "backup_problems",
     "certificate_problems",
     "deployed_chart_problems",
     "etcd_problems",
@@ -255,6 +256,60 @@ def etcd_problems(
         subject = names.get(member, f"etcd member {member:x}")
         found.append(Problem("etcd", subject, f"etcd alarm:{kind} is raised", _ALARM_FIX))
     return found
+
+
+def _stamp(text: object) -> dt.datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def backup_problems(
+    config: ClusterConfig, cronjob: Mapping[str, Any] | None, now: dt.datetime
+) -> list[Problem]:
+    """With ``backup:``: the CronJob exists, and a backup succeeded at one of the last two
+    scheduled times (one failed run may be a blip; two in a row is a problem)."""
+    from hk8s.model.cron import CronError, parse_cron
+
+    backup = config.backup
+    if backup is None:
+        return []
+    subject = "kube-system/hk8s-etcd-backup"
+    if cronjob is None:
+        return [Problem("backups", subject, "backup: is in cluster.yaml but the CronJob is "
+                        "missing", "`hk8s create -f <config>` installs it")]  # fmt: skip
+    try:
+        schedule = parse_cron(backup.schedule)
+    except CronError:
+        return []  # config validation reports it
+    created = _stamp((cronjob.get("metadata") or {}).get("creationTimestamp"))
+    succeeded = _stamp((cronjob.get("status") or {}).get("lastSuccessfulTime"))
+    # The second-latest scheduled time before now: a success since then is recent enough.
+    times: list[dt.datetime] = []
+    for window in (1, 32, 400):  # days back: a minutely schedule needs only the first
+        moment = schedule.next_after(now - dt.timedelta(days=window))
+        while moment <= now:
+            times = [*times[-1:], moment]
+            moment = schedule.next_after(moment)
+        if len(times) == 2:
+            break
+    if len(times) < 2 or (created is not None and created > times[0]):
+        return []  # not yet scheduled twice since the CronJob was made
+    if succeeded is not None and succeeded >= times[0]:
+        return []
+    if succeeded is None:
+        what = f"no backup has succeeded since {times[0]:%Y-%m-%d %H:%M} UTC or before"
+    else:
+        what = (f"the last successful backup was at {succeeded:%Y-%m-%d %H:%M} UTC; the "
+                "runs scheduled since did not succeed")  # fmt: skip
+    return [
+        Problem("backups", subject, what,
+                "`kubectl -n kube-system logs job/<latest hk8s-etcd-backup job>` shows why: "
+                "check the S3 credentials, endpoint and bucket in cluster.yaml's backup section")
+    ]  # fmt: skip
 
 
 def _covers(sources: Iterable[str], ip: str) -> bool:

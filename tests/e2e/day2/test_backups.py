@@ -90,6 +90,10 @@ def test_scheduled_backups_land_are_listed_pruned_and_restore(
     assert listed["backups"][0]["url"] == f"s3://{world.env[S3_BUCKET_ENV]}/{newest}"
     assert newest in world.hk8s("etcd", "backups").stdout
 
+    doctor = json.loads(world.hk8s("doctor", "-o", "json", check=False).stdout)
+    [backups] = [c for c in doctor["checks"] if c["check"] == "backups"]
+    assert backups["ok"], backups
+
     # Retention (keep: 2) once there are three.
     found = wait_for_backups(world, 3)
     pruned = json.loads(world.hk8s("etcd", "backups", "--prune", "-o", "json").stdout)
