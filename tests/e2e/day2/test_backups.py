@@ -47,7 +47,8 @@ def cronjob(world: Day2World) -> dict[str, Any] | None:
         found: dict[str, Any] | None = kube.store.get(rt, "kube-system", "hk8s-etcd-backup")
         return found
 
-    return world.threaded.call(read)
+    result: dict[str, Any] | None = world.threaded.call(read)
+    return result
 
 
 def test_scheduled_backups_land_are_listed_pruned_and_restore(
