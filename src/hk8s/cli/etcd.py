@@ -163,26 +163,20 @@ def restore(
 
     out = Output.of(ctx, output)
     config = load_config(file)
-    workdir: Path | None = None
-    if source.startswith("s3://"):
-        workdir = Path(tempfile.mkdtemp(prefix="hk8s-restore-"))  # mode 0700
-        out.info(f"downloading {source} ...")
-        try:
-            snapshot_file = asyncio.run(fetch_backup(config, source, identity, workdir))
-        except BaseException:
-            shutil.rmtree(workdir, ignore_errors=True)
-            raise
-    else:
-        snapshot_file = Path(source)
+    if not source.startswith("s3://"):
+        _restore(out, config, file, source, Path(source), force, yes, token, secrets)
+        return
+    # The backup is decrypted into a private directory (0700) that goes in every outcome.
+    workdir = Path(tempfile.mkdtemp(prefix="hk8s-restore-"))
     try:
-        _restore(ctx, out, config, file, source, snapshot_file, force, yes, token, secrets)
+        out.info(f"downloading {source} ...")
+        snapshot_file = asyncio.run(fetch_backup(config, source, identity, workdir))
+        _restore(out, config, file, source, snapshot_file, force, yes, token, secrets)
     finally:
-        if workdir is not None:
-            shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _restore(
-    ctx: typer.Context,
     out: Output,
     config: ClusterConfig,
     file: Path,
