@@ -28,7 +28,6 @@ import base64
 import binascii
 import hmac
 import os
-import re
 from dataclasses import dataclass
 from hashlib import sha256
 
@@ -57,8 +56,6 @@ _TAG = 16
 _RAW = serialization.Encoding.Raw
 _RAW_PUB = serialization.PublicFormat.Raw
 _RAW_PRIV = serialization.PrivateFormat.Raw
-# A recipient as `age-keygen` prints it: bech32 of 32 bytes, HRP "age" (62 characters).
-RECIPIENT_PATTERN = re.compile(r"^age1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]{58}$")
 
 
 class AgeError(ValueError):
