@@ -13,6 +13,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from hk8s.controller._addons import enabled_addons, install_addons
     from hk8s.controller._addons_plan import AddonsComponent
+    from hk8s.controller._backup import (
+        backup_operations,
+        converge_backup,
+        observe_backup,
+        prunable,
+    )
     from hk8s.controller._catalogue import (
         Verdict,
         alternatives,
@@ -233,6 +239,10 @@ _EXPORTS: dict[str, str] = {
     "take_snapshot": "hk8s.controller._etcd_snapshot",
     "verify_snapshot": "hk8s.controller._etcd_restore",
     "AddonsComponent": "hk8s.controller._addons_plan",
+    "backup_operations": "hk8s.controller._backup",
+    "converge_backup": "hk8s.controller._backup",
+    "observe_backup": "hk8s.controller._backup",
+    "prunable": "hk8s.controller._backup",
     "Arch": "hk8s.controller._image_spec",
     "BootDiskNotFoundError": "hk8s.controller._image_errors",
     "BuildSite": "hk8s.controller._image_build",
@@ -502,6 +512,7 @@ __all__ = [
     "Waiter",
     "add_implied_dependencies",
     "alternatives",
+    "backup_operations",
     "bootstrap_etcd",
     "build_plan",
     "build_site",
@@ -521,6 +532,7 @@ __all__ = [
     "cluster_labels",
     "config_hash",
     "configure_nodes",
+    "converge_backup",
     "cordon_object",
     "create_cluster",
     "csi_volume_owned",
@@ -548,6 +560,7 @@ __all__ = [
     "local_files",
     "needs_public_ip",
     "observe_access",
+    "observe_backup",
     "observe_cluster",
     "observe_endpoint",
     "observe_in_cluster",
@@ -564,6 +577,7 @@ __all__ = [
     "plan_destroy",
     "plan_upgrade",
     "probe_cluster",
+    "prunable",
     "purge_local_files",
     "quorum_after_removal",
     "quorum_refusal",

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from hk8s.controller._addons import install_addons
+from hk8s.controller._backup import converge_backup
 from hk8s.controller._create_claim import claim_cluster
 from hk8s.controller._create_etcd import bootstrap_etcd, fetch_kubeconfig, wait_etcd_members
 from hk8s.controller._create_images import cluster_images
@@ -73,6 +74,7 @@ if TYPE_CHECKING:
     from hk8s.model import Clock, Timing
     from hk8s.model.resources import Server
     from hk8s.pki import SecretsBundle
+    from hk8s.pki.sigv4 import Credentials
     from hk8s.providers.hcloud import HcloudPort
     from hk8s.providers.k8s import KubernetesAPI
     from hk8s.providers.talos import TalosNodeAPI
@@ -94,6 +96,9 @@ class CreateOptions:
     talosconfig_path: Path
     token: str = field(repr=False)
     build_images: bool = True
+    # S3 credentials for backup: (read from the environment by the CLI), None without backup:
+    # or when backup.credentials.secret names an existing Secret.
+    backup_credentials: Credentials | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -347,6 +352,7 @@ async def create_cluster(
         await install_addons(
             kube, config, waiter, token=options.token, network_id=_network_id(observed, config)
         )
+        await converge_backup(kube, config, waiter, credentials=options.backup_credentials)
         names = [n.name for n in ready]
         await wait_nodes_ready(kube, waiter, names)
         removed: list[str] = []

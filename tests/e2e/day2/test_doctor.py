@@ -3,7 +3,9 @@ exactly once with its fix, and nothing changed by the diagnosis itself."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import gzip
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +59,32 @@ def set_alarm(world: Day2World, alarm: str | None) -> None:
     world.threaded.call(change)
 
 
+def set_deployed_chart(world: Day2World, release: str, version: str) -> str:
+    """Rewrite the chart version in the deployed revision of a Helm release (as a `helm
+    upgrade` by hand would leave it); returns the version it had."""
+
+    def patch() -> str:
+        kube = world.kube()
+        rt = kube.cluster.rt("v1", "Secret")
+        [old] = [
+            s for s in kube.store.list(rt, "kube-system")
+            if s["metadata"].get("labels", {}).get("name") == release
+            and s["metadata"]["labels"].get("status") == "deployed"
+        ]  # fmt: skip
+        payload = json.loads(
+            gzip.decompress(base64.b64decode(base64.b64decode(old["data"]["release"])))
+        )
+        before = str(payload["chart"]["metadata"]["version"])
+        payload["chart"]["metadata"]["version"] = version
+        new = json.loads(json.dumps(old))
+        blob = base64.b64encode(gzip.compress(json.dumps(payload).encode()))
+        new["data"]["release"] = base64.b64encode(blob).decode()
+        kube.store.update(rt, new, old)
+        return before
+
+    return str(world.threaded.call(patch))
+
+
 def test_doctor_reports_each_injected_problem_once(world: Day2World) -> None:
     healthy = world.hk8s("doctor", "-o", "json", check=False)
     assert healthy.returncode == 0, healthy.stdout + healthy.stderr
@@ -81,7 +109,7 @@ def test_doctor_reports_each_injected_problem_once(world: Day2World) -> None:
         "demo-old-1", server_type=ServerType(name="cx23"), image=Image(name="debian-12"),
         location=Location(name="fsn1"), labels={"cluster": "demo", "managed-by": "hk8s"},
     ).server  # fmt: skip
-    before = ""
+    before = chart = ""
     try:
         api.firewalls.set_rules(firewall, moved)
         kubeconfig.write_text(
@@ -90,6 +118,8 @@ def test_doctor_reports_each_injected_problem_once(world: Day2World) -> None:
         talosconfig.write_text("contexts: {demo: {crt: not-base64!}}\n")
         set_alarm(world, "NOSPACE")
         before = set_kubelet_version(world, "demo-workers-1", "v1.30.0")
+        # cluster.yaml's CCM chart is fine; the one deployed is older than Hetzner's minimum
+        chart = set_deployed_chart(world, "hcloud-cloud-controller-manager", "1.27.0")
         world.reset_stats()
 
         sick = world.hk8s("doctor", "-o", "json", check=False)
@@ -104,6 +134,7 @@ def test_doctor_reports_each_injected_problem_once(world: Day2World) -> None:
                 ("firewall", "demo-fw port 6443"),
                 ("firewall", "demo-fw port 50000"),
                 ("orphans", "server demo-old-1"),
+                ("versions", "deployed hcloud-cloud-controller-manager chart 1.27.0"),
             ]
         ), found
         assert world.mutating() == 0  # a diagnosis changes nothing
@@ -113,7 +144,8 @@ def test_doctor_reports_each_injected_problem_once(world: Day2World) -> None:
         assert "expired on" in text.stdout and "hk8s kubeconfig" in text.stdout
         assert "no longer admits your IP 127.0.0.1" in text.stdout
         assert "runs Kubernetes v1.30.0" in text.stdout
-        assert "7 problem(s) found" in text.stdout
+        assert "is older than 1.30.1" in text.stdout and "then `hk8s create" in text.stdout
+        assert "8 problem(s) found" in text.stdout
     finally:
         api.firewalls.set_rules(firewall, rules)
         kubeconfig.write_text(fresh)
@@ -121,5 +153,7 @@ def test_doctor_reports_each_injected_problem_once(world: Day2World) -> None:
         set_alarm(world, None)
         if before:
             set_kubelet_version(world, "demo-workers-1", before)
+        if chart:
+            set_deployed_chart(world, "hcloud-cloud-controller-manager", chart)
         api.servers.delete(orphan).wait_until_finished()
     assert world.hk8s("doctor", check=False).returncode == 0

@@ -44,6 +44,9 @@ The world drives the machine side::
     await kube.stop()                           # objects are kept; serve() again resumes
 
 ``Timings`` sets how long pods take to start and Jobs to run (clock seconds).
+CronJobs fire on the simulated clock (``_cronjobs``); Talos' ServiceAccount CRD answers with a
+talosconfig Secret while ``cluster.talos_access`` grants it; Job containers whose image the
+world registers in ``cluster.programs`` (talos-backup) run that program.
 Not simulated: kube-proxy/Service routing, Events and node Leases (served, never written),
 StatefulSets, taint-based eviction from unreachable nodes, pod anti-affinity, RBAC
 authorization (every authenticated user is allowed everything, like ``system:masters``).
@@ -52,9 +55,19 @@ authorization (every authenticated user is allowed everything, like ``system:mas
 from __future__ import annotations
 
 from hk8s.sim.kube._charts import CATALOG, Chart
-from hk8s.sim.kube._cluster import CloudInstance, Timings
+from hk8s.sim.kube._cluster import CloudInstance, PodRun, TalosAccess, Timings
 from hk8s.sim.kube._helm import HelmFaults
 from hk8s.sim.kube._kube import KubeAPI
 from hk8s.sim.kube._status import KubeError
 
-__all__ = ["CATALOG", "Chart", "CloudInstance", "HelmFaults", "KubeAPI", "KubeError", "Timings"]
+__all__ = [
+    "CATALOG",
+    "Chart",
+    "CloudInstance",
+    "HelmFaults",
+    "KubeAPI",
+    "KubeError",
+    "PodRun",
+    "TalosAccess",
+    "Timings",
+]

@@ -15,14 +15,15 @@ from hk8s.sim.kube._helm import HelmFaults
 from hk8s.sim.kube._store import clone
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    import asyncio
+    from collections.abc import Awaitable, Callable
 
     from hk8s.model import Clock
     from hk8s.sim.kube._resources import ResourceType
     from hk8s.sim.kube._store import Store
     from hk8s.sim.kube._verbs import Verbs
 
-__all__ = ["CloudInstance", "Cluster", "NodeRuntime", "Timings"]
+__all__ = ["CloudInstance", "Cluster", "NodeRuntime", "PodRun", "TalosAccess", "Timings"]
 
 Obj = dict[str, Any]
 _VOLATILE = ("lastTransitionTime", "lastHeartbeatTime", "lastProbeTime", "lastUpdateTime")
@@ -36,6 +37,29 @@ class CloudInstance:
     server_type: str | None = None
     location: str | None = None
     datacenter: str | None = None
+
+
+@dataclass(frozen=True)
+class TalosAccess:
+    """What the cluster's control planes grant pods (kubernetesTalosAPIAccess), and the OS CA
+    Talos signs the service accounts' client certificates with."""
+
+    roles: tuple[str, ...]
+    namespaces: tuple[str, ...]
+    os_ca_crt: bytes
+    os_ca_key: bytes
+
+
+@dataclass(frozen=True)
+class PodRun:
+    """A Job container as a program sees it: its environment (secretKeyRefs resolved) and the
+    files of its Secret volumes (``<mountPath>/<key>``)."""
+
+    namespace: str
+    pod: str
+    node: str
+    env: dict[str, str]
+    files: dict[str, bytes]
 
 
 @dataclass
@@ -82,6 +106,14 @@ class Cluster:
     # pod uid -> clock time its containers started running.
     running_since: dict[str, float] = field(default_factory=dict)
     ip_counter: int = 0
+    # Job containers whose image (repository, without tag/digest) the world plays as a
+    # program, e.g. talos-backup; their runs by pod uid.
+    programs: dict[str, Callable[[PodRun], Awaitable[tuple[int, str]]]] = field(
+        default_factory=dict
+    )
+    program_runs: dict[str, asyncio.Task[tuple[int, str]]] = field(default_factory=dict)
+    # Talos' kubernetesTalosAPIAccess as the control planes configure it (None: off).
+    talos_access: Callable[[], TalosAccess | None] | None = None
 
     def rt(self, api_version: str, kind: str) -> ResourceType:
         return res.by_kind(api_version, kind)

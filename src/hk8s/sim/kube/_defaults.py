@@ -12,6 +12,7 @@ import binascii
 import re
 from typing import Any
 
+from hk8s.model.cron import CronError, parse_cron
 from hk8s.sim.kube._status import KubeError
 
 __all__ = ["default_object", "initial_status", "validate_object"]
@@ -158,6 +159,14 @@ def validate_object(kind: str, group: str, obj: Obj) -> None:
                     f"Invalid value: {labels!r}: `selector` does not match template `labels`",
                 )
             )
+    if kind == "CronJob":
+        # apis/batch/validation ValidateCronJobSpec: the schedule must parse (robfig/cron).
+        schedule = str((obj.get("spec") or {}).get("schedule") or "")
+        try:
+            parse_cron(schedule)
+        except CronError as exc:
+            causes.append(("spec.schedule", "FieldValueInvalid",
+                           f'Invalid value: "{schedule}": {exc}'))  # fmt: skip
     pod_spec = (obj.get("spec") or {}) if kind == "Pod" else None
     if kind in ("Deployment", "DaemonSet", "ReplicaSet", "Job"):
         pod_spec = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}

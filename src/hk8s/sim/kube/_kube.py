@@ -15,6 +15,7 @@ from hk8s.pki import CertAndKey, issue_kube_apiserver_cert, to_pkcs8_pem
 from hk8s.sim._http import HTTPServer
 from hk8s.sim.kube._bootstrap import bootstrap_objects
 from hk8s.sim.kube._cluster import CloudInstance, Cluster, NodeRuntime, Timings
+from hk8s.sim.kube._cronjobs import reconcile_cronjobs, reconcile_talos_accounts
 from hk8s.sim.kube._kubelet import evict_for_taints, run_kubelets, schedule
 from hk8s.sim.kube._nodes import cni_nodes, reconcile_nodes, register_node
 from hk8s.sim.kube._server import Router
@@ -226,6 +227,8 @@ class KubeAPI:
         schedule(cluster, self.store.peek(pods), self.store.peek(nodes))
         run_kubelets(cluster, self.store.peek(pods), self.store.peek(nodes), cni_nodes(cluster))
         reconcile_workloads(cluster, self.ca.cert_pem.decode())
+        reconcile_cronjobs(cluster)
+        reconcile_talos_accounts(cluster)
 
     def _kick(self) -> None:
         self.store.changed.set()

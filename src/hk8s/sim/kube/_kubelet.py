@@ -5,18 +5,25 @@ Scheduling honours what a client can see decide placement: taints against tolera
 cordoned nodes (``node.kubernetes.io/unschedulable``); it spreads pods to the least-loaded node.
 Kubelets start a pod after a delay once its node's kubelet is up and, unless the pod uses the
 host network, the CNI is ready; env references to missing Secrets/ConfigMaps keep it in
-``CreateContainerConfigError``; Job pods run to completion, and helm Job pods run ``_helm``.
+``CreateContainerConfigError``; Job pods run to completion, helm Job pods run ``_helm``, and
+Job pods whose image the world plays (``Cluster.programs``: talos-backup) run that program
+with the container's environment and Secret volumes, exiting with its result.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 from typing import TYPE_CHECKING, Any
 
 from hk8s.sim.kube._charts import CRASH_ANNOTATION
+from hk8s.sim.kube._cluster import PodRun
 from hk8s.sim.kube._helm import HelmError, helm_argv, release_name, run_helm
 from hk8s.sim.kube._status import KubeError
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from hk8s.sim.kube._cluster import Cluster
 
 __all__ = ["evict_for_taints", "run_kubelets", "schedule", "tolerates_node"]
@@ -331,7 +338,23 @@ def _run(
         cluster.set_status(rt, pod, status, manager="kubelet")
         return
     owner_kinds = {r.get("kind") for r in pod["metadata"].get("ownerReferences") or []}
-    if "Job" in owner_kinds:
+    program = _program(cluster, pod) if "Job" in owner_kinds else None
+    if program is not None:
+        logs.setdefault(first, "")
+        run = cluster.program_runs.get(uid)
+        if run is None:
+            run = asyncio.ensure_future(program(_pod_run(cluster, pod)))
+            run.add_done_callback(lambda _: cluster.store.changed.set())
+            cluster.program_runs[uid] = run
+        elif run.done():
+            del cluster.program_runs[uid]
+            try:
+                result = run.result()
+            except Exception as exc:  # a program's bug is the container's crash
+                result = (2, f"panic: {exc}\n")
+            _finish(cluster, pod, status, None, stamp, result=result)
+            return
+    elif "Job" in owner_kinds:
         logs.setdefault(first, "")  # running: the log exists, its output comes at the end
         args = helm_argv(pod)
         duration = cluster.timings.job_run
@@ -367,11 +390,57 @@ def _exit_status(container: Obj) -> tuple[int, str]:
     return 0, ""
 
 
-def _finish(cluster: Cluster, pod: Obj, status: Obj, args: list[str] | None, stamp: str) -> None:
+def _program(cluster: Cluster, pod: Obj) -> Callable[[PodRun], Awaitable[tuple[int, str]]] | None:
+    """The world's program for the pod's first container image (by repository), if any."""
+    image = str(pod["spec"]["containers"][0].get("image") or "")
+    repository = image.split("@", 1)[0].rsplit(":", 1)[0] if "/" in image else image
+    return cluster.programs.get(repository)
+
+
+def _pod_run(cluster: Cluster, pod: Obj) -> PodRun:
+    """The first container's environment and Secret volume files, as the kubelet sets them."""
+    ns = pod["metadata"]["namespace"]
+    secrets = cluster.rt("v1", "Secret")
+    container = pod["spec"]["containers"][0]
+
+    def secret_data(name: str) -> dict[str, bytes]:
+        obj = cluster.store.get(secrets, ns, name) or {}
+        return {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
+
+    env: dict[str, str] = {}
+    for item in container.get("env") or []:
+        ref = (item.get("valueFrom") or {}).get("secretKeyRef")
+        if ref:
+            value = secret_data(ref["name"]).get(ref["key"])
+            if value is not None:
+                env[item["name"]] = value.decode()
+        elif "value" in item:
+            env[item["name"]] = str(item["value"])
+    volumes = {v["name"]: v for v in pod["spec"].get("volumes") or []}
+    files: dict[str, bytes] = {}
+    for mount in container.get("volumeMounts") or []:
+        source = (volumes.get(mount["name"]) or {}).get("secret")
+        if source:
+            for key, value in secret_data(str(source.get("secretName"))).items():
+                files[f"{mount['mountPath'].rstrip('/')}/{key}"] = value
+    return PodRun(ns, pod["metadata"]["name"], pod["spec"].get("nodeName") or "", env, files)
+
+
+def _finish(
+    cluster: Cluster,
+    pod: Obj,
+    status: Obj,
+    args: list[str] | None,
+    stamp: str,
+    *,
+    result: tuple[int, str] | None = None,
+) -> None:
     rt = cluster.rt("v1", "Pod")
     first = pod["spec"]["containers"][0]["name"]
     code, output = 0, ""
-    if args is not None:
+    if result is not None:
+        code, output = result
+    elif args is not None:
         try:
             output = run_helm(cluster.verbs, pod, args, cluster.faults, stamp)
         except HelmError as exc:

@@ -119,6 +119,7 @@ RESOURCES: tuple[ResourceType, ...] = (
     _rt("apps", "v1", "DaemonSet", "daemonsets", True, "ds", status=True),
     _rt("apps", "v1", "ReplicaSet", "replicasets", True, "rs", status=True),
     _rt("batch", "v1", "Job", "jobs", True, status=True),
+    _rt("batch", "v1", "CronJob", "cronjobs", True, "cj", status=True),
     _rt("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, "pdb", status=True),
     _rt("rbac.authorization.k8s.io", "v1", "Role", "roles", True),
     _rt("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False),
@@ -126,6 +127,9 @@ RESOURCES: tuple[ResourceType, ...] = (
     _rt("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False),
     _rt("coordination.k8s.io", "v1", "Lease", "leases", True),
     _rt("storage.k8s.io", "v1", "StorageClass", "storageclasses", False, "sc"),
+    # Talos' CRD (serviceaccounts.talos.dev), which control planes with
+    # kubernetesTalosAPIAccess register; served here always (docs/simulator.md).
+    _rt("talos.dev", "v1alpha1", "ServiceAccount", "serviceaccounts", True, "tsa", status=True),
 )
 
 # Groups in the order /apis lists them; each serves one version here.

@@ -48,6 +48,7 @@ _KINDS_SINCE_1_14 = frozenset(
         "KubeAuthorizerConfig", "KubeEtcdEncryptionConfig", "KubeServiceAccountConfig",
         "KubeAPIServerConfig", "KubeControllerManagerConfig", "KubeSchedulerConfig",
         "KubeProxyConfig", "KubeCoreDNSConfig", "KubeFlannelCNIConfig", "SysctlConfig",
+        "KubeTalosAPIAccessConfig",
     }
 )  # fmt: skip
 
@@ -83,6 +84,9 @@ class MachineConfig:
     node_document: bool = False
     # cluster.etcd.advertisedSubnets: where etcd picks the address it advertises from.
     etcd_advertised_subnets: tuple[str, ...] = ()
+    # Talos API access from Kubernetes (1.11-1.13 machine.features.kubernetesTalosAPIAccess,
+    # 1.14 KubeTalosAPIAccessConfig): (allowed roles, allowed namespaces), None when off.
+    talos_api_access: tuple[tuple[str, ...], tuple[str, ...]] | None = None
 
     @property
     def control_plane(self) -> bool:
@@ -251,7 +255,21 @@ def parse_machine_config(data: bytes, release: str | None = None) -> MachineConf
         kubernetes_version=_kubelet_version(machine, extra),
         node_document="KubeNodeConfig" in extra,
         etcd_advertised_subnets=tuple(str(c) for c in etcd_doc.get("advertisedSubnets") or ()),
+        talos_api_access=_api_access(machine, extra),
     )
+
+
+def _api_access(
+    machine: dict[str, Any], extra: dict[str, dict[str, Any]]
+) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    feature = _section(_section(machine, "features"), "kubernetesTalosAPIAccess")
+    doc = extra.get("KubeTalosAPIAccessConfig")
+    source = doc if doc is not None else (feature if feature.get("enabled") else None)
+    if source is None:
+        return None
+    roles = tuple(str(r) for r in source.get("allowedRoles") or ())
+    namespaces = tuple(str(n) for n in source.get("allowedKubernetesNamespaces") or ())
+    return roles, namespaces
 
 
 def _kubelet_version(machine: dict[str, Any], extra: dict[str, dict[str, Any]]) -> str | None:

@@ -17,15 +17,18 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from hk8s.sim._loadbalancer import KubeFrontends
+from hk8s.sim.world._talos_backup import TALOS_BACKUP_REPOSITORY, TalosBackup
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    import datetime as dt
+    from collections.abc import Callable, Sequence
 
     from hk8s.model import Clock
     from hk8s.model.etcd_snapshot import KeyValue
     from hk8s.sim.hcloud import HcloudState
-    from hk8s.sim.kube import CloudInstance, KubeAPI
+    from hk8s.sim.kube import CloudInstance, KubeAPI, TalosAccess
     from hk8s.sim.talos import KubeletInfo, TalosCluster, TalosFleet
+    from hk8s.sim.talos._node import TalosNode
 
 __all__ = ["Kubernetes"]
 
@@ -59,8 +62,10 @@ class Kubernetes:
         clock: Clock,
         *,
         failing_releases: dict[str, str],
+        utcnow: Callable[[], dt.datetime],
     ) -> None:
         self.state = state
+        self.utcnow = utcnow
         self.fleet = fleet
         self.clock = clock
         self.failing_releases = failing_releases
@@ -121,6 +126,10 @@ class Kubernetes:
             cloud_instance=self._cloud_instance,
         )
         kube.faults.failing_releases.update(self.failing_releases)
+        kube.cluster.talos_access = lambda: self._talos_access(cluster)
+        kube.cluster.programs[TALOS_BACKUP_REPOSITORY] = TalosBackup(
+            lambda host: self._resolve(cluster, host), self.utcnow
+        )
         host = urlsplit(cluster.endpoint).hostname or ""
         if not _is_ip(host):  # a DNS name: nothing resolves it here, serve the first CP
             host = next(n.ip for n in self.fleet.running_nodes(cluster) if n.config is config)
@@ -131,6 +140,34 @@ class Kubernetes:
         cluster.restore_keyspace = lambda keys: _restore(kube, keys)
         self._frontends[cluster.key] = KubeFrontends((host, served.port))
         return kube
+
+    def _control_planes(self, cluster: TalosCluster) -> list[TalosNode]:
+        return [
+            n for n in self.fleet.running_nodes(cluster)
+            if n.config is not None and n.config.control_plane
+        ]  # fmt: skip
+
+    def _talos_access(self, cluster: TalosCluster) -> TalosAccess | None:
+        """kubernetesTalosAPIAccess as the running control planes' configs grant it."""
+        from hk8s.sim.kube import TalosAccess
+
+        for node in self._control_planes(cluster):
+            config = node.config
+            if config is not None and config.talos_api_access and config.os_ca_key:
+                roles, namespaces = config.talos_api_access
+                return TalosAccess(roles, namespaces, config.os_ca_crt, config.os_ca_key)
+        return None
+
+    def _resolve(self, cluster: TalosCluster, host: str) -> list[str]:
+        """Names inside the cluster: ``talos.default`` is Talos' Service in front of the
+        control planes' apid (only while the feature is on); IPs are themselves."""
+        if _is_ip(host):
+            return [host]
+        if host.split(":")[0] in ("talos.default", "talos.default.svc"):
+            if self._talos_access(cluster) is None:
+                return []
+            return [n.ip for n in self._control_planes(cluster)]
+        return []
 
     def _cloud_instance(self, name: str) -> CloudInstance | None:
         from hk8s.sim.kube import CloudInstance
