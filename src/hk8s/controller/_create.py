@@ -36,6 +36,7 @@ from hk8s.controller._create_secrets import ensure_secrets
 from hk8s.controller._create_skew import refuse_version_skew
 from hk8s.controller._create_wait import Waiter, together, wait_nodes_ready
 from hk8s.controller._health import HealthCheck, wait_healthy
+from hk8s.controller._infra import InfraComponent
 from hk8s.controller._nodes import (
     configure_nodes,
     observe_endpoint,
@@ -198,29 +199,34 @@ async def create_cluster(
         builds=ports.builds,
     )
     remover = NodeRemover(hcloud, talos, probe, waiter)
-    servers = ServersComponent(
-        hcloud, config, cluster_id=bundle.cluster_id, images=images.by_arch, remover=remover
-    )
+    servers = ServersComponent(hcloud, config, cluster_id=bundle.cluster_id,
+                               images=images.by_arch, remover=remover, listed=existing)  # fmt: skip
     reconciler = Reconciler([*ports.infra, servers], reporter)
     for warning in reconciler.warnings():
         reporter.emit(ProgressEvent("warning", "", "warning", warning))
     plan = await reconciler.plan()
     check_endpoint_kept(plan, existing, config)
     now, later = split_removals(plan)
-    await reconciler.apply(now, phase="infra and servers")
+    applied = await reconciler.apply(now, phase="infra and servers")
 
-    observed = await hcloud.list_servers(server_selector(config.name))
+    # What the apply left, without listing again what this run already knows (design.md §4).
+    observed = servers.after_apply(applied)
+    if observed is None:
+        observed = await hcloud.list_servers(server_selector(config.name))
+    infra = next((c for c in ports.infra if isinstance(c, InfraComponent)), None)
+    known = (infra.load_balancer_now(applied), infra.network_now(applied)) if infra else None
     # protection: true -> Hetzner delete protection on what must stay; servers about to be
     # removed are left (or made) unprotected, so their removal later can go through.
-    await converge_delete_protection(
-        hcloud, config, observed, keep={d.name for d in servers.desired}, reporter=reporter
-    )
+    keep = {d.name for d in servers.desired}
+    await converge_delete_protection(hcloud, config, observed, keep=keep, reporter=reporter,
+                                     infra=known)  # fmt: skip
     nodes = pair_nodes(servers.desired, observed)
     missing = sorted({d.name for d in servers.desired} - {n.name for n in nodes})
     if missing:
         raise NotFoundError(f"servers missing after create: {', '.join(missing)}")
     control_planes = [n for n in nodes if n.desired.control_plane]
-    endpoint = await observe_endpoint(hcloud, config, nodes)
+    endpoint = await observe_endpoint(hcloud, config, nodes,
+                                      load_balancer=known[0] if known else None)  # fmt: skip
     configs = render_node_configs(config, bundle, nodes, endpoint, schematic=images.schematic)
     # etcd is bootstrapped as soon as a control plane has its config; the other nodes are
     # configured meanwhile and join as they come (etcd members, kubelets).

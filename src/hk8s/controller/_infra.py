@@ -15,6 +15,7 @@ from hk8s.controller._infra_desired import (
     resolve_sources,
 )
 from hk8s.controller._infra_diff import ObservedInfra, diff_infra, observe_infra
+from hk8s.model.resources import LoadBalancer, Network
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from hk8s.controller._executor import Handler
     from hk8s.controller._plan import Operation
     from hk8s.controller._report import Reporter
-    from hk8s.model.resources import Firewall, LoadBalancer, Network
+    from hk8s.model.resources import Firewall
     from hk8s.providers.hcloud import HcloudPort
 
 __all__ = ["LB_FIREWALL_WARNING", "InfraComponent", "infra_intent", "needs_public_ip"]
@@ -56,6 +57,26 @@ class InfraComponent:
 
     def warnings(self) -> list[str]:
         return [LB_FIREWALL_WARNING] if self.desired.load_balancer is not None else []
+
+    def network_now(self, results: Mapping[str, object]) -> Network | None:
+        """The cluster network after ``apply(results)``: as this run created, changed or
+        deleted it (handlers return the resource as it is afterwards), else as observed."""
+        key = f"network/{self.desired.network.name}"
+        if key in results:
+            found = results[key]
+            return found if isinstance(found, Network) else None
+        return self.observed.network(self.desired.network.name)
+
+    def load_balancer_now(self, results: Mapping[str, object]) -> LoadBalancer | None:
+        """The API load balancer after ``apply(results)``, as ``network_now``; None when there
+        is none (the config has none, or this run deleted it). ``create`` names the cluster
+        endpoint and converges protection from this instead of listing it again."""
+        name = f"{self.intent.cluster}-api"
+        key = f"load-balancer/{name}"
+        if key in results:
+            found = results[key]
+            return found if isinstance(found, LoadBalancer) else None
+        return self.observed.load_balancer(name)
 
     def summary(self, results: Mapping[str, object]) -> dict[str, Any]:
         """What exists after ``apply`` (results of this run, else as observed), as data."""

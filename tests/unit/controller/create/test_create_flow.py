@@ -279,3 +279,43 @@ async def test_a_change_that_needs_a_reboot_reboots_one_node_at_a_time(harness: 
     ]  # fmt: skip
     assert harness.talos.max_rebooting == 1
     assert not any(harness.talos.rebooting.values())  # each came back before the next
+
+
+
+def reads(harness: Harness) -> list[str]:
+    """The Hetzner reads since the calls were cleared, as ``name(args)``, sorted."""
+    calls = harness.hcloud.calls
+    return sorted(f"{n}{a}" for n, a in calls if n.startswith(("list_", "get_")))
+
+
+def expect(*calls: tuple[str, tuple[Any, ...]]) -> list[str]:
+    return sorted(f"{n}{a}" for n, a in calls)
+
+
+async def test_a_run_lists_each_collection_once(harness: Harness) -> None:
+    """The reads of ``create`` (without the CLI's catalogue and the image step): what one run
+    already listed or made is not listed again (design.md section 4; #17 found the servers
+    listed three times in a no-op re-run and the load balancer four times)."""
+    config = cluster(cp=3, workers=3, extra="protection: true\n")
+    selector = "cluster=demo,managed-by=hk8s"
+    infra = [
+        ("list_networks", (selector, None)),
+        ("list_firewalls", (selector, None)),
+        ("list_load_balancers", (selector, None)),
+        ("list_placement_groups", (selector, None)),
+    ]
+    claim = ("list_placement_groups", ("cluster=demo,component=claim,managed-by=hk8s", None))
+    servers = ("list_servers", (selector, None))
+    await create_cluster(config, harness.ports(config), harness.options())
+    # Once more after the creates: the servers as they run, not as their create answered.
+    assert reads(harness) == expect(servers, claim, *infra, servers)
+    assert all(s.protected for s in harness.hcloud.servers.values())
+    assert all(lb.protected for lb in harness.hcloud.load_balancers.values())
+    assert all(n.protected for n in harness.hcloud.networks.values())
+
+    harness.hcloud.calls.clear()
+    await create_cluster(config, harness.ports(config), harness.options())
+    # The version-skew check asks for the endpoint's load balancer before the plan lists it.
+    skew = ("list_load_balancers", (None, "demo-api"))
+    assert reads(harness) == expect(servers, claim, skew, *infra)
+    assert harness.hcloud.mutations() == []
