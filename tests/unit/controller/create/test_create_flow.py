@@ -281,7 +281,6 @@ async def test_a_change_that_needs_a_reboot_reboots_one_node_at_a_time(harness: 
     assert not any(harness.talos.rebooting.values())  # each came back before the next
 
 
-
 def reads(harness: Harness) -> list[str]:
     """The Hetzner reads since the calls were cleared, as ``name(args)``, sorted."""
     calls = harness.hcloud.calls
