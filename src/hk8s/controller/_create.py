@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     from hk8s.controller._reconcile import Component
     from hk8s.controller._report import Reporter
     from hk8s.model import Clock, Timing
-    from hk8s.model.resources import Server
+    from hk8s.model.resources import PlacementGroup, Server
     from hk8s.pki import SecretsBundle
     from hk8s.providers.hcloud import HcloudPort
     from hk8s.providers.k8s import KubernetesAPI
@@ -177,9 +177,11 @@ async def create_cluster(
     if secrets.generated:
         waiter.info("secrets", f"generated the secrets bundle {options.secrets_path} (0600)")
     bundle = secrets.bundle
+    infra = next((c for c in ports.infra if isinstance(c, InfraComponent)), None)
+    groups: list[PlacementGroup] = []
     try:
         # Before the first snapshot build or server: a second operator stops here.
-        await claim_cluster(hcloud, config.name, bundle)
+        await claim_cluster(hcloud, config.name, bundle, listed=groups)
     except ConflictError:
         if secrets.generated:
             # Ours was never used: leave no second, unrelated PKI beside the config.
@@ -201,6 +203,8 @@ async def create_cluster(
     remover = NodeRemover(hcloud, talos, probe, waiter)
     servers = ServersComponent(hcloud, config, cluster_id=bundle.cluster_id,
                                images=images.by_arch, remover=remover, listed=existing)  # fmt: skip
+    if infra is not None:
+        infra.listed_placement_groups(groups)  # the claim listed them all
     reconciler = Reconciler([*ports.infra, servers], reporter)
     for warning in reconciler.warnings():
         reporter.emit(ProgressEvent("warning", "", "warning", warning))
@@ -213,7 +217,6 @@ async def create_cluster(
     observed = servers.after_apply(applied)
     if observed is None:
         observed = await hcloud.list_servers(server_selector(config.name))
-    infra = next((c for c in ports.infra if isinstance(c, InfraComponent)), None)
     known = (infra.load_balancer_now(applied), infra.network_now(applied)) if infra else None
     # protection: true -> Hetzner delete protection on what must stay; servers about to be
     # removed are left (or made) unprotected, so their removal later can go through.

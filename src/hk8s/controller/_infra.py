@@ -18,13 +18,13 @@ from hk8s.controller._infra_diff import ObservedInfra, diff_infra, observe_infra
 from hk8s.model.resources import LoadBalancer, Network
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from hk8s.config import ClusterConfig
     from hk8s.controller._executor import Handler
     from hk8s.controller._plan import Operation
     from hk8s.controller._report import Reporter
-    from hk8s.model.resources import Firewall
+    from hk8s.model.resources import Firewall, PlacementGroup
     from hk8s.providers.hcloud import HcloudPort
 
 __all__ = ["LB_FIREWALL_WARNING", "InfraComponent", "infra_intent", "needs_public_ip"]
@@ -45,9 +45,18 @@ class InfraComponent:
         self.intent = intent
         self.desired: DesiredInfra = desired_infra(intent)
         self.observed = ObservedInfra()
+        self._groups: list[PlacementGroup] | None = None
+
+    def listed_placement_groups(self, groups: Sequence[PlacementGroup]) -> None:
+        """The cluster's placement groups as this run already listed them (``create``'s
+        claim lists them all): the next ``observe`` takes them instead of listing again."""
+        self._groups = list(groups)
 
     async def observe(self) -> None:
-        self.observed = await observe_infra(self.hcloud, self.intent.cluster)
+        groups, self._groups = self._groups, None
+        self.observed = await observe_infra(
+            self.hcloud, self.intent.cluster, placement_groups=groups
+        )
 
     def diff(self) -> list[Operation]:
         return diff_infra(self.desired, self.observed)
