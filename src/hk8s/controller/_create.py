@@ -201,8 +201,14 @@ async def create_cluster(
         builds=ports.builds,
     )
     remover = NodeRemover(hcloud, talos, probe, waiter)
-    servers = ServersComponent(hcloud, config, cluster_id=bundle.cluster_id,
-                               images=images.by_arch, remover=remover, listed=existing)  # fmt: skip
+    servers = ServersComponent(
+        hcloud,
+        config,
+        cluster_id=bundle.cluster_id,
+        images=images.by_arch,
+        remover=remover,
+        listed=existing,
+    )
     if infra is not None:
         infra.listed_placement_groups(groups)  # the claim listed them all
     reconciler = Reconciler([*ports.infra, servers], reporter)
@@ -221,15 +227,16 @@ async def create_cluster(
     # protection: true -> Hetzner delete protection on what must stay; servers about to be
     # removed are left (or made) unprotected, so their removal later can go through.
     keep = {d.name for d in servers.desired}
-    await converge_delete_protection(hcloud, config, observed, keep=keep, reporter=reporter,
-                                     infra=known)  # fmt: skip
+    await converge_delete_protection(
+        hcloud, config, observed, keep=keep, reporter=reporter, infra=known
+    )
     nodes = pair_nodes(servers.desired, observed)
     missing = sorted({d.name for d in servers.desired} - {n.name for n in nodes})
     if missing:
         raise NotFoundError(f"servers missing after create: {', '.join(missing)}")
     control_planes = [n for n in nodes if n.desired.control_plane]
-    endpoint = await observe_endpoint(hcloud, config, nodes,
-                                      load_balancer=known[0] if known else None)  # fmt: skip
+    lb = known[0] if known else None
+    endpoint = await observe_endpoint(hcloud, config, nodes, load_balancer=lb)
     configs = render_node_configs(config, bundle, nodes, endpoint, schematic=images.schematic)
     # etcd is bootstrapped as soon as a control plane has its config; the other nodes are
     # configured meanwhile and join as they come (etcd members, kubelets).
