@@ -157,20 +157,28 @@ class SnapshotBuilder:
         self._wall = wall
         self._new_id = new_id
 
-    async def build(self, target: ImageTarget, site: BuildSite) -> Image:
-        """Build ``target`` on a temporary server; return the available snapshot."""
+    async def build(
+        self, target: ImageTarget, site: BuildSite, *, replaces: frozenset[int] = frozenset()
+    ) -> Image:
+        """Build ``target`` on a temporary server; return the available snapshot (or one
+        another run finished meanwhile, other than those this build ``replaces``)."""
         build_id = self._new_id()
         shell = self._shell_factory()
         succeeded = False
         try:
-            image = await self._build(target, site, build_id, shell)
+            image = await self._build(target, site, build_id, shell, replaces)
             succeeded = True
             return image
         finally:
             await run_shielded(self._cleanup(target, build_id, shell, succeeded))
 
     async def _build(
-        self, target: ImageTarget, site: BuildSite, build_id: str, shell: RemoteShell
+        self,
+        target: ImageTarget,
+        site: BuildSite,
+        build_id: str,
+        shell: RemoteShell,
+        replaces: frozenset[int],
     ) -> Image:
         """Claim the target, then build while the claim's heartbeat runs beside the build: a
         lost claim (``ClaimLost``) cancels the build (``_image_claim``)."""
@@ -178,6 +186,12 @@ class SnapshotBuilder:
         labels = build_labels(build_id, target.arch, self._wall(), site.cluster)
         key = self._key_factory(name)
         ssh_key = await self._claim(target, build_id, key, labels)
+        # Another run may have finished this snapshot (and dropped its claim) between the
+        # caller's look and this claim: then it is the result, and no second one is built.
+        for found in await self._hcloud.list_images(target.selector(), type="snapshot"):
+            if target.matches(found) and found.status == "available" and found.id not in replaces:
+                self._say(target, f"snapshot {found.id} was finished by another run meanwhile")
+                return found
         heart = ClaimHeartbeat(
             self._hcloud,
             ssh_key.id,

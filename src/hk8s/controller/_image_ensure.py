@@ -205,7 +205,8 @@ class ImageBuilds:
                 image = await self._wait_pending(target, int(pending))
                 if image is not None:
                     return image
-            image = await self._build_once(target, site_of[op.name])
+            replaces = frozenset(int(i) for i in op.params.get("replaces", []))
+            image = await self._build_once(target, site_of[op.name], replaces)
             for old in op.params.get("replaces", []):
                 self._step(target, f"deleting replaced snapshot {old}")
                 await ignore_missing(self.hcloud.delete_image(int(old)))
@@ -221,21 +222,23 @@ class ImageBuilds:
             built[_target_of(op).arch] = image
         return built
 
-    async def _build_once(self, target: ImageTarget, site: BuildSite) -> Image:
+    async def _build_once(
+        self, target: ImageTarget, site: BuildSite, replaces: frozenset[int] = frozenset()
+    ) -> Image:
         """Build ``target``, or wait for the build another run has claimed."""
         retry = False
         while True:
             if retry:
                 # The run we waited for, or the one that took our claim over, may have
                 # finished between its claim's end and ours: take its snapshot, not a second.
-                found = await self._available(target)
+                found = await self._available(target, replaces)
                 if found is not None:
                     return found
             retry = True
             try:
-                return await self.builder.build(target, site)
+                return await self.builder.build(target, site, replaces=replaces)
             except BuildClaimed as claimed:
-                image = await self._wait_claimed(claimed)
+                image = await self._wait_claimed(claimed, replaces)
                 if image is not None:
                     return image
                 # The other build ended without a snapshot (or its claim went stale): ours.
@@ -244,7 +247,9 @@ class ImageBuilds:
                 # new owner's claim and waits for it.
                 self._step(target, "this build's claim was taken over: waiting for the new one")
 
-    async def _wait_claimed(self, claimed: BuildClaimed) -> Image | None:
+    async def _wait_claimed(
+        self, claimed: BuildClaimed, replaces: frozenset[int] = frozenset()
+    ) -> Image | None:
         """The snapshot another run is building, once available; None if that build ended
         without one or its claim went stale (``_image_claim``): then the stale claim and its
         build server are deleted, and the caller claims anew."""
@@ -257,7 +262,7 @@ class ImageBuilds:
         watch = ClaimWatch(STALE_BEATS * self.timing.claim_heartbeat_interval)
         build = claimed.labels.get(BUILD_ID_LABEL, "?")
         while True:
-            image = await self._available(target)
+            image = await self._available(target, replaces)
             if image is not None:
                 return image
             keys = [
@@ -282,9 +287,10 @@ class ImageBuilds:
             self._step(target, f"another run is building it (build {build})", "waiting")
             await self.clock.sleep(self.timing.node_poll_interval)
 
-    async def _available(self, target: ImageTarget) -> Image | None:
+    async def _available(self, target: ImageTarget, replaces: frozenset[int]) -> Image | None:
+        """An available snapshot of ``target``, other than those a --force build replaces."""
         for image in await self.hcloud.list_images(target.selector(), type="snapshot"):
-            if target.matches(image) and image.status == "available":
+            if target.matches(image) and image.status == "available" and image.id not in replaces:
                 return image
         return None
 

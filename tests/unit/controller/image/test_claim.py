@@ -178,3 +178,24 @@ async def test_a_slow_owner_that_lost_its_claim_stops_and_waits_for_the_new_owne
     assert any("could not refresh the build claim" in d for d in details)
     assert any("this build's claim was taken over" in d for d in details)
     gate.set()
+
+
+async def test_a_snapshot_finished_between_the_look_and_the_claim_is_taken_not_rebuilt(
+    harness: Any,
+) -> None:
+    """The other run finished and dropped its claim after this one looked for snapshots and
+    before it claimed: the claim succeeds, and must not start a second build."""
+    from .test_ensure import snapshot  # type: ignore[import-not-found]
+
+    fake = harness.fake
+    create_ssh_key = fake.create_ssh_key
+
+    async def finished_meanwhile(spec: Any) -> Any:
+        fake.images[77] = snapshot(77, "amd64")
+        return await create_ssh_key(spec)
+
+    fake.create_ssh_key = finished_meanwhile
+    images = await harness.builds().ensure(parse_config(MIXED), archs=["amd64"])
+    assert images["amd64"].id == 77
+    assert "create_server" not in [name for name, _ in fake.calls]
+    assert fake.servers == {} and fake.ssh_keys == {}
