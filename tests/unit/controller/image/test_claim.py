@@ -199,3 +199,21 @@ async def test_a_snapshot_finished_between_the_look_and_the_claim_is_taken_not_r
     assert images["amd64"].id == 77
     assert "create_server" not in [name for name, _ in fake.calls]
     assert fake.servers == {} and fake.ssh_keys == {}
+
+
+async def test_two_waiters_taking_over_one_dead_claim_build_once(harness: Any) -> None:
+    """Both find the claim stale and delete it (by id: the second delete is a no-op); both
+    claim anew, Hetzner's name uniqueness lets one win, and the other waits for it."""
+    _dead_claim(harness)
+    config = parse_config(MIXED)
+    ids = iter(f"z{i:03d}" for i in range(10))
+    one, two = await asyncio.gather(
+        harness.builds().ensure(config, archs=["amd64"]),
+        harness.builds(new_id=lambda: next(ids)).ensure(config, archs=["amd64"]),
+    )
+    assert one["amd64"].id == two["amd64"].id
+    assert len(harness.fake.images) == 1
+    calls = [name for name, _ in harness.fake.calls]
+    assert calls.count("create_server") == 1
+    assert calls.count("create_ssh_key") == 4  # both claimed before and after the takeover
+    assert harness.fake.servers == {} and harness.fake.ssh_keys == {}
