@@ -202,7 +202,14 @@ class SnapshotBuilder:
             warn=lambda text: self._say(target, text, "warning"),
         )
         work = self._provision(target, site, name, labels, key, ssh_key, shell)
-        image = await _unless_lost(heart.run(), work)
+        try:
+            image = await _unless_lost(heart.run(), work)
+        except (ClaimLost, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            if await heart.lost():
+                raise ClaimLost(f"build {build_id} was taken over: {exc}") from exc
+            raise
         # A takeover while the snapshot was being created: the new owner builds its own, so
         # this one must not survive (the cleanup deletes it: the build did not succeed).
         await heart.confirm()

@@ -112,6 +112,17 @@ class ClaimHeartbeat:
         except Exception as exc:
             self._warn(f"could not check the build claim before finishing: {exc}")
 
+    async def lost(self) -> bool:
+        """Whether the claim was taken over: after a failed build, its cause (the new owner
+        deleted this build's server) is not an error of its own, and the run waits instead."""
+        try:
+            await self.beat()
+        except ClaimLost:
+            return True
+        except Exception:
+            return False
+        return False
+
     async def run(self) -> None:
         """Beat until cancelled; returns only by raising ``ClaimLost``."""
         while True:

@@ -217,3 +217,40 @@ async def test_two_waiters_taking_over_one_dead_claim_build_once(harness: Any) -
     assert calls.count("create_server") == 1
     assert calls.count("create_ssh_key") == 4  # both claimed before and after the takeover
     assert harness.fake.servers == {} and harness.fake.ssh_keys == {}
+
+
+async def test_a_slow_owner_whose_server_the_new_owner_deleted_waits_rather_than_fails(
+    harness: Any,
+) -> None:
+    """The takeover deletes the old owner's build server; the old owner's next call fails on
+    it before its next beat. That failure is the takeover's doing: it waits for the new
+    owner's snapshot instead of failing its run."""
+    from hk8s.errors import NotFoundError
+
+    gate = asyncio.Event()
+    fake = harness.fake
+    fake.fail("set_labels", UnavailableError("503 from the API"), times=3 * STALE_BEATS)
+
+    class Fails(MachineShell):  # type: ignore[misc]
+        async def connect(self, host: str, key: Any, **kw: Any) -> None:
+            await gate.wait()
+            raise NotFoundError("server not found")  # what its deleted server answers
+
+    config = parse_config(MIXED)
+    first = asyncio.create_task(harness.builds(shell_factory=Fails).ensure(config, archs=["amd64"]))
+    while "create_server" not in [name for name, _ in fake.calls]:
+        await asyncio.sleep(0)
+    ids = iter(f"z{i:03d}" for i in range(10))
+    second = asyncio.create_task(
+        harness.builds(new_id=lambda: next(ids), shell_factory=MachineShell).ensure(
+            config, archs=["amd64"]
+        )
+    )
+    while "delete_server" not in [name for name, _ in fake.calls]:  # the takeover's
+        await asyncio.sleep(0)
+    fake._faults.clear()
+    gate.set()
+    one, two = await asyncio.gather(first, second)
+    assert one["amd64"].id == two["amd64"].id
+    assert len(fake.images) == 1
+    assert fake.servers == {} and fake.ssh_keys == {}
