@@ -39,7 +39,6 @@ if TYPE_CHECKING:
         CreateResult,
         check_endpoint_kept,
         create_cluster,
-        observe_endpoint,
     )
     from hk8s.controller._create_access import ClusterAccess, observe_access
     from hk8s.controller._create_etcd import bootstrap_etcd, fetch_kubeconfig, wait_etcd_members
@@ -129,26 +128,25 @@ if TYPE_CHECKING:
         infra_intent,
         needs_public_ip,
     )
-    from hk8s.controller._infra_apply import InfraHandlers, check_adoptable
+    from hk8s.controller._infra_apply import InfraHandlers
     from hk8s.controller._infra_desired import (
-        PLACEMENT_GROUP_SIZE,
         DesiredInfra,
         InfraIntent,
         LoadBalancerIntent,
         PoolIntent,
-        cluster_labels,
         desired_infra,
         placement_group_names,
         resolve_sources,
     )
     from hk8s.controller._infra_diff import ObservedInfra, diff_infra, observe_infra
+    from hk8s.controller._node import Node
     from hk8s.controller._node_ops import NodeAction, NodeOps, quorum_refusal
     from hk8s.controller._nodes import (
         ClusterEndpoint,
-        Node,
         cluster_endpoint,
         config_hash,
         configure_nodes,
+        observe_endpoint,
         pair_nodes,
         render_node_configs,
     )
@@ -160,9 +158,11 @@ if TYPE_CHECKING:
         implied_dependencies,
         sort_operations,
     )
+    from hk8s.controller._ownership import PLACEMENT_GROUP_SIZE, check_adoptable, cluster_labels
     from hk8s.controller._plan import KIND_ORDER, Change, Operation, OperationType, Plan
     from hk8s.controller._plan_probe import ClusterProbe, Finding, probe_cluster
     from hk8s.controller._reconcile import Component, Reconciler
+    from hk8s.controller._releases import UPGRADING_ANNOTATION, static_pod_versions
     from hk8s.controller._report import (
         PHASES,
         EventKind,
@@ -200,12 +200,7 @@ if TYPE_CHECKING:
         roll_out,
         upgrade_cluster,
     )
-    from hk8s.controller._upgrade_node import (
-        UPGRADING_ANNOTATION,
-        NodeUpgrader,
-        cordon_object,
-        static_pod_versions,
-    )
+    from hk8s.controller._upgrade_node import NodeUpgrader, cordon_object
     from hk8s.controller._upgrade_plan import (
         NodeStep,
         NodeVersions,
@@ -293,7 +288,7 @@ _EXPORTS: dict[str, str] = {
     "LB_FIREWALL_WARNING": "hk8s.controller._infra",
     "LOCAL_FILES": "hk8s.controller._destroy",
     "LoadBalancerIntent": "hk8s.controller._infra_desired",
-    "Node": "hk8s.controller._nodes",
+    "Node": "hk8s.controller._node",
     "NodeRemover": "hk8s.controller._scale",
     "NodeStep": "hk8s.controller._upgrade_plan",
     "NodeUpgrader": "hk8s.controller._upgrade_node",
@@ -305,7 +300,7 @@ _EXPORTS: dict[str, str] = {
     "Operation": "hk8s.controller._plan",
     "OperationType": "hk8s.controller._plan",
     "PHASES": "hk8s.controller._report",
-    "PLACEMENT_GROUP_SIZE": "hk8s.controller._infra_desired",
+    "PLACEMENT_GROUP_SIZE": "hk8s.controller._ownership",
     "Plan": "hk8s.controller._plan",
     "PoolIntent": "hk8s.controller._infra_desired",
     "ProgressEvent": "hk8s.controller._report",
@@ -323,7 +318,7 @@ _EXPORTS: dict[str, str] = {
     "ServersComponent": "hk8s.controller._servers_component",
     "SnapshotBuilder": "hk8s.controller._image_build",
     "StatusPorts": "hk8s.controller._status",
-    "UPGRADING_ANNOTATION": "hk8s.controller._upgrade_node",
+    "UPGRADING_ANNOTATION": "hk8s.controller._releases",
     "UpgradeOptions": "hk8s.controller._upgrade",
     "UpgradePlan": "hk8s.controller._upgrade_plan",
     "UpgradePorts": "hk8s.controller._upgrade",
@@ -336,7 +331,7 @@ _EXPORTS: dict[str, str] = {
     "build_plan": "hk8s.controller._order",
     "build_site": "hk8s.controller._image_spec",
     "ccm_load_balancer_owned": "hk8s.controller._destroy_plan",
-    "check_adoptable": "hk8s.controller._infra_apply",
+    "check_adoptable": "hk8s.controller._ownership",
     "check_catalogue": "hk8s.controller._catalogue_check",
     "check_endpoint_kept": "hk8s.controller._create",
     "check_health": "hk8s.controller._health",
@@ -348,7 +343,7 @@ _EXPORTS: dict[str, str] = {
     "cluster_endpoint": "hk8s.controller._nodes",
     "cluster_id_label": "hk8s.controller._servers",
     "cluster_images": "hk8s.controller._create_images",
-    "cluster_labels": "hk8s.controller._infra_desired",
+    "cluster_labels": "hk8s.controller._ownership",
     "config_hash": "hk8s.controller._nodes",
     "configure_nodes": "hk8s.controller._nodes",
     "cordon_object": "hk8s.controller._upgrade_node",
@@ -378,7 +373,7 @@ _EXPORTS: dict[str, str] = {
     "needs_public_ip": "hk8s.controller._infra",
     "observe_access": "hk8s.controller._create_access",
     "observe_cluster": "hk8s.controller._destroy_observe",
-    "observe_endpoint": "hk8s.controller._create",
+    "observe_endpoint": "hk8s.controller._nodes",
     "observe_in_cluster": "hk8s.controller._destroy_k8s",
     "observe_infra": "hk8s.controller._infra_diff",
     "observe_status": "hk8s.controller._status",
@@ -403,7 +398,7 @@ _EXPORTS: dict[str, str] = {
     "snapshots_to_delete": "hk8s.controller._destroy_plan",
     "sort_operations": "hk8s.controller._order",
     "split_removals": "hk8s.controller._scale",
-    "static_pod_versions": "hk8s.controller._upgrade_node",
+    "static_pod_versions": "hk8s.controller._releases",
     "successor": "hk8s.controller._catalogue",
     "upgrade_cluster": "hk8s.controller._upgrade",
     "upgrade_order": "hk8s.controller._upgrade_plan",

@@ -86,7 +86,6 @@ __all__ = [
     "CreateResult",
     "check_endpoint_kept",
     "create_cluster",
-    "observe_endpoint",
 ]
 
 

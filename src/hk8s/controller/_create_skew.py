@@ -13,7 +13,7 @@ refused the same way: only ``hk8s upgrade`` finishes it safely.
 Configured nodes are the servers carrying the config-hash label (``_nodes``); new servers
 (a scale-up) have none and get the config's versions. Talos versions come from the
 ``Version`` RPC and Kubernetes versions from the Node objects and control-plane pods, as
-``hk8s upgrade`` reads them (``_upgrade_observe``). The Kubernetes API is asked once, without
+``hk8s upgrade`` reads them (``_releases``). The Kubernetes API is asked once, without
 retries: it is not up yet when a first ``create`` was interrupted before etcd was
 bootstrapped, and that run must still be finished; the Talos check covers it then.
 """
@@ -26,10 +26,14 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from hk8s.controller._nodes import observe_endpoint, pair_nodes
+from hk8s.controller._releases import (
+    UPGRADING_ANNOTATION,
+    parse_version,
+    running_releases,
+    static_pod_versions,
+    talos_tag,
+)
 from hk8s.controller._servers import CONFIG_HASH_LABEL, desired_servers
-from hk8s.controller._upgrade_node import UPGRADING_ANNOTATION, static_pod_versions
-from hk8s.controller._upgrade_observe import running_releases
-from hk8s.controller._upgrade_plan import parse_version, talos_tag
 from hk8s.errors import Hk8sError, UsageError, WaitTimeoutError
 from hk8s.pki import generate_admin_kubeconfig
 

@@ -12,6 +12,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hk8s.controller._infra_diff import firewall_parts, load_balancer_parts, network_parts
+from hk8s.controller._ownership import check_adoptable
 from hk8s.controller._report import NullReporter, ProgressEvent, Reporter
 from hk8s.errors import ConflictError, NotFoundError
 from hk8s.model.resources import (
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from hk8s.controller._plan import Change, Operation
     from hk8s.providers.hcloud import HcloudPort
 
-__all__ = ["InfraHandlers", "check_adoptable"]
+__all__ = ["InfraHandlers"]
 
 _R = TypeVar("_R")
 
@@ -48,21 +49,6 @@ _ALREADY = frozenset(
         "firewall_already_applied",
     }
 )
-
-
-def check_adoptable(kind: str, name: str, labels: dict[str, str], cluster: str) -> None:
-    """Refuse to take over a resource hk8s did not create for ``cluster``.
-
-    >>> check_adoptable("network", "demo", {"cluster": "demo", "managed-by": "hk8s"}, "demo")
-    """
-    if labels.get("managed-by") == "hk8s" and labels.get("cluster") == cluster:
-        return
-    owner = labels.get("cluster")
-    whose = f"cluster {owner!r}" if owner else "something other than hk8s"
-    raise ConflictError(
-        f"a {kind} named {name!r} already exists and belongs to {whose}",
-        hint=f"rename or delete that {kind}, or choose another cluster name",
-    )
 
 
 class InfraHandlers:

@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from hk8s.controller._ownership import PLACEMENT_GROUP_SIZE, cluster_labels
 from hk8s.errors import UsageError
 from hk8s.model.resources import (
     FirewallRule,
@@ -39,13 +40,11 @@ if TYPE_CHECKING:
 __all__ = [
     "CURRENT_IP",
     "KUBE_API_PORT",
-    "PLACEMENT_GROUP_SIZE",
     "TALOS_API_PORT",
     "DesiredInfra",
     "InfraIntent",
     "LoadBalancerIntent",
     "PoolIntent",
-    "cluster_labels",
     "desired_infra",
     "placement_group_names",
     "resolve_sources",
@@ -53,8 +52,6 @@ __all__ = [
 
 KUBE_API_PORT = 6443
 TALOS_API_PORT = 50000
-# "A spread Placement Group can contain at most 10 servers" (Hetzner docs, Placement Groups).
-PLACEMENT_GROUP_SIZE = 10
 CURRENT_IP = "current"
 
 
@@ -90,11 +87,6 @@ class DesiredInfra:
     firewall: FirewallSpec
     placement_groups: tuple[PlacementGroupSpec, ...]
     load_balancer: LoadBalancerSpec | None
-
-
-def cluster_labels(cluster: str, **extra: str) -> dict[str, str]:
-    """The labels every hk8s resource of ``cluster`` carries, plus ``extra``."""
-    return {"cluster": cluster, "managed-by": "hk8s", **extra}
 
 
 def resolve_sources(sources: Iterable[str], my_ip: str | None) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from hk8s.controller._infra_desired import PLACEMENT_GROUP_SIZE, cluster_labels
+from hk8s.controller._ownership import PLACEMENT_GROUP_SIZE, cluster_labels
 from hk8s.controller._plan import Operation
 
 if TYPE_CHECKING:

@@ -37,11 +37,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hk8s.controller._create_etcd import wait_etcd_members
-from hk8s.controller._health import CONTROL_PLANE_PODS, check_health
+from hk8s.controller._health import check_health
 from hk8s.controller._node_reboots import wait_back_after_reboot
 from hk8s.controller._nodes import config_hash
+from hk8s.controller._releases import (
+    UPGRADING_ANNOTATION,
+    parse_version,
+    static_pod_versions,
+    talos_tag,
+)
 from hk8s.controller._servers import CONFIG_HASH_LABEL
-from hk8s.controller._upgrade_plan import parse_version, talos_tag
 from hk8s.errors import Hk8sError, PermanentError, UnavailableError
 from hk8s.machineconfig import INSTALLER_PLATFORM
 from hk8s.providers.talos import ApplyMode
@@ -56,19 +61,8 @@ if TYPE_CHECKING:
     from hk8s.providers.k8s import KubernetesAPI
     from hk8s.providers.talos import TalosNodeAPI
 
-__all__ = [
-    "UPGRADING_ANNOTATION",
-    "NodeUpgrader",
-    "cordon_object",
-    "static_pod_versions",
-]
+__all__ = ["NodeUpgrader", "cordon_object"]
 
-# Set on a Node while hk8s upgrades it (with the cordon), removed with the uncordon (one
-# merge patch, ``KubernetesAPI.uncordon``, so it never outlives the cordon): a run
-# that was interrupted (Ctrl-C, a lost connection) leaves it, and the next run finishes that
-# node (config, Ready, uncordon) even though it already runs the new release, and never
-# uncordons a node that someone else cordoned.
-UPGRADING_ANNOTATION = "hk8s/upgrading"
 _FIELD_MANAGER = "hk8s-upgrade"
 
 # What the gate between nodes ignores: a node hk8s itself cordoned is checked by its own step,
@@ -81,19 +75,6 @@ def cordon_object(node: str, target: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Node",
             "metadata": {"name": node, "annotations": {UPGRADING_ANNOTATION: target}},
             "spec": {"unschedulable": True}}  # fmt: skip
-
-
-def static_pod_versions(pods: Sequence[dict[str, Any]], node: str) -> dict[str, str | None]:
-    """Control-plane component -> the version tag of its mirror pod's image on ``node``."""
-    by_name = {p.get("metadata", {}).get("name"): p for p in pods}
-    found: dict[str, str | None] = {}
-    for component in CONTROL_PLANE_PODS:
-        pod = by_name.get(f"{component}-{node}")
-        containers = ((pod or {}).get("spec") or {}).get("containers") or []
-        image = str(containers[0].get("image", "")) if containers else ""
-        _, _, tag = image.rpartition(":")
-        found[component] = tag.removeprefix("v") if pod and tag else None
-    return found
 
 
 def _check_platform(node: Node, platform: str) -> None:

@@ -8,26 +8,28 @@ label ``create`` and ``upgrade`` keep (``_nodes``).
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 from hk8s.controller._nodes import config_hash
+from hk8s.controller._releases import (
+    UPGRADING_ANNOTATION,
+    running_releases,
+    static_pod_versions,
+    talos_tag,
+)
 from hk8s.controller._servers import CONFIG_HASH_LABEL
-from hk8s.controller._upgrade_node import UPGRADING_ANNOTATION, static_pod_versions
-from hk8s.controller._upgrade_plan import NodeVersions, talos_tag
-from hk8s.errors import AuthError, UnavailableError
+from hk8s.controller._upgrade_plan import NodeVersions
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Mapping
 
     from hk8s.config import ClusterConfig
     from hk8s.controller._create_access import ClusterAccess
     from hk8s.controller._create_wait import Waiter
-    from hk8s.controller._nodes import Node
     from hk8s.providers.k8s import KubernetesAPI
     from hk8s.providers.talos import TalosNodeAPI
 
-__all__ = ["config_for_versions", "observe_versions", "running_releases"]
+__all__ = ["config_for_versions", "observe_versions"]
 
 
 async def observe_versions(
@@ -63,35 +65,6 @@ async def observe_versions(
             )
         )
     return found
-
-
-async def running_releases(talos: TalosNodeAPI, waiter: Waiter, nodes: Sequence[Node]) -> list[str]:
-    """Each node's Talos version tag (``v1.12.0``), in order; also ``create``'s skew check."""
-    return list(await asyncio.gather(*(_running_release(talos, waiter, n) for n in nodes)))
-
-
-async def _running_release(talos: TalosNodeAPI, waiter: Waiter, node: Node) -> str:
-    """The node's Talos version; waits while it does not answer (an interrupted run may have
-    left it rebooting).
-
-    A refused client certificate is waited out too: a node going down for its reboot closes
-    connections right after the TLS handshake, which reads as a refusal (``_transport``),
-    and the bundle was already checked against the servers' cluster-id label; a node that
-    really belongs to another PKI ends in a timeout that names the refusal."""
-    tag: list[str] = []
-
-    async def answers() -> tuple[bool, str]:
-        try:
-            tag.append((await talos.version(node.address)).tag)
-        except AuthError as exc:
-            raise UnavailableError(exc.message, hint=exc.hint, node=node.name) from exc
-        return True, ""
-
-    await waiter.until(
-        f"node/{node.name}", f"Talos API of {node.name} to answer", answers,
-        timeout=waiter.timing.boot_timeout,
-    )  # fmt: skip
-    return tag[-1]
 
 
 def config_for_versions(config: ClusterConfig, talos: str, kubernetes: str) -> ClusterConfig:

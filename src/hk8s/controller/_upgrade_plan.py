@@ -26,11 +26,11 @@ hk8s.errors.UsageError: cannot upgrade Talos from v1.11.5 to v1.14.1 in one step
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from hk8s.config import TALOS_KUBERNETES_SUPPORT, talos_release, talos_upgrade_problem
+from hk8s.controller._releases import parse_version, talos_tag
 from hk8s.errors import UsageError
 
 if TYPE_CHECKING:
@@ -44,28 +44,11 @@ __all__ = [
     "check_kubernetes_path",
     "check_talos_path",
     "check_talos_supports",
-    "parse_version",
     "plan_upgrade",
-    "talos_tag",
     "upgrade_order",
 ]
 
 Phase = Literal["talos", "kubernetes"]
-_VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)")
-
-
-def parse_version(text: str) -> tuple[int, int, int]:
-    """``v1.12.3`` or ``1.35.0`` (suffixes like ``-beta.0`` ignored) -> ``(1, 12, 3)``."""
-    match = _VERSION.match(text.strip())
-    if not match:
-        raise UsageError(f"not a version: {text!r}")
-    major, minor, patch = match.groups()
-    return int(major), int(minor), int(patch)
-
-
-def talos_tag(text: str) -> str:
-    """Talos versions as tags: ``1.12.0`` -> ``v1.12.0`` (Version RPC and installer tags)."""
-    return "v" + text.strip().removeprefix("v")
 
 
 def _kube(text: str) -> str:
