@@ -139,7 +139,6 @@ if TYPE_CHECKING:
         resolve_sources,
     )
     from hk8s.controller._infra_diff import ObservedInfra, diff_infra, observe_infra
-    from hk8s.controller._node import Node
     from hk8s.controller._node_ops import NodeAction, NodeOps, quorum_refusal
     from hk8s.controller._nodes import (
         ClusterEndpoint,
@@ -177,6 +176,7 @@ if TYPE_CHECKING:
         CLUSTER_ID_LABEL,
         CONFIG_HASH_LABEL,
         DesiredServer,
+        Node,
         cluster_id_label,
         desired_servers,
         diff_servers,
@@ -288,7 +288,7 @@ _EXPORTS: dict[str, str] = {
     "LB_FIREWALL_WARNING": "hk8s.controller._infra",
     "LOCAL_FILES": "hk8s.controller._destroy",
     "LoadBalancerIntent": "hk8s.controller._infra_desired",
-    "Node": "hk8s.controller._node",
+    "Node": "hk8s.controller._servers",
     "NodeRemover": "hk8s.controller._scale",
     "NodeStep": "hk8s.controller._upgrade_plan",
     "NodeUpgrader": "hk8s.controller._upgrade_node",

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
     from hk8s.controller._create_wait import Waiter
-    from hk8s.controller._node import Node
+    from hk8s.controller._servers import Node
     from hk8s.providers.talos import TalosNodeAPI
 
 __all__ = ["reboot_one_at_a_time", "wait_back_after_reboot"]

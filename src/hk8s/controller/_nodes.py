@@ -28,10 +28,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hk8s.controller._node import Node
 from hk8s.controller._node_reboots import reboot_one_at_a_time
 from hk8s.controller._report import ProgressEvent
-from hk8s.controller._servers import CONFIG_HASH_LABEL, DesiredServer
+from hk8s.controller._servers import CONFIG_HASH_LABEL, DesiredServer, Node
 from hk8s.errors import (
     AuthError,
     Hk8sError,
