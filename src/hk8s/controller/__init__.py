@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from hk8s.controller._access import ClusterAccess, observe_access
     from hk8s.controller._addons import enabled_addons, install_addons
     from hk8s.controller._addons_plan import AddonsComponent
     from hk8s.controller._backup import (
@@ -40,16 +41,7 @@ if TYPE_CHECKING:
         check_endpoint_kept,
         create_cluster,
     )
-    from hk8s.controller._create_access import ClusterAccess, observe_access
-    from hk8s.controller._create_etcd import bootstrap_etcd, fetch_kubeconfig, wait_etcd_members
     from hk8s.controller._create_images import ClusterImages, cluster_images
-    from hk8s.controller._create_secrets import (
-        ClusterSecrets,
-        check_secrets_owner,
-        ensure_secrets,
-        load_cluster_secrets,
-    )
-    from hk8s.controller._create_wait import Waiter
     from hk8s.controller._destroy import (
         LOCAL_FILES,
         Destroyer,
@@ -80,6 +72,7 @@ if TYPE_CHECKING:
     )
     from hk8s.controller._doctor import CHECKS, DoctorFiles, DoctorReport, DoctorTalosPort, diagnose
     from hk8s.controller._doctor_checks import Problem
+    from hk8s.controller._etcd_members import bootstrap_etcd, fetch_kubeconfig, wait_etcd_members
     from hk8s.controller._etcd_restore import (
         EtcdRestorePort,
         RestoreResult,
@@ -172,6 +165,12 @@ if TYPE_CHECKING:
         phase_of,
     )
     from hk8s.controller._scale import NodeRemover, quorum_after_removal, split_removals
+    from hk8s.controller._secrets import (
+        ClusterSecrets,
+        check_secrets_owner,
+        ensure_secrets,
+        load_cluster_secrets,
+    )
     from hk8s.controller._servers import (
         CLUSTER_ID_LABEL,
         CONFIG_HASH_LABEL,
@@ -211,6 +210,7 @@ if TYPE_CHECKING:
         plan_upgrade,
         upgrade_order,
     )
+    from hk8s.controller._waits import Waiter
 
 # Name -> the module that defines it, imported on first use (PEP 562): `hk8s plan` needs the
 # reconciler and the infra and servers components, not the Kubernetes client and the Talos
@@ -247,10 +247,10 @@ _EXPORTS: dict[str, str] = {
     "CONTROL_PLANE_PODS": "hk8s.controller._health",
     "CatalogueReport": "hk8s.controller._catalogue_check",
     "Change": "hk8s.controller._plan",
-    "ClusterAccess": "hk8s.controller._create_access",
+    "ClusterAccess": "hk8s.controller._access",
     "ClusterEndpoint": "hk8s.controller._nodes",
     "ClusterImages": "hk8s.controller._create_images",
-    "ClusterSecrets": "hk8s.controller._create_secrets",
+    "ClusterSecrets": "hk8s.controller._secrets",
     "ClusterStatus": "hk8s.controller._status",
     "Component": "hk8s.controller._reconcile",
     "CreateOptions": "hk8s.controller._create",
@@ -324,10 +324,10 @@ _EXPORTS: dict[str, str] = {
     "UpgradePorts": "hk8s.controller._upgrade",
     "UpgradeResult": "hk8s.controller._upgrade",
     "Verdict": "hk8s.controller._catalogue",
-    "Waiter": "hk8s.controller._create_wait",
+    "Waiter": "hk8s.controller._waits",
     "add_implied_dependencies": "hk8s.controller._order",
     "alternatives": "hk8s.controller._catalogue",
-    "bootstrap_etcd": "hk8s.controller._create_etcd",
+    "bootstrap_etcd": "hk8s.controller._etcd_members",
     "build_plan": "hk8s.controller._order",
     "build_site": "hk8s.controller._image_spec",
     "ccm_load_balancer_owned": "hk8s.controller._destroy_plan",
@@ -336,7 +336,7 @@ _EXPORTS: dict[str, str] = {
     "check_endpoint_kept": "hk8s.controller._create",
     "check_health": "hk8s.controller._health",
     "check_kubernetes_path": "hk8s.controller._upgrade_plan",
-    "check_secrets_owner": "hk8s.controller._create_secrets",
+    "check_secrets_owner": "hk8s.controller._secrets",
     "check_talos_path": "hk8s.controller._upgrade_plan",
     "check_talos_supports": "hk8s.controller._upgrade_plan",
     "clean_in_cluster": "hk8s.controller._destroy_k8s",
@@ -357,9 +357,9 @@ _EXPORTS: dict[str, str] = {
     "diff_servers": "hk8s.controller._servers",
     "enabled_addons": "hk8s.controller._addons",
     "ensure_images": "hk8s.controller._image_ensure",
-    "ensure_secrets": "hk8s.controller._create_secrets",
+    "ensure_secrets": "hk8s.controller._secrets",
     "execution_waves": "hk8s.controller._order",
-    "fetch_kubeconfig": "hk8s.controller._create_etcd",
+    "fetch_kubeconfig": "hk8s.controller._etcd_members",
     "image_url": "hk8s.controller._image_spec",
     "implied_dependencies": "hk8s.controller._order",
     "infra_intent": "hk8s.controller._infra",
@@ -368,10 +368,10 @@ _EXPORTS: dict[str, str] = {
     "judge_lb_type": "hk8s.controller._catalogue",
     "judge_server_type": "hk8s.controller._catalogue",
     "kubeconfig_cluster": "hk8s.controller._destroy_k8s",
-    "load_cluster_secrets": "hk8s.controller._create_secrets",
+    "load_cluster_secrets": "hk8s.controller._secrets",
     "local_files": "hk8s.controller._destroy",
     "needs_public_ip": "hk8s.controller._infra",
-    "observe_access": "hk8s.controller._create_access",
+    "observe_access": "hk8s.controller._access",
     "observe_cluster": "hk8s.controller._destroy_observe",
     "observe_endpoint": "hk8s.controller._nodes",
     "observe_in_cluster": "hk8s.controller._destroy_k8s",
@@ -402,7 +402,7 @@ _EXPORTS: dict[str, str] = {
     "successor": "hk8s.controller._catalogue",
     "upgrade_cluster": "hk8s.controller._upgrade",
     "upgrade_order": "hk8s.controller._upgrade_plan",
-    "wait_etcd_members": "hk8s.controller._create_etcd",
+    "wait_etcd_members": "hk8s.controller._etcd_members",
     "wait_healthy": "hk8s.controller._health",
 }
 

@@ -2,7 +2,7 @@
 
 The phases, each idempotent (a run that was killed anywhere is finished by the next one):
 
-1. secrets: load, or generate before the first server exists (``_create_secrets``); then
+1. secrets: load, or generate before the first server exists (``_secrets``); then
    refuse if a configured node runs other versions than the config: that is an upgrade
    (``_create_skew``);
 2. snapshots per architecture (``_create_images``);
@@ -32,12 +32,10 @@ import yaml
 
 from hk8s.controller._addons import install_addons
 from hk8s.controller._backup import converge_backup
-from hk8s.controller._create_claim import claim_cluster
-from hk8s.controller._create_etcd import bootstrap_etcd, fetch_kubeconfig, wait_etcd_members
+from hk8s.controller._claim import claim_cluster
 from hk8s.controller._create_images import cluster_images
-from hk8s.controller._create_secrets import ensure_secrets
 from hk8s.controller._create_skew import refuse_version_skew
-from hk8s.controller._create_wait import Waiter, together, wait_nodes_ready
+from hk8s.controller._etcd_members import bootstrap_etcd, fetch_kubeconfig, wait_etcd_members
 from hk8s.controller._health import HealthCheck, wait_healthy
 from hk8s.controller._infra import InfraComponent
 from hk8s.controller._nodes import (
@@ -50,8 +48,10 @@ from hk8s.controller._protection import converge_delete_protection
 from hk8s.controller._reconcile import Reconciler
 from hk8s.controller._report import NullReporter, ProgressEvent
 from hk8s.controller._scale import NodeRemover, split_removals
+from hk8s.controller._secrets import ensure_secrets
 from hk8s.controller._servers import CONFIG_HASH_LABEL, server_selector
 from hk8s.controller._servers_component import ServersComponent
+from hk8s.controller._waits import Waiter, together, wait_nodes_ready
 from hk8s.errors import (
     ConflictError,
     NotFoundError,

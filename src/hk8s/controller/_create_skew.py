@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from hk8s.config import ClusterConfig
-    from hk8s.controller._create_wait import Waiter
     from hk8s.controller._nodes import Node
+    from hk8s.controller._waits import Waiter
     from hk8s.model.resources import Server
     from hk8s.pki import SecretsBundle
     from hk8s.providers.hcloud import HcloudPort

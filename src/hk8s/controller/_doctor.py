@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import yaml
 
 from hk8s.controller._addons_plan import read_deployed_charts
-from hk8s.controller._create_claim import claim_name
+from hk8s.controller._claim import claim_name
 from hk8s.controller._destroy_observe import observe_cluster
 from hk8s.controller._doctor_checks import (
     Problem,
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
     from cryptography import x509
 
-    from hk8s.controller._create_access import ClusterAccess
+    from hk8s.controller._access import ClusterAccess
     from hk8s.providers.hcloud import HcloudPort
     from hk8s.providers.k8s import KubernetesAPI
     from hk8s.providers.talos import EtcdMemberStatus, VersionInfo

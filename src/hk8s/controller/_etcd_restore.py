@@ -21,7 +21,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from hk8s.controller._create_etcd import wait_etcd_members
+from hk8s.controller._etcd_members import wait_etcd_members
 from hk8s.controller._health import wait_healthy
 from hk8s.errors import Hk8sError, UsageError
 from hk8s.model.etcd_snapshot import SnapshotError, inspect_snapshot_file
@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
-    from hk8s.controller._create_wait import Waiter
     from hk8s.controller._nodes import Node
+    from hk8s.controller._waits import Waiter
     from hk8s.providers.k8s import KubernetesAPI
     from hk8s.providers.talos import (
         BootstrapOutcome,

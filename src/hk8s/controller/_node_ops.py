@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from hk8s.controller._create_etcd import wait_etcd_members
+from hk8s.controller._etcd_members import wait_etcd_members
 from hk8s.controller._health import wait_healthy
 from hk8s.controller._scale import NodeRemover, quorum_after_removal
 from hk8s.controller._servers import CONFIG_HASH_LABEL
@@ -32,8 +32,8 @@ from hk8s.providers.talos import MaintenanceModeError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from hk8s.controller._create_wait import Waiter
     from hk8s.controller._nodes import Node
+    from hk8s.controller._waits import Waiter
     from hk8s.providers.hcloud import HcloudPort
     from hk8s.providers.k8s import KubernetesAPI
     from hk8s.providers.talos import EtcdMember, TalosNodeAPI

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from hk8s.config import ClusterConfig
-    from hk8s.controller._create_wait import Waiter
+    from hk8s.controller._waits import Waiter
     from hk8s.model.resources import LoadBalancer, Server
     from hk8s.pki import SecretsBundle
     from hk8s.providers.hcloud import HcloudPort

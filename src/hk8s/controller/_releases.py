@@ -20,8 +20,8 @@ from hk8s.errors import AuthError, UnavailableError, UsageError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from hk8s.controller._create_wait import Waiter
     from hk8s.controller._nodes import Node
+    from hk8s.controller._waits import Waiter
     from hk8s.providers.talos import TalosNodeAPI
 
 __all__ = [

@@ -48,7 +48,7 @@ __all__ = [
     "server_selector",
 ]
 
-# The short fingerprint of the secrets bundle a server was created for (see ``_create_secrets``).
+# The short fingerprint of the secrets bundle a server was created for (see ``_secrets``).
 CLUSTER_ID_LABEL = "hk8s/cluster-id"
 # A hash of the machine config last applied to the server (see ``_nodes``).
 CONFIG_HASH_LABEL = "hk8s/config-hash"

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from hk8s.controller._addons import enabled_addons
-from hk8s.controller._create_secrets import load_cluster_secrets
 from hk8s.controller._nodes import observe_endpoint, pair_nodes
+from hk8s.controller._secrets import load_cluster_secrets
 from hk8s.controller._servers import desired_servers, server_selector
 from hk8s.errors import Hk8sError
 from hk8s.pki import generate_admin_kubeconfig

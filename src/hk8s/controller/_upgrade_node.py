@@ -36,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hk8s.controller._create_etcd import wait_etcd_members
+from hk8s.controller._etcd_members import wait_etcd_members
 from hk8s.controller._health import check_health
 from hk8s.controller._node_reboots import wait_back_after_reboot
 from hk8s.controller._nodes import config_hash
@@ -54,9 +54,9 @@ from hk8s.providers.talos import ApplyMode
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from hk8s.controller._create_wait import Waiter
     from hk8s.controller._health import HealthCheck
     from hk8s.controller._nodes import Node
+    from hk8s.controller._waits import Waiter
     from hk8s.providers.hcloud import HcloudPort
     from hk8s.providers.k8s import KubernetesAPI
     from hk8s.providers.talos import TalosNodeAPI

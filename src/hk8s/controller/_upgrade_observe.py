@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from hk8s.config import ClusterConfig
-    from hk8s.controller._create_access import ClusterAccess
-    from hk8s.controller._create_wait import Waiter
+    from hk8s.controller._access import ClusterAccess
+    from hk8s.controller._waits import Waiter
     from hk8s.providers.k8s import KubernetesAPI
     from hk8s.providers.talos import TalosNodeAPI
 

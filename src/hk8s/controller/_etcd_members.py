@@ -19,8 +19,8 @@ from hk8s.providers.talos import BootstrapOutcome
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from hk8s.controller._create_wait import Waiter
     from hk8s.controller._nodes import ClusterEndpoint, Node
+    from hk8s.controller._waits import Waiter
     from hk8s.providers.talos import TalosNodeAPI
 
 __all__ = ["bootstrap_etcd", "fetch_kubeconfig", "wait_etcd_members"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hk8s.controller._create_secrets import load_cluster_secrets
 from hk8s.controller._nodes import observe_endpoint, pair_nodes
+from hk8s.controller._secrets import load_cluster_secrets
 from hk8s.controller._servers import desired_servers, server_selector
 from hk8s.errors import NotFoundError
 from hk8s.pki import generate_admin_kubeconfig, generate_talosconfig
