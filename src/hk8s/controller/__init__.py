@@ -115,23 +115,6 @@ if TYPE_CHECKING:
         build_site,
         image_url,
     )
-    from hk8s.controller._infra import (
-        LB_FIREWALL_WARNING,
-        InfraComponent,
-        infra_intent,
-        needs_public_ip,
-    )
-    from hk8s.controller._infra_apply import InfraHandlers
-    from hk8s.controller._infra_desired import (
-        DesiredInfra,
-        InfraIntent,
-        LoadBalancerIntent,
-        PoolIntent,
-        desired_infra,
-        placement_group_names,
-        resolve_sources,
-    )
-    from hk8s.controller._infra_diff import ObservedInfra, diff_infra, observe_infra
     from hk8s.controller._node_ops import NodeAction, NodeOps, quorum_refusal
     from hk8s.controller._nodes import (
         ClusterEndpoint,
@@ -211,6 +194,23 @@ if TYPE_CHECKING:
         upgrade_order,
     )
     from hk8s.controller._waits import Waiter
+    from hk8s.controller.infra._apply import InfraHandlers
+    from hk8s.controller.infra._component import (
+        LB_FIREWALL_WARNING,
+        InfraComponent,
+        infra_intent,
+        needs_public_ip,
+    )
+    from hk8s.controller.infra._desired import (
+        DesiredInfra,
+        InfraIntent,
+        LoadBalancerIntent,
+        PoolIntent,
+        desired_infra,
+        placement_group_names,
+        resolve_sources,
+    )
+    from hk8s.controller.infra._diff import ObservedInfra, diff_infra, observe_infra
 
 # Name -> the module that defines it, imported on first use (PEP 562): `hk8s plan` needs the
 # reconciler and the infra and servers components, not the Kubernetes client and the Talos
@@ -257,7 +257,7 @@ _EXPORTS: dict[str, str] = {
     "CreatePorts": "hk8s.controller._create",
     "CreateResult": "hk8s.controller._create",
     "DESTROY_ORDER": "hk8s.controller._destroy_plan",
-    "DesiredInfra": "hk8s.controller._infra_desired",
+    "DesiredInfra": "hk8s.controller.infra._desired",
     "DesiredServer": "hk8s.controller._servers",
     "DestroyHalt": "hk8s.controller._destroy_apply",
     "DestroyHandlers": "hk8s.controller._destroy_apply",
@@ -279,15 +279,15 @@ _EXPORTS: dict[str, str] = {
     "ImageTarget": "hk8s.controller._image_spec",
     "ImageVerifyError": "hk8s.controller._image_errors",
     "InClusterObjects": "hk8s.controller._destroy_k8s",
-    "InfraComponent": "hk8s.controller._infra",
-    "InfraHandlers": "hk8s.controller._infra_apply",
-    "InfraIntent": "hk8s.controller._infra_desired",
+    "InfraComponent": "hk8s.controller.infra._component",
+    "InfraHandlers": "hk8s.controller.infra._apply",
+    "InfraIntent": "hk8s.controller.infra._desired",
     "KIND_ORDER": "hk8s.controller._plan",
     "KeptImage": "hk8s.controller._destroy_plan",
     "KubeFacts": "hk8s.controller._destroy_observe",
-    "LB_FIREWALL_WARNING": "hk8s.controller._infra",
+    "LB_FIREWALL_WARNING": "hk8s.controller.infra._component",
     "LOCAL_FILES": "hk8s.controller._destroy",
-    "LoadBalancerIntent": "hk8s.controller._infra_desired",
+    "LoadBalancerIntent": "hk8s.controller.infra._desired",
     "Node": "hk8s.controller._servers",
     "NodeRemover": "hk8s.controller._scale",
     "NodeStep": "hk8s.controller._upgrade_plan",
@@ -296,13 +296,13 @@ _EXPORTS: dict[str, str] = {
     "NullReporter": "hk8s.controller._report",
     "ObservedCluster": "hk8s.controller._destroy_plan",
     "ObservedImages": "hk8s.controller._image_ensure",
-    "ObservedInfra": "hk8s.controller._infra_diff",
+    "ObservedInfra": "hk8s.controller.infra._diff",
     "Operation": "hk8s.controller._plan",
     "OperationType": "hk8s.controller._plan",
     "PHASES": "hk8s.controller._report",
     "PLACEMENT_GROUP_SIZE": "hk8s.controller._ownership",
     "Plan": "hk8s.controller._plan",
-    "PoolIntent": "hk8s.controller._infra_desired",
+    "PoolIntent": "hk8s.controller.infra._desired",
     "ProgressEvent": "hk8s.controller._report",
     "Purpose": "hk8s.controller._catalogue_check",
     "REQUIRES": "hk8s.controller._order",
@@ -351,9 +351,9 @@ _EXPORTS: dict[str, str] = {
     "csi_volume_owned": "hk8s.controller._destroy_plan",
     "decode_helm_release": "hk8s.controller._status",
     "default_cache_file": "hk8s.controller._image_schematic",
-    "desired_infra": "hk8s.controller._infra_desired",
+    "desired_infra": "hk8s.controller.infra._desired",
     "desired_servers": "hk8s.controller._servers",
-    "diff_infra": "hk8s.controller._infra_diff",
+    "diff_infra": "hk8s.controller.infra._diff",
     "diff_servers": "hk8s.controller._servers",
     "enabled_addons": "hk8s.controller._addons",
     "ensure_images": "hk8s.controller._image_ensure",
@@ -362,7 +362,7 @@ _EXPORTS: dict[str, str] = {
     "fetch_kubeconfig": "hk8s.controller._etcd_members",
     "image_url": "hk8s.controller._image_spec",
     "implied_dependencies": "hk8s.controller._order",
-    "infra_intent": "hk8s.controller._infra",
+    "infra_intent": "hk8s.controller.infra._component",
     "install_addons": "hk8s.controller._addons",
     "judge_config": "hk8s.controller._catalogue_check",
     "judge_lb_type": "hk8s.controller._catalogue",
@@ -370,12 +370,12 @@ _EXPORTS: dict[str, str] = {
     "kubeconfig_cluster": "hk8s.controller._destroy_k8s",
     "load_cluster_secrets": "hk8s.controller._secrets",
     "local_files": "hk8s.controller._destroy",
-    "needs_public_ip": "hk8s.controller._infra",
+    "needs_public_ip": "hk8s.controller.infra._component",
     "observe_access": "hk8s.controller._access",
     "observe_cluster": "hk8s.controller._destroy_observe",
     "observe_endpoint": "hk8s.controller._nodes",
     "observe_in_cluster": "hk8s.controller._destroy_k8s",
-    "observe_infra": "hk8s.controller._infra_diff",
+    "observe_infra": "hk8s.controller.infra._diff",
     "observe_status": "hk8s.controller._status",
     "owner_selector": "hk8s.controller._destroy_plan",
     "ownership_problem": "hk8s.controller._destroy_plan",
@@ -383,7 +383,7 @@ _EXPORTS: dict[str, str] = {
     "pending_servers": "hk8s.controller._servers",
     "phase_of": "hk8s.controller._report",
     "pick_boot_disk": "hk8s.controller._image_disk",
-    "placement_group_names": "hk8s.controller._infra_desired",
+    "placement_group_names": "hk8s.controller.infra._desired",
     "plan_destroy": "hk8s.controller._destroy_plan",
     "plan_upgrade": "hk8s.controller._upgrade_plan",
     "purge_local_files": "hk8s.controller._destroy",
@@ -391,7 +391,7 @@ _EXPORTS: dict[str, str] = {
     "read_catalogue": "hk8s.controller._catalogue_check",
     "removal_order": "hk8s.controller._servers",
     "render_node_configs": "hk8s.controller._nodes",
-    "resolve_sources": "hk8s.controller._infra_desired",
+    "resolve_sources": "hk8s.controller.infra._desired",
     "roll_out": "hk8s.controller._upgrade",
     "server_index": "hk8s.controller._servers",
     "server_selector": "hk8s.controller._servers",

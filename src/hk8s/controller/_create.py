@@ -37,7 +37,6 @@ from hk8s.controller._create_images import cluster_images
 from hk8s.controller._create_skew import refuse_version_skew
 from hk8s.controller._etcd_members import bootstrap_etcd, fetch_kubeconfig, wait_etcd_members
 from hk8s.controller._health import HealthCheck, wait_healthy
-from hk8s.controller._infra import InfraComponent
 from hk8s.controller._nodes import (
     configure_nodes,
     observe_endpoint,
@@ -52,6 +51,7 @@ from hk8s.controller._secrets import ensure_secrets
 from hk8s.controller._servers import CONFIG_HASH_LABEL, server_selector
 from hk8s.controller._servers_component import ServersComponent
 from hk8s.controller._waits import Waiter, together, wait_nodes_ready
+from hk8s.controller.infra._component import InfraComponent
 from hk8s.errors import (
     ConflictError,
     NotFoundError,

@@ -35,9 +35,9 @@ from hk8s.controller._doctor_checks import (
     talosconfig_certificates,
     version_problems,
 )
-from hk8s.controller._infra import infra_intent
-from hk8s.controller._infra_desired import desired_infra
 from hk8s.controller._servers import desired_servers
+from hk8s.controller.infra._component import infra_intent
+from hk8s.controller.infra._desired import desired_infra
 from hk8s.errors import Hk8sError
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from hk8s.errors import ConflictError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from hk8s.controller._infra_desired import DesiredInfra
+    from hk8s.controller.infra._desired import DesiredInfra
     from hk8s.model.resources import (
         Firewall,
         FirewallRule,

@@ -11,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hk8s.controller._infra_diff import firewall_parts, load_balancer_parts, network_parts
 from hk8s.controller._ownership import check_adoptable
 from hk8s.controller._report import NullReporter, ProgressEvent, Reporter
+from hk8s.controller.infra._diff import firewall_parts, load_balancer_parts, network_parts
 from hk8s.errors import ConflictError, NotFoundError
 from hk8s.model.resources import (
     Firewall,
@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from hk8s.controller._executor import Handler, Results
-    from hk8s.controller._infra_diff import ObservedInfra
     from hk8s.controller._plan import Change, Operation
+    from hk8s.controller.infra._diff import ObservedInfra
     from hk8s.providers.hcloud import HcloudPort
 
 __all__ = ["InfraHandlers"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hk8s.controller._infra_apply import InfraHandlers
-from hk8s.controller._infra_desired import (
+from hk8s.controller.infra._apply import InfraHandlers
+from hk8s.controller.infra._desired import (
     CURRENT_IP,
     DesiredInfra,
     InfraIntent,
@@ -14,7 +14,7 @@ from hk8s.controller._infra_desired import (
     desired_infra,
     resolve_sources,
 )
-from hk8s.controller._infra_diff import ObservedInfra, diff_infra, observe_infra
+from hk8s.controller.infra._diff import ObservedInfra, diff_infra, observe_infra
 from hk8s.model.resources import LoadBalancer, Network
 
 if TYPE_CHECKING:
