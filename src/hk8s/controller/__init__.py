@@ -41,7 +41,6 @@ if TYPE_CHECKING:
         check_endpoint_kept,
         create_cluster,
     )
-    from hk8s.controller._create_images import ClusterImages, cluster_images
     from hk8s.controller._destroy import (
         LOCAL_FILES,
         Destroyer,
@@ -92,28 +91,6 @@ if TYPE_CHECKING:
         HealthLimits,
         check_health,
         wait_healthy,
-    )
-    from hk8s.controller._image_build import BuildSite, SnapshotBuilder
-    from hk8s.controller._image_disk import pick_boot_disk
-    from hk8s.controller._image_ensure import ImageBuilds, ObservedImages, ensure_images
-    from hk8s.controller._image_errors import (
-        BootDiskNotFoundError,
-        ImageDownloadError,
-        ImageVerifyError,
-        RescueUnreachableError,
-    )
-    from hk8s.controller._image_schematic import (
-        FactoryClient,
-        HttpFactoryClient,
-        SchematicResolver,
-        default_cache_file,
-    )
-    from hk8s.controller._image_spec import (
-        SNAPSHOT_SELECTOR,
-        Arch,
-        ImageTarget,
-        build_site,
-        image_url,
     )
     from hk8s.controller._node_ops import NodeAction, NodeOps, quorum_refusal
     from hk8s.controller._nodes import (
@@ -194,6 +171,29 @@ if TYPE_CHECKING:
         upgrade_order,
     )
     from hk8s.controller._waits import Waiter
+    from hk8s.controller.image._build import BuildSite, SnapshotBuilder
+    from hk8s.controller.image._cluster import ClusterImages, cluster_images
+    from hk8s.controller.image._disk import pick_boot_disk
+    from hk8s.controller.image._ensure import ImageBuilds, ObservedImages, ensure_images
+    from hk8s.controller.image._errors import (
+        BootDiskNotFoundError,
+        ImageDownloadError,
+        ImageVerifyError,
+        RescueUnreachableError,
+    )
+    from hk8s.controller.image._schematic import (
+        FactoryClient,
+        HttpFactoryClient,
+        SchematicResolver,
+        default_cache_file,
+    )
+    from hk8s.controller.image._spec import (
+        SNAPSHOT_SELECTOR,
+        Arch,
+        ImageTarget,
+        build_site,
+        image_url,
+    )
     from hk8s.controller.infra._apply import InfraHandlers
     from hk8s.controller.infra._component import (
         LB_FIREWALL_WARNING,
@@ -238,9 +238,9 @@ _EXPORTS: dict[str, str] = {
     "converge_backup": "hk8s.controller._backup",
     "observe_backup": "hk8s.controller._backup",
     "prunable": "hk8s.controller._backup",
-    "Arch": "hk8s.controller._image_spec",
-    "BootDiskNotFoundError": "hk8s.controller._image_errors",
-    "BuildSite": "hk8s.controller._image_build",
+    "Arch": "hk8s.controller.image._spec",
+    "BootDiskNotFoundError": "hk8s.controller.image._errors",
+    "BuildSite": "hk8s.controller.image._build",
     "CCM_SERVICE_UID_LABEL": "hk8s.controller._destroy_plan",
     "CLUSTER_ID_LABEL": "hk8s.controller._servers",
     "CONFIG_HASH_LABEL": "hk8s.controller._servers",
@@ -249,7 +249,7 @@ _EXPORTS: dict[str, str] = {
     "Change": "hk8s.controller._plan",
     "ClusterAccess": "hk8s.controller._access",
     "ClusterEndpoint": "hk8s.controller._nodes",
-    "ClusterImages": "hk8s.controller._create_images",
+    "ClusterImages": "hk8s.controller.image._cluster",
     "ClusterSecrets": "hk8s.controller._secrets",
     "ClusterStatus": "hk8s.controller._status",
     "Component": "hk8s.controller._reconcile",
@@ -266,18 +266,18 @@ _EXPORTS: dict[str, str] = {
     "Destroyer": "hk8s.controller._destroy",
     "EventKind": "hk8s.controller._report",
     "Executor": "hk8s.controller._executor",
-    "FactoryClient": "hk8s.controller._image_schematic",
+    "FactoryClient": "hk8s.controller.image._schematic",
     "Handler": "hk8s.controller._executor",
     "HealthCheck": "hk8s.controller._health",
     "HealthLimits": "hk8s.controller._health",
     "ClusterProbe": "hk8s.controller._plan_probe",
     "Finding": "hk8s.controller._plan_probe",
     "probe_cluster": "hk8s.controller._plan_probe",
-    "HttpFactoryClient": "hk8s.controller._image_schematic",
-    "ImageBuilds": "hk8s.controller._image_ensure",
-    "ImageDownloadError": "hk8s.controller._image_errors",
-    "ImageTarget": "hk8s.controller._image_spec",
-    "ImageVerifyError": "hk8s.controller._image_errors",
+    "HttpFactoryClient": "hk8s.controller.image._schematic",
+    "ImageBuilds": "hk8s.controller.image._ensure",
+    "ImageDownloadError": "hk8s.controller.image._errors",
+    "ImageTarget": "hk8s.controller.image._spec",
+    "ImageVerifyError": "hk8s.controller.image._errors",
     "InClusterObjects": "hk8s.controller._destroy_k8s",
     "InfraComponent": "hk8s.controller.infra._component",
     "InfraHandlers": "hk8s.controller.infra._apply",
@@ -295,7 +295,7 @@ _EXPORTS: dict[str, str] = {
     "NodeVersions": "hk8s.controller._upgrade_plan",
     "NullReporter": "hk8s.controller._report",
     "ObservedCluster": "hk8s.controller._destroy_plan",
-    "ObservedImages": "hk8s.controller._image_ensure",
+    "ObservedImages": "hk8s.controller.image._ensure",
     "ObservedInfra": "hk8s.controller.infra._diff",
     "Operation": "hk8s.controller._plan",
     "OperationType": "hk8s.controller._plan",
@@ -309,14 +309,14 @@ _EXPORTS: dict[str, str] = {
     "Reconciler": "hk8s.controller._reconcile",
     "RecordingReporter": "hk8s.controller._report",
     "Reporter": "hk8s.controller._report",
-    "RescueUnreachableError": "hk8s.controller._image_errors",
+    "RescueUnreachableError": "hk8s.controller.image._errors",
     "Results": "hk8s.controller._executor",
-    "SNAPSHOT_SELECTOR": "hk8s.controller._image_spec",
-    "SchematicResolver": "hk8s.controller._image_schematic",
+    "SNAPSHOT_SELECTOR": "hk8s.controller.image._spec",
+    "SchematicResolver": "hk8s.controller.image._schematic",
     "ServerRemover": "hk8s.controller._servers_component",
     "ServerStatus": "hk8s.controller._status",
     "ServersComponent": "hk8s.controller._servers_component",
-    "SnapshotBuilder": "hk8s.controller._image_build",
+    "SnapshotBuilder": "hk8s.controller.image._build",
     "StatusPorts": "hk8s.controller._status",
     "UPGRADING_ANNOTATION": "hk8s.controller._releases",
     "UpgradeOptions": "hk8s.controller._upgrade",
@@ -329,7 +329,7 @@ _EXPORTS: dict[str, str] = {
     "alternatives": "hk8s.controller._catalogue",
     "bootstrap_etcd": "hk8s.controller._etcd_members",
     "build_plan": "hk8s.controller._order",
-    "build_site": "hk8s.controller._image_spec",
+    "build_site": "hk8s.controller.image._spec",
     "ccm_load_balancer_owned": "hk8s.controller._destroy_plan",
     "check_adoptable": "hk8s.controller._ownership",
     "check_catalogue": "hk8s.controller._catalogue_check",
@@ -342,7 +342,7 @@ _EXPORTS: dict[str, str] = {
     "clean_in_cluster": "hk8s.controller._destroy_k8s",
     "cluster_endpoint": "hk8s.controller._nodes",
     "cluster_id_label": "hk8s.controller._servers",
-    "cluster_images": "hk8s.controller._create_images",
+    "cluster_images": "hk8s.controller.image._cluster",
     "cluster_labels": "hk8s.controller._ownership",
     "config_hash": "hk8s.controller._nodes",
     "configure_nodes": "hk8s.controller._nodes",
@@ -350,17 +350,17 @@ _EXPORTS: dict[str, str] = {
     "create_cluster": "hk8s.controller._create",
     "csi_volume_owned": "hk8s.controller._destroy_plan",
     "decode_helm_release": "hk8s.controller._status",
-    "default_cache_file": "hk8s.controller._image_schematic",
+    "default_cache_file": "hk8s.controller.image._schematic",
     "desired_infra": "hk8s.controller.infra._desired",
     "desired_servers": "hk8s.controller._servers",
     "diff_infra": "hk8s.controller.infra._diff",
     "diff_servers": "hk8s.controller._servers",
     "enabled_addons": "hk8s.controller._addons",
-    "ensure_images": "hk8s.controller._image_ensure",
+    "ensure_images": "hk8s.controller.image._ensure",
     "ensure_secrets": "hk8s.controller._secrets",
     "execution_waves": "hk8s.controller._order",
     "fetch_kubeconfig": "hk8s.controller._etcd_members",
-    "image_url": "hk8s.controller._image_spec",
+    "image_url": "hk8s.controller.image._spec",
     "implied_dependencies": "hk8s.controller._order",
     "infra_intent": "hk8s.controller.infra._component",
     "install_addons": "hk8s.controller._addons",
@@ -382,7 +382,7 @@ _EXPORTS: dict[str, str] = {
     "pair_nodes": "hk8s.controller._nodes",
     "pending_servers": "hk8s.controller._servers",
     "phase_of": "hk8s.controller._report",
-    "pick_boot_disk": "hk8s.controller._image_disk",
+    "pick_boot_disk": "hk8s.controller.image._disk",
     "placement_group_names": "hk8s.controller.infra._desired",
     "plan_destroy": "hk8s.controller._destroy_plan",
     "plan_upgrade": "hk8s.controller._upgrade_plan",

@@ -5,7 +5,7 @@ The phases, each idempotent (a run that was killed anywhere is finished by the n
 1. secrets: load, or generate before the first server exists (``_secrets``); then
    refuse if a configured node runs other versions than the config: that is an upgrade
    (``_create_skew``);
-2. snapshots per architecture (``_create_images``);
+2. snapshots per architecture (``image._cluster``);
 3. one plan for infra and servers; everything but removals is applied now, concurrently
    (``Reconciler``; ``hk8s plan`` prints the same plan); then Hetzner delete protection as
    ``protection`` says (``_protection``). Servers of the config that are off are powered on;
@@ -33,7 +33,6 @@ import yaml
 from hk8s.controller._addons import install_addons
 from hk8s.controller._backup import converge_backup
 from hk8s.controller._claim import claim_cluster
-from hk8s.controller._create_images import cluster_images
 from hk8s.controller._create_skew import refuse_version_skew
 from hk8s.controller._etcd_members import bootstrap_etcd, fetch_kubeconfig, wait_etcd_members
 from hk8s.controller._health import HealthCheck, wait_healthy
@@ -51,6 +50,7 @@ from hk8s.controller._secrets import ensure_secrets
 from hk8s.controller._servers import CONFIG_HASH_LABEL, server_selector
 from hk8s.controller._servers_component import ServersComponent
 from hk8s.controller._waits import Waiter, together, wait_nodes_ready
+from hk8s.controller.image._cluster import cluster_images
 from hk8s.controller.infra._component import InfraComponent
 from hk8s.errors import (
     ConflictError,
@@ -66,12 +66,12 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from hk8s.config import ClusterConfig
-    from hk8s.controller._create_images import ClusterImages
-    from hk8s.controller._image_ensure import ImageBuilds
     from hk8s.controller._nodes import Node
     from hk8s.controller._plan import Plan
     from hk8s.controller._reconcile import Component
     from hk8s.controller._report import Reporter
+    from hk8s.controller.image._cluster import ClusterImages
+    from hk8s.controller.image._ensure import ImageBuilds
     from hk8s.model import Clock, Timing
     from hk8s.model.resources import PlacementGroup, Server
     from hk8s.pki import SecretsBundle

@@ -24,7 +24,7 @@ from hk8s.controller._destroy_plan import (
     ownership_problem,
     snapshots_to_delete,
 )
-from hk8s.controller._image_spec import build_selector, is_build_resource
+from hk8s.controller.image._spec import build_selector, is_build_resource
 from hk8s.errors import AuthError, Hk8sError
 from hk8s.model.labels import format_selector
 

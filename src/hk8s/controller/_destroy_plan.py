@@ -37,9 +37,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from hk8s.controller._image_spec import BUILD_FOR_LABEL, is_build_resource
 from hk8s.controller._order import build_plan
 from hk8s.controller._plan import Operation, Plan
+from hk8s.controller.image._spec import BUILD_FOR_LABEL, is_build_resource
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -80,7 +80,7 @@ Owner = Literal["hk8s", "ccm", "csi", "snapshot", "build"]
 CCM_SERVICE_UID_LABEL = "hcloud-ccm/service-uid"
 # csi-driver internal/driver/controller.go: labelKeyManagedBy = "managed-by", "csi-driver".
 CSI_SELECTOR = "managed-by=csi-driver"
-# Every snapshot ``hk8s image build`` made (hk8s.controller._image_spec.SNAPSHOT_SELECTOR).
+# Every snapshot ``hk8s image build`` made (hk8s.controller.image._spec.SNAPSHOT_SELECTOR).
 TALOS_SNAPSHOT_LABELS = {"os": "talos", "managed-by": "hk8s"}
 
 # How ``destroy`` lists what it deletes: the order the deletes run in.

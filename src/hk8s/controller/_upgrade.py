@@ -25,15 +25,15 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from hk8s.controller._access import observe_access
-from hk8s.controller._create_images import cluster_images
 from hk8s.controller._health import check_health
-from hk8s.controller._image_ensure import ImageBuilds
 from hk8s.controller._nodes import render_node_configs
 from hk8s.controller._report import NullReporter, ProgressEvent
 from hk8s.controller._upgrade_node import NodeUpgrader
 from hk8s.controller._upgrade_observe import config_for_versions, observe_versions
 from hk8s.controller._upgrade_plan import NodeVersions, Phase, plan_upgrade
 from hk8s.controller._waits import Waiter
+from hk8s.controller.image._cluster import cluster_images
+from hk8s.controller.image._ensure import ImageBuilds
 from hk8s.errors import Hk8sError, PermanentError
 from hk8s.machineconfig import installer_image
 
@@ -43,11 +43,11 @@ if TYPE_CHECKING:
 
     from hk8s.config import ClusterConfig
     from hk8s.controller._access import ClusterAccess
-    from hk8s.controller._create_images import ClusterImages
     from hk8s.controller._health import HealthCheck
     from hk8s.controller._nodes import Node
     from hk8s.controller._report import Reporter
     from hk8s.controller._upgrade_plan import NodeStep, UpgradePlan
+    from hk8s.controller.image._cluster import ClusterImages
     from hk8s.model import Clock, Timing
     from hk8s.pki import SecretsBundle
     from hk8s.providers.hcloud import HcloudPort

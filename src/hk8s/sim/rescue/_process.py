@@ -1,7 +1,7 @@
 """Commands that run other commands: ``bash -c``, ``env`` and ``timeout``, as hk8s uses them.
 
 hk8s wraps every rescue command as ``timeout -k 15 N env LC_ALL=C LANG=C bash --noprofile
---norc -c '<script>'`` (``hk8s.controller._image_commands``). These behave as GNU coreutils
+--norc -c '<script>'`` (``hk8s.controller.image._commands``). These behave as GNU coreutils
 and bash do for that use: ``env`` sets variables for the command it runs (and prints the
 environment without one), ``bash -c`` runs a script in a fresh shell with its own ``set``
 options, ``timeout`` checks its duration and options and runs the command. The simulated

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from hk8s.controller._image_build import _BYTES, _SHA
-from hk8s.controller._image_commands import (
+from hk8s.controller.image._build import _BYTES, _SHA
+from hk8s.controller.image._commands import (
     between_markers,
     discard_command,
     download_command,

@@ -4,7 +4,7 @@ The steps, for one ``ImageTarget`` (``SnapshotBuilder.build``):
 
 1. an ephemeral ed25519 key, registered with Hetzner (labelled with the build id) under the
    target's name: the build's claim, refreshed by a heartbeat while the build runs
-   (``_image_claim``);
+   (``image._claim``);
 2. a small server of the target's architecture from ``debian-12``, not started
    (``start_after_create=false``), labelled ``hk8s/role=image-build,hk8s/build=<id>`` and
    ``hk8s/created=<unix time>``;
@@ -38,13 +38,14 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from hk8s.controller._image_claim import (
+from hk8s.controller._report import NullReporter, ProgressEvent
+from hk8s.controller.image._claim import (
     HEARTBEAT_LABEL,
     ClaimHeartbeat,
     ClaimLost,
     beat_value,
 )
-from hk8s.controller._image_commands import (
+from hk8s.controller.image._commands import (
     between_markers,
     discard_command,
     download_command,
@@ -53,14 +54,13 @@ from hk8s.controller._image_commands import (
     verify_command,
     write_command,
 )
-from hk8s.controller._image_disk import find_boot_disk
-from hk8s.controller._image_errors import (
+from hk8s.controller.image._disk import find_boot_disk
+from hk8s.controller.image._errors import (
     ImageDownloadError,
     ImageVerifyError,
     RescueUnreachableError,
 )
-from hk8s.controller._image_spec import BUILD_ID_LABEL, build_labels, image_url
-from hk8s.controller._report import NullReporter, ProgressEvent
+from hk8s.controller.image._spec import BUILD_ID_LABEL, build_labels, image_url
 from hk8s.errors import (
     ActionFailedError,
     ConflictError,
@@ -74,8 +74,8 @@ from hk8s.model.resources import ServerSpec, SSHKeySpec
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 
-    from hk8s.controller._image_spec import ImageTarget
     from hk8s.controller._report import EventKind, Reporter
+    from hk8s.controller.image._spec import ImageTarget
     from hk8s.model.clock import Clock
     from hk8s.model.resources import Image, SSHKey
     from hk8s.model.timing import Timing
@@ -181,7 +181,7 @@ class SnapshotBuilder:
         replaces: frozenset[int],
     ) -> Image:
         """Claim the target, then build while the claim's heartbeat runs beside the build: a
-        lost claim (``ClaimLost``) cancels the build (``_image_claim``)."""
+        lost claim (``ClaimLost``) cancels the build (``image._claim``)."""
         name = f"hk8s-build-{target.arch}-{build_id}"
         labels = build_labels(build_id, target.arch, self._wall(), site.cluster)
         key = self._key_factory(name)

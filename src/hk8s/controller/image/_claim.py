@@ -1,7 +1,7 @@
 """The liveness of an image build's claim: the owner's heartbeat, and a waiter's staleness rule.
 
 A build claims its snapshot target by registering the SSH key named ``hk8s-build-<target>``
-(Hetzner names are unique; ``_image_build``). A run killed mid-build (SIGKILL, a CI timeout)
+(Hetzner names are unique; ``image._build``). A run killed mid-build (SIGKILL, a CI timeout)
 cannot delete its key, and a waiting run used to respect the claim until it was an hour old.
 
 The owner now refreshes the claim while it lives: every ``Timing.claim_heartbeat_interval``

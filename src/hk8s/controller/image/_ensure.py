@@ -26,22 +26,24 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from hk8s.controller._executor import Executor
-from hk8s.controller._image_build import (
+from hk8s.controller._plan import Operation, Plan
+from hk8s.controller._report import NullReporter, ProgressEvent
+from hk8s.controller.image._build import (
     BuildClaimed,
     BuildSite,
     SnapshotBuilder,
     claim_key_name,
     ignore_missing,
 )
-from hk8s.controller._image_claim import (
+from hk8s.controller.image._claim import (
     HEARTBEAT_LABEL,
     STALE_BEATS,
     ClaimLost,
     ClaimWatch,
     take_over,
 )
-from hk8s.controller._image_schematic import SchematicResolver
-from hk8s.controller._image_spec import (
+from hk8s.controller.image._schematic import SchematicResolver
+from hk8s.controller.image._spec import (
     ARCHITECTURES,
     BUILD_ID_LABEL,
     CREATED_LABEL,
@@ -52,8 +54,6 @@ from hk8s.controller._image_spec import (
     is_build_resource,
     needed_architectures,
 )
-from hk8s.controller._plan import Operation, Plan
-from hk8s.controller._report import NullReporter, ProgressEvent
 from hk8s.errors import ConflictError, NotFoundError
 from hk8s.model.clock import SystemClock
 from hk8s.model.labels import format_selector, sanitize_label_value
@@ -65,8 +65,8 @@ if TYPE_CHECKING:
 
     from hk8s.config import ClusterConfig
     from hk8s.controller._executor import Results
-    from hk8s.controller._image_spec import Arch
     from hk8s.controller._report import EventKind, Reporter
+    from hk8s.controller.image._spec import Arch
     from hk8s.model.clock import Clock
     from hk8s.model.resources import ServerType
     from hk8s.providers.hcloud import HcloudPort
@@ -251,7 +251,7 @@ class ImageBuilds:
         self, claimed: BuildClaimed, replaces: frozenset[int] = frozenset()
     ) -> Image | None:
         """The snapshot another run is building, once available; None if that build ended
-        without one or its claim went stale (``_image_claim``): then the stale claim and its
+        without one or its claim went stale (``image._claim``): then the stale claim and its
         build server are deleted, and the caller claims anew."""
         target = claimed.target
         name = claim_key_name(target)

@@ -5,7 +5,7 @@ A Hetzner cloud server has one system disk (``/dev/sda``; attached volumes come 
 of size 0. So: the whole, writable, non-removable disks with a size; ``sda`` if it is one of
 them, else the first. util-linux prints ``ro``/``rm`` as booleans since 2.33 and as
 ``"0"``/``"1"`` before, sizes as numbers or strings, and omits ``path`` in old versions; all are
-accepted. The command runs under bash with a C locale (``_image_commands``) and its output is
+accepted. The command runs under bash with a C locale (``image._commands``) and its output is
 read between markers, so a login shell's chatter cannot spoil the JSON.
 
 >>> pick_boot_disk('{"blockdevices": [{"name": "sda", "type": "disk", "size": 9}]}')
@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from hk8s.controller._image_commands import LSBLK, between_markers, marked, remote
-from hk8s.controller._image_errors import BootDiskNotFoundError
+from hk8s.controller.image._commands import LSBLK, between_markers, marked, remote
+from hk8s.controller.image._errors import BootDiskNotFoundError
 
 if TYPE_CHECKING:
     from hk8s.providers.ssh import RemoteShell

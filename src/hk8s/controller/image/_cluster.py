@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hk8s.controller._image_ensure import ImageBuilds
+from hk8s.controller.image._ensure import ImageBuilds
 from hk8s.errors import NotFoundError
 
 if TYPE_CHECKING:
