@@ -21,7 +21,6 @@ import yaml
 
 from hk8s.controller._addons_plan import read_deployed_charts
 from hk8s.controller._claim import claim_name
-from hk8s.controller._destroy_observe import observe_cluster
 from hk8s.controller._doctor_checks import (
     Problem,
     backup_problems,
@@ -35,6 +34,7 @@ from hk8s.controller._doctor_checks import (
     talosconfig_certificates,
     version_problems,
 )
+from hk8s.controller._inventory import observe_cluster
 from hk8s.controller._servers import desired_servers
 from hk8s.controller.infra._component import infra_intent
 from hk8s.controller.infra._desired import desired_infra

@@ -4,7 +4,7 @@ Six lists by ``cluster=<name>,managed-by=hk8s``, one for CCM load balancers (by 
 CCM sets), one for CSI volumes, and with ``--images`` three more (hk8s' Talos snapshots,
 cluster-labelled snapshots, and every server of the project, to see which snapshots other
 clusters still use). The rules that decide what belongs to the cluster are the pure
-functions of ``_destroy_plan``.
+functions of ``destroy._plan``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from hk8s.controller._destroy_plan import (
+from hk8s.controller.destroy._plan import (
     CCM_SERVICE_UID_LABEL,
     CSI_SELECTOR,
     TALOS_SNAPSHOT_LABELS,
@@ -31,7 +31,7 @@ from hk8s.model.labels import format_selector
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from hk8s.controller._destroy_plan import KeptImage
+    from hk8s.controller.destroy._plan import KeptImage
     from hk8s.model.resources import Image, Volume
     from hk8s.providers.hcloud import HcloudPort
 

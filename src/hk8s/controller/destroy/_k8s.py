@@ -5,7 +5,7 @@ Service goes (its finalizer ``service.kubernetes.io/load-balancer-cleanup`` hold
 until then); the Hetzner CSI driver deletes the volume of a PersistentVolume whose claim is
 deleted under reclaim policy ``Delete``. Deleting Services and claims while the cluster still
 runs lets them do that, with the credentials and knowledge they have. What is left after the
-timeout is reported; the Hetzner side is then cleaned by label (``_destroy_plan``).
+timeout is reported; the Hetzner side is then cleaned by label (``destroy._plan``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hk8s.controller._destroy_observe import KubeFacts
+from hk8s.controller._inventory import KubeFacts
 from hk8s.controller._report import NullReporter, ProgressEvent, Reporter
 from hk8s.errors import Hk8sError, NotFoundError
 

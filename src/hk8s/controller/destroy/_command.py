@@ -1,7 +1,7 @@
 """``hk8s destroy``: observe what the cluster owns, show the plan, delete it, verify.
 
 ``Destroyer.plan()`` touches nothing (``hk8s plan --destroy`` stops there); ``run(plan)``
-first lets the cluster delete its CCM load balancers and CSI volumes (``_destroy_k8s``), then
+first lets the cluster delete its CCM load balancers and CSI volumes (``destroy._k8s``), then
 executes the very plan that was shown through the ``Executor`` (its handlers re-check each
 resource, so things the CCM removed meanwhile are simply "already gone"), and finally looks
 again: whatever still carries the cluster's labels (a server a concurrent run created, a
@@ -20,17 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hk8s.controller._destroy_apply import DELETED, DestroyHalt, DestroyHandlers
-from hk8s.controller._destroy_k8s import (
+from hk8s.controller._executor import Executor
+from hk8s.controller._inventory import KubeFacts, observe_cluster
+from hk8s.controller._report import NullReporter, ProgressEvent, Reporter
+from hk8s.controller.destroy._apply import DELETED, DestroyHalt, DestroyHandlers
+from hk8s.controller.destroy._k8s import (
     InClusterObjects,
     clean_in_cluster,
     kube_reachable,
     observe_in_cluster,
 )
-from hk8s.controller._destroy_observe import KubeFacts, observe_cluster
-from hk8s.controller._destroy_plan import ObservedCluster, blocked, plan_destroy
-from hk8s.controller._executor import Executor
-from hk8s.controller._report import NullReporter, ProgressEvent, Reporter
+from hk8s.controller.destroy._plan import ObservedCluster, blocked, plan_destroy
 from hk8s.errors import ConflictError, Hk8sError, OperationsFailedError, ProtectionError
 
 if TYPE_CHECKING:
