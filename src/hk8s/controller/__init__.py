@@ -125,24 +125,6 @@ if TYPE_CHECKING:
         decode_helm_release,
         observe_status,
     )
-    from hk8s.controller._upgrade import (
-        UpgradeOptions,
-        UpgradePorts,
-        UpgradeResult,
-        roll_out,
-        upgrade_cluster,
-    )
-    from hk8s.controller._upgrade_node import NodeUpgrader, cordon_object
-    from hk8s.controller._upgrade_plan import (
-        NodeStep,
-        NodeVersions,
-        UpgradePlan,
-        check_kubernetes_path,
-        check_talos_path,
-        check_talos_supports,
-        plan_upgrade,
-        upgrade_order,
-    )
     from hk8s.controller._waits import Waiter
     from hk8s.controller.destroy._apply import DestroyHalt, DestroyHandlers
     from hk8s.controller.destroy._command import (
@@ -211,6 +193,24 @@ if TYPE_CHECKING:
         resolve_sources,
     )
     from hk8s.controller.infra._diff import ObservedInfra, diff_infra, observe_infra
+    from hk8s.controller.upgrade._command import (
+        UpgradeOptions,
+        UpgradePorts,
+        UpgradeResult,
+        roll_out,
+        upgrade_cluster,
+    )
+    from hk8s.controller.upgrade._node import NodeUpgrader, cordon_object
+    from hk8s.controller.upgrade._plan import (
+        NodeStep,
+        NodeVersions,
+        UpgradePlan,
+        check_kubernetes_path,
+        check_talos_path,
+        check_talos_supports,
+        plan_upgrade,
+        upgrade_order,
+    )
 
 # Name -> the module that defines it, imported on first use (PEP 562): `hk8s plan` needs the
 # reconciler and the infra and servers components, not the Kubernetes client and the Talos
@@ -290,9 +290,9 @@ _EXPORTS: dict[str, str] = {
     "LoadBalancerIntent": "hk8s.controller.infra._desired",
     "Node": "hk8s.controller._servers",
     "NodeRemover": "hk8s.controller._scale",
-    "NodeStep": "hk8s.controller._upgrade_plan",
-    "NodeUpgrader": "hk8s.controller._upgrade_node",
-    "NodeVersions": "hk8s.controller._upgrade_plan",
+    "NodeStep": "hk8s.controller.upgrade._plan",
+    "NodeUpgrader": "hk8s.controller.upgrade._node",
+    "NodeVersions": "hk8s.controller.upgrade._plan",
     "NullReporter": "hk8s.controller._report",
     "ObservedCluster": "hk8s.controller.destroy._plan",
     "ObservedImages": "hk8s.controller.image._ensure",
@@ -319,10 +319,10 @@ _EXPORTS: dict[str, str] = {
     "SnapshotBuilder": "hk8s.controller.image._build",
     "StatusPorts": "hk8s.controller._status",
     "UPGRADING_ANNOTATION": "hk8s.controller._releases",
-    "UpgradeOptions": "hk8s.controller._upgrade",
-    "UpgradePlan": "hk8s.controller._upgrade_plan",
-    "UpgradePorts": "hk8s.controller._upgrade",
-    "UpgradeResult": "hk8s.controller._upgrade",
+    "UpgradeOptions": "hk8s.controller.upgrade._command",
+    "UpgradePlan": "hk8s.controller.upgrade._plan",
+    "UpgradePorts": "hk8s.controller.upgrade._command",
+    "UpgradeResult": "hk8s.controller.upgrade._command",
     "Verdict": "hk8s.controller._catalogue",
     "Waiter": "hk8s.controller._waits",
     "add_implied_dependencies": "hk8s.controller._order",
@@ -335,10 +335,10 @@ _EXPORTS: dict[str, str] = {
     "check_catalogue": "hk8s.controller._catalogue_check",
     "check_endpoint_kept": "hk8s.controller._create",
     "check_health": "hk8s.controller._health",
-    "check_kubernetes_path": "hk8s.controller._upgrade_plan",
+    "check_kubernetes_path": "hk8s.controller.upgrade._plan",
     "check_secrets_owner": "hk8s.controller._secrets",
-    "check_talos_path": "hk8s.controller._upgrade_plan",
-    "check_talos_supports": "hk8s.controller._upgrade_plan",
+    "check_talos_path": "hk8s.controller.upgrade._plan",
+    "check_talos_supports": "hk8s.controller.upgrade._plan",
     "clean_in_cluster": "hk8s.controller.destroy._k8s",
     "cluster_endpoint": "hk8s.controller._nodes",
     "cluster_id_label": "hk8s.controller._servers",
@@ -346,7 +346,7 @@ _EXPORTS: dict[str, str] = {
     "cluster_labels": "hk8s.controller._ownership",
     "config_hash": "hk8s.controller._nodes",
     "configure_nodes": "hk8s.controller._nodes",
-    "cordon_object": "hk8s.controller._upgrade_node",
+    "cordon_object": "hk8s.controller.upgrade._node",
     "create_cluster": "hk8s.controller._create",
     "csi_volume_owned": "hk8s.controller.destroy._plan",
     "decode_helm_release": "hk8s.controller._status",
@@ -385,14 +385,14 @@ _EXPORTS: dict[str, str] = {
     "pick_boot_disk": "hk8s.controller.image._disk",
     "placement_group_names": "hk8s.controller.infra._desired",
     "plan_destroy": "hk8s.controller.destroy._plan",
-    "plan_upgrade": "hk8s.controller._upgrade_plan",
+    "plan_upgrade": "hk8s.controller.upgrade._plan",
     "purge_local_files": "hk8s.controller.destroy._command",
     "quorum_after_removal": "hk8s.controller._scale",
     "read_catalogue": "hk8s.controller._catalogue_check",
     "removal_order": "hk8s.controller._servers",
     "render_node_configs": "hk8s.controller._nodes",
     "resolve_sources": "hk8s.controller.infra._desired",
-    "roll_out": "hk8s.controller._upgrade",
+    "roll_out": "hk8s.controller.upgrade._command",
     "server_index": "hk8s.controller._servers",
     "server_selector": "hk8s.controller._servers",
     "snapshots_to_delete": "hk8s.controller.destroy._plan",
@@ -400,8 +400,8 @@ _EXPORTS: dict[str, str] = {
     "split_removals": "hk8s.controller._scale",
     "static_pod_versions": "hk8s.controller._releases",
     "successor": "hk8s.controller._catalogue",
-    "upgrade_cluster": "hk8s.controller._upgrade",
-    "upgrade_order": "hk8s.controller._upgrade_plan",
+    "upgrade_cluster": "hk8s.controller.upgrade._command",
+    "upgrade_order": "hk8s.controller.upgrade._plan",
     "wait_etcd_members": "hk8s.controller._etcd_members",
     "wait_healthy": "hk8s.controller._health",
 }

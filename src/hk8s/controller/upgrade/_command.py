@@ -2,12 +2,12 @@
 
 1. observe: the nodes (by label), what each runs (Talos ``Version``, the Node's kubelet
    version, the control-plane pods' images) and whether its machine config is current;
-2. plan (``_upgrade_plan``): refuse bad paths before touching anything; ``--dry-run`` stops
+2. plan (``upgrade._plan``): refuse bad paths before touching anything; ``--dry-run`` stops
    here and prints the plan;
 3. preflight: the cluster is healthy (etcd, services, nodes Ready, control-plane pods);
 4. Talos: the snapshot of the new release exists (so nodes created later boot it), then
    control planes one at a time, then workers (``parallel`` at a time), each gated on health
-   (``_upgrade_node``);
+   (``upgrade._node``);
 5. Kubernetes: machine configs with the new version, control planes one at a time, then
    workers, each gated on health;
 6. the health gate again (a node the operator cordoned is shown, not waited for).
@@ -28,12 +28,12 @@ from hk8s.controller._access import observe_access
 from hk8s.controller._health import check_health
 from hk8s.controller._nodes import render_node_configs
 from hk8s.controller._report import NullReporter, ProgressEvent
-from hk8s.controller._upgrade_node import NodeUpgrader
-from hk8s.controller._upgrade_observe import config_for_versions, observe_versions
-from hk8s.controller._upgrade_plan import NodeVersions, Phase, plan_upgrade
 from hk8s.controller._waits import Waiter
 from hk8s.controller.image._cluster import cluster_images
 from hk8s.controller.image._ensure import ImageBuilds
+from hk8s.controller.upgrade._node import NodeUpgrader
+from hk8s.controller.upgrade._observe import config_for_versions, observe_versions
+from hk8s.controller.upgrade._plan import NodeVersions, Phase, plan_upgrade
 from hk8s.errors import Hk8sError, PermanentError
 from hk8s.machineconfig import installer_image
 
@@ -46,8 +46,8 @@ if TYPE_CHECKING:
     from hk8s.controller._health import HealthCheck
     from hk8s.controller._nodes import Node
     from hk8s.controller._report import Reporter
-    from hk8s.controller._upgrade_plan import NodeStep, UpgradePlan
     from hk8s.controller.image._cluster import ClusterImages
+    from hk8s.controller.upgrade._plan import NodeStep, UpgradePlan
     from hk8s.model import Clock, Timing
     from hk8s.pki import SecretsBundle
     from hk8s.providers.hcloud import HcloudPort

@@ -18,7 +18,7 @@ from hk8s.controller._releases import (
     talos_tag,
 )
 from hk8s.controller._servers import CONFIG_HASH_LABEL
-from hk8s.controller._upgrade_plan import NodeVersions
+from hk8s.controller.upgrade._plan import NodeVersions
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
