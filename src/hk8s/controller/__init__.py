@@ -34,13 +34,6 @@ if TYPE_CHECKING:
         judge_config,
         read_catalogue,
     )
-    from hk8s.controller._create import (
-        CreateOptions,
-        CreatePorts,
-        CreateResult,
-        check_endpoint_kept,
-        create_cluster,
-    )
     from hk8s.controller._doctor import CHECKS, DoctorFiles, DoctorReport, DoctorTalosPort, diagnose
     from hk8s.controller._doctor_checks import Problem
     from hk8s.controller._etcd_members import bootstrap_etcd, fetch_kubeconfig, wait_etcd_members
@@ -126,6 +119,13 @@ if TYPE_CHECKING:
         observe_status,
     )
     from hk8s.controller._waits import Waiter
+    from hk8s.controller.create._command import (
+        CreateOptions,
+        CreatePorts,
+        CreateResult,
+        check_endpoint_kept,
+        create_cluster,
+    )
     from hk8s.controller.destroy._apply import DestroyHalt, DestroyHandlers
     from hk8s.controller.destroy._command import (
         LOCAL_FILES,
@@ -253,9 +253,9 @@ _EXPORTS: dict[str, str] = {
     "ClusterSecrets": "hk8s.controller._secrets",
     "ClusterStatus": "hk8s.controller._status",
     "Component": "hk8s.controller._reconcile",
-    "CreateOptions": "hk8s.controller._create",
-    "CreatePorts": "hk8s.controller._create",
-    "CreateResult": "hk8s.controller._create",
+    "CreateOptions": "hk8s.controller.create._command",
+    "CreatePorts": "hk8s.controller.create._command",
+    "CreateResult": "hk8s.controller.create._command",
     "DESTROY_ORDER": "hk8s.controller.destroy._plan",
     "DesiredInfra": "hk8s.controller.infra._desired",
     "DesiredServer": "hk8s.controller._servers",
@@ -333,7 +333,7 @@ _EXPORTS: dict[str, str] = {
     "ccm_load_balancer_owned": "hk8s.controller.destroy._plan",
     "check_adoptable": "hk8s.controller._ownership",
     "check_catalogue": "hk8s.controller._catalogue_check",
-    "check_endpoint_kept": "hk8s.controller._create",
+    "check_endpoint_kept": "hk8s.controller.create._command",
     "check_health": "hk8s.controller._health",
     "check_kubernetes_path": "hk8s.controller.upgrade._plan",
     "check_secrets_owner": "hk8s.controller._secrets",
@@ -347,7 +347,7 @@ _EXPORTS: dict[str, str] = {
     "config_hash": "hk8s.controller._nodes",
     "configure_nodes": "hk8s.controller._nodes",
     "cordon_object": "hk8s.controller.upgrade._node",
-    "create_cluster": "hk8s.controller._create",
+    "create_cluster": "hk8s.controller.create._command",
     "csi_volume_owned": "hk8s.controller.destroy._plan",
     "decode_helm_release": "hk8s.controller._status",
     "default_cache_file": "hk8s.controller.image._schematic",

@@ -6,7 +6,7 @@ from typing import Any
 
 from hk8s.config import parse_config
 from hk8s.controller import RecordingReporter
-from hk8s.controller._protection import converge_delete_protection
+from hk8s.controller.create._protection import converge_delete_protection
 from hk8s.model.resources import (
     FirewallSpec,
     LoadBalancerSpec,

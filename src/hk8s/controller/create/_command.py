@@ -4,11 +4,11 @@ The phases, each idempotent (a run that was killed anywhere is finished by the n
 
 1. secrets: load, or generate before the first server exists (``_secrets``); then
    refuse if a configured node runs other versions than the config: that is an upgrade
-   (``_create_skew``);
+   (``create._skew``);
 2. snapshots per architecture (``image._cluster``);
 3. one plan for infra and servers; everything but removals is applied now, concurrently
    (``Reconciler``; ``hk8s plan`` prints the same plan); then Hetzner delete protection as
-   ``protection`` says (``_protection``). Servers of the config that are off are powered on;
+   ``protection`` says (``create._protection``). Servers of the config that are off are powered on;
    a server Hetzner never finishes starting is left out of the later phases (where safety
    allows: etcd needs one control plane) and named at the end, exit 1, for a re-run to finish;
 4. machine configs to new and changed nodes (``_nodes``), and meanwhile
@@ -33,7 +33,6 @@ import yaml
 from hk8s.controller._addons import install_addons
 from hk8s.controller._backup import converge_backup
 from hk8s.controller._claim import claim_cluster
-from hk8s.controller._create_skew import refuse_version_skew
 from hk8s.controller._etcd_members import bootstrap_etcd, fetch_kubeconfig, wait_etcd_members
 from hk8s.controller._health import HealthCheck, wait_healthy
 from hk8s.controller._nodes import (
@@ -42,7 +41,6 @@ from hk8s.controller._nodes import (
     pair_nodes,
     render_node_configs,
 )
-from hk8s.controller._protection import converge_delete_protection
 from hk8s.controller._reconcile import Reconciler
 from hk8s.controller._report import NullReporter, ProgressEvent
 from hk8s.controller._scale import NodeRemover, split_removals
@@ -50,6 +48,8 @@ from hk8s.controller._secrets import ensure_secrets
 from hk8s.controller._servers import CONFIG_HASH_LABEL, server_selector
 from hk8s.controller._servers_component import ServersComponent
 from hk8s.controller._waits import Waiter, together, wait_nodes_ready
+from hk8s.controller.create._protection import converge_delete_protection
+from hk8s.controller.create._skew import refuse_version_skew
 from hk8s.controller.image._cluster import cluster_images
 from hk8s.controller.infra._component import InfraComponent
 from hk8s.errors import (
