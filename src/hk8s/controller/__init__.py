@@ -34,21 +34,7 @@ if TYPE_CHECKING:
         judge_config,
         read_catalogue,
     )
-    from hk8s.controller._doctor import CHECKS, DoctorFiles, DoctorReport, DoctorTalosPort, diagnose
-    from hk8s.controller._doctor_checks import Problem
     from hk8s.controller._etcd_members import bootstrap_etcd, fetch_kubeconfig, wait_etcd_members
-    from hk8s.controller._etcd_restore import (
-        EtcdRestorePort,
-        RestoreResult,
-        restore_etcd,
-        verify_snapshot,
-    )
-    from hk8s.controller._etcd_snapshot import (
-        EtcdSnapshotPort,
-        SnapshotResult,
-        pick_snapshot_source,
-        take_snapshot,
-    )
     from hk8s.controller._executor import Executor, Handler, Results
     from hk8s.controller._health import (
         CONTROL_PLANE_PODS,
@@ -58,7 +44,6 @@ if TYPE_CHECKING:
         wait_healthy,
     )
     from hk8s.controller._inventory import KubeFacts, observe_cluster
-    from hk8s.controller._node_ops import NodeAction, NodeOps, quorum_refusal
     from hk8s.controller._nodes import (
         ClusterEndpoint,
         cluster_endpoint,
@@ -111,13 +96,6 @@ if TYPE_CHECKING:
         server_selector,
     )
     from hk8s.controller._servers_component import ServerRemover, ServersComponent
-    from hk8s.controller._status import (
-        ClusterStatus,
-        ServerStatus,
-        StatusPorts,
-        decode_helm_release,
-        observe_status,
-    )
     from hk8s.controller._waits import Waiter
     from hk8s.controller.create._command import (
         CreateOptions,
@@ -152,6 +130,26 @@ if TYPE_CHECKING:
         ownership_problem,
         plan_destroy,
         snapshots_to_delete,
+    )
+    from hk8s.controller.doctor._checks import Problem
+    from hk8s.controller.doctor._command import (
+        CHECKS,
+        DoctorFiles,
+        DoctorReport,
+        DoctorTalosPort,
+        diagnose,
+    )
+    from hk8s.controller.etcd._restore import (
+        EtcdRestorePort,
+        RestoreResult,
+        restore_etcd,
+        verify_snapshot,
+    )
+    from hk8s.controller.etcd._snapshot import (
+        EtcdSnapshotPort,
+        SnapshotResult,
+        pick_snapshot_source,
+        take_snapshot,
     )
     from hk8s.controller.image._build import BuildSite, SnapshotBuilder
     from hk8s.controller.image._cluster import ClusterImages, cluster_images
@@ -193,6 +191,14 @@ if TYPE_CHECKING:
         resolve_sources,
     )
     from hk8s.controller.infra._diff import ObservedInfra, diff_infra, observe_infra
+    from hk8s.controller.node._ops import NodeAction, NodeOps, quorum_refusal
+    from hk8s.controller.status._observe import (
+        ClusterStatus,
+        ServerStatus,
+        StatusPorts,
+        decode_helm_release,
+        observe_status,
+    )
     from hk8s.controller.upgrade._command import (
         UpgradeOptions,
         UpgradePorts,
@@ -216,23 +222,23 @@ if TYPE_CHECKING:
 # reconciler and the infra and servers components, not the Kubernetes client and the Talos
 # stubs that create, upgrade and destroy pull in (tests/unit/cli/test_startup.py).
 _EXPORTS: dict[str, str] = {
-    "CHECKS": "hk8s.controller._doctor",
-    "DoctorFiles": "hk8s.controller._doctor",
-    "DoctorReport": "hk8s.controller._doctor",
-    "DoctorTalosPort": "hk8s.controller._doctor",
-    "EtcdRestorePort": "hk8s.controller._etcd_restore",
-    "EtcdSnapshotPort": "hk8s.controller._etcd_snapshot",
-    "NodeAction": "hk8s.controller._node_ops",
-    "NodeOps": "hk8s.controller._node_ops",
-    "Problem": "hk8s.controller._doctor_checks",
-    "RestoreResult": "hk8s.controller._etcd_restore",
-    "SnapshotResult": "hk8s.controller._etcd_snapshot",
-    "diagnose": "hk8s.controller._doctor",
-    "pick_snapshot_source": "hk8s.controller._etcd_snapshot",
-    "quorum_refusal": "hk8s.controller._node_ops",
-    "restore_etcd": "hk8s.controller._etcd_restore",
-    "take_snapshot": "hk8s.controller._etcd_snapshot",
-    "verify_snapshot": "hk8s.controller._etcd_restore",
+    "CHECKS": "hk8s.controller.doctor._command",
+    "DoctorFiles": "hk8s.controller.doctor._command",
+    "DoctorReport": "hk8s.controller.doctor._command",
+    "DoctorTalosPort": "hk8s.controller.doctor._command",
+    "EtcdRestorePort": "hk8s.controller.etcd._restore",
+    "EtcdSnapshotPort": "hk8s.controller.etcd._snapshot",
+    "NodeAction": "hk8s.controller.node._ops",
+    "NodeOps": "hk8s.controller.node._ops",
+    "Problem": "hk8s.controller.doctor._checks",
+    "RestoreResult": "hk8s.controller.etcd._restore",
+    "SnapshotResult": "hk8s.controller.etcd._snapshot",
+    "diagnose": "hk8s.controller.doctor._command",
+    "pick_snapshot_source": "hk8s.controller.etcd._snapshot",
+    "quorum_refusal": "hk8s.controller.node._ops",
+    "restore_etcd": "hk8s.controller.etcd._restore",
+    "take_snapshot": "hk8s.controller.etcd._snapshot",
+    "verify_snapshot": "hk8s.controller.etcd._restore",
     "AddonsComponent": "hk8s.controller._addons_plan",
     "backup_operations": "hk8s.controller._backup",
     "converge_backup": "hk8s.controller._backup",
@@ -251,7 +257,7 @@ _EXPORTS: dict[str, str] = {
     "ClusterEndpoint": "hk8s.controller._nodes",
     "ClusterImages": "hk8s.controller.image._cluster",
     "ClusterSecrets": "hk8s.controller._secrets",
-    "ClusterStatus": "hk8s.controller._status",
+    "ClusterStatus": "hk8s.controller.status._observe",
     "Component": "hk8s.controller._reconcile",
     "CreateOptions": "hk8s.controller.create._command",
     "CreatePorts": "hk8s.controller.create._command",
@@ -314,10 +320,10 @@ _EXPORTS: dict[str, str] = {
     "SNAPSHOT_SELECTOR": "hk8s.controller.image._spec",
     "SchematicResolver": "hk8s.controller.image._schematic",
     "ServerRemover": "hk8s.controller._servers_component",
-    "ServerStatus": "hk8s.controller._status",
+    "ServerStatus": "hk8s.controller.status._observe",
     "ServersComponent": "hk8s.controller._servers_component",
     "SnapshotBuilder": "hk8s.controller.image._build",
-    "StatusPorts": "hk8s.controller._status",
+    "StatusPorts": "hk8s.controller.status._observe",
     "UPGRADING_ANNOTATION": "hk8s.controller._releases",
     "UpgradeOptions": "hk8s.controller.upgrade._command",
     "UpgradePlan": "hk8s.controller.upgrade._plan",
@@ -349,7 +355,7 @@ _EXPORTS: dict[str, str] = {
     "cordon_object": "hk8s.controller.upgrade._node",
     "create_cluster": "hk8s.controller.create._command",
     "csi_volume_owned": "hk8s.controller.destroy._plan",
-    "decode_helm_release": "hk8s.controller._status",
+    "decode_helm_release": "hk8s.controller.status._observe",
     "default_cache_file": "hk8s.controller.image._schematic",
     "desired_infra": "hk8s.controller.infra._desired",
     "desired_servers": "hk8s.controller._servers",
@@ -376,7 +382,7 @@ _EXPORTS: dict[str, str] = {
     "observe_endpoint": "hk8s.controller._nodes",
     "observe_in_cluster": "hk8s.controller.destroy._k8s",
     "observe_infra": "hk8s.controller.infra._diff",
-    "observe_status": "hk8s.controller._status",
+    "observe_status": "hk8s.controller.status._observe",
     "owner_selector": "hk8s.controller.destroy._plan",
     "ownership_problem": "hk8s.controller.destroy._plan",
     "pair_nodes": "hk8s.controller._nodes",

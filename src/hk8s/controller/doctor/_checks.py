@@ -1,7 +1,7 @@
 """The checks of ``hk8s doctor``, as pure functions of what was observed.
 
 Each returns the ``Problem``s it found, each naming its subject and the fix, so one broken
-thing is reported once, by the check that owns it. ``_doctor`` gathers the observations.
+thing is reported once, by the check that owns it. ``doctor._command`` gathers the observations.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ With ``backup:``, the backup CronJob must exist and a backup must have succeeded
 last two scheduled times. It changes nothing anywhere: it reads the Hetzner project (by label),
 asks each node's Talos API for its version and etcd status, the Kubernetes API for its Nodes,
 and the local files (secrets.yaml, talosconfig, kubeconfig) for their certificates. Every
-problem names its subject and the fix (``_doctor_checks``). A part that cannot be reached is
+problem names its subject and the fix (``doctor._checks``). A part that cannot be reached is
 itself a problem of the check that needed it; the other checks still run.
 
     report = await diagnose(hcloud, talos, kube, access, files, my_ip=ip, now=now)
@@ -21,7 +21,9 @@ import yaml
 
 from hk8s.controller._addons_plan import read_deployed_charts
 from hk8s.controller._claim import claim_name
-from hk8s.controller._doctor_checks import (
+from hk8s.controller._inventory import observe_cluster
+from hk8s.controller._servers import desired_servers
+from hk8s.controller.doctor._checks import (
     Problem,
     backup_problems,
     certificate_problems,
@@ -34,8 +36,6 @@ from hk8s.controller._doctor_checks import (
     talosconfig_certificates,
     version_problems,
 )
-from hk8s.controller._inventory import observe_cluster
-from hk8s.controller._servers import desired_servers
 from hk8s.controller.infra._component import infra_intent
 from hk8s.controller.infra._desired import desired_infra
 from hk8s.errors import Hk8sError
