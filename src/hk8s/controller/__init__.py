@@ -43,7 +43,7 @@ if TYPE_CHECKING:
         check_health,
         wait_healthy,
     )
-    from hk8s.controller._inventory import KubeFacts, observe_cluster
+    from hk8s.controller._inventory import KubeFacts, ObservedCluster, observe_cluster
     from hk8s.controller._nodes import (
         ClusterEndpoint,
         cluster_endpoint,
@@ -61,7 +61,18 @@ if TYPE_CHECKING:
         implied_dependencies,
         sort_operations,
     )
-    from hk8s.controller._ownership import PLACEMENT_GROUP_SIZE, check_adoptable, cluster_labels
+    from hk8s.controller._ownership import (
+        CCM_SERVICE_UID_LABEL,
+        PLACEMENT_GROUP_SIZE,
+        KeptImage,
+        ccm_load_balancer_owned,
+        check_adoptable,
+        cluster_labels,
+        csi_volume_owned,
+        owner_selector,
+        ownership_problem,
+        snapshots_to_delete,
+    )
     from hk8s.controller._plan import KIND_ORDER, Change, Operation, OperationType, Plan
     from hk8s.controller._plan_probe import ClusterProbe, Finding, probe_cluster
     from hk8s.controller._reconcile import Component, Reconciler
@@ -119,18 +130,7 @@ if TYPE_CHECKING:
         kubeconfig_cluster,
         observe_in_cluster,
     )
-    from hk8s.controller.destroy._plan import (
-        CCM_SERVICE_UID_LABEL,
-        DESTROY_ORDER,
-        KeptImage,
-        ObservedCluster,
-        ccm_load_balancer_owned,
-        csi_volume_owned,
-        owner_selector,
-        ownership_problem,
-        plan_destroy,
-        snapshots_to_delete,
-    )
+    from hk8s.controller.destroy._plan import DESTROY_ORDER, plan_destroy
     from hk8s.controller.doctor._checks import Problem
     from hk8s.controller.doctor._command import (
         CHECKS,
@@ -247,7 +247,7 @@ _EXPORTS: dict[str, str] = {
     "Arch": "hk8s.controller.image._spec",
     "BootDiskNotFoundError": "hk8s.controller.image._errors",
     "BuildSite": "hk8s.controller.image._build",
-    "CCM_SERVICE_UID_LABEL": "hk8s.controller.destroy._plan",
+    "CCM_SERVICE_UID_LABEL": "hk8s.controller._ownership",
     "CLUSTER_ID_LABEL": "hk8s.controller._servers",
     "CONFIG_HASH_LABEL": "hk8s.controller._servers",
     "CONTROL_PLANE_PODS": "hk8s.controller._health",
@@ -289,7 +289,7 @@ _EXPORTS: dict[str, str] = {
     "InfraHandlers": "hk8s.controller.infra._apply",
     "InfraIntent": "hk8s.controller.infra._desired",
     "KIND_ORDER": "hk8s.controller._plan",
-    "KeptImage": "hk8s.controller.destroy._plan",
+    "KeptImage": "hk8s.controller._ownership",
     "KubeFacts": "hk8s.controller._inventory",
     "LB_FIREWALL_WARNING": "hk8s.controller.infra._component",
     "LOCAL_FILES": "hk8s.controller.destroy._command",
@@ -300,7 +300,7 @@ _EXPORTS: dict[str, str] = {
     "NodeUpgrader": "hk8s.controller.upgrade._node",
     "NodeVersions": "hk8s.controller.upgrade._plan",
     "NullReporter": "hk8s.controller._report",
-    "ObservedCluster": "hk8s.controller.destroy._plan",
+    "ObservedCluster": "hk8s.controller._inventory",
     "ObservedImages": "hk8s.controller.image._ensure",
     "ObservedInfra": "hk8s.controller.infra._diff",
     "Operation": "hk8s.controller._plan",
@@ -336,7 +336,7 @@ _EXPORTS: dict[str, str] = {
     "bootstrap_etcd": "hk8s.controller._etcd_members",
     "build_plan": "hk8s.controller._order",
     "build_site": "hk8s.controller.image._spec",
-    "ccm_load_balancer_owned": "hk8s.controller.destroy._plan",
+    "ccm_load_balancer_owned": "hk8s.controller._ownership",
     "check_adoptable": "hk8s.controller._ownership",
     "check_catalogue": "hk8s.controller._catalogue_check",
     "check_endpoint_kept": "hk8s.controller.create._command",
@@ -354,7 +354,7 @@ _EXPORTS: dict[str, str] = {
     "configure_nodes": "hk8s.controller._nodes",
     "cordon_object": "hk8s.controller.upgrade._node",
     "create_cluster": "hk8s.controller.create._command",
-    "csi_volume_owned": "hk8s.controller.destroy._plan",
+    "csi_volume_owned": "hk8s.controller._ownership",
     "decode_helm_release": "hk8s.controller.status._observe",
     "default_cache_file": "hk8s.controller.image._schematic",
     "desired_infra": "hk8s.controller.infra._desired",
@@ -383,8 +383,8 @@ _EXPORTS: dict[str, str] = {
     "observe_in_cluster": "hk8s.controller.destroy._k8s",
     "observe_infra": "hk8s.controller.infra._diff",
     "observe_status": "hk8s.controller.status._observe",
-    "owner_selector": "hk8s.controller.destroy._plan",
-    "ownership_problem": "hk8s.controller.destroy._plan",
+    "owner_selector": "hk8s.controller._ownership",
+    "ownership_problem": "hk8s.controller._ownership",
     "pair_nodes": "hk8s.controller._nodes",
     "pending_servers": "hk8s.controller._servers",
     "phase_of": "hk8s.controller._report",
@@ -401,7 +401,7 @@ _EXPORTS: dict[str, str] = {
     "roll_out": "hk8s.controller.upgrade._command",
     "server_index": "hk8s.controller._servers",
     "server_selector": "hk8s.controller._servers",
-    "snapshots_to_delete": "hk8s.controller.destroy._plan",
+    "snapshots_to_delete": "hk8s.controller._ownership",
     "sort_operations": "hk8s.controller._order",
     "split_removals": "hk8s.controller._scale",
     "static_pod_versions": "hk8s.controller._releases",

@@ -4,38 +4,47 @@ Six lists by ``cluster=<name>,managed-by=hk8s``, one for CCM load balancers (by 
 CCM sets), one for CSI volumes, and with ``--images`` three more (hk8s' Talos snapshots,
 cluster-labelled snapshots, and every server of the project, to see which snapshots other
 clusters still use). The rules that decide what belongs to the cluster are the pure
-functions of ``destroy._plan``.
+functions of ``_ownership``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from hk8s.controller.destroy._plan import (
+from hk8s.controller._ownership import (
     CCM_SERVICE_UID_LABEL,
     CSI_SELECTOR,
     TALOS_SNAPSHOT_LABELS,
-    ObservedCluster,
+    build_selector,
     ccm_load_balancer_owned,
     csi_volume_owned,
+    is_build_resource,
     owner_selector,
     ownership_problem,
     snapshots_to_delete,
 )
-from hk8s.controller.image._spec import build_selector, is_build_resource
 from hk8s.errors import AuthError, Hk8sError
 from hk8s.model.labels import format_selector
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from hk8s.controller.destroy._plan import KeptImage
-    from hk8s.model.resources import Image, Volume
+    from hk8s.controller._ownership import KeptImage
+    from hk8s.model.resources import (
+        Firewall,
+        Image,
+        LoadBalancer,
+        Network,
+        PlacementGroup,
+        Server,
+        SSHKey,
+        Volume,
+    )
     from hk8s.providers.hcloud import HcloudPort
 
-__all__ = ["KubeFacts", "observe_cluster"]
+__all__ = ["KubeFacts", "ObservedCluster", "observe_cluster"]
 
 
 class _Named(Protocol):
@@ -44,6 +53,46 @@ class _Named(Protocol):
 
 
 _N = TypeVar("_N", bound=_Named)
+
+
+@dataclass(frozen=True)
+class ObservedCluster:
+    """Everything found that belongs to the cluster (filtered by the rules of ``_ownership``)."""
+
+    cluster: str
+    servers: tuple[Server, ...] = ()
+    load_balancers: tuple[LoadBalancer, ...] = ()
+    ccm_load_balancers: tuple[LoadBalancer, ...] = ()
+    firewalls: tuple[Firewall, ...] = ()
+    placement_groups: tuple[PlacementGroup, ...] = ()
+    networks: tuple[Network, ...] = ()
+    ssh_keys: tuple[SSHKey, ...] = ()
+    volumes: tuple[Volume, ...] = ()
+    images: tuple[Image, ...] = ()
+    kept_images: tuple[KeptImage, ...] = ()
+    # Image build servers and keys that runs for this cluster left (a killed build).
+    build_servers: tuple[Server, ...] = ()
+    build_keys: tuple[SSHKey, ...] = ()
+    # Things the operator should know (e.g. volumes could not be listed).
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def empty(self) -> bool:
+        return not any(
+            (
+                self.servers,
+                self.load_balancers,
+                self.ccm_load_balancers,
+                self.firewalls,
+                self.placement_groups,
+                self.networks,
+                self.ssh_keys,
+                self.volumes,
+                self.images,
+                self.build_servers,
+                self.build_keys,
+            )
+        )
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hk8s.controller._ownership import ownership_problem
 from hk8s.controller._report import NullReporter, ProgressEvent, Reporter
-from hk8s.controller.destroy._plan import DESTROY_ORDER, ownership_problem
+from hk8s.controller.destroy._plan import DESTROY_ORDER
 from hk8s.errors import ConflictError, Hk8sError, NotFoundError, ProtectionError
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hk8s.controller._executor import Executor
-from hk8s.controller._inventory import KubeFacts, observe_cluster
+from hk8s.controller._inventory import KubeFacts, ObservedCluster, observe_cluster
 from hk8s.controller._report import NullReporter, ProgressEvent, Reporter
 from hk8s.controller.destroy._apply import DELETED, DestroyHalt, DestroyHandlers
 from hk8s.controller.destroy._k8s import (
@@ -30,7 +30,7 @@ from hk8s.controller.destroy._k8s import (
     kube_reachable,
     observe_in_cluster,
 )
-from hk8s.controller.destroy._plan import ObservedCluster, blocked, plan_destroy
+from hk8s.controller.destroy._plan import blocked, plan_destroy
 from hk8s.errors import ConflictError, Hk8sError, OperationsFailedError, ProtectionError
 
 if TYPE_CHECKING:

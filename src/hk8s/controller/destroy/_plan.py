@@ -1,23 +1,7 @@
 """What ``hk8s destroy`` deletes, and in which order, as pure functions over observed data.
 
-Ownership is decided by labels only (design.md section 3), by four rules:
-
-- ``hk8s``: labelled ``cluster=<name>,managed-by=hk8s`` (servers, the API load balancer,
-  firewall, placement groups, network, SSH keys, cluster-labelled snapshots);
-- ``ccm``: a load balancer the Hetzner cloud controller manager made for a Service of type
-  LoadBalancer. The CCM labels it ``hcloud-ccm/service-uid=<Service UID>``
-  (hcloud-cloud-controller-manager ``internal/hcops/load_balancer.go``, ``LabelServiceUID``);
-  it is this cluster's when the UID is one of its Services, or it is attached to the
-  cluster's network (the CCM attaches it when it knows the network, as hk8s configures it:
-  ``LoadBalancerOps.attachToNetwork``), or it targets one of the cluster's servers;
-- ``csi``: a volume the Hetzner CSI driver made for a PersistentVolume. The driver labels it
-  ``managed-by=csi-driver`` and ``pv-name``/``pvc-name``/``pvc-namespace`` (csi-driver
-  ``internal/driver/controller.go``); it is this cluster's when it is attached to one of the
-  cluster's servers, its ``pv-name`` is one of the cluster's PersistentVolumes, or it carries
-  ``cluster=<name>`` (the chart's ``controller.volumeExtraLabels``);
-- ``snapshot`` (only with ``--images``): an hk8s Talos snapshot (``os=talos,managed-by=hk8s``)
-  that no server outside this cluster was created from. Snapshots are shared by every cluster
-  of the project, so one another cluster's servers use is kept.
+Ownership is decided by labels only (design.md section 3), by the four rules of
+``hk8s.controller._ownership`` (hk8s, ccm, csi, snapshot), and build leftovers by theirs.
 
 Hetzner's delete protection (``protection.delete``, the model's ``protected``) blocks the
 whole destroy: ``blocked`` lists every protected resource of the plan, their operations say
@@ -34,54 +18,27 @@ and the network last, after every load balancer attached to it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from hk8s.controller._order import build_plan
+from hk8s.controller._ownership import BUILD_FOR_LABEL, CCM_SERVICE_UID_LABEL, Owner, is_owned
 from hk8s.controller._plan import Operation, Plan
-from hk8s.controller.image._spec import BUILD_FOR_LABEL, is_build_resource
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
+    from hk8s.controller._inventory import ObservedCluster
     from hk8s.model.resources import (
-        Firewall,
         Image,
-        LoadBalancer,
-        Network,
-        PlacementGroup,
-        Server,
-        SSHKey,
-        Volume,
     )
 
 __all__ = [
     "BLOCKED",
-    "CCM_SERVICE_UID_LABEL",
-    "CSI_SELECTOR",
     "DESTROY_ORDER",
-    "TALOS_SNAPSHOT_LABELS",
-    "KeptImage",
-    "ObservedCluster",
-    "Owner",
     "blocked",
-    "ccm_load_balancer_owned",
-    "csi_volume_owned",
     "image_name",
-    "owner_selector",
-    "ownership_problem",
     "plan_destroy",
-    "snapshots_to_delete",
 ]
-
-Owner = Literal["hk8s", "ccm", "csi", "snapshot", "build"]
-
-# hcloud-cloud-controller-manager internal/hcops/load_balancer.go: LabelServiceUID.
-CCM_SERVICE_UID_LABEL = "hcloud-ccm/service-uid"
-# csi-driver internal/driver/controller.go: labelKeyManagedBy = "managed-by", "csi-driver".
-CSI_SELECTOR = "managed-by=csi-driver"
-# Every snapshot ``hk8s image build`` made (hk8s.controller.image._spec.SNAPSHOT_SELECTOR).
-TALOS_SNAPSHOT_LABELS = {"os": "talos", "managed-by": "hk8s"}
 
 # How ``destroy`` lists what it deletes: the order the deletes run in.
 DESTROY_ORDER: tuple[str, ...] = (
@@ -94,63 +51,6 @@ DESTROY_ORDER: tuple[str, ...] = (
     "image",
     "network",
 )
-
-
-def owner_selector(cluster: str) -> str:
-    """The label selector of everything hk8s made for ``cluster``.
-
-    >>> owner_selector("demo")
-    'cluster=demo,managed-by=hk8s'
-    """
-    return f"cluster={cluster},managed-by=hk8s"
-
-
-@dataclass(frozen=True)
-class KeptImage:
-    """A Talos snapshot ``--images`` leaves alone, and why."""
-
-    image: Image
-    reason: str
-
-
-@dataclass(frozen=True)
-class ObservedCluster:
-    """Everything found that belongs to the cluster (already filtered by the rules above)."""
-
-    cluster: str
-    servers: tuple[Server, ...] = ()
-    load_balancers: tuple[LoadBalancer, ...] = ()
-    ccm_load_balancers: tuple[LoadBalancer, ...] = ()
-    firewalls: tuple[Firewall, ...] = ()
-    placement_groups: tuple[PlacementGroup, ...] = ()
-    networks: tuple[Network, ...] = ()
-    ssh_keys: tuple[SSHKey, ...] = ()
-    volumes: tuple[Volume, ...] = ()
-    images: tuple[Image, ...] = ()
-    kept_images: tuple[KeptImage, ...] = ()
-    # Image build servers and keys that runs for this cluster left (a killed build).
-    build_servers: tuple[Server, ...] = ()
-    build_keys: tuple[SSHKey, ...] = ()
-    # Things the operator should know (e.g. volumes could not be listed).
-    notes: tuple[str, ...] = field(default=())
-
-    @property
-    def empty(self) -> bool:
-        return not any(
-            (
-                self.servers,
-                self.load_balancers,
-                self.ccm_load_balancers,
-                self.firewalls,
-                self.placement_groups,
-                self.networks,
-                self.ssh_keys,
-                self.volumes,
-                self.images,
-                self.build_servers,
-                self.build_keys,
-            )
-        )
 
 
 def blocked(observed: ObservedCluster) -> tuple[str, ...]:
@@ -168,119 +68,6 @@ def blocked(observed: ObservedCluster) -> tuple[str, ...]:
     found += [f"image {image_name(image)}" for image in observed.images if image.protected]
     found += [f"network {network.name}" for network in observed.networks if network.protected]
     return tuple(found)
-
-
-def ccm_load_balancer_owned(
-    lb: LoadBalancer,
-    *,
-    network_ids: Iterable[int],
-    server_ids: Iterable[int],
-    service_uids: Iterable[str] = (),
-) -> bool:
-    """Whether a CCM-made load balancer serves this cluster (see the module docstring)."""
-    uid = lb.labels.get(CCM_SERVICE_UID_LABEL)
-    if uid is None:
-        return False
-    if uid in set(service_uids):
-        return True
-    networks = set(network_ids)
-    if any(p.network_id in networks for p in lb.private_ips):
-        return True
-    servers = set(server_ids)
-    return any(t.server_id is not None and t.server_id in servers for t in lb.targets)
-
-
-def csi_volume_owned(
-    volume: Volume,
-    *,
-    cluster: str,
-    server_ids: Iterable[int],
-    pv_names: Iterable[str] = (),
-) -> bool:
-    """Whether a CSI-made volume holds data of this cluster (see the module docstring)."""
-    if volume.labels.get("managed-by") != "csi-driver":
-        return False
-    if volume.server_id is not None and volume.server_id in set(server_ids):
-        return True
-    if volume.labels.get("cluster") == cluster:
-        return True
-    return volume.labels.get("pv-name", volume.name) in set(pv_names)
-
-
-def snapshots_to_delete(
-    cluster: str,
-    talos_snapshots: Iterable[Image],
-    cluster_snapshots: Iterable[Image],
-    all_servers: Iterable[Server],
-) -> tuple[list[Image], list[KeptImage]]:
-    """Which snapshots ``--images`` deletes and which it keeps (in use elsewhere).
-
-    A snapshot is in use when a server outside this cluster was created from it: deleting it
-    would not stop that server, but its cluster could no longer add nodes from it.
-    """
-    used_elsewhere: dict[int, list[str]] = {}
-    for server in all_servers:
-        if server.image_id is None or _is_owned(server.labels, cluster):
-            continue
-        used_elsewhere.setdefault(server.image_id, []).append(server.name)
-    delete: dict[int, Image] = {}
-    kept: list[KeptImage] = []
-    for image in (*cluster_snapshots, *talos_snapshots):
-        if image.type != "snapshot" or image.id in delete:
-            continue
-        users = used_elsewhere.get(image.id)
-        if users:
-            shown = ", ".join(sorted(users)[:3]) + (" ..." if len(users) > 3 else "")
-            if all(k.image.id != image.id for k in kept):
-                kept.append(KeptImage(image, f"servers of other clusters use it ({shown})"))
-            continue
-        delete[image.id] = image
-    return sorted(delete.values(), key=lambda i: i.id), kept
-
-
-def _is_owned(labels: Mapping[str, str], cluster: str) -> bool:
-    return labels.get("cluster") == cluster and labels.get("managed-by") == "hk8s"
-
-
-def ownership_problem(
-    owner: Owner,
-    labels: Mapping[str, str],
-    cluster: str,
-    *,
-    service_uid: str | None = None,
-) -> str | None:
-    """Why a resource may no longer be deleted as the cluster's, or None when it may.
-
-    Checked again right before each delete: a resource relabelled since the plan was made
-    (handed to another cluster, or taken out of hk8s' hands) is refused, never deleted.
-
-    >>> ownership_problem("hk8s", {"cluster": "demo", "managed-by": "hk8s"}, "demo") is None
-    True
-    >>> ownership_problem("hk8s", {"cluster": "prod", "managed-by": "hk8s"}, "demo")
-    'it is labelled cluster=prod, not cluster=demo'
-    """
-    if owner == "hk8s":
-        if labels.get("managed-by") != "hk8s":
-            return "it is not labelled managed-by=hk8s"
-        if labels.get("cluster") != cluster:
-            return f"it is labelled cluster={labels.get('cluster', '')}, not cluster={cluster}"
-        return None
-    if owner == "build":
-        if not is_build_resource(labels, cluster):
-            return f"it is no longer labelled as an image build of cluster {cluster}"
-        return None
-    if owner == "ccm":
-        have = labels.get(CCM_SERVICE_UID_LABEL)
-        if have is None or (service_uid is not None and have != service_uid):
-            return f"its {CCM_SERVICE_UID_LABEL} label changed"
-        return None
-    if owner == "csi":
-        return None if labels.get("managed-by") == "csi-driver" else "it is no longer a CSI volume"
-    if labels.get("managed-by") != "hk8s" or (
-        labels.get("os") != "talos" and labels.get("cluster") != cluster
-    ):
-        return "it is no longer labelled as an hk8s snapshot"
-    return None
 
 
 # Appended to the reason of an operation whose resource is protected (``plan --destroy``).
@@ -384,7 +171,7 @@ def plan_destroy(observed: ObservedCluster) -> Plan:
     for image in observed.images:
         reason = (
             labelled(image.labels)
-            if _is_owned(image.labels, cluster)
+            if is_owned(image.labels, cluster)
             else "Talos snapshot no server outside the cluster uses (--images)"
         )
         ops.append(_op("image", image_name(image), reason, image, "snapshot", server_keys))

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from hk8s.controller._executor import Executor
+from hk8s.controller._ownership import build_selector, is_build_resource
 from hk8s.controller._plan import Operation, Plan
 from hk8s.controller._report import NullReporter, ProgressEvent
 from hk8s.controller.image._build import (
@@ -49,9 +50,7 @@ from hk8s.controller.image._spec import (
     CREATED_LABEL,
     SNAPSHOT_SELECTOR,
     ImageTarget,
-    build_selector,
     build_site,
-    is_build_resource,
     needed_architectures,
 )
 from hk8s.errors import ConflictError, NotFoundError

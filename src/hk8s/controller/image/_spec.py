@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from hk8s.controller._ownership import BUILD_FOR_LABEL, BUILD_ROLE, BUILD_ROLE_LABEL
 from hk8s.errors import NotFoundError
 from hk8s.model.labels import format_selector, sanitize_label_value
 
@@ -29,21 +30,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ARCHITECTURES",
-    "BUILD_FOR_LABEL",
     "BUILD_ID_LABEL",
-    "BUILD_ROLE",
-    "BUILD_ROLE_LABEL",
     "CREATED_LABEL",
     "SNAPSHOT_SELECTOR",
     "Arch",
     "ImageTarget",
     "build_labels",
-    "build_selector",
     "build_site",
     "hetzner_arch",
     "hk8s_arch",
     "image_url",
-    "is_build_resource",
     "needed_architectures",
 ]
 
@@ -57,15 +53,11 @@ _TO_HK8S: dict[str, Arch] = {"x86": "amd64", "arm": "arm64", "amd64": "amd64", "
 # Every snapshot hk8s built, whatever its version: what ``image list``/``prune`` look at.
 SNAPSHOT_SELECTOR = "os=talos,managed-by=hk8s"
 
-# Build servers and their SSH keys carry ``hk8s/role=image-build``, ``hk8s/build=<id>`` and
-# ``hk8s/created=<unix seconds>``, so a run that was killed can be cleaned up by a later one.
-BUILD_ROLE = "image-build"
-BUILD_ROLE_LABEL = "hk8s/role"
+# Build servers and their SSH keys carry ``hk8s/role=image-build`` (``_ownership``),
+# ``hk8s/build=<id>`` and ``hk8s/created=<unix seconds>``, so a run that was killed can be
+# cleaned up by a later one.
 BUILD_ID_LABEL = "hk8s/build"
 CREATED_LABEL = "hk8s/created"
-# The cluster whose run started the build: ``destroy`` removes that cluster's build leftovers.
-# (Not ``cluster=``: build servers must never be mistaken for the cluster's nodes.)
-BUILD_FOR_LABEL = "hk8s/build-for"
 
 
 def hk8s_arch(hetzner: str) -> Arch:
@@ -134,23 +126,6 @@ def build_labels(
     if cluster:
         labels[BUILD_FOR_LABEL] = cluster
     return labels
-
-
-def build_selector(cluster: str | None = None) -> str:
-    """Every build server and key (of ``cluster``'s runs, when given)."""
-    labels = {"managed-by": "hk8s", BUILD_ROLE_LABEL: BUILD_ROLE}
-    if cluster:
-        labels[BUILD_FOR_LABEL] = cluster
-    return format_selector(labels)
-
-
-def is_build_resource(labels: Mapping[str, str], cluster: str | None = None) -> bool:
-    """Client-side check of what ``build_selector`` asked the API for."""
-    return (
-        labels.get("managed-by") == "hk8s"
-        and labels.get(BUILD_ROLE_LABEL) == BUILD_ROLE
-        and (cluster is None or labels.get(BUILD_FOR_LABEL) == cluster)
-    )
 
 
 def _build_key(server_type: ServerType, location: str) -> tuple[bool, int, float, float, str]:
