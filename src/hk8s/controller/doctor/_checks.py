@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from hk8s.config import ADDON_CHARTS
 from hk8s.config import version_problems as matrix_problems
+from hk8s.controller._releases import talos_tag
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -121,7 +122,7 @@ def node_version_problems(
     config: ClusterConfig, talos: Mapping[str, str], kubelets: Mapping[str, str]
 ) -> list[Problem]:
     """Nodes whose Talos or Kubernetes version differs from cluster.yaml (and so the rest)."""
-    want_talos = "v" + config.talos.version.removeprefix("v")
+    want_talos = talos_tag(config.talos.version)
     want_kube = "v" + config.kubernetes.version.removeprefix("v")
     found = []
     for name, tag in sorted(talos.items()):
