@@ -17,12 +17,13 @@ GO     ?= go
 PROTO_SRC := $(shell find protos -name '*.proto' 2>/dev/null | sort)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lock lock-upgrade test lint types unit e2e oracles chaos fmt bench protos protos-check demo clean
+.PHONY: help venv lock lock-upgrade test lint types unit e2e oracles chaos fmt bench protos protos-check demo clean kube
 
 help:
 	@echo "make demo    start the simulator and create a demo cluster in it"
 	@echo "make test    lint + type check + unit + e2e tests (what CI runs)"
 	@echo "make lint    ruff, ruff format --check, mypy --strict, import-linter, stale protos"
+	@echo "make kube    build the real Kubernetes control plane the simulated world runs (cached)"
 	@echo "make oracles build Talos' machinery oracles (Go) and run tests/oracles"
 	@echo "make fmt     format and autofix"
 	@echo "make bench   print benchmark figures"
@@ -71,7 +72,7 @@ types: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
-e2e: $(STAMP)
+e2e: $(STAMP) kube
 	$(BIN)/pytest tests/e2e
 
 # Reports converged / duplicates / orphans / leftovers over the rounds; exit 1 unless all 0.
@@ -92,6 +93,12 @@ $(ORACLES)/talos-%: tests/oracles/talos/%/go.mod tests/oracles/talos/%/go.sum $(
 
 oracles: $(STAMP) $(TALOS_ORACLES)
 	HK8S_ORACLES=$(ORACLES) $(BIN)/pytest tests/oracles
+
+# The simulated world's real Kubernetes control plane (etcd, kube-apiserver, controller manager,
+# scheduler) at the release tools/kube/go.mod pins, built from the Go module proxy into
+# ~/.cache/hk8s/kube/<release>; a no-op once built from the same go.mod/go.sum.
+kube: $(STAMP)
+	$(BIN)/python tools/kube_build.py
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench tools

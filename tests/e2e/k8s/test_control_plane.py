@@ -1,0 +1,106 @@
+"""The world's real control plane: started with a cluster's own PKI, it serves what
+kube-apiserver serves, to the credentials a Talos cluster would accept and no others."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import re
+import ssl
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from hk8s.pki import KeyAlgorithm, create_ca, generate_secrets, issue_certificate
+from hk8s.sim.k8s import KUBERNETES_RELEASE, ClusterSecrets, ControlPlane, find_binaries
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from hk8s.pki import CertAndKey
+
+ROOT = Path(__file__).resolve().parents[3]
+HOST = "127.251.0.10"
+Plane = tuple[ControlPlane, "CertAndKey"]
+
+
+@pytest.fixture(scope="module")
+def plane() -> Iterator[Plane]:
+    bundle = generate_secrets()
+    secrets = ClusterSecrets(
+        bundle.k8s_ca,
+        bundle.k8s_aggregator_ca,
+        bundle.service_account_key_pem,
+        issuer=f"https://{HOST}:6443",
+        secretbox=bundle.secretbox_encryption_secret,
+    )
+    loop = asyncio.new_event_loop()
+    cp = ControlPlane(find_binaries(), secrets, host=HOST)
+    try:
+        loop.run_until_complete(cp.start())
+        yield cp, bundle.k8s_ca
+    finally:
+        loop.run_until_complete(cp.stop())
+        loop.close()
+
+
+def _get(
+    cp: ControlPlane, path: str, client: CertAndKey | None, tmp: Path
+) -> tuple[int, dict[str, Any]]:
+    context = ssl.create_default_context(cafile=cp.file("pki/ca.crt"))
+    if client is not None:
+        (tmp / "c.crt").write_bytes(client.cert_pem)
+        (tmp / "c.key").write_bytes(client.key_pem)
+        context.load_cert_chain(tmp / "c.crt", tmp / "c.key")
+    try:
+        with urllib.request.urlopen(cp.url + path, context=context, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def _client(ca: CertAndKey, cn: str, orgs: list[str]) -> CertAndKey:
+    return issue_certificate(
+        ca,
+        now=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1),
+        validity=dt.timedelta(hours=1),
+        common_name=cn,
+        organizations=orgs,
+        client_auth=True,
+    )
+
+
+def test_the_release_is_pinned_once() -> None:
+    """tools/kube/go.mod is the pin; the simulator looks for the build of the same release."""
+    gomod = (ROOT / "tools" / "kube" / "go.mod").read_text()
+    pin = re.search(r"^\s*k8s\.io/kubernetes (v\S+)", gomod, re.M)
+    assert pin is not None
+    assert pin[1] == KUBERNETES_RELEASE
+
+
+def test_serves_its_pinned_release_to_the_admin(plane: Plane, tmp_path: Path) -> None:
+    cp, ca = plane
+    admin = _client(ca, "admin", ["system:masters"])
+    status, version = _get(cp, "/version", admin, tmp_path)
+    assert (status, version["gitVersion"]) == (200, KUBERNETES_RELEASE)
+    status, namespaces = _get(cp, "/api/v1/namespaces", admin, tmp_path)
+    assert status == 200
+    assert {"default", "kube-system"} <= {n["metadata"]["name"] for n in namespaces["items"]}
+
+
+def test_rbac_is_on_and_strangers_are_refused(plane: Plane, tmp_path: Path) -> None:
+    cp, ca = plane
+    status, body = _get(cp, "/api/v1/secrets", _client(ca, "alice", []), tmp_path)
+    assert (status, body["reason"]) == (403, "Forbidden")
+    assert _get(cp, "/api/v1/namespaces", None, tmp_path)[0] == 401
+    other = create_ca(
+        algorithm=KeyAlgorithm.ECDSA_P256, organization="kubernetes", now=dt.datetime.now(dt.UTC)
+    )
+    # kube-apiserver asks for a client certificate without requiring one; one it cannot verify
+    # against the cluster CA authenticates nobody.
+    stranger = _client(other, "admin", ["system:masters"])
+    assert _get(cp, "/api/v1/namespaces", stranger, tmp_path)[0] == 401
