@@ -104,3 +104,63 @@ def test_rbac_is_on_and_strangers_are_refused(plane: Plane, tmp_path: Path) -> N
     # against the cluster CA authenticates nobody.
     stranger = _client(other, "admin", ["system:masters"])
     assert _get(cp, "/api/v1/namespaces", stranger, tmp_path)[0] == 401
+
+
+def test_the_machines_client_registers_a_node_and_watches_its_pods(plane: Plane) -> None:
+    """The simulated kubelets' path: register a Node, see the scheduler bind a pod to it."""
+    cp, _ = plane
+
+    async def scenario() -> tuple[str, str]:
+        api = cp.client()
+        try:
+            await api.create(
+                "/api/v1/nodes",
+                {
+                    "metadata": {"name": "w-1", "labels": {"kubernetes.io/hostname": "w-1"}},
+                    "status": {"allocatable": {"cpu": "2", "memory": "4Gi", "pods": "110"}},
+                },
+            )
+            await api.patch(
+                "/api/v1/nodes/w-1/status",
+                {
+                    "status": {
+                        "allocatable": {"cpu": "2", "memory": "4Gi", "pods": "110"},
+                        "capacity": {"cpu": "2", "memory": "4Gi", "pods": "110"},
+                        "conditions": [
+                            {"type": "Ready", "status": "True", "reason": "KubeletReady"}
+                        ],
+                    }
+                },
+                kind="strategic",
+            )
+            # The controller manager creates the namespace's default ServiceAccount after start.
+            accounts = await api.get("/api/v1/namespaces/default/serviceaccounts")
+            if not accounts["items"]:
+                async for _, account in api.watch(
+                    "/api/v1/namespaces/default/serviceaccounts",
+                    resource_version=accounts["metadata"]["resourceVersion"],
+                    timeout=30,
+                ):
+                    if account["metadata"]["name"] == "default":
+                        break
+            listed = await api.get("/api/v1/namespaces/default/pods")
+            pod = {
+                "metadata": {"name": "p"},
+                "spec": {
+                    "containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}],
+                    "tolerations": [{"operator": "Exists"}],
+                },
+            }
+            await api.create("/api/v1/namespaces/default/pods", pod)
+            async for kind, obj in api.watch(
+                "/api/v1/namespaces/default/pods",
+                resource_version=listed["metadata"]["resourceVersion"],
+                timeout=30,
+            ):
+                if obj["spec"].get("nodeName"):
+                    return kind, obj["spec"]["nodeName"]
+            return "", ""
+        finally:
+            await api.close()
+
+    assert asyncio.run(scenario())[1] == "w-1"

@@ -15,17 +15,21 @@ from hk8s.sim.k8s._binaries import (
     BinariesMissing,
     find_binaries,
 )
+from hk8s.sim.k8s._client import ApiError, KubeClient, WatchExpired
 from hk8s.sim.k8s._controlplane import ControlPlane, ControlPlaneFailed
 from hk8s.sim.k8s._pki import ClusterSecrets, kubeconfig
 
 __all__ = [
     "BIN_ENV",
     "KUBERNETES_RELEASE",
+    "ApiError",
     "Binaries",
     "BinariesMissing",
     "ClusterSecrets",
     "ControlPlane",
     "ControlPlaneFailed",
+    "KubeClient",
+    "WatchExpired",
     "find_binaries",
     "kubeconfig",
 ]

@@ -34,6 +34,7 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hk8s.sim.k8s._client import KubeClient
 from hk8s.sim.k8s._pki import write_pki
 
 if TYPE_CHECKING:
@@ -88,6 +89,16 @@ class ControlPlane:
 
     def file(self, name: str) -> str:
         return str(self.folder / name)
+
+    def client(self) -> KubeClient:
+        """A client with the simulated machines' identity (``system:masters``)."""
+        pki = self.folder / "pki"
+        return KubeClient(
+            self.url,
+            ca=str(pki / "ca.crt"),
+            cert=str(pki / "machines.crt"),
+            key=str(pki / "machines.key"),
+        )
 
     async def start(self, timeout: float = START_TIMEOUT) -> None:
         """Start every component and return once the API server is ready."""

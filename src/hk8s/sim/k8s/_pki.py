@@ -104,6 +104,8 @@ def write_pki(
           _client(ca, now, "apiserver-kubelet-client", ["system:masters"]))  # fmt: skip
     # kube-apiserver -> aggregated APIs (metrics.k8s.io), signed by the aggregator CA.
     _pair(folder, "front-proxy-client", _client(aggregator, now, "front-proxy-client"))
+    # The simulated machines' one identity (kubelets, CCM, CSI, Helm): see docs/simulator.md.
+    _pair(folder, "machines", _client(ca, now, "hk8s-sim:machines", ["system:masters"]))
     for component in ("kube-controller-manager", "kube-scheduler"):
         pair = _client(ca, now, f"system:{component}")
         _write(
