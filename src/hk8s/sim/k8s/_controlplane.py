@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hk8s.sim.k8s._client import KubeClient
-from hk8s.sim.k8s._pki import write_pki
+from hk8s.sim.k8s._pki import rewrite_serving_cert, write_pki
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -73,6 +73,7 @@ class ControlPlane:
         host: str,
         sans: Sequence[str] = (),
         folder: Path | None = None,
+        extra_args: dict[str, Sequence[str]] | None = None,
     ) -> None:
         self.binaries = binaries
         self.secrets = secrets
@@ -81,6 +82,9 @@ class ControlPlane:
         self._own_folder = folder is None
         self.folder = folder or Path(tempfile.mkdtemp(prefix="hk8s-kube-"))
         self.port = 0
+        # Extra flags per component ("kube-controller-manager": ["--node-monitor-period=2s"]).
+        self.extra_args = {k: list(v) for k, v in (extra_args or {}).items()}
+        self.etcd_url = ""  # etcd's client URL (plain HTTP on loopback), once started
         self._procs: dict[str, asyncio.subprocess.Process] = {}
 
     @property
@@ -109,7 +113,7 @@ class ControlPlane:
             write_pki, pki, self.secrets, server=self.url, ip_addresses=self.sans
         )
         client, peer = free_port("127.0.0.1"), free_port("127.0.0.1")
-        etcd_url = f"http://127.0.0.1:{client}"
+        etcd_url = self.etcd_url = f"http://127.0.0.1:{client}"
         await self._spawn("etcd", self.binaries.etcd, self._etcd_args(client, peer))
         await self._wait("etcd", f"{etcd_url}/health", deadline, tls=False)
         await self._spawn("kube-apiserver", self.binaries.apiserver, self._apiserver_args(etcd_url))
@@ -204,7 +208,19 @@ class ControlPlane:
             "--profiling=false",
         ]
 
+    async def set_sans(self, sans: Sequence[str]) -> None:
+        """Reissue the serving certificate for ``host`` and ``sans`` (control planes came or
+        went). kube-apiserver watches its certificate files and serves the new one."""
+        wanted = list(dict.fromkeys([self.host, *sans]))
+        if wanted == self.sans:
+            return
+        self.sans = wanted
+        await asyncio.to_thread(
+            rewrite_serving_cert, self.folder / "pki", self.secrets, ip_addresses=self.sans
+        )
+
     async def _spawn(self, name: str, binary: Path, args: list[str]) -> None:
+        args = [*args, *self.extra_args.get(name, [])]
         out = open(self.folder / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
         try:
             self._procs[name] = await asyncio.create_subprocess_exec(

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
-__all__ = ["ClusterSecrets", "kubeconfig", "write_pki"]
+__all__ = ["ClusterSecrets", "kubeconfig", "rewrite_serving_cert", "write_pki"]
 
 _VALIDITY = dt.timedelta(days=365)
 _SKEW = dt.timedelta(minutes=5)
@@ -131,6 +131,24 @@ def write_pki(
             "  - identity: {}\n",
         )
     return folder
+
+
+def rewrite_serving_cert(
+    folder: Path, secrets: ClusterSecrets, *, ip_addresses: Sequence[str]
+) -> None:
+    """A new serving certificate for other addresses. The key is written to a new file and
+    renamed over the old one after the certificate, so a reload never pairs mismatched
+    halves for long (kube-apiserver retries a pair that does not match)."""
+    serving = issue_kube_apiserver_cert(
+        secrets.kubernetes_ca,
+        now=dt.datetime.now(dt.UTC) - _SKEW,
+        ip_addresses=ip_addresses,
+        service_cidr=secrets.service_cidr,
+        validity=_VALIDITY,
+    )
+    for name, data in (("apiserver.crt", serving.cert_pem), ("apiserver.key", serving.key_pem)):
+        _write(folder, f"{name}.new", data)
+        os.replace(folder / f"{name}.new", folder / name)
 
 
 def kubeconfig(server: str, ca_pem: bytes, client: CertAndKey) -> str:

@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from hk8s.sim.kube import _resources as res
-from hk8s.sim.kube._charts import CATALOG
-from hk8s.sim.kube._status import KubeError
+from hk8s.sim.k8s import ApiError
+from hk8s.sim.machines._charts import CATALOG
 
 if TYPE_CHECKING:
-    from hk8s.sim.kube._verbs import Verbs
+    from hk8s.sim.k8s import KubeClient
+    from hk8s.sim.machines._api import Resources
 
 __all__ = ["HelmError", "HelmFaults", "helm_argv", "release_name", "run_helm"]
 
@@ -128,7 +128,7 @@ def _parse(args: list[str]) -> tuple[list[str], dict[str, list[str]], set[str]]:
     return positional, options, flags
 
 
-def _read_file(verbs: Verbs, pod: Obj, path: str) -> str:
+async def _read_file(api: KubeClient, pod: Obj, path: str) -> str:
     container = pod["spec"]["containers"][0]
     ns = pod["metadata"]["namespace"]
     volumes = {v["name"]: v for v in pod["spec"].get("volumes") or []}
@@ -145,9 +145,9 @@ def _read_file(verbs: Verbs, pod: Obj, path: str) -> str:
         name = source.get("name") or source.get("secretName")
         items = {i["path"]: i["key"] for i in source.get("items") or []}
         key = items.get(relative, relative if not items else None)
-        try:
-            obj = verbs.get(res.by_kind("v1", kind), ns, str(name))
-        except KubeError:
+        plural = "configmaps" if kind == "ConfigMap" else "secrets"
+        obj = await api.get_or_none(f"/api/v1/namespaces/{ns}/{plural}/{name}")
+        if obj is None:
             break
         if kind == "ConfigMap" and key in (obj.get("data") or {}):
             return str(obj["data"][key])
@@ -157,8 +157,11 @@ def _read_file(verbs: Verbs, pod: Obj, path: str) -> str:
     raise HelmError(f"open {path}: no such file or directory")
 
 
-def run_helm(verbs: Verbs, pod: Obj, args: list[str], faults: HelmFaults, now: str) -> str:
+async def run_helm(
+    resources: Resources, pod: Obj, args: list[str], faults: HelmFaults, now: str
+) -> str:
     """Run one helm invocation; returns its stdout, raises HelmError with its error line."""
+    api = resources.api
     positional, options, flags = _parse(args)
     if not positional or positional[0] not in ("upgrade", "install"):
         raise HelmError(f'unknown command "{positional[0] if positional else ""}" for "helm"')
@@ -172,7 +175,7 @@ def run_helm(verbs: Verbs, pod: Obj, args: list[str], faults: HelmFaults, now: s
     namespace = (options.get("--namespace") or ["default"])[-1]
     values: Obj = {}
     for path in options.get("--values", []):
-        text = _read_file(verbs, pod, path)
+        text = await _read_file(api, pod, path)
         try:
             loaded = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
@@ -201,17 +204,16 @@ def run_helm(verbs: Verbs, pod: Obj, args: list[str], faults: HelmFaults, now: s
     version = version.lstrip("v")
     if release in faults.failing_releases:
         raise HelmError(faults.failing_releases[release])
-    ns_rt = res.by_kind("v1", "Namespace")
-    if verbs.store.get(ns_rt, "", namespace) is None:
+    if await api.get_or_none(f"/api/v1/namespaces/{namespace}") is None:
         if "--create-namespace" not in flags:
             raise HelmError(f'create: failed to create: namespaces "{namespace}" not found')
-        verbs.create(ns_rt, "", {"metadata": {"name": namespace}}, manager="helm")
-    revision = _previous_revision(verbs, namespace, release)
+        await api.create("/api/v1/namespaces", {"metadata": {"name": namespace}})
+    revision = await _previous_revision(api, namespace, release)
     if revision == 0 and "--no-install" in flags:
         raise HelmError(f'"{release}" has no deployed releases')
     for obj in chart.render(version, values):
-        _install(verbs, obj, release, namespace, f"{chart_name}-{version}")
-    _record_release(verbs, release, namespace, chart_name, version, revision + 1, values, now)
+        await _install(resources, obj, release, namespace, f"{chart_name}-{version}")
+    await _record_release(api, release, namespace, chart_name, version, revision + 1, values, now)
     head = (
         f'Release "{release}" has been upgraded. Happy Helming!'
         if revision
@@ -235,8 +237,11 @@ def _deep_merge(base: Obj, extra: Obj) -> Obj:
     return out
 
 
-def _install(verbs: Verbs, obj: Obj, release: str, namespace: str, chart: str) -> None:
-    rt = res.by_kind(obj["apiVersion"], obj["kind"])
+async def _install(
+    resources: Resources, obj: Obj, release: str, namespace: str, chart: str
+) -> None:
+    """Create the object, or update it in place (helm's upgrade of an existing object)."""
+    api = resources.api
     meta = obj["metadata"]
     meta.setdefault("labels", {}).update(
         {"app.kubernetes.io/managed-by": "Helm", "helm.sh/chart": chart}
@@ -244,10 +249,15 @@ def _install(verbs: Verbs, obj: Obj, release: str, namespace: str, chart: str) -
     meta.setdefault("annotations", {}).update(
         {"meta.helm.sh/release-name": release, "meta.helm.sh/release-namespace": namespace}
     )
-    ns = namespace if rt.namespaced else ""
-    existing = verbs.store.get(rt, ns, meta["name"])
+    if await resources.namespaced(obj["apiVersion"], obj["kind"]):
+        meta["namespace"] = namespace
+    path = await resources.path(obj["apiVersion"], obj["kind"], namespace, meta["name"])
+    existing = await api.get_or_none(path)
     if existing is None:
-        verbs.create(rt, ns, obj, manager="helm")
+        try:
+            await api.create(path.rpartition("/")[0], obj)
+        except ApiError as exc:
+            raise HelmError(_helm_api_error("create", obj, exc)) from exc
     else:
         merged = {**existing, **{k: v for k, v in obj.items() if k != "metadata"}}
         merged["metadata"] = {
@@ -255,18 +265,31 @@ def _install(verbs: Verbs, obj: Obj, release: str, namespace: str, chart: str) -
             "labels": meta["labels"],
             "annotations": meta["annotations"],
         }
-        verbs.replace(rt, ns, meta["name"], merged, manager="helm")
+        try:
+            await api.replace(path, merged)
+        except ApiError as exc:
+            raise HelmError(_helm_api_error("update", obj, exc)) from exc
 
 
-def _previous_revision(verbs: Verbs, namespace: str, release: str) -> int:
-    secrets = verbs.list(
-        res.by_kind("v1", "Secret"), namespace, label_selector=f"owner=helm,name={release}"
+def _helm_api_error(verb: str, obj: Obj, exc: ApiError) -> str:
+    # helm: 'failed to create resource: Deployment.apps "x" is invalid: ...' (the API's text).
+    return f"failed to {verb} resource: {exc.message}"
+
+
+async def _release_secrets(api: KubeClient, namespace: str, release: str) -> list[Obj]:
+    listing = await api.get(
+        f"/api/v1/namespaces/{namespace}/secrets", labelSelector=f"owner=helm,name={release}"
     )
+    return list(listing.get("items") or [])
+
+
+async def _previous_revision(api: KubeClient, namespace: str, release: str) -> int:
+    secrets = await _release_secrets(api, namespace, release)
     return max((int(s["metadata"]["labels"].get("version", 0)) for s in secrets), default=0)
 
 
-def _record_release(
-    verbs: Verbs,
+async def _record_release(
+    api: KubeClient,
     release: str,
     namespace: str,
     chart: str,
@@ -276,11 +299,11 @@ def _record_release(
     now: str,
 ) -> None:
     """Helm 3's storage driver: one Secret per revision, older ones marked superseded."""
-    rt = res.by_kind("v1", "Secret")
-    for old in verbs.list(rt, namespace, label_selector=f"owner=helm,name={release}"):
+    secrets = f"/api/v1/namespaces/{namespace}/secrets"
+    for old in await _release_secrets(api, namespace, release):
         if old["metadata"]["labels"].get("status") == "deployed":
             old["metadata"]["labels"]["status"] = "superseded"
-            verbs.replace(rt, namespace, old["metadata"]["name"], old, manager="helm")
+            await api.replace(f"{secrets}/{old['metadata']['name']}", old)
     payload = {
         "name": release,
         "namespace": namespace,
@@ -290,9 +313,8 @@ def _record_release(
         "config": values,
     }
     blob = base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()
-    verbs.create(
-        rt,
-        namespace,
+    await api.create(
+        secrets,
         {
             "metadata": {
                 "name": f"sh.helm.release.v1.{release}.v{revision}",
@@ -306,7 +328,6 @@ def _record_release(
             "type": "helm.sh/release.v1",
             "data": {"release": base64.b64encode(blob.encode()).decode()},
         },
-        manager="helm",
     )
 
 

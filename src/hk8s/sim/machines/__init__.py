@@ -1,0 +1,86 @@
+"""What a real cluster gets from its machines, played against the real Kubernetes API server.
+
+The control plane is upstream's (``hk8s.sim.k8s.ControlPlane``); around it the simulated
+machines act as API clients, as their real counterparts do: kubelets (``Kubelets``: Node
+registration, status and Leases, pod phases, container logs through each node's kubelet
+API), the effect of a Helm installer Job (``_helm``: the chart's objects created through the
+API, release Secrets as helm writes them), the cloud controller's node part (``CloudNodes``),
+and etcd's keyspace for Talos' snapshot and restore (``EtcdKeyspace``).
+
+>>> machines = ClusterMachines(plane, clock, timings=Timings(), faults=HelmFaults(),
+...                            instance=lambda node: CloudInstance(42, "cx23", "fsn1"))
+>>> machines.start()                         # the watches and loops, as one task
+>>> await machines.kubelets.register(KubeletNode("demo-cp-1", "10.0.1.1", "127.3.0.10", ...))
+>>> await machines.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from hk8s.sim.machines._api import Informer, Resources
+from hk8s.sim.machines._ccm import CloudInstance, CloudNodes
+from hk8s.sim.machines._charts import CATALOG, Chart
+from hk8s.sim.machines._etcd import EtcdKeyspace
+from hk8s.sim.machines._helm import HelmFaults
+from hk8s.sim.machines._kubelets import Kubelets, Timings
+from hk8s.sim.machines._nodes import KubeletNode
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from hk8s.model import Clock
+    from hk8s.pki import CertAndKey
+    from hk8s.sim.k8s import ControlPlane
+
+__all__ = [
+    "CATALOG",
+    "Chart",
+    "CloudInstance",
+    "CloudNodes",
+    "ClusterMachines",
+    "EtcdKeyspace",
+    "HelmFaults",
+    "Informer",
+    "KubeletNode",
+    "Kubelets",
+    "Resources",
+    "Timings",
+]
+
+
+class ClusterMachines:
+    """One cluster's machines: one client, one set of controllers (not one per node)."""
+
+    def __init__(
+        self,
+        plane: ControlPlane,
+        ca: CertAndKey,
+        clock: Clock,
+        *,
+        timings: Timings,
+        faults: HelmFaults,
+        instance: Callable[[str], CloudInstance | None],
+    ) -> None:
+        self.plane = plane
+        self.api = plane.client()
+        self.resources = Resources(self.api)
+        self.cloud = CloudNodes(self.api, instance)
+        self.kubelets = Kubelets(
+            self.api, self.resources, clock, ca, timings=timings, faults=faults, cloud=self.cloud
+        )
+        self.etcd = EtcdKeyspace(plane.etcd_url)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self.kubelets.run())
+
+    async def close(self) -> None:
+        """End the loops, the kubelet APIs and the client (the control plane is the caller's)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await self.kubelets.close()
+        await self.api.close()
