@@ -15,7 +15,7 @@ import contextlib
 import json
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hk8s.sim.k8s import ApiError
 from hk8s.sim.machines import _nodes
@@ -32,6 +32,8 @@ from hk8s.sim.machines._pods import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
     from hk8s.model import Clock
     from hk8s.pki import CertAndKey
     from hk8s.sim.k8s import KubeClient
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["Kubelets", "Timings"]
 
 Obj = dict[str, Any]
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 _VOLATILE = ("lastTransitionTime", "lastHeartbeatTime", "lastProbeTime", "startedAt",
              "finishedAt", "startTime")  # fmt: skip
@@ -194,7 +197,8 @@ class Kubelets:
             and p["spec"].get("nodeName")
         }
         present = {n["metadata"]["name"] for n in nodes}
-        for name, state in self.nodes.items():
+        posts = []
+        for name, state in list(self.nodes.items()):
             if state.up and name in present:
                 ready = (
                     ("True", "KubeletReady", "kubelet is posting ready status")
@@ -202,17 +206,16 @@ class Kubelets:
                     else ("False", "KubeletNotReady", _nodes.CNI_MESSAGE)
                 )
                 if state.posted != ready:
-                    await _nodes.post_ready(self.api, state, ready)
-        due = self.timings.max_wait
+                    posts.append(_nodes.post_ready(self.api, state, ready))
+        await _bounded(posts)
+        work = []
         for pod in pods:
             runs_on = self.nodes.get(pod["spec"].get("nodeName") or "")
-            if runs_on is None or not runs_on.up:
-                continue
-            wait = await self._pod(pod, runs_on, cni)
-            if wait is not None:
-                due = min(due, wait)
+            if runs_on is not None and runs_on.up:
+                work.append(self._pod(pod, runs_on, cni))
+        waits = [w for w in await _bounded(work) if w is not None]
         await self.cloud.reconcile(nodes, pods)
-        return due
+        return min([self.timings.max_wait, *waits])
 
     # -- one pod ----------------------------------------------------------------------------
     async def _pod(self, pod: Obj, state: _nodes.NodeState, cni: set[str]) -> float | None:
@@ -415,6 +418,25 @@ class Kubelets:
             }
             with contextlib.suppress(ApiError):
                 await self.api.create("/api/v1/namespaces/kube-system/pods", mirror)
+
+
+_CONCURRENCY = 16  # requests in flight per pass: many nodes' kubelets work at once
+
+
+async def _bounded(coros: list[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run ``coros`` at most ``_CONCURRENCY`` at a time; the first error is raised after all
+    have ended."""
+    gate = asyncio.Semaphore(_CONCURRENCY)
+
+    async def one(coro: Coroutine[Any, Any, T]) -> T:
+        async with gate:
+            return await coro
+
+    results = await asyncio.gather(*(one(c) for c in coros), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return [r for r in results if not isinstance(r, BaseException)]
 
 
 def _ready(pod: Obj) -> bool:

@@ -34,6 +34,7 @@ def container_statuses(pod: Obj, state: Obj, ready: bool, restarts: int = 0) -> 
             "ready": ready,
             "started": "running" in state,
             "restartCount": restarts,
+            "lastState": {},
             "state": state,
             **(
                 {"containerID": f"containerd://{pod['metadata']['uid'].replace('-', '')}"}
