@@ -50,14 +50,6 @@ class CreateWorld(WorldRun):
             check_ok(result)
         return result
 
-    def hk8s_killed_on_eviction(self, *args: str) -> tuple[int, dict[str, list[str]]]:
-        """Run hk8s and SIGKILL it right after the first pod eviction it asks for."""
-        proc = spawn([*args, "-f", str(self.config)], self.env)
-        seen = self.spy_kube(on_evict=lambda: kill(proc))
-        out, err = proc.communicate(timeout=TIMEOUT)
-        self.outputs += [out, err]
-        return proc.returncode, seen
-
     def hk8s_killed_when(self, kill_when: Callable[[Any], bool], *args: str) -> int:
         """Run hk8s and SIGKILL it as soon as ``kill_when(record)`` is true for a request the
         simulated API served (before hk8s sees the answer). Returns the exit status."""
@@ -80,34 +72,6 @@ class CreateWorld(WorldRun):
 
     def faults(self, spec: dict[str, Any]) -> None:
         self.threaded.call(lambda: self.world.hcloud.set_faults(FaultSpec.parse(spec)))
-
-    def spy_kube(self, on_evict: Callable[[], None] | None = None) -> dict[str, list[str]]:
-        """Record cordons and evictions the cluster's Kubernetes API serves from now on;
-        ``on_evict`` runs after each eviction (e.g. to kill hk8s mid-drain)."""
-        seen: dict[str, list[str]] = {"cordon": [], "evict": []}
-
-        def install() -> None:
-            [kube] = self.world.kubes.values()
-            verbs = kube.cluster.verbs
-            evict, patch = verbs.evict, verbs.patch
-
-            def spy_evict(ns: str, name: str) -> Any:
-                result = evict(ns, name)
-                seen["evict"].append(f"{ns}/{name}")
-                if on_evict is not None:
-                    on_evict()
-                return result
-
-            def spy_patch(rt: Any, ns: str, name: str, body: Any, *a: Any, **k: Any) -> Any:
-                result = patch(rt, ns, name, body, *a, **k)
-                if getattr(rt, "kind", "") == "Node" and b"unschedulable" in bytes(body or b""):
-                    seen["cordon"].append(name)
-                return result
-
-            verbs.evict, verbs.patch = spy_evict, spy_patch
-
-        self.threaded.call(install)
-        return seen
 
     def written_files(self) -> list[Path]:
         return [p for p in self.dir.rglob("*") if p.is_file()]

@@ -32,17 +32,12 @@ def problems(result: Any) -> list[tuple[str, str]]:
 
 
 def set_kubelet_version(world: Day2World, name: str, version: str) -> str:
-    def patch() -> str:
-        kube = world.kube()
-        rt = kube.cluster.rt("v1", "Node")
-        old = kube.store.get(rt, "", name)
-        new = json.loads(json.dumps(old))
-        before = str(new["status"]["nodeInfo"]["kubeletVersion"])
-        new["status"]["nodeInfo"]["kubeletVersion"] = version
-        kube.store.update(rt, new, old)
-        return before
-
-    return str(world.threaded.call(patch))
+    """What a kubelet of another version would post (the simulated kubelet posts only its
+    conditions after registering, so the change stays)."""
+    path = f"/api/v1/nodes/{name}"
+    before = str(world.kube_get(path)["status"]["nodeInfo"]["kubeletVersion"])
+    world.kube_patch(f"{path}/status", {"status": {"nodeInfo": {"kubeletVersion": version}}})
+    return before
 
 
 def set_alarm(world: Day2World, alarm: str | None) -> None:

@@ -14,12 +14,13 @@ CONTROL_PLANES = ["demo-cp-1", "demo-cp-2", "demo-cp-3"]
 
 
 def configmaps(world: Day2World) -> dict[str, Any]:
-    def read() -> dict[str, Any]:
-        kube = world.kube()
-        rt = kube.cluster.rt("v1", "ConfigMap")
-        return {o["metadata"]["name"]: o.get("data") for o in kube.store.list(rt, "default")}
-
-    return dict(world.threaded.call(read))
+    items = world.kube_items("/api/v1/namespaces/default/configmaps")
+    # kube-root-ca.crt: published into every namespace by kube-controller-manager.
+    return {
+        o["metadata"]["name"]: o.get("data")
+        for o in items
+        if o["metadata"]["name"] != "kube-root-ca.crt"
+    }
 
 
 def destroy_etcd(world: Day2World) -> None:

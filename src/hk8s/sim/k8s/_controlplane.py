@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import shutil
 import socket
@@ -32,13 +33,13 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hk8s.sim.k8s._client import KubeClient
 from hk8s.sim.k8s._pki import rewrite_serving_cert, write_pki
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from hk8s.sim.k8s._binaries import Binaries
     from hk8s.sim.k8s._pki import ClusterSecrets
@@ -73,7 +74,8 @@ class ControlPlane:
         host: str,
         sans: Sequence[str] = (),
         folder: Path | None = None,
-        extra_args: dict[str, Sequence[str]] | None = None,
+        extra_args: Mapping[str, Sequence[str]] | None = None,
+        audit_policy: str | None = None,
     ) -> None:
         self.binaries = binaries
         self.secrets = secrets
@@ -84,6 +86,9 @@ class ControlPlane:
         self.port = 0
         # Extra flags per component ("kube-controller-manager": ["--node-monitor-period=2s"]).
         self.extra_args = {k: list(v) for k, v in (extra_args or {}).items()}
+        # An audit.k8s.io/v1 Policy (YAML): the API server logs what it selects to
+        # audit.log, read back with audit_events() (Talos logs audit events by default too).
+        self.audit_policy = audit_policy
         self.etcd_url = ""  # etcd's client URL (plain HTTP on loopback), once started
         self._procs: dict[str, asyncio.subprocess.Process] = {}
 
@@ -171,6 +176,14 @@ class ControlPlane:
             "--profiling=false",
             "--v=0",
         ]
+        if self.audit_policy:
+            (self.folder / "audit-policy.yaml").write_text(self.audit_policy)
+            args += [
+                f"--audit-policy-file={self.folder / 'audit-policy.yaml'}",
+                f"--audit-log-path={self.folder / 'audit.log'}",
+                "--audit-log-format=json",
+                "--audit-log-mode=blocking",
+            ]
         if (pki / "encryption.yaml").exists():
             args.append(f"--encryption-provider-config={pki / 'encryption.yaml'}")
         return args
@@ -207,6 +220,14 @@ class ControlPlane:
             "--leader-elect=false",
             "--profiling=false",
         ]
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        """The audit log's events so far, oldest first (``audit_policy`` selects them)."""
+        try:
+            text = (self.folder / "audit.log").read_text()
+        except OSError:
+            return []
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
 
     async def set_sans(self, sans: Sequence[str]) -> None:
         """Reissue the serving certificate for ``host`` and ``sans`` (control planes came or

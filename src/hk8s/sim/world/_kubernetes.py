@@ -51,6 +51,21 @@ EXTRA_ARGS = {
     name: ["--kube-api-qps=300", "--kube-api-burst=600"]
     for name in ("kube-controller-manager", "kube-scheduler")
 }
+# What the API server's audit log keeps (Talos enables one by default): evictions and Node
+# updates, so a test can see what hk8s asked the real server to do (cordons, drains).
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Request
+  verbs: [create]
+  resources: [{group: "", resources: [pods/eviction]}]
+- level: Request
+  verbs: [patch, update]
+  resources: [{group: "", resources: [nodes]}]
+- level: None
+"""
 LEASE_WALL = 5.0  # wall seconds between Lease renewals (kube-controller-manager's grace: 40)
 
 
@@ -191,6 +206,7 @@ class Kubernetes:
             host=host,
             sans=self._control_planes(cluster),
             extra_args=EXTRA_ARGS,
+            audit_policy=AUDIT_POLICY,
         )
         try:
             await plane.start()
