@@ -29,6 +29,7 @@ def destroy_etcd(world: Day2World) -> None:
 
 
 def test_restore_brings_back_the_snapshot_after_etcd_is_lost(world: Day2World) -> None:
+    assert world.hk8s("health", check=False).returncode == 0
     world.put_configmap("kept", {"v": "1"})
     snapshot = world.dir / "before.db"
     world.hk8s("etcd", "snapshot", "--to", str(snapshot))
@@ -55,4 +56,5 @@ def test_restore_brings_back_the_snapshot_after_etcd_is_lost(world: Day2World) -
     restored = configmaps(world)
     assert restored["kept"] == {"v": "1"} and "later" not in restored
     assert world.etcd_members() == CONTROL_PLANES
-    assert world.hk8s("health", check=False).returncode == 0
+    health = world.hk8s("health", check=False)
+    assert health.returncode == 0, health.stdout
