@@ -104,6 +104,7 @@ class Kubelets:
             state.server = old_server
             self.nodes[node.name] = state
         state.up, state.posted = True, None
+        state.boot_id = _nodes.new_boot_id()  # each registration follows a boot
         await _nodes.register(self.api, state)
         await _nodes.renew_lease(self.api, node.name, None)
         if state.server is None or not state.server.serving:

@@ -13,6 +13,7 @@ down gracefully (kubelet's node shutdown manager). Liveness: the node's Lease in
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -60,7 +61,12 @@ class NodeState:
     since: str = ""
     server: KubeletServer | None = None
     pod_ips: int = 0
-    boot_id: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).strftime("%H%M%S%f"))
+    boot_id: str = field(default_factory=lambda: new_boot_id())
+
+
+def new_boot_id() -> str:
+    """A fresh ``/proc/sys/kernel/random/boot_id``."""
+    return str(uuid.uuid4())
 
 
 def node_object(node: KubeletNode) -> Obj:
