@@ -8,7 +8,6 @@ name (``import e2e_support``), as ``tests`` is on pytest's ``pythonpath``.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -174,18 +173,21 @@ class WorldRun:
         ``spec.unschedulable``, in order."""
         out = []
         for event in self.audit():
-            ref = event["objectRef"]
-            body = json.dumps(event.get("requestObject") or {})
+            ref, request = event["objectRef"], event.get("requestObject") or {}
+            spec = request.get("spec") if isinstance(request, dict) else None
+            # Only patches of spec.unschedulable itself: the node lifecycle controller's
+            # patches of the node.kubernetes.io/unschedulable taint mention the word too, and
+            # a controller's update (PUT) of a cordoned Node carries the whole spec.
             if (
-                ref.get("resource") != "nodes"
+                event.get("verb") != "patch"
+                or ref.get("resource") != "nodes"
                 or ref.get("subresource")
-                or "unschedulable" not in body
+                or not isinstance(spec, dict)
+                or "unschedulable" not in spec
             ):
                 continue
-            unschedulable = ((event.get("requestObject") or {}).get("spec") or {}).get(
-                "unschedulable"
-            )
-            out.append(f"{'cordon' if unschedulable else 'uncordon'} {ref.get('name', '')}")
+            state = "cordon" if spec["unschedulable"] else "uncordon"
+            out.append(f"{state} {ref.get('name', '')}")
         return out
 
     def reset_stats(self) -> None:

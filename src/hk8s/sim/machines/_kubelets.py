@@ -386,10 +386,12 @@ class Kubelets:
             image = f"registry.k8s.io/{component}:v{version}"
             path = f"/api/v1/namespaces/kube-system/pods/{pod_name}"
             existing = await self.api.get_or_none(path)
-            if existing is not None:
-                if existing["spec"]["containers"][0].get("image") == image:
-                    continue
-                await self.api.delete(path, gracePeriodSeconds="0")
+            if existing is not None and existing["metadata"].get("deletionTimestamp") is None:
+                if existing["spec"]["containers"][0].get("image") != image:
+                    # A container's image is the one mutable part of a pod's spec.
+                    patch = {"spec": {"containers": [{"name": component, "image": image}]}}
+                    await self.api.patch(path, patch, kind="strategic")
+                continue
             mirror = {
                 "metadata": {
                     "name": pod_name,
@@ -417,8 +419,10 @@ class Kubelets:
                     "containers": [{"name": component, "image": image}],
                 },
             }
-            with contextlib.suppress(ApiError):
+            try:
                 await self.api.create("/api/v1/namespaces/kube-system/pods", mirror)
+            except ApiError as exc:
+                log.warning("mirror pod %s not created: %s", pod_name, exc)
 
 
 _CONCURRENCY = 16  # requests in flight per pass: many nodes' kubelets work at once
