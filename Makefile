@@ -114,7 +114,7 @@ protos: $(STAMP)
 protos-check: $(STAMP)
 	$(BIN)/python tools/protos.py check
 
-demo: $(STAMP)
+demo: $(STAMP) kube
 	$(BIN)/python -m hk8s.sim.demo
 
 clean:
