@@ -73,8 +73,12 @@ class ControlPlane:
         host: str,
         sans: Sequence[str] = (),
         folder: Path | None = None,
+        egress_selector: Path | None = None,
     ) -> None:
         self.binaries = binaries
+        # An EgressSelectorConfiguration (``ClusterNetwork.write_config``): how the API server
+        # dials pods, Services' endpoints and kubelets; None dials them directly.
+        self.egress_selector = egress_selector
         self.secrets = secrets
         self.host = host
         self.sans = list(dict.fromkeys([host, *sans]))
@@ -167,6 +171,8 @@ class ControlPlane:
             "--profiling=false",
             "--v=0",
         ]
+        if self.egress_selector is not None:
+            args.append(f"--egress-selector-config-file={self.egress_selector}")
         if (pki / "encryption.yaml").exists():
             args.append(f"--encryption-provider-config={pki / 'encryption.yaml'}")
         return args

@@ -1,0 +1,342 @@
+"""A bare cloud around the real control plane: the simulated Hetzner API, servers for the
+nodes, the cluster's ``hcloud`` Secret, and the simulated CCM, CSI and metrics running.
+
+Everything runs on the ``ThreadedSim``'s event loop; tests reach it through ``Cloud.kube``
+(a coroutine on the loop with the machines' client), ``Cloud.hcloud`` (hcloud-python) and
+``Cloud.kubectl`` (the real kubectl, admin kubeconfig). The nodes are registered as a kubelet
+registers them, with the providerID the CCM's node controller sets; ``Cloud`` renews their
+Leases while it runs (the kubelet's heartbeat), and ``run_pod`` reports a pod Running and
+Ready as its kubelet would. Everything judged is the real API server's and controllers'.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pytest
+from hcloud import Client
+from hcloud.images import Image
+from hcloud.locations import Location
+from hcloud.networks import NetworkSubnet
+from hcloud.server_types import ServerType
+
+from hk8s.pki import generate_secrets, issue_certificate
+from hk8s.sim.hcloud import run_in_thread
+from hk8s.sim.k8s import (
+    ClusterSecrets,
+    ControlPlane,
+    CsiDriver,
+    KubeClient,
+    LoadBalancerController,
+    MetricsServer,
+    find_binaries,
+    kubeconfig,
+)
+from kubectl_support import Kubectl
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterator
+    from pathlib import Path
+
+    from hk8s.sim.hcloud import ThreadedSim
+
+T = TypeVar("T")
+HOST = "127.252.0.10"
+NODES = ("k8s-w-1", "k8s-w-2")
+LOCATION = "fsn1"
+_names = itertools.count(1)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{next(_names)}"
+
+
+def stamp() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass
+class Cloud:
+    threaded: ThreadedSim
+    plane: ControlPlane
+    api: KubeClient
+    hcloud: Client
+    kubectl: Kubectl
+    kubeconfig: Path
+    network_id: int
+    servers: dict[str, int] = field(default_factory=dict)  # node name -> server id
+    ccm: LoadBalancerController | None = None
+    csi: CsiDriver | None = None
+    metrics: MetricsServer | None = None
+
+    def run(self, coro: Awaitable[T], timeout: float = 60.0) -> T:
+        async def wrapped() -> T:
+            return await coro
+
+        return self.threaded.run(wrapped(), timeout)
+
+    def kube(self, fn: Callable[[KubeClient], Awaitable[T]], timeout: float = 60.0) -> T:
+        return self.run(fn(self.api), timeout)
+
+    def namespace(self) -> str:
+        name = unique("t")
+        self.kube(lambda api: api.create("/api/v1/namespaces", {"metadata": {"name": name}}))
+        self.kube(lambda api: _wait_default_account(api, name))
+        return name
+
+    def wait_for(
+        self, path: str, check: Callable[[dict[str, Any] | None], bool], timeout: float = 60.0
+    ) -> dict[str, Any] | None:
+        """Poll ``path`` until ``check(object or None)`` holds; the last object seen."""
+
+        async def poll(api: KubeClient) -> dict[str, Any] | None:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while True:
+                obj = await api.get_or_none(path)
+                if check(obj):
+                    return obj
+                if loop.time() > deadline:
+                    raise AssertionError(f"{path} never satisfied the check; last: {obj}")
+                await asyncio.sleep(0.2)
+
+        return self.kube(poll, timeout + 10)
+
+    def run_pod(self, namespace: str, name: str) -> dict[str, Any]:
+        """Wait for the scheduler to bind the pod, then report it Running and Ready as the
+        node's kubelet would (no kubelet runs here)."""
+        path = f"/api/v1/namespaces/{namespace}/pods/{name}"
+        pod = self.wait_for(path, lambda p: bool(p and p["spec"].get("nodeName")))
+        assert pod is not None
+        self.kube(lambda api: report_running(api, pod))
+        return pod
+
+
+async def report_running(api: KubeClient, pod: dict[str, Any]) -> None:
+    """A kubelet's status update for a started pod (test-side stand-in for a kubelet)."""
+    meta = pod["metadata"]
+    now = stamp().split(".")[0] + "Z"
+    ready = [
+        {"type": t, "status": "True", "lastTransitionTime": now}
+        for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
+    ]
+    containers = [
+        {
+            "name": c["name"],
+            "image": c["image"],
+            "imageID": "",
+            "ready": True,
+            "started": True,
+            "restartCount": 0,
+            "state": {"running": {"startedAt": now}},
+        }
+        for c in pod["spec"]["containers"]
+    ]
+    status = {
+        "phase": "Running",
+        "conditions": ready,
+        "containerStatuses": containers,
+        "hostIP": "10.0.1.1",
+        "podIP": f"10.244.0.{len(meta['name']) % 250 + 2}",
+        "startTime": now,
+    }
+    await api.patch(
+        f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/status",
+        {"status": status},
+        kind="strategic",
+    )
+
+
+async def _wait_default_account(api: KubeClient, namespace: str) -> None:
+    for _ in range(300):
+        if await api.get_or_none(f"/api/v1/namespaces/{namespace}/serviceaccounts/default"):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"namespace {namespace} never got its default ServiceAccount")
+
+
+async def register_node(api: KubeClient, name: str, server_id: int, public_ip: str) -> None:
+    """What a kubelet and the CCM's node controller make of a node (issue 15's kubelets do
+    this in the world)."""
+    labels = {
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "node.kubernetes.io/instance-type": "cx23",
+        "topology.kubernetes.io/region": LOCATION,
+        "topology.kubernetes.io/zone": f"{LOCATION}-dc14",
+    }
+    await api.create(
+        "/api/v1/nodes",
+        {
+            "metadata": {
+                "name": name,
+                "labels": labels,
+                # kubelet --enable-controller-attach-detach (the default): the attach/detach
+                # controller attaches this node's volumes.
+                "annotations": {"volumes.kubernetes.io/controller-managed-attach-detach": "true"},
+            },
+            "spec": {"providerID": f"hcloud://{server_id}"},
+        },
+    )
+    resources = {"cpu": "2", "memory": "3880Mi", "pods": "110", "ephemeral-storage": "40Gi"}
+    now = stamp().split(".")[0] + "Z"
+    await api.patch(
+        f"/api/v1/nodes/{name}/status",
+        {
+            "status": {
+                "capacity": resources,
+                "allocatable": resources,
+                "addresses": [
+                    {"type": "InternalIP", "address": f"10.0.1.{server_id % 250 + 1}"},
+                    {"type": "ExternalIP", "address": public_ip},
+                    {"type": "Hostname", "address": name},
+                ],
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "True",
+                        "reason": "KubeletReady",
+                        "message": "kubelet is posting ready status",
+                        "lastHeartbeatTime": now,
+                        "lastTransitionTime": now,
+                    }
+                ],
+                "nodeInfo": {
+                    "kubeletVersion": "v1.36.3",
+                    "osImage": "Talos (v1.13.0)",
+                    "containerRuntimeVersion": "containerd://2.1.4",
+                    "kernelVersion": "6.12.40-talos",
+                    "operatingSystem": "linux",
+                    "architecture": "amd64",
+                    "machineID": "",
+                    "systemUUID": "",
+                    "bootID": "",
+                    "kubeProxyVersion": "",
+                    "osImageVersion": "",
+                },
+            }
+        },
+        kind="strategic",
+    )
+    await api.create(
+        "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+        {
+            "metadata": {"name": name},
+            "spec": {"holderIdentity": name, "leaseDurationSeconds": 40, "renewTime": stamp()},
+        },
+    )
+
+
+async def heartbeats(api: KubeClient, names: tuple[str, ...]) -> None:
+    """Renew the nodes' Leases every 10 s, as kubelets do, so the node lifecycle controller
+    keeps them Ready."""
+    while True:
+        await asyncio.sleep(10)
+        for name in names:
+            await api.patch(
+                f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{name}",
+                {"spec": {"renewTime": stamp()}},
+            )
+
+
+def _admin_kubeconfig(plane: ControlPlane, folder: Path) -> Path:
+    ca = plane.secrets.kubernetes_ca
+    admin = issue_certificate(
+        ca,
+        now=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1),
+        validity=dt.timedelta(hours=4),
+        common_name="admin",
+        organizations=["system:masters"],
+        client_auth=True,
+    )
+    path = folder / "kubeconfig"
+    path.write_text(kubeconfig(plane.url, ca.cert_pem, admin))
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture(scope="session")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    folder = tmp_path_factory.mktemp("cloud")
+    bundle = generate_secrets()
+    secrets = ClusterSecrets(
+        bundle.k8s_ca,
+        bundle.k8s_aggregator_ca,
+        bundle.service_account_key_pem,
+        issuer=f"https://{HOST}:6443",
+    )
+    with run_in_thread(speed=200) as threaded:
+        sim = threaded.sim
+        hcloud = Client(token=sim.token, api_endpoint=sim.endpoint, poll_interval=0.05)
+        network = hcloud.networks.create(
+            name="k8s",
+            ip_range="10.0.0.0/16",
+            subnets=[
+                NetworkSubnet(type="cloud", ip_range="10.0.1.0/24", network_zone="eu-central")
+            ],
+            labels={"cluster": "k8s", "managed-by": "hk8s"},
+        )
+        plane = ControlPlane(find_binaries(), secrets, host=HOST)
+        threaded.run(plane.start(), timeout=120)
+        api = threaded.call(plane.client)
+        try:
+            cloud = Cloud(
+                threaded,
+                plane,
+                api,
+                hcloud,
+                Kubectl(_admin_kubeconfig(plane, folder)),
+                folder / "kubeconfig",
+                int(network.id or 0),
+            )
+            for name in NODES:
+                created = hcloud.servers.create(
+                    name=name,
+                    server_type=ServerType(name="cx23"),
+                    image=Image(name="ubuntu-24.04"),
+                    location=Location(name=LOCATION),
+                    networks=[network],
+                    labels={"cluster": "k8s", "managed-by": "hk8s", "role": "worker"},
+                )
+                created.action.wait_until_finished()
+                server = hcloud.servers.get_by_id(created.server.id)
+                cloud.servers[name] = int(server.id or 0)
+                ip = (
+                    server.public_net.ipv4.ip
+                    if server.public_net and server.public_net.ipv4
+                    else ""
+                )
+                cloud.kube(
+                    lambda api, n=name, s=cloud.servers[name], i=ip: register_node(api, n, s, i)
+                )
+            cloud.kube(
+                lambda api: api.create(
+                    "/api/v1/namespaces/kube-system/secrets",
+                    {
+                        "metadata": {"name": "hcloud"},
+                        "stringData": {"token": sim.token, "network": str(network.id)},
+                    },
+                )
+            )
+            threaded.call(lambda: sim.add_task(heartbeats(api, NODES)))
+            cloud.ccm, cloud.csi, cloud.metrics = threaded.call(
+                lambda: (
+                    LoadBalancerController(plane.client(), sim.endpoint, poll_interval=0.05),
+                    CsiDriver(plane.client(), sim.endpoint, poll_interval=0.05),
+                    MetricsServer(plane.client(), plane.secrets.aggregator_ca.cert_pem),
+                )
+            )
+            for part in (cloud.ccm, cloud.csi, cloud.metrics):
+                threaded.call(lambda p=part: sim.add_task(p.run()))
+            yield cloud
+        finally:
+            for part in (cloud.ccm, cloud.csi, cloud.metrics):
+                if part is not None:
+                    threaded.run(part.stop())
+            threaded.run(api.close())
+            threaded.run(plane.stop(), timeout=60)
