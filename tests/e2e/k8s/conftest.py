@@ -27,6 +27,7 @@ from hcloud.server_types import ServerType
 from hk8s.pki import generate_secrets, issue_certificate
 from hk8s.sim.hcloud import run_in_thread
 from hk8s.sim.k8s import (
+    ClusterNetwork,
     ClusterSecrets,
     ControlPlane,
     CsiDriver,
@@ -48,6 +49,9 @@ T = TypeVar("T")
 HOST = "127.252.0.10"
 NODES = ("k8s-w-1", "k8s-w-2")
 LOCATION = "fsn1"
+# The metrics-server "pod": its address in the pod CIDR, routed to the loopback port it serves.
+METRICS_POD_IP = "10.244.255.10"
+METRICS_PORT = 10250
 _names = itertools.count(1)
 
 
@@ -244,6 +248,26 @@ async def heartbeats(api: KubeClient, names: tuple[str, ...]) -> None:
             )
 
 
+async def publish_metrics_endpoint(api: KubeClient) -> None:
+    """The endpoint the metrics-server pod's Service would get (no pod runs here): a slice
+    the endpointslice controller leaves alone (another manager)."""
+    await api.create(
+        "/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices",
+        {
+            "metadata": {
+                "name": "metrics-server-sim",
+                "labels": {
+                    "kubernetes.io/service-name": "metrics-server",
+                    "endpointslice.kubernetes.io/managed-by": "hk8s-sim",
+                },
+            },
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": [METRICS_POD_IP], "conditions": {"ready": True}}],
+            "ports": [{"name": "https", "port": METRICS_PORT, "protocol": "TCP"}],
+        },
+    )
+
+
 def _admin_kubeconfig(plane: ControlPlane, folder: Path) -> Path:
     ca = plane.secrets.kubernetes_ca
     admin = issue_certificate(
@@ -273,7 +297,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
     with run_in_thread(speed=200) as threaded:
         sim = threaded.sim
         hcloud = Client(token=sim.token, api_endpoint=sim.endpoint, poll_interval=0.05)
-        network = hcloud.networks.create(
+        hnet = hcloud.networks.create(
             name="k8s",
             ip_range="10.0.0.0/16",
             subnets=[
@@ -281,9 +305,13 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
             ],
             labels={"cluster": "k8s", "managed-by": "hk8s"},
         )
-        plane = ControlPlane(find_binaries(), secrets, host=HOST)
+        network = ClusterNetwork(folder / "egress.sock")
+        threaded.run(network.start())
+        egress = network.write_config(folder / "egress.yaml")
+        plane = ControlPlane(find_binaries(), secrets, host=HOST, egress_selector=egress)
         threaded.run(plane.start(), timeout=120)
         api = threaded.call(plane.client)
+        beating = None
         try:
             cloud = Cloud(
                 threaded,
@@ -292,7 +320,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
                 hcloud,
                 Kubectl(_admin_kubeconfig(plane, folder)),
                 folder / "kubeconfig",
-                int(network.id or 0),
+                int(hnet.id or 0),
             )
             for name in NODES:
                 created = hcloud.servers.create(
@@ -300,7 +328,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
                     server_type=ServerType(name="cx23"),
                     image=Image(name="ubuntu-24.04"),
                     location=Location(name=LOCATION),
-                    networks=[network],
+                    networks=[hnet],
                     labels={"cluster": "k8s", "managed-by": "hk8s", "role": "worker"},
                 )
                 created.action.wait_until_finished()
@@ -319,11 +347,11 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
                     "/api/v1/namespaces/kube-system/secrets",
                     {
                         "metadata": {"name": "hcloud"},
-                        "stringData": {"token": sim.token, "network": str(network.id)},
+                        "stringData": {"token": sim.token, "network": str(hnet.id)},
                     },
                 )
             )
-            threaded.call(lambda: sim.add_task(heartbeats(api, NODES)))
+            beating = threaded.call(lambda: sim.add_task(heartbeats(api, NODES)))
             cloud.ccm, cloud.csi, cloud.metrics = threaded.call(
                 lambda: (
                     LoadBalancerController(plane.client(), sim.endpoint, poll_interval=0.05),
@@ -331,12 +359,21 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
                     MetricsServer(plane.client(), plane.secrets.aggregator_ca.cert_pem),
                 )
             )
+            cloud.run(cloud.csi.install())  # the csi-driver chart's CSIDriver and StorageClass
             for part in (cloud.ccm, cloud.csi, cloud.metrics):
                 threaded.call(lambda p=part: sim.add_task(p.run()))
+            cloud.run(cloud.csi.started())
+            cloud.run(cloud.metrics.started())
+            cloud.run(cloud.metrics.register())
+            network.route(METRICS_POD_IP, METRICS_PORT, ("127.0.0.1", cloud.metrics.port))
+            cloud.kube(publish_metrics_endpoint)
             yield cloud
         finally:
+            if beating is not None:
+                threaded.call(beating.cancel)
             for part in (cloud.ccm, cloud.csi, cloud.metrics):
                 if part is not None:
                     threaded.run(part.stop())
             threaded.run(api.close())
             threaded.run(plane.stop(), timeout=60)
+            threaded.run(network.stop())

@@ -87,3 +87,114 @@ def test_without_a_location_the_service_stays_pending_with_upstreams_reason(clou
     assert row.split()[3] == "<pending>"
     # Nothing was made, so deleting the Service is not held up.
     cloud.kubectl.ok("delete", "svc", "nowhere", "-n", ns, "--wait=true", timeout=60)
+
+
+def _claim_and_pod(namespace: str) -> str:
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "data", "namespace": namespace},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "db", "namespace": namespace},
+        "spec": {
+            "containers": [
+                {
+                    "name": "db",
+                    "image": "registry.k8s.io/pause:3.10",
+                    "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                }
+            ],
+            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}],
+        },
+    }
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": [claim, pod]})
+
+
+def test_a_claim_binds_to_a_hetzner_volume_once_a_pod_uses_it(cloud: Cloud) -> None:
+    ns = cloud.namespace()
+    claim = json.loads(_claim_and_pod(ns))["items"][0]
+    cloud.kubectl.ok("apply", "-f", "-", stdin=json.dumps(claim))
+    # hcloud-volumes waits for the first consumer: no volume before a pod uses the claim.
+    events = cloud.wait_for(
+        f"/api/v1/namespaces/{ns}/events",
+        lambda e: any(i["reason"] == "WaitForFirstConsumer" for i in (e or {}).get("items", [])),
+    )
+    assert events is not None
+    row = cloud.kubectl.ok("get", "pvc", "data", "-n", ns).stdout.splitlines()[1].split()
+    # data Pending (no volume, capacity, modes yet) hcloud-volumes <unset> 1s
+    assert row[:3] == ["data", "Pending", "hcloud-volumes"]  # the chart's default class
+    assert cloud.hcloud.volumes.get_all(label_selector=f"pvc-namespace={ns}") == []
+
+    cloud.kubectl.ok("apply", "-f", "-", stdin=_claim_and_pod(ns))
+    pvc_path = f"/api/v1/namespaces/{ns}/persistentvolumeclaims/data"
+    pvc = cloud.wait_for(pvc_path, lambda c: (c or {}).get("status", {}).get("phase") == "Bound")
+    assert pvc is not None
+    pod = cloud.run_pod(ns, "db")
+    node = pod["spec"]["nodeName"]
+    pv_name = f"pvc-{pvc['metadata']['uid']}"
+    assert pvc["spec"]["volumeName"] == pv_name
+    header, line = cloud.kubectl.ok("get", "pvc", "data", "-n", ns).stdout.splitlines()
+    assert header.split()[:5] == ["NAME", "STATUS", "VOLUME", "CAPACITY", "ACCESS"]
+    assert line.split()[:5] == ["data", "Bound", pv_name, "10Gi", "RWO"]
+
+    (volume,) = cloud.hcloud.volumes.get_all(label_selector=f"pvc-namespace={ns}")
+    assert volume.name == pv_name and volume.size == 10 and volume.location.name == "fsn1"
+    assert volume.labels == {
+        "managed-by": "csi-driver",
+        "pvc-name": "data",
+        "pvc-namespace": ns,
+        "pv-name": pv_name,
+    }
+    pv = cloud.kube(lambda api: api.get(f"/api/v1/persistentvolumes/{pv_name}"))
+    assert pv["spec"]["csi"]["driver"] == "csi.hetzner.cloud"
+    assert pv["spec"]["csi"]["volumeHandle"] == str(volume.id)
+    # The attach/detach controller asked for the volume on the pod's node; it is attached.
+    server_id = cloud.servers[node]
+    cloud.wait_for(
+        "/apis/storage.k8s.io/v1/volumeattachments",
+        lambda found: any(
+            v["spec"]["nodeName"] == node and v.get("status", {}).get("attached")
+            for v in (found or {}).get("items", [])
+        ),
+    )
+    assert cloud.hcloud.volumes.get_by_id(volume.id).server.id == server_id
+
+    # The pod goes (its kubelet would confirm the deletion), the claim goes: the volume is
+    # detached and deleted, and so is the PersistentVolume (reclaim policy Delete).
+    cloud.kubectl.ok("delete", "pod", "db", "-n", ns, "--grace-period=0", "--force")
+    cloud.kubectl.ok("delete", "pvc", "data", "-n", ns, "--wait=true", timeout=90)
+    cloud.wait_for(f"/api/v1/persistentvolumes/{pv_name}", lambda p: p is None, timeout=90)
+    assert cloud.hcloud.volumes.get_all(label_selector=f"pvc-namespace={ns}") == []
+
+
+def test_kubectl_top_reads_metrics_server_through_the_aggregator(cloud: Cloud) -> None:
+    cloud.kubectl.ok(
+        "wait", "--for=condition=Available", "apiservice/v1beta1.metrics.k8s.io", "--timeout=60s",
+        timeout=90,
+    )  # fmt: skip
+    header, *rows = cloud.kubectl.ok("top", "nodes").stdout.splitlines()
+    assert header.split() == ["NAME", "CPU(cores)", "CPU(%)", "MEMORY(bytes)", "MEMORY(%)"]
+    assert sorted(r.split()[0] for r in rows) == sorted(cloud.servers)
+    for row in rows:
+        _, cpu, cpu_share, memory, memory_share = row.split()
+        assert cpu.endswith("m") and 0 < int(cpu[:-1]) < 2000
+        assert memory.endswith("Mi") and 0 < int(memory[:-2]) < 3880
+        assert cpu_share.endswith("%") and memory_share.endswith("%")
+
+    ns = cloud.namespace()
+    cloud.kubectl.ok("run", "web", "-n", ns, "--image=registry.k8s.io/pause:3.10")
+    cloud.run_pod(ns, "web")
+    header, row = cloud.kubectl.ok("top", "pod", "-n", ns).stdout.splitlines()
+    assert header.split() == ["NAME", "CPU(cores)", "MEMORY(bytes)"]
+    assert row.split()[0] == "web"
+
+    # metrics-server authorises each request with a SubjectAccessReview: RBAC decides.
+    denied = cloud.kubectl("top", "nodes", "--as=alice")
+    assert denied.returncode == 1
+    assert 'User "alice" cannot list resource "nodes" in API group "metrics.k8s.io"' in (
+        denied.stderr
+    )
