@@ -198,3 +198,38 @@ def test_kubectl_top_reads_metrics_server_through_the_aggregator(cloud: Cloud) -
     assert 'User "alice" cannot list resource "nodes" in API group "metrics.k8s.io"' in (
         denied.stderr
     )
+
+
+def test_everyday_reads_print_tables(cloud: Cloud) -> None:
+    header, *rows = cloud.kubectl.ok("get", "nodes").stdout.splitlines()
+    assert header.split() == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
+    assert sorted((r.split()[0], r.split()[1]) for r in rows) == [
+        (name, "Ready") for name in sorted(cloud.servers)
+    ]
+    wide = cloud.kubectl.ok("get", "nodes", "-o", "wide").stdout.splitlines()[0].split()
+    assert wide[5:8] == ["INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE"]
+
+    ns = cloud.namespace()
+    cloud.kubectl.ok("create", "deployment", "api", "-n", ns, "--image=registry.k8s.io/pause:3.10")
+    listing = cloud.kubectl.ok("get", "all", "-A").stdout
+    assert "deployment.apps/api" in listing
+    assert "service/kubernetes" in listing
+    assert listing.splitlines()[0].split()[:2] == ["NAMESPACE", "NAME"]
+
+
+def test_auth_can_i_answers_from_rbac(cloud: Cloud) -> None:
+    assert cloud.kubectl.ok("auth", "can-i", "delete", "nodes").stdout.strip() == "yes"
+    denied = cloud.kubectl("auth", "can-i", "list", "secrets", "--as=alice", "-n", "default")
+    assert (denied.returncode, denied.stdout.strip()) == (1, "no")
+    ns = cloud.namespace()
+    cloud.kubectl.ok("create", "rolebinding", "alice-view", "-n", ns, "--clusterrole=view",
+                     "--user=alice")  # fmt: skip
+    allowed = cloud.kubectl.ok("auth", "can-i", "list", "pods", "--as=alice", "-n", ns)
+    assert allowed.stdout.strip() == "yes"
+
+
+def test_explain_reads_the_servers_openapi(cloud: Cloud) -> None:
+    out = cloud.kubectl.ok("explain", "service.spec.loadBalancerClass").stdout
+    assert "KIND:       Service" in out and "FIELD: loadBalancerClass <string>" in out
+    out = cloud.kubectl.ok("explain", "persistentvolumeclaims.spec.storageClassName").stdout
+    assert "storageClassName" in out
