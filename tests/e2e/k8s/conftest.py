@@ -12,6 +12,7 @@ Ready as its kubelet would. Everything judged is the real API server's and contr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import itertools
 from dataclasses import dataclass, field
@@ -110,6 +111,15 @@ class Cloud:
 
         return self.kube(poll, timeout + 10)
 
+    @contextlib.contextmanager
+    def kubelets(self) -> Iterator[None]:
+        """Play every node's kubelet while the block runs (``play_kubelets``)."""
+        task = self.threaded.call(lambda: asyncio.ensure_future(play_kubelets(self.api)))
+        try:
+            yield
+        finally:
+            self.threaded.call(task.cancel)
+
     def run_pod(self, namespace: str, name: str) -> dict[str, Any]:
         """Wait for the scheduler to bind the pod, then report it Running and Ready as the
         node's kubelet would (no kubelet runs here)."""
@@ -118,6 +128,65 @@ class Cloud:
         assert pod is not None
         self.kube(lambda api: report_running(api, pod))
         return pod
+
+
+FAIL_LABEL = "contract.hk8s.dev/exit"  # a Job pod's exit code, for the stand-in kubelets
+
+
+async def play_kubelets(api: KubeClient) -> None:
+    """What kubelets do for the pods bound to their nodes, as far as the tests need it: start
+    them (Running and Ready), run Job pods to their end (exit code 0, or ``FAIL_LABEL``'s),
+    and finish a graceful deletion once the containers stopped (delete with grace 0)."""
+    while True:
+        for pod in (await api.get("/api/v1/pods")).get("items") or []:
+            meta, status = pod["metadata"], pod.get("status") or {}
+            path = f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}"
+            if not pod["spec"].get("nodeName"):
+                continue
+            if meta.get("deletionTimestamp"):
+                await api.delete(path, gracePeriodSeconds="0")
+            elif status.get("phase") == "Pending":
+                labels = meta.get("labels") or {}
+                if "batch.kubernetes.io/job-name" in labels:
+                    await report_finished(api, pod, int(labels.get(FAIL_LABEL, "0")))
+                else:
+                    await report_running(api, pod)
+        await asyncio.sleep(0.2)
+
+
+async def report_finished(api: KubeClient, pod: dict[str, Any], code: int) -> None:
+    meta, now = pod["metadata"], stamp().split(".")[0] + "Z"
+    terminated = {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
+                  "startedAt": now, "finishedAt": now}  # fmt: skip
+    status = {
+        "phase": "Succeeded" if code == 0 else "Failed",
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "False",
+                "lastTransitionTime": now,
+                "reason": "PodCompleted",
+            }
+        ],
+        "containerStatuses": [
+            {
+                "name": c["name"],
+                "image": c["image"],
+                "imageID": "",
+                "ready": False,
+                "started": False,
+                "restartCount": 0,
+                "state": {"terminated": terminated},
+            }
+            for c in pod["spec"]["containers"]
+        ],
+        "startTime": now,
+    }
+    await api.patch(
+        f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/status",
+        {"status": status},
+        kind="strategic",
+    )
 
 
 async def report_running(api: KubeClient, pod: dict[str, Any]) -> None:
