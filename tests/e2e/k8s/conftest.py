@@ -111,6 +111,19 @@ class Cloud:
 
         return self.kube(poll, timeout + 10)
 
+    def until(self, what: str, check: Callable[[], bool], timeout: float = 60.0) -> None:
+        """Poll a blocking ``check`` (hcloud-python calls) off the world's loop until it holds."""
+
+        async def poll() -> None:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while not await asyncio.to_thread(check):
+                if loop.time() > deadline:
+                    raise AssertionError(f"never: {what}")
+                await asyncio.sleep(0.2)
+
+        self.run(poll(), timeout + 10)
+
     @contextlib.contextmanager
     def kubelets(self) -> Iterator[None]:
         """Play every node's kubelet while the block runs (``play_kubelets``)."""

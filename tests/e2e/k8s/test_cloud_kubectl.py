@@ -5,15 +5,24 @@ and the everyday read commands print what a real cluster prints."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import ssl
+import urllib.error
+import urllib.request
 from typing import TYPE_CHECKING
 
 import pytest
 
+from hk8s.pki import issue_certificate
 from hk8s.sim.k8s._ccm_lb import FINALIZER, LABEL_SERVICE_UID
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from conftest import Cloud
+
+    from hk8s.pki import CertAndKey
 
 pytestmark = pytest.mark.e2e
 
@@ -233,3 +242,66 @@ def test_explain_reads_the_servers_openapi(cloud: Cloud) -> None:
     assert "KIND:       Service" in out and "FIELD: loadBalancerClass <string>" in out
     out = cloud.kubectl.ok("explain", "persistentvolumeclaims.spec.storageClassName").stdout
     assert "storageClassName" in out
+
+
+def test_metrics_server_serves_only_the_api_servers_front_proxy(
+    cloud: Cloud, tmp_path: Path
+) -> None:
+    """Straight to the metrics server, bypassing the aggregator: no certificate, or one the
+    requestheader CA did not sign (the cluster CA's admin), is refused."""
+    assert cloud.metrics is not None
+    url = f"https://127.0.0.1:{cloud.metrics.port}/apis/metrics.k8s.io/v1beta1/nodes"
+
+    def status(cert: CertAndKey | None) -> int | str:
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        if cert is not None:
+            (tmp_path / "c.crt").write_bytes(cert.cert_pem)
+            (tmp_path / "c.key").write_bytes(cert.key_pem)
+            context.load_cert_chain(tmp_path / "c.crt", tmp_path / "c.key")
+        headers = {"X-Remote-User": "admin", "X-Remote-Group": "system:masters"}
+        request = urllib.request.Request(url, headers=headers)
+        try:
+            with urllib.request.urlopen(request, context=context, timeout=10) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except (urllib.error.URLError, ssl.SSLError, ConnectionError) as exc:
+            return f"refused: {exc}"
+
+    def client(ca: CertAndKey, cn: str) -> CertAndKey:
+        now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+        return issue_certificate(ca, now=now, validity=dt.timedelta(hours=1), common_name=cn,
+                                 client_auth=True)  # fmt: skip
+
+    assert status(None) == 401
+    refused = status(client(cloud.plane.secrets.kubernetes_ca, "front-proxy-client"))
+    assert refused == 401 or str(refused).startswith("refused")
+    assert status(client(cloud.plane.secrets.aggregator_ca, "someone-else")) == 401
+    assert status(client(cloud.plane.secrets.aggregator_ca, "front-proxy-client")) == 200
+
+
+def test_load_balancer_targets_follow_the_nodes(cloud: Cloud) -> None:
+    ns = cloud.namespace()
+    annotations = {"load-balancer.hetzner.cloud/location": "fsn1"}
+    cloud.kubectl.ok("apply", "-f", "-", stdin=_service(ns, "edge", annotations))
+    path = f"/api/v1/namespaces/{ns}/services/edge"
+    svc = cloud.wait_for(path, lambda s: bool(s and s.get("status", {}).get("loadBalancer")))
+    assert svc is not None
+    selector = f"{LABEL_SERVICE_UID}={svc['metadata']['uid']}"
+
+    def targets() -> list[int]:
+        (lb,) = cloud.hcloud.load_balancers.get_all(label_selector=selector)
+        return sorted(t.server.id for t in lb.targets)
+
+    assert targets() == sorted(cloud.servers.values())
+    excluded = sorted(cloud.servers)[0]
+    label = "node.kubernetes.io/exclude-from-external-load-balancers"
+    cloud.kubectl.ok("label", "node", excluded, f"{label}=true")
+    try:
+        rest = sorted(v for k, v in cloud.servers.items() if k != excluded)
+        cloud.until("the excluded node is no target", lambda: targets() == rest)
+    finally:
+        cloud.kubectl.ok("label", "node", excluded, f"{label}-")
+    cloud.until("every node is a target", lambda: targets() == sorted(cloud.servers.values()))
+    cloud.kubectl.ok("delete", "svc", "edge", "-n", ns, "--wait=true", timeout=90)

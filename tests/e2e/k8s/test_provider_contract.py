@@ -284,12 +284,29 @@ def test_destroys_cleanup_lets_the_ccm_and_csi_remove_their_resources(cloud: Clo
             == []
         )
 
-        # Once the pod is gone, the same cleanup waits for the CSI driver to delete the volume.
+        # Once the pod is gone the claim goes, and the CSI driver deletes the volume.
         cloud.kubectl.ok("delete", "pod", "db", "-n", ns, "--wait=true", timeout=60)
+        pv_path = f"/api/v1/persistentvolumes/{pvc['spec']['volumeName']}"
+        cloud.wait_for(pv_path, lambda p: p is None)
+
+        # A claim no pod uses any more: the cleanup deletes it and waits for the volume to go.
+        archive = {**claim, "metadata": {"name": "archive", "namespace": ns}}
+        user = {**pod, "metadata": {"name": "db2", "namespace": ns}}
+        user["spec"] = {**pod["spec"], "volumes": [
+            {"name": "d", "persistentVolumeClaim": {"claimName": "archive"}}]}  # fmt: skip
+        provider(cloud, lambda k: k.apply([archive, user]))
+        cloud.wait_for(
+            f"/api/v1/namespaces/{ns}/pods/db2",
+            lambda p: (p or {}).get("status", {}).get("phase") == "Running",
+        )
+        cloud.kubectl.ok("delete", "pod", "db2", "-n", ns, "--wait=true", timeout=60)
+        (volume,) = cloud.hcloud.volumes.get_all(label_selector=f"pvc-namespace={ns}")
+        assert volume.labels["pvc-name"] == "archive"
         left = provider(
             cloud,
             lambda k: clean_in_cluster(k, clock=SystemClock(), timeout=60, poll_interval=0.2),
         )
     assert left == []
     assert cloud.hcloud.volumes.get_all(label_selector=f"pvc-namespace={ns}") == []
+    assert provider(cloud, lambda k: k.list_pvcs()) == []
     assert provider(cloud, lambda k: k.list_load_balancer_services()) == []
