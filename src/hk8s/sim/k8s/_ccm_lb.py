@@ -115,7 +115,6 @@ class LoadBalancerController(Controller):
         self.location, self.network_zone, self.lb_type = location, network_zone, lb_type
         self.services = self.informer("/api/v1/services")
         self.nodes = self.informer("/api/v1/nodes", self._nodes_changed)
-        self._targets: tuple[int, ...] | None = None
         self._done: dict[str, str] = {}  # key -> fingerprint of the last successful sync
 
     # --- what triggers a sync ------------------------------------------------------------
@@ -141,17 +140,12 @@ class LoadBalancerController(Controller):
 
     def _nodes_changed(self, _key: str) -> None:
         # Node heartbeats change nodes all the time; like the service controller's node
-        # sync, only a change of the eligible set re-syncs the load balancers.
-        targets = tuple(
-            sorted({i for s in self.services.items.values() for i in self._server_ids(s)})
-        )
-        if targets != self._targets:
-            self._targets = targets
-            for key, svc in self.services.items.items():
-                if _wants(svc) or FINALIZER in (
-                    (svc.get("metadata") or {}).get("finalizers") or []
-                ):
-                    self.enqueue(key)
+        # sync, only a change of a Service's eligible nodes re-syncs its load balancer.
+        for key, svc in self.services.items.items():
+            finalizers = (svc.get("metadata") or {}).get("finalizers") or []
+            wanted = _wants(svc) or FINALIZER in finalizers
+            if wanted and key in self._done and self._done[key] != self._fingerprint(svc):
+                self.enqueue(key)
 
     def _fingerprint(self, svc: dict[str, Any]) -> str:
         # What a sync depends on; not its own writes (finalizer, status), like the service
