@@ -76,8 +76,12 @@ class ControlPlane:
         folder: Path | None = None,
         extra_args: Mapping[str, Sequence[str]] | None = None,
         audit_policy: str | None = None,
+        egress_selector: Path | None = None,
     ) -> None:
         self.binaries = binaries
+        # An EgressSelectorConfiguration (``ClusterNetwork.write_config``): how the API server
+        # dials pods, Services' endpoints and kubelets; None dials them directly.
+        self.egress_selector = egress_selector
         self.secrets = secrets
         self.host = host
         self.sans = list(dict.fromkeys([host, *sans]))
@@ -184,6 +188,8 @@ class ControlPlane:
                 "--audit-log-format=json",
                 "--audit-log-mode=blocking",
             ]
+        if self.egress_selector is not None:
+            args.append(f"--egress-selector-config-file={self.egress_selector}")
         if (pki / "encryption.yaml").exists():
             args.append(f"--encryption-provider-config={pki / 'encryption.yaml'}")
         return args
