@@ -270,24 +270,20 @@ def test_destroys_cleanup_lets_the_ccm_and_csi_remove_their_resources(cloud: Clo
         (volume,) = cloud.hcloud.volumes.get_all(label_selector=f"pvc-namespace={ns}")
         assert volume.size == 20
 
-        # While a pod uses the claim, its deletion waits (pvc-protection): destroy reports the
-        # PersistentVolume as left over after its timeout, and cleans the volume by label.
+        # While a scheduled pod uses the claim, pvc-protection holds it: the cleanup deletes
+        # that pod too (its kubelet confirms), the claim goes, the CSI driver deletes the
+        # volume, and nothing is left over (it used to wait out its timeout here).
         left = provider(
             cloud,
-            lambda k: clean_in_cluster(k, clock=SystemClock(), timeout=3, poll_interval=0.2),
+            lambda k: clean_in_cluster(k, clock=SystemClock(), timeout=60, poll_interval=0.2),
         )
-        assert left == [
-            f"PersistentVolume {pvc['spec']['volumeName']} (its volume is not deleted yet)"
-        ]
+        assert left == []
+        assert cloud.kube(lambda api: api.get_or_none(pod_path)) is None
+        assert cloud.hcloud.volumes.get_all(label_selector=f"pvc-namespace={ns}") == []
         assert (
             cloud.hcloud.load_balancers.get_all(label_selector=f"hcloud-ccm/service-uid={uid}")
             == []
         )
-
-        # Once the pod is gone the claim goes, and the CSI driver deletes the volume.
-        cloud.kubectl.ok("delete", "pod", "db", "-n", ns, "--wait=true", timeout=60)
-        pv_path = f"/api/v1/persistentvolumes/{pvc['spec']['volumeName']}"
-        cloud.wait_for(pv_path, lambda p: p is None)
 
         # A claim no pod uses any more: the cleanup deletes it and waits for the volume to go.
         archive = {**claim, "metadata": {"name": "archive", "namespace": ns}}
