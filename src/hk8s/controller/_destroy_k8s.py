@@ -200,10 +200,13 @@ async def clean_in_cluster(
         for pv in await _served(kube.list("v1", "PersistentVolume")):
             if _to_be_deleted(pv, live):
                 left.append(f"PersistentVolume {_name(pv)} (its volume is not deleted yet)")
+        waited = "the CCM and CSI driver deleted their load balancers and volumes"
         if not left:
+            reporter.emit(ProgressEvent("done", _KEY, waited))
             return []
         remaining = deadline - clock.now()
         if remaining <= 0:
+            reporter.emit(ProgressEvent("failed", _KEY, waited, f"{len(left)} left"))
             return left
         reporter.emit(
             ProgressEvent(

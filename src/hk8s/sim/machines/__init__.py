@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from hk8s.sim.machines._api import Informer, Resources
 from hk8s.sim.machines._ccm import CloudInstance, CloudNodes
 from hk8s.sim.machines._charts import CATALOG, Chart
+from hk8s.sim.machines._cloudside import CloudControllers
 from hk8s.sim.machines._etcd import EtcdKeyspace
 from hk8s.sim.machines._helm import HelmFaults
 from hk8s.sim.machines._kubelets import Kubelets, Timings
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CATALOG",
     "Chart",
+    "CloudControllers",
     "CloudInstance",
     "CloudNodes",
     "ClusterMachines",
@@ -62,11 +64,13 @@ class ClusterMachines:
         timings: Timings,
         faults: HelmFaults,
         instance: Callable[[str], CloudInstance | None],
+        controllers: CloudControllers | None = None,
     ) -> None:
         self.plane = plane
         self.api = plane.client()
         self.resources = Resources(self.api)
-        self.cloud = CloudNodes(self.api, instance)
+        self.controllers = controllers
+        self.cloud = CloudNodes(self.api, instance, controllers)
         self.kubelets = Kubelets(
             self.api, self.resources, clock, ca, timings=timings, faults=faults, cloud=self.cloud
         )
@@ -82,5 +86,7 @@ class ClusterMachines:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        if self.controllers is not None:
+            await self.controllers.close()
         await self.kubelets.close()
         await self.api.close()

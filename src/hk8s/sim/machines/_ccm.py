@@ -8,7 +8,7 @@ the taint removed (``hcloud-cloud-controller-manager/hcloud/instances.go``, k8s.
 ``node_controller.go``). Its node lifecycle part deletes the Node of a server that is gone.
 
 ``reconcile`` is the hook the world calls on every pass; the cloud's other controllers (load
-balancers, volumes, metrics) join here as further calls.
+balancers, volumes, metrics: ``_cloudside.CloudControllers``) are started from here.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from hk8s.sim.k8s import KubeClient
+    from hk8s.sim.machines._cloudside import CloudControllers
 
 __all__ = ["UNINITIALIZED", "CloudInstance", "CloudNodes", "ccm_running"]
 
@@ -60,11 +61,20 @@ def ccm_running(pods: Iterable[Obj]) -> bool:
 class CloudNodes:
     """Initializes Nodes from their servers; ``instance(node_name)`` looks a server up."""
 
-    def __init__(self, api: KubeClient, instance: Callable[[str], CloudInstance | None]) -> None:
+    def __init__(
+        self,
+        api: KubeClient,
+        instance: Callable[[str], CloudInstance | None],
+        controllers: CloudControllers | None = None,
+    ) -> None:
         self.api = api
         self.instance = instance
+        self.controllers = controllers  # the addons' cloud side (``_cloudside``)
 
     async def reconcile(self, nodes: Iterable[Obj], pods: Iterable[Obj]) -> None:
+        pods = list(pods)
+        if self.controllers is not None:
+            await self.controllers.reconcile(pods)
         if not ccm_running(pods):
             return
         for node in nodes:

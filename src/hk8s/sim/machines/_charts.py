@@ -143,6 +143,11 @@ def _ccm(version: str, values: Obj) -> list[Obj]:
     networking = bool(_get(values, "networking.enabled", False))
     if networking:
         env.append(_secret_env("HCLOUD_NETWORK", secret, "network"))
+    # The chart's `env` map becomes the container's environment (templates/deployment.yaml
+    # ranges over .Values.env); the literal values are what the CCM reads as its defaults.
+    for name, spec in sorted((_get(values, "env", {}) or {}).items()):
+        if isinstance(spec, dict) and "value" in spec and name != "HCLOUD_TOKEN":
+            env.append({"name": name, "value": str(spec["value"])})
     tolerations = [
         {"key": "CriticalAddonsOnly", "operator": "Exists"},
         {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"},
@@ -199,6 +204,13 @@ def _csi(version: str, values: Obj) -> list[Obj]:
     secret = str(_get(values, "controller.hcloudToken.existingSecret.name", "hcloud"))
     key = str(_get(values, "controller.hcloudToken.existingSecret.key", "token"))
     image = f"docker.io/hetznercloud/hcloud-csi-driver:v{version}"
+    env = [_secret_env("HCLOUD_TOKEN", secret, key)]
+    # controller.volumeExtraLabels -> HCLOUD_VOLUME_EXTRA_LABELS "k=v,..." (chart >= 2.15,
+    # templates/controller/deployment.yaml).
+    extra = _get(values, "controller.volumeExtraLabels", {}) or {}
+    if extra:
+        pairs = ",".join(f"{k}={v}" for k, v in sorted(extra.items()))
+        env.append({"name": "HCLOUD_VOLUME_EXTRA_LABELS", "value": pairs})
     storage_classes = _get(
         values, "storageClasses", [{"name": "hcloud-volumes", "defaultStorageClass": True}]
     )
@@ -208,7 +220,7 @@ def _csi(version: str, values: Obj) -> list[Obj]:
             "Deployment",
             "hcloud-csi-controller",
             {"app.kubernetes.io/name": "hcloud-csi", "app.kubernetes.io/component": "controller"},
-            [_container("hcloud-csi-driver", image, [_secret_env("HCLOUD_TOKEN", secret, key)])],
+            [_container("hcloud-csi-driver", image, env)],
             replicas=int(_get(values, "controller.replicaCount", 1)),
             service_account="hcloud-csi-controller",
             priority="system-cluster-critical",
@@ -269,6 +281,7 @@ def _metrics_server(version: str, values: Obj) -> list[Obj]:
                     "metrics-server",
                     f"registry.k8s.io/metrics-server/metrics-server:v{tag}",
                     args=args,
+                    ports=[{"name": "https", "containerPort": 10250, "protocol": "TCP"}],
                 )
             ],
             replicas=int(_get(values, "replicas", 1)),

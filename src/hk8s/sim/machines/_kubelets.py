@@ -22,6 +22,7 @@ from hk8s.sim.machines import _nodes
 from hk8s.sim.machines._api import Informer
 from hk8s.sim.machines._charts import CRASH_ANNOTATION
 from hk8s.sim.machines._helm import HelmError, HelmFaults, helm_argv, release_name, run_helm
+from hk8s.sim.machines._joblog import echo_output
 from hk8s.sim.machines._kubeletapi import KubeletServer
 from hk8s.sim.machines._pods import (
     conditions,
@@ -329,6 +330,7 @@ class Kubelets:
                 code, output = 1, f"Error: {exc.message}\n"
         else:
             code = exit_status(pod["spec"]["containers"][0])
+            output = echo_output(pod["spec"]["containers"][0])
         self.logs[(meta["namespace"], meta["name"], first)] = output
         prior = (status.get("containerStatuses") or [{}])[0].get("state") or {}
         started = prior.get("running", {}).get("startedAt", stamp)

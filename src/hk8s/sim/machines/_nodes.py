@@ -83,7 +83,13 @@ def node_object(node: KubeletNode) -> Obj:
     return {
         "apiVersion": "v1",
         "kind": "Node",
-        "metadata": {"name": node.name, "labels": labels},
+        "metadata": {
+            "name": node.name,
+            "labels": labels,
+            # kubelet --enable-controller-attach-detach (the default): the attach/detach
+            # controller attaches this node's volumes (VolumeAttachments for the CSI driver).
+            "annotations": {"volumes.kubernetes.io/controller-managed-attach-detach": "true"},
+        },
         "spec": {"taints": taints},
         "status": status(node),
     }
@@ -150,7 +156,8 @@ async def register(api: KubeClient, state: NodeState) -> None:
             raise
         # Re-registration keeps what others set (cordon, providerID, taints).
         await api.patch(
-            f"/api/v1/nodes/{node.name}", {"metadata": {"labels": obj["metadata"]["labels"]}}
+            f"/api/v1/nodes/{node.name}",
+            {"metadata": {k: obj["metadata"][k] for k in ("labels", "annotations")}},
         )
         await api.patch(f"/api/v1/nodes/{node.name}/status", {"status": obj["status"]})
 

@@ -7,7 +7,11 @@ serving certificate names the endpoint host and every control plane's addresses,
 control planes come and go. ``KubeFrontends`` exposes it at ``<cp-ip>:6443`` of every control
 plane that serves it, which is what the Hetzner load balancer health-checks and routes to.
 ``hk8s.sim.machines`` plays the machines: kubelets register their Node with the labels and
-taints of the machine config, the Helm Job's effect, the cloud controller's node part.
+taints of the machine config, the Helm Job's effect, the cloud controller's node part, and
+(``CloudControllers``) the addons' cloud side once their pods run: the CCM's load balancers,
+the CSI driver's volumes, metrics-server. The API server reaches the simulated pods through
+its egress selector (``ClusterNetwork``, one per cluster): pods have pod-CIDR addresses,
+which kube-apiserver accepts in EndpointSlices, routed to where the pod really listens.
 """
 
 from __future__ import annotations
@@ -17,14 +21,18 @@ import contextlib
 import datetime as dt
 import ipaddress
 import logging
-from dataclasses import dataclass
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from hk8s.pki import CertAndKey, KeyAlgorithm, create_ca
 from hk8s.sim._loadbalancer import KubeFrontends
-from hk8s.sim.k8s import ClusterSecrets, ControlPlane, find_binaries
+from hk8s.sim.k8s import ClusterNetwork, ClusterSecrets, ControlPlane, find_binaries
 from hk8s.sim.machines import (
+    CloudControllers,
     CloudInstance,
     ClusterMachines,
     HelmFaults,
@@ -33,6 +41,8 @@ from hk8s.sim.machines import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from hk8s.model import Clock
     from hk8s.sim.hcloud import HcloudState
     from hk8s.sim.k8s import KubeClient
@@ -84,6 +94,8 @@ class ClusterKube:
     plane: ControlPlane
     machines: ClusterMachines
     frontends: KubeFrontends
+    network: ClusterNetwork | None = None
+    folder: Path | None = field(default=None, repr=False)  # the egress socket and config
 
     @property
     def api(self) -> KubeClient:
@@ -122,11 +134,14 @@ class Kubernetes:
         *,
         failing_releases: dict[str, str],
         speed: float = 1.0,
+        hcloud_endpoint: Callable[[], str] | None = None,
     ) -> None:
         self.state = state
         self.fleet = fleet
         self.clock = clock
         self.speed = speed
+        # Where the addons' cloud side reaches the Hetzner API (None: no cloud side).
+        self.hcloud_endpoint = hcloud_endpoint
         self.faults = HelmFaults(failing_releases=dict(failing_releases))
         self.kubes: dict[str, ClusterKube] = {}
         self._starting: dict[str, asyncio.Task[ClusterKube | None]] = {}
@@ -200,6 +215,9 @@ class Kubernetes:
         if not _is_ip(host):  # a DNS name: nothing resolves it here, serve the first CP
             host = next(n.ip for n in self.fleet.running_nodes(cluster) if n.config is config)
         secrets = _secrets(config, cluster.endpoint)
+        # A short path: a Unix socket's name has at most 107 bytes.
+        folder = Path(tempfile.mkdtemp(prefix="hk8s-net-"))
+        network = ClusterNetwork(folder / "egress.sock")
         plane = ControlPlane(
             find_binaries(),
             secrets,
@@ -207,12 +225,19 @@ class Kubernetes:
             sans=self._control_planes(cluster),
             extra_args=EXTRA_ARGS,
             audit_policy=AUDIT_POLICY,
+            egress_selector=network.write_config(folder / "egress.yaml"),
         )
         try:
+            await network.start()
             await plane.start()
         except BaseException:
             await plane.stop()
+            await network.stop()
+            shutil.rmtree(folder, ignore_errors=True)
             raise
+        controllers = None
+        if self.hcloud_endpoint is not None:
+            controllers = CloudControllers(plane, network, self.hcloud_endpoint, self.clock)
         machines = ClusterMachines(
             plane,
             secrets.kubernetes_ca,
@@ -220,9 +245,10 @@ class Kubernetes:
             timings=Timings(lease_renew=LEASE_WALL * self.speed),
             faults=self.faults,
             instance=self._cloud_instance,
+            controllers=controllers,
         )
         machines.start()
-        kube = ClusterKube(plane, machines, KubeFrontends((host, plane.port)))
+        kube = ClusterKube(plane, machines, KubeFrontends((host, plane.port)), network, folder)
         self.kubes[cluster.key] = kube
         cluster.keyspace = machines.etcd.keys
         cluster.wipe_keyspace = machines.etcd.wipe
@@ -279,3 +305,7 @@ async def _stop(kube: ClusterKube) -> None:
     await kube.frontends.close()
     await kube.machines.close()
     await kube.plane.stop()
+    if kube.network is not None:
+        await kube.network.stop()
+    if kube.folder is not None:
+        shutil.rmtree(kube.folder, ignore_errors=True)

@@ -74,6 +74,7 @@ class World:
             self.clock,
             failing_releases=dict(self.faults.kubernetes.failing_releases),
             speed=speed,
+            hcloud_endpoint=lambda: self.hcloud.endpoint,
         )
         # What the disk looked like when the world last read it (bytes written, discards).
         self._disk_seen: dict[int, tuple[int, int]] = {}
