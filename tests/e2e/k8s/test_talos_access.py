@@ -98,6 +98,8 @@ async def test_talos_service_accounts_get_a_talosconfig_only_where_allowed() -> 
         cert = x509.load_pem_x509_certificate(crt)
         orgs = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
         assert orgs == ["os:etcd:backup"]
+        # Short-lived, as upstream's certTTL: a leaked Secret is worth 6 hours.
+        assert cert.not_valid_after_utc <= dt.datetime.now(dt.UTC) + dt.timedelta(hours=6)
         assert base64.b64decode(config["contexts"]["default"]["ca"]) == OS_CA.cert_pem
         [owner] = secret["metadata"]["ownerReferences"]
         assert owner["kind"] == "ServiceAccount" and owner["controller"] is True

@@ -10,7 +10,8 @@ removes it with the account) holding ``config``: a talosconfig (context ``defaul
 ``talos.default``) whose client certificate, signed by the OS CA, carries the account's roles.
 A namespace or role the machine config does not allow, missing roles, or a Secret of that name
 it does not control are written to ``status.failureReason`` with upstream's messages, and the
-reason is cleared once the account is served.
+reason is cleared once the account is served. Certificates live 6 hours and are renewed
+when less than one is left (``certTTL``, ``certRenewThreshold``).
 
 ``TalosAccounts`` plays both as an API client of the real server: while ``access()`` (the
 running control planes' grant) is on it creates the CRD once and reconciles every account
@@ -47,6 +48,8 @@ GROUP, VERSION, PLURAL, KIND = "talos.dev", "v1alpha1", "serviceaccounts", "Serv
 _ACCOUNTS = f"/apis/{GROUP}/{VERSION}/{PLURAL}"
 _CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 ENDPOINT = "talos.default"  # constants.KubernetesTalosAPIServiceName + "." + its namespace
+CERT_TTL = dt.timedelta(hours=6)  # crd_controller.go certTTL
+RENEW_BEFORE = dt.timedelta(hours=1)  # certRenewThreshold
 
 CRD: Obj = {
     "apiVersion": "apiextensions.k8s.io/v1",
@@ -111,7 +114,8 @@ def _controlled_by(obj: Obj, owner: Obj) -> bool:
 
 
 def _roles_of(secret: Obj) -> set[str] | None:
-    """The roles of the talosconfig in ``secret`` (None when unreadable: needsUpdate)."""
+    """The roles of the talosconfig in ``secret``; None when ``needsUpdate`` would renew it
+    (unreadable, another endpoint, or its certificate within an hour of expiry)."""
     try:
         doc = yaml.safe_load(base64.b64decode((secret.get("data") or {})["config"]).decode())
         context = doc["contexts"][doc.get("context") or "default"]
@@ -119,6 +123,8 @@ def _roles_of(secret: Obj) -> set[str] | None:
             return None
         cert = x509.load_pem_x509_certificate(base64.b64decode(context["crt"]))
     except (KeyError, ValueError, TypeError, AttributeError, yaml.YAMLError):
+        return None
+    if cert.not_valid_after_utc - dt.datetime.now(dt.UTC) < RENEW_BEFORE:
         return None
     return {str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)}
 
@@ -211,7 +217,12 @@ class TalosAccounts:
     def _talosconfig(access: TalosAccess, roles: list[str]) -> str:
         os_ca = CertAndKey.from_pem(access.os_ca_crt, access.os_ca_key)
         config = generate_talosconfig(
-            "default", os_ca, endpoints=[ENDPOINT], roles=roles, now=dt.datetime.now(dt.UTC)
+            "default",
+            os_ca,
+            endpoints=[ENDPOINT],
+            roles=roles,
+            now=dt.datetime.now(dt.UTC),
+            validity=CERT_TTL,
         )
         return base64.b64encode(render_talosconfig(config).encode()).decode()
 

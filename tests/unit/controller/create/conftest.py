@@ -213,6 +213,11 @@ class FakeKube:
     async def wait_job(self, namespace: str, name: str, *, timeout: float | None = None) -> None:
         return None
 
+    async def wait_served(
+        self, api_version: str, kind: str, *, timeout: float | None = None
+    ) -> None:
+        return None
+
     async def retry_failed_job(self, namespace: str, name: str) -> bool:
         return False
 
