@@ -91,7 +91,12 @@ $(ORACLES)/talos-%: tests/oracles/talos/%/go.mod tests/oracles/talos/%/go.sum $(
 	@mkdir -p $(ORACLES)
 	$(GO) -C tests/oracles/talos/$* build -o $@ .
 
-oracles: $(STAMP) $(TALOS_ORACLES)
+# filippo.io/age, the judge of hk8s' own age code (tests/oracles/age).
+$(ORACLES)/age-oracle: tests/oracles/age/go.mod tests/oracles/age/go.sum tests/oracles/age/main.go
+	@mkdir -p $(ORACLES)
+	$(GO) -C tests/oracles/age build -o $@ .
+
+oracles: $(STAMP) $(TALOS_ORACLES) $(ORACLES)/age-oracle
 	HK8S_ORACLES=$(ORACLES) $(BIN)/pytest tests/oracles
 
 # The simulated world's real Kubernetes control plane (etcd, kube-apiserver, controller manager,

@@ -160,12 +160,15 @@ def create(
     config = load_config(file)
     check_machine_configs(config)
     token = check_token(token)
+    from hk8s.cli._backups import create_backup_credentials
+
     options = CreateOptions(
         secrets_path=beside(file, secrets, "secrets.yaml"),
         kubeconfig_path=beside(file, kubeconfig_path, "kubeconfig"),
         talosconfig_path=beside(file, talosconfig_path, "talosconfig"),
         token=token,
         build_images=build_images,
+        backup_credentials=create_backup_credentials(config),
     )
     # Checked before any change: a bad path used to fail after the whole cluster was built.
     check_writable(options.secrets_path, "--secrets")

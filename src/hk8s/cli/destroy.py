@@ -160,9 +160,7 @@ def render_destroy_plan(plan: DestroyPlan, *, verbose: bool = False) -> str:
 
 
 def _confirm(cluster: str) -> None:
-    import click
-
-    typed = click.prompt(
+    typed = typer.prompt(
         f"Type the cluster name ({cluster}) to delete it",
         default="",
         show_default=False,

@@ -1,10 +1,10 @@
 """``hk8s doctor``: read-only checks before an upgrade or when something is off.
 
-Versions against the supported matrix, nodes whose versions differ, certificate expiry
-(secrets.yaml's CAs, the talosconfig's and kubeconfig's client certs), etcd health and alarms,
-firewall sources that no longer admit this machine, and Hetzner resources with the cluster's
-label that cluster.yaml does not account for. Exit 0 when healthy, 1 with each problem and its
-fix; ``-o json`` for tools. Nothing is changed.
+Versions against the supported matrix (cluster.yaml's and the charts Helm has deployed), nodes
+whose versions differ, certificate expiry (secrets.yaml's CAs, the talosconfig's and
+kubeconfig's client certs), etcd health and alarms, firewall sources that no longer admit this
+machine, and Hetzner resources with the cluster's label that cluster.yaml does not account for.
+Exit 0 when healthy, 1 with each problem and its fix; ``-o json`` for tools. Nothing is changed.
 """
 
 from __future__ import annotations

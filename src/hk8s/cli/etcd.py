@@ -7,7 +7,12 @@ restore's ``--from``): ``-o`` is already the output format and ``-f``/``--file``
 
 ``restore`` follows Talos' disaster-recovery guide (``hk8s.controller.restore_etcd``): it is
 refused while etcd has quorum unless ``--force``, and asks for the cluster name to be typed
-(``--yes`` for CI), like ``destroy``.
+(``--yes`` for CI), like ``destroy``. ``--from`` takes a file or ``s3://bucket/key``, a backup
+the scheduled CronJob (cluster.yaml ``backup:``) stored: downloaded, decrypted with the age
+identity (``--identity FILE`` or ``HK8S_AGE_IDENTITY``) and verified before anything changes.
+
+``backups`` lists what the CronJob stored, newest first, and ``--prune`` deletes what
+``backup.retention`` no longer keeps (``hk8s.controller.prunable``).
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ from hk8s.cli._output import Output
 from hk8s.cli.create import OutputOption, SecretsPath, beside
 
 if TYPE_CHECKING:
+    from hk8s.config import ClusterConfig
     from hk8s.controller import RestoreResult, SnapshotResult
+    from hk8s.providers.s3 import StoredObject
 
-__all__ = ["register", "render_snapshot", "snapshot_path"]
+__all__ = ["register", "render_backups", "render_snapshot", "snapshot_path"]
 
 group = typer.Typer(
     name="etcd",
@@ -121,11 +128,21 @@ def restore(
     ctx: typer.Context,
     file: ConfigFile = Path("cluster.yaml"),
     source: Annotated[
-        Path,
+        str,
         typer.Option(
-            "--from", help="The snapshot file (from `hk8s etcd snapshot`).", dir_okay=False
+            "--from",
+            help="The snapshot file (from `hk8s etcd snapshot`), or s3://bucket/key of a "
+            "scheduled backup (`hk8s etcd backups`).",
         ),
-    ] = Path("etcd.db"),
+    ] = "etcd.db",
+    identity: Annotated[
+        Path | None,
+        typer.Option(
+            "--identity",
+            help="age identity file that decrypts an s3:// backup [default: $HK8S_AGE_IDENTITY].",
+            dir_okay=False,
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Restore even though etcd still has quorum.")
     ] = False,
@@ -138,27 +155,55 @@ def restore(
 ) -> None:
     """Disaster recovery: rebuild etcd on every control plane from a snapshot."""
     import asyncio
+    import shutil
+    import tempfile
+
+    from hk8s.cli._backups import fetch_backup
+    from hk8s.config import load_config
+
+    out = Output.of(ctx, output)
+    config = load_config(file)
+    if not source.startswith("s3://"):
+        _restore(out, config, file, source, Path(source), force, yes, token, secrets)
+        return
+    # The backup is decrypted into a private directory (0700) that goes in every outcome.
+    workdir = Path(tempfile.mkdtemp(prefix="hk8s-restore-"))
+    try:
+        out.info(f"downloading {source} ...")
+        snapshot_file = asyncio.run(fetch_backup(config, source, identity, workdir))
+        _restore(out, config, file, source, snapshot_file, force, yes, token, secrets)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _restore(
+    out: Output,
+    config: ClusterConfig,
+    file: Path,
+    source: str,
+    snapshot_file: Path,
+    force: bool,
+    yes: bool,
+    token: str | None,
+    secrets: Path | None,
+) -> None:
+    import asyncio
     import sys
 
     from hk8s.cli._progress import progress
     from hk8s.cli.create import kube_client, talos_nodes
     from hk8s.cli.infra import connect
-    from hk8s.config import load_config
     from hk8s.controller import Waiter, observe_access, restore_etcd, verify_snapshot
     from hk8s.errors import UsageError
 
-    out = Output.of(ctx, output)
-    config = load_config(file)
-    verify_snapshot(source)  # a bad file is refused before anything else
+    verify_snapshot(snapshot_file)  # a bad file is refused before anything else
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError(
                 "restore asks for the cluster name to be typed, but stdin is not a terminal",
                 hint=f"pass --yes to restore cluster {config.name} without asking (CI)",
             )
-        import click
-
-        typed = click.prompt(
+        typed = typer.prompt(
             f"Type the cluster name ({config.name}) to roll its etcd back to {source}",
             default="",
             err=True,
@@ -177,7 +222,7 @@ def restore(
             with progress(out) as reporter:
                 waiter = Waiter(provider.clock, provider.timing, reporter)
                 return await restore_etcd(
-                    talos, probe, kube, waiter, found.nodes, source, force=force
+                    talos, probe, kube, waiter, found.nodes, snapshot_file, force=force
                 )
         finally:
             await talos.aclose()
@@ -192,6 +237,84 @@ def restore(
         {"cluster": config.name, **result.to_dict()},
         f"etcd of {config.name} restored from {source} (revision {result.revision}) on "
         f"{result.node}; members: {', '.join(result.members)}; the cluster is healthy",
+    )
+
+
+def render_backups(objects: list[StoredObject], pruned: list[StoredObject]) -> str:
+    if not objects:
+        return "no backups stored yet"
+    gone = {o.key for o in pruned}
+    lines = [f"{'TIME (UTC)':<20}  {'SIZE':>10}  KEY"]
+    for obj in objects:
+        mark = "  (pruned)" if obj.key in gone else ""
+        when = obj.last_modified.strftime("%Y-%m-%d %H:%M:%S")
+        lines.append(f"{when:<20}  {_size(obj.size):>10}  {obj.key}{mark}")
+    count = len(objects) - len(gone)
+    lines.append(f"{count} backup(s)" + (f"; {len(gone)} pruned" if gone else ""))
+    return "\n".join(lines)
+
+
+@group.command("backups")
+def backups(
+    ctx: typer.Context,
+    file: ConfigFile = Path("cluster.yaml"),
+    prune: Annotated[
+        bool,
+        typer.Option("--prune", help="Delete the backups backup.retention no longer keeps."),
+    ] = False,
+    output: OutputOption = None,
+) -> None:
+    """List the scheduled backups in object storage, newest first (S3 credentials from the
+    environment); --prune applies backup.retention."""
+    import asyncio
+    import datetime as dt
+
+    from hk8s.cli._backups import require_backup, s3_client
+    from hk8s.config import load_config
+    from hk8s.controller import prunable
+    from hk8s.errors import UsageError
+    from hk8s.providers.k8s import backup_prefix
+
+    out = Output.of(ctx, output)
+    config = load_config(file)
+    backup = require_backup(config)
+    if prune and backup.retention is None:
+        raise UsageError(
+            "--prune needs backup.retention in cluster.yaml; nothing was deleted",
+            hint="e.g. retention: {keep: 48, max_age: 14d}",
+        )
+    client = s3_client(config, "hk8s etcd backups")
+    prefix = backup_prefix(config) + "/"
+
+    async def run() -> tuple[list[StoredObject], list[StoredObject]]:
+        found = await client.list_objects(backup.bucket, prefix)
+        found.sort(key=lambda o: (o.last_modified, o.key), reverse=True)
+        doomed = prunable(found, backup.retention, now=dt.datetime.now(dt.UTC)) if prune else []
+        for obj in doomed:
+            out.info(f"deleting s3://{backup.bucket}/{obj.key}")
+            await client.delete_object(backup.bucket, obj.key)
+        return found, doomed
+
+    found, pruned = asyncio.run(run())
+    gone = {o.key for o in pruned}
+    out.result(
+        {
+            "cluster": config.name,
+            "bucket": backup.bucket,
+            "prefix": prefix,
+            "backups": [
+                {
+                    "key": o.key,
+                    "url": f"s3://{backup.bucket}/{o.key}",
+                    "size": o.size,
+                    "time": o.last_modified.isoformat().replace("+00:00", "Z"),
+                }
+                for o in found
+                if o.key not in gone
+            ],
+            "pruned": [o.key for o in pruned],
+        },
+        render_backups(found, pruned),
     )
 
 

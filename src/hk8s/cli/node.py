@@ -45,9 +45,7 @@ def _confirm(action: str, name: str, yes: bool) -> None:
             f"{action} asks for the node name to be typed, but stdin is not a terminal",
             hint=f"pass --yes to {action} {name} without asking (CI)",
         )
-    import click
-
-    typed = click.prompt(f"Type the node name ({name}) to {action} it", default="", err=True)
+    typed = typer.prompt(f"Type the node name ({name}) to {action} it", default="", err=True)
     if typed.strip() != name:
         typer.echo(f"the name does not match; nothing was changed ({action})", err=True)
         raise typer.Abort()

@@ -16,11 +16,15 @@ from hk8s.cli._output import Output, OutputMode
 
 if TYPE_CHECKING:
     from hk8s.config import ClusterConfig
-    from hk8s.controller import Component, Plan, ServersComponent
+    from hk8s.controller import ClusterAccess, ClusterProbe, Component, Plan, ServersComponent
+    from hk8s.errors import Hk8sError
     from hk8s.providers.hcloud import HcloudProvider
     from hk8s.providers.k8s import KubernetesAPI
 
 __all__ = ["register", "render_plan", "servers_component"]
+
+# The health probe's bound in requests' time: etcd, services, the Kubernetes checks.
+PROBE_REQUESTS = 4
 
 _STYLE = {"create": ("+", "green"), "update": ("~", "yellow"), "delete": ("-", "red")}
 
@@ -75,6 +79,7 @@ def plan(
     import asyncio
 
     from hk8s.cli._main import EXIT_OK, EXIT_PLAN_HAS_CHANGES
+    from hk8s.cli.create import beside
     from hk8s.cli.infra import check_against_api, connect, infra_components
     from hk8s.config import load_config
     from hk8s.controller import Reconciler, pending_servers
@@ -88,33 +93,51 @@ def plan(
     config = load_config(file)
     provider = connect(token)
 
-    async def run() -> tuple[Plan, list[str], list[str]]:
+    async def run() -> tuple[Plan, list[str], list[str], ClusterProbe | None]:
         checked = await check_against_api(config, provider, out, file)
         components = await infra_components(config, provider)
         nodes = servers_component(config, provider, file) if servers else None
+        access = _Access(config, provider, beside(file, None, "secrets.yaml"))
         if nodes is not None:
-            components += [nodes, _addons(config, provider, file)]
+            components += [nodes, _addons(config, provider, access)]
         reconciler = Reconciler(components)
         result = await reconciler.plan()
         pending = pending_servers(nodes.desired, nodes.observed) if nodes is not None else []
-        return result, checked + reconciler.warnings(), pending
+        health = None
+        if nodes is not None:
+            # Each pending server line starts with its name: said once, not twice; a server
+            # the plan removes is no finding either (its node and etcd member go with it).
+            known = {line.split(":", 1)[0] for line in pending}
+            known |= {op.name for op in result.operations if op.kind == "server"}
+            health = await _probe_health(provider, access, known)
+        return result, checked + reconciler.warnings(), pending, health
 
     try:
-        result, warnings, pending = asyncio.run(run())
+        result, warnings, pending, health = asyncio.run(run())
     finally:
         provider.close()
     for warning in warnings:
         out.warn(warning)
-    text = render_plan(result, config.name) if not (result.empty and pending) else ""
+    findings = [str(f) for f in health.findings] if health is not None else []
+    work = len(pending) + len(findings)
+    text = render_plan(result, config.name) if not (result.empty and work) else ""
+    sections = []
     if pending:
-        lines = [typer.style("servers not yet converged (hk8s create finishes them):", bold=True)]
-        lines.extend(f"  ~ {item}" for item in pending)
-        text = "\n".join([*([text] if text else []), *lines])
+        sections.append(typer.style("servers not yet converged (hk8s create finishes them):",
+                                    bold=True))  # fmt: skip
+        sections.extend(f"  ~ {item}" for item in pending)
+    if findings:
+        sections.append(typer.style("cluster health (probed read-only; hk8s create acts on it):",
+                                    bold=True))  # fmt: skip
+        sections.extend(f"  ! {item}" for item in findings)
+    if sections:
+        text = "\n".join([*([text] if text else []), *sections])
         if result.empty:
-            text += f"\ncluster {config.name}: {len(pending)} server(s) to finish"
-    out.result({"cluster": config.name, **result.to_dict(), "pending": pending,
+            text += f"\ncluster {config.name}: {work} pending step(s) for hk8s create"
+    out.result({"cluster": config.name, **result.to_dict(), "pending": pending + findings,
+                "health": health.to_dict() if health is not None else None,
                 "warnings": warnings}, text)  # fmt: skip
-    done = result.empty and not pending
+    done = result.empty and not work
     raise typer.Exit(EXIT_OK if done else EXIT_PLAN_HAS_CHANGES)
 
 
@@ -152,29 +175,95 @@ def servers_component(
     return ServersComponent(provider, config, cluster_id=cluster_id)
 
 
-def _addons(config: ClusterConfig, provider: HcloudProvider, file: Path) -> Component:
+class _Access:
+    """How to reach the cluster (``observe_access``), observed once for the addons and the
+    health probe alike; None while the cluster has no servers."""
+
+    def __init__(self, config: ClusterConfig, provider: HcloudProvider, secrets: Path) -> None:
+        import asyncio
+
+        self._config, self._provider, self._secrets = config, provider, secrets
+        self._lock = asyncio.Lock()
+        self._found: list[ClusterAccess | None] = []
+        self._error: Hk8sError | None = None
+
+    async def get(self) -> ClusterAccess | None:
+        from hk8s.errors import Hk8sError
+
+        async with self._lock:
+            if not self._found and self._error is None:
+                try:
+                    self._found.append(await self._observe())
+                except Hk8sError as exc:
+                    self._error = exc
+            if self._error is not None:
+                raise self._error
+            return self._found[0]
+
+    async def _observe(self) -> ClusterAccess | None:
+        from hk8s.controller import server_selector
+
+        found = await self._provider.list_servers(server_selector(self._config.name))
+        if not found:
+            return None  # no servers yet: addons and health come with `create`
+        # Imported only for a cluster that exists: planning a new one needs neither the
+        # Kubernetes nor the Talos client (tests/unit/cli/test_startup.py keeps it so).
+        from hk8s.controller import observe_access
+
+        return await observe_access(self._provider, self._config, self._secrets, servers=found)
+
+
+def _addons(config: ClusterConfig, provider: HcloudProvider, access: _Access) -> Component:
     """The addon chart versions ``create`` would install or upgrade on a running cluster."""
 
-    from hk8s.cli.create import beside, kube_client
+    from hk8s.cli.create import kube_client
     from hk8s.controller import AddonsComponent
 
     async def connect() -> KubernetesAPI | None:
-        from hk8s.controller import server_selector
-
-        if not await provider.list_servers(server_selector(config.name)):
-            return None  # no servers yet: the addons come with `create`
-        # Imported only for a cluster that exists: planning a new one needs no Kubernetes
-        # client (tests/unit/cli/test_startup.py keeps it so).
-        from hk8s.controller import observe_access
         from hk8s.errors import NotFoundError
 
         try:
-            found = await observe_access(provider, config, beside(file, None, "secrets.yaml"))
+            found = await access.get()
         except NotFoundError:
-            return None  # no servers yet: the addons come with `create`
-        return kube_client(provider, found.kubeconfig(), once=True)
+            return None  # no control plane server yet: the addons come with `create`
+        return kube_client(provider, found.kubeconfig(), once=True) if found else None
 
     return AddonsComponent(config, connect)
+
+
+async def _probe_health(
+    provider: HcloudProvider, access: _Access, known: set[str]
+) -> ClusterProbe | None:
+    """The cluster's health, probed read-only within a bound, as findings per node; None
+    while no server has a machine config (its servers are pending work already)."""
+    from hk8s.errors import Hk8sError
+
+    try:
+        found = await access.get()
+    except Hk8sError as exc:
+        from hk8s.controller import ClusterProbe
+
+        return ClusterProbe.unchecked(exc.message)
+    if found is None:
+        return None  # no servers: nothing to probe (and no Talos/Kubernetes client to import)
+    from hk8s.controller import CONFIG_HASH_LABEL, HealthLimits, probe_cluster
+
+    if not any(
+        n.server.status == "running" and CONFIG_HASH_LABEL in n.server.labels for n in found.nodes
+    ):
+        return None
+    from hk8s.cli.create import kube_client, talos_nodes
+
+    talos = talos_nodes(provider, found.talosconfig(), once=True)
+    kube = kube_client(provider, found.kubeconfig(), once=True)
+    # One request's time per node (the transports' floor: 2 s), the probe a few of them.
+    budget = max(2.0, provider.timing.request_timeout)
+    try:
+        return await probe_cluster(talos, kube, found.nodes, limits=HealthLimits(budget=budget),
+                                   within=PROBE_REQUESTS * budget, known=known)  # fmt: skip
+    finally:
+        await talos.aclose()
+        await kube.close()
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,13 @@ for pool in config.pools():            # control plane ("cp") first, then worker
 
 from __future__ import annotations
 
+from hk8s.config._backup import (
+    BACKUP_NAMESPACE,
+    BackupConfig,
+    BackupCredentials,
+    BackupRetention,
+    parse_duration,
+)
 from hk8s.config._constants import LOCATION_ZONES
 from hk8s.config._fields import Taint, cluster_name_problem, parse_taint
 from hk8s.config._loader import load_config, parse_config
@@ -43,6 +50,7 @@ from hk8s.config._versions import (
     HELM_IMAGE,
     PROVIDER_MINIMUMS,
     SUPPORTED_TALOS_MINORS,
+    TALOS_BACKUP_IMAGE,
     TALOS_KUBERNETES_SUPPORT,
     TALOS_RELEASES,
     VANILLA_SCHEMATIC_ID,
@@ -55,6 +63,7 @@ from hk8s.config._versions import (
 
 __all__ = [
     "ADDON_CHARTS",
+    "BACKUP_NAMESPACE",
     "CHART_LINES",
     "DEFAULT_IMAGE_FACTORY",
     "DEFAULT_KUBERNETES_VERSIONS",
@@ -63,12 +72,16 @@ __all__ = [
     "LOCATION_ZONES",
     "PROVIDER_MINIMUMS",
     "SUPPORTED_TALOS_MINORS",
+    "TALOS_BACKUP_IMAGE",
     "TALOS_KUBERNETES_SUPPORT",
     "TALOS_RELEASES",
     "VANILLA_SCHEMATIC_ID",
     "AddonChart",
     "AddonConfig",
     "AddonsConfig",
+    "BackupConfig",
+    "BackupCredentials",
+    "BackupRetention",
     "ChartLine",
     "ClusterConfig",
     "ControlPlaneConfig",
@@ -91,6 +104,7 @@ __all__ = [
     "load_config",
     "matrix_data",
     "parse_config",
+    "parse_duration",
     "parse_semver",
     "parse_taint",
     "talos_release",

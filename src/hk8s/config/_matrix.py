@@ -22,6 +22,7 @@ from hk8s.config._versions import (
     DEFAULT_TALOS_VERSION,
     HELM_IMAGE,
     PROVIDER_MINIMUMS,
+    TALOS_BACKUP_IMAGE,
     TALOS_RELEASES,
     ChartLine,
     TalosRelease,
@@ -179,6 +180,7 @@ def matrix_data() -> dict[str, Any]:
             "kubernetes": DEFAULT_KUBERNETES_VERSIONS,
             "charts": {name: chart.version for name, chart in ADDON_CHARTS.items()},
             "helm_image": HELM_IMAGE,
+            "talos_backup_image": TALOS_BACKUP_IMAGE,
         },
         "talos": [
             {

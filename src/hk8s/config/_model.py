@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
+from hk8s.config._backup import BackupConfig  # noqa: TC001 (pydantic reads it at runtime)
 from hk8s.config._constants import (
     DEFAULT_SERVER_TYPES,
     DEFAULT_SERVER_TYPES_EU,
@@ -276,6 +277,9 @@ class ClusterConfig(_Model):
     load_balancer: LoadBalancerConfig = Field(default_factory=LoadBalancerConfig)
     firewall: FirewallConfig = Field(default_factory=FirewallConfig)
     addons: AddonsConfig = Field(default_factory=AddonsConfig)
+    backup: BackupConfig | None = Field(
+        default=None, description="Scheduled etcd backups to S3-compatible storage (talos-backup)."
+    )
     protection: bool = Field(
         default=False, description="Refuse destroy and disable Hetzner deletes."
     )

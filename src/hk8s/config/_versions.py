@@ -26,6 +26,7 @@ __all__ = [
     "HELM_IMAGE",
     "PROVIDER_MINIMUMS",
     "SUPPORTED_TALOS_MINORS",
+    "TALOS_BACKUP_IMAGE",
     "TALOS_KUBERNETES_SUPPORT",
     "TALOS_RELEASES",
     "VANILLA_SCHEMATIC_ID",
@@ -237,3 +238,18 @@ ADDON_CHARTS: Final[dict[str, AddonChart]] = {
 # v3.22.1 on proxy.golang.org, 2026-10-15 (the newest v3 release seen there); alpine/helm
 # publishes an image per helm release, tagged with the helm version.
 HELM_IMAGE: Final = "alpine/helm:3.22.1"
+
+# The CronJob of `backup:` runs siderolabs/talos-backup: Sidero's own tool for exactly this
+# (etcd snapshot through the Talos API with a Talos ServiceAccount's os:etcd:backup role, age
+# encryption, upload to S3), the one terraform-hcloud-kubernetes and Talos' docs use, so hk8s
+# writes no backup agent of its own. v0.1.0-beta.3 (tag 2025-02-10, commit 11ca8c5 in
+# github.com/siderolabs/talos-backup, read 2026-12-07) is its newest release; main has moved
+# to minio-go since (2025-08-28) but is untagged. The digest is the one a renovate-managed
+# Terraform module pins for this tag (a stored public source, 2026-12-07), not re-read from
+# ghcr.io here. Its environment contract at this tag (pkg/config/service.go):
+# CUSTOM_S3_ENDPOINT, BUCKET, AWS_REGION, S3_PREFIX, CLUSTER_NAME, AGE_X25519_PUBLIC_KEY,
+# DISABLE_ENCRYPTION and USE_PATH_STYLE, whose value "false" (sic) turns path-style on.
+TALOS_BACKUP_IMAGE: Final = (
+    "ghcr.io/siderolabs/talos-backup:v0.1.0-beta.3"
+    "@sha256:05c86663b251a407551dc948097e32e163a345818117eb52c573b0447bd0c7a7"
+)

@@ -13,6 +13,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from hk8s.controller._addons import enabled_addons, install_addons
     from hk8s.controller._addons_plan import AddonsComponent
+    from hk8s.controller._backup import (
+        backup_operations,
+        converge_backup,
+        observe_backup,
+        prunable,
+    )
     from hk8s.controller._catalogue import (
         Verdict,
         alternatives,
@@ -88,7 +94,13 @@ if TYPE_CHECKING:
         take_snapshot,
     )
     from hk8s.controller._executor import Executor, Handler, Results
-    from hk8s.controller._health import CONTROL_PLANE_PODS, HealthCheck, check_health, wait_healthy
+    from hk8s.controller._health import (
+        CONTROL_PLANE_PODS,
+        HealthCheck,
+        HealthLimits,
+        check_health,
+        wait_healthy,
+    )
     from hk8s.controller._image_build import BuildSite, SnapshotBuilder
     from hk8s.controller._image_disk import pick_boot_disk
     from hk8s.controller._image_ensure import ImageBuilds, ObservedImages, ensure_images
@@ -149,6 +161,7 @@ if TYPE_CHECKING:
         sort_operations,
     )
     from hk8s.controller._plan import KIND_ORDER, Change, Operation, OperationType, Plan
+    from hk8s.controller._plan_probe import ClusterProbe, Finding, probe_cluster
     from hk8s.controller._reconcile import Component, Reconciler
     from hk8s.controller._report import (
         PHASES,
@@ -226,6 +239,10 @@ _EXPORTS: dict[str, str] = {
     "take_snapshot": "hk8s.controller._etcd_snapshot",
     "verify_snapshot": "hk8s.controller._etcd_restore",
     "AddonsComponent": "hk8s.controller._addons_plan",
+    "backup_operations": "hk8s.controller._backup",
+    "converge_backup": "hk8s.controller._backup",
+    "observe_backup": "hk8s.controller._backup",
+    "prunable": "hk8s.controller._backup",
     "Arch": "hk8s.controller._image_spec",
     "BootDiskNotFoundError": "hk8s.controller._image_errors",
     "BuildSite": "hk8s.controller._image_build",
@@ -257,6 +274,10 @@ _EXPORTS: dict[str, str] = {
     "FactoryClient": "hk8s.controller._image_schematic",
     "Handler": "hk8s.controller._executor",
     "HealthCheck": "hk8s.controller._health",
+    "HealthLimits": "hk8s.controller._health",
+    "ClusterProbe": "hk8s.controller._plan_probe",
+    "Finding": "hk8s.controller._plan_probe",
+    "probe_cluster": "hk8s.controller._plan_probe",
     "HttpFactoryClient": "hk8s.controller._image_schematic",
     "ImageBuilds": "hk8s.controller._image_ensure",
     "ImageDownloadError": "hk8s.controller._image_errors",
@@ -414,6 +435,7 @@ __all__ = [
     "ClusterAccess",
     "ClusterEndpoint",
     "ClusterImages",
+    "ClusterProbe",
     "ClusterSecrets",
     "ClusterStatus",
     "Component",
@@ -435,8 +457,10 @@ __all__ = [
     "EventKind",
     "Executor",
     "FactoryClient",
+    "Finding",
     "Handler",
     "HealthCheck",
+    "HealthLimits",
     "HttpFactoryClient",
     "ImageBuilds",
     "ImageDownloadError",
@@ -488,6 +512,7 @@ __all__ = [
     "Waiter",
     "add_implied_dependencies",
     "alternatives",
+    "backup_operations",
     "bootstrap_etcd",
     "build_plan",
     "build_site",
@@ -507,6 +532,7 @@ __all__ = [
     "cluster_labels",
     "config_hash",
     "configure_nodes",
+    "converge_backup",
     "cordon_object",
     "create_cluster",
     "csi_volume_owned",
@@ -534,6 +560,7 @@ __all__ = [
     "local_files",
     "needs_public_ip",
     "observe_access",
+    "observe_backup",
     "observe_cluster",
     "observe_endpoint",
     "observe_in_cluster",
@@ -549,6 +576,8 @@ __all__ = [
     "placement_group_names",
     "plan_destroy",
     "plan_upgrade",
+    "probe_cluster",
+    "prunable",
     "purge_local_files",
     "quorum_after_removal",
     "quorum_refusal",

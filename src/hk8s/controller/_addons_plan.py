@@ -1,5 +1,6 @@
 """``hk8s plan``'s view of the addons: the charts ``create`` would install or move.
 
+It also plans the etcd backup CronJob of ``backup:`` (``_backup``), read over the same API.
 ``create`` converges addons by running a Helm Job whenever a chart's version or values change
 (``_addons``). For ``plan`` to say so beforehand, this component reads what Helm has deployed
 (its release Secrets, through the cluster's Kubernetes API) and compares each enabled addon's
@@ -13,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hk8s.config import ADDON_CHARTS
+from hk8s.controller._backup import backup_operations, observe_backup
 from hk8s.controller._plan import Change, Operation
 from hk8s.errors import Hk8sError
 
@@ -20,11 +22,27 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from hk8s.config import ClusterConfig
+    from hk8s.controller._backup import ObservedBackup
     from hk8s.controller._executor import Handler
     from hk8s.controller._report import Reporter
     from hk8s.providers.k8s import KubernetesAPI
 
-__all__ = ["AddonsComponent"]
+__all__ = ["AddonsComponent", "read_deployed_charts"]
+
+
+async def read_deployed_charts(kube: KubernetesAPI) -> dict[str, str]:
+    """Helm release name -> chart version deployed, from the addons' namespaces' release
+    Secrets (``plan``'s addon diff and ``doctor``'s version check read the same thing)."""
+    # The Kubernetes side is imported only for a cluster that exists: `hk8s plan` of a new
+    # one needs no Kubernetes client (tests/unit/cli/test_startup.py).
+    from hk8s.providers.k8s import DEPLOYED_RELEASES, deployed_chart_versions
+
+    secrets = []
+    for namespace in sorted({c.namespace for c in ADDON_CHARTS.values()}):
+        secrets += await kube.list(
+            "v1", "Secret", namespace=namespace, label_selector=DEPLOYED_RELEASES
+        )
+    return deployed_chart_versions(secrets)
 
 
 class AddonsComponent:
@@ -40,34 +58,26 @@ class AddonsComponent:
         self.config = config
         self._connect = connect
         self._deployed: dict[str, str] | None = None
+        self._backup: ObservedBackup = None
         self._warnings: list[str] = []
 
     async def observe(self) -> None:
-        # The Kubernetes side is imported only for a cluster that exists: `hk8s plan` of a new
-        # one needs no Kubernetes client (tests/unit/cli/test_startup.py).
         try:
             kube = await self._connect()
             if kube is None:
                 return
-            from hk8s.providers.k8s import DEPLOYED_RELEASES, deployed_chart_versions
-
             try:
-                secrets = []
-                for namespace in sorted({c.namespace for c in ADDON_CHARTS.values()}):
-                    secrets += await kube.list(
-                        "v1", "Secret", namespace=namespace, label_selector=DEPLOYED_RELEASES
-                    )
+                self._deployed = await read_deployed_charts(kube)
+                self._backup = await observe_backup(kube)
             finally:
                 await kube.close()
         except Hk8sError as exc:
             self._warnings.append(f"addons not checked: {exc.message}")
-            return
-        self._deployed = deployed_chart_versions(secrets)
 
     def diff(self) -> list[Operation]:
         if self._deployed is None:
             return []
-        ops = []
+        ops = backup_operations(self.config, self._backup)
         for name, addon in self.config.addons.configured().items():
             if not addon.enabled:
                 continue

@@ -8,7 +8,9 @@ The phases, each idempotent (a run that was killed anywhere is finished by the n
 2. snapshots per architecture (``_create_images``);
 3. one plan for infra and servers; everything but removals is applied now, concurrently
    (``Reconciler``; ``hk8s plan`` prints the same plan); then Hetzner delete protection as
-   ``protection`` says (``_protection``);
+   ``protection`` says (``_protection``). Servers of the config that are off are powered on;
+   a server Hetzner never finishes starting is left out of the later phases (where safety
+   allows: etcd needs one control plane) and named at the end, exit 1, for a re-run to finish;
 4. machine configs to new and changed nodes (``_nodes``), and meanwhile
 5. etcd bootstrap on the first control plane as soon as it has its config, membership of
    every control plane as they come;
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from hk8s.controller._addons import install_addons
+from hk8s.controller._backup import converge_backup
 from hk8s.controller._create_claim import claim_cluster
 from hk8s.controller._create_etcd import bootstrap_etcd, fetch_kubeconfig, wait_etcd_members
 from hk8s.controller._create_images import cluster_images
@@ -48,7 +51,13 @@ from hk8s.controller._report import NullReporter, ProgressEvent
 from hk8s.controller._scale import NodeRemover, split_removals
 from hk8s.controller._servers import CONFIG_HASH_LABEL, server_selector
 from hk8s.controller._servers_component import ServersComponent
-from hk8s.errors import ConflictError, NotFoundError, UnavailableError, UsageError
+from hk8s.errors import (
+    ConflictError,
+    NotFoundError,
+    UnavailableError,
+    UsageError,
+    WaitTimeoutError,
+)
 from hk8s.pki import generate_talosconfig, write_kubeconfig, write_talosconfig
 
 if TYPE_CHECKING:
@@ -65,6 +74,7 @@ if TYPE_CHECKING:
     from hk8s.model import Clock, Timing
     from hk8s.model.resources import Server
     from hk8s.pki import SecretsBundle
+    from hk8s.pki.sigv4 import Credentials
     from hk8s.providers.hcloud import HcloudPort
     from hk8s.providers.k8s import KubernetesAPI
     from hk8s.providers.talos import TalosNodeAPI
@@ -86,6 +96,9 @@ class CreateOptions:
     talosconfig_path: Path
     token: str = field(repr=False)
     build_images: bool = True
+    # S3 credentials for backup: (read from the environment by the CLI), None without backup:
+    # or when backup.credentials.secret names an existing Secret.
+    backup_credentials: Credentials | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -154,6 +167,56 @@ def check_endpoint_kept(plan: Plan, servers: Sequence[Server], config: ClusterCo
         )
 
 
+async def _power_on_stopped(
+    hcloud: HcloudPort, waiter: Waiter, servers: Sequence[Server], wanted: set[str],
+    stuck: list[str],
+) -> bool:  # fmt: skip
+    """Power on the cluster's servers that are off (by hand, or by Hetzner): the config wants
+    them in the cluster. One Hetzner never starts joins ``stuck``. True if any was off."""
+    stopped = [s for s in servers if s.status == "off" and s.name in wanted]
+
+    async def power_on(server: Server) -> None:
+        key, title = f"server/{server.name}", f"power on server {server.name}"
+        waiter.plan(key, title)
+        waiter.step(key, title)
+        try:
+            await hcloud.power_on(server.id)
+        except WaitTimeoutError as exc:
+            stuck.append(server.name)
+            waiter.reporter.emit(ProgressEvent("failed", key, title, exc.message))
+            return
+        waiter.done(key, title)
+
+    await asyncio.gather(*(power_on(s) for s in stopped))
+    return bool(stopped)
+
+
+_STUCK_HINT = (
+    "check these servers in the Hetzner Console (reboot or delete them), then run hk8s "
+    "create again: it finishes them"
+)
+
+
+def _stuck_text(nodes: Sequence[Node]) -> str:
+    """The stuck nodes by what they are stuck in: Hetzner never finished starting the server
+    (its status says so), or the server runs and its Talos API never answered."""
+    starting = sorted(n.name for n in nodes if n.server.status != "running")
+    silent = sorted(n.name for n in nodes if n.server.status == "running")
+    parts = []
+    if starting:
+        states = sorted({n.server.status for n in nodes if n.name in starting})
+        parts.append(
+            f"{', '.join(starting)} never left Hetzner's {'/'.join(states)!s} state "
+            "(server create or start never finished)"
+        )
+    if silent:
+        parts.append(
+            f"{', '.join(silent)} never answered on the Talos API (stuck booting or in "
+            "maintenance mode)"
+        )
+    return "; ".join(parts)
+
+
 def _network_id(servers: Sequence[Server], config: ClusterConfig) -> int:
     for server in servers:
         for private in server.private_ips:
@@ -207,13 +270,24 @@ async def create_cluster(
     plan = await reconciler.plan()
     check_endpoint_kept(plan, existing, config)
     now, later = split_removals(plan)
-    await reconciler.apply(now, phase="infra and servers")
+    applied = await reconciler.apply(now, phase="infra and servers")
+    # Servers Hetzner created but never finished starting: left out of every later phase
+    # (as far as that is safe, below) and named at the end, so the rest converges now and a
+    # re-run finishes them.
+    stuck = sorted(key.split("/", 1)[1] for key in applied.left_out if key.startswith("server/"))
 
     observed = await hcloud.list_servers(server_selector(config.name))
+    if await _power_on_stopped(hcloud, waiter, observed, {d.name for d in servers.desired}, stuck):
+        observed = await hcloud.list_servers(server_selector(config.name))
     # protection: true -> Hetzner delete protection on what must stay; servers about to be
-    # removed are left (or made) unprotected, so their removal later can go through.
+    # removed are left (or made) unprotected, so their removal later can go through. A
+    # stuck server is locked by its start action: it is left alone.
     await converge_delete_protection(
-        hcloud, config, observed, keep={d.name for d in servers.desired}, reporter=reporter
+        hcloud,
+        config,
+        [s for s in observed if s.name not in stuck],
+        keep={d.name for d in servers.desired},
+        reporter=reporter,
     )
     nodes = pair_nodes(servers.desired, observed)
     missing = sorted({d.name for d in servers.desired} - {n.name for n in nodes})
@@ -224,7 +298,6 @@ async def create_cluster(
     configs = render_node_configs(config, bundle, nodes, endpoint, schematic=images.schematic)
     # etcd is bootstrapped as soon as a control plane has its config; the other nodes are
     # configured meanwhile and join as they come (etcd members, kubelets).
-    stuck: list[str] = []
     bootstrap_on: list[Node] = []
     first_configured = asyncio.Event()
 
@@ -235,7 +308,8 @@ async def create_cluster(
 
     async def configure() -> list[str]:
         try:
-            return await configure_nodes(hcloud, talos, probe, waiter, nodes, configs,
+            started = [n for n in nodes if n.name not in stuck]
+            return await configure_nodes(hcloud, talos, probe, waiter, started, configs,
                                          stuck=stuck, on_configured=on_configured)  # fmt: skip
         finally:
             first_configured.set()  # every node done or stuck: bring_up sees what there is
@@ -256,12 +330,10 @@ async def create_cluster(
     control_planes = [n for n in control_planes if n.name not in stuck]
     if stuck_cps and (not control_planes or any(n.address == endpoint.host for n in stuck_cps)):
         raise UnavailableError(
-            f"control plane(s) {', '.join(n.name for n in stuck_cps)} never answered on the "
-            "Talos API (stuck booting or in maintenance mode), and the cluster cannot be "
+            f"control plane(s) {_stuck_text(stuck_cps)}, and the cluster cannot be "
             "bootstrapped without "
             + ("any control plane" if not control_planes else "its endpoint"),
-            hint="check these servers in the Hetzner Console (reboot or delete them), then "
-            "run hk8s create again",
+            hint=_STUCK_HINT,
         )
     await wait_etcd_members(probe, waiter, control_planes)
     kubeconfig = await fetch_kubeconfig(talos, waiter, control_planes[0], endpoint)
@@ -280,6 +352,7 @@ async def create_cluster(
         await install_addons(
             kube, config, waiter, token=options.token, network_id=_network_id(observed, config)
         )
+        await converge_backup(kube, config, waiter, credentials=options.backup_credentials)
         names = [n.name for n in ready]
         await wait_nodes_ready(kube, waiter, names)
         removed: list[str] = []
@@ -292,16 +365,14 @@ async def create_cluster(
             # Placement groups of a removed pool are deleted only once empty: now they are.
             tidy = Reconciler(list(ports.infra), reporter)
             await tidy.apply(await tidy.plan(), phase="scale down")
-        health = await wait_healthy(probe, kube, waiter, ready)
+        health = await wait_healthy(probe, kube, waiter, ready, ignore=stuck)
     finally:
         await kube.close()
     if stuck:
         raise UnavailableError(
             f"cluster {config.name} is up with {len(ready)} node(s), but "
-            f"{', '.join(sorted(stuck))} never answered on the Talos API (stuck booting or "
-            "in maintenance mode)",
-            hint="check these servers in the Hetzner Console (reboot or delete them), then "
-            "run hk8s create again",
+            + _stuck_text([n for n in nodes if n.name in stuck]),
+            hint=_STUCK_HINT,
         )
     return CreateResult(
         cluster=config.name,

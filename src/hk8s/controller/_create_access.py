@@ -18,10 +18,12 @@ from hk8s.errors import NotFoundError
 from hk8s.pki import generate_admin_kubeconfig, generate_talosconfig
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
     from hk8s.config import ClusterConfig
     from hk8s.controller._nodes import ClusterEndpoint, Node
+    from hk8s.model.resources import Server
     from hk8s.pki import SecretsBundle, Talosconfig
     from hk8s.providers.hcloud import HcloudPort
 
@@ -53,10 +55,16 @@ class ClusterAccess:
 
 
 async def observe_access(
-    hcloud: HcloudPort, config: ClusterConfig, secrets_path: Path
+    hcloud: HcloudPort,
+    config: ClusterConfig,
+    secrets_path: Path,
+    *,
+    servers: Sequence[Server] | None = None,
 ) -> ClusterAccess:
-    """The cluster as it exists; ``NotFoundError`` if it has no servers."""
-    servers = await hcloud.list_servers(server_selector(config.name))
+    """The cluster as it exists; ``NotFoundError`` if it has no servers. ``servers``: the
+    cluster's servers, when the caller has just listed them (one list call less)."""
+    if servers is None:
+        servers = await hcloud.list_servers(server_selector(config.name))
     if not servers:
         raise NotFoundError(
             f"cluster {config.name} has no servers",

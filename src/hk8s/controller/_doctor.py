@@ -1,10 +1,11 @@
 """``hk8s doctor``: read-only checks to run before an upgrade or when something is off.
 
-It changes nothing anywhere: it reads the Hetzner project (by label), asks each node's Talos
-API for its version and etcd status, the Kubernetes API for its Nodes, and the local files
-(secrets.yaml, talosconfig, kubeconfig) for their certificates. Every problem names its
-subject and the fix (``_doctor_checks``). A part that cannot be reached is itself a problem
-of the check that needed it; the other checks still run.
+With ``backup:``, the backup CronJob must exist and a backup must have succeeded at one of its
+last two scheduled times. It changes nothing anywhere: it reads the Hetzner project (by label),
+asks each node's Talos API for its version and etcd status, the Kubernetes API for its Nodes,
+and the local files (secrets.yaml, talosconfig, kubeconfig) for their certificates. Every
+problem names its subject and the fix (``_doctor_checks``). A part that cannot be reached is
+itself a problem of the check that needed it; the other checks still run.
 
     report = await diagnose(hcloud, talos, kube, access, files, my_ip=ip, now=now)
     report.healthy                # False: report.problems says what, where, and the fix
@@ -18,11 +19,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
+from hk8s.controller._addons_plan import read_deployed_charts
 from hk8s.controller._create_claim import claim_name
 from hk8s.controller._destroy_observe import observe_cluster
 from hk8s.controller._doctor_checks import (
     Problem,
+    backup_problems,
     certificate_problems,
+    deployed_chart_problems,
     etcd_problems,
     firewall_problems,
     kubeconfig_certificates,
@@ -49,7 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CHECKS", "DoctorFiles", "DoctorReport", "DoctorTalosPort", "diagnose"]
 
-CHECKS = ("versions", "node versions", "certificates", "etcd", "firewall", "orphans")
+CHECKS = ("versions", "node versions", "certificates", "etcd", "backups", "firewall", "orphans")
 
 
 class DoctorTalosPort(Protocol):
@@ -158,6 +162,33 @@ async def _node_versions(
     return problems + node_version_problems(access.config, tags, kubelets)
 
 
+async def _deployed_charts(kube: KubernetesAPI, access: ClusterAccess) -> list[Problem]:
+    try:
+        deployed = await read_deployed_charts(kube)
+    except Hk8sError:
+        return []  # an API that does not answer is the node versions check's problem, once
+    from hk8s.providers.k8s import render_addon_manifests
+
+    jobs = {}
+    for name, addon in access.config.addons.configured().items():
+        if addon.enabled:
+            install = render_addon_manifests(access.config, name)
+            jobs[name] = (install.job_namespace, install.job_name)
+    return deployed_chart_problems(access.config, deployed, jobs)
+
+
+async def _backups(kube: KubernetesAPI, access: ClusterAccess, now: dt.datetime) -> list[Problem]:
+    if access.config.backup is None:
+        return []
+    from hk8s.controller._backup import observe_backup
+
+    try:
+        cronjob = await observe_backup(kube)
+    except Hk8sError:
+        return []  # an API that does not answer is the node versions check's problem, once
+    return backup_problems(access.config, cronjob, now)
+
+
 async def _hetzner(hcloud: HcloudPort, access: ClusterAccess, my_ip: str | None) -> list[Problem]:
     config = access.config
     observed = await observe_cluster(hcloud, config.name)
@@ -196,10 +227,14 @@ async def diagnose(
     """Run every check once; nothing is changed anywhere."""
     report = DoctorReport(access.config.name)
     report.problems += version_problems(access.config)
-    etcd, versions, hetzner = await asyncio.gather(
-        _etcd(talos, access), _node_versions(talos, kube, access), _hetzner(hcloud, access, my_ip)
+    etcd, versions, charts, backups, hetzner = await asyncio.gather(
+        _etcd(talos, access),
+        _node_versions(talos, kube, access),
+        _deployed_charts(kube, access),
+        _backups(kube, access, now),
+        _hetzner(hcloud, access, my_ip),
     )
-    report.problems += versions
+    report.problems += charts + versions + backups
     unreadable: list[Problem] = []
     report.problems += certificate_problems(_certificates(access, files, unreadable), now)
     report.problems += unreadable

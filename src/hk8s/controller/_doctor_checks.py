@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 __all__ = [
     "EXPIRY_WARNING",
     "Problem",
+    "backup_problems",
     "certificate_problems",
+    "deployed_chart_problems",
     "etcd_problems",
     "firewall_problems",
     "kubeconfig_certificates",
@@ -73,6 +75,46 @@ def version_problems(config: ClusterConfig) -> list[Problem]:
         Problem("versions", ".".join(p.path), p.message, p.hint + "; then run `hk8s upgrade`")
         for p in found
     ]
+
+
+def deployed_chart_problems(
+    config: ClusterConfig, deployed: Mapping[str, str], jobs: Mapping[str, tuple[str, str]]
+) -> list[Problem]:
+    """Charts Helm has deployed (release -> chart version) against the version matrix.
+
+    cluster.yaml says what ``create`` would install; the cluster may run something else (an
+    interrupted create, a ``helm upgrade`` by hand, a pin changed back). A deployed version
+    equal to cluster.yaml's is judged by ``version_problems`` already, so it is not reported
+    twice; any other deployed version outside the matrix is reported once, under its release.
+    ``jobs``: addon -> (namespace, name) of the installer Job ``create`` runs for cluster.yaml's
+    chart; it runs only when no Job of that name exists (``_addons``), so the fix deletes it.
+    """
+    found = []
+    configured = config.addons.configured()
+    for name, chart in ADDON_CHARTS.items():
+        version = deployed.get(chart.release)
+        addon = configured[name]
+        if version is None or (addon.enabled and version == addon.version):
+            continue
+        for p in matrix_problems(
+            config.talos.version, config.kubernetes.version, {name: version}, pinned=[name]
+        ):
+            if addon.enabled:
+                namespace, job = jobs[name]
+                fix = (
+                    f"`kubectl -n {namespace} delete job {job} --ignore-not-found`, then "
+                    f"`hk8s create -f <config>` installs chart {addon.version} (cluster.yaml's)"
+                )
+            else:
+                fix = (
+                    f"the addon is disabled in cluster.yaml: `helm uninstall {chart.release} "
+                    f"-n {chart.namespace}`, or enable it ({p.hint})"
+                )
+            found.append(
+                Problem("versions", f"deployed {chart.release} chart {version}",
+                        p.message.replace(f"{name} chart {version} ", "", 1), fix)
+            )  # fmt: skip
+    return found
 
 
 def node_version_problems(
@@ -214,6 +256,60 @@ def etcd_problems(
         subject = names.get(member, f"etcd member {member:x}")
         found.append(Problem("etcd", subject, f"etcd alarm:{kind} is raised", _ALARM_FIX))
     return found
+
+
+def _stamp(text: object) -> dt.datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def backup_problems(
+    config: ClusterConfig, cronjob: Mapping[str, Any] | None, now: dt.datetime
+) -> list[Problem]:
+    """With ``backup:``: the CronJob exists, and a backup succeeded at one of the last two
+    scheduled times (one failed run may be a blip; two in a row is a problem)."""
+    from hk8s.model.cron import CronError, parse_cron
+
+    backup = config.backup
+    if backup is None:
+        return []
+    subject = "kube-system/hk8s-etcd-backup"
+    if cronjob is None:
+        return [Problem("backups", subject, "backup: is in cluster.yaml but the CronJob is "
+                        "missing", "`hk8s create -f <config>` installs it")]  # fmt: skip
+    try:
+        schedule = parse_cron(backup.schedule)
+    except CronError:
+        return []  # config validation reports it
+    created = _stamp((cronjob.get("metadata") or {}).get("creationTimestamp"))
+    succeeded = _stamp((cronjob.get("status") or {}).get("lastSuccessfulTime"))
+    # The second-latest scheduled time before now: a success since then is recent enough.
+    times: list[dt.datetime] = []
+    for window in (1, 32, 400):  # days back: a minutely schedule needs only the first
+        moment = schedule.next_after(now - dt.timedelta(days=window))
+        while moment <= now:
+            times = [*times[-1:], moment]
+            moment = schedule.next_after(moment)
+        if len(times) == 2:
+            break
+    if len(times) < 2 or (created is not None and created > times[0]):
+        return []  # not yet scheduled twice since the CronJob was made
+    if succeeded is not None and succeeded >= times[0]:
+        return []
+    if succeeded is None:
+        what = f"no backup has succeeded since {times[0]:%Y-%m-%d %H:%M} UTC or before"
+    else:
+        what = (f"the last successful backup was at {succeeded:%Y-%m-%d %H:%M} UTC; the "
+                "runs scheduled since did not succeed")  # fmt: skip
+    return [
+        Problem("backups", subject, what,
+                "`kubectl -n kube-system logs job/<latest hk8s-etcd-backup job>` shows why: "
+                "check the S3 credentials, endpoint and bucket in cluster.yaml's backup section")
+    ]  # fmt: skip
 
 
 def _covers(sources: Iterable[str], ip: str) -> bool:

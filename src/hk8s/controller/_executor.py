@@ -34,7 +34,14 @@ if TYPE_CHECKING:
 
     from hk8s.controller._plan import Operation, Plan
 
-__all__ = ["Executor", "Handler", "Results"]
+__all__ = ["Executor", "Handler", "LeftOut", "Results"]
+
+
+class LeftOut(Exception):
+    """Raised by a handler whose step did not finish but must not fail the phase: a server
+    Hetzner never starts is left out, the rest of the cluster converges, and the caller
+    names it at the end (``Results.left_out``). Dependents are skipped as after a failure.
+    """
 
 
 class Results(dict[str, object]):
@@ -43,6 +50,11 @@ class Results(dict[str, object]):
     Handlers of dependent operations read their dependencies' results here, e.g. the id of a
     network created a moment ago.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Steps a handler left out (``LeftOut``): operation key -> why.
+        self.left_out: dict[str, str] = {}
 
     def of(self, kind: str, name: str) -> object:
         return self.get(f"{kind}/{name}")
@@ -114,6 +126,10 @@ class Executor:
                     try:
                         with noting(waits_on):
                             results[op.key] = await self._handlers[op.kind](op, results)
+                    except LeftOut as exc:
+                        results.left_out[op.key] = str(exc)
+                        self._emit("failed", op, str(exc), stamp)
+                        return
                     except Exception as exc:
                         errors.append(exc)
                         self._emit("failed", op, str(exc), stamp)

@@ -61,6 +61,7 @@ __all__ = [
     "configure_nodes",
     "observe_endpoint",
     "pair_nodes",
+    "probe_configured",
     "render_node_configs",
 ]
 
@@ -165,7 +166,7 @@ def render_node_configs(
     }
 
 
-async def _probe(talos: TalosNodeAPI, node: Node) -> bool:
+async def probe_configured(talos: TalosNodeAPI, node: Node) -> bool:
     """True: the node answers over mTLS (configured); False: only in maintenance mode.
 
     Raises a retryable error while it answers neither way (booting, rebooting).
@@ -250,7 +251,7 @@ async def configure_nodes(
             # the config is sent again instead of waiting for it forever.
             try:
                 async with limit:
-                    in_maintenance = not await _probe(probe, node)
+                    in_maintenance = not await probe_configured(probe, node)
             except Hk8sError:
                 in_maintenance = False  # not answering right now (rebooting): later phases wait
             if not in_maintenance:
@@ -261,7 +262,7 @@ async def configure_nodes(
 
         async def answers() -> tuple[bool, str]:
             async with limit:
-                state["configured"] = await _probe(probe, node)
+                state["configured"] = await probe_configured(probe, node)
             return True, ""
 
         try:

@@ -197,8 +197,16 @@ def pending_servers(desired: Sequence[DesiredServer], observed: Sequence[Server]
     for server in sorted(observed, key=lambda s: s.name):
         if server.name not in wanted:
             continue  # a removal: already in the plan
-        if server.status != "running":
-            pending.append(f"{server.name}: the server is {server.status}, not running")
+        if server.status == "off":
+            pending.append(f"{server.name}: the server is off — create powers it on")
+        elif server.status != "running":
+            pending.append(
+                f"{server.name}: the server is {server.status}, not running — create waits "
+                "for Hetzner to start it and names it if it never does"
+            )
         elif CONFIG_HASH_LABEL not in server.labels:
-            pending.append(f"{server.name}: no machine config applied yet (maintenance mode)")
+            pending.append(
+                f"{server.name}: no machine config applied yet (maintenance mode) — create "
+                "applies its machine config"
+            )
     return pending

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Protocol
 
+from hk8s.controller._executor import LeftOut
 from hk8s.controller._infra_apply import check_adoptable
 from hk8s.controller._report import ProgressEvent
 from hk8s.controller._servers import (
@@ -20,7 +21,7 @@ from hk8s.controller._servers import (
     diff_servers,
     server_selector,
 )
-from hk8s.errors import ConflictError, NotFoundError
+from hk8s.errors import ConflictError, NotFoundError, WaitTimeoutError
 from hk8s.model.resources import Network, PlacementGroup, Server, ServerSpec
 
 if TYPE_CHECKING:
@@ -110,6 +111,18 @@ class ServersComponent:
         )
         try:
             return await self.hcloud.create_server(spec)
+        except WaitTimeoutError as exc:
+            # Created, but Hetzner never finished starting it (stuck in "starting"): the
+            # rest of the cluster goes on without it, and create names it at the end.
+            found = await self.hcloud.list_servers(name=desired.name)
+            if not found:
+                raise
+            if found[0].status == "running":
+                return found[0]  # it got there after all
+            raise LeftOut(
+                f"server {desired.name} is stuck in Hetzner's {found[0].status!r} state: "
+                f"going on without it ({exc.message})"
+            ) from exc
         except ConflictError as exc:
             if exc.context.get("code") != "uniqueness_error":
                 raise

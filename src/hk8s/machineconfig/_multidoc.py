@@ -33,6 +33,7 @@ from hk8s.machineconfig._v1alpha1 import (
     INSTALL_DISK,
     _pair,
     cluster_endpoint_url,
+    talos_api_access,
 )
 
 if TYPE_CHECKING:
@@ -136,6 +137,8 @@ def multidoc_documents(
     ]
     if control_plane:
         docs.extend(_control_plane_documents(secrets, kube=kube, url=url, sans=sans))
+        if cluster.backup is not None:
+            docs.append(_doc("KubeTalosAPIAccessConfig", **talos_api_access()))
     return docs
 
 

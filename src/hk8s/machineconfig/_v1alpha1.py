@@ -16,6 +16,7 @@ import ipaddress
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+from hk8s.config import BACKUP_NAMESPACE
 from hk8s.errors import ConfigError, ConfigProblem
 
 if TYPE_CHECKING:
@@ -32,10 +33,13 @@ __all__ = [
     "KUBE_API_PORT",
     "cluster_endpoint_url",
     "installer_image",
+    "talos_api_access",
     "v1alpha1_document",
 ]
 
 KUBE_API_PORT = 6443
+# The Talos API role that may take etcd snapshots (talos/pkg/machinery/role: os:etcd:backup).
+ETCD_BACKUP_ROLE = "os:etcd:backup"
 INSTALLER_PLATFORM = "hcloud"  # Talos' platform name for Hetzner Cloud (talos.platform=hcloud)
 INSTALL_DISK = "/dev/sda"  # Hetzner Cloud servers boot from their one virtio-scsi disk
 _CP_EXCLUDE_LB = "node.kubernetes.io/exclude-from-external-load-balancers"
@@ -99,6 +103,21 @@ def cluster_endpoint_url(endpoint: str) -> str:
     return f"https://{host}:{KUBE_API_PORT}"
 
 
+def talos_api_access() -> Document:
+    """The Talos API access talos-backup's pod needs: the ``os:etcd:backup`` role, granted
+    through a ``talos.dev/v1alpha1 ServiceAccount`` in the backup namespace only.
+
+    Talos serves it from control planes (apid there answers the pods' ``talos.default``
+    endpoint), so only their configs carry it; upstream: talos-backup's README and Talos'
+    "Talos API access from Kubernetes" guide. 1.11-1.13: ``machine.features.
+    kubernetesTalosAPIAccess``; 1.14: the ``KubeTalosAPIAccessConfig`` document.
+    """
+    return {
+        "allowedRoles": [ETCD_BACKUP_ROLE],
+        "allowedKubernetesNamespaces": [BACKUP_NAMESPACE],
+    }
+
+
 def v1alpha1_document(
     cluster: ClusterConfig,
     secrets: SecretsBundle,
@@ -137,6 +156,8 @@ def v1alpha1_document(
     features["diskQuotaSupport"] = True
     features["kubePrism"] = {"enabled": True, "port": 7445}
     features["hostDNS"] = {"enabled": True, "forwardKubeDNSToHost": True}
+    if control_plane and cluster.backup is not None:
+        features["kubernetesTalosAPIAccess"] = {"enabled": True, **talos_api_access()}
     machine["features"] = features
     labels = {_CP_EXCLUDE_LB: ""} if control_plane else {}
     labels.update(pool.labels)

@@ -11,11 +11,13 @@ boot takes 3 s of wall time, and a client whose ``Timing`` is scaled by the same
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import itertools
 import time
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["Clock", "ManualClock", "ScaledClock", "SystemClock"]
 
@@ -46,6 +48,10 @@ class ScaledClock:
         return seconds / self.speed
 
     async def sleep(self, seconds: float) -> None:
+        # asyncio is imported where it is used: `hk8s version` and `--help` load this module
+        # and never sleep (~15 ms of their start; tests/unit/cli/test_startup.py).
+        import asyncio
+
         await asyncio.sleep(max(0.0, seconds) / self.speed)
 
 
@@ -75,6 +81,8 @@ class ManualClock:
         return self._now
 
     async def sleep(self, seconds: float) -> None:
+        import asyncio
+
         self.slept.append(seconds)
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()

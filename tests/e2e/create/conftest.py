@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from e2e_support import WorldRun, check_ok, child_env, hk8s_argv, kill, observing, spawn
+from e2e_support import (
+    AuditedList,
+    WorldRun,
+    check_ok,
+    child_env,
+    hk8s_argv,
+    kill,
+    observing,
+    spawn,
+)
 from hk8s.sim.hcloud import FaultSpec
 from hk8s.sim.world import World, WorldFaults
 
@@ -49,6 +59,37 @@ class CreateWorld(WorldRun):
         if check:
             check_ok(result)
         return result
+
+    def hk8s_killed_on_eviction(self, *args: str) -> tuple[int, dict[str, AuditedList]]:
+        """Run hk8s and SIGKILL it right after the first pod eviction the API server grants
+        (seen in its audit log). Returns the exit status and live views of the Nodes cordoned
+        (names) and pods evicted from now on."""
+        seen = {
+            "cordon": AuditedList(
+                lambda: [c.split()[1] for c in self.cordons() if c.startswith("cordon ")]
+            ),
+            "evict": AuditedList(self.evictions),
+        }
+        for view in seen.values():
+            view.clear()
+        proc = spawn([*args, "-f", str(self.config)], self.env)
+        done = threading.Event()
+
+        def kill_on_first_eviction() -> None:
+            while not done.wait(0.02):
+                if seen["evict"]:
+                    kill(proc)
+                    return
+
+        watcher = threading.Thread(target=kill_on_first_eviction, daemon=True)
+        watcher.start()
+        try:
+            out, err = proc.communicate(timeout=TIMEOUT)
+        finally:
+            done.set()
+            watcher.join()
+        self.outputs += [out, err]
+        return proc.returncode, seen
 
     def hk8s_killed_when(self, kill_when: Callable[[Any], bool], *args: str) -> int:
         """Run hk8s and SIGKILL it as soon as ``kill_when(record)`` is true for a request the

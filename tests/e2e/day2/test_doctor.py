@@ -3,7 +3,9 @@ exactly once with its fix, and nothing changed by the diagnosis itself."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import gzip
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +54,25 @@ def set_alarm(world: Day2World, alarm: str | None) -> None:
     world.threaded.call(change)
 
 
+def set_deployed_chart(world: Day2World, release: str, version: str) -> str:
+    """Rewrite the chart version in the deployed revision of a Helm release (as a `helm
+    upgrade` by hand would leave it); returns the version it had."""
+
+    [old] = world.kube_items(
+        "/api/v1/namespaces/kube-system/secrets",
+        labelSelector=f"owner=helm,name={release},status=deployed",
+    )
+    payload = json.loads(
+        gzip.decompress(base64.b64decode(base64.b64decode(old["data"]["release"])))
+    )
+    before = str(payload["chart"]["metadata"]["version"])
+    payload["chart"]["metadata"]["version"] = version
+    blob = base64.b64encode(gzip.compress(json.dumps(payload).encode()))
+    path = f"/api/v1/namespaces/kube-system/secrets/{old['metadata']['name']}"
+    world.kube_patch(path, {"data": {"release": base64.b64encode(blob).decode()}})
+    return before
+
+
 def test_doctor_reports_each_injected_problem_once(world: Day2World) -> None:
     healthy = world.hk8s("doctor", "-o", "json", check=False)
     assert healthy.returncode == 0, healthy.stdout + healthy.stderr
@@ -76,7 +97,7 @@ def test_doctor_reports_each_injected_problem_once(world: Day2World) -> None:
         "demo-old-1", server_type=ServerType(name="cx23"), image=Image(name="debian-12"),
         location=Location(name="fsn1"), labels={"cluster": "demo", "managed-by": "hk8s"},
     ).server  # fmt: skip
-    before = ""
+    before = chart = ""
     try:
         api.firewalls.set_rules(firewall, moved)
         kubeconfig.write_text(
@@ -85,6 +106,8 @@ def test_doctor_reports_each_injected_problem_once(world: Day2World) -> None:
         talosconfig.write_text("contexts: {demo: {crt: not-base64!}}\n")
         set_alarm(world, "NOSPACE")
         before = set_kubelet_version(world, "demo-workers-1", "v1.30.0")
+        # cluster.yaml's CCM chart is fine; the one deployed is older than Hetzner's minimum
+        chart = set_deployed_chart(world, "hcloud-cloud-controller-manager", "1.27.0")
         world.reset_stats()
 
         sick = world.hk8s("doctor", "-o", "json", check=False)
@@ -99,6 +122,7 @@ def test_doctor_reports_each_injected_problem_once(world: Day2World) -> None:
                 ("firewall", "demo-fw port 6443"),
                 ("firewall", "demo-fw port 50000"),
                 ("orphans", "server demo-old-1"),
+                ("versions", "deployed hcloud-cloud-controller-manager chart 1.27.0"),
             ]
         ), found
         assert world.mutating() == 0  # a diagnosis changes nothing
@@ -108,7 +132,8 @@ def test_doctor_reports_each_injected_problem_once(world: Day2World) -> None:
         assert "expired on" in text.stdout and "hk8s kubeconfig" in text.stdout
         assert "no longer admits your IP 127.0.0.1" in text.stdout
         assert "runs Kubernetes v1.30.0" in text.stdout
-        assert "7 problem(s) found" in text.stdout
+        assert "is older than 1.30.1" in text.stdout and "then `hk8s create" in text.stdout
+        assert "8 problem(s) found" in text.stdout
     finally:
         api.firewalls.set_rules(firewall, rules)
         kubeconfig.write_text(fresh)
@@ -116,5 +141,7 @@ def test_doctor_reports_each_injected_problem_once(world: Day2World) -> None:
         set_alarm(world, None)
         if before:
             set_kubelet_version(world, "demo-workers-1", before)
+        if chart:
+            set_deployed_chart(world, "hcloud-cloud-controller-manager", chart)
         api.servers.delete(orphan).wait_until_finished()
     assert world.hk8s("doctor", check=False).returncode == 0

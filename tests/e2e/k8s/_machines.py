@@ -15,7 +15,9 @@ from hk8s.sim.machines import CloudInstance, ClusterMachines, HelmFaults, Kubele
 from hk8s.sim.world._blocks import claim_block
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import AsyncIterator, Callable, Mapping
+
+    from hk8s.sim.machines import Program, TalosAccess
 
 SPEED = 100.0
 # Three workers: the drain test's two replicas, kept on separate nodes by a required
@@ -39,9 +41,15 @@ class Machines:
 
 
 @contextlib.asynccontextmanager
-async def machines(nodes: Mapping[str, str] = NODES) -> AsyncIterator[Machines]:
+async def machines(
+    nodes: Mapping[str, str] = NODES,
+    *,
+    programs: dict[str, Program] | None = None,
+    talos_access: Callable[[], TalosAccess | None] = lambda: None,
+) -> AsyncIterator[Machines]:
     """``nodes`` (name -> role) registered by their kubelets; the CCM knows each as server
-    100, 101, ... of type cx23 in fsn1."""
+    100, 101, ... of type cx23 in fsn1. ``programs`` and ``talos_access`` as the world sets
+    them (``ClusterMachines``)."""
     block, claim = claim_block(None)
     host = f"127.{block}.128.2"
     bundle = generate_secrets()
@@ -65,6 +73,8 @@ async def machines(nodes: Mapping[str, str] = NODES) -> AsyncIterator[Machines]:
             timings=Timings(lease_renew=5 * SPEED),
             faults=faults,
             instance=lambda name: CloudInstance(ids[name], "cx23", "fsn1"),
+            programs=programs,
+            talos_access=talos_access,
         )
         world.start()
         for i, (name, role) in enumerate(nodes.items()):

@@ -47,7 +47,10 @@ if TYPE_CHECKING:
 TARGET_ENV = "HK8S_E2E_TARGET"
 SIM_SPEED = 100.0
 # Variables that point hk8s at a simulator: never passed on to a run against real Hetzner.
-SIM_ONLY_ENV = ("HK8S_TIME_SCALE", "HK8S_PORT_MAP", "HK8S_MY_IP_URL", "HK8S_IMAGE_FACTORY")
+SIM_ONLY_ENV = (
+    "HK8S_TIME_SCALE", "HK8S_PORT_MAP", "HK8S_MY_IP_URL", "HK8S_IMAGE_FACTORY", "HK8S_S3_ENDPOINT",
+    "HK8S_S3_BUCKET",
+)  # fmt: skip
 # Per hk8s command, in wall seconds: a real image build or create takes minutes.
 COMMAND_TIMEOUT = {"sim": 120.0, "hcloud": 2400.0}
 TEST_TIMEOUT = {"sim": 180, "hcloud": 3 * 3600}

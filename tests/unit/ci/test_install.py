@@ -1,11 +1,16 @@
-"""Reproducible installs: the lock re-resolves to the same bytes, and an installed venv is
-up to date for make (a second ``make test`` installs nothing)."""
+"""Reproducible installs: the lock re-resolves to the same bytes, an installed venv is up to
+date for make (a second ``make test`` installs nothing), and a user's install has every library
+hk8s imports."""
 
 from __future__ import annotations
 
+import ast
+import re
 import shutil
 import subprocess
+import sys
 import tomllib
+from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -50,3 +55,47 @@ def test_an_installed_venv_is_up_to_date_for_make() -> None:
         ["make", "-q", "-C", str(ROOT), "venv"], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, "make venv would install again: " + result.stdout
+
+
+def _third_party_imports() -> dict[str, set[str]]:
+    """Top-level name -> the hk8s files that import it, for every non-stdlib import."""
+    found: dict[str, set[str]] = {}
+    for path in (ROOT / "src" / "hk8s").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.partition(".")[0]
+                if top != "hk8s" and top not in sys.stdlib_module_names:
+                    found.setdefault(top, set()).add(str(path.relative_to(ROOT)))
+    return found
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_library_hk8s_imports_comes_with_pip_install_hk8s() -> None:
+    """A user's ``pip install hk8s`` brings its dependencies and theirs, none of the dev group:
+    a library only a dev tool pulls in (click, by import-linter) is missing there, and the
+    command that imports it fails with ModuleNotFoundError. uv.lock's graph says what each
+    package requires (markers ignored: a superset, so the check never cries wolf)."""
+    lock = {p["name"]: p for p in tomllib.loads((ROOT / "uv.lock").read_text())["package"]}
+    runtime: set[str] = set()
+    todo = [d["name"] for d in lock["hk8s"]["dependencies"]]
+    while todo:
+        name = todo.pop()
+        if name not in runtime:
+            runtime.add(name)
+            todo.extend(d["name"] for d in lock[name].get("dependencies", []))
+    providers = metadata.packages_distributions()
+    missing = {
+        top: sorted(files)
+        for top, files in _third_party_imports().items()
+        if not {_normalized(d) for d in providers.get(top, [])} & runtime
+    }
+    assert missing == {}

@@ -38,6 +38,12 @@ class FakeKube:
         self.secrets, self.error = secrets, error
         self.selectors: list[str | None] = []
         self.closed = False
+        self.cronjob: dict[str, Any] | None = None
+
+    async def get(self, api_version: str, kind: str, name: str, *,
+                  namespace: str | None = None) -> dict[str, Any] | None:  # fmt: skip
+        assert (api_version, kind, namespace) == ("batch/v1", "CronJob", "kube-system")
+        return self.cronjob
 
     async def list(self, api_version: str, kind: str, *, namespace: str | None = None,
                    label_selector: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
@@ -100,3 +106,47 @@ async def test_no_cluster_yet_plans_no_addons_and_an_unreadable_api_warns() -> N
     assert lines == []
     assert warnings == ["addons not checked: the Kubernetes API did not answer"]
     assert kube.closed
+
+
+BACKUP = """\
+backup:
+  schedule: "0 * * * *"
+  endpoint: https://fsn1.your-objectstorage.com
+  bucket: demo-backups
+  region: fsn1
+  age_public_key: age1v4k20f9e4yk722p9230qe66rhtqzy4xfa56jtsy7l2h9f3j9vvhqvejghl
+"""
+
+
+def applied_cronjob(config_text: str) -> dict[str, Any]:
+    """The CronJob as create would have applied it for ``config_text``."""
+    from hk8s.pki.sigv4 import Credentials
+    from hk8s.providers.k8s import render_backup_manifests
+
+    backup = render_backup_manifests(parse_config(config_text), credentials=Credentials("a", "b"))
+    return next(o for o in backup.objects if o["kind"] == "CronJob")
+
+
+async def test_backups_are_planned_created_updated_and_removed() -> None:
+    kube = FakeKube(deployed_defaults())
+    lines, _ = await plan_for(CONFIG + BACKUP, kube)
+    assert lines == [
+        "create etcd backup kube-system/hk8s-etcd-backup: talos-backup on schedule "
+        "'0 * * * *' (schedule: none -> 0 * * * *, control planes' Talos API access: none -> "
+        "os:etcd:backup from kube-system)"
+    ]
+    kube.cronjob = applied_cronjob(CONFIG + BACKUP)
+    assert await plan_for(CONFIG + BACKUP, kube) == ([], [])
+    daily = BACKUP.replace('"0 * * * *"', '"30 2 * * *"')
+    lines, _ = await plan_for(CONFIG + daily, kube)
+    assert lines == [
+        "update etcd backup kube-system/hk8s-etcd-backup: backup settings in cluster.yaml "
+        "changed (schedule: 0 * * * * -> 30 2 * * *)"
+    ]
+    other_bucket = BACKUP.replace("demo-backups", "elsewhere")
+    lines, _ = await plan_for(CONFIG + other_bucket, kube)
+    assert len(lines) == 1 and "changed (settings: " in lines[0]
+    lines, _ = await plan_for(CONFIG, kube)
+    assert lines == [
+        "delete etcd backup kube-system/hk8s-etcd-backup: cluster.yaml has no backup section ()"
+    ]

@@ -131,3 +131,18 @@ async def test_no_slot_count_by_default_so_slow_actions_do_not_queue_in_waves() 
     assert rec.running == 100
     rec.gate.set()
     await task
+
+
+async def test_a_step_left_out_does_not_fail_the_phase() -> None:
+    """A server Hetzner never starts is left out: the phase succeeds with the others, the
+    step is reported failed with its reason, and its dependents are skipped."""
+    from hk8s.controller._executor import LeftOut
+
+    rec = Recorder(fail={"server/w-2": LeftOut("server w-2 is stuck in 'starting'")})
+    reporter = RecordingReporter()
+    plan = build_plan([op("server", "w-1"), op("server", "w-2"), op("volume", "v", "server/w-2")])
+    results = await Executor({"server": rec, "volume": rec}, reporter).run(plan)
+    assert results.left_out == {"server/w-2": "server w-2 is stuck in 'starting'"}
+    assert results.of("server", "w-1") == "id-of-w-1"
+    assert reporter.kinds("failed") == ["server/w-2"]
+    assert reporter.kinds("skipped") == ["volume/v"]

@@ -173,6 +173,12 @@ def test_pending_servers_names_unconfigured_and_stopped_servers() -> None:
         Server(4, "demo-w-9", "off", "cx22", "fsn1", {}),  # a removal: planned elsewhere
     ]
     assert pending_servers(desired, observed) == [
-        "demo-w-1: no machine config applied yet (maintenance mode)",
-        "demo-w-2: the server is starting, not running",
+        "demo-w-1: no machine config applied yet (maintenance mode) — create applies its "
+        "machine config",
+        "demo-w-2: the server is starting, not running — create waits for Hetzner to start it "
+        "and names it if it never does",
     ]
+    observed[2] = Server(3, "demo-w-2", "off", "cx22", "fsn1", labels)
+    assert (
+        pending_servers(desired, observed)[1] == "demo-w-2: the server is off — create powers it on"
+    )

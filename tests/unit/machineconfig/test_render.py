@@ -312,3 +312,44 @@ def test_endpoint_urls() -> None:
     assert cluster_endpoint_url("203.0.113.10") == "https://203.0.113.10:6443"
     assert cluster_endpoint_url("2001:db8::1") == "https://[2001:db8::1]:6443"
     assert cluster_endpoint_url("api.example.com") == "https://api.example.com:6443"
+
+
+BACKUP = """
+backup:
+  schedule: "0 * * * *"
+  endpoint: https://fsn1.your-objectstorage.com
+  bucket: demo-backups
+  region: fsn1
+  age_public_key: age1v4k20f9e4yk722p9230qe66rhtqzy4xfa56jtsy7l2h9f3j9vvhqvejghl
+"""
+
+
+def _api_access(docs: list[dict[str, Any]]) -> Any:
+    """The Talos API access a config grants pods: 1.11-1.13's feature, 1.14's document."""
+    feature = docs[0]["machine"]["features"].get("kubernetesTalosAPIAccess")
+    document = [d for d in docs if d.get("kind") == "KubeTalosAPIAccessConfig"]
+    return feature, document
+
+
+@pytest.mark.parametrize("minor", CONTRACTS)
+def test_backups_grant_the_etcd_backup_role_on_control_planes_only(
+    minor: str,
+    example_bundle: SecretsBundle,
+    validators: Validators,
+    make_config: Callable[..., ClusterConfig],
+) -> None:
+    """talos-backup's pod needs os:etcd:backup through a Talos ServiceAccount in kube-system;
+    nothing else is granted, and nothing at all without ``backup:``."""
+    cfg = make_config(minor, extra=BACKUP)
+    cp, worker = _render(cfg, example_bundle, "cp"), _render(cfg, example_bundle, "app")
+    _validate(cp, minor, validators)
+    grant = {"allowedRoles": ["os:etcd:backup"], "allowedKubernetesNamespaces": ["kube-system"]}
+    feature, document = _api_access(cp)
+    if minor == "1.14":
+        assert feature is None
+        assert document == [{"apiVersion": "v1alpha1", "kind": "KubeTalosAPIAccessConfig",
+                             **grant}]  # fmt: skip
+    else:
+        assert feature == {"enabled": True, **grant} and document == []
+    assert _api_access(worker) == (None, [])
+    assert _api_access(_render(make_config(minor), example_bundle, "cp")) == (None, [])

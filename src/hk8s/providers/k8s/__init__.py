@@ -24,6 +24,14 @@ from hk8s.providers.k8s._addons import (
     default_values,
     merge_values,
 )
+from hk8s.providers.k8s._backup import (
+    BACKUP_CREDENTIALS_SECRET,
+    BACKUP_CRONJOB,
+    BACKUP_TALOS_ACCOUNT,
+    BackupManifests,
+    backup_prefix,
+    render_backup_manifests,
+)
 from hk8s.providers.k8s._cluster import KubeClient
 from hk8s.providers.k8s._port import KubernetesAPI
 from hk8s.providers.k8s._releases import DEPLOYED_RELEASES, deployed_chart_versions
@@ -38,9 +46,13 @@ from hk8s.providers.k8s._types import JobFailedError, KubeNode, NodeTaint, Objec
 
 __all__ = [
     "ADDON_WORKLOADS",
+    "BACKUP_CREDENTIALS_SECRET",
+    "BACKUP_CRONJOB",
+    "BACKUP_TALOS_ACCOUNT",
     "DEPLOYED_RELEASES",
     "HELM_IMAGE",
     "AddonManifests",
+    "BackupManifests",
     "JobFailedError",
     "KubeClient",
     "KubeNode",
@@ -50,10 +62,12 @@ __all__ = [
     "RedactedStr",
     "Workload",
     "addon_values",
+    "backup_prefix",
     "default_values",
     "deployed_chart_versions",
     "manifests_dir",
     "merge_values",
     "render_addon_manifests",
+    "render_backup_manifests",
     "render_base_manifests",
 ]

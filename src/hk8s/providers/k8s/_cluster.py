@@ -145,6 +145,19 @@ class KubeClient(KubeBase):
 
         await self.wait_for(f"{kind} {namespace}/{name} rolled out", check, timeout=timeout)
 
+    async def wait_served(
+        self, api_version: str, kind: str, *, timeout: float | None = None
+    ) -> None:
+        """The API server serves ``kind`` in ``api_version`` (a CRD someone else registers
+        is established and in discovery)."""
+
+        async def check() -> tuple[bool, str]:
+            await self.path(api_version, kind)
+            return True, "served"
+
+        await self.wait_for(f"the API server to serve {kind} ({api_version})", check,
+                            timeout=timeout)  # fmt: skip
+
     async def wait_job(self, namespace: str, name: str, *, timeout: float | None = None) -> None:
         """The Job completed; a failed Job raises ``JobFailedError`` with its pods' logs."""
 

@@ -51,14 +51,13 @@ async def poweron(ctx: Ctx) -> Reply:
     if server.status == "running":
         return _run(ctx, server, "start_server", state.durations.short)
     server.status = "starting"
-    stuck = state.faults.never_running(server.name)
     action = state.start_action(
         "start_server",
         [(server.id, "server")],
         state.durations.poweron,
         lock=[server],
         done=lambda _a: boot(state, server),
-        forever=stuck,
+        held=lambda: server.id in state.servers and state.faults.never_running(server.name),
     )
     return Reply(201, {"action": action_json(state, action)})
 

@@ -277,7 +277,6 @@ async def create_server(ctx: Ctx) -> Reply:
     )
     next_actions = []
     if start:
-        stuck = state.faults.never_running(name)
         next_actions.append(
             state.start_action(
                 "start_server",
@@ -285,7 +284,7 @@ async def create_server(ctx: Ctx) -> Reply:
                 durations.create_server + durations.start_server,
                 lock=[server],
                 done=lambda _a: boot(state, server),
-                forever=stuck,
+                held=lambda: server.id in state.servers and state.faults.never_running(name),
             )
         )
     return Reply(

@@ -11,7 +11,8 @@ Python, or ``POST /_sim/faults`` it to a running simulator. Example::
       - {command: create_image, rate: 1.0}
     latency:                     # extra response time in simulated seconds
       - {path: "*", distribution: uniform, min: 0.05, max: 0.3}
-    never_running: ["*-worker-3"]   # servers (by name pattern) stuck in "starting"
+    never_running: ["*-worker-3"]   # servers (by name pattern) stuck in "starting" (until
+                                    # the fault is cleared: then they finish booting)
     sold_out: ["cx23@fsn1", "cax*@*"]  # server types out of stock (type@location patterns)
     limits: {servers: 5}            # project limits -> 403 resource_limit_exceeded
 

@@ -41,6 +41,9 @@ __all__ = ["Durations", "HcloudState", "Listener", "SimEvent"]
 
 log = logging.getLogger(__name__)
 
+# How often (simulated seconds) an action held by a fault looks whether it may finish.
+HELD_POLL = 1.0
+
 
 @dataclass(frozen=True)
 class Durations:
@@ -203,14 +206,15 @@ class HcloudState:
         *,
         lock: Iterable[Server] = (),
         done: Callable[[Action], Awaitable[None] | None] | None = None,
-        forever: bool = False,
+        held: Callable[[], bool] | None = None,
     ) -> Action:
         """Start an action that finishes after ``duration`` simulated seconds.
 
         ``done`` runs at the end and may raise ``ActionFailure``; an injected action fault
         ends the action with an error instead (and ``done`` does not run). Servers in ``lock``
-        report ``locked: true`` until the action ends. ``forever`` keeps it running (a server
-        that never boots).
+        report ``locked: true`` until the action ends. ``held()`` keeps it running for as long
+        as it answers true (a server stuck in "starting" while a ``never_running`` fault
+        names it: clearing the fault lets it finish, as Hetzner's support unsticks one).
         """
         action = Action(
             id=next(self._action_ids),
@@ -223,7 +227,7 @@ class HcloudState:
         locked = list(lock)
         for server in locked:
             server.lock_count += 1
-        self.spawn(self._run(action, locked, done, forever))
+        self.spawn(self._run(action, locked, done, held))
         return action
 
     def finished_action(self, command: str, resources: Iterable[tuple[int, str]]) -> Action:
@@ -239,11 +243,11 @@ class HcloudState:
         action: Action,
         locked: list[Server],
         done: Callable[[Action], Awaitable[None] | None] | None,
-        forever: bool,
+        held: Callable[[], bool] | None,
     ) -> None:
         try:
-            if forever:
-                await asyncio.Event().wait()
+            while held is not None and held():
+                await self.clock.sleep(HELD_POLL)
             await self.clock.sleep(action.duration)
             fault = self.faults.action_error(action.command)
             if fault is not None:

@@ -5,7 +5,10 @@ machines act as API clients, as their real counterparts do: kubelets (``Kubelets
 registration, status and Leases, pod phases, container logs through each node's kubelet
 API), the effect of a Helm installer Job (``_helm``: the chart's objects created through the
 API, release Secrets as helm writes them), the cloud controller's node part (``CloudNodes``),
-and etcd's keyspace for Talos' snapshot and restore (``EtcdKeyspace``).
+and etcd's keyspace for Talos' snapshot and restore (``EtcdKeyspace``). Talos' own part of the
+cluster is here too: with ``kubernetesTalosAPIAccess`` the control planes' CRD and controller
+for ``talos.dev`` ServiceAccounts (``TalosAccounts``); and the images the world plays as
+programs (``programs``: talos-backup) run in their pods (``_programs``).
 
 >>> machines = ClusterMachines(plane, clock, timings=Timings(), faults=HelmFaults(),
 ...                            instance=lambda node: CloudInstance(42, "cx23", "fsn1"))
@@ -27,6 +30,8 @@ from hk8s.sim.machines._etcd import EtcdKeyspace
 from hk8s.sim.machines._helm import HelmFaults
 from hk8s.sim.machines._kubelets import Kubelets, Timings
 from hk8s.sim.machines._nodes import KubeletNode
+from hk8s.sim.machines._programs import PodRun, Program
+from hk8s.sim.machines._talos_accounts import TalosAccess, TalosAccounts
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -47,7 +52,11 @@ __all__ = [
     "Informer",
     "KubeletNode",
     "Kubelets",
+    "PodRun",
+    "Program",
     "Resources",
+    "TalosAccess",
+    "TalosAccounts",
     "Timings",
 ]
 
@@ -65,6 +74,8 @@ class ClusterMachines:
         faults: HelmFaults,
         instance: Callable[[str], CloudInstance | None],
         controllers: CloudControllers | None = None,
+        programs: dict[str, Program] | None = None,
+        talos_access: Callable[[], TalosAccess | None] = lambda: None,
     ) -> None:
         self.plane = plane
         self.api = plane.client()
@@ -72,13 +83,23 @@ class ClusterMachines:
         self.controllers = controllers
         self.cloud = CloudNodes(self.api, instance, controllers)
         self.kubelets = Kubelets(
-            self.api, self.resources, clock, ca, timings=timings, faults=faults, cloud=self.cloud
+            self.api,
+            self.resources,
+            clock,
+            ca,
+            timings=timings,
+            faults=faults,
+            cloud=self.cloud,
+            programs=programs,
         )
+        self.talos_accounts = TalosAccounts(self.api, talos_access)
         self.etcd = EtcdKeyspace(plane.etcd_url)
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Future[tuple[None, None]] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.ensure_future(self.kubelets.run())
+        self._task = asyncio.ensure_future(
+            asyncio.gather(self.kubelets.run(), self.talos_accounts.run())
+        )
 
     async def close(self) -> None:
         """End the loops, the kubelet APIs and the client (the control plane is the caller's)."""

@@ -3,7 +3,8 @@
 Like kwok, one process plays every node's kubelet against the real API server: it watches
 pods and nodes, runs the pods the scheduler bound to a node whose machine is up (Pending ->
 Running after ``pod_start`` clock seconds; Job pods then end ``Succeeded`` or ``Failed``;
-helm installer pods run ``_helm``), serves their logs through each node's kubelet API,
+helm installer pods run ``_helm``; Job pods of an image the world plays run its program,
+``_programs``), serves their logs through each node's kubelet API,
 completes graceful deletions, keeps each Node's ``Ready`` condition and Lease, and writes the
 mirror pods of a control plane's static pods.
 """
@@ -31,6 +32,7 @@ from hk8s.sim.machines._pods import (
     missing_reference,
     timestamp,
 )
+from hk8s.sim.machines._programs import pod_run, program_for
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from hk8s.sim.k8s import KubeClient
     from hk8s.sim.machines._api import Resources
     from hk8s.sim.machines._ccm import CloudNodes
+    from hk8s.sim.machines._programs import Program
 
 __all__ = ["Kubelets", "Timings"]
 
@@ -84,9 +87,13 @@ class Kubelets:
         timings: Timings,
         faults: HelmFaults,
         cloud: CloudNodes,
+        programs: dict[str, Program] | None = None,
     ) -> None:
         self.api, self.resources, self.clock, self.ca = api, resources, clock, ca
         self.timings, self.faults, self.cloud = timings, faults, cloud
+        # Images (by repository) the world plays as programs; their runs by pod uid.
+        self.programs: dict[str, Program] = dict(programs or {})
+        self._program_runs: dict[str, asyncio.Task[tuple[int, str]]] = {}
         self.nodes: dict[str, _nodes.NodeState] = {}
         self.changed = asyncio.Event()
         self.pods = Informer(api, "/api/v1/pods", self.changed)
@@ -135,6 +142,11 @@ class Kubelets:
         await self.api.delete(f"/api/v1/nodes/{name}")
 
     async def close(self) -> None:
+        runs = list(self._program_runs.values())
+        self._program_runs.clear()
+        for run in runs:
+            run.cancel()
+        await asyncio.gather(*runs, return_exceptions=True)
         for state in self.nodes.values():
             if state.server is not None:
                 await state.server.close()
@@ -296,7 +308,23 @@ class Kubelets:
             return self.timings.crash_backoff
         owners = {r.get("kind") for r in meta.get("ownerReferences") or []}
         wait: float | None = None
-        if "Job" in owners:
+        program = program_for(self.programs, pod) if "Job" in owners else None
+        if program is not None:
+            self.logs.setdefault((ns, name, first), "")
+            run = self._program_runs.get(uid)
+            if run is None:
+                run = asyncio.ensure_future(program(await pod_run(self.api, pod)))
+                run.add_done_callback(lambda _: self.changed.set())
+                self._program_runs[uid] = run
+            elif run.done():
+                del self._program_runs[uid]
+                try:
+                    result = run.result()
+                except Exception as exc:  # a program's bug is the container's crash
+                    result = (2, f"panic: {exc}\n")
+                await self._finish(pod, status, None, stamp, result=result)
+                return None
+        elif "Job" in owners:
             self.logs.setdefault((ns, name, first), "")
             args = helm_argv(pod)
             duration = self.timings.job_run
@@ -317,11 +345,21 @@ class Kubelets:
         await self._write(pod, status)
         return wait
 
-    async def _finish(self, pod: Obj, status: Obj, args: list[str] | None, stamp: str) -> None:
+    async def _finish(
+        self,
+        pod: Obj,
+        status: Obj,
+        args: list[str] | None,
+        stamp: str,
+        *,
+        result: tuple[int, str] | None = None,
+    ) -> None:
         meta = pod["metadata"]
         first = pod["spec"]["containers"][0]["name"]
         code, output = 0, ""
-        if args is not None:
+        if result is not None:
+            code, output = result
+        elif args is not None:
             try:
                 output = await run_helm(self.resources, pod, args, self.faults, stamp)
             except HelmError as exc:

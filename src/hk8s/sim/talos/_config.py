@@ -48,6 +48,7 @@ _KINDS_SINCE_1_14 = frozenset(
         "KubeAuthorizerConfig", "KubeEtcdEncryptionConfig", "KubeServiceAccountConfig",
         "KubeAPIServerConfig", "KubeControllerManagerConfig", "KubeSchedulerConfig",
         "KubeProxyConfig", "KubeCoreDNSConfig", "KubeFlannelCNIConfig", "SysctlConfig",
+        "KubeTalosAPIAccessConfig",
     }
 )  # fmt: skip
 
@@ -93,6 +94,9 @@ class MachineConfig:
     secretbox: str | None = None
     service_subnet: str = "10.96.0.0/12"
     pod_subnet: str = "10.244.0.0/16"
+    # Talos API access from Kubernetes (1.11-1.13 machine.features.kubernetesTalosAPIAccess,
+    # 1.14 KubeTalosAPIAccessConfig): (allowed roles, allowed namespaces), None when off.
+    talos_api_access: tuple[tuple[str, ...], tuple[str, ...]] | None = None
 
     @property
     def control_plane(self) -> bool:
@@ -262,6 +266,7 @@ def parse_machine_config(data: bytes, release: str | None = None) -> MachineConf
         kubernetes_version=_kubelet_version(machine, extra),
         node_document="KubeNodeConfig" in extra,
         etcd_advertised_subnets=tuple(str(c) for c in etcd_doc.get("advertisedSubnets") or ()),
+        talos_api_access=_api_access(machine, extra),
         **kube_secrets,
     )
 
@@ -299,6 +304,19 @@ def _kube_secrets(cluster: dict[str, Any], extra: dict[str, dict[str, Any]]) -> 
         if subnets:
             out[field_name] = str(subnets[0])
     return out
+
+
+def _api_access(
+    machine: dict[str, Any], extra: dict[str, dict[str, Any]]
+) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    feature = _section(_section(machine, "features"), "kubernetesTalosAPIAccess")
+    doc = extra.get("KubeTalosAPIAccessConfig")
+    source = doc if doc is not None else (feature if feature.get("enabled") else None)
+    if source is None:
+        return None
+    roles = tuple(str(r) for r in source.get("allowedRoles") or ())
+    namespaces = tuple(str(n) for n in source.get("allowedKubernetesNamespaces") or ())
+    return roles, namespaces
 
 
 def _kubelet_version(machine: dict[str, Any], extra: dict[str, dict[str, Any]]) -> str | None:

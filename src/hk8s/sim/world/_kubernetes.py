@@ -7,11 +7,14 @@ serving certificate names the endpoint host and every control plane's addresses,
 control planes come and go. ``KubeFrontends`` exposes it at ``<cp-ip>:6443`` of every control
 plane that serves it, which is what the Hetzner load balancer health-checks and routes to.
 ``hk8s.sim.machines`` plays the machines: kubelets register their Node with the labels and
-taints of the machine config, the Helm Job's effect, the cloud controller's node part, and
-(``CloudControllers``) the addons' cloud side once their pods run: the CCM's load balancers,
-the CSI driver's volumes, metrics-server. The API server reaches the simulated pods through
-its egress selector (``ClusterNetwork``, one per cluster): pods have pod-CIDR addresses,
-which kube-apiserver accepts in EndpointSlices, routed to where the pod really listens.
+taints of the machine config, the Helm Job's effect, the cloud controller's node part, Talos'
+ServiceAccount controller (as the control planes' ``kubernetesTalosAPIAccess`` grants it),
+talos-backup's program in its pods (``_talos_backup``, reaching ``talos.default``: the control
+planes' apid), and (``CloudControllers``) the addons' cloud side once their pods run: the
+CCM's load balancers, the CSI driver's volumes, metrics-server. The API server reaches the
+simulated pods through its egress selector (``ClusterNetwork``, one per cluster): pods have
+pod-CIDR addresses, which kube-apiserver accepts in EndpointSlices, routed to where the pod
+really listens.
 """
 
 from __future__ import annotations
@@ -37,8 +40,10 @@ from hk8s.sim.machines import (
     ClusterMachines,
     HelmFaults,
     KubeletNode,
+    TalosAccess,
     Timings,
 )
+from hk8s.sim.world._talos_backup import TALOS_BACKUP_REPOSITORY, TalosBackup
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -48,6 +53,7 @@ if TYPE_CHECKING:
     from hk8s.sim.k8s import KubeClient
     from hk8s.sim.talos import KubeletInfo, TalosCluster, TalosFleet
     from hk8s.sim.talos._config import MachineConfig
+    from hk8s.sim.talos._node import TalosNode
 
 __all__ = ["ClusterKube", "Kubernetes"]
 
@@ -135,8 +141,10 @@ class Kubernetes:
         failing_releases: dict[str, str],
         speed: float = 1.0,
         hcloud_endpoint: Callable[[], str] | None = None,
+        utcnow: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.state = state
+        self.utcnow = utcnow
         self.fleet = fleet
         self.clock = clock
         self.speed = speed
@@ -246,6 +254,12 @@ class Kubernetes:
             faults=self.faults,
             instance=self._cloud_instance,
             controllers=controllers,
+            programs={
+                TALOS_BACKUP_REPOSITORY: TalosBackup(
+                    lambda host: self._resolve(cluster, host), self.utcnow
+                )
+            },
+            talos_access=lambda: self._talos_access(cluster),
         )
         machines.start()
         kube = ClusterKube(plane, machines, KubeFrontends((host, plane.port)), network, folder)
@@ -254,6 +268,32 @@ class Kubernetes:
         cluster.wipe_keyspace = machines.etcd.wipe
         cluster.restore_keyspace = machines.etcd.restore
         return kube
+
+    def _control_plane_nodes(self, cluster: TalosCluster) -> list[TalosNode]:
+        return [
+            n for n in self.fleet.running_nodes(cluster)
+            if n.config is not None and n.config.control_plane
+        ]  # fmt: skip
+
+    def _talos_access(self, cluster: TalosCluster) -> TalosAccess | None:
+        """kubernetesTalosAPIAccess as the running control planes' configs grant it."""
+        for node in self._control_plane_nodes(cluster):
+            config = node.config
+            if config is not None and config.talos_api_access and config.os_ca_key:
+                roles, namespaces = config.talos_api_access
+                return TalosAccess(roles, namespaces, config.os_ca_crt, config.os_ca_key)
+        return None
+
+    def _resolve(self, cluster: TalosCluster, host: str) -> list[str]:
+        """Names inside the cluster: ``talos.default`` is Talos' Service in front of the
+        control planes' apid (only while the feature is on); IPs are themselves."""
+        if _is_ip(host):
+            return [host]
+        if host.split(":")[0] in ("talos.default", "talos.default.svc"):
+            if self._talos_access(cluster) is None:
+                return []
+            return [n.ip for n in self._control_plane_nodes(cluster)]
+        return []
 
     def _cloud_instance(self, name: str) -> CloudInstance | None:
         servers = self.state.servers

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from hk8s.model.net import PORT_MAP_ENV
@@ -12,6 +14,7 @@ from hk8s.sim._http import HTTPServer, Request, Response
 from hk8s.sim.factory import ImageFactory, TalosImage, read_image
 from hk8s.sim.hcloud import HcloudSim, SimEvent
 from hk8s.sim.rescue import RESCUE_SSH_PORT, SimulatedDisk
+from hk8s.sim.s3 import S3Store
 from hk8s.sim.talos import TalosFleet
 from hk8s.sim.world._blocks import claim_block
 from hk8s.sim.world._faults import WorldFaults
@@ -26,12 +29,17 @@ if TYPE_CHECKING:
     from hk8s.sim.talos import KubeletInfo, TalosCluster
     from hk8s.sim.world._threaded import ThreadedWorld
 
-__all__ = ["IMAGE_FACTORY_ENV", "MY_IP_ENV", "World"]
+__all__ = ["IMAGE_FACTORY_ENV", "MY_IP_ENV", "S3_BUCKET_ENV", "S3_ENDPOINT_ENV", "World"]
 
 log = logging.getLogger(__name__)
 
 MY_IP_ENV = "HK8S_MY_IP_URL"
 IMAGE_FACTORY_ENV = "HK8S_IMAGE_FACTORY"
+# The simulated S3-compatible object storage (for backup: in cluster.yaml), like the factory
+# URL only printed for the user to put in cluster.yaml; hk8s itself does not read these.
+S3_ENDPOINT_ENV = "HK8S_S3_ENDPOINT"
+S3_BUCKET_ENV = "HK8S_S3_BUCKET"
+S3_BUCKET = "hk8s-backups"
 # Wall seconds ``close`` lets Hetzner events under way finish (a node's listeners close
 # within ~3 s: TCPForwarder 1 s, grpclib 2 s).
 EVENT_GRACE = 5.0
@@ -64,6 +72,15 @@ class World:
             lb_ips=f"127.{self.address_block}.128.0/17",
         )
         self.clock = self.hcloud.clock
+        # The world's UTC time: now, running at the world's speed (CronJobs, S3 timestamps).
+        epoch = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=self.clock.now())
+        self.utcnow = lambda: epoch + dt.timedelta(seconds=self.clock.now())
+        # Object storage for backups, with one access key and an empty bucket (S3_BUCKET).
+        self.s3 = S3Store(
+            now=self.utcnow,
+            credentials={"HK8SSIM" + secrets.token_hex(6).upper(): secrets.token_urlsafe(30)},
+        )
+        self.s3.buckets[S3_BUCKET] = {}
         self.factory = ImageFactory(mount_prefix="/factory")
         self.fleet = TalosFleet(self.clock, faults=self.faults.talos_faults(), hooks=self)
         self.disks: dict[int, SimulatedDisk] = {}
@@ -75,6 +92,7 @@ class World:
             failing_releases=dict(self.faults.kubernetes.failing_releases),
             speed=speed,
             hcloud_endpoint=lambda: self.hcloud.endpoint,
+            utcnow=self.utcnow,
         )
         # What the disk looked like when the world last read it (bytes written, discards).
         self._disk_seen: dict[int, tuple[int, int]] = {}
@@ -120,12 +138,20 @@ class World:
     async def serve(self) -> None:
         await self.hcloud.serve(self.host, 0)
         self._services = await HTTPServer(self._handle_services).start(self.host, 0)
+        s3_url = await self.s3.serve(self.host)
         self._unsubscribe = self.hcloud.state.subscribe(self._on_event)
+        [(access_key, secret_key)] = self.s3.credentials.items()
         self.hcloud.extra_env.update(
             {
                 PORT_MAP_ENV: f"22={RESCUE_SSH_PORT}",
                 MY_IP_ENV: f"{self._services.url}/ip",
                 IMAGE_FACTORY_ENV: self.factory_url,
+                # Printed for backup: in cluster.yaml (endpoint, bucket) and the credentials
+                # hk8s reads from the environment (backup.credentials' defaults).
+                S3_ENDPOINT_ENV: s3_url,
+                S3_BUCKET_ENV: S3_BUCKET,
+                "AWS_ACCESS_KEY_ID": access_key,
+                "AWS_SECRET_ACCESS_KEY": secret_key,
             }
         )
         self._sync = asyncio.ensure_future(self.kubernetes.run())
@@ -163,6 +189,7 @@ class World:
             sync.cancel()
             await asyncio.gather(sync, return_exceptions=True)
         await self.kubernetes.close()
+        await self.s3.close()
         if self._services is not None:
             await self._services.close()
         self._block_claim.close()

@@ -170,6 +170,7 @@ class FakeKube:
     applied: list[dict[str, Any]] = field(default_factory=list)
     drained: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # objects deleted (kind/name)
     cordoned: set[str] = field(default_factory=set)
     down: bool = False  # the API does not answer (not bootstrapped yet)
     annotations: dict[str, dict[str, str]] = field(default_factory=dict)  # by node name
@@ -189,6 +190,12 @@ class FakeKube:
     ) -> dict[str, Any] | None:
         return {"metadata": {"name": name}}
 
+    async def delete(
+        self, api_version: str, kind: str, name: str, *, namespace: str | None = None
+    ) -> bool:
+        self.removed.append(f"{kind}/{name}")
+        return True
+
     async def wait_api_ready(self, *, timeout: float | None = None) -> None:
         return None
 
@@ -204,6 +211,11 @@ class FakeKube:
         return None
 
     async def wait_job(self, namespace: str, name: str, *, timeout: float | None = None) -> None:
+        return None
+
+    async def wait_served(
+        self, api_version: str, kind: str, *, timeout: float | None = None
+    ) -> None:
         return None
 
     async def retry_failed_job(self, namespace: str, name: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import stat
 from typing import TYPE_CHECKING, Any
 
@@ -279,3 +280,96 @@ async def test_a_change_that_needs_a_reboot_reboots_one_node_at_a_time(harness: 
     ]  # fmt: skip
     assert harness.talos.max_rebooting == 1
     assert not any(harness.talos.rebooting.values())  # each came back before the next
+
+
+def _never_starts(harness: Harness, name: str) -> None:
+    """Hetzner creates ``name`` but never finishes starting it (status stays "starting"):
+    the provider's action wait times out, naming the server."""
+    from hk8s.errors import WaitTimeoutError
+
+    hcloud = harness.hcloud
+    real_create = hcloud.create_server
+
+    async def create_server(spec: Any) -> Any:
+        server = await real_create(spec)
+        if spec.name != name:
+            return server
+        hcloud.servers[server.id] = dataclasses.replace(server, status="starting")
+        raise WaitTimeoutError(f"server {name} to be created and running", 900)
+
+    hcloud.create_server = create_server  # type: ignore[method-assign]
+
+
+async def test_a_server_hetzner_never_starts_is_left_out_and_named(harness: Harness) -> None:
+    """A worker stuck in "starting" failed the servers phase for the whole cluster ("waiting
+    for Hetzner action 100012", no etcd). Now the others converge, etcd is bootstrapped, and
+    the run fails at the end naming the stuck server; the re-run finishes it."""
+    from hk8s.errors import UnavailableError
+
+    _never_starts(harness, "demo-workers-2")
+    config = cluster(cp=3, workers=2)
+    reporter = RecordingReporter()
+    with pytest.raises(UnavailableError) as info:
+        await create_cluster(config, harness.ports(config), harness.options(), reporter)
+    message = info.value.message
+    assert "is up with 4 node(s)" in message
+    assert "demo-workers-2 never left Hetzner's starting state" in message
+    assert harness.talos.bootstraps == ["demo-cp-1"]
+    assert harness.talos.members == ["demo-cp-1", "demo-cp-2", "demo-cp-3"]
+    configured = sorted(name for name, _, _ in harness.talos.applied)
+    assert configured == ["demo-cp-1", "demo-cp-2", "demo-cp-3", "demo-workers-1"]
+    assert (harness.tmp / "kubeconfig").exists()
+    # the servers step says which server and why, not only the action id
+    [failed] = [e for e in reporter.events if e.kind == "failed" and e.key.startswith("server/")]
+    assert failed.key == "server/demo-workers-2" and "stuck in Hetzner" in (failed.detail or "")
+
+    # Hetzner finishes starting it: the re-run configures it and the cluster is whole.
+    for sid, server in harness.hcloud.servers.items():
+        if server.status == "starting":
+            harness.hcloud.servers[sid] = dataclasses.replace(server, status="running")
+    harness.talos.applied.clear()
+    result = await create_cluster(config, harness.ports(config), harness.options())
+    assert result.configured == ["demo-workers-2"]
+    assert all(check.ok for check in result.health)
+
+
+async def test_a_lone_control_plane_hetzner_never_starts_stops_before_bootstrap(
+    harness: Harness,
+) -> None:
+    from hk8s.errors import UnavailableError
+
+    _never_starts(harness, "demo-cp-1")
+    config = cluster(cp=1, workers=1)
+    with pytest.raises(UnavailableError) as info:
+        await create_cluster(config, harness.ports(config), harness.options())
+    assert "demo-cp-1 never left Hetzner's starting state" in info.value.message
+    assert "without any control plane" in info.value.message
+    assert harness.talos.bootstraps == []
+
+
+async def test_a_server_that_is_off_is_powered_on(harness: Harness) -> None:
+    """A node powered off (by hand, or by Hetzner) left create waiting for etcd and Ready
+    until its timeout; the config wants it in the cluster: create powers it on."""
+    config = cluster(cp=1, workers=1)
+    await create_cluster(config, harness.ports(config), harness.options())
+    [(sid, worker)] = [(i, s) for i, s in harness.hcloud.servers.items() if "workers" in s.name]
+    harness.hcloud.servers[sid] = dataclasses.replace(worker, status="off")
+    harness.hcloud.calls.clear()
+    result = await create_cluster(config, harness.ports(config), harness.options())
+    assert harness.hcloud.mutations() == ["power_on"]
+    assert harness.hcloud.servers[sid].status == "running"
+    assert result.configured == [] and all(check.ok for check in result.health)
+
+
+async def test_a_server_that_does_not_power_on_is_named(harness: Harness) -> None:
+    from hk8s.errors import UnavailableError, WaitTimeoutError
+
+    config = cluster(cp=1, workers=2)
+    await create_cluster(config, harness.ports(config), harness.options())
+    [(sid, worker)] = [(i, s) for i, s in harness.hcloud.servers.items() if s.name.endswith("-2")]
+    harness.hcloud.servers[sid] = dataclasses.replace(worker, status="off")
+    harness.hcloud.fail("power_on", WaitTimeoutError("server demo-workers-2 to start", 900))
+    with pytest.raises(UnavailableError) as info:
+        await create_cluster(config, harness.ports(config), harness.options())
+    assert "is up with 2 node(s)" in info.value.message
+    assert "demo-workers-2 never left Hetzner's off state" in info.value.message

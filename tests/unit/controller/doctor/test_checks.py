@@ -10,6 +10,7 @@ import pytest
 from hk8s.config import ClusterConfig
 from hk8s.controller._doctor_checks import (
     certificate_problems,
+    deployed_chart_problems,
     etcd_problems,
     firewall_problems,
     node_version_problems,
@@ -126,3 +127,82 @@ def test_orphans_are_labelled_resources_the_config_does_not_account_for() -> Non
         {"server": {"demo-cp-1"}, "network": {"demo"}},
     )
     assert [p.subject for p in found] == ["server demo-old-1"]
+
+
+JOBS = {"hcloud_ccm": ("kube-system", "hk8s-addon-hcloud-ccm-abc")}
+
+
+def test_a_deployed_chart_outside_the_matrix_is_one_problem_with_the_fix() -> None:
+    """cluster.yaml's CCM is fine, but the cluster runs one older than Hetzner's minimum (a
+    ``helm upgrade`` by hand): only reading Helm's releases shows it."""
+    cfg = config(talos={"version": "v1.12.0"})
+    ccm = cfg.addons.hcloud_ccm.version
+    found = deployed_chart_problems(
+        cfg, {"hcloud-cloud-controller-manager": "1.27.0", "cilium": "9.9.9"}, JOBS
+    )
+    assert [(p.check, p.subject) for p in found] == [
+        ("versions", "deployed hcloud-cloud-controller-manager chart 1.27.0")
+    ]
+    assert found[0].problem.startswith("is older than 1.30.1")
+    assert "delete job hk8s-addon-hcloud-ccm-abc" in found[0].fix
+    assert f"installs chart {ccm}" in found[0].fix
+
+
+def test_a_deployed_chart_equal_to_cluster_yamls_is_left_to_the_config_check() -> None:
+    cfg = config(talos={"version": "v1.12.0"})
+    ccm = cfg.addons.hcloud_ccm.model_copy(update={"version": "1.27.0"})
+    cfg = cfg.model_copy(update={"addons": cfg.addons.model_copy(update={"hcloud_ccm": ccm})})
+    deployed = {"hcloud-cloud-controller-manager": "1.27.0"}
+    assert deployed_chart_problems(cfg, deployed, JOBS) == []
+    assert [p.subject for p in version_problems(cfg)] == ["addons.hcloud_ccm.version"]
+
+
+def test_a_deployed_chart_inside_the_matrix_passes() -> None:
+    cfg = config(talos={"version": "v1.12.0"})
+    assert deployed_chart_problems(cfg, {"hcloud-cloud-controller-manager": "1.30.1"}, JOBS) == []
+
+
+BACKUP = {
+    "schedule": "0 * * * *",
+    "endpoint": "https://fsn1.your-objectstorage.com",
+    "bucket": "demo-backups",
+    "region": "fsn1",
+    "age_public_key": "age1v4k20f9e4yk722p9230qe66rhtqzy4xfa56jtsy7l2h9f3j9vvhqvejghl",
+}
+
+
+def cronjob(created: str, succeeded: str | None) -> dict[str, Any]:
+    status = {"lastSuccessfulTime": succeeded} if succeeded else {}
+    return {"metadata": {"creationTimestamp": created}, "status": status}
+
+
+@pytest.mark.parametrize(
+    ("job", "expected"),
+    [
+        # hourly; now is 00:00 on the 7th: the last two runs were 23:00 and 00:00
+        (cronjob("2026-12-01T00:00:00Z", "2026-12-07T00:00:05Z"), None),
+        (cronjob("2026-12-01T00:00:00Z", "2026-12-06T23:00:04Z"), None),  # one blip is fine
+        (cronjob("2026-12-01T00:00:00Z", "2026-12-06T21:00:04Z"),
+         "the last successful backup was at 2026-12-06 21:00 UTC"),
+        (cronjob("2026-12-01T00:00:00Z", None),
+         "no backup has succeeded since 2026-12-06 23:00 UTC"),
+        (cronjob("2026-12-06T23:30:00Z", None), None),  # not scheduled twice yet
+        (None, "the CronJob is missing"),
+    ],
+)  # fmt: skip
+def test_backups_must_have_succeeded_recently(job: Any, expected: str | None) -> None:
+    from hk8s.controller._doctor_checks import backup_problems
+
+    problems = backup_problems(config(backup=BACKUP), job, NOW)
+    if expected is None:
+        assert problems == []
+    else:
+        [problem] = problems
+        assert problem.check == "backups" and expected in problem.problem
+        assert "hk8s create" in problem.fix or "kubectl" in problem.fix
+
+
+def test_no_backup_section_no_backup_problems() -> None:
+    from hk8s.controller._doctor_checks import backup_problems
+
+    assert backup_problems(config(), None, NOW) == []
