@@ -4,7 +4,10 @@ Each round starts a fresh world and plays one scenario, chosen by the seed:
 
 - ``kill``: ``hk8s create`` is SIGKILLed after a random number of Hetzner changes (image
   build, servers, configs, bootstrap: wherever the count lands), with 10-30 % of the API's
-  server and action calls failing; then one ``hk8s create`` without faults must converge.
+  server and action calls failing; then one ``hk8s create`` without faults must converge. If
+  the kill left an image build's claim (its SSH key), the re-run must take it over within
+  ``CLAIM_BOUND`` simulated seconds of finding it (4 missed 30 s heartbeats plus polling; it
+  used to wait an hour), or the round counts as not converged.
 - ``operators``: two ``hk8s create`` of the same cluster start together from two directories
   (two secrets bundles); exactly one may build it, the other must be refused; then the winner
   re-runs and must converge.
@@ -30,7 +33,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from e2e_support import child_env, hk8s_argv, run_killed_after
+from e2e_support import child_env, hk8s_argv, observing, run_killed_after
 from hk8s.sim.hcloud import FaultSpec
 from hk8s.sim.world import World
 
@@ -44,6 +47,7 @@ workers: [{{name: w, count: 2}}]
 talos: {{image_factory: "{factory}"}}
 """
 DESIRED = {"chaos-cp-1", "chaos-w-1", "chaos-w-2"}
+CLAIM_BOUND = 4 * 30 + 3 * 30  # simulated s (controller/_image_claim.py: STALE_BEATS x 30 s)
 
 
 def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -117,10 +121,32 @@ def kill_round(rng: random.Random, threaded: Any, root: Path) -> tuple[dict[str,
         env, after,
     )  # fmt: skip
     threaded.call(lambda: threaded.world.hcloud.set_faults(FaultSpec.parse({"seed": 1})))
-    result = _run(["create"], env, cwd)
+    state = threaded.world.hcloud.state
+    claims = threaded.call(
+        lambda: [k.id for k in state.ssh_keys.values() if k.name.startswith("hk8s-build-talos-")]
+    )
+    refused: list[float] = []  # the re-run's claim refused (the dead claim holds the name)
+    taken: list[float] = []  # the dead claim deleted
+
+    def observer(record: Any, request: Any, response: Any) -> None:
+        if record.method == "POST" and record.path.endswith("/ssh_keys") and record.status == 409:
+            refused.append(record.at)
+        if record.method == "DELETE" and any(
+            record.path.endswith(f"/ssh_keys/{k}") for k in claims
+        ):
+            taken.append(record.at)
+
+    with observing(threaded, threaded.world.hcloud.api, observer):
+        result = _run(["create"], env, cwd)
     if result.returncode != 0:
         tally["not_converged"] += 1
         notes.append(f"re-run exited {result.returncode}: {result.stderr[-400:]}")
+    if claims and refused:
+        waited = (taken[0] if taken else float("inf")) - refused[0]
+        notes.append(f"killed mid-build: the re-run took the dead claim over in {waited:.0f} s")
+        if waited > CLAIM_BOUND:
+            tally["not_converged"] += 1
+            notes.append(f"the dead build claim held the re-run over {CLAIM_BOUND} s")
     _check_cluster(threaded, tally, notes)
     _destroy_and_count(threaded, env, cwd, tally, notes)
     return tally, notes

@@ -39,6 +39,7 @@ from hk8s.controller._create_secrets import ensure_secrets
 from hk8s.controller._create_skew import refuse_version_skew
 from hk8s.controller._create_wait import Waiter, together, wait_nodes_ready
 from hk8s.controller._health import HealthCheck, wait_healthy
+from hk8s.controller._infra import InfraComponent
 from hk8s.controller._nodes import (
     configure_nodes,
     observe_endpoint,
@@ -72,7 +73,7 @@ if TYPE_CHECKING:
     from hk8s.controller._reconcile import Component
     from hk8s.controller._report import Reporter
     from hk8s.model import Clock, Timing
-    from hk8s.model.resources import Server
+    from hk8s.model.resources import PlacementGroup, Server
     from hk8s.pki import SecretsBundle
     from hk8s.pki.sigv4 import Credentials
     from hk8s.providers.hcloud import HcloudPort
@@ -239,9 +240,11 @@ async def create_cluster(
     if secrets.generated:
         waiter.info("secrets", f"generated the secrets bundle {options.secrets_path} (0600)")
     bundle = secrets.bundle
+    infra = next((c for c in ports.infra if isinstance(c, InfraComponent)), None)
+    groups: list[PlacementGroup] = []
     try:
         # Before the first snapshot build or server: a second operator stops here.
-        await claim_cluster(hcloud, config.name, bundle)
+        await claim_cluster(hcloud, config.name, bundle, listed=groups)
     except ConflictError:
         if secrets.generated:
             # Ours was never used: leave no second, unrelated PKI beside the config.
@@ -262,8 +265,15 @@ async def create_cluster(
     )
     remover = NodeRemover(hcloud, talos, probe, waiter)
     servers = ServersComponent(
-        hcloud, config, cluster_id=bundle.cluster_id, images=images.by_arch, remover=remover
+        hcloud,
+        config,
+        cluster_id=bundle.cluster_id,
+        images=images.by_arch,
+        remover=remover,
+        listed=existing,
     )
+    if infra is not None:
+        infra.listed_placement_groups(groups)  # the claim listed them all
     reconciler = Reconciler([*ports.infra, servers], reporter)
     for warning in reconciler.warnings():
         reporter.emit(ProgressEvent("warning", "", "warning", warning))
@@ -276,9 +286,14 @@ async def create_cluster(
     # re-run finishes them.
     stuck = sorted(key.split("/", 1)[1] for key in applied.left_out if key.startswith("server/"))
 
-    observed = await hcloud.list_servers(server_selector(config.name))
-    if await _power_on_stopped(hcloud, waiter, observed, {d.name for d in servers.desired}, stuck):
+    # What the apply left, without listing again what this run already knows (design.md §4).
+    observed = servers.after_apply(applied)
+    if observed is None:
         observed = await hcloud.list_servers(server_selector(config.name))
+    keep = {d.name for d in servers.desired}
+    if await _power_on_stopped(hcloud, waiter, observed, keep, stuck):
+        observed = await hcloud.list_servers(server_selector(config.name))
+    known = (infra.load_balancer_now(applied), infra.network_now(applied)) if infra else None
     # protection: true -> Hetzner delete protection on what must stay; servers about to be
     # removed are left (or made) unprotected, so their removal later can go through. A
     # stuck server is locked by its start action: it is left alone.
@@ -286,15 +301,17 @@ async def create_cluster(
         hcloud,
         config,
         [s for s in observed if s.name not in stuck],
-        keep={d.name for d in servers.desired},
+        keep=keep,
         reporter=reporter,
+        infra=known,
     )
     nodes = pair_nodes(servers.desired, observed)
     missing = sorted({d.name for d in servers.desired} - {n.name for n in nodes})
     if missing:
         raise NotFoundError(f"servers missing after create: {', '.join(missing)}")
     control_planes = [n for n in nodes if n.desired.control_plane]
-    endpoint = await observe_endpoint(hcloud, config, nodes)
+    lb = known[0] if known else None
+    endpoint = await observe_endpoint(hcloud, config, nodes, load_balancer=lb)
     configs = render_node_configs(config, bundle, nodes, endpoint, schematic=images.schematic)
     # etcd is bootstrapped as soon as a control plane has its config; the other nodes are
     # configured meanwhile and join as they come (etcd members, kubelets).

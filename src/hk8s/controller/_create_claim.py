@@ -43,17 +43,27 @@ def _ours(group: PlacementGroup, cluster: str) -> bool:
     return all(group.labels.get(k) == v for k, v in _labels(cluster).items())
 
 
-async def claim_cluster(hcloud: HcloudPort, cluster: str, bundle: SecretsBundle) -> bool:
+async def claim_cluster(
+    hcloud: HcloudPort,
+    cluster: str,
+    bundle: SecretsBundle,
+    *,
+    listed: list[PlacementGroup] | None = None,
+) -> bool:
     """Claim ``cluster`` for ``bundle``; True when this run made the claim.
 
-    Raises ``ConflictError`` when the cluster is claimed by another secrets bundle.
+    Raises ``ConflictError`` when the cluster is claimed by another secrets bundle. The claim
+    is found among all the cluster's placement groups (one list for the claim and the pools'
+    groups); ``listed``, when given, receives that list as it was before any claim was made,
+    so ``create`` plans the pools' groups from it instead of listing them again.
     """
     mine = cluster_id_label(bundle.cluster_id)
-    found = [
-        g
-        for g in await hcloud.list_placement_groups(format_selector(_labels(cluster)))
-        if _ours(g, cluster)
-    ]
+    groups = await hcloud.list_placement_groups(
+        format_selector({"cluster": cluster, "managed-by": "hk8s"})
+    )
+    if listed is not None:
+        listed.extend(groups)
+    found = [g for g in groups if _ours(g, cluster)]
     if not found:
         labels = {**_labels(cluster), CLUSTER_ID_LABEL: mine}
         try:

@@ -2,7 +2,9 @@
 
 The steps, for one ``ImageTarget`` (``SnapshotBuilder.build``):
 
-1. an ephemeral ed25519 key, registered with Hetzner (labelled with the build id);
+1. an ephemeral ed25519 key, registered with Hetzner (labelled with the build id) under the
+   target's name: the build's claim, refreshed by a heartbeat while the build runs
+   (``_image_claim``);
 2. a small server of the target's architecture from ``debian-12``, not started
    (``start_after_create=false``), labelled ``hk8s/role=image-build,hk8s/build=<id>`` and
    ``hk8s/created=<unix time>``;
@@ -36,6 +38,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from hk8s.controller._image_claim import (
+    HEARTBEAT_LABEL,
+    ClaimHeartbeat,
+    ClaimLost,
+    beat_value,
+)
 from hk8s.controller._image_commands import (
     between_markers,
     discard_command,
@@ -69,7 +77,7 @@ if TYPE_CHECKING:
     from hk8s.controller._image_spec import ImageTarget
     from hk8s.controller._report import EventKind, Reporter
     from hk8s.model.clock import Clock
-    from hk8s.model.resources import Image
+    from hk8s.model.resources import Image, SSHKey
     from hk8s.model.timing import Timing
     from hk8s.providers.hcloud import HcloudPort
     from hk8s.providers.ssh import RemoteShell, SSHKeyPair
@@ -95,6 +103,7 @@ class _Labelled(Protocol):
 
 
 _R = TypeVar("_R", bound=_Labelled)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -148,38 +157,95 @@ class SnapshotBuilder:
         self._wall = wall
         self._new_id = new_id
 
-    async def build(self, target: ImageTarget, site: BuildSite) -> Image:
-        """Build ``target`` on a temporary server; return the available snapshot."""
+    async def build(
+        self, target: ImageTarget, site: BuildSite, *, replaces: frozenset[int] = frozenset()
+    ) -> Image:
+        """Build ``target`` on a temporary server; return the available snapshot (or one
+        another run finished meanwhile, other than those this build ``replaces``)."""
         build_id = self._new_id()
         shell = self._shell_factory()
         succeeded = False
         try:
-            image = await self._build(target, site, build_id, shell)
+            image = await self._build(target, site, build_id, shell, replaces)
             succeeded = True
             return image
         finally:
             await run_shielded(self._cleanup(target, build_id, shell, succeeded))
 
     async def _build(
-        self, target: ImageTarget, site: BuildSite, build_id: str, shell: RemoteShell
+        self,
+        target: ImageTarget,
+        site: BuildSite,
+        build_id: str,
+        shell: RemoteShell,
+        replaces: frozenset[int],
     ) -> Image:
-        hc, timing = self._hcloud, self._timing
+        """Claim the target, then build while the claim's heartbeat runs beside the build: a
+        lost claim (``ClaimLost``) cancels the build (``_image_claim``)."""
         name = f"hk8s-build-{target.arch}-{build_id}"
         labels = build_labels(build_id, target.arch, self._wall(), site.cluster)
         key = self._key_factory(name)
+        ssh_key = await self._claim(target, build_id, key, labels)
+        # Another run may have finished this snapshot (and dropped its claim) between the
+        # caller's look and this claim: then it is the result, and no second one is built.
+        for found in await self._hcloud.list_images(target.selector(), type="snapshot"):
+            if target.matches(found) and found.status == "available" and found.id not in replaces:
+                self._say(target, f"snapshot {found.id} was finished by another run meanwhile")
+                return found
+        heart = ClaimHeartbeat(
+            self._hcloud,
+            ssh_key.id,
+            ssh_key.labels,
+            clock=self._clock,
+            interval=self._timing.claim_heartbeat_interval,
+            wall=self._wall,
+            warn=lambda text: self._say(target, text, "warning"),
+        )
+        work = self._provision(target, site, name, labels, key, ssh_key, shell)
+        try:
+            image = await _unless_lost(heart.run(), work)
+        except (ClaimLost, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            if await heart.lost():
+                raise ClaimLost(f"build {build_id} was taken over: {exc}") from exc
+            raise
+        # A takeover while the snapshot was being created: the new owner builds its own, so
+        # this one must not survive (the cleanup deletes it: the build did not succeed).
+        await heart.confirm()
+        return image
+
+    async def _claim(
+        self, target: ImageTarget, build_id: str, key: SSHKeyPair, labels: dict[str, str]
+    ) -> SSHKey:
+        """Register the claim key, with its first heartbeat; ``BuildClaimed`` if taken."""
+        hc = self._hcloud
         # The key's name is the same for every build of this target, and Hetzner names are
         # unique: registering it claims the build. Two creates needing the same snapshot at
         # once build it once; the other waits for it (``BuildClaimed``).
         claim = claim_key_name(target)
         self._say(target, f"registering SSH key {claim}")
+        key_labels = {**labels, HEARTBEAT_LABEL: beat_value(self._wall(), 0)}
         try:
-            ssh_key = await hc.create_ssh_key(SSHKeySpec(claim, key.public_openssh, labels))
+            return await hc.create_ssh_key(SSHKeySpec(claim, key.public_openssh, key_labels))
         except ConflictError as exc:
             found = await hc.list_ssh_keys(name=claim)
             theirs = [k for k in found if k.labels.get(BUILD_ID_LABEL) != build_id]
             if exc.context.get("code") == "uniqueness_error" and theirs:
                 raise BuildClaimed(target, theirs[0].id, theirs[0].labels) from None
-            ssh_key = await _adopt(exc, found, build_id)
+            return await _adopt(exc, found, build_id)
+
+    async def _provision(
+        self,
+        target: ImageTarget,
+        site: BuildSite,
+        name: str,
+        labels: dict[str, str],
+        key: SSHKeyPair,
+        ssh_key: SSHKey,
+        shell: RemoteShell,
+    ) -> Image:
+        hc, timing = self._hcloud, self._timing
         self._say(target, f"creating build server {name} ({site.server_type}, {site.location})")
         # The key is also given at create (so Hetzner mails no root password); the server never
         # boots the stock image: rescue is enabled before its first power-on.
@@ -192,6 +258,7 @@ class SnapshotBuilder:
             ssh_key_ids=(ssh_key.id,),
             start_after_create=False,
         )
+        build_id = labels[BUILD_ID_LABEL]
         try:
             server = await hc.create_server(spec)
         except ConflictError as exc:
@@ -214,8 +281,8 @@ class SnapshotBuilder:
         await self._power_down(target, server.id, name)
         self._say(target, "creating the snapshot")
         # The build id on the snapshot lets a failed or interrupted build find and delete it.
-        labels = {**target.labels(), BUILD_ID_LABEL: build_id}
-        image = await hc.create_snapshot(server.id, target.description, labels)
+        snapshot_labels = {**target.labels(), BUILD_ID_LABEL: build_id}
+        image = await hc.create_snapshot(server.id, target.description, snapshot_labels)
         return await self._wait_available(target, image)
 
     async def _write(
@@ -365,6 +432,25 @@ class BuildClaimed(Exception):
         self.target = target
         self.key_id = key_id
         self.labels = dict(labels)
+
+
+async def _unless_lost(heart: Coroutine[Any, Any, None], work: Coroutine[Any, Any, _T]) -> _T:
+    """``work``'s result, unless ``heart`` ends first (it only ends by raising ``ClaimLost``):
+    then ``work`` is cancelled and that error raised. Cancelling the caller cancels both."""
+    beating = asyncio.ensure_future(heart)
+    working = asyncio.ensure_future(work)
+    try:
+        await asyncio.wait({beating, working}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (working, beating):
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+    if working.done() and not working.cancelled():
+        return working.result()
+    beating.result()  # raises ClaimLost (or what ended the heartbeat)
+    raise ClaimLost("the build's claim ended")
 
 
 async def _adopt(error: ConflictError, found: Sequence[_R], build_id: str) -> _R:

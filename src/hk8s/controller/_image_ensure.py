@@ -33,6 +33,13 @@ from hk8s.controller._image_build import (
     claim_key_name,
     ignore_missing,
 )
+from hk8s.controller._image_claim import (
+    HEARTBEAT_LABEL,
+    STALE_BEATS,
+    ClaimLost,
+    ClaimWatch,
+    take_over,
+)
 from hk8s.controller._image_schematic import SchematicResolver
 from hk8s.controller._image_spec import (
     ARCHITECTURES,
@@ -49,7 +56,7 @@ from hk8s.controller._plan import Operation, Plan
 from hk8s.controller._report import NullReporter, ProgressEvent
 from hk8s.errors import ConflictError, NotFoundError
 from hk8s.model.clock import SystemClock
-from hk8s.model.labels import sanitize_label_value
+from hk8s.model.labels import format_selector, sanitize_label_value
 from hk8s.model.resources import Image
 from hk8s.model.timing import Timing
 
@@ -198,7 +205,8 @@ class ImageBuilds:
                 image = await self._wait_pending(target, int(pending))
                 if image is not None:
                     return image
-            image = await self._build_once(target, site_of[op.name])
+            replaces = frozenset(int(i) for i in op.params.get("replaces", []))
+            image = await self._build_once(target, site_of[op.name], replaces)
             for old in op.params.get("replaces", []):
                 self._step(target, f"deleting replaced snapshot {old}")
                 await ignore_missing(self.hcloud.delete_image(int(old)))
@@ -214,30 +222,49 @@ class ImageBuilds:
             built[_target_of(op).arch] = image
         return built
 
-    async def _build_once(self, target: ImageTarget, site: BuildSite) -> Image:
+    async def _build_once(
+        self, target: ImageTarget, site: BuildSite, replaces: frozenset[int] = frozenset()
+    ) -> Image:
         """Build ``target``, or wait for the build another run has claimed."""
+        retry = False
         while True:
+            if retry:
+                # The run we waited for, or the one that took our claim over, may have
+                # finished between its claim's end and ours: take its snapshot, not a second.
+                found = await self._available(target, replaces)
+                if found is not None:
+                    return found
+            retry = True
             try:
-                return await self.builder.build(target, site)
+                return await self.builder.build(target, site, replaces=replaces)
             except BuildClaimed as claimed:
-                image = await self._wait_claimed(claimed)
+                image = await self._wait_claimed(claimed, replaces)
                 if image is not None:
                     return image
                 # The other build ended without a snapshot (or its claim went stale): ours.
+            except ClaimLost:
+                # Ours was taken over after missed heartbeats: claim again, which finds the
+                # new owner's claim and waits for it.
+                self._step(target, "this build's claim was taken over: waiting for the new one")
 
-    async def _wait_claimed(self, claimed: BuildClaimed) -> Image | None:
+    async def _wait_claimed(
+        self, claimed: BuildClaimed, replaces: frozenset[int] = frozenset()
+    ) -> Image | None:
         """The snapshot another run is building, once available; None if that build ended
-        without one. A claim older than ``leftover_age`` belongs to a dead run: dropped."""
+        without one or its claim went stale (``_image_claim``): then the stale claim and its
+        build server are deleted, and the caller claims anew."""
         target = claimed.target
         name = claim_key_name(target)
         try:
             started = float(claimed.labels.get(CREATED_LABEL, ""))
         except ValueError:
             started = self.wall()
+        watch = ClaimWatch(STALE_BEATS * self.timing.claim_heartbeat_interval)
+        build = claimed.labels.get(BUILD_ID_LABEL, "?")
         while True:
-            for image in await self.hcloud.list_images(target.selector(), type="snapshot"):
-                if target.matches(image) and image.status == "available":
-                    return image
+            image = await self._available(target, replaces)
+            if image is not None:
+                return image
             keys = [
                 k
                 for k in await self.hcloud.list_ssh_keys(name=name)
@@ -245,13 +272,39 @@ class ImageBuilds:
             ]
             if not keys:
                 return None
-            if self.wall() - started > self.leftover_age:
-                self._step(target, f"build claim {name} is stale: removing it")
-                await ignore_missing(self.hcloud.delete_ssh_key(claimed.key_id))
+            now = self.clock.now()
+            if watch.stale(keys[0].labels, now) or (
+                HEARTBEAT_LABEL not in keys[0].labels and self.wall() - started > self.leftover_age
+            ):
+                idle = watch.idle(now)
+                self._step(
+                    target,
+                    f"build claim {name} is stale (no heartbeat for {idle:.0f} s): taking it over",
+                )
+                await take_over(self.hcloud, claimed.key_id)
+                await self._remove_build(build)
                 return None
-            build = claimed.labels.get(BUILD_ID_LABEL, "?")
             self._step(target, f"another run is building it (build {build})", "waiting")
             await self.clock.sleep(self.timing.node_poll_interval)
+
+    async def _available(self, target: ImageTarget, replaces: frozenset[int]) -> Image | None:
+        """An available snapshot of ``target``, other than those a --force build replaces."""
+        for image in await self.hcloud.list_images(target.selector(), type="snapshot"):
+            if target.matches(image) and image.status == "available" and image.id not in replaces:
+                return image
+        return None
+
+    async def _remove_build(self, build_id: str) -> None:
+        """The build server of a build whose claim was taken over (its owner is dead)."""
+        if build_id == "?":
+            return
+        selector = format_selector({BUILD_ID_LABEL: build_id})
+        for server in await self.hcloud.list_servers(selector):
+            # Re-checked here: an API that ignored the selector must not cost another build.
+            if is_build_resource(server.labels) and server.labels.get(BUILD_ID_LABEL) == build_id:
+                detail = f"deleting build server {server.name} of the stale claim"
+                self._say("info", "image/leftovers", "remove image build leftovers", detail)
+                await ignore_missing(self.hcloud.delete_server(server.id))
 
     async def _site(self, target: ImageTarget, config: ClusterConfig) -> BuildSite:
         """Where to build: what the API sells right now (``build_site``), in the config's

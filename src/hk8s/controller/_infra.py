@@ -15,15 +15,16 @@ from hk8s.controller._infra_desired import (
     resolve_sources,
 )
 from hk8s.controller._infra_diff import ObservedInfra, diff_infra, observe_infra
+from hk8s.model.resources import LoadBalancer, Network
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from hk8s.config import ClusterConfig
     from hk8s.controller._executor import Handler
     from hk8s.controller._plan import Operation
     from hk8s.controller._report import Reporter
-    from hk8s.model.resources import Firewall, LoadBalancer, Network
+    from hk8s.model.resources import Firewall, PlacementGroup
     from hk8s.providers.hcloud import HcloudPort
 
 __all__ = ["LB_FIREWALL_WARNING", "InfraComponent", "infra_intent", "needs_public_ip"]
@@ -44,9 +45,18 @@ class InfraComponent:
         self.intent = intent
         self.desired: DesiredInfra = desired_infra(intent)
         self.observed = ObservedInfra()
+        self._groups: list[PlacementGroup] | None = None
+
+    def listed_placement_groups(self, groups: Sequence[PlacementGroup]) -> None:
+        """The cluster's placement groups as this run already listed them (``create``'s
+        claim lists them all): the next ``observe`` takes them instead of listing again."""
+        self._groups = list(groups)
 
     async def observe(self) -> None:
-        self.observed = await observe_infra(self.hcloud, self.intent.cluster)
+        groups, self._groups = self._groups, None
+        self.observed = await observe_infra(
+            self.hcloud, self.intent.cluster, placement_groups=groups
+        )
 
     def diff(self) -> list[Operation]:
         return diff_infra(self.desired, self.observed)
@@ -56,6 +66,26 @@ class InfraComponent:
 
     def warnings(self) -> list[str]:
         return [LB_FIREWALL_WARNING] if self.desired.load_balancer is not None else []
+
+    def network_now(self, results: Mapping[str, object]) -> Network | None:
+        """The cluster network after ``apply(results)``: as this run created, changed or
+        deleted it (handlers return the resource as it is afterwards), else as observed."""
+        key = f"network/{self.desired.network.name}"
+        if key in results:
+            found = results[key]
+            return found if isinstance(found, Network) else None
+        return self.observed.network(self.desired.network.name)
+
+    def load_balancer_now(self, results: Mapping[str, object]) -> LoadBalancer | None:
+        """The API load balancer after ``apply(results)``, as ``network_now``; None when there
+        is none (the config has none, or this run deleted it). ``create`` names the cluster
+        endpoint and converges protection from this instead of listing it again."""
+        name = f"{self.intent.cluster}-api"
+        key = f"load-balancer/{name}"
+        if key in results:
+            found = results[key]
+            return found if isinstance(found, LoadBalancer) else None
+        return self.observed.load_balancer(name)
 
     def summary(self, results: Mapping[str, object]) -> dict[str, Any]:
         """What exists after ``apply`` (results of this run, else as observed), as data."""

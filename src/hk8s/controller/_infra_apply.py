@@ -137,7 +137,9 @@ class InfraHandlers:
             if part.startswith("subnet"):
                 network = await self._add_subnet(network.id, change.new_as(Subnet))
             elif part == "labels":
-                await self._set_labels("network", network.id, change)
+                network = dataclasses.replace(
+                    network, labels=await self._set_labels("network", network.id, change)
+                )
         return network
 
     async def _add_subnet(self, network_id: int, subnet: Subnet) -> Network:
@@ -185,7 +187,9 @@ class InfraHandlers:
                 call = self._hcloud.apply_firewall_to_selectors(firewall.id, selectors)
                 firewall = await _tolerate(call, firewall)
             elif part == "labels":
-                await self._set_labels("firewall", firewall.id, change)
+                firewall = dataclasses.replace(
+                    firewall, labels=await self._set_labels("firewall", firewall.id, change)
+                )
         return firewall
 
     # -- placement groups
@@ -241,12 +245,17 @@ class InfraHandlers:
                 target: Any = change.new
                 lb = await _tolerate(self._hcloud.add_target(lb.id, target), lb)
             elif part == "labels":
-                await self._set_labels("load-balancer", lb.id, change)
+                lb = dataclasses.replace(
+                    lb, labels=await self._set_labels("load-balancer", lb.id, change)
+                )
         return lb
 
-    async def _set_labels(self, kind: Any, resource_id: int, change: Change) -> None:
-        labels = change.new_as(dict)
+    async def _set_labels(self, kind: Any, resource_id: int, change: Change) -> dict[str, str]:
+        """Set the labels; returns them, so a handler returns the resource as it is now
+        (``create`` reads the load balancer and network from the results)."""
+        labels: dict[str, str] = change.new_as(dict)
         await self._hcloud.set_labels(kind, resource_id, labels)
+        return labels
 
 
 async def _tolerate(call: Awaitable[_R], unchanged: _R) -> _R:

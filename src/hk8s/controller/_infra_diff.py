@@ -84,14 +84,23 @@ def _check_single(kind: str, component: str, found: list[object], cluster: str) 
         )
 
 
-async def observe_infra(hcloud: HcloudPort, cluster: str) -> ObservedInfra:
-    """Four concurrent label-selector list calls."""
+async def observe_infra(
+    hcloud: HcloudPort, cluster: str, *, placement_groups: Sequence[PlacementGroup] | None = None
+) -> ObservedInfra:
+    """Four concurrent label-selector list calls; three when ``placement_groups`` (the
+    cluster's, as this run already listed them with the same selector) are given."""
     selector = f"cluster={cluster},managed-by=hk8s"
+
+    async def groups_of() -> Sequence[PlacementGroup]:
+        if placement_groups is not None:
+            return placement_groups
+        return await hcloud.list_placement_groups(selector)
+
     networks, firewalls, lbs, groups = await asyncio.gather(
         hcloud.list_networks(selector),
         hcloud.list_firewalls(selector),
         hcloud.list_load_balancers(selector),
-        hcloud.list_placement_groups(selector),
+        groups_of(),
     )
     for kind, component, items in (
         ("network", "network", networks),

@@ -124,12 +124,21 @@ def cluster_endpoint(lb: LoadBalancer | None, control_planes: Sequence[Node]) ->
 
 
 async def observe_endpoint(
-    hcloud: HcloudPort, config: ClusterConfig, nodes: Sequence[Node]
+    hcloud: HcloudPort,
+    config: ClusterConfig,
+    nodes: Sequence[Node],
+    *,
+    load_balancer: LoadBalancer | None = None,
 ) -> ClusterEndpoint:
-    """The cluster endpoint and SANs, from the API load balancer (if enabled) and the CPs."""
+    """The cluster endpoint and SANs, from the API load balancer (if enabled) and the CPs.
+
+    ``load_balancer``: the API load balancer as this run already knows it (``create`` after
+    its apply); without it, it is looked up by name.
+    """
     lb: LoadBalancer | None = None
     if config.load_balancer.enabled:
-        found = await hcloud.list_load_balancers(name=f"{config.name}-api")
+        known = [load_balancer] if load_balancer is not None else []
+        found = known or await hcloud.list_load_balancers(name=f"{config.name}-api")
         if not found:
             raise NotFoundError(
                 f"load balancer {config.name}-api does not exist", hint="run `hk8s create`"

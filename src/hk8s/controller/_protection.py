@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
 
     from hk8s.config import ClusterConfig
-    from hk8s.model.resources import Server
+    from hk8s.model.resources import LoadBalancer, Network, Server
     from hk8s.providers.hcloud import HcloudPort, ProtectableKind
 
 __all__ = ["ProtectionChange", "converge_delete_protection"]
@@ -59,21 +59,30 @@ async def converge_delete_protection(
     *,
     keep: Collection[str],
     reporter: Reporter | None = None,
+    infra: tuple[LoadBalancer | None, Network | None] | None = None,
 ) -> list[ProtectionChange]:
     """Make delete protection match ``config.protection``; returns what was switched.
 
     ``servers`` are the cluster's servers as listed now, ``keep`` the names of those the
-    config wants (any other is about to be removed and is left, or made, unprotected). The
-    API load balancer (``<name>-api``) and the network (``<name>``) are looked up here.
+    config wants (any other is about to be removed and is left, or made, unprotected).
+    ``infra``: the API load balancer (``<name>-api``) and the network (``<name>``) as this run
+    found or made them (``create`` has both after its apply); without it they are looked up
+    here. Either way only resources labelled as this cluster's are switched.
     """
     reporter = reporter or NullReporter()
     want = config.protection
     name = config.name
-    selector = f"cluster={name},managed-by=hk8s"
-    lbs, networks = await asyncio.gather(
-        hcloud.list_load_balancers(selector, name=f"{name}-api"),
-        hcloud.list_networks(selector, name=name),
-    )
+    lbs: Sequence[LoadBalancer]
+    networks: Sequence[Network]
+    if infra is None:
+        selector = f"cluster={name},managed-by=hk8s"
+        lbs, networks = await asyncio.gather(
+            hcloud.list_load_balancers(selector, name=f"{name}-api"),
+            hcloud.list_networks(selector, name=name),
+        )
+    else:
+        lbs = [lb for lb in infra[:1] if lb is not None and lb.name == f"{name}-api"]
+        networks = [n for n in infra[1:] if n is not None and n.name == name]
     changes: list[ProtectionChange] = []
     for server in servers:
         wanted = want and server.name in keep

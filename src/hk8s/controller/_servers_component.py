@@ -25,7 +25,7 @@ from hk8s.errors import ConflictError, NotFoundError, WaitTimeoutError
 from hk8s.model.resources import Network, PlacementGroup, Server, ServerSpec
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from hk8s.config import ClusterConfig
     from hk8s.controller._executor import Handler, Results
@@ -47,6 +47,10 @@ class ServersComponent:
 
     ``images`` maps an architecture to the snapshot id servers of that architecture boot; it
     may be filled in after ``plan`` (``hk8s plan`` shows creates before any image exists).
+    ``listed``: the cluster's servers as this run already listed them; the first ``observe``
+    takes them instead of listing again (``create`` lists them first to find its secrets and
+    versions, and nothing in between creates or deletes a server of the cluster: a second
+    operator stops at the claim). Later ``observe`` calls list afresh.
     """
 
     def __init__(
@@ -57,6 +61,7 @@ class ServersComponent:
         cluster_id: str,
         images: Mapping[str, int] | None = None,
         remover: ServerRemover | None = None,
+        listed: Sequence[Server] | None = None,
     ) -> None:
         self.hcloud = hcloud
         self.config = config
@@ -64,12 +69,25 @@ class ServersComponent:
         self.remover = remover
         self.desired: list[DesiredServer] = desired_servers(config, cluster_id=cluster_id)
         self.observed: list[Server] = []
+        self._listed = list(listed) if listed is not None else None
         self._lookup_lock = asyncio.Lock()
         self._network: Network | None = None
         self._groups: dict[str, PlacementGroup] | None = None
 
     async def observe(self) -> None:
+        if self._listed is not None:
+            self.observed, self._listed = self._listed, None
+            return
         self.observed = await self.hcloud.list_servers(server_selector(self.config.name))
+
+    def after_apply(self, results: Mapping[str, object]) -> list[Server] | None:
+        """The cluster's servers after an apply of this component's operations, when the
+        observation still holds them all: no server was created (a create's answer has the
+        server as created, not yet running), so the list is as observed. None: list again.
+        Removals are applied later (``split_removals``), after this is read."""
+        if any(key.startswith("server/") for key in results):
+            return None
+        return list(self.observed)
 
     def diff(self) -> list[Operation]:
         return diff_servers(self.config.name, self.desired, self.observed, images=self.images)

@@ -47,6 +47,10 @@ class Timing:
     # the create's critical path (API up, Jobs done, rollouts, nodes Ready, health).
     cluster_timeout: float = 1200.0
     cluster_poll_interval: float = 1.0
+    # An image build's claim (its SSH key) is refreshed this often while the build runs; a
+    # waiter takes a claim over once its heartbeat has not changed for 4 of these
+    # (controller/_image_claim.py).
+    claim_heartbeat_interval: float = 30.0
     # Progress for logs: the first "still waiting for ..." line after this long, then at
     # doubling gaps up to 16 times it (a stuck run stays obvious without flooding the log).
     progress_interval: float = 30.0

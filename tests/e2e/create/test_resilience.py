@@ -154,6 +154,40 @@ def test_a_build_killed_midway_leaves_nothing_after_destroy(world: CreateWorld) 
     assert build_leftovers() == []
 
 
+def test_a_rerun_after_a_kill_mid_build_takes_the_dead_claim_over_and_converges(
+    world: CreateWorld,
+) -> None:
+    """Ctrl-C or a CI timeout during the image build, then the same ``create`` again: the
+    dead build's claim (its SSH key) used to hold the re-run for an hour; its heartbeat has
+    stopped, so the re-run takes it over after 4 missed beats (120 simulated s), deletes the
+    dead build's server, builds one snapshot and converges."""
+    from e2e_support import observing
+
+    world.write_config(SMALL)
+    status = world.hk8s_killed_when(nth("POST", "/servers/{id}/actions/enable_rescue", 1), "create")
+    assert status == -9
+    state = world.world.hcloud.state
+    [dead] = world.threaded.call(
+        lambda: [k.id for k in state.ssh_keys.values() if k.name.startswith("hk8s-build-talos")]
+    )
+    refused: list[float] = []
+    taken: list[float] = []
+
+    def observer(record: Any, request: Any, response: Any) -> None:
+        if record.method == "POST" and record.route == "/ssh_keys" and record.status == 409:
+            refused.append(record.at)
+        if record.method == "DELETE" and record.path.endswith(f"/ssh_keys/{dead}"):
+            taken.append(record.at)
+
+    with observing(world.threaded, world.world.hcloud.api, observer):
+        world.hk8s("create")
+    assert 120 <= taken[0] - refused[0] <= 120 + 3 * 30, (refused, taken)
+    assert_servers(world, SMALL_POOLS)  # no build server left, no duplicate
+    images = world.threaded.call(lambda: [i for i in state.images.values() if i.type == "snapshot"])
+    assert len(images) == 1
+    assert world.threaded.call(lambda: [k.name for k in state.ssh_keys.values()]) == []
+
+
 def test_plan_reports_an_unfinished_cluster_as_pending_work(world: CreateWorld) -> None:
     """Killed after the servers exist but before every machine config: nothing is left to
     create, yet the cluster is not done. ``plan`` said "nothing to do" (exit 0) while

@@ -148,3 +148,59 @@ def test_ctrl_c_while_waiting_for_the_rescue_system_cleans_up(world: Any, tmp_pa
             proc.kill()
     assert proc.returncode == 130, stderr
     assert world.leftovers() == ([], [])
+
+
+def test_a_rerun_after_a_kill_mid_build_takes_the_dead_claim_over_within_a_few_heartbeats(
+    world: Any, tmp_path: Path
+) -> None:
+    """A build SIGKILLed after powering its server on leaves its claim (the SSH key) and its
+    server. The re-run used to wait for that claim until it was an hour old (3600 simulated
+    s); now its heartbeat stops, and the re-run takes it over after 4 missed beats (120 s)."""
+    from e2e_support import hk8s_argv, observing, run_killed_after
+
+    config = write_config(world, tmp_path)
+    env = hk8s_env(world, tmp_path)
+    # Mutations: claim key, build server, enable rescue, power on -> killed mid-build.
+    run_killed_after(world.threaded, world.sim.api, hk8s_argv("image", "build", "-f", str(config)),
+                     env, 4)  # fmt: skip
+    servers, keys = world.leftovers()
+    assert len(servers) == 1 and len(keys) == 1, (servers, keys)
+    [dead_key] = world.call(lambda: list(world.sim.state.ssh_keys))
+    refused: list[float] = []  # the re-run's claim, refused: the dead claim holds the name
+    taken: list[float] = []  # the dead claim deleted
+
+    def observer(record: Any, request: Any, response: Any) -> None:
+        if record.method == "POST" and record.path.endswith("/ssh_keys") and record.status == 409:
+            refused.append(record.at)
+        if record.method == "DELETE" and record.path.endswith(f"/ssh_keys/{dead_key}"):
+            taken.append(record.at)
+
+    with observing(world.threaded, world.sim.api, observer):
+        rerun = hk8s(world, tmp_path, "-v", "image", "build", "-f", str(config))
+    assert rerun.returncode == 0, rerun.stderr
+    assert "is stale (no heartbeat for" in rerun.stderr
+    # Simulated seconds the re-run waited for the dead claim (its own start-up aside: each
+    # real second of Python start-up is 100 simulated ones).
+    waited = taken[0] - refused[0]
+    assert 120 <= waited <= 120 + 3 * 30, waited  # 4 missed beats, give or take a poll
+    assert len(world.snapshots()) == 1
+    assert world.leftovers() == ([], [])
+
+
+def test_two_concurrent_builds_of_one_image_make_exactly_one_snapshot(
+    world: Any, tmp_path: Path
+) -> None:
+    """Live claims stay respected: the heartbeat keeps the first build's claim alive however
+    long it takes, so the second build waits and takes its snapshot."""
+    config = write_config(world, tmp_path)
+    argv = [sys.executable, "-m", "hk8s", "-v", "image", "build", "-f", str(config)]
+    procs = [
+        subprocess.Popen(argv, env=hk8s_env(world, tmp_path), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]  # fmt: skip
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err[-1500:] for _, err in outs]
+    assert len(world.snapshots()) == 1, [err[-3000:] for _, err in outs]
+    assert world.max_parallel_builds == 1
+    assert world.leftovers() == ([], [])

@@ -127,3 +127,25 @@ async def test_lb_attach_already_done_counts_as_success(fake, intent) -> None:  
     reconciler = Reconciler([component])
     await reconciler.apply(build_plan(component.diff()))
     assert fake.load_balancers[lb_id].private_ips == lb.private_ips
+
+
+async def test_the_network_and_load_balancer_after_apply_are_as_they_now_are(fake, intent) -> None:  # type: ignore[no-untyped-def]
+    # ``create`` takes these for the endpoint and delete protection instead of listing them
+    # again: a label fixed by this run must show (protection skips what is not labelled ours).
+    await run(fake, intent)
+    [lb] = fake.load_balancers.values()
+    unlabelled = {k: v for k, v in lb.labels.items() if k != "component"}
+    fake.load_balancers[lb.id] = dataclasses.replace(lb, labels=unlabelled)
+    component = InfraComponent(fake, intent)
+    plan = await Reconciler([component]).plan()
+    assert [op.key for op in plan.operations] == ["load-balancer/demo-api"]
+    results = await Reconciler([component]).apply(plan)
+    now = component.load_balancer_now(results)
+    assert now is not None and now.labels == fake.load_balancers[lb.id].labels == lb.labels
+    network = component.network_now(results)
+    assert network is not None and network == next(iter(fake.networks.values()))
+    # Nothing applied: as observed, and no request to say so.
+    fake.calls.clear()
+    observed = component.load_balancer_now({})
+    assert observed is not None and observed.labels == unlabelled
+    assert fake.calls == []

@@ -3,9 +3,13 @@
 Each mutating call returns actions; rather than one poller per action (30 servers = 30 GETs per
 interval), every waiter registers its ids with one ``ActionWaiter``, which polls all pending
 ids together: ``GET /actions?id=1&id=2...`` with at most 25 ids per request (design.md
-section 4). The next poll is due when the soonest action should finish, going by the
-``progress`` Hetzner reports and how long it has run (a server create at 5% after 1 s is
-polled again about 18 s later, not 5 times on the way); without progress, polls back off from
+section 4). The next poll is due when the soonest waiter can be released: when the last of
+its actions should finish, going by the ``progress`` Hetzner reports and how long each has run
+(a server create at 5% after 1 s is polled again about 18 s later, not 5 times on the way; a
+server's create and start actions are one wait, so the create finishing alone is no reason to
+poll), stretched to take in the waiters due within ``action_poll_initial`` after it (servers
+created a moment apart finish a moment apart: one poll for all, not one each; #17 counted six
+polls for a 3+3 create's six servers). Without progress, polls back off from
 ``action_poll_initial`` to ``action_poll_max`` and start over when new ids arrive. Either way
 the interval stays within those two bounds; a new id cuts a longer pause short. A finished
 action resolves its waiters; a failed one raises ``ActionFailedError`` with the action's
@@ -46,6 +50,7 @@ class ActionWaiter:
         self._clock = clock
         self._timing = timing
         self._pending: dict[int, tuple[asyncio.Future[Action], float]] = {}
+        self._groups: list[frozenset[int]] = []  # the running ids of each wait() in progress
         self._poller: asyncio.Task[None] | None = None
         self._fresh = False
         self._arrived: asyncio.Event | None = None  # new ids while the poller sleeps
@@ -57,6 +62,7 @@ class ActionWaiter:
         if self._poller is not None and self._poller.get_loop() is not loop:
             # The provider outlived an event loop (asyncio.run called twice): start afresh.
             self._pending.clear()
+            self._groups.clear()
             self._poller = None
         futures: list[asyncio.Future[Action]] = []
         for action in actions:
@@ -81,7 +87,13 @@ class ActionWaiter:
             note(f"Hetzner action {what}")
         if self._pending and (self._poller is None or self._poller.done()):
             self._poller = loop.create_task(self._poll())
-        return list(await asyncio.gather(*futures))
+        group = frozenset(a.id for a in running)
+        self._groups.append(group)
+        try:
+            return list(await asyncio.gather(*futures))
+        finally:
+            if group in self._groups:  # not when a new event loop started afresh
+                self._groups.remove(group)
 
     async def _poll(self) -> None:
         interval = self._timing.action_poll_initial
@@ -93,7 +105,7 @@ class ActionWaiter:
                 interval = self._timing.action_poll_initial
                 self._fresh = False
             ids = sorted(self._pending)
-            due: list[float] = []
+            etas: dict[int, float] = {}
             for start in range(0, len(ids), BATCH_SIZE):
                 chunk = ids[start : start + BATCH_SIZE]
                 self.polls += 1
@@ -105,14 +117,15 @@ class ActionWaiter:
                 for action in found:
                     eta = self._eta(action)
                     if eta is not None:
-                        due.append(eta)
+                        etas[action.id] = eta
                     self._settle(action)
             self._expire()
             interval = min(interval * 1.5, self._timing.action_poll_max)
             pause = interval
-            if due:
+            due = self._due(etas)
+            if due is not None:
                 low, high = self._timing.action_poll_initial, self._timing.action_poll_max
-                pause = min(max(min(due), low), high)
+                pause = min(max(due, low), high)
 
     async def _nap(self, pause: float) -> None:
         """Sleep ``pause``, but no longer than ``action_poll_initial`` after a new id arrives
@@ -131,6 +144,20 @@ class ActionWaiter:
                 await asyncio.gather(sleep, arrival, return_exceptions=True)
             if arrival.done() and not arrival.cancelled():
                 deadline = min(deadline, self._clock.now() + self._timing.action_poll_initial)
+
+    def _due(self, etas: dict[int, float]) -> float | None:
+        """Seconds until the next poll that releases a waiter (see the module docstring):
+        per waiter the latest ETA of its pending actions (a lower bound when some have none),
+        the soonest of those, stretched over waiters due within ``action_poll_initial``."""
+        dues = []
+        for group in self._groups:
+            known = [etas[i] for i in group if i in self._pending and i in etas]
+            if known:
+                dues.append(max(known))
+        if not dues:
+            return None
+        first = min(dues)
+        return max(d for d in dues if d <= first + self._timing.action_poll_initial)
 
     def _eta(self, action: Action) -> float | None:
         """Seconds until a running action should finish, from its progress so far."""

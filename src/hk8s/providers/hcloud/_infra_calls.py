@@ -180,7 +180,15 @@ class InfraCalls(ProviderBase):
             network=LibNetwork(id=spec.network_id) if spec.network_id is not None else None,
         )
         await self._wait_bound([response.action])
-        return await self._get_lb(int(response.load_balancer.data_model.id or 0))
+        # As for servers: the create answer holds the load balancer as created (public IP,
+        # services, targets, labels; docs.hetzner.cloud POST /load_balancers), so no GET unless
+        # the network it was attached to is missing from it.
+        lb = to_load_balancer(response.load_balancer)
+        if spec.network_id is not None and spec.network_id not in {
+            p.network_id for p in lb.private_ips
+        }:
+            return await self._get_lb(lb.id)
+        return lb
 
     async def _lb_action(
         self, what: str, fn: Callable[..., Any], lb_id: int, *args: object

@@ -373,3 +373,43 @@ async def test_a_server_that_does_not_power_on_is_named(harness: Harness) -> Non
         await create_cluster(config, harness.ports(config), harness.options())
     assert "is up with 2 node(s)" in info.value.message
     assert "demo-workers-2 never left Hetzner's off state" in info.value.message
+
+
+def reads(harness: Harness) -> list[str]:
+    """The Hetzner reads since the calls were cleared, as ``name(args)``, sorted."""
+    calls = harness.hcloud.calls
+    return sorted(f"{n}{a}" for n, a in calls if n.startswith(("list_", "get_")))
+
+
+def expect(*calls: tuple[str, tuple[Any, ...]]) -> list[str]:
+    return sorted(f"{n}{a}" for n, a in calls)
+
+
+async def test_a_run_lists_each_collection_once(harness: Harness) -> None:
+    """The reads of ``create`` (without the CLI's catalogue and the image step): what one run
+    already listed or made is not listed again (design.md section 4; #17 found the servers
+    listed three times in a no-op re-run, the load balancer four times, the placement groups
+    twice)."""
+    config = cluster(cp=3, workers=3, extra="protection: true\n")
+    selector = "cluster=demo,managed-by=hk8s"
+    infra = [
+        ("list_networks", (selector, None)),
+        ("list_firewalls", (selector, None)),
+        ("list_load_balancers", (selector, None)),
+    ]
+    # One list of placement groups finds the claim and tells the infra plan the pools' groups.
+    claim = ("list_placement_groups", (selector, None))
+    servers = ("list_servers", (selector, None))
+    await create_cluster(config, harness.ports(config), harness.options())
+    # Once more after the creates: the servers as they run, not as their create answered.
+    assert reads(harness) == expect(servers, claim, *infra, servers)
+    assert all(s.protected for s in harness.hcloud.servers.values())
+    assert all(lb.protected for lb in harness.hcloud.load_balancers.values())
+    assert all(n.protected for n in harness.hcloud.networks.values())
+
+    harness.hcloud.calls.clear()
+    await create_cluster(config, harness.ports(config), harness.options())
+    # The version-skew check asks for the endpoint's load balancer before the plan lists it.
+    skew = ("list_load_balancers", (None, "demo-api"))
+    assert reads(harness) == expect(servers, claim, skew, *infra)
+    assert harness.hcloud.mutations() == []

@@ -224,3 +224,44 @@ async def test_an_action_arriving_during_a_long_pause_is_polled_soon() -> None:
     await settle()
     clock.advance(10.0)
     await long_wait
+
+
+class TimedActions:
+    """Actions by id: (started, duration) in clock seconds, reporting progress as Hetzner
+    does (the simulator's start action runs from the create on, as a server boots)."""
+
+    def __init__(self, clock: ManualClock, actions: dict[int, tuple[float, float]]) -> None:
+        self.clock = clock
+        self.actions = actions
+        self.polled_at: list[float] = []
+
+    async def fetch(self, ids: list[int]) -> list[Action]:
+        now = self.clock.now()
+        self.polled_at.append(now)
+        out = []
+        for i in ids:
+            started, duration = self.actions[i]
+            if now >= started + duration:
+                out.append(Action(i, "create_server", "success", 100))
+            else:
+                progress = int(100 * max(0.0, now - started) / duration)
+                out.append(Action(i, "create_server", "running", progress))
+        return out
+
+
+async def test_servers_created_together_are_polled_together_until_they_run() -> None:
+    # Three servers submitted 0.2 s apart, each a create (10 s) and a start action (18 s from
+    # the create on), each server one wait. Polling when the soonest create ends, and again
+    # for each server's start, made six polls of a 3+3 create; a server's wait ends with its
+    # start, and starts due within a second of each other are one poll.
+    clock = ManualClock()
+    servers = {n: (2 * n, 2 * n + 1) for n in range(3)}  # server -> (create id, start id)
+    actions = {}
+    for n, (create, start) in servers.items():
+        actions[create] = (0.2 * n, 10.0)
+        actions[start] = (0.2 * n, 18.0)
+    fake = TimedActions(clock, actions)
+    waiter = ActionWaiter(fake.fetch, clock, Timing())
+    await asyncio.gather(*(waiter.wait(running(*ids)) for ids in servers.values()))
+    assert len(fake.polled_at) <= 3, fake.polled_at
+    assert 18.4 <= fake.polled_at[-1] <= 19.5  # all running, the last one on time

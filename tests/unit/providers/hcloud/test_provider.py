@@ -59,6 +59,8 @@ async def test_infra_round_trip_in_model_types(sim, provider) -> None:  # type: 
     lb = await provider.create_load_balancer(
         LoadBalancerSpec("demo-api", "lb11", "fsn1", LABELS, net.id, (service,), (target,))
     )
+    # The create answer is the load balancer as created: no GET after it (#17).
+    assert sim.stats.count("GET", "/load_balancers/{id}") == 0
     assert (lb.type, lb.location) == ("lb11", "fsn1")
     assert [p.network_id for p in lb.private_ips] == [net.id]
     assert lb.services == (service,)
