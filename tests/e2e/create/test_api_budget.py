@@ -60,7 +60,10 @@ CREATE = EVERY_RUN | {
     "POST /servers": 6,
     "PUT /servers/{id}": 6,  # the config-hash label once a node took its config
 }
-MAX_POLLS = 6  # servers created together are waited for together: 4 in a quiet run
+# Servers created together are waited for together: 4-5 polls in a quiet run; how many rounds
+# it takes depends on timing (8 seen on a CI machine at load 8, where the simulator's actions
+# finish late in wall time). Every other endpoint is pinned exactly above.
+MAX_POLLS = 10
 NOOP_BUDGET = 16
 
 
