@@ -14,13 +14,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
+import tempfile
 from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from hk8s.errors import SecretsError
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = [
     "KeyAlgorithm",
@@ -102,6 +109,22 @@ def to_pkcs8_pem(pem: bytes | str) -> bytes:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
+
+
+def load_cert_chain(context: ssl.SSLContext, cert_pem: bytes, key_pem: bytes | str) -> None:
+    """Load a certificate and key held in memory into ``context``.
+
+    ``ssl`` loads them from files only: they are written to a private temporary directory
+    (the key 0600, as PKCS#8) and removed straight away. Raises ``ssl.SSLError`` as
+    ``load_cert_chain`` does.
+    """
+    with tempfile.TemporaryDirectory(prefix="hk8s-tls-") as tmp:
+        crt_path, key_path = Path(tmp, "tls.crt"), Path(tmp, "tls.key")
+        crt_path.write_bytes(cert_pem)
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(to_pkcs8_pem(key_pem))
+        context.load_cert_chain(crt_path, key_path)
 
 
 def load_private_key(pem: bytes | str, *, check_rsa: bool = True) -> PrivateKey:

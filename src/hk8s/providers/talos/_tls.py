@@ -11,18 +11,15 @@ hostname checks off (talosctl does the same: it verifies against the talosconfig
 from __future__ import annotations
 
 import functools
-import os
 import ssl
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from hk8s.errors import SecretsError
-from hk8s.pki import load_private_key, to_pkcs8_pem
+from hk8s.pki import load_cert_chain, load_private_key
 
 if TYPE_CHECKING:
     from hk8s.pki import Talosconfig
@@ -106,16 +103,8 @@ def mtls_context(credentials: TalosCredentials) -> ssl.SSLContext:
     ctx = _base_context()
     ctx.verify_mode = ssl.CERT_REQUIRED
     ctx.load_verify_locations(cadata=credentials.ca.decode("ascii"))
-    # ssl loads client certs from files only: write them to a private temporary directory
-    # and remove it straight away.
-    with tempfile.TemporaryDirectory(prefix="hk8s-talos-") as tmp:
-        crt_path, key_path = Path(tmp, "client.crt"), Path(tmp, "client.key")
-        crt_path.write_bytes(credentials.crt)
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(to_pkcs8_pem(credentials.key))
-        try:
-            ctx.load_cert_chain(crt_path, key_path)
-        except ssl.SSLError as exc:
-            raise SecretsError(f"talos credentials: {exc}") from exc
+    try:
+        load_cert_chain(ctx, credentials.crt, credentials.key)
+    except ssl.SSLError as exc:
+        raise SecretsError(f"talos credentials: {exc}") from exc
     return ctx

@@ -10,13 +10,10 @@ needs ALPN ``h2``.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import ssl
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hk8s.pki import create_maintenance_cert, issue_talos_server_cert, to_pkcs8_pem
+from hk8s.pki import create_maintenance_cert, issue_talos_server_cert, load_cert_chain
 
 if TYPE_CHECKING:
     from hk8s.pki import CertAndKey
@@ -28,13 +25,7 @@ def _context(cert: CertAndKey) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.set_alpn_protocols(["h2"])
-    with tempfile.TemporaryDirectory(prefix="hk8s-sim-talos-") as tmp:
-        crt_path, key_path = Path(tmp, "tls.crt"), Path(tmp, "tls.key")
-        crt_path.write_bytes(cert.cert_pem)
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(to_pkcs8_pem(cert.key_pem))
-        ctx.load_cert_chain(crt_path, key_path)
+    load_cert_chain(ctx, cert.cert_pem, cert.key_pem)
     return ctx
 
 

@@ -24,12 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import ssl
-import tempfile
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
@@ -37,7 +34,7 @@ from grpclib.client import Channel
 from grpclib.exceptions import GRPCError
 
 from hk8s.errors import Hk8sError
-from hk8s.pki import parse_talosconfig, to_pkcs8_pem
+from hk8s.pki import load_cert_chain, parse_talosconfig
 from hk8s.pki.age import AgeError, encrypt
 from hk8s.pki.sigv4 import Credentials, sign
 from hk8s.talosapi.machine import machine_grpc, machine_pb2
@@ -66,13 +63,7 @@ def _context(config: Talosconfig) -> ssl.SSLContext:
     ctx.check_hostname = False  # the Go client verifies the chain to the talosconfig CA
     ctx.load_verify_locations(cadata=config.ca_pem.decode())
     ctx.set_alpn_protocols(["h2"])
-    with tempfile.TemporaryDirectory(prefix="sim-talos-backup-") as tmp:
-        crt, key = Path(tmp, "crt"), Path(tmp, "key")
-        crt.write_bytes(config.crt_pem)
-        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(to_pkcs8_pem(config.key_pem))
-        ctx.load_cert_chain(crt, key)
+    load_cert_chain(ctx, config.crt_pem, config.key_pem)
     return ctx
 
 
