@@ -111,7 +111,12 @@ class LoadBalancerController(Controller):
         poll_interval: float = 0.2,
     ) -> None:
         super().__init__(api, clock=clock)
-        self.cloud = HcloudAccess(api, hcloud_endpoint, poll_interval=poll_interval)
+        self.cloud = HcloudAccess(
+            api,
+            hcloud_endpoint,
+            agent="hcloud-cloud-controller-manager",
+            poll_interval=poll_interval,
+        )
         self.location, self.network_zone, self.lb_type = location, network_zone, lb_type
         self.services = self.informer("/api/v1/services")
         self.nodes = self.informer("/api/v1/nodes", self._nodes_changed)

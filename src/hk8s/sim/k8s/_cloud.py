@@ -52,8 +52,13 @@ async def blocking(fn: Callable[[], T]) -> T:
 class HcloudAccess:
     """An hcloud client for the token in the cluster's Secret, remade when the token changes."""
 
-    def __init__(self, api: KubeClient, endpoint: str, *, poll_interval: float = 0.2) -> None:
+    def __init__(
+        self, api: KubeClient, endpoint: str, *, agent: str, poll_interval: float = 0.2
+    ) -> None:
+        # ``agent`` names the addon in its User-Agent, as the real CCM and CSI driver name
+        # themselves: the Hetzner simulator tells their requests from hk8s' own by it.
         self.api, self.endpoint, self.poll_interval = api, endpoint, poll_interval
+        self.agent = agent
         self._client: Client | None = None
         self._token = ""
 
@@ -73,7 +78,7 @@ class HcloudAccess:
             self._client = Client(
                 token=creds.token,
                 api_endpoint=self.endpoint,
-                application_name="hk8s-sim",
+                application_name=self.agent,
                 poll_interval=self.poll_interval,
                 timeout=30,
             )

@@ -427,7 +427,9 @@ class CsiDriver:
         poll_interval: float = 0.2,
     ) -> None:
         self.api = api
-        cloud = HcloudAccess(api, hcloud_endpoint, poll_interval=poll_interval)
+        cloud = HcloudAccess(
+            api, hcloud_endpoint, agent="hcloud-csi-driver", poll_interval=poll_interval
+        )
         self.provisioner = CsiProvisioner(api, cloud, clock=clock, extra_labels=extra_labels)
         self.attacher = CsiAttacher(api, cloud, clock=clock)
 
