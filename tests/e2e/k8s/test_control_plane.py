@@ -17,6 +17,7 @@ import pytest
 
 from hk8s.pki import KeyAlgorithm, create_ca, generate_secrets, issue_certificate
 from hk8s.sim.k8s import KUBERNETES_RELEASE, ClusterSecrets, ControlPlane, find_binaries
+from hk8s.sim.k8s._controlplane import CONTROLLERS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -29,7 +30,16 @@ Plane = tuple[ControlPlane, "CertAndKey"]
 
 
 @pytest.fixture(scope="module")
-def plane() -> Iterator[Plane]:
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """The loop the control plane's processes belong to (asyncio's subprocesses are bound
+    to the loop that started them)."""
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture(scope="module")
+def plane(loop: asyncio.AbstractEventLoop) -> Iterator[Plane]:
     bundle = generate_secrets()
     secrets = ClusterSecrets(
         bundle.k8s_ca,
@@ -38,14 +48,12 @@ def plane() -> Iterator[Plane]:
         issuer=f"https://{HOST}:6443",
         secretbox=bundle.secretbox_encryption_secret,
     )
-    loop = asyncio.new_event_loop()
     cp = ControlPlane(find_binaries(), secrets, host=HOST)
     try:
         loop.run_until_complete(cp.start())
         yield cp, bundle.k8s_ca
     finally:
         loop.run_until_complete(cp.stop())
-        loop.close()
 
 
 def _get(
@@ -164,3 +172,21 @@ def test_the_machines_client_registers_a_node_and_watches_its_pods(plane: Plane)
             await api.close()
 
     assert asyncio.run(scenario())[1] == "w-1"
+
+
+def test_the_controllers_are_down_while_etcd_has_no_keyspace(
+    plane: Plane, loop: asyncio.AbstractEventLoop
+) -> None:
+    """Between the wipe of every etcd member and ``bootstrap --recover-from`` a real control
+    plane's controllers have no API server; they come back as fresh processes (a garbage
+    collector that saw the owners vanish would delete their restored dependents)."""
+    cp, _ = plane
+    before = {name: cp._procs[name].pid for name in CONTROLLERS}
+    cp.halt_controllers()
+    for name in CONTROLLERS:
+        loop.run_until_complete(asyncio.wait_for(cp._procs[name].wait(), 10))
+    assert not any(cp.running()[name] for name in CONTROLLERS)
+    assert cp.running()["kube-apiserver"] and cp.running()["etcd"]
+    loop.run_until_complete(cp.resume_controllers())
+    assert all(cp.running()[name] for name in CONTROLLERS)
+    assert all(cp._procs[name].pid != before[name] for name in CONTROLLERS)

@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT = 180.0  # wall seconds; the API server's post-start hooks take ~5 s idle
 _STOP_GRACE = 10.0
+CONTROLLERS = ("kube-controller-manager", "kube-scheduler")
 _LOG_TAIL = 2_000
 
 
@@ -95,6 +96,7 @@ class ControlPlane:
         self.audit_policy = audit_policy
         self.etcd_url = ""  # etcd's client URL (plain HTTP on loopback), once started
         self._procs: dict[str, asyncio.subprocess.Process] = {}
+        self._halted: set[str] = set()  # controllers killed while etcd's keyspace is gone
 
     @property
     def url(self) -> str:
@@ -127,12 +129,34 @@ class ControlPlane:
         await self._wait("etcd", f"{etcd_url}/health", deadline, tls=False)
         await self._spawn("kube-apiserver", self.binaries.apiserver, self._apiserver_args(etcd_url))
         await self._wait("kube-apiserver", f"{self.url}/readyz", deadline, tls=True)
-        await self._spawn(
-            "kube-controller-manager",
-            self.binaries.controller_manager,
-            self._controller_manager_args(),
-        )
-        await self._spawn("kube-scheduler", self.binaries.scheduler, self._scheduler_args())
+        for name in CONTROLLERS:
+            await self._spawn(name, *self._controller(name))
+
+    def _controller(self, name: str) -> tuple[Path, list[str]]:
+        if name == "kube-scheduler":
+            return self.binaries.scheduler, self._scheduler_args()
+        return self.binaries.controller_manager, self._controller_manager_args()
+
+    def halt_controllers(self) -> None:
+        """etcd lost its keyspace (every member wiped, as before ``bootstrap --recover-from``).
+        On a real control plane the controllers lose the API server with etcd and the kubelet
+        restarts them once it is back; none acts on an empty store. Here the API server keeps
+        serving, so the controllers are killed at once: the garbage collector in particular
+        remembers owners it saw missing and would delete their dependents once restored."""
+        for name in CONTROLLERS:
+            proc = self._procs.get(name)
+            if proc is not None and proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                self._halted.add(name)
+
+    async def resume_controllers(self) -> None:
+        """Start the controllers ``halt_controllers`` ended (etcd is back): fresh processes
+        with fresh caches, as the kubelet's restarts give."""
+        while self._halted:
+            name = self._halted.pop()
+            await self._procs[name].wait()
+            await self._spawn(name, *self._controller(name))
 
     def _etcd_args(self, client: int, peer: int) -> list[str]:
         return [

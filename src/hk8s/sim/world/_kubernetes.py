@@ -46,9 +46,10 @@ from hk8s.sim.machines import (
 from hk8s.sim.world._talos_backup import TALOS_BACKUP_REPOSITORY, TalosBackup
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from hk8s.model import Clock
+    from hk8s.model.etcd_snapshot import KeyValue
     from hk8s.sim.hcloud import HcloudState
     from hk8s.sim.k8s import KubeClient
     from hk8s.sim.talos import KubeletInfo, TalosCluster, TalosFleet
@@ -265,9 +266,19 @@ class Kubernetes:
         kube = ClusterKube(plane, machines, KubeFrontends((host, plane.port)), network, folder)
         self.kubes[cluster.key] = kube
         cluster.keyspace = machines.etcd.keys
-        cluster.wipe_keyspace = machines.etcd.wipe
-        cluster.restore_keyspace = machines.etcd.restore
+        cluster.wipe_keyspace = lambda: self._wipe(kube)
+        cluster.restore_keyspace = lambda keys: self._restore(kube, keys)
         return kube
+
+    def _wipe(self, kube: ClusterKube) -> None:
+        """Every etcd member lost its data: the controllers go with the keyspace."""
+        kube.plane.halt_controllers()
+        kube.machines.etcd.wipe()
+
+    def _restore(self, kube: ClusterKube, keys: Sequence[KeyValue]) -> None:
+        """etcd starts from a snapshot: the keyspace comes back, then the controllers."""
+        kube.machines.etcd.restore(keys)
+        self.fleet.spawn(kube.plane.resume_controllers())
 
     def _control_plane_nodes(self, cluster: TalosCluster) -> list[TalosNode]:
         return [
