@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from _common import SimBench, table
-from hk8s.sim.kube._cluster import Timings as KubeTimings
+from hk8s.sim.machines import Timings as KubeTimings
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections import UserList
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +90,28 @@ def check_ok(result: subprocess.CompletedProcess[str]) -> None:
 
 
 @dataclass
+class AuditedList(UserList[str]):
+    """A live view of ``read()`` (the API server's audit log): ``clear()`` hides what was
+    logged so far, and every read shows what came after."""
+
+    def __init__(self, read: Callable[[], list[str]]) -> None:
+        self._read = read
+        self._skip = 0
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def data(self) -> list[str]:
+        return self._read()[self._skip :]
+
+    @data.setter
+    def data(self, value: list[str]) -> None:
+        return None
+
+    def clear(self) -> None:
+        self._skip = len(self._read())
+
+
+@dataclass
 class WorldRun:
     """The whole simulated world in a thread, hk8s' environment, and the directory holding
     ``cluster.yaml``; ``outputs`` keeps everything hk8s printed (to grep for the token)."""
@@ -108,6 +131,64 @@ class WorldRun:
 
     def write_dedented(self, text: str, suffix: str) -> None:
         self.config.write_text(textwrap.dedent(text) + suffix)
+
+    # -- the cluster's real Kubernetes API, with the simulated machines' identity
+    def kube(self) -> Any:
+        """The cluster's ``ClusterKube`` (control plane, machines, frontends)."""
+        [kube] = self.world.kubes.values()
+        return kube
+
+    def kube_get(self, path: str, **query: str) -> dict[str, Any]:
+        return dict(self.threaded.run(self.kube().api.get(path, **query)))
+
+    def kube_items(self, path: str, **query: str) -> list[dict[str, Any]]:
+        """The items of a list (``/api/v1/nodes``), as the real API server holds them."""
+        return list(self.kube_get(path, **query).get("items") or [])
+
+    def kube_names(self, path: str, **query: str) -> list[str]:
+        return sorted(o["metadata"]["name"] for o in self.kube_items(path, **query))
+
+    def kube_create(self, path: str, obj: dict[str, Any]) -> dict[str, Any]:
+        return dict(self.threaded.run(self.kube().api.create(path, obj)))
+
+    def kube_patch(self, path: str, patch: dict[str, Any], kind: str = "merge") -> dict[str, Any]:
+        return dict(self.threaded.run(self.kube().api.patch(path, patch, kind=kind)))
+
+    def audit(self) -> list[dict[str, Any]]:
+        """Evictions and Node updates the API server served (its audit log, in order)."""
+        return list(self.kube().plane.audit_events())
+
+    def evictions(self) -> list[str]:
+        """``ns/pod`` of every eviction the API server granted, in order."""
+        return [
+            f"{e['objectRef'].get('namespace', '')}/{e['objectRef'].get('name', '')}"
+            for e in self.audit()
+            if e["objectRef"].get("subresource") == "eviction"
+            and e.get("verb") == "create"
+            and int((e.get("responseStatus") or {}).get("code", 0)) < 300
+        ]
+
+    def cordons(self) -> list[str]:
+        """``cordon <node>``/``uncordon <node>`` for every Node update that set
+        ``spec.unschedulable``, in order."""
+        out = []
+        for event in self.audit():
+            ref, request = event["objectRef"], event.get("requestObject") or {}
+            spec = request.get("spec") if isinstance(request, dict) else None
+            # Only patches of spec.unschedulable itself: the node lifecycle controller's
+            # patches of the node.kubernetes.io/unschedulable taint mention the word too, and
+            # a controller's update (PUT) of a cordoned Node carries the whole spec.
+            if (
+                event.get("verb") != "patch"
+                or ref.get("resource") != "nodes"
+                or ref.get("subresource")
+                or not isinstance(spec, dict)
+                or "unschedulable" not in spec
+            ):
+                continue
+            state = "cordon" if spec["unschedulable"] else "uncordon"
+            out.append(f"{state} {ref.get('name', '')}")
+        return out
 
     def reset_stats(self) -> None:
         self.threaded.call(self.world.hcloud.stats.reset)

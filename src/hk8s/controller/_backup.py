@@ -123,6 +123,10 @@ async def converge_backup(
     title = f"etcd backups on schedule {config.backup.schedule!r}"
     waiter.step("backup", title)
     backup = render_backup_manifests(config, credentials=credentials)
+    # Talos registers serviceaccounts.talos.dev with its bootstrap manifests once a control
+    # plane runs with kubernetesTalosAPIAccess (just applied): until the CRD is established,
+    # applying the account would fail with 404.
+    await kube.wait_served("talos.dev/v1alpha1", "ServiceAccount")
     await kube.apply(backup.objects)
     if config.backup.credentials.secret is not None:
         # hk8s' own Secret from an earlier run is not used any more: no stale key stays.

@@ -6,7 +6,10 @@ Checks, each with a name, a verdict and what was seen:
 - ``control plane services``: apid, etcd, kubelet and trustd run (and are healthy where
   Talos knows) on every control plane; apid and kubelet on every worker;
 - ``kubernetes api``: the API answers through the cluster endpoint;
-- ``nodes ready``: every expected node is registered and Ready, and no other node is;
+- ``nodes ready``: every expected node is registered and Ready, and no other node is; a
+  node whose ``node.kubernetes.io/not-ready`` or ``unreachable`` taint the node lifecycle
+  controller has not lifted yet is not Ready either (its condition turned True, but the
+  scheduler still keeps pods off it: ``kubectl describe node`` shows the taint);
 - ``nodes schedulable``: none is cordoned;
 - ``control plane pods``: kube-apiserver, kube-controller-manager and kube-scheduler run on
   every control plane (their static pods' mirror pods).
@@ -172,6 +175,12 @@ async def _services(talos: TalosNodeAPI, nodes: Sequence[Node], limits: HealthLi
     return not problems, detail or f"{len(nodes)} node(s) running", problems
 
 
+# Taints kube-controller-manager's node lifecycle controller keeps on a node that is not Ready
+# (pkg/controller/nodelifecycle, node_lifecycle_controller.go: NotReadyTaintTemplate,
+# UnreachableTaintTemplate and their NoSchedule twins); lifted some time after the condition.
+_NOT_READY_TAINTS = frozenset({"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
+
+
 async def _kube_nodes(
     kube: KubernetesAPI, nodes: Sequence[Node], ignore: Collection[str]
 ) -> tuple[_Verdict, _Verdict]:
@@ -179,7 +188,11 @@ async def _kube_nodes(
     wanted = {n.name for n in nodes}
     missing = sorted(wanted - set(found))
     extra = sorted(set(found) - wanted)
-    not_ready = sorted(n for n in wanted & set(found) if not found[n].ready)
+    not_ready = sorted(
+        n
+        for n in wanted & set(found)
+        if not found[n].ready or any(t.key in _NOT_READY_TAINTS for t in found[n].taints)
+    )
     problems = []
     if missing:
         problems.append(f"not registered: {', '.join(missing)}")

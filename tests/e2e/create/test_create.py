@@ -173,8 +173,10 @@ def test_failing_addon_job_shows_helm_output(make_world: Callable[..., CreateWor
     )
     world.write_config(CLUSTER_3_2.replace("count: 3", "count: 1"))
     result = world.hk8s("create", check=False)
-    assert result.returncode == 1
-    assert "metrics-server" in result.stderr and "INSTALLATION FAILED: boom" in result.stderr
+    assert result.returncode == 1, result.stderr
+    assert "metrics-server" in result.stderr and "INSTALLATION FAILED: boom" in result.stderr, (
+        result.stderr
+    )
     assert_token_absent(world)
 
 

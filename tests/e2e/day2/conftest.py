@@ -11,7 +11,7 @@ import contextlib
 import io
 import subprocess
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -50,20 +50,11 @@ class Day2World(WorldRun):
             check_ok(result)
         return result
 
-    def kube(self) -> Any:
-        [kube] = self.world.kubes.values()
-        return kube
-
     def put_configmap(self, name: str, data: dict[str, str]) -> int:
         """Create a ConfigMap in ``default``; returns its resourceVersion (etcd revision)."""
-
-        def create() -> int:
-            kube = self.kube()
-            rt = kube.cluster.rt("v1", "ConfigMap")
-            obj = {"metadata": {"name": name, "namespace": "default"}, "data": data}
-            return int(kube.store.create(rt, obj)["metadata"]["resourceVersion"])
-
-        return int(self.threaded.call(create))
+        obj = {"metadata": {"name": name, "namespace": "default"}, "data": data}
+        created = self.kube_create("/api/v1/namespaces/default/configmaps", obj)
+        return int(created["metadata"]["resourceVersion"])
 
     def etcd_members(self) -> list[str]:
         def read() -> list[str]:

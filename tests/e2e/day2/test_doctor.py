@@ -34,17 +34,12 @@ def problems(result: Any) -> list[tuple[str, str]]:
 
 
 def set_kubelet_version(world: Day2World, name: str, version: str) -> str:
-    def patch() -> str:
-        kube = world.kube()
-        rt = kube.cluster.rt("v1", "Node")
-        old = kube.store.get(rt, "", name)
-        new = json.loads(json.dumps(old))
-        before = str(new["status"]["nodeInfo"]["kubeletVersion"])
-        new["status"]["nodeInfo"]["kubeletVersion"] = version
-        kube.store.update(rt, new, old)
-        return before
-
-    return str(world.threaded.call(patch))
+    """What a kubelet of another version would post (the simulated kubelet posts only its
+    conditions after registering, so the change stays)."""
+    path = f"/api/v1/nodes/{name}"
+    before = str(world.kube_get(path)["status"]["nodeInfo"]["kubeletVersion"])
+    world.kube_patch(f"{path}/status", {"status": {"nodeInfo": {"kubeletVersion": version}}})
+    return before
 
 
 def set_alarm(world: Day2World, alarm: str | None) -> None:
@@ -63,26 +58,19 @@ def set_deployed_chart(world: Day2World, release: str, version: str) -> str:
     """Rewrite the chart version in the deployed revision of a Helm release (as a `helm
     upgrade` by hand would leave it); returns the version it had."""
 
-    def patch() -> str:
-        kube = world.kube()
-        rt = kube.cluster.rt("v1", "Secret")
-        [old] = [
-            s for s in kube.store.list(rt, "kube-system")
-            if s["metadata"].get("labels", {}).get("name") == release
-            and s["metadata"]["labels"].get("status") == "deployed"
-        ]  # fmt: skip
-        payload = json.loads(
-            gzip.decompress(base64.b64decode(base64.b64decode(old["data"]["release"])))
-        )
-        before = str(payload["chart"]["metadata"]["version"])
-        payload["chart"]["metadata"]["version"] = version
-        new = json.loads(json.dumps(old))
-        blob = base64.b64encode(gzip.compress(json.dumps(payload).encode()))
-        new["data"]["release"] = base64.b64encode(blob).decode()
-        kube.store.update(rt, new, old)
-        return before
-
-    return str(world.threaded.call(patch))
+    [old] = world.kube_items(
+        "/api/v1/namespaces/kube-system/secrets",
+        labelSelector=f"owner=helm,name={release},status=deployed",
+    )
+    payload = json.loads(
+        gzip.decompress(base64.b64decode(base64.b64decode(old["data"]["release"])))
+    )
+    before = str(payload["chart"]["metadata"]["version"])
+    payload["chart"]["metadata"]["version"] = version
+    blob = base64.b64encode(gzip.compress(json.dumps(payload).encode()))
+    path = f"/api/v1/namespaces/kube-system/secrets/{old['metadata']['name']}"
+    world.kube_patch(path, {"data": {"release": base64.b64encode(blob).decode()}})
+    return before
 
 
 def test_doctor_reports_each_injected_problem_once(world: Day2World) -> None:

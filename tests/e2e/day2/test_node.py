@@ -30,11 +30,7 @@ def talos_node(world: Day2World, name: str) -> dict[str, Any]:
 
 
 def kube_node_names(world: Day2World) -> list[str]:
-    def read() -> list[str]:
-        kube = world.kube()
-        return sorted(n["metadata"]["name"] for n in kube.store.list(kube.cluster.rt("v1", "Node")))
-
-    return list(world.threaded.call(read))
+    return world.kube_names("/api/v1/nodes")
 
 
 def test_reboot_keeps_the_cluster_healthy(world: Day2World) -> None:

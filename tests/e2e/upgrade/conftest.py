@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from e2e_support import WorldRun, check_ok
+from e2e_support import AuditedList, WorldRun, check_ok
 from hk8s.cli._main import run
 from hk8s.sim.world import World
 
@@ -63,31 +63,21 @@ class UpgradeWorld(WorldRun):
 
     def kube_nodes(self) -> dict[str, dict[str, Any]]:
         """Node objects of the cluster's Kubernetes API, by name."""
-
-        def read() -> dict[str, dict[str, Any]]:
-            [kube] = self.world.kubes.values()
-            return {
-                n["metadata"]["name"]: n for n in kube.store.list(kube.cluster.rt("v1", "Node"))
-            }
-
-        return self.threaded.call(read)
+        return {n["metadata"]["name"]: n for n in self.kube_items("/api/v1/nodes")}
 
     def kubelet_versions(self) -> dict[str, str]:
         return {k: v["status"]["nodeInfo"]["kubeletVersion"] for k, v in self.kube_nodes().items()}
 
     def static_pod_images(self) -> dict[str, str]:
         """Control-plane mirror pod name -> its image's version tag."""
-
-        def read() -> dict[str, str]:
-            [kube] = self.world.kubes.values()
-            pods = kube.store.list(kube.cluster.rt("v1", "Pod"))
-            return {
-                p["metadata"]["name"]: p["spec"]["containers"][0]["image"].rpartition(":")[2]
-                for p in pods
-                if (p["metadata"].get("labels") or {}).get("tier") == "control-plane"
-            }
-
-        return self.threaded.call(read)
+        pods = self.kube_items(
+            "/api/v1/namespaces/kube-system/pods", labelSelector="tier=control-plane"
+        )
+        return {
+            p["metadata"]["name"]: p["spec"]["containers"][0]["image"].rpartition(":")[2]
+            for p in pods
+            if p["metadata"].get("deletionTimestamp") is None
+        }
 
     def etcd_members(self) -> list[str]:
         def read() -> list[str]:
@@ -116,25 +106,10 @@ class UpgradeWorld(WorldRun):
 
             monkeypatch.setattr(NodeCalls, method, spy_call)
 
-        def install() -> None:
-            [kube] = self.world.kubes.values()
-            verbs = kube.cluster.verbs
-            evict, patch = verbs.evict, verbs.patch
-
-            def spy_evict(ns: str, name: str) -> Any:
-                seen["evict"].append(f"{ns}/{name}")
-                return evict(ns, name)
-
-            def spy_patch(rt: Any, ns: str, name: str, body: Any, *a: Any, **k: Any) -> Any:
-                result = patch(rt, ns, name, body, *a, **k)
-                if getattr(rt, "kind", "") == "Node" and b"unschedulable" in bytes(body or b""):
-                    state = "cordon" if b"true" in bytes(body) else "uncordon"
-                    seen["node"].append(f"{state} {name}")
-                return result
-
-            verbs.evict, verbs.patch = spy_evict, spy_patch  # type: ignore[method-assign,assignment]
-
-        self.threaded.call(install)
+        seen["node"] = AuditedList(self.cordons)
+        seen["evict"] = AuditedList(self.evictions)
+        seen["node"].clear()
+        seen["evict"].clear()
         return seen
 
 

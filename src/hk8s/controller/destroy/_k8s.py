@@ -6,6 +6,13 @@ until then); the Hetzner CSI driver deletes the volume of a PersistentVolume who
 deleted under reclaim policy ``Delete``. Deleting Services and claims while the cluster still
 runs lets them do that, with the credentials and knowledge they have. What is left after the
 timeout is reported; the Hetzner side is then cleaned by label (``destroy._plan``).
+
+A claim a scheduled pod mounts is held by ``kubernetes.io/pvc-protection`` until that pod is
+gone (kube-controller-manager ``pkg/controller/volume/pvcprotection``: only pods bound to a
+node count), so the pods mounting the deleted claims are deleted too; the pods their owners
+make again are not scheduled (kube-scheduler's VolumeBinding refuses a claim being deleted)
+and hold nothing. Volumes whose claims went earlier (an interrupted destroy run again) are
+still being removed by the CSI driver: they are waited for as well.
 """
 
 from __future__ import annotations
@@ -45,10 +52,12 @@ class InClusterObjects:
     services: tuple[ObjectRef, ...] = ()
     claims: tuple[ObjectRef, ...] = ()
     facts: KubeFacts = field(default_factory=KubeFacts)
+    # PersistentVolumes whose volume is to be deleted though no claim is left to delete.
+    releasing: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not self.services and not self.claims
+        return not self.services and not self.claims and not self.releasing
 
 
 def kubeconfig_cluster(document: Mapping[str, Any]) -> str | None:
@@ -85,10 +94,56 @@ async def _served(call: Awaitable[list[_T]]) -> list[_T]:
         return []
 
 
-def _pv_of_claims(pv: dict[str, Any], claims: set[tuple[str, str]]) -> bool:
+def _claim_of(pv: dict[str, Any]) -> tuple[str, str] | None:
+    ref = (pv.get("spec") or {}).get("claimRef") or {}
+    if not ref.get("name"):
+        return None
+    return (str(ref.get("namespace", "")), str(ref.get("name", "")))
+
+
+def _to_be_deleted(pv: dict[str, Any], live: set[tuple[str, str]]) -> bool:
+    """The PV's volume goes with its claim (reclaim policy ``Delete``), and no claim that
+    stays holds it: a claim deleted now or earlier."""
     spec = pv.get("spec") or {}
-    ref = spec.get("claimRef") or {}
-    return (str(ref.get("namespace", "")), str(ref.get("name", ""))) in claims
+    if spec.get("persistentVolumeReclaimPolicy", "Delete") != "Delete":
+        return False
+    claim = _claim_of(pv)
+    return claim is not None and claim not in live
+
+
+def _name(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("name", ""))
+
+
+def _mounted_claims(pod: dict[str, Any]) -> set[tuple[str, str]]:
+    """The claims a pod mounts: named ones, and generic ephemeral volumes' (``<pod>-<volume>``,
+    ``pkg/volume/util/ephemeral``)."""
+    meta = pod.get("metadata") or {}
+    namespace, found = str(meta.get("namespace", "")), set()
+    for volume in (pod.get("spec") or {}).get("volumes") or []:
+        if claim := (volume.get("persistentVolumeClaim") or {}).get("claimName"):
+            found.add((namespace, str(claim)))
+        elif "ephemeral" in volume:
+            found.add((namespace, f"{meta.get('name', '')}-{volume.get('name', '')}"))
+    return found
+
+
+async def _free_claims(kube: KubernetesAPI, claims: set[tuple[str, str]]) -> list[str]:
+    """Delete the scheduled pods that mount ``claims``; returns ``ns/pod`` of those deleted."""
+    deleted = []
+    for pod in await kube.list("v1", "Pod"):
+        meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+        if (
+            not (pod.get("spec") or {}).get("nodeName")
+            or meta.get("deletionTimestamp")
+            or status.get("phase") in ("Succeeded", "Failed")
+            or not _mounted_claims(pod) & claims
+        ):
+            continue
+        namespace = str(meta.get("namespace", ""))
+        if await kube.delete("v1", "Pod", _name(pod), namespace=namespace):
+            deleted.append(f"{namespace}/{_name(pod)}")
+    return deleted
 
 
 async def observe_in_cluster(kube: KubernetesAPI) -> InClusterObjects:
@@ -100,11 +155,13 @@ async def observe_in_cluster(kube: KubernetesAPI) -> InClusterObjects:
     lb = [s for s in services if (s.get("spec") or {}).get("type") == "LoadBalancer"]
     uids = tuple(str((s.get("metadata") or {}).get("uid", "")) for s in lb)
     pv_names = tuple(
-        str((pv.get("metadata") or {}).get("name", ""))
+        _name(pv)
         for pv in volumes
         if ((pv.get("spec") or {}).get("csi") or {}).get("driver") == CSI_DRIVER
     )
-    return InClusterObjects(refs, tuple(claims), KubeFacts(uids, pv_names))
+    live = {(c.namespace or "", c.name) for c in claims}
+    releasing = tuple(_name(pv) for pv in volumes if _to_be_deleted(pv, live))
+    return InClusterObjects(refs, tuple(claims), KubeFacts(uids, pv_names), releasing)
 
 
 async def clean_in_cluster(
@@ -117,31 +174,39 @@ async def clean_in_cluster(
 ) -> list[str]:
     """Delete LoadBalancer Services and claims, wait for the CCM/CSI; return what is left.
 
-    Left over after ``timeout``: Services still terminating, and PersistentVolumes of the
-    deleted claims that should have gone (reclaim policy ``Delete``).
+    Left over after ``timeout``: Services still terminating, claims still held by a pod, and
+    PersistentVolumes whose claims are gone but whose volumes are not deleted yet (reclaim
+    policy ``Delete``), also those of claims deleted by an earlier, interrupted run.
     """
     reporter = reporter or NullReporter()
     services = await kube.delete_load_balancer_services()
     claims = await _served(kube.delete_pvcs())
     for ref in (*services, *claims):
         reporter.emit(ProgressEvent("done", f"kubernetes/{ref}", f"delete {ref}"))
-    if not services and not claims:
-        return []
     deleted_claims = {(c.namespace or "", c.name) for c in claims}
     deadline = clock.now() + timeout
     while True:
+        # Owners make their pods again: delete each new scheduled user of a deleted claim.
+        for pod in await _free_claims(kube, deleted_claims) if deleted_claims else []:
+            reporter.emit(ProgressEvent("done", f"kubernetes/pod/{pod}", f"delete pod {pod}"))
         left = [f"{ref} (still terminating)" for ref in await kube.list_load_balancer_services()]
+        remaining_claims = await _served(kube.list_pvcs())
+        live = {(c.namespace or "", c.name) for c in remaining_claims}
+        left += [
+            f"{ref} (still used by a pod)"
+            for ref in remaining_claims
+            if (ref.namespace or "", ref.name) in deleted_claims
+        ]
         for pv in await _served(kube.list("v1", "PersistentVolume")):
-            spec = pv.get("spec") or {}
-            if spec.get("persistentVolumeReclaimPolicy", "Delete") != "Delete":
-                continue
-            if _pv_of_claims(pv, deleted_claims):
-                name = (pv.get("metadata") or {}).get("name", "")
-                left.append(f"PersistentVolume {name} (its volume is not deleted yet)")
+            if _to_be_deleted(pv, live):
+                left.append(f"PersistentVolume {_name(pv)} (its volume is not deleted yet)")
+        waited = "the CCM and CSI driver deleted their load balancers and volumes"
         if not left:
+            reporter.emit(ProgressEvent("done", _KEY, waited))
             return []
         remaining = deadline - clock.now()
         if remaining <= 0:
+            reporter.emit(ProgressEvent("failed", _KEY, waited, f"{len(left)} left"))
             return left
         reporter.emit(
             ProgressEvent(

@@ -101,7 +101,16 @@ def _cilium(cluster: ClusterConfig) -> dict[str, Any]:
 def _hcloud_ccm(cluster: ClusterConfig) -> dict[str, Any]:
     # hcloud-cloud-controller-manager chart: with networking enabled it reads the network id
     # from Secret hcloud key `network` and allocates routes for the pod CIDR.
-    return {"networking": {"enabled": True, "clusterCIDR": cluster.network.pod_cidr}}
+    # Its load balancer controller needs a location for a Service without the
+    # load-balancer.hetzner.cloud/location annotation, or it refuses ("neither ... nor ...
+    # is set"): the chart's `env` map becomes the container's environment, and
+    # HCLOUD_LOAD_BALANCERS_LOCATION is the cluster-wide default (hcloud-cloud-controller-manager
+    # docs/reference/load_balancer_envs.md; mutually exclusive with ..._NETWORK_ZONE). The
+    # cluster's own location keeps a plain `type: LoadBalancer` Service next to its nodes.
+    return {
+        "networking": {"enabled": True, "clusterCIDR": cluster.network.pod_cidr},
+        "env": {"HCLOUD_LOAD_BALANCERS_LOCATION": {"value": str(cluster.location)}},
+    }
 
 
 def _hcloud_csi(cluster: ClusterConfig) -> dict[str, Any]:

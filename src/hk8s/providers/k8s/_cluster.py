@@ -145,6 +145,19 @@ class KubeClient(KubeBase):
 
         await self.wait_for(f"{kind} {namespace}/{name} rolled out", check, timeout=timeout)
 
+    async def wait_served(
+        self, api_version: str, kind: str, *, timeout: float | None = None
+    ) -> None:
+        """The API server serves ``kind`` in ``api_version`` (a CRD someone else registers
+        is established and in discovery)."""
+
+        async def check() -> tuple[bool, str]:
+            await self.path(api_version, kind)
+            return True, "served"
+
+        await self.wait_for(f"the API server to serve {kind} ({api_version})", check,
+                            timeout=timeout)  # fmt: skip
+
     async def wait_job(self, namespace: str, name: str, *, timeout: float | None = None) -> None:
         """The Job completed; a failed Job raises ``JobFailedError`` with its pods' logs."""
 
@@ -161,9 +174,35 @@ class KubeClient(KubeBase):
                 assert failed is not None
                 reason = failed.get("message") or failed.get("reason") or "failed"
                 raise JobFailedError(namespace, name, reason, await self.job_logs(namespace, name))
-            return False, f"{status.get('active', 0)} active, {status.get('failed', 0)} failed"
+            progress = f"{status.get('active', 0)} active, {status.get('failed', 0)} failed"
+            if status.get("failed", 0):
+                # The Job controller retries failed pods after a backoff (10 s, doubling, up to
+                # backoffLimit): say why the last one failed while it does, so a wait that
+                # times out first still shows the cause.
+                said = await self._last_failure(namespace, name)
+                if said:
+                    progress += f"; the last failed pod said: {said}"
+            return False, progress
 
         await self.wait_for(f"Job {namespace}/{name} to complete", check, timeout=timeout)
+
+    async def _last_failure(self, namespace: str, name: str) -> str:
+        """The last line the newest failed pod of a Job logged ("" if none or unreadable)."""
+        pods = await self.list("v1", "Pod", namespace=namespace, label_selector=f"job-name={name}")
+        failed = [p for p in pods if (p.get("status") or {}).get("phase") == "Failed"]
+        if not failed:
+            return ""
+        newest = max(failed, key=lambda p: p.get("metadata", {}).get("creationTimestamp", ""))
+        try:
+            response = await self.request(
+                "GET",
+                f"/api/v1/namespaces/{namespace}/pods/{newest['metadata']['name']}/log",
+                query=[("tailLines", "5")],
+            )
+        except Hk8sError:
+            return ""
+        lines = [line for line in response.text().splitlines() if line.strip()]
+        return lines[-1].strip() if lines else ""
 
     async def retry_failed_job(self, namespace: str, name: str) -> bool:
         """Delete the Job if it failed, so that applying it again runs it anew; True if so.

@@ -232,7 +232,7 @@ async def create_lb(ctx: Ctx) -> Reply:
         labels,
         state.now(),
         state.allocate_lb_ip(),
-        state.allocate_ipv6(),
+        state.allocate_lb_ipv6(),
         algorithm,
         public_interface=optional(body, "public_interface", bool, True),
     )

@@ -91,7 +91,15 @@ class HcloudApi:
         else:
             response = Response.json(reply.payload, status=reply.status, headers=headers)
         code = (reply.payload or {}).get("error", {}).get("code") if reply.status >= 400 else None
-        record = RequestRecord(self.state.now(), method, request.path, template, reply.status, code)
+        record = RequestRecord(
+            self.state.now(),
+            method,
+            request.path,
+            template,
+            reply.status,
+            code,
+            request.headers.get_header("user-agent") or "",
+        )
         self.stats.record(record)
         for observer in list(self.observers):
             observer(record, request, response)

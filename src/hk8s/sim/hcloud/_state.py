@@ -154,6 +154,11 @@ class HcloudState:
         # 2001:db8::/32 is the documentation prefix (RFC 3849): never routable.
         return f"2001:db8:{next(self._v6):x}::/64"
 
+    def allocate_lb_ipv6(self) -> str:
+        """A load balancer's IPv6 is one address (openapi.json: "IP address (v6) of this Load
+        Balancer", example ``2001:db8::1``), not a server's /64."""
+        return self.allocate_ipv6().removesuffix("/64") + "1"
+
     @staticmethod
     def password() -> str:
         return secrets.token_urlsafe(12)

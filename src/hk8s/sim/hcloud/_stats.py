@@ -30,6 +30,7 @@ class RequestRecord:
     route: str  # the route template, e.g. /servers/{id}/actions/poweron
     status: int
     code: str | None  # the error code for error responses
+    agent: str = ""  # the client's User-Agent (hk8s, or an addon's cloud side)
 
 
 @dataclass
@@ -65,6 +66,15 @@ class Stats:
 
     def count(self, method: str, route: str) -> int:
         return self.by_route[f"{method.upper()} {route}"]
+
+    def routes_of(self, client: str) -> Counter[str]:
+        """Requests per route made by ``client``, the first product of the User-Agent
+        (``hk8s`` for hk8s, ``hcloud-cloud-controller-manager`` for the simulated CCM)."""
+        return Counter(
+            f"{r.method} {r.route}"
+            for r in self.log
+            if r.agent.split("/")[0].split(" ")[0] == client
+        )
 
     def reset(self) -> None:
         self.log.clear()

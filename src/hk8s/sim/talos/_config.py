@@ -84,6 +84,16 @@ class MachineConfig:
     node_document: bool = False
     # cluster.etcd.advertisedSubnets: where etcd picks the address it advertises from.
     etcd_advertised_subnets: tuple[str, ...] = ()
+    # What a control plane's Kubernetes components run with (``cluster.aggregatorCA``,
+    # ``cluster.serviceAccount.key``, ``cluster.secretboxEncryptionSecret``,
+    # ``cluster.network``; Talos 1.14: ``KubeAggregatorCAConfig``, ``KubeServiceAccountConfig``,
+    # ``KubeEtcdEncryptionConfig``, ``KubeNetworkConfig``).
+    aggregator_ca_crt: bytes | None = None
+    aggregator_ca_key: bytes | None = None
+    service_account_key: bytes | None = None
+    secretbox: str | None = None
+    service_subnet: str = "10.96.0.0/12"
+    pod_subnet: str = "10.244.0.0/16"
     # Talos API access from Kubernetes (1.11-1.13 machine.features.kubernetesTalosAPIAccess,
     # 1.14 KubeTalosAPIAccessConfig): (allowed roles, allowed namespaces), None when off.
     talos_api_access: tuple[tuple[str, ...], tuple[str, ...]] | None = None
@@ -230,6 +240,7 @@ def parse_machine_config(data: bytes, release: str | None = None) -> MachineConf
     labels, taints = _node_labels_and_taints(machine, extra, problems)
     if problems:
         raise ConfigRejected(_multierror(problems))
+    kube_secrets = _kube_secrets(cluster, extra)
     hostname_doc = extra.get("HostnameConfig", {})
     hostname = _section(machine, "network").get("hostname") or hostname_doc.get("hostname")
     assert os_crt is not None
@@ -256,7 +267,43 @@ def parse_machine_config(data: bytes, release: str | None = None) -> MachineConf
         node_document="KubeNodeConfig" in extra,
         etcd_advertised_subnets=tuple(str(c) for c in etcd_doc.get("advertisedSubnets") or ()),
         talos_api_access=_api_access(machine, extra),
+        **kube_secrets,
     )
+
+
+def _kube_secrets(cluster: dict[str, Any], extra: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The aggregator CA, service-account key, secretbox secret and subnets, from either
+    layout: v1alpha1 ``cluster.*`` (base64 PEM) or the 1.14 documents (PEM as text)."""
+    out: dict[str, Any] = {}
+    aggregator = _section(cluster, "aggregatorCA")
+    issuing = _section(extra.get("KubeAggregatorCAConfig", {}), "issuingCA")
+    if aggregator.get("crt"):
+        out["aggregator_ca_crt"] = _pem(aggregator.get("crt"))
+        out["aggregator_ca_key"] = _pem(aggregator.get("key"))
+    elif issuing.get("cert"):
+        out["aggregator_ca_crt"] = str(issuing["cert"]).encode()
+        out["aggregator_ca_key"] = str(issuing.get("key") or "").encode() or None
+    account = _section(cluster, "serviceAccount")
+    issuer = _section(extra.get("KubeServiceAccountConfig", {}), "issuer")
+    if account.get("key"):
+        out["service_account_key"] = _pem(account.get("key"))
+    elif issuer.get("privateKey"):
+        out["service_account_key"] = str(issuer["privateKey"]).encode()
+    secretbox = cluster.get("secretboxEncryptionSecret")
+    if not secretbox:
+        config = _section(extra.get("KubeEtcdEncryptionConfig", {}), "config")
+        for resource in config.get("resources") or []:
+            for provider in (resource or {}).get("providers") or []:
+                keys = _section(provider or {}, "secretbox").get("keys") or []
+                secretbox = secretbox or (keys[0].get("secret") if keys else None)
+    if secretbox:
+        out["secretbox"] = str(secretbox)
+    network = {**extra.get("KubeNetworkConfig", {}), **_section(cluster, "network")}
+    for field_name, key in (("service_subnet", "serviceSubnets"), ("pod_subnet", "podSubnets")):
+        subnets = network.get(key) or []
+        if subnets:
+            out[field_name] = str(subnets[0])
+    return out
 
 
 def _api_access(

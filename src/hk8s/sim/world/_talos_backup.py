@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from hk8s.pki import Talosconfig
-    from hk8s.sim.kube import PodRun
+    from hk8s.sim.machines import PodRun
 
 __all__ = ["TALOS_BACKUP_REPOSITORY", "TalosBackup"]
 

@@ -19,14 +19,13 @@ from hk8s.sim.s3 import S3Store
 from hk8s.sim.talos import TalosFleet
 from hk8s.sim.world._blocks import claim_block
 from hk8s.sim.world._faults import WorldFaults
-from hk8s.sim.world._kubernetes import Kubernetes
+from hk8s.sim.world._kubernetes import ClusterKube, Kubernetes
 from hk8s.sim.world._rescue import Rescues
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 
     from hk8s.sim.hcloud import Server
-    from hk8s.sim.kube import KubeAPI
     from hk8s.sim.rescue import RescueServer
     from hk8s.sim.talos import KubeletInfo, TalosCluster
 
@@ -99,6 +98,8 @@ class World:
             self.fleet,
             self.clock,
             failing_releases=dict(self.faults.kubernetes.failing_releases),
+            speed=speed,
+            hcloud_endpoint=lambda: self.hcloud.endpoint,
             utcnow=self.utcnow,
         )
         # What the disk looked like when the world last read it (bytes written, discards).
@@ -117,8 +118,8 @@ class World:
         return self.rescue.servers
 
     @property
-    def kubes(self) -> dict[str, KubeAPI]:
-        """Each cluster's Kubernetes API, by cluster id."""
+    def kubes(self) -> dict[str, ClusterKube]:
+        """Each cluster's Kubernetes (control plane and machines), by cluster id."""
         return self.kubernetes.kubes
 
     # ------------------------------------------------------------------ running

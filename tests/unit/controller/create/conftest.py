@@ -26,7 +26,7 @@ from hk8s.errors import AuthError, ConflictError, UnavailableError
 from hk8s.model import ManualClock, Timing
 from hk8s.pki import SecretsBundle, generate_secrets, write_secrets
 from hk8s.providers.hcloud.fake import FakeHcloud
-from hk8s.providers.k8s import KubeNode, ObjectRef
+from hk8s.providers.k8s import KubeNode, NodeTaint, ObjectRef
 from hk8s.providers.talos import (
     ApplyMode,
     ApplyResult,
@@ -172,6 +172,7 @@ class FakeKube:
     deleted: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)  # objects deleted (kind/name)
     cordoned: set[str] = field(default_factory=set)
+    taints: dict[str, tuple[NodeTaint, ...]] = field(default_factory=dict)  # by node name
     down: bool = False  # the API does not answer (not bootstrapped yet)
     annotations: dict[str, dict[str, str]] = field(default_factory=dict)  # by node name
 
@@ -213,6 +214,11 @@ class FakeKube:
     async def wait_job(self, namespace: str, name: str, *, timeout: float | None = None) -> None:
         return None
 
+    async def wait_served(
+        self, api_version: str, kind: str, *, timeout: float | None = None
+    ) -> None:
+        return None
+
     async def retry_failed_job(self, namespace: str, name: str) -> bool:
         return False
 
@@ -228,6 +234,7 @@ class FakeKube:
                 n not in self.cordoned,
                 kubelet_version=_image_tag(by_name[n], "/kubelet:"),
                 annotations=self.annotations.get(n, {}),
+                taints=self.taints.get(n, ()),
             )
             for n in self._names()
             if n not in self.deleted

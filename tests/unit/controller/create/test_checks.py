@@ -17,6 +17,7 @@ from hk8s.controller import (
 )
 from hk8s.errors import AuthError, ConflictError, SecretsError
 from hk8s.model import ManualClock, Timing
+from hk8s.providers.k8s import NodeTaint
 
 from .conftest import cluster
 
@@ -76,3 +77,20 @@ async def test_a_node_of_another_pki_is_refused(harness: Harness) -> None:
         await configure_nodes(
             harness.hcloud, harness.talos, harness.talos, waiter, [node], {node.name: b"x"}
         )
+
+
+async def test_a_node_still_tainted_not_ready_is_not_ready(harness: Harness) -> None:
+    """The Ready condition turns True before the node lifecycle controller lifts its taint; in
+    between the scheduler keeps pods off the node, so create's gate waits for the taint too."""
+    nodes = await built(harness, cp=1, workers=1)
+    harness.kube.taints["demo-workers-1"] = (
+        NodeTaint("node.kubernetes.io/not-ready", "NoSchedule"),
+    )
+    checks = {c.name: c for c in await check_health(harness.talos, harness.kube, nodes)}
+    assert not checks["nodes ready"].ok
+    assert checks["nodes ready"].detail == "not Ready: demo-workers-1"
+    harness.kube.taints["demo-workers-1"] = (
+        NodeTaint("node-role.kubernetes.io/control-plane", "NoSchedule"),
+    )
+    checks = {c.name: c for c in await check_health(harness.talos, harness.kube, nodes)}
+    assert checks["nodes ready"].ok

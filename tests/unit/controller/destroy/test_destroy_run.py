@@ -224,6 +224,20 @@ async def test_in_cluster_leftovers_are_reported_after_the_timeout(
     assert world["demo"]["network"] not in fake.networks  # the Hetzner part still ran
 
 
+async def test_a_rerun_waits_for_volumes_of_claims_an_earlier_run_deleted(
+    fake: FakeHcloud, world: Any
+) -> None:
+    # An interrupted destroy deleted the claim; the CSI driver has not deleted its volume yet.
+    kube = FakeKube(volumes=[persistent_volume("pvc-9", "data"), persistent_volume(
+        "pvc-kept", "logs", policy="Retain")])  # fmt: skip
+    d = destroyer(fake, kube=kube)
+    plan = await d.plan()
+    assert plan.in_cluster is not None and plan.in_cluster.releasing == ("pvc-9",)
+    report = await d.run(plan)
+    assert report.in_cluster_left == ["PersistentVolume pvc-9 (its volume is not deleted yet)"]
+    assert d.clock.now() >= d.cleanup_timeout
+
+
 async def test_unreachable_api_is_a_note_not_a_failure(fake: FakeHcloud, world: Any) -> None:
     d = destroyer(fake, kube=FakeKube(reachable=False))
     plan = await d.plan()

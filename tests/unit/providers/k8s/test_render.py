@@ -146,12 +146,21 @@ def test_ccm_gets_the_pod_cidr_and_user_values_merge_last() -> None:
     ccm = render_addon_manifests(config, "hcloud_ccm").values
     assert ccm == {
         "networking": {"enabled": False, "clusterCIDR": "10.42.0.0/16"},
+        "env": {"HCLOUD_LOAD_BALANCERS_LOCATION": {"value": config.location}},
         "replicaCount": 2,
     }
     cilium = render_addon_manifests(config, "cilium")
     assert cilium.values["cgroup"] == {"hostRoot": "/sys/fs/cgroup"}
     assert cilium.values["hubble"] == {"enabled": True}
     assert cilium.objects[1]["spec"]["template"]["spec"]["containers"][0]["args"][7] == "1.20.1"
+
+
+def test_load_balancers_default_to_the_clusters_location() -> None:
+    # Without it the CCM refuses a plain `type: LoadBalancer` Service (no location annotation).
+    for location in ("fsn1", "hel1"):
+        config = parse_config(f"name: demo\nlocation: {location}\n", source="cluster.yaml")
+        env = render_addon_manifests(config, "hcloud_ccm").values["env"]
+        assert env == {"HCLOUD_LOAD_BALANCERS_LOCATION": {"value": location}}
 
 
 def test_changed_values_give_a_new_job_name_and_same_values_the_same() -> None:

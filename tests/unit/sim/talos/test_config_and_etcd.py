@@ -147,3 +147,23 @@ def test_etcd_membership_quorum_and_leadership() -> None:
     assert new_leader in {"cp-1", "cp-3"}
     with pytest.raises(EtcdError, match="member not found"):
         cluster.remove(12345)
+
+
+@pytest.mark.parametrize("release", ["v1.13.9", "v1.14.1"])
+def test_a_control_plane_carries_the_kubernetes_components_secrets(env: Env, release: str) -> None:
+    """What the world's control plane is started with, from the v1alpha1 layout (1.13:
+    ``cluster.aggregatorCA``, base64) and from 1.14's documents (PEM text) alike."""
+    env.endpoint = "127.9.0.4"
+    cluster = parse_config(
+        f"name: demo\nlocation: fsn1\ntalos:\n  version: {release}\n"
+        "control_plane:\n  count: 1\nworkers:\n  - name: app\n    count: 1\n"
+    )
+    text = render_machine_config(
+        cluster, env.bundle, cluster.pool("cp"), endpoint=env.endpoint, hostname="demo-cp-1"
+    )
+    cp = parse_machine_config(text.encode(), release)
+    assert cp.aggregator_ca_crt == env.bundle.k8s_aggregator_ca.cert_pem
+    assert cp.aggregator_ca_key == env.bundle.k8s_aggregator_ca.key_pem
+    assert cp.service_account_key == env.bundle.service_account_key_pem
+    assert cp.secretbox == env.bundle.secretbox_encryption_secret
+    assert (cp.service_subnet, cp.pod_subnet) == ("10.96.0.0/12", "10.244.0.0/16")

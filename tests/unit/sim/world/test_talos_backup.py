@@ -12,7 +12,7 @@ import pytest
 
 from hk8s.pki import KeyAlgorithm, create_ca, generate_talosconfig, render_talosconfig
 from hk8s.pki.age import decrypt, generate_identity
-from hk8s.sim.kube import PodRun
+from hk8s.sim.machines import PodRun
 from hk8s.sim.s3 import S3Store
 from hk8s.sim.world._talos_backup import TalosBackup
 
