@@ -52,7 +52,7 @@ from hk8s.controller._report import NullReporter, ProgressEvent
 from hk8s.controller._scale import NodeRemover, split_removals
 from hk8s.controller._servers import CONFIG_HASH_LABEL, server_selector
 from hk8s.controller._servers_component import ServersComponent
-from hk8s.controller._stragglers import StartGate
+from hk8s.controller._stragglers import Stragglers
 from hk8s.errors import (
     ConflictError,
     NotFoundError,
@@ -272,7 +272,7 @@ async def create_cluster(
         images=images.by_arch,
         remover=remover,
         listed=existing,
-        gate=StartGate(ports.clock, ports.timing),
+        stragglers=Stragglers(ports.clock, ports.timing),
     )
     if infra is not None:
         infra.listed_placement_groups(groups)  # the claim listed them all

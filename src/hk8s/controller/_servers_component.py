@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from hk8s.controller._executor import Handler, Results
     from hk8s.controller._plan import Operation
     from hk8s.controller._report import Reporter
-    from hk8s.controller._stragglers import StartGate
+    from hk8s.controller._stragglers import Stragglers
     from hk8s.providers.hcloud import HcloudPort
 
 __all__ = ["ServerRemover", "ServersComponent"]
@@ -63,7 +63,7 @@ class ServersComponent:
         images: Mapping[str, int] | None = None,
         remover: ServerRemover | None = None,
         listed: Sequence[Server] | None = None,
-        gate: StartGate | None = None,
+        stragglers: Stragglers | None = None,
     ) -> None:
         self.hcloud = hcloud
         self.config = config
@@ -76,7 +76,7 @@ class ServersComponent:
         self._network: Network | None = None
         self._groups: dict[str, PlacementGroup] | None = None
         # Ends the wait of a server left far behind by those created with it (create only).
-        self.gate = gate
+        self.stragglers = stragglers
 
     async def observe(self) -> None:
         if self._listed is not None:
@@ -133,8 +133,9 @@ class ServersComponent:
         )
         created = self.hcloud.create_server(spec)
         try:
-            if self.gate is not None:
-                return await self.gate.run(desired.name, created)
+            if self.stragglers is not None:
+                what = f"server {desired.name} to be created and running"
+                return await self.stragglers.run(what, created)
             return await created
         except WaitTimeoutError as exc:
             # Created, but Hetzner never finished starting it (stuck in "starting"): the

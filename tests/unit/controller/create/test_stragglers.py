@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hk8s.controller._stragglers import StartGate
+from hk8s.controller._stragglers import Stragglers
 from hk8s.errors import WaitTimeoutError
 from hk8s.model.clock import ManualClock
 from hk8s.model.timing import Timing
@@ -34,12 +34,14 @@ async def _drive(clock: ManualClock, work: asyncio.Future[Any]) -> None:
 
 async def _run(durations: dict[str, float]) -> tuple[dict[str, object], dict[str, float]]:
     clock = ManualClock(auto=False)
-    gate = StartGate(clock, Timing())
+    gate = Stragglers(clock, Timing())
     ended: dict[str, float] = {}
 
     async def one(name: str, seconds: float) -> object:
         try:
-            return await gate.run(name, _create(clock, seconds, name))
+            return await gate.run(
+                f"server {name} to be created and running", _create(clock, seconds, name)
+            )
         except WaitTimeoutError as exc:
             return exc
         finally:
@@ -89,14 +91,16 @@ async def test_without_peers_ahead_a_slow_create_is_waited_for(durations: dict[s
 async def test_a_failed_create_sets_no_baseline() -> None:
     """A create that fails fast is no measure of how long starting takes."""
     clock = ManualClock(auto=False)
-    gate = StartGate(clock, Timing())
+    gate = Stragglers(clock, Timing())
 
     async def fails() -> str:
         await clock.sleep(1)
         raise RuntimeError("invalid input")
 
-    first = asyncio.ensure_future(gate.run("bad", fails()))
-    second = asyncio.ensure_future(gate.run("slow", _create(clock, 600.0, "slow")))
+    first = asyncio.ensure_future(gate.run("server bad to be created", fails()))
+    second = asyncio.ensure_future(
+        gate.run("server slow to be created", _create(clock, 600.0, "slow"))
+    )
     await _drive(clock, asyncio.gather(first, second, return_exceptions=True))
     with pytest.raises(RuntimeError):
         await first
