@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from hk8s.controller._executor import Handler, Results
     from hk8s.controller._plan import Operation
     from hk8s.controller._report import Reporter
+    from hk8s.controller._stragglers import Stragglers
     from hk8s.providers.hcloud import HcloudPort
 
 __all__ = ["ServerRemover", "ServersComponent"]
@@ -62,6 +63,7 @@ class ServersComponent:
         images: Mapping[str, int] | None = None,
         remover: ServerRemover | None = None,
         listed: Sequence[Server] | None = None,
+        stragglers: Stragglers | None = None,
     ) -> None:
         self.hcloud = hcloud
         self.config = config
@@ -73,6 +75,8 @@ class ServersComponent:
         self._lookup_lock = asyncio.Lock()
         self._network: Network | None = None
         self._groups: dict[str, PlacementGroup] | None = None
+        # Ends the wait of a server left far behind by those created with it (create only).
+        self.stragglers = stragglers
 
     async def observe(self) -> None:
         if self._listed is not None:
@@ -127,8 +131,12 @@ class ServersComponent:
             placement_group_id=group.id if group else None,
             start_after_create=True,
         )
+        created = self.hcloud.create_server(spec)
         try:
-            return await self.hcloud.create_server(spec)
+            if self.stragglers is not None:
+                what = f"server {desired.name} to be created and running"
+                return await self.stragglers.run(what, created)
+            return await created
         except WaitTimeoutError as exc:
             # Created, but Hetzner never finished starting it (stuck in "starting"): the
             # rest of the cluster goes on without it, and create names it at the end.

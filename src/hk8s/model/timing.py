@@ -39,6 +39,9 @@ class Timing:
     action_poll_initial: float = 1.0
     action_poll_max: float = 10.0
     action_timeout: float = 900.0
+    # A server still starting this long, and 3x as long as the slowest of those created with
+    # it, is left behind by create (controller/_stragglers.py); Hetzner starts one in < 1 min.
+    straggler_after: float = 180.0
     # A server (or rescue system) answering after power-on.
     boot_timeout: float = 600.0
     node_poll_interval: float = 1.0

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from hk8s.pki.age import decrypt, generate_identity
 from hk8s.sim.world import S3_BUCKET_ENV, S3_ENDPOINT_ENV
 
-from .test_etcd_restore import CONTROL_PLANES, configmaps, destroy_etcd
+from .test_etcd_restore import CONTROL_PLANES, configmaps, destroy_etcd, stored_configmaps
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -191,7 +191,7 @@ def test_scheduled_backups_land_are_listed_pruned_and_restore(
     listed = json.loads(world.hk8s("etcd", "backups", "-o", "json").stdout)
     source = listed["backups"][0]["url"]
     destroy_etcd(world)
-    assert configmaps(world) == {}
+    assert stored_configmaps(world) == []
     no_key = world.hk8s("etcd", "restore", "--from", source, "--yes", check=False)
     assert no_key.returncode == 2 and "no age identity" in no_key.stderr
     monkeypatch.setenv("HK8S_AGE_IDENTITY", str(identity))

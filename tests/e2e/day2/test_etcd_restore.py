@@ -23,6 +23,13 @@ def configmaps(world: Day2World) -> dict[str, Any]:
     }
 
 
+def stored_configmaps(world: Day2World) -> list[bytes]:
+    """The default namespace's ConfigMaps as etcd itself holds them: while its keyspace is
+    lost the API server cannot answer."""
+    keys = world.threaded.call(world.kube().machines.etcd.keys)
+    return [kv.key for kv in keys if kv.key.startswith(b"/registry/configmaps/default/")]
+
+
 def destroy_etcd(world: Day2World) -> None:
     [cluster] = world.world.fleet.clusters.values()
     world.threaded.run(world.world.fleet.destroy_etcd(cluster))
@@ -48,7 +55,7 @@ def test_restore_brings_back_the_snapshot_after_etcd_is_lost(world: Day2World) -
 
     destroy_etcd(world)
     assert world.etcd_members() == []
-    assert configmaps(world) == {}  # the keyspace went with etcd
+    assert stored_configmaps(world) == []  # the keyspace went with etcd
     result = world.hk8s("etcd", "restore", "--from", str(snapshot), "--yes", "-o", "json")
     report = json.loads(result.stdout)
     assert report["etcd_members"] == CONTROL_PLANES

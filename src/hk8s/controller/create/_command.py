@@ -47,6 +47,7 @@ from hk8s.controller._scale import NodeRemover, split_removals
 from hk8s.controller._secrets import ensure_secrets
 from hk8s.controller._servers import CONFIG_HASH_LABEL, server_selector
 from hk8s.controller._servers_component import ServersComponent
+from hk8s.controller._stragglers import Stragglers
 from hk8s.controller._waits import Waiter, together, wait_nodes_ready
 from hk8s.controller.create._protection import converge_delete_protection
 from hk8s.controller.create._skew import refuse_version_skew
@@ -206,8 +207,8 @@ def _stuck_text(nodes: Sequence[Node]) -> str:
     if starting:
         states = sorted({n.server.status for n in nodes if n.name in starting})
         parts.append(
-            f"{', '.join(starting)} never left Hetzner's {'/'.join(states)!s} state "
-            "(server create or start never finished)"
+            f"{', '.join(starting)} still in Hetzner's {'/'.join(states)!s} state "
+            "(server create or start not finished; the other servers were running)"
         )
     if silent:
         parts.append(
@@ -270,6 +271,7 @@ async def create_cluster(
         images=images.by_arch,
         remover=remover,
         listed=existing,
+        stragglers=Stragglers(ports.clock, ports.timing),
     )
     if infra is not None:
         infra.listed_placement_groups(groups)  # the claim listed them all

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode, urlsplit
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
 __all__ = ["ApiError", "KubeClient", "WatchExpired"]
 
@@ -56,7 +56,18 @@ _Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 class KubeClient:
-    def __init__(self, url: str, *, ca: str, cert: str, key: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        ca: str,
+        cert: str,
+        key: str,
+        online: Callable[[], bool] = lambda: True,
+    ) -> None:
+        # ``online()`` false: the API server has no etcd behind it (every member wiped, before
+        # a restore); requests and new watches fail as they would against it.
+        self._online = online
         parts = urlsplit(url)
         self.host, self.port = parts.hostname or "", parts.port or 443
         self._ssl = ssl.create_default_context(cafile=ca)
@@ -141,6 +152,7 @@ class KubeClient:
         if resource_version:
             params["resourceVersion"] = resource_version
         params.update(query)
+        self._check_online()
         reader, writer = await self._connect()
         try:
             await self._send(writer, "GET", path, params, None, "application/json")
@@ -161,6 +173,10 @@ class KubeClient:
             writer.close()
 
     # --- the wire ------------------------------------------------------------------------
+
+    def _check_online(self) -> None:
+        if not self._online():
+            raise ConnectionRefusedError("the API server has no etcd (its keyspace is lost)")
 
     async def _connect(self) -> _Conn:
         return await asyncio.wait_for(
@@ -189,6 +205,7 @@ class KubeClient:
     async def _exchange(
         self, method: str, path: str, query: dict[str, str], body: Any, content_type: str
     ) -> tuple[int, bytes]:
+        self._check_online()
         for attempt in (0, 1):
             reused = bool(self._idle)
             reader, writer = self._idle.pop() if reused else await self._connect()

@@ -96,7 +96,8 @@ class ControlPlane:
         self.audit_policy = audit_policy
         self.etcd_url = ""  # etcd's client URL (plain HTTP on loopback), once started
         self._procs: dict[str, asyncio.subprocess.Process] = {}
-        self._halted: set[str] = set()  # controllers killed while etcd's keyspace is gone
+        # While etcd's keyspace is gone: "etcd" and the controllers killed meanwhile.
+        self._halted: set[str] = set()
 
     @property
     def url(self) -> str:
@@ -113,6 +114,7 @@ class ControlPlane:
             ca=str(pki / "ca.crt"),
             cert=str(pki / "machines.crt"),
             key=str(pki / "machines.key"),
+            online=lambda: not self._halted,
         )
 
     async def start(self, timeout: float = START_TIMEOUT) -> None:
@@ -139,10 +141,13 @@ class ControlPlane:
 
     def halt_controllers(self) -> None:
         """etcd lost its keyspace (every member wiped, as before ``bootstrap --recover-from``).
-        On a real control plane the controllers lose the API server with etcd and the kubelet
-        restarts them once it is back; none acts on an empty store. Here the API server keeps
-        serving, so the controllers are killed at once: the garbage collector in particular
-        remembers owners it saw missing and would delete their dependents once restored."""
+        On a real control plane every client loses the API server with etcd, and the kubelet
+        restarts the controllers once it is back; none acts on an empty store. Here the API
+        server keeps serving, so the machines' clients (``client()``) refuse to connect until
+        ``resume_controllers``, and the controllers are killed at once: the garbage collector
+        in particular remembers owners it saw missing and would delete their dependents once
+        restored."""
+        self._halted.add("etcd")
         for name in CONTROLLERS:
             proc = self._procs.get(name)
             if proc is not None and proc.returncode is None:
@@ -153,6 +158,7 @@ class ControlPlane:
     async def resume_controllers(self) -> None:
         """Start the controllers ``halt_controllers`` ended (etcd is back): fresh processes
         with fresh caches, as the kubelet's restarts give."""
+        self._halted.discard("etcd")
         while self._halted:
             name = self._halted.pop()
             await self._procs[name].wait()

@@ -222,6 +222,16 @@ class Kubelets:
                 if state.posted != ready:
                     posts.append(_nodes.post_ready(self.api, state, ready))
         await _bounded(posts)
+        await _bounded(
+            [
+                self._mirror_pods(state.node)
+                for name, state in self.nodes.items()
+                if state.up
+                and state.node.control_plane
+                and name in present
+                and self._mirrors_missing(state.node)
+            ]
+        )
         work = []
         for pod in pods:
             runs_on = self.nodes.get(pod["spec"].get("nodeName") or "")
@@ -410,6 +420,23 @@ class Kubelets:
             log.debug("status of pod %s/%s not written: %s", meta["namespace"], meta["name"], exc)
 
     # -- mirror pods --------------------------------------------------------------------------
+    def _mirrors_missing(self, node: _nodes.KubeletNode) -> bool:
+        """Whether a mirror pod of the node's static pods is absent from (or outdated in) the
+        API: kubelet's pod workers recreate a missing mirror pod on their next sync
+        (``pkg/kubelet/kubelet.go`` ``SyncPod``: "Creating a mirror pod for static pod"), so it
+        comes back after a deletion, an etcd restore or a wiped keyspace."""
+        version = node.kubelet_version.lstrip("v")
+        for component in _STATIC:
+            pod = self.pods.items.get(f"kube-system/{component}-{node.name}")
+            if pod is None or pod["metadata"].get("deletionTimestamp"):
+                return True
+            if (
+                pod["spec"]["containers"][0].get("image")
+                != f"registry.k8s.io/{component}:v{version}"
+            ):
+                return True
+        return False
+
     async def _mirror_pods(self, node: _nodes.KubeletNode) -> None:
         """Mirror pods of the node's control-plane static pods, at its Kubernetes version.
 
@@ -462,7 +489,9 @@ class Kubelets:
             try:
                 await self.api.create("/api/v1/namespaces/kube-system/pods", mirror)
             except ApiError as exc:
-                log.warning("mirror pod %s not created: %s", pod_name, exc)
+                # 409: created meanwhile (this pass saw the cache before the watch caught up).
+                level = logging.DEBUG if exc.code == 409 else logging.WARNING
+                log.log(level, "mirror pod %s not created: %s", pod_name, exc)
 
 
 _CONCURRENCY = 16  # requests in flight per pass: many nodes' kubelets work at once

@@ -313,7 +313,7 @@ async def test_a_server_hetzner_never_starts_is_left_out_and_named(harness: Harn
         await create_cluster(config, harness.ports(config), harness.options(), reporter)
     message = info.value.message
     assert "is up with 4 node(s)" in message
-    assert "demo-workers-2 never left Hetzner's starting state" in message
+    assert "demo-workers-2 still in Hetzner's starting state" in message
     assert harness.talos.bootstraps == ["demo-cp-1"]
     assert harness.talos.members == ["demo-cp-1", "demo-cp-2", "demo-cp-3"]
     configured = sorted(name for name, _, _ in harness.talos.applied)
@@ -342,7 +342,7 @@ async def test_a_lone_control_plane_hetzner_never_starts_stops_before_bootstrap(
     config = cluster(cp=1, workers=1)
     with pytest.raises(UnavailableError) as info:
         await create_cluster(config, harness.ports(config), harness.options())
-    assert "demo-cp-1 never left Hetzner's starting state" in info.value.message
+    assert "demo-cp-1 still in Hetzner's starting state" in info.value.message
     assert "without any control plane" in info.value.message
     assert harness.talos.bootstraps == []
 
@@ -372,7 +372,7 @@ async def test_a_server_that_does_not_power_on_is_named(harness: Harness) -> Non
     with pytest.raises(UnavailableError) as info:
         await create_cluster(config, harness.ports(config), harness.options())
     assert "is up with 2 node(s)" in info.value.message
-    assert "demo-workers-2 never left Hetzner's off state" in info.value.message
+    assert "demo-workers-2 still in Hetzner's off state" in info.value.message
 
 
 def reads(harness: Harness) -> list[str]:
