@@ -77,7 +77,7 @@ unit: $(STAMP)
 # block (hk8s.sim.world._blocks), so worlds side by side never answer each other.
 E2E_WORKERS ?= 3
 e2e: $(STAMP) kube
-	$(BIN)/pytest tests/e2e -n $(E2E_WORKERS) --dist worksteal
+	$(BIN)/pytest tests/e2e -n $(E2E_WORKERS) --dist loadgroup
 
 # Reports converged / duplicates / orphans / leftovers over the rounds; exit 1 unless all 0.
 SEED ?= 1
