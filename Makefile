@@ -74,10 +74,12 @@ unit: $(STAMP)
 
 # The e2e tests wait more than they compute (the controllers' wall-time periods, the simulated
 # clouds' scaled delays): three workers keep two cores busy. Each world claims its own loopback
-# block (hk8s.sim.world._blocks), so worlds side by side never answer each other.
+# block (hk8s.sim.world._blocks), so worlds side by side never answer each other. A file's tests
+# stay on one worker: a module may share one created cluster among its tests (--dist loadgroup
+# would be finer, but pytest 9.2 dropped the node-id suffix it groups by: pytest-xdist #1386).
 E2E_WORKERS ?= 3
 e2e: $(STAMP) kube
-	$(BIN)/pytest tests/e2e -n $(E2E_WORKERS) --dist worksteal
+	$(BIN)/pytest tests/e2e -n $(E2E_WORKERS) --dist loadfile
 
 # Reports converged / duplicates / orphans / leftovers over the rounds; exit 1 unless all 0.
 SEED ?= 1
