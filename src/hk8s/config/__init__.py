@@ -14,6 +14,7 @@ from hk8s.config._backup import (
     BackupRetention,
     parse_duration,
 )
+from hk8s.config._cluster import ClusterConfig
 from hk8s.config._constants import LOCATION_ZONES
 from hk8s.config._fields import Taint, cluster_name_problem, parse_taint
 from hk8s.config._loader import load_config, parse_config
@@ -29,7 +30,6 @@ from hk8s.config._matrix import (
 from hk8s.config._model import (
     AddonConfig,
     AddonsConfig,
-    ClusterConfig,
     ControlPlaneConfig,
     FirewallConfig,
     KubernetesConfig,

@@ -22,7 +22,6 @@ from hk8s.config._fields import check_location, check_network_zone
 from hk8s.config._matrix import version_problems
 from hk8s.config._model import (
     AddonsConfig,
-    ClusterConfig,
     ControlPlaneConfig,
     KubernetesConfig,
     LoadBalancerConfig,
@@ -35,7 +34,7 @@ from hk8s.config._model import (
 if TYPE_CHECKING:
     from hk8s.config._yaml import Path
 
-__all__ = ["Finding", "Sections", "cross_check"]
+__all__ = ["Finding", "Sections", "cross_check", "enabled_charts", "pinned_addons"]
 
 _T = TypeVar("_T")
 
@@ -67,22 +66,6 @@ class Sections:
     pinned_charts: frozenset[str] = frozenset()  # addons whose version the file sets
 
     @classmethod
-    def of(cls, config: ClusterConfig) -> Sections:
-        return cls(
-            location=config.location,
-            network_zone=config.network_zone,
-            zone_given="network_zone" in config.model_fields_set,
-            network=config.network,
-            control_plane=config.control_plane,
-            workers=list(enumerate(config.workers)),
-            talos=config.talos,
-            kubernetes=config.kubernetes,
-            load_balancer=config.load_balancer,
-            charts=_enabled_charts(config.addons),
-            pinned_charts=_pinned(config.addons),
-        )
-
-    @classmethod
     def partial(cls, raw: Any) -> Sections:
         """Validate each section of a raw document on its own, keeping the ones that pass."""
         if not isinstance(raw, dict):
@@ -106,19 +89,19 @@ class Sections:
             talos=_valid(TalosConfig, data.get("talos", {})),
             kubernetes=_valid(KubernetesConfig, data.get("kubernetes", {})),
             load_balancer=_valid(LoadBalancerConfig, data.get("load_balancer", {})),
-            charts=_enabled_charts(addons := _valid(AddonsConfig, data.get("addons", {}))),
-            pinned_charts=_pinned(addons),
+            charts=enabled_charts(addons := _valid(AddonsConfig, data.get("addons", {}))),
+            pinned_charts=pinned_addons(addons),
         )
 
 
-def _pinned(addons: AddonsConfig | None) -> frozenset[str]:
+def pinned_addons(addons: AddonsConfig | None) -> frozenset[str]:
     if addons is None:
         return frozenset()
     configured = addons.configured().items()
     return frozenset(name for name, addon in configured if "version" in addon.model_fields_set)
 
 
-def _enabled_charts(addons: AddonsConfig | None) -> dict[str, str] | None:
+def enabled_charts(addons: AddonsConfig | None) -> dict[str, str] | None:
     if addons is None:
         return None
     return {name: addon.version for name, addon in addons.configured().items() if addon.enabled}

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from hk8s.config._checks import Sections, cross_check
+from hk8s.config._cluster import ClusterConfig, sections_of
 from hk8s.config._fields import did_you_mean
-from hk8s.config._model import DEFER_CHECKS, ClusterConfig
+from hk8s.config._model import DEFER_CHECKS
 from hk8s.config._yaml import Located, format_path, load_yaml
 from hk8s.errors import ConfigError, ConfigProblem
 
@@ -84,7 +85,7 @@ def parse_config(text: str, source: str = "<string>") -> ClusterConfig:
         config = ClusterConfig.model_validate(located.data, context={DEFER_CHECKS: True})
     except ValidationError as exc:
         problems.extend(_from_pydantic(error, located) for error in exc.errors(include_url=False))
-    sections = Sections.of(config) if config else Sections.partial(located.data)
+    sections = sections_of(config) if config else Sections.partial(located.data)
     problems.extend(_from_finding(f, located) for f in cross_check(sections))
     if problems:
         raise ConfigError(source, _sorted(problems))

@@ -1,4 +1,4 @@
-"""The cluster.yaml model (pydantic v2).
+"""The sections of the cluster.yaml model (pydantic v2); the whole file is ``_cluster``.
 
 Field-level rules live in ``_fields``; rules that relate several sections (CIDR overlaps,
 locations within the network zone, Kubernetes vs Talos version) live in ``_checks`` so the
@@ -9,25 +9,21 @@ config is a value the controller reads, never a place to keep state.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from hk8s.config._backup import BackupConfig  # noqa: TC001 (pydantic reads it at runtime)
 from hk8s.config._constants import (
     DEFAULT_SERVER_TYPES,
     DEFAULT_SERVER_TYPES_EU,
     LOCATION_ZONES,
     MAX_POOL_COUNT,
 )
-from hk8s.config._fields import Taint, invalid, parse_taint
 from hk8s.config._types import (
     KUBERNETES_VERSION_SCHEMA,
-    NETWORK_ZONE_SCHEMA,
     SERVER_TYPE_SCHEMA,
     ChartVersion,
     Cidr,
-    ClusterName,
     ControlPlaneCount,
     Extension,
     KubernetesVersion,
@@ -35,7 +31,6 @@ from hk8s.config._types import (
     LabelValue,
     LoadBalancerType,
     Location,
-    NetworkZone,
     PoolName,
     Schematic,
     ServerType,
@@ -55,10 +50,12 @@ from hk8s.config._versions import (
     VANILLA_SCHEMATIC_ID,
 )
 
+if TYPE_CHECKING:
+    from hk8s.config._fields import Taint
+
 __all__ = [
     "AddonConfig",
     "AddonsConfig",
-    "ClusterConfig",
     "ControlPlaneConfig",
     "FirewallConfig",
     "KubernetesConfig",
@@ -249,103 +246,6 @@ class NodePool:
     def server_name(self, index: int) -> str:
         """``server_name(1)`` -> ``"<cluster>-<pool>-1"`` (indices start at 1)."""
         return f"{self.cluster}-{self.name}-{index}"
-
-
-class ClusterConfig(_Model):
-    """A whole cluster.yaml. ``name`` and ``location`` are required; the rest has defaults."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        # No coercion: `count: '3'` or `count: true` is a mistake to report, not to guess at.
-        strict=True,
-        title="hk8s cluster.yaml",
-    )
-
-    name: ClusterName = Field(description="Cluster name, prefix of every resource name.")
-    location: Location = Field(description="Hetzner location: fsn1, nbg1, hel1, ash, hil, sin.")
-    network_zone: NetworkZone = Field(
-        default="eu-central",
-        json_schema_extra=derived_default(**NETWORK_ZONE_SCHEMA),
-        description="Derived from `location`; if given it must match.",
-    )
-    network: NetworkConfig = Field(default_factory=NetworkConfig)
-    control_plane: ControlPlaneConfig = Field(default_factory=ControlPlaneConfig)
-    workers: list[WorkerPoolConfig] = Field(default_factory=list)
-    talos: TalosConfig = Field(default_factory=TalosConfig)
-    kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
-    load_balancer: LoadBalancerConfig = Field(default_factory=LoadBalancerConfig)
-    firewall: FirewallConfig = Field(default_factory=FirewallConfig)
-    addons: AddonsConfig = Field(default_factory=AddonsConfig)
-    backup: BackupConfig | None = Field(
-        default=None, description="Scheduled etcd backups to S3-compatible storage (talos-backup)."
-    )
-    protection: bool = Field(
-        default=False, description="Refuse destroy and disable Hetzner deletes."
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _fill_derived_defaults(cls, data: Any) -> Any:
-        return fill_derived_defaults(data)
-
-    @model_validator(mode="after")
-    def _cross_checks(self, info: ValidationInfo) -> ClusterConfig:
-        if isinstance(info.context, dict) and info.context.get(DEFER_CHECKS):
-            return self
-        # Imported here: _checks imports this module for its types.
-        from hk8s.config._checks import Sections, cross_check
-
-        problems = cross_check(Sections.of(self))
-        if problems:
-            raise invalid("; ".join(f"{p.path}: {p.message}" for p in problems))
-        return self
-
-    def pools(self) -> list[NodePool]:
-        """The control plane (pool ``cp``) followed by the worker pools, in config order."""
-        cp = self.control_plane
-        pools = [
-            NodePool(
-                cluster=self.name,
-                name="cp",
-                role="control-plane",
-                count=cp.count,
-                server_type=cp.server_type,
-                location=cp.location or self.location,
-                labels=dict(cp.labels),
-                taints=tuple(parse_taint(t) for t in cp.taints),
-            )
-        ]
-        pools.extend(
-            NodePool(
-                cluster=self.name,
-                name=w.name,
-                role="worker",
-                count=w.count,
-                server_type=w.server_type,
-                location=w.location or self.location,
-                labels=dict(w.labels),
-                taints=tuple(parse_taint(t) for t in w.taints),
-            )
-            for w in self.workers
-        )
-        return pools
-
-    def pool(self, name: str) -> NodePool:
-        """The pool called ``name`` (``cp`` is the control plane); KeyError if absent."""
-        for pool in self.pools():
-            if pool.name == name:
-                return pool
-        raise KeyError(name)
-
-    @property
-    def load_balancer_location(self) -> str:
-        return self.load_balancer.location or self.location
-
-    @property
-    def architectures(self) -> list[str]:
-        """The CPU architectures the pools need Talos images for, sorted."""
-        return sorted({pool.arch for pool in self.pools()})
 
 
 def fill_derived_defaults(data: Any) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hk8s.config._model import ClusterConfig
+from hk8s.config._cluster import ClusterConfig
 
 __all__ = ["SCHEMA_ID", "json_schema"]
 

@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from hk8s.controller._access import ClusterAccess, observe_access
     from hk8s.controller._addons import enabled_addons, install_addons
     from hk8s.controller._addons_plan import AddonsComponent
     from hk8s.controller._backup import (
@@ -33,66 +34,7 @@ if TYPE_CHECKING:
         judge_config,
         read_catalogue,
     )
-    from hk8s.controller._create import (
-        CreateOptions,
-        CreatePorts,
-        CreateResult,
-        check_endpoint_kept,
-        create_cluster,
-        observe_endpoint,
-    )
-    from hk8s.controller._create_access import ClusterAccess, observe_access
-    from hk8s.controller._create_etcd import bootstrap_etcd, fetch_kubeconfig, wait_etcd_members
-    from hk8s.controller._create_images import ClusterImages, cluster_images
-    from hk8s.controller._create_secrets import (
-        ClusterSecrets,
-        check_secrets_owner,
-        ensure_secrets,
-        load_cluster_secrets,
-    )
-    from hk8s.controller._create_wait import Waiter
-    from hk8s.controller._destroy import (
-        LOCAL_FILES,
-        Destroyer,
-        DestroyPlan,
-        DestroyReport,
-        local_files,
-        purge_local_files,
-    )
-    from hk8s.controller._destroy_apply import DestroyHalt, DestroyHandlers
-    from hk8s.controller._destroy_k8s import (
-        InClusterObjects,
-        clean_in_cluster,
-        kubeconfig_cluster,
-        observe_in_cluster,
-    )
-    from hk8s.controller._destroy_observe import KubeFacts, observe_cluster
-    from hk8s.controller._destroy_plan import (
-        CCM_SERVICE_UID_LABEL,
-        DESTROY_ORDER,
-        KeptImage,
-        ObservedCluster,
-        ccm_load_balancer_owned,
-        csi_volume_owned,
-        owner_selector,
-        ownership_problem,
-        plan_destroy,
-        snapshots_to_delete,
-    )
-    from hk8s.controller._doctor import CHECKS, DoctorFiles, DoctorReport, DoctorTalosPort, diagnose
-    from hk8s.controller._doctor_checks import Problem
-    from hk8s.controller._etcd_restore import (
-        EtcdRestorePort,
-        RestoreResult,
-        restore_etcd,
-        verify_snapshot,
-    )
-    from hk8s.controller._etcd_snapshot import (
-        EtcdSnapshotPort,
-        SnapshotResult,
-        pick_snapshot_source,
-        take_snapshot,
-    )
+    from hk8s.controller._etcd_members import bootstrap_etcd, fetch_kubeconfig, wait_etcd_members
     from hk8s.controller._executor import Executor, Handler, Results
     from hk8s.controller._health import (
         CONTROL_PLANE_PODS,
@@ -101,54 +43,13 @@ if TYPE_CHECKING:
         check_health,
         wait_healthy,
     )
-    from hk8s.controller._image_build import BuildSite, SnapshotBuilder
-    from hk8s.controller._image_disk import pick_boot_disk
-    from hk8s.controller._image_ensure import ImageBuilds, ObservedImages, ensure_images
-    from hk8s.controller._image_errors import (
-        BootDiskNotFoundError,
-        ImageDownloadError,
-        ImageVerifyError,
-        RescueUnreachableError,
-    )
-    from hk8s.controller._image_schematic import (
-        FactoryClient,
-        HttpFactoryClient,
-        SchematicResolver,
-        default_cache_file,
-    )
-    from hk8s.controller._image_spec import (
-        SNAPSHOT_SELECTOR,
-        Arch,
-        ImageTarget,
-        build_site,
-        image_url,
-    )
-    from hk8s.controller._infra import (
-        LB_FIREWALL_WARNING,
-        InfraComponent,
-        infra_intent,
-        needs_public_ip,
-    )
-    from hk8s.controller._infra_apply import InfraHandlers, check_adoptable
-    from hk8s.controller._infra_desired import (
-        PLACEMENT_GROUP_SIZE,
-        DesiredInfra,
-        InfraIntent,
-        LoadBalancerIntent,
-        PoolIntent,
-        cluster_labels,
-        desired_infra,
-        placement_group_names,
-        resolve_sources,
-    )
-    from hk8s.controller._infra_diff import ObservedInfra, diff_infra, observe_infra
-    from hk8s.controller._node_ops import NodeAction, NodeOps, quorum_refusal
+    from hk8s.controller._inventory import KubeFacts, ObservedCluster, observe_cluster
     from hk8s.controller._nodes import (
         ClusterEndpoint,
-        Node,
         cluster_endpoint,
         config_hash,
         configure_nodes,
+        observe_endpoint,
         pair_nodes,
         render_node_configs,
     )
@@ -160,9 +61,22 @@ if TYPE_CHECKING:
         implied_dependencies,
         sort_operations,
     )
+    from hk8s.controller._ownership import (
+        CCM_SERVICE_UID_LABEL,
+        PLACEMENT_GROUP_SIZE,
+        KeptImage,
+        ccm_load_balancer_owned,
+        check_adoptable,
+        cluster_labels,
+        csi_volume_owned,
+        owner_selector,
+        ownership_problem,
+        snapshots_to_delete,
+    )
     from hk8s.controller._plan import KIND_ORDER, Change, Operation, OperationType, Plan
     from hk8s.controller._plan_probe import ClusterProbe, Finding, probe_cluster
     from hk8s.controller._reconcile import Component, Reconciler
+    from hk8s.controller._releases import UPGRADING_ANNOTATION, static_pod_versions
     from hk8s.controller._report import (
         PHASES,
         EventKind,
@@ -173,10 +87,17 @@ if TYPE_CHECKING:
         phase_of,
     )
     from hk8s.controller._scale import NodeRemover, quorum_after_removal, split_removals
+    from hk8s.controller._secrets import (
+        ClusterSecrets,
+        check_secrets_owner,
+        ensure_secrets,
+        load_cluster_secrets,
+    )
     from hk8s.controller._servers import (
         CLUSTER_ID_LABEL,
         CONFIG_HASH_LABEL,
         DesiredServer,
+        Node,
         cluster_id_label,
         desired_servers,
         diff_servers,
@@ -186,27 +107,107 @@ if TYPE_CHECKING:
         server_selector,
     )
     from hk8s.controller._servers_component import ServerRemover, ServersComponent
-    from hk8s.controller._status import (
+    from hk8s.controller._waits import Waiter
+    from hk8s.controller.create._command import (
+        CreateOptions,
+        CreatePorts,
+        CreateResult,
+        check_endpoint_kept,
+        create_cluster,
+    )
+    from hk8s.controller.destroy._apply import DestroyHalt, DestroyHandlers
+    from hk8s.controller.destroy._command import (
+        LOCAL_FILES,
+        Destroyer,
+        DestroyPlan,
+        DestroyReport,
+        local_files,
+        purge_local_files,
+    )
+    from hk8s.controller.destroy._k8s import (
+        InClusterObjects,
+        clean_in_cluster,
+        kubeconfig_cluster,
+        observe_in_cluster,
+    )
+    from hk8s.controller.destroy._plan import DESTROY_ORDER, plan_destroy
+    from hk8s.controller.doctor._checks import Problem
+    from hk8s.controller.doctor._command import (
+        CHECKS,
+        DoctorFiles,
+        DoctorReport,
+        DoctorTalosPort,
+        diagnose,
+    )
+    from hk8s.controller.etcd._restore import (
+        EtcdRestorePort,
+        RestoreResult,
+        restore_etcd,
+        verify_snapshot,
+    )
+    from hk8s.controller.etcd._snapshot import (
+        EtcdSnapshotPort,
+        SnapshotResult,
+        pick_snapshot_source,
+        take_snapshot,
+    )
+    from hk8s.controller.image._build import BuildSite, SnapshotBuilder
+    from hk8s.controller.image._cluster import ClusterImages, cluster_images
+    from hk8s.controller.image._disk import pick_boot_disk
+    from hk8s.controller.image._ensure import ImageBuilds, ObservedImages, ensure_images
+    from hk8s.controller.image._errors import (
+        BootDiskNotFoundError,
+        ImageDownloadError,
+        ImageVerifyError,
+        RescueUnreachableError,
+    )
+    from hk8s.controller.image._schematic import (
+        FactoryClient,
+        HttpFactoryClient,
+        SchematicResolver,
+        default_cache_file,
+    )
+    from hk8s.controller.image._spec import (
+        SNAPSHOT_SELECTOR,
+        Arch,
+        ImageTarget,
+        build_site,
+        image_url,
+    )
+    from hk8s.controller.infra._apply import InfraHandlers
+    from hk8s.controller.infra._component import (
+        LB_FIREWALL_WARNING,
+        InfraComponent,
+        infra_intent,
+        needs_public_ip,
+    )
+    from hk8s.controller.infra._desired import (
+        DesiredInfra,
+        InfraIntent,
+        LoadBalancerIntent,
+        PoolIntent,
+        desired_infra,
+        placement_group_names,
+        resolve_sources,
+    )
+    from hk8s.controller.infra._diff import ObservedInfra, diff_infra, observe_infra
+    from hk8s.controller.node._ops import NodeAction, NodeOps, quorum_refusal
+    from hk8s.controller.status._observe import (
         ClusterStatus,
         ServerStatus,
         StatusPorts,
         decode_helm_release,
         observe_status,
     )
-    from hk8s.controller._upgrade import (
+    from hk8s.controller.upgrade._command import (
         UpgradeOptions,
         UpgradePorts,
         UpgradeResult,
         roll_out,
         upgrade_cluster,
     )
-    from hk8s.controller._upgrade_node import (
-        UPGRADING_ANNOTATION,
-        NodeUpgrader,
-        cordon_object,
-        static_pod_versions,
-    )
-    from hk8s.controller._upgrade_plan import (
+    from hk8s.controller.upgrade._node import NodeUpgrader, cordon_object
+    from hk8s.controller.upgrade._plan import (
         NodeStep,
         NodeVersions,
         UpgradePlan,
@@ -221,193 +222,193 @@ if TYPE_CHECKING:
 # reconciler and the infra and servers components, not the Kubernetes client and the Talos
 # stubs that create, upgrade and destroy pull in (tests/unit/cli/test_startup.py).
 _EXPORTS: dict[str, str] = {
-    "CHECKS": "hk8s.controller._doctor",
-    "DoctorFiles": "hk8s.controller._doctor",
-    "DoctorReport": "hk8s.controller._doctor",
-    "DoctorTalosPort": "hk8s.controller._doctor",
-    "EtcdRestorePort": "hk8s.controller._etcd_restore",
-    "EtcdSnapshotPort": "hk8s.controller._etcd_snapshot",
-    "NodeAction": "hk8s.controller._node_ops",
-    "NodeOps": "hk8s.controller._node_ops",
-    "Problem": "hk8s.controller._doctor_checks",
-    "RestoreResult": "hk8s.controller._etcd_restore",
-    "SnapshotResult": "hk8s.controller._etcd_snapshot",
-    "diagnose": "hk8s.controller._doctor",
-    "pick_snapshot_source": "hk8s.controller._etcd_snapshot",
-    "quorum_refusal": "hk8s.controller._node_ops",
-    "restore_etcd": "hk8s.controller._etcd_restore",
-    "take_snapshot": "hk8s.controller._etcd_snapshot",
-    "verify_snapshot": "hk8s.controller._etcd_restore",
+    "CHECKS": "hk8s.controller.doctor._command",
+    "DoctorFiles": "hk8s.controller.doctor._command",
+    "DoctorReport": "hk8s.controller.doctor._command",
+    "DoctorTalosPort": "hk8s.controller.doctor._command",
+    "EtcdRestorePort": "hk8s.controller.etcd._restore",
+    "EtcdSnapshotPort": "hk8s.controller.etcd._snapshot",
+    "NodeAction": "hk8s.controller.node._ops",
+    "NodeOps": "hk8s.controller.node._ops",
+    "Problem": "hk8s.controller.doctor._checks",
+    "RestoreResult": "hk8s.controller.etcd._restore",
+    "SnapshotResult": "hk8s.controller.etcd._snapshot",
+    "diagnose": "hk8s.controller.doctor._command",
+    "pick_snapshot_source": "hk8s.controller.etcd._snapshot",
+    "quorum_refusal": "hk8s.controller.node._ops",
+    "restore_etcd": "hk8s.controller.etcd._restore",
+    "take_snapshot": "hk8s.controller.etcd._snapshot",
+    "verify_snapshot": "hk8s.controller.etcd._restore",
     "AddonsComponent": "hk8s.controller._addons_plan",
     "backup_operations": "hk8s.controller._backup",
     "converge_backup": "hk8s.controller._backup",
     "observe_backup": "hk8s.controller._backup",
     "prunable": "hk8s.controller._backup",
-    "Arch": "hk8s.controller._image_spec",
-    "BootDiskNotFoundError": "hk8s.controller._image_errors",
-    "BuildSite": "hk8s.controller._image_build",
-    "CCM_SERVICE_UID_LABEL": "hk8s.controller._destroy_plan",
+    "Arch": "hk8s.controller.image._spec",
+    "BootDiskNotFoundError": "hk8s.controller.image._errors",
+    "BuildSite": "hk8s.controller.image._build",
+    "CCM_SERVICE_UID_LABEL": "hk8s.controller._ownership",
     "CLUSTER_ID_LABEL": "hk8s.controller._servers",
     "CONFIG_HASH_LABEL": "hk8s.controller._servers",
     "CONTROL_PLANE_PODS": "hk8s.controller._health",
     "CatalogueReport": "hk8s.controller._catalogue_check",
     "Change": "hk8s.controller._plan",
-    "ClusterAccess": "hk8s.controller._create_access",
+    "ClusterAccess": "hk8s.controller._access",
     "ClusterEndpoint": "hk8s.controller._nodes",
-    "ClusterImages": "hk8s.controller._create_images",
-    "ClusterSecrets": "hk8s.controller._create_secrets",
-    "ClusterStatus": "hk8s.controller._status",
+    "ClusterImages": "hk8s.controller.image._cluster",
+    "ClusterSecrets": "hk8s.controller._secrets",
+    "ClusterStatus": "hk8s.controller.status._observe",
     "Component": "hk8s.controller._reconcile",
-    "CreateOptions": "hk8s.controller._create",
-    "CreatePorts": "hk8s.controller._create",
-    "CreateResult": "hk8s.controller._create",
-    "DESTROY_ORDER": "hk8s.controller._destroy_plan",
-    "DesiredInfra": "hk8s.controller._infra_desired",
+    "CreateOptions": "hk8s.controller.create._command",
+    "CreatePorts": "hk8s.controller.create._command",
+    "CreateResult": "hk8s.controller.create._command",
+    "DESTROY_ORDER": "hk8s.controller.destroy._plan",
+    "DesiredInfra": "hk8s.controller.infra._desired",
     "DesiredServer": "hk8s.controller._servers",
-    "DestroyHalt": "hk8s.controller._destroy_apply",
-    "DestroyHandlers": "hk8s.controller._destroy_apply",
-    "DestroyPlan": "hk8s.controller._destroy",
-    "DestroyReport": "hk8s.controller._destroy",
-    "Destroyer": "hk8s.controller._destroy",
+    "DestroyHalt": "hk8s.controller.destroy._apply",
+    "DestroyHandlers": "hk8s.controller.destroy._apply",
+    "DestroyPlan": "hk8s.controller.destroy._command",
+    "DestroyReport": "hk8s.controller.destroy._command",
+    "Destroyer": "hk8s.controller.destroy._command",
     "EventKind": "hk8s.controller._report",
     "Executor": "hk8s.controller._executor",
-    "FactoryClient": "hk8s.controller._image_schematic",
+    "FactoryClient": "hk8s.controller.image._schematic",
     "Handler": "hk8s.controller._executor",
     "HealthCheck": "hk8s.controller._health",
     "HealthLimits": "hk8s.controller._health",
     "ClusterProbe": "hk8s.controller._plan_probe",
     "Finding": "hk8s.controller._plan_probe",
     "probe_cluster": "hk8s.controller._plan_probe",
-    "HttpFactoryClient": "hk8s.controller._image_schematic",
-    "ImageBuilds": "hk8s.controller._image_ensure",
-    "ImageDownloadError": "hk8s.controller._image_errors",
-    "ImageTarget": "hk8s.controller._image_spec",
-    "ImageVerifyError": "hk8s.controller._image_errors",
-    "InClusterObjects": "hk8s.controller._destroy_k8s",
-    "InfraComponent": "hk8s.controller._infra",
-    "InfraHandlers": "hk8s.controller._infra_apply",
-    "InfraIntent": "hk8s.controller._infra_desired",
+    "HttpFactoryClient": "hk8s.controller.image._schematic",
+    "ImageBuilds": "hk8s.controller.image._ensure",
+    "ImageDownloadError": "hk8s.controller.image._errors",
+    "ImageTarget": "hk8s.controller.image._spec",
+    "ImageVerifyError": "hk8s.controller.image._errors",
+    "InClusterObjects": "hk8s.controller.destroy._k8s",
+    "InfraComponent": "hk8s.controller.infra._component",
+    "InfraHandlers": "hk8s.controller.infra._apply",
+    "InfraIntent": "hk8s.controller.infra._desired",
     "KIND_ORDER": "hk8s.controller._plan",
-    "KeptImage": "hk8s.controller._destroy_plan",
-    "KubeFacts": "hk8s.controller._destroy_observe",
-    "LB_FIREWALL_WARNING": "hk8s.controller._infra",
-    "LOCAL_FILES": "hk8s.controller._destroy",
-    "LoadBalancerIntent": "hk8s.controller._infra_desired",
-    "Node": "hk8s.controller._nodes",
+    "KeptImage": "hk8s.controller._ownership",
+    "KubeFacts": "hk8s.controller._inventory",
+    "LB_FIREWALL_WARNING": "hk8s.controller.infra._component",
+    "LOCAL_FILES": "hk8s.controller.destroy._command",
+    "LoadBalancerIntent": "hk8s.controller.infra._desired",
+    "Node": "hk8s.controller._servers",
     "NodeRemover": "hk8s.controller._scale",
-    "NodeStep": "hk8s.controller._upgrade_plan",
-    "NodeUpgrader": "hk8s.controller._upgrade_node",
-    "NodeVersions": "hk8s.controller._upgrade_plan",
+    "NodeStep": "hk8s.controller.upgrade._plan",
+    "NodeUpgrader": "hk8s.controller.upgrade._node",
+    "NodeVersions": "hk8s.controller.upgrade._plan",
     "NullReporter": "hk8s.controller._report",
-    "ObservedCluster": "hk8s.controller._destroy_plan",
-    "ObservedImages": "hk8s.controller._image_ensure",
-    "ObservedInfra": "hk8s.controller._infra_diff",
+    "ObservedCluster": "hk8s.controller._inventory",
+    "ObservedImages": "hk8s.controller.image._ensure",
+    "ObservedInfra": "hk8s.controller.infra._diff",
     "Operation": "hk8s.controller._plan",
     "OperationType": "hk8s.controller._plan",
     "PHASES": "hk8s.controller._report",
-    "PLACEMENT_GROUP_SIZE": "hk8s.controller._infra_desired",
+    "PLACEMENT_GROUP_SIZE": "hk8s.controller._ownership",
     "Plan": "hk8s.controller._plan",
-    "PoolIntent": "hk8s.controller._infra_desired",
+    "PoolIntent": "hk8s.controller.infra._desired",
     "ProgressEvent": "hk8s.controller._report",
     "Purpose": "hk8s.controller._catalogue_check",
     "REQUIRES": "hk8s.controller._order",
     "Reconciler": "hk8s.controller._reconcile",
     "RecordingReporter": "hk8s.controller._report",
     "Reporter": "hk8s.controller._report",
-    "RescueUnreachableError": "hk8s.controller._image_errors",
+    "RescueUnreachableError": "hk8s.controller.image._errors",
     "Results": "hk8s.controller._executor",
-    "SNAPSHOT_SELECTOR": "hk8s.controller._image_spec",
-    "SchematicResolver": "hk8s.controller._image_schematic",
+    "SNAPSHOT_SELECTOR": "hk8s.controller.image._spec",
+    "SchematicResolver": "hk8s.controller.image._schematic",
     "ServerRemover": "hk8s.controller._servers_component",
-    "ServerStatus": "hk8s.controller._status",
+    "ServerStatus": "hk8s.controller.status._observe",
     "ServersComponent": "hk8s.controller._servers_component",
-    "SnapshotBuilder": "hk8s.controller._image_build",
-    "StatusPorts": "hk8s.controller._status",
-    "UPGRADING_ANNOTATION": "hk8s.controller._upgrade_node",
-    "UpgradeOptions": "hk8s.controller._upgrade",
-    "UpgradePlan": "hk8s.controller._upgrade_plan",
-    "UpgradePorts": "hk8s.controller._upgrade",
-    "UpgradeResult": "hk8s.controller._upgrade",
+    "SnapshotBuilder": "hk8s.controller.image._build",
+    "StatusPorts": "hk8s.controller.status._observe",
+    "UPGRADING_ANNOTATION": "hk8s.controller._releases",
+    "UpgradeOptions": "hk8s.controller.upgrade._command",
+    "UpgradePlan": "hk8s.controller.upgrade._plan",
+    "UpgradePorts": "hk8s.controller.upgrade._command",
+    "UpgradeResult": "hk8s.controller.upgrade._command",
     "Verdict": "hk8s.controller._catalogue",
-    "Waiter": "hk8s.controller._create_wait",
+    "Waiter": "hk8s.controller._waits",
     "add_implied_dependencies": "hk8s.controller._order",
     "alternatives": "hk8s.controller._catalogue",
-    "bootstrap_etcd": "hk8s.controller._create_etcd",
+    "bootstrap_etcd": "hk8s.controller._etcd_members",
     "build_plan": "hk8s.controller._order",
-    "build_site": "hk8s.controller._image_spec",
-    "ccm_load_balancer_owned": "hk8s.controller._destroy_plan",
-    "check_adoptable": "hk8s.controller._infra_apply",
+    "build_site": "hk8s.controller.image._spec",
+    "ccm_load_balancer_owned": "hk8s.controller._ownership",
+    "check_adoptable": "hk8s.controller._ownership",
     "check_catalogue": "hk8s.controller._catalogue_check",
-    "check_endpoint_kept": "hk8s.controller._create",
+    "check_endpoint_kept": "hk8s.controller.create._command",
     "check_health": "hk8s.controller._health",
-    "check_kubernetes_path": "hk8s.controller._upgrade_plan",
-    "check_secrets_owner": "hk8s.controller._create_secrets",
-    "check_talos_path": "hk8s.controller._upgrade_plan",
-    "check_talos_supports": "hk8s.controller._upgrade_plan",
-    "clean_in_cluster": "hk8s.controller._destroy_k8s",
+    "check_kubernetes_path": "hk8s.controller.upgrade._plan",
+    "check_secrets_owner": "hk8s.controller._secrets",
+    "check_talos_path": "hk8s.controller.upgrade._plan",
+    "check_talos_supports": "hk8s.controller.upgrade._plan",
+    "clean_in_cluster": "hk8s.controller.destroy._k8s",
     "cluster_endpoint": "hk8s.controller._nodes",
     "cluster_id_label": "hk8s.controller._servers",
-    "cluster_images": "hk8s.controller._create_images",
-    "cluster_labels": "hk8s.controller._infra_desired",
+    "cluster_images": "hk8s.controller.image._cluster",
+    "cluster_labels": "hk8s.controller._ownership",
     "config_hash": "hk8s.controller._nodes",
     "configure_nodes": "hk8s.controller._nodes",
-    "cordon_object": "hk8s.controller._upgrade_node",
-    "create_cluster": "hk8s.controller._create",
-    "csi_volume_owned": "hk8s.controller._destroy_plan",
-    "decode_helm_release": "hk8s.controller._status",
-    "default_cache_file": "hk8s.controller._image_schematic",
-    "desired_infra": "hk8s.controller._infra_desired",
+    "cordon_object": "hk8s.controller.upgrade._node",
+    "create_cluster": "hk8s.controller.create._command",
+    "csi_volume_owned": "hk8s.controller._ownership",
+    "decode_helm_release": "hk8s.controller.status._observe",
+    "default_cache_file": "hk8s.controller.image._schematic",
+    "desired_infra": "hk8s.controller.infra._desired",
     "desired_servers": "hk8s.controller._servers",
-    "diff_infra": "hk8s.controller._infra_diff",
+    "diff_infra": "hk8s.controller.infra._diff",
     "diff_servers": "hk8s.controller._servers",
     "enabled_addons": "hk8s.controller._addons",
-    "ensure_images": "hk8s.controller._image_ensure",
-    "ensure_secrets": "hk8s.controller._create_secrets",
+    "ensure_images": "hk8s.controller.image._ensure",
+    "ensure_secrets": "hk8s.controller._secrets",
     "execution_waves": "hk8s.controller._order",
-    "fetch_kubeconfig": "hk8s.controller._create_etcd",
-    "image_url": "hk8s.controller._image_spec",
+    "fetch_kubeconfig": "hk8s.controller._etcd_members",
+    "image_url": "hk8s.controller.image._spec",
     "implied_dependencies": "hk8s.controller._order",
-    "infra_intent": "hk8s.controller._infra",
+    "infra_intent": "hk8s.controller.infra._component",
     "install_addons": "hk8s.controller._addons",
     "judge_config": "hk8s.controller._catalogue_check",
     "judge_lb_type": "hk8s.controller._catalogue",
     "judge_server_type": "hk8s.controller._catalogue",
-    "kubeconfig_cluster": "hk8s.controller._destroy_k8s",
-    "load_cluster_secrets": "hk8s.controller._create_secrets",
-    "local_files": "hk8s.controller._destroy",
-    "needs_public_ip": "hk8s.controller._infra",
-    "observe_access": "hk8s.controller._create_access",
-    "observe_cluster": "hk8s.controller._destroy_observe",
-    "observe_endpoint": "hk8s.controller._create",
-    "observe_in_cluster": "hk8s.controller._destroy_k8s",
-    "observe_infra": "hk8s.controller._infra_diff",
-    "observe_status": "hk8s.controller._status",
-    "owner_selector": "hk8s.controller._destroy_plan",
-    "ownership_problem": "hk8s.controller._destroy_plan",
+    "kubeconfig_cluster": "hk8s.controller.destroy._k8s",
+    "load_cluster_secrets": "hk8s.controller._secrets",
+    "local_files": "hk8s.controller.destroy._command",
+    "needs_public_ip": "hk8s.controller.infra._component",
+    "observe_access": "hk8s.controller._access",
+    "observe_cluster": "hk8s.controller._inventory",
+    "observe_endpoint": "hk8s.controller._nodes",
+    "observe_in_cluster": "hk8s.controller.destroy._k8s",
+    "observe_infra": "hk8s.controller.infra._diff",
+    "observe_status": "hk8s.controller.status._observe",
+    "owner_selector": "hk8s.controller._ownership",
+    "ownership_problem": "hk8s.controller._ownership",
     "pair_nodes": "hk8s.controller._nodes",
     "pending_servers": "hk8s.controller._servers",
     "phase_of": "hk8s.controller._report",
-    "pick_boot_disk": "hk8s.controller._image_disk",
-    "placement_group_names": "hk8s.controller._infra_desired",
-    "plan_destroy": "hk8s.controller._destroy_plan",
-    "plan_upgrade": "hk8s.controller._upgrade_plan",
-    "purge_local_files": "hk8s.controller._destroy",
+    "pick_boot_disk": "hk8s.controller.image._disk",
+    "placement_group_names": "hk8s.controller.infra._desired",
+    "plan_destroy": "hk8s.controller.destroy._plan",
+    "plan_upgrade": "hk8s.controller.upgrade._plan",
+    "purge_local_files": "hk8s.controller.destroy._command",
     "quorum_after_removal": "hk8s.controller._scale",
     "read_catalogue": "hk8s.controller._catalogue_check",
     "removal_order": "hk8s.controller._servers",
     "render_node_configs": "hk8s.controller._nodes",
-    "resolve_sources": "hk8s.controller._infra_desired",
-    "roll_out": "hk8s.controller._upgrade",
+    "resolve_sources": "hk8s.controller.infra._desired",
+    "roll_out": "hk8s.controller.upgrade._command",
     "server_index": "hk8s.controller._servers",
     "server_selector": "hk8s.controller._servers",
-    "snapshots_to_delete": "hk8s.controller._destroy_plan",
+    "snapshots_to_delete": "hk8s.controller._ownership",
     "sort_operations": "hk8s.controller._order",
     "split_removals": "hk8s.controller._scale",
-    "static_pod_versions": "hk8s.controller._upgrade_node",
+    "static_pod_versions": "hk8s.controller._releases",
     "successor": "hk8s.controller._catalogue",
-    "upgrade_cluster": "hk8s.controller._upgrade",
-    "upgrade_order": "hk8s.controller._upgrade_plan",
-    "wait_etcd_members": "hk8s.controller._create_etcd",
+    "upgrade_cluster": "hk8s.controller.upgrade._command",
+    "upgrade_order": "hk8s.controller.upgrade._plan",
+    "wait_etcd_members": "hk8s.controller._etcd_members",
     "wait_healthy": "hk8s.controller._health",
 }
 

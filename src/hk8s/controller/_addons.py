@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Sequence
 
     from hk8s.config import ClusterConfig
-    from hk8s.controller._create_wait import Waiter
+    from hk8s.controller._waits import Waiter
     from hk8s.providers.k8s import KubernetesAPI
 
 __all__ = ["enabled_addons", "install_addons"]

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from hk8s.config import BackupRetention, ClusterConfig
-    from hk8s.controller._create_wait import Waiter
+    from hk8s.controller._waits import Waiter
     from hk8s.pki.sigv4 import Credentials
     from hk8s.providers.k8s import KubernetesAPI
     from hk8s.providers.s3 import StoredObject

@@ -11,7 +11,7 @@ stop independent work: the failed step's dependents are skipped, the rest runs t
 every error is reported together, as cluster-api's reconcilers aggregate per-phase errors.
 
 Handlers do the work per resource kind. They must be idempotent (a re-run after an
-interruption repeats whatever had not finished), which ``hk8s.controller._infra_apply`` shows.
+interruption repeats whatever had not finished), which ``hk8s.controller.infra._apply`` shows.
 
 >>> async def create_network(op, results):
 ...     return f"created {op.name}"

@@ -31,8 +31,8 @@ from hk8s.errors import Hk8sError, UnavailableError
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Collection, Sequence
 
-    from hk8s.controller._create_wait import Waiter
     from hk8s.controller._nodes import Node
+    from hk8s.controller._waits import Waiter
     from hk8s.providers.k8s import KubernetesAPI
     from hk8s.providers.talos import TalosNodeAPI
 

@@ -20,8 +20,8 @@ from hk8s.errors import AuthError, Hk8sError
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
-    from hk8s.controller._create_wait import Waiter
-    from hk8s.controller._nodes import Node
+    from hk8s.controller._servers import Node
+    from hk8s.controller._waits import Waiter
     from hk8s.providers.talos import TalosNodeAPI
 
 __all__ = ["reboot_one_at_a_time", "wait_back_after_reboot"]

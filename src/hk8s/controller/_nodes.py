@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from hk8s.controller._node_reboots import reboot_one_at_a_time
 from hk8s.controller._report import ProgressEvent
-from hk8s.controller._servers import CONFIG_HASH_LABEL, DesiredServer
+from hk8s.controller._servers import CONFIG_HASH_LABEL, DesiredServer, Node
 from hk8s.errors import (
     AuthError,
     Hk8sError,
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from hk8s.config import ClusterConfig
-    from hk8s.controller._create_wait import Waiter
+    from hk8s.controller._waits import Waiter
     from hk8s.model.resources import LoadBalancer, Server
     from hk8s.pki import SecretsBundle
     from hk8s.providers.hcloud import HcloudPort
@@ -64,29 +64,6 @@ __all__ = [
     "probe_configured",
     "render_node_configs",
 ]
-
-
-@dataclass(frozen=True)
-class Node:
-    """A desired server and the server that exists for it."""
-
-    desired: DesiredServer
-    server: Server
-
-    @property
-    def name(self) -> str:
-        return self.desired.name
-
-    @property
-    def address(self) -> str:
-        """Where hk8s dials the node's Talos API (its public IPv4)."""
-        if not self.server.public_ipv4:
-            raise NotFoundError(f"server {self.name} has no public IPv4 address")
-        return self.server.public_ipv4
-
-    @property
-    def private_ip(self) -> str | None:
-        return self.server.private_ips[0].ip if self.server.private_ips else None
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ from hk8s.errors import ConflictError, Hk8sError, NotFoundError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from hk8s.controller._create_wait import Waiter
     from hk8s.controller._nodes import Node
+    from hk8s.controller._waits import Waiter
     from hk8s.model.resources import Server
     from hk8s.providers.hcloud import HcloudPort
     from hk8s.providers.k8s import KubernetesAPI

@@ -24,8 +24,9 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from hk8s.controller._infra_desired import PLACEMENT_GROUP_SIZE, cluster_labels
+from hk8s.controller._ownership import PLACEMENT_GROUP_SIZE, cluster_labels
 from hk8s.controller._plan import Operation
+from hk8s.errors import NotFoundError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -37,6 +38,7 @@ __all__ = [
     "CLUSTER_ID_LABEL",
     "CONFIG_HASH_LABEL",
     "DesiredServer",
+    "Node",
     "cluster_id_label",
     "desired_servers",
     "diff_servers",
@@ -46,7 +48,7 @@ __all__ = [
     "server_selector",
 ]
 
-# The short fingerprint of the secrets bundle a server was created for (see ``_create_secrets``).
+# The short fingerprint of the secrets bundle a server was created for (see ``_secrets``).
 CLUSTER_ID_LABEL = "hk8s/cluster-id"
 # A hash of the machine config last applied to the server (see ``_nodes``).
 CONFIG_HASH_LABEL = "hk8s/config-hash"
@@ -82,6 +84,29 @@ class DesiredServer:
     @property
     def control_plane(self) -> bool:
         return self.role == "control-plane"
+
+
+@dataclass(frozen=True)
+class Node:
+    """A desired server and the server that exists for it."""
+
+    desired: DesiredServer
+    server: Server
+
+    @property
+    def name(self) -> str:
+        return self.desired.name
+
+    @property
+    def address(self) -> str:
+        """Where hk8s dials the node's Talos API (its public IPv4)."""
+        if not self.server.public_ipv4:
+            raise NotFoundError(f"server {self.name} has no public IPv4 address")
+        return self.server.public_ipv4
+
+    @property
+    def private_ip(self) -> str | None:
+        return self.server.private_ips[0].ip if self.server.private_ips else None
 
 
 def desired_servers(config: ClusterConfig, *, cluster_id: str) -> list[DesiredServer]:

@@ -13,7 +13,7 @@ import asyncio
 from typing import TYPE_CHECKING, Protocol
 
 from hk8s.controller._executor import LeftOut
-from hk8s.controller._infra_apply import check_adoptable
+from hk8s.controller._ownership import check_adoptable
 from hk8s.controller._report import ProgressEvent
 from hk8s.controller._servers import (
     DesiredServer,

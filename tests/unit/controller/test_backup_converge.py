@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from hk8s.config import parse_config
 from hk8s.controller._backup import converge_backup
-from hk8s.controller._create_wait import Waiter
+from hk8s.controller._waits import Waiter
 from hk8s.model import ManualClock, Timing
 from hk8s.pki.sigv4 import Credentials
 

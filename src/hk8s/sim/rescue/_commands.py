@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 from hk8s.sim.rescue._blockdev import BLOCK_COMMANDS
 from hk8s.sim.rescue._net import NET_COMMANDS, xz
 from hk8s.sim.rescue._process import PROCESS_COMMANDS
-from hk8s.sim.rescue._shell import CommandResult, ShellExit, fail, parse_size
+from hk8s.sim.rescue._shell import CommandResult, Shell, ShellExit, fail, parse_size
 
 if TYPE_CHECKING:
-    from hk8s.sim.rescue._shell import Command, Input, Shell
+    from hk8s.sim.rescue._shell import Command, Input, Machine
 
-__all__ = ["COMMANDS"]
+__all__ = ["COMMANDS", "rescue_shell"]
 
 
 def _echo(shell: Shell, args: list[str], stdin: Input) -> CommandResult:
@@ -173,3 +173,8 @@ COMMANDS: dict[str, Command] = {
     **NET_COMMANDS,
     **PROCESS_COMMANDS,
 }
+
+
+def rescue_shell(machine: Machine, env: dict[str, str] | None = None) -> Shell:
+    """A shell with every command of the simulated rescue system."""
+    return Shell(machine, env, commands=COMMANDS)

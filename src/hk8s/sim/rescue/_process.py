@@ -1,7 +1,7 @@
 """Commands that run other commands: ``bash -c``, ``env`` and ``timeout``, as hk8s uses them.
 
 hk8s wraps every rescue command as ``timeout -k 15 N env LC_ALL=C LANG=C bash --noprofile
---norc -c '<script>'`` (``hk8s.controller._image_commands``). These behave as GNU coreutils
+--norc -c '<script>'`` (``hk8s.controller.image._commands``). These behave as GNU coreutils
 and bash do for that use: ``env`` sets variables for the command it runs (and prints the
 environment without one), ``bash -c`` runs a script in a fresh shell with its own ``set``
 options, ``timeout`` checks its duration and options and runs the command. The simulated
@@ -38,7 +38,7 @@ def _env(shell: Shell, args: list[str], stdin: Input) -> CommandResult:
         return fail(f"env: invalid option -- '{words[0].lstrip('-')[:1]}'", 125)
     if not words:
         return CommandResult(stdout="".join(f"{k}={v}\n" for k, v in env.items()).encode())
-    child = Shell(shell.machine, env)
+    child = Shell(shell.machine, env, commands=shell.commands)
     child.env = env
     result = child.run_argv(words, stdin)
     if result.code == 127 and b"command not found" in result.stderr:
@@ -63,7 +63,7 @@ def _bash(shell: Shell, args: list[str], stdin: Input) -> CommandResult:
         return fail("bash: scripts from files are not available in this rescue system", 127)
     if script is None:
         return fail("bash: an interactive shell is not available over this session", 2)
-    return Shell(shell.machine, dict(shell.env)).run(script, stdin)
+    return Shell(shell.machine, dict(shell.env), commands=shell.commands).run(script, stdin)
 
 
 def _timeout(shell: Shell, args: list[str], stdin: Input) -> CommandResult:

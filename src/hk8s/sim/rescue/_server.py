@@ -31,7 +31,7 @@ from paramiko.common import (
     OPEN_SUCCEEDED,
 )
 
-from hk8s.sim.rescue._shell import Shell
+from hk8s.sim.rescue._commands import rescue_shell
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -190,7 +190,7 @@ class RescueServer:
             return cache[0]
 
         try:
-            result = Shell(self.machine).run(command, stdin)
+            result = rescue_shell(self.machine).run(command, stdin)
             if result.stdout:
                 channel.sendall(result.stdout)
             if result.stderr:

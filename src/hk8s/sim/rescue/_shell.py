@@ -6,7 +6,7 @@ parses what an image build needs, with the real semantics: pipelines (``a | b``)
 and redirections to files or ``/dev/null``. Unsupported syntax and unknown commands fail the
 way bash does (``bash: x: command not found``, exit 127) so a bad build never passes silently.
 
->>> shell = Shell(Machine(disk=SimulatedDisk(10**9)))
+>>> shell = rescue_shell(Machine(disk=SimulatedDisk(10**9)))   # every command (``_commands``)
 >>> shell.run("echo hi | head -c 1 && false || echo no").stdout
 b'hno\\n'
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -71,18 +71,23 @@ class _Simple:
 
 
 class Shell:
-    """Runs command lines against a ``Machine``; one instance per SSH command."""
+    """Runs command lines against a ``Machine`` with ``commands`` (the rescue system's are
+    ``_commands.COMMANDS``: ``rescue_shell``); one instance per SSH command."""
 
-    def __init__(self, machine: Machine, env: dict[str, str] | None = None) -> None:
-        from hk8s.sim.rescue._commands import COMMANDS  # the table imports Shell's types
-
+    def __init__(
+        self,
+        machine: Machine,
+        env: dict[str, str] | None = None,
+        *,
+        commands: Mapping[str, Command],
+    ) -> None:
         self.machine = machine
         self.env = {"HOME": "/root", "USER": "root", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
         self.env.update(env or {})
         self.errexit = False
         self.pipefail = False
         self.last_status = 0
-        self.commands: dict[str, Command] = dict(COMMANDS)
+        self.commands: dict[str, Command] = dict(commands)
 
     def run(self, line: str, stdin: Input = lambda: b"") -> CommandResult:
         """Run a whole command line; stdout/stderr are collected, ``code`` is the exit status."""

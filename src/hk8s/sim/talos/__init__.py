@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from hk8s.sim.talos._cluster import EtcdError, EtcdMember, TalosCluster
 from hk8s.sim.talos._config import ConfigRejected, MachineConfig, parse_machine_config
-from hk8s.sim.talos._fleet import TALOS_API_PORT, TalosFleet, version_of_image
+from hk8s.sim.talos._fleet import TALOS_API_PORT, TalosFleet
+from hk8s.sim.talos._installer import version_of_image
 from hk8s.sim.talos._machine import (
     FleetHooks,
     KubeletInfo,

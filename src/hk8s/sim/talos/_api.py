@@ -18,8 +18,8 @@ from grpclib.exceptions import GRPCError
 from hk8s.model.etcd_snapshot import snapshot_keys
 from hk8s.sim.talos._cluster import ETCD_VERSION, EtcdError
 from hk8s.sim.talos._config import ConfigRejected, parse_machine_config
-from hk8s.sim.talos._fleet import platform_of_image, schematic_of_image, version_of_image
 from hk8s.sim.talos._immediate import can_apply_immediately
+from hk8s.sim.talos._installer import platform_of_image, schematic_of_image, version_of_image
 from hk8s.talosapi.machine import machine_pb2
 from hk8s.talosapi.storage import storage_pb2
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from typing import TYPE_CHECKING, Any
 
 from hk8s.sim.factory import DEFAULT_VERSIONS
 from hk8s.sim.talos._cluster import TalosCluster
+from hk8s.sim.talos._grpc import services_for
 from hk8s.sim.talos._machine import MachineDisk, NullHooks, TalosFaults, TalosTimings
 from hk8s.sim.talos._node import TalosNode
 
@@ -33,35 +33,9 @@ if TYPE_CHECKING:
 __all__ = [
     "TALOS_API_PORT",
     "TalosFleet",
-    "platform_of_image",
-    "schematic_of_image",
-    "version_of_image",
 ]
 
 TALOS_API_PORT = 50000
-_SCHEMATIC = re.compile(r"/[a-z-]*installer(?:-secureboot)?/([0-9a-f]{64}):")
-_PLATFORM = re.compile(r"/(?:([a-z0-9]+)-)?installer(?:-secureboot)?[/:]")
-_TAG = re.compile(r":(v\d+\.\d+\.\d+[^@/]*)(@sha256:[0-9a-f]+)?$")
-
-
-def schematic_of_image(image: str) -> str | None:
-    """``factory.talos.dev/hcloud-installer/<schematic>:v1.11.5`` -> the schematic id, else None."""
-    match = _SCHEMATIC.search(image)
-    return match.group(1) if match else None
-
-
-def platform_of_image(image: str) -> str:
-    """The platform an installer image installs: ``.../hcloud-installer/<id>:v1.12.0`` ->
-    ``hcloud``; the bare ``installer`` (factory or ghcr.io) is the ``metal`` profile, whose
-    UKI carries ``talos.platform=metal`` (what GRUB boots with ``grubUseUKICmdline``)."""
-    match = _PLATFORM.search(image)
-    return (match.group(1) or "metal") if match else "metal"
-
-
-def version_of_image(image: str) -> str | None:
-    """``ghcr.io/siderolabs/installer:v1.11.5`` (or a factory installer) -> ``v1.11.5``."""
-    match = _TAG.search(image)
-    return match.group(1) if match else None
 
 
 class TalosFleet:
@@ -88,6 +62,10 @@ class TalosFleet:
         self.pulled: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+
+    def services_for(self, node: TalosNode) -> list[Any]:
+        """The gRPC services a node serves (machined's, behind apid)."""
+        return services_for(node)
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` in the background; ``close`` cancels whatever still runs."""

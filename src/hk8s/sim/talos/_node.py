@@ -19,7 +19,7 @@ import logging
 import socket
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from google.protobuf import any_pb2
 from grpclib.server import Server
@@ -34,12 +34,36 @@ from hk8s.talosapi.machine import machine_pb2
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
 
+    from hk8s.model import Clock
     from hk8s.sim.talos._cluster import TalosCluster
     from hk8s.sim.talos._config import MachineConfig
-    from hk8s.sim.talos._fleet import TalosFleet
-    from hk8s.sim.talos._machine import MachineDisk
+    from hk8s.sim.talos._machine import FleetHooks, MachineDisk, TalosFaults, TalosTimings
 
-__all__ = ["REPLY_ACTIONS", "TalosNode"]
+__all__ = ["REPLY_ACTIONS", "Fleet", "TalosNode"]
+
+
+class Fleet(Protocol):
+    """What a node and the services it serves need of the fleet that runs it
+    (``_fleet.TalosFleet``): named here so that the node, which every service module types
+    against, imports none of them."""
+
+    clock: Clock
+    timings: TalosTimings
+    faults: TalosFaults
+    hooks: FleetHooks
+    port: int
+    versions: set[str]
+    pulled: set[str]
+
+    def track(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None: ...
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None: ...
+    def node_by_address(self, address: str) -> TalosNode | None: ...
+    async def start_kube_api(self, cluster: TalosCluster) -> None: ...
+    def cluster_for(self, config: MachineConfig) -> TalosCluster: ...
+    def running_nodes(self, cluster: TalosCluster) -> list[TalosNode]: ...
+    async def cluster_changed(self, cluster: TalosCluster) -> None: ...
+    def services_for(self, node: TalosNode) -> list[Any]: ...
+
 
 # Wall seconds a reply needs to reach a client on this machine before its node may go down.
 REPLY_WALL_GRACE = 0.25
@@ -60,7 +84,7 @@ class TalosNode:
 
     def __init__(
         self,
-        fleet: TalosFleet,
+        fleet: Fleet,
         server_id: int,
         name: str,
         ip: str,
@@ -341,15 +365,13 @@ class TalosNode:
         self.emit_service("kubelet", machine_pb2.ServiceStateEvent.RUNNING)
 
     async def _serve(self, context: Any) -> None:
-        from hk8s.sim.talos._grpc import services_for
-
         # grpclib serves on an ephemeral port of the node's IP; the forwarder on :50000 lets
         # _go_down cut established connections too, as a machine that goes away does.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.ip, 0))
         internal = (self.ip, int(sock.getsockname()[1]))
-        server = Server(services_for(self))
+        server = Server(self.fleet.services_for(self))
         await server.start(sock=sock, ssl=context)
         self._server = server
         self._front = await TCPForwarder(lambda: internal).start(self.ip, self.fleet.port)

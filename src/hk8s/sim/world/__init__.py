@@ -17,13 +17,14 @@ talos-backup's CronJob takes in a cluster with ``backup:``.
 from __future__ import annotations
 
 from hk8s.sim.world._faults import WorldFaults
-from hk8s.sim.world._threaded import ThreadedWorld, run_world
 from hk8s.sim.world._world import (
     IMAGE_FACTORY_ENV,
     MY_IP_ENV,
     S3_BUCKET_ENV,
     S3_ENDPOINT_ENV,
+    ThreadedWorld,
     World,
+    run_world,
 )
 
 __all__ = [

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from hk8s.controller._addons import enabled_addons, install_addons
-from hk8s.controller._create_wait import Waiter
+from hk8s.controller._waits import Waiter
 from hk8s.errors import OperationsFailedError
 from hk8s.model import ManualClock, Timing
 from hk8s.providers.k8s import JobFailedError, ObjectRef

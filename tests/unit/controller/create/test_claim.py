@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from hk8s.controller import create_cluster
-from hk8s.controller._create_claim import claim_cluster
+from hk8s.controller._claim import claim_cluster
 from hk8s.errors import ConflictError
 from hk8s.pki import KeyAlgorithm, generate_secrets
 from hk8s.providers.hcloud.fake import FakeHcloud

@@ -103,8 +103,8 @@ async def test_health_checks_are_bounded_and_a_hung_node_gets_only_its_budget(
 async def test_nodes_ready_is_counted_node_by_node() -> None:
     """ "nodes Ready 1/1" said nothing at 100 nodes: each node is a step of the phase, done as
     it becomes Ready, so the view shows "nodes Ready 37/100" and names the ones still waited for."""
-    from hk8s.controller._create_wait import Waiter, wait_nodes_ready
     from hk8s.controller._report import RecordingReporter
+    from hk8s.controller._waits import Waiter, wait_nodes_ready
     from hk8s.model.clock import ManualClock
     from hk8s.model.timing import Timing
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from hk8s.controller import ImageBuilds
-from hk8s.controller._image_spec import build_labels
+from hk8s.controller.image._spec import build_labels
 from hk8s.model import ManualClock, Timing
 from hk8s.model.resources import Image, Network, Server, SSHKey
 from hk8s.providers.hcloud.fake import FakeHcloud

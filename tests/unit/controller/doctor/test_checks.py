@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from hk8s.config import ClusterConfig
-from hk8s.controller._doctor_checks import (
+from hk8s.controller.doctor._checks import (
     certificate_problems,
     deployed_chart_problems,
     etcd_problems,
@@ -191,7 +191,7 @@ def cronjob(created: str, succeeded: str | None) -> dict[str, Any]:
     ],
 )  # fmt: skip
 def test_backups_must_have_succeeded_recently(job: Any, expected: str | None) -> None:
-    from hk8s.controller._doctor_checks import backup_problems
+    from hk8s.controller.doctor._checks import backup_problems
 
     problems = backup_problems(config(backup=BACKUP), job, NOW)
     if expected is None:
@@ -203,6 +203,6 @@ def test_backups_must_have_succeeded_recently(job: Any, expected: str | None) ->
 
 
 def test_no_backup_section_no_backup_problems() -> None:
-    from hk8s.controller._doctor_checks import backup_problems
+    from hk8s.controller.doctor._checks import backup_problems
 
     assert backup_problems(config(), None, NOW) == []

@@ -16,7 +16,7 @@ from hk8s.model.catalogue import Location, ServerType, ServerTypeLocation
 from hk8s.providers.hcloud.fake import FakeHcloud
 from hk8s.providers.ssh import CommandFailedError, CommandResult, generate_ed25519_key
 from hk8s.sim.factory import DEFAULT_SCHEMATIC_ID, TalosImage, build_image
-from hk8s.sim.rescue import Machine, Shell, SimulatedDisk
+from hk8s.sim.rescue import Machine, SimulatedDisk, rescue_shell
 
 if TYPE_CHECKING:
     import asyncio
@@ -101,7 +101,7 @@ class MachineShell:
         if fixed:
             result = fixed[0]
         else:
-            raw = Shell(self.machine).run(command)
+            raw = rescue_shell(self.machine).run(command)
             result = CommandResult(raw.code, raw.stdout.decode(), raw.stderr.decode())
         if check and not result.ok:
             raise CommandFailedError(command, result, host=self.host)

@@ -14,7 +14,7 @@ from hk8s.controller import (
     ImageVerifyError,
     RescueUnreachableError,
 )
-from hk8s.controller._image_build import run_shielded
+from hk8s.controller.image._build import run_shielded
 from hk8s.errors import ActionFailedError, ConflictError, Hk8sError, TransientAPIError
 from hk8s.providers.ssh import CommandResult
 from hk8s.sim.factory import DEFAULT_SCHEMATIC_ID, TalosImage

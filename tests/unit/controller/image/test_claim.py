@@ -8,7 +8,7 @@ import asyncio
 from typing import Any
 
 from hk8s.config import parse_config
-from hk8s.controller._image_claim import HEARTBEAT_LABEL, STALE_BEATS, ClaimWatch
+from hk8s.controller.image._claim import HEARTBEAT_LABEL, STALE_BEATS, ClaimWatch
 from hk8s.errors import UnavailableError
 from hk8s.model import ManualClock, Timing
 from hk8s.model.labels import label_problems

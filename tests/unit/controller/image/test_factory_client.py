@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from hk8s.controller import HttpFactoryClient
-from hk8s.controller._image_schematic import schematic_request
+from hk8s.controller.image._schematic import schematic_request
 from hk8s.errors import PermanentError, UnavailableError
 from hk8s.sim.factory import ImageFactory, Schematic, schematic_id
 

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from hk8s.controller._image_build import _BYTES, _SHA
-from hk8s.controller._image_commands import (
+from hk8s.controller.image._build import _BYTES, _SHA
+from hk8s.controller.image._commands import (
     between_markers,
     discard_command,
     download_command,
@@ -28,7 +28,7 @@ from hk8s.controller._image_commands import (
     verify_command,
     write_command,
 )
-from hk8s.sim.rescue import Machine, Shell, SimulatedDisk
+from hk8s.sim.rescue import Machine, SimulatedDisk, rescue_shell
 from hk8s.sim.rescue._net import loopback_http_get
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ def test_the_remote_command_is_killed_when_it_times_out(tmp_path: Path) -> None:
 def sim(command: str, files: dict[str, bytes] | None = None) -> tuple[int, dict[str, bytes]]:
     machine = Machine(disk=SimulatedDisk(8 << 20), http_get=loopback_http_get)
     machine.files.update(files or {})
-    result = Shell(machine).run(command)
+    result = rescue_shell(machine).run(command)
     return result.code, machine.files
 
 
@@ -183,7 +183,7 @@ def test_the_simulated_xz_writes_partial_output_before_failing_like_xz(tmp_path:
     assert real_out and RAW.startswith(real_out)
     machine = Machine(disk=SimulatedDisk(8 << 20))
     machine.files["/tmp/half.xz"] = half
-    result = Shell(machine).run("xz -dc /tmp/half.xz")
+    result = rescue_shell(machine).run("xz -dc /tmp/half.xz")
     assert result.code == 1
     assert b"Unexpected end of input" in result.stderr
     assert result.stdout and RAW.startswith(result.stdout)

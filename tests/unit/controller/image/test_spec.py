@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from hk8s.controller import ImageTarget, build_site, image_url, pick_boot_disk
-from hk8s.controller._image_spec import build_labels, needed_architectures
+from hk8s.controller.image._spec import build_labels, needed_architectures
 from hk8s.errors import NotFoundError
 from hk8s.model.catalogue import Deprecation
 from hk8s.model.labels import validate_labels

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from hk8s.sim.factory import TalosImage, build_image
-from hk8s.sim.rescue import Machine, Shell, SimulatedDisk
+from hk8s.sim.rescue import Machine, Shell, SimulatedDisk, rescue_shell
 
 
 @pytest.fixture
 def shell() -> Shell:
-    return Shell(Machine(disk=SimulatedDisk(40 * 10**9, os_name="ubuntu-24.04")))
+    return rescue_shell(Machine(disk=SimulatedDisk(40 * 10**9, os_name="ubuntu-24.04")))
 
 
 @pytest.mark.parametrize(
