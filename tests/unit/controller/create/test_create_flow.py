@@ -12,7 +12,7 @@ from hk8s.controller import CONFIG_HASH_LABEL, RecordingReporter, create_cluster
 from hk8s.errors import SecretsError
 from hk8s.providers.talos import ApplyMode
 
-from .conftest import TOKEN, cluster
+from ..conftest import TOKEN, cluster
 
 if TYPE_CHECKING:
     from .conftest import Harness

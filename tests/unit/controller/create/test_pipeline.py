@@ -12,7 +12,7 @@ from hk8s.controller._health import HealthLimits, check_health
 from hk8s.errors import UnavailableError
 from hk8s.providers.talos import BootstrapOutcome, ServiceStatus, VersionInfo
 
-from .conftest import FakeTalos, cluster
+from ..conftest import FakeTalos, cluster
 
 if TYPE_CHECKING:
     from hk8s.model import ManualClock

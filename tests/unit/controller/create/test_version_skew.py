@@ -13,7 +13,7 @@ import pytest
 from hk8s.controller import UPGRADING_ANNOTATION, RecordingReporter, create_cluster
 from hk8s.errors import UsageError
 
-from .conftest import cluster
+from ..conftest import cluster
 
 if TYPE_CHECKING:
     from hk8s.config import ClusterConfig

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from hk8s.controller import Plan, StatusPorts, create_cluster, observe_status
 from hk8s.errors import UnavailableError
 
-from .conftest import cluster
+from ..conftest import cluster
 
 if TYPE_CHECKING:
     from hk8s.config import ClusterConfig
