@@ -94,7 +94,7 @@ def check_adoptable(kind: str, name: str, labels: dict[str, str], cluster: str) 
 CCM_SERVICE_UID_LABEL = "hcloud-ccm/service-uid"
 # csi-driver internal/driver/controller.go: labelKeyManagedBy = "managed-by", "csi-driver".
 CSI_SELECTOR = "managed-by=csi-driver"
-# Every snapshot ``hk8s image build`` made (hk8s.controller.image._spec.SNAPSHOT_SELECTOR).
+# Every snapshot ``hk8s image build`` made (its selector: image._spec.SNAPSHOT_SELECTOR).
 TALOS_SNAPSHOT_LABELS = {"os": "talos", "managed-by": "hk8s"}
 BUILD_ROLE = "image-build"
 BUILD_ROLE_LABEL = "hk8s/role"

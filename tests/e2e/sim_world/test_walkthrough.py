@@ -28,7 +28,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from hk8s.config import parse_config
-from hk8s.errors import UnavailableError
+from hk8s.errors import TransientAPIError, UnavailableError
 from hk8s.machineconfig import render_machine_config
 from hk8s.model import Timing
 from hk8s.pki import generate_talosconfig, load_secrets
@@ -237,7 +237,14 @@ async def bring_up(world: World) -> tuple[Any, int, Any]:
             assert result.unwrap().tag == VERSION
 
         await eventually(world, version, "demo-cp-1 configured", retry=(UnavailableError,))
-        assert await cp.bootstrap() is BootstrapOutcome.STARTED
+
+        async def bootstrap() -> None:
+            assert await cp.bootstrap() is BootstrapOutcome.STARTED
+
+        # A node answering mTLS may still refuse Bootstrap until CRI is up and its clock is in
+        # sync (FailedPrecondition, raised as TransientAPIError); upstream's own bootstrap
+        # retries, as hk8s does (the test called it once, and failed when it came early).
+        await eventually(world, bootstrap, "demo-cp-1 bootstrapped", retry=(TransientAPIError,))
         kubeconfig = yaml.safe_load(await cp.kubeconfig())
     assert kubeconfig["clusters"][0]["cluster"]["server"] == f"https://{endpoint}:6443"
 

@@ -1,27 +1,35 @@
+"""The controller tests' fixtures; the fakes they hand out live in ``controller_support``."""
+
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from hk8s.controller import InfraIntent, LoadBalancerIntent, PoolIntent
+from controller_support import FakeKube, FakeTalos, Harness, make_intent
+from hk8s.model import ManualClock
+from hk8s.pki import SecretsBundle, generate_secrets, write_secrets
 from hk8s.providers.hcloud.fake import FakeHcloud
 
+if TYPE_CHECKING:
+    from pathlib import Path
 
-def make_intent(**changes: Any) -> InfraIntent:
-    base = InfraIntent(
-        cluster="demo",
-        location="fsn1",
-        network_zone="eu-central",
-        network_cidr="10.0.0.0/16",
-        node_subnet="10.0.1.0/24",
-        pools=(PoolIntent("cp", 3, "control-plane"), PoolIntent("workers", 12, "worker")),
-        kube_api_sources=("203.0.113.7/32",),
-        talos_api_sources=("203.0.113.7/32",),
-        load_balancer=LoadBalancerIntent("lb11", "fsn1"),
-    )
-    return dataclasses.replace(base, **changes)
+    from hk8s.controller import InfraIntent
+
+
+@pytest.fixture(scope="session")
+def bundle() -> SecretsBundle:
+    """One bundle for every test: RSA-4096 generation takes about a second."""
+    return generate_secrets()
+
+
+@pytest.fixture
+def harness(tmp_path: Path, bundle: SecretsBundle) -> Harness:
+    # A new cluster with a bundle already beside its config (as after `talosctl gen secrets`).
+    write_secrets(tmp_path / "secrets.yaml", bundle)
+    hcloud = FakeHcloud()
+    talos = FakeTalos(hcloud)
+    return Harness(hcloud, talos, FakeKube(talos), tmp_path, ManualClock())
 
 
 @pytest.fixture

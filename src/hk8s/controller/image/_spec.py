@@ -18,7 +18,12 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from hk8s.controller._ownership import BUILD_FOR_LABEL, BUILD_ROLE, BUILD_ROLE_LABEL
+from hk8s.controller._ownership import (
+    BUILD_FOR_LABEL,
+    BUILD_ROLE,
+    BUILD_ROLE_LABEL,
+    TALOS_SNAPSHOT_LABELS,
+)
 from hk8s.errors import NotFoundError
 from hk8s.model.labels import format_selector, sanitize_label_value
 
@@ -51,7 +56,7 @@ ARCHITECTURES: tuple[Arch, ...] = ("amd64", "arm64")
 _TO_HK8S: dict[str, Arch] = {"x86": "amd64", "arm": "arm64", "amd64": "amd64", "arm64": "arm64"}
 
 # Every snapshot hk8s built, whatever its version: what ``image list``/``prune`` look at.
-SNAPSHOT_SELECTOR = "os=talos,managed-by=hk8s"
+SNAPSHOT_SELECTOR = format_selector(TALOS_SNAPSHOT_LABELS)
 
 # Build servers and their SSH keys carry ``hk8s/role=image-build`` (``_ownership``),
 # ``hk8s/build=<id>`` and ``hk8s/created=<unix seconds>``, so a run that was killed can be

@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from controller_support import TOKEN, cluster
 from hk8s.controller import CONFIG_HASH_LABEL, RecordingReporter, create_cluster
 from hk8s.errors import SecretsError
 from hk8s.providers.talos import ApplyMode
 
-from .conftest import TOKEN, cluster
-
 if TYPE_CHECKING:
-    from .conftest import Harness
+    from controller_support import Harness
 
 
 def names(harness: Harness) -> list[str]:

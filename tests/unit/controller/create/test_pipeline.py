@@ -7,17 +7,15 @@ import asyncio
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+from controller_support import FakeTalos, cluster
 from hk8s.controller import create_cluster, desired_servers, pair_nodes
 from hk8s.controller._health import HealthLimits, check_health
 from hk8s.errors import UnavailableError
 from hk8s.providers.talos import BootstrapOutcome, ServiceStatus, VersionInfo
 
-from .conftest import FakeTalos, cluster
-
 if TYPE_CHECKING:
+    from controller_support import Harness
     from hk8s.model import ManualClock
-
-    from .conftest import Harness
 
 SLOW_BOOT = 300.0  # clock seconds before the slow worker's Talos API answers
 

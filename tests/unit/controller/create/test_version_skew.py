@@ -10,15 +10,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from controller_support import cluster
 from hk8s.controller import UPGRADING_ANNOTATION, RecordingReporter, create_cluster
 from hk8s.errors import UsageError
 
-from .conftest import cluster
-
 if TYPE_CHECKING:
+    from controller_support import Harness
     from hk8s.config import ClusterConfig
-
-    from .conftest import Harness
 
 
 def versions(talos: str, kubernetes: str = "1.35.0", workers: int = 1) -> ClusterConfig:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from controller_support import cluster
 from hk8s.controller import (
     NodeRemover,
     Waiter,
@@ -19,12 +20,9 @@ from hk8s.errors import AuthError, ConflictError, SecretsError
 from hk8s.model import ManualClock, Timing
 from hk8s.providers.k8s import NodeTaint
 
-from .conftest import cluster
-
 if TYPE_CHECKING:
+    from controller_support import Harness
     from hk8s.controller import Node
-
-    from .conftest import Harness
 
 
 async def built(harness: Harness, cp: int = 1, workers: int = 1) -> list[Node]:

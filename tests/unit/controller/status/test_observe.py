@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from controller_support import cluster
 from hk8s.controller import Plan, StatusPorts, create_cluster, observe_status
 from hk8s.errors import UnavailableError
 
-from .conftest import cluster
-
 if TYPE_CHECKING:
+    from controller_support import Harness
     from hk8s.config import ClusterConfig
-
-    from .conftest import Harness
 
 
 async def no_changes() -> Plan:

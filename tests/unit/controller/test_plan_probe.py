@@ -12,7 +12,7 @@ from hk8s.errors import UnavailableError
 from .test_checks import built
 
 if TYPE_CHECKING:
-    from .conftest import Harness
+    from controller_support import Harness
 
 LIMITS = HealthLimits(budget=5.0)
 

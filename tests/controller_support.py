@@ -1,8 +1,12 @@
-"""Fakes for the create flow: a Talos fleet and a Kubernetes API, both in memory.
+"""Fakes for the controller's tests: a Talos fleet and a Kubernetes API, both in memory, the
+``harness`` that runs a command's flow on them, and infrastructure intents.
 
 They keep just enough state to answer like the real thing in the ways ``create`` depends on:
 a node in maintenance mode answers only insecure calls, a configured one only mTLS calls;
-etcd has members once bootstrapped; Kubernetes lists a Node per configured node.
+etcd has members once bootstrapped; Kubernetes lists a Node per configured node. Every
+command's tests and the shared modules' use them (``tests/unit/controller/conftest.py`` hands
+them out as fixtures), so they live here, importable as ``controller_support`` like
+``e2e_support``, rather than in one command's folder.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import pytest
 import yaml
 
 from hk8s.config import parse_config
@@ -20,12 +23,13 @@ from hk8s.controller import (
     CreateOptions,
     CreatePorts,
     InfraComponent,
+    InfraIntent,
+    LoadBalancerIntent,
+    PoolIntent,
     infra_intent,
 )
 from hk8s.errors import AuthError, ConflictError, UnavailableError
 from hk8s.model import ManualClock, Timing
-from hk8s.pki import SecretsBundle, generate_secrets, write_secrets
-from hk8s.providers.hcloud.fake import FakeHcloud
 from hk8s.providers.k8s import KubeNode, NodeTaint, ObjectRef
 from hk8s.providers.talos import (
     ApplyMode,
@@ -41,6 +45,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from hk8s.config import ClusterConfig
+    from hk8s.pki import SecretsBundle
+    from hk8s.providers.hcloud.fake import FakeHcloud
 
 TOKEN = "tok-SECRET-0123456789"
 
@@ -314,21 +320,6 @@ class Harness:
         return dataclasses.replace(base, **changes)
 
 
-@pytest.fixture(scope="session")
-def bundle() -> SecretsBundle:
-    """One bundle for every test: RSA-4096 generation takes about a second."""
-    return generate_secrets()
-
-
-@pytest.fixture
-def harness(tmp_path: Path, bundle: SecretsBundle) -> Harness:
-    # A new cluster with a bundle already beside its config (as after `talosctl gen secrets`).
-    write_secrets(tmp_path / "secrets.yaml", bundle)
-    hcloud = FakeHcloud()
-    talos = FakeTalos(hcloud)
-    return Harness(hcloud, talos, FakeKube(talos), tmp_path, ManualClock())
-
-
 def cluster(cp: int = 1, workers: int = 0, extra: str = "") -> ClusterConfig:
     text = f"name: demo\nlocation: fsn1\ncontrol_plane:\n  count: {cp}\n"
     if workers:
@@ -337,3 +328,18 @@ def cluster(cp: int = 1, workers: int = 0, extra: str = "") -> ClusterConfig:
         "firewall:\n  kube_api_sources: [203.0.113.7/32]\n  talos_api_sources: [203.0.113.7/32]\n"
     )
     return parse_config(text + extra)
+
+
+def make_intent(**changes: Any) -> InfraIntent:
+    base = InfraIntent(
+        cluster="demo",
+        location="fsn1",
+        network_zone="eu-central",
+        network_cidr="10.0.0.0/16",
+        node_subnet="10.0.1.0/24",
+        pools=(PoolIntent("cp", 3, "control-plane"), PoolIntent("workers", 12, "worker")),
+        kube_api_sources=("203.0.113.7/32",),
+        talos_api_sources=("203.0.113.7/32",),
+        load_balancer=LoadBalancerIntent("lb11", "fsn1"),
+    )
+    return dataclasses.replace(base, **changes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from controller_support import cluster
 from hk8s.controller import (
     CLUSTER_ID_LABEL,
     Operation,
@@ -15,8 +16,6 @@ from hk8s.controller import (
     split_removals,
 )
 from hk8s.model.resources import Server
-
-from .conftest import cluster
 
 
 def server(name: str, pool: str, role: str = "worker", sid: int = 1) -> Server:

@@ -8,13 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from controller_support import TOKEN, cluster
 from hk8s.controller._addons import enabled_addons, install_addons
 from hk8s.controller._waits import Waiter
 from hk8s.errors import OperationsFailedError
 from hk8s.model import ManualClock, Timing
 from hk8s.providers.k8s import JobFailedError, ObjectRef
-
-from .conftest import TOKEN, cluster
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping

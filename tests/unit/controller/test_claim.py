@@ -11,16 +11,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from controller_support import cluster
 from hk8s.controller import create_cluster
 from hk8s.controller._claim import claim_cluster
 from hk8s.errors import ConflictError
 from hk8s.pki import KeyAlgorithm, generate_secrets
 from hk8s.providers.hcloud.fake import FakeHcloud
 
-from .conftest import cluster
-
 if TYPE_CHECKING:
-    from .conftest import Harness
+    from controller_support import Harness
 
 
 def _bundle() -> object:
