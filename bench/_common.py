@@ -3,9 +3,9 @@
 ``SimBench`` starts the whole simulated world (``hk8s.sim.world.World``) in a background
 thread, writes cluster configs into a temporary directory, runs the real ``hk8s`` CLI as a
 child process with the world's environment (as ``make demo`` and the e2e tests do), and
-records every request the simulated Hetzner API answered through its observer hook, query
-string included, so a benchmark can tell batched action polls and label-selector discovery
-calls apart from other reads.
+records every request hk8s made (by its User-Agent: not the addons' cloud side) through the
+simulated Hetzner API's observer hook, query string included, so a benchmark can tell batched
+action polls and label-selector discovery calls apart from other reads.
 
 Nothing here asserts: a command that fails stops the benchmark with its stderr (a broken
 benchmark must not print figures), but no figure is ever compared with a target.
@@ -159,6 +159,10 @@ class SimBench:
 
     def _observe(self, record: Any, request: Any, response: Any) -> None:
         # Runs on the world's loop; list.append is atomic, the bench thread reads after a run.
+        # Only hk8s' own requests: the addons' cloud side (CCM, CSI driver) calls the API too,
+        # with the cluster's token, as on real Hetzner, more often the more nodes there are.
+        if record.client != "hk8s":
+            return
         self._calls.append(Call(record.method, record.route, record.status, dict(request.query)))
 
     def set_rate_limit(self, limit: int) -> None:

@@ -12,6 +12,10 @@ equations, and both parts separately::
     real     = (wall1 - wall2) / (1/speed1 - 1/speed2)
     unscaled = wall1 - real / speed1
 
+Low, far-apart speeds keep the split honest: an error of d wall seconds in one run moves
+``real`` by d / (1/speed1 - 1/speed2), 17 d at speeds 10 and 25 (which put 1+1 at 0.83x and
+3+3 at 1.13x of the path on the same idle machine), 4.3 d at the default 3 and 10.
+
 The critical path is the longest chain of simulated durations a create cannot avoid, read
 from the world's own duration settings (``Durations``, ``TalosTimings``, kube ``Timings``; the
 world draws no random durations, so the same seed gives the same path): server create and
@@ -21,12 +25,15 @@ path: 1.0 would be a create that never waits on hk8s itself. The simulator's own
 (a 1 s kube tick, 3 s Talos retries) are not on the path, so a ratio a little above 1 is the
 best any client can do.
 
-For ``upgrade`` (Talos minor, one node at a time as ``hk8s upgrade`` rolls it) the per-node
-path is reply grace + upgrade + shutdown + boot + kubelet registration; ``overhead/node`` is
-the real-time estimate per node beyond it.
+For ``upgrade`` (a Talos minor with Kubernetes pinned, one node at a time as ``hk8s upgrade``
+rolls it) the per-node path is the installer pull inside the Upgrade call + reply grace +
+upgrade + shutdown + boot + kubelet registration, plus the Image Factory's one installer build
+shared among the nodes; ``overhead/node`` is the real-time estimate per node beyond it.
 
-Also printed per shape: Hetzner API requests of the create per node, of a no-op create re-run
-(total), and 429 answers over all runs. Each speed runs ``--runs`` fresh worlds and keeps the
+Also printed per shape: hk8s' Hetzner API requests (by User-Agent: the addons' cloud side calls
+the API too, more the more nodes there are) of the create, per node, and per node added beyond
+the smallest shape (what a node costs once the fixed discovery is paid); of a no-op create
+re-run; and 429 answers over all runs. Each speed runs ``--runs`` fresh worlds and keeps the
 fastest (load from other work on the machine only ever adds time).
 
 A benchmark, not a test: it prints figures and never fails on them.
@@ -43,6 +50,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from _common import SimBench, table
+from hk8s.config import load_config
 from hk8s.sim.machines import Timings as KubeTimings
 
 if TYPE_CHECKING:
@@ -76,12 +84,14 @@ def create_path(bench: SimBench) -> float:
     return infra + server + maintenance + configured + api + registered + addons
 
 
-def upgrade_path(bench: SimBench) -> float:
-    """Simulated seconds of one node's Talos upgrade: the upgrade, its reboot, and the
-    kubelet registering again (the node is back in service; a control plane's etcd rejoins
-    meanwhile)."""
+def upgrade_path(bench: SimBench, nodes: int) -> float:
+    """Simulated seconds of a Talos upgrade, per node: each node pulls the installer inside the
+    Upgrade call, upgrades, reboots and registers its kubelet again (back in service; a control
+    plane's etcd rejoins meanwhile), one node after another; the Image Factory builds the
+    installer once, on the first node's pull (shared by the nodes, so divided among them)."""
     talos = bench.world.fleet.timings
-    return talos.grace + talos.upgrade + talos.shutdown + talos.boot + talos.kubelet
+    node = talos.installer_pull + talos.grace + talos.upgrade + talos.shutdown + talos.boot
+    return node + talos.kubelet + talos.installer_build / nodes
 
 
 @dataclass
@@ -102,6 +112,7 @@ def sample(speed: float, shape: str, *, upgrade: bool) -> Sample:
     with SimBench.start(speed=speed) as bench:
         path = bench.config("bench", cps, workers)
         _set_talos(path, UPGRADE_FROM)
+        _pin_kubernetes(path)
         file = ("-f", str(path))
         bench.hk8s("image", "build", *file)
         created = bench.hk8s("create", *file)
@@ -121,7 +132,7 @@ def sample(speed: float, shape: str, *, upgrade: bool) -> Sample:
             rate_limited=limited,
             upgrade=upgraded,
             create_path=create_path(bench),
-            upgrade_path=upgrade_path(bench),
+            upgrade_path=upgrade_path(bench, cps + workers),
         )
 
 
@@ -140,6 +151,14 @@ def _set_talos(path: Path, version: str) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
+def _pin_kubernetes(path: Path) -> None:
+    """Write out the Kubernetes version cluster.yaml derives now (the newest the Talos minor
+    supports), so the upgrade moves Talos only: the path is the Talos upgrade's."""
+    data = yaml.safe_load(path.read_text())
+    data["kubernetes"] = {"version": load_config(path).kubernetes.version}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
 def split(walls: dict[float, float]) -> tuple[float, float]:
     """(real seconds, unscaled wall seconds) from wall times at two speeds."""
     (s1, w1), (s2, w2) = sorted(walls.items())
@@ -149,7 +168,7 @@ def split(walls: dict[float, float]) -> tuple[float, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--speeds", type=float, nargs=2, default=[10.0, 25.0])
+    parser.add_argument("--speeds", type=float, nargs=2, default=[3.0, 10.0])
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES))
     parser.add_argument("--upgrade-shapes", nargs="*", default=list(UPGRADE_SHAPES))
     parser.add_argument(
@@ -158,6 +177,7 @@ def main() -> int:
     args = parser.parse_args()
     creates, upgrades, requests = [], [], []
     total_429 = 0
+    smallest: tuple[int, int] | None = None  # (nodes, create requests) of the first shape
     for shape in args.shapes:
         started = time.perf_counter()
         upgrade = shape in args.upgrade_shapes
@@ -185,11 +205,14 @@ def main() -> int:
                 f"{bound / first.create_path:.2f}x",
             )
         )
+        smallest = smallest or (nodes, first.create_requests)
+        added = nodes - smallest[0]
         requests.append(
             (
                 shape,
                 first.create_requests,
                 f"{first.create_requests / nodes:.1f}",
+                f"{(first.create_requests - smallest[1]) / added:.1f}" if added else "-",
                 first.rerun_requests,
                 f"{first.rerun_wall:.1f}",
                 sum(x.rate_limited for x in samples.values()),
@@ -234,7 +257,8 @@ def main() -> int:
         )
         print(table(header, upgrades))
     print(f"\nHetzner API requests (speed {min(args.speeds):g})")
-    header = ("shape", "create", "create/node", "no-op re-run", "re-run wall s", "429s")
+    header = ("shape", "create", "create/node", "per node added", "no-op re-run", "re-run wall s",
+              "429s")  # fmt: skip
     print(table(header, requests))
     print(f"429 answers over every run: {total_429}")
     return 0

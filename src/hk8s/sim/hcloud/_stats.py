@@ -32,6 +32,12 @@ class RequestRecord:
     code: str | None  # the error code for error responses
     agent: str = ""  # the client's User-Agent (hk8s, or an addon's cloud side)
 
+    @property
+    def client(self) -> str:
+        """The User-Agent's first product: ``hk8s`` for hk8s,
+        ``hcloud-cloud-controller-manager`` for the simulated CCM."""
+        return self.agent.split("/")[0].split(" ")[0]
+
 
 @dataclass
 class Stats:
@@ -68,13 +74,8 @@ class Stats:
         return self.by_route[f"{method.upper()} {route}"]
 
     def routes_of(self, client: str) -> Counter[str]:
-        """Requests per route made by ``client``, the first product of the User-Agent
-        (``hk8s`` for hk8s, ``hcloud-cloud-controller-manager`` for the simulated CCM)."""
-        return Counter(
-            f"{r.method} {r.route}"
-            for r in self.log
-            if r.agent.split("/")[0].split(" ")[0] == client
-        )
+        """Requests per route made by ``client`` (see ``RequestRecord.client``)."""
+        return Counter(f"{r.method} {r.route}" for r in self.log if r.client == client)
 
     def reset(self) -> None:
         self.log.clear()

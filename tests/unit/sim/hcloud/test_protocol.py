@@ -314,6 +314,27 @@ def test_stats_over_http_and_in_process(client: Client, sim: HcloudSim) -> None:
     assert bad.status_code == 422
 
 
+def test_stats_tell_each_client_by_its_user_agent(client: Client, sim: HcloudSim) -> None:
+    # The addons' cloud side uses the cluster's token too; benchmarks and the request budget
+    # count hk8s' own requests by the User-Agent's first product.
+    ccm = Client(
+        token=sim.token,
+        api_endpoint=sim.endpoint,
+        application_name="hcloud-cloud-controller-manager",
+        application_version="1.30.1",
+    )
+    ccm.servers.get_all()
+    ccm.servers.get_all()
+    hk8s = Client(
+        token=sim.token, api_endpoint=sim.endpoint, application_name="hk8s", application_version="1"
+    )
+    hk8s.locations.get_all()
+    client.server_types.get_all()  # hcloud-python's own User-Agent
+    assert sim.stats.routes_of("hk8s") == {"GET /locations": 1}
+    assert sim.stats.routes_of("hcloud-cloud-controller-manager") == {"GET /servers": 2}
+    assert sim.stats.routes_of("hcloud-python") == {"GET /server_types": 1}
+
+
 def test_every_response_was_checked_against_openapi(
     client: Client, checker: ResponseChecker
 ) -> None:
