@@ -27,8 +27,9 @@ best any client can do.
 
 For ``upgrade`` (a Talos minor with Kubernetes pinned, one node at a time as ``hk8s upgrade``
 rolls it) the per-node path is the installer pull inside the Upgrade call + reply grace +
-upgrade + shutdown + boot + kubelet registration, plus the Image Factory's one installer build
-shared among the nodes; ``overhead/node`` is the real-time estimate per node beyond it.
+upgrade + shutdown + boot + kubelet registration, plus what happens once, shared among the
+nodes: the Image Factory's installer build, and with a single control plane the Kubernetes API
+coming back after its reboot; ``overhead/node`` is the real-time estimate per node beyond it.
 
 Also printed per shape: hk8s' Hetzner API requests (by User-Agent: the addons' cloud side calls
 the API too, more the more nodes there are) of the create, per node, and per node added beyond
@@ -84,14 +85,17 @@ def create_path(bench: SimBench) -> float:
     return infra + server + maintenance + configured + api + registered + addons
 
 
-def upgrade_path(bench: SimBench, nodes: int) -> float:
+def upgrade_path(bench: SimBench, control_planes: int, workers: int) -> float:
     """Simulated seconds of a Talos upgrade, per node: each node pulls the installer inside the
     Upgrade call, upgrades, reboots and registers its kubelet again (back in service; a control
-    plane's etcd rejoins meanwhile), one node after another; the Image Factory builds the
-    installer once, on the first node's pull (shared by the nodes, so divided among them)."""
+    plane's etcd rejoins meanwhile), one node after another. The Image Factory builds the
+    installer once, on the first node's pull; a single control plane takes the Kubernetes API
+    down with it, which its kubelet waits for after the boot. Both are shared among the nodes."""
     talos = bench.world.fleet.timings
+    nodes = control_planes + workers
     node = talos.installer_pull + talos.grace + talos.upgrade + talos.shutdown + talos.boot
-    return node + talos.kubelet + talos.installer_build / nodes
+    once = talos.installer_build + (talos.kube_api if control_planes == 1 else 0.0)
+    return node + talos.kubelet + once / nodes
 
 
 @dataclass
@@ -132,7 +136,7 @@ def sample(speed: float, shape: str, *, upgrade: bool) -> Sample:
             rate_limited=limited,
             upgrade=upgraded,
             create_path=create_path(bench),
-            upgrade_path=upgrade_path(bench, cps + workers),
+            upgrade_path=upgrade_path(bench, cps, workers),
         )
 
 

@@ -207,7 +207,11 @@ class FakeKube:
         return None
 
     async def wait_nodes_ready(
-        self, names: Iterable[str], *, timeout: float | None = None
+        self,
+        names: Iterable[str],
+        *,
+        timeout: float | None = None,
+        booted_since: Mapping[str, str] | None = None,
     ) -> list[KubeNode]:
         assert set(names) <= set(self._names())
         return await self.list_nodes()

@@ -175,12 +175,6 @@ async def _services(talos: TalosNodeAPI, nodes: Sequence[Node], limits: HealthLi
     return not problems, detail or f"{len(nodes)} node(s) running", problems
 
 
-# Taints kube-controller-manager's node lifecycle controller keeps on a node that is not Ready
-# (pkg/controller/nodelifecycle, node_lifecycle_controller.go: NotReadyTaintTemplate,
-# UnreachableTaintTemplate and their NoSchedule twins); lifted some time after the condition.
-_NOT_READY_TAINTS = frozenset({"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
-
-
 async def _kube_nodes(
     kube: KubernetesAPI, nodes: Sequence[Node], ignore: Collection[str]
 ) -> tuple[_Verdict, _Verdict]:
@@ -188,11 +182,7 @@ async def _kube_nodes(
     wanted = {n.name for n in nodes}
     missing = sorted(wanted - set(found))
     extra = sorted(set(found) - wanted)
-    not_ready = sorted(
-        n
-        for n in wanted & set(found)
-        if not found[n].ready or any(t.key in _NOT_READY_TAINTS for t in found[n].taints)
-    )
+    not_ready = sorted(n for n in wanted & set(found) if not found[n].in_service)
     problems = []
     if missing:
         problems.append(f"not registered: {', '.join(missing)}")

@@ -16,15 +16,24 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hk8s.errors import AuthError, Hk8sError
+from hk8s.providers.k8s import KubeNode
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
     from hk8s.controller._servers import Node
     from hk8s.controller._waits import Waiter
+    from hk8s.providers.k8s import KubernetesAPI
     from hk8s.providers.talos import TalosNodeAPI
 
-__all__ = ["reboot_one_at_a_time", "wait_back_after_reboot"]
+__all__ = ["boot_id", "reboot_one_at_a_time", "wait_back_after_reboot"]
+
+
+async def boot_id(kube: KubernetesAPI, name: str) -> str | None:
+    """The ``nodeInfo.bootID`` the kubelet of Node ``name`` posted (None: not registered):
+    a new one with every boot, so a reboot is told apart from a node that never went down."""
+    obj = await kube.get("v1", "Node", name)
+    return KubeNode.from_api(obj).boot_id if obj else None
 
 
 async def reboot_one_at_a_time(

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Literal
 
 from hk8s.controller._etcd_members import wait_etcd_members
 from hk8s.controller._health import wait_healthy
+from hk8s.controller._node_reboots import boot_id
 from hk8s.controller._scale import NodeRemover, quorum_after_removal
 from hk8s.controller._servers import CONFIG_HASH_LABEL
 from hk8s.errors import Hk8sError, UsageError
@@ -143,16 +144,11 @@ class NodeOps:
         evicted = await self.kube.drain(node.name)
         self.waiter.done(key, f"drain {node.name}", f"{len(evicted)} pod(s) evicted")
 
-    async def _boot_id(self, node: Node) -> str | None:
-        obj = await self.kube.get("v1", "Node", node.name)
-        info = ((obj or {}).get("status") or {}).get("nodeInfo") or {}
-        return str(info["bootID"]) if info.get("bootID") else None
-
     async def reboot(self, name: str) -> None:
         node = self.find(name)
         await self.guard("reboot", node)
         key = f"node/{node.name}"
-        boot = await self._boot_id(node)
+        boot = await boot_id(self.kube, node.name)
         await self._drain(node)
         self.waiter.step(key, f"reboot {node.name}")
         await self.talos.reboot(node.address)
@@ -160,7 +156,7 @@ class NodeOps:
         async def rebooted() -> tuple[bool, str]:
             try:
                 await self.probe.version(node.address)
-                now = await self._boot_id(node)
+                now = await boot_id(self.kube, node.name)
             except Hk8sError as exc:
                 return False, exc.message
             return now is not None and now != boot, f"boot id {now}"
@@ -169,7 +165,9 @@ class NodeOps:
         self.waiter.done(key, f"reboot {node.name}")
         if node.desired.control_plane:
             await wait_etcd_members(self.probe, self.waiter, self.control_planes)
-        await self.kube.wait_nodes_ready([node.name])
+        await self.kube.wait_nodes_ready(
+            [node.name], booted_since={node.name: boot} if boot else None
+        )
         await self.kube.uncordon(node.name)
         await wait_healthy(self.probe, self.kube, self.waiter, self.nodes)
 

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from hk8s.controller._etcd_members import wait_etcd_members
 from hk8s.controller._health import check_health
-from hk8s.controller._node_reboots import wait_back_after_reboot
+from hk8s.controller._node_reboots import boot_id, wait_back_after_reboot
 from hk8s.controller._nodes import config_hash
 from hk8s.controller._releases import (
     UPGRADING_ANNOTATION,
@@ -134,10 +134,14 @@ class NodeUpgrader:
         await self.waiter.until("health", "cluster health checks", check)
         return final
 
-    async def ready_and_uncordoned(self, node: Node) -> None:
+    async def ready_and_uncordoned(self, node: Node, boot: str | None = None) -> None:
+        """Ready (``boot``: the bootID before its reboot; Ready then means the kubelet of a
+        later boot says so), then uncordoned."""
         key = f"node/{node.name}"
         self.waiter.step(key, f"{node.name} Ready")
-        await self.kube.wait_nodes_ready([node.name])
+        await self.kube.wait_nodes_ready(
+            [node.name], booted_since={node.name: boot} if boot else None
+        )
         await self.kube.uncordon(node.name, annotation=UPGRADING_ANNOTATION)
         self.waiter.done(key, f"{node.name} Ready", "uncordoned")
 
@@ -145,6 +149,7 @@ class NodeUpgrader:
     async def upgrade_talos(self, node: Node, image: str, target: str, kubernetes: str) -> None:
         key = f"node/{node.name}"
         running = (await self.talos.version(node.address)).tag
+        boot = None
         if parse_version(running) != parse_version(target):
             self.waiter.step(key, f"drain {node.name}")
             try:
@@ -178,7 +183,7 @@ class NodeUpgrader:
                 # The new release's config changed something Talos only applies at boot
                 # (CanApplyImmediate): this node reboots once more, alone.
                 await wait_back_after_reboot(self.probe, self.waiter, node)
-        await self.ready_and_uncordoned(node)
+        await self.ready_and_uncordoned(node, boot)
 
     async def _uncordon_quietly(self, node: Node) -> None:
         try:
@@ -236,13 +241,12 @@ class NodeUpgrader:
         )
 
     async def _boot_id(self, node: Node) -> str | None:
-        """The kubelet's ``nodeInfo.bootID``: it changes with every boot of the machine."""
+        """The node's bootID, None when the API cannot tell (the reboot is then told by
+        Talos going quiet)."""
         try:
-            obj = await self.kube.get("v1", "Node", node.name)
+            return await boot_id(self.kube, node.name)
         except Hk8sError:
             return None
-        info = ((obj or {}).get("status") or {}).get("nodeInfo") or {}
-        return str(info["bootID"]) if info.get("bootID") else None
 
     async def _rebooted(self, node: Node, boot: str | None) -> bool:
         if boot is None:

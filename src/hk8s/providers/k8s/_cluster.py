@@ -20,7 +20,7 @@ from hk8s.providers.k8s._client import MERGE_PATCH, KubeBase, ThrottledError
 from hk8s.providers.k8s._types import JobFailedError, KubeNode, ObjectRef
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterable
+    from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 __all__ = ["KubeClient"]
 
@@ -110,21 +110,33 @@ class KubeClient(KubeBase):
         await self.wait_for("the Kubernetes API to answer", check, timeout=timeout)
 
     async def wait_nodes_ready(
-        self, names: Iterable[str], *, timeout: float | None = None
+        self,
+        names: Iterable[str],
+        *,
+        timeout: float | None = None,
+        booted_since: Mapping[str, str] | None = None,
     ) -> list[KubeNode]:
-        """Every named node is registered and Ready; returns them."""
+        """Every named node is registered, Ready and free of the not-ready taints
+        (``KubeNode.in_service``); returns them. ``booted_since``: node -> the ``bootID`` it
+        reported before a reboot: such a node counts once the kubelet of a later boot posted
+        its status. Until then its Ready condition may be the one posted before the reboot
+        (a single control plane's API server goes down with it: nothing marks it NotReady)."""
         wanted = sorted(set(names))
+        before = dict(booted_since or {})
         found: list[KubeNode] = []
 
         async def check() -> tuple[bool, str]:
             nonlocal found
             nodes = {node.name: node for node in await self.list_nodes()}
-            missing = [n for n in wanted if n not in nodes]
-            not_ready = [n for n in wanted if n in nodes and not nodes[n].ready]
             found = [nodes[n] for n in wanted if n in nodes]
+            missing = [n for n in wanted if n not in nodes]
+            stale = [n.name for n in found if n.name in before and n.boot_id == before[n.name]]
+            not_ready = [n.name for n in found if not n.in_service and n.name not in stale]
             parts = []
             if missing:
                 parts.append(f"not registered: {', '.join(missing)}")
+            if stale:
+                parts.append(f"kubelet not back since the reboot: {', '.join(stale)}")
             if not_ready:
                 parts.append(f"not Ready: {', '.join(not_ready)}")
             return not parts, "; ".join(parts)

@@ -35,7 +35,11 @@ class KubernetesAPI(Protocol):
     async def wait_api_ready(self, *, timeout: float | None = None) -> None: ...
 
     async def wait_nodes_ready(
-        self, names: Iterable[str], *, timeout: float | None = None
+        self,
+        names: Iterable[str],
+        *,
+        timeout: float | None = None,
+        booted_since: Mapping[str, str] | None = None,
     ) -> list[KubeNode]: ...
 
     async def wait_rollout(

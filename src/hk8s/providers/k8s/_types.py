@@ -7,7 +7,7 @@ from typing import Any
 
 from hk8s.errors import PermanentError
 
-__all__ = ["JobFailedError", "KubeNode", "NodeTaint", "ObjectRef"]
+__all__ = ["NOT_READY_TAINTS", "JobFailedError", "KubeNode", "NodeTaint", "ObjectRef"]
 
 
 @dataclass(frozen=True)
@@ -15,6 +15,14 @@ class NodeTaint:
     key: str
     effect: str
     value: str = ""
+
+
+# Taints kube-controller-manager's node lifecycle controller keeps on a node that is not Ready
+# (pkg/controller/nodelifecycle, node_lifecycle_controller.go: NotReadyTaintTemplate,
+# UnreachableTaintTemplate and their NoSchedule twins); the NoExecute ones are lifted on its
+# next node-monitor pass after the kubelet posts Ready (5 s by default), so a node can be Ready
+# and still keep pods off for a few seconds.
+NOT_READY_TAINTS = frozenset({"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
 
 
 @dataclass(frozen=True)
@@ -31,10 +39,18 @@ class KubeNode:
     labels: dict[str, str] = field(default_factory=dict)
     kubelet_version: str | None = None
     annotations: dict[str, str] = field(default_factory=dict)
+    # The kubelet's nodeInfo.bootID: a new one with every boot of the machine, posted by the
+    # kubelet of that boot (the conditions beside it may still be its predecessor's).
+    boot_id: str | None = None
 
     @property
     def control_plane(self) -> bool:
         return "control-plane" in self.roles
+
+    @property
+    def in_service(self) -> bool:
+        """Ready, and kube-controller-manager has lifted its not-ready taints."""
+        return self.ready and not any(t.key in NOT_READY_TAINTS for t in self.taints)
 
     @classmethod
     def from_api(cls, obj: dict[str, Any]) -> KubeNode:
@@ -64,6 +80,7 @@ class KubeNode:
             labels=labels,
             kubelet_version=(status.get("nodeInfo") or {}).get("kubeletVersion"),
             annotations=dict(meta.get("annotations") or {}),
+            boot_id=(status.get("nodeInfo") or {}).get("bootID") or None,
         )
 
 

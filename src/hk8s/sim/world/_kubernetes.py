@@ -63,11 +63,16 @@ log = logging.getLogger(__name__)
 SYNC_EVERY = 2.0  # simulated seconds between load-balancer/kube-apiserver reconciliations
 # The controllers' client rate limits (20 and 50 requests/s by default) would make a simulated
 # minute of a 100-node cluster's rollout last many wall seconds: the world runs faster than
-# real time, so its controllers may talk faster too.
+# real time, so its controllers may talk faster too. For the same reason the node lifecycle
+# controller looks at the nodes every wall second, not every 5 (--node-monitor-period): it lifts
+# the not-ready taints on its next pass after a node is Ready again: a wait every upgrade and
+# reboot pays per node, up to 5 real seconds on a real cluster, which at 5 wall seconds would
+# be up to 5 x speed simulated seconds here.
 EXTRA_ARGS = {
     name: ["--kube-api-qps=300", "--kube-api-burst=600"]
     for name in ("kube-controller-manager", "kube-scheduler")
 }
+EXTRA_ARGS["kube-controller-manager"].append("--node-monitor-period=1s")
 # What the API server's audit log keeps (Talos enables one by default): evictions and Node
 # updates, so a test can see what hk8s asked the real server to do (cordons, drains).
 AUDIT_POLICY = """\

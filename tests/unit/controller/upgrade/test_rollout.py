@@ -54,6 +54,16 @@ async def test_control_planes_go_one_at_a_time_before_the_workers(rollout: Rollo
     assert not rollout.kube.cordoned
 
 
+async def test_a_node_counts_as_ready_once_the_kubelet_of_its_new_boot_says_so(
+    rollout: Rollout,
+) -> None:
+    # Before the upgrade every kubelet posted bootID b1; the Ready condition it left may
+    # outlive the reboot (a single control plane's API server goes down with it).
+    await upgrade_talos(rollout)
+    assert rollout.kube.ready_waits == [{n: "b1"} for n in rollout.cluster.nodes]
+    assert {n.boots for n in rollout.cluster.nodes.values()} == {2}
+
+
 async def test_workers_go_parallel_at_a_time_control_planes_still_one(rollout: Rollout) -> None:
     await upgrade_talos(rollout, parallel=3)
     log = [e for e in rollout.cluster.log if e.startswith(("upgrade", "uncordon"))]

@@ -192,6 +192,38 @@ async def test_uncordon_removes_unschedulable_and_only_the_named_annotation(api:
     }
 
 
+def _node(boot: str, ready: bool, *taints: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "demo-cp-1"},
+        "spec": {"taints": [{"key": t, "effect": "NoExecute"} for t in taints]},
+        "status": {
+            "nodeInfo": {"bootID": boot},
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }
+
+
+async def test_nodes_ready_after_a_reboot_means_the_new_boots_kubelet_and_no_taints(
+    api: Any,
+) -> None:
+    # A single control plane's API server goes down with it: the Ready condition it posted
+    # before the reboot is still there when the API answers again.
+    stale = _node("b1", True)
+    states = [stale, _node("b2", False), _node("b2", True, "node.kubernetes.io/not-ready")]
+    api.on("GET", "/api/v1/nodes", *(Response.json({"items": [n]}) for n in states),
+           Response.json({"items": [_node("b2", True)]}))  # fmt: skip
+    clock = ManualClock()
+    kube = client(api, clock)
+    nodes = await kube.wait_nodes_ready(["demo-cp-1"], booted_since={"demo-cp-1": "b1"})
+    assert [n.boot_id for n in nodes] == ["b2"] and nodes[0].in_service
+    assert len(clock.slept) == 3  # stale, not Ready, tainted
+    api.json("GET", "/api/v1/nodes", {"items": [stale]})
+    with pytest.raises(WaitTimeoutError, match="kubelet not back since the reboot: demo-cp-1"):
+        await kube.wait_nodes_ready(["demo-cp-1"], booted_since={"demo-cp-1": "b1"}, timeout=10)
+    assert await kube.wait_nodes_ready(["demo-cp-1"])  # no reboot: Ready is Ready
+    await kube.close()
+
+
 async def test_wait_api_ready_times_out_naming_the_condition(api: Any) -> None:
     api.on("GET", "/readyz", api.failure(503, "etcd not ready"))
     clock = ManualClock()
