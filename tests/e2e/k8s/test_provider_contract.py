@@ -11,6 +11,7 @@ evictions, taints, binding, garbage collection) is the real controllers' and ser
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -20,7 +21,7 @@ from hk8s.controller import clean_in_cluster
 from hk8s.errors import WaitTimeoutError
 from hk8s.model.clock import SystemClock
 from hk8s.model.timing import Timing
-from hk8s.providers.k8s import JobFailedError, KubeClient
+from hk8s.providers.k8s import NOT_READY_TAINTS, JobFailedError, KubeClient
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -211,6 +212,42 @@ def test_drain_honours_disruption_budgets(cloud: Cloud) -> None:
             assert {p["spec"]["nodeName"] for p in pods} == {n for n in cloud.servers if n != node}
         finally:
             provider(cloud, lambda k: k.uncordon(node))
+
+
+def _taints(node: dict[str, Any] | None) -> set[str]:
+    return {t["key"] for t in (node or {}).get("spec", {}).get("taints") or []}
+
+
+def test_ready_after_a_reboot_waits_for_the_new_kubelet_and_the_lifted_taints(
+    cloud: Cloud,
+) -> None:
+    # kube-controller-manager's node lifecycle controller taints a node that is not Ready and
+    # lifts the taints only after it is Ready again: hk8s' waits look for the keys it sets.
+    node = sorted(cloud.servers)[1]
+
+    def post(ready: bool, boot: str) -> None:
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        reason = "KubeletReady" if ready else "KubeletNotReady"
+        condition = {"type": "Ready", "status": str(ready), "reason": reason, "message": reason,
+                     "lastHeartbeatTime": now, "lastTransitionTime": now}  # fmt: skip
+        body = {"status": {"conditions": [condition], "nodeInfo": {"bootID": boot}}}
+        cloud.kube(lambda api: api.patch(f"/api/v1/nodes/{node}/status", body, kind="strategic"))
+
+    try:
+        post(False, "boot-1")  # the kubelet's last word before the reboot
+        tainted = cloud.wait_for(
+            f"/api/v1/nodes/{node}", lambda n: bool(_taints(n) & NOT_READY_TAINTS)
+        )
+        assert "node.kubernetes.io/not-ready" in _taints(tainted)
+        post(True, "boot-2")
+        (back,) = provider(
+            cloud, lambda k: k.wait_nodes_ready([node], booted_since={node: "boot-1"})
+        )
+        assert back.in_service and back.boot_id == "boot-2"
+        after = cloud.kube(lambda api: api.get(f"/api/v1/nodes/{node}"))
+        assert not _taints(after) & NOT_READY_TAINTS
+    finally:
+        post(True, "boot-2")
 
 
 def test_delete_node_removes_it_once(cloud: Cloud) -> None:

@@ -42,7 +42,13 @@ from hk8s.providers.k8s._render import (
     render_addon_manifests,
     render_base_manifests,
 )
-from hk8s.providers.k8s._types import JobFailedError, KubeNode, NodeTaint, ObjectRef
+from hk8s.providers.k8s._types import (
+    NOT_READY_TAINTS,
+    JobFailedError,
+    KubeNode,
+    NodeTaint,
+    ObjectRef,
+)
 
 __all__ = [
     "ADDON_WORKLOADS",
@@ -51,6 +57,7 @@ __all__ = [
     "BACKUP_TALOS_ACCOUNT",
     "DEPLOYED_RELEASES",
     "HELM_IMAGE",
+    "NOT_READY_TAINTS",
     "AddonManifests",
     "BackupManifests",
     "JobFailedError",
