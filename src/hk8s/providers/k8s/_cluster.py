@@ -11,6 +11,7 @@ and the budget that blocked it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from typing import TYPE_CHECKING, Any
@@ -301,9 +302,12 @@ class KubeClient(KubeBase):
         evicted: list[ObjectRef] = []
 
         async def evict_all() -> tuple[bool, str]:
+            # All at once, as kubectl drain does: each is its own request and budget check.
+            todo = list(pending.items())
+            blockers = await asyncio.gather(*(self._evict(ns, name, pod)
+                                              for (ns, name), pod in todo))  # fmt: skip
             blocked = []
-            for (namespace, name), pod in list(pending.items()):
-                blocker = await self._evict(namespace, name, pod)
+            for ((namespace, name), _), blocker in zip(todo, blockers, strict=True):
                 if blocker is None:
                     del pending[(namespace, name)]
                     evicted.append(ObjectRef("v1", "Pod", name, namespace))
