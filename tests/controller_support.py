@@ -211,7 +211,7 @@ class FakeKube:
         names: Iterable[str],
         *,
         timeout: float | None = None,
-        booted_since: Mapping[str, str] | None = None,
+        booted_since: Mapping[str, str | None] | None = None,
     ) -> list[KubeNode]:
         assert set(names) <= set(self._names())
         return await self.list_nodes()

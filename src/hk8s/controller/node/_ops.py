@@ -165,9 +165,7 @@ class NodeOps:
         self.waiter.done(key, f"reboot {node.name}")
         if node.desired.control_plane:
             await wait_etcd_members(self.probe, self.waiter, self.control_planes)
-        await self.kube.wait_nodes_ready(
-            [node.name], booted_since={node.name: boot} if boot else None
-        )
+        await self.kube.wait_nodes_ready([node.name], booted_since={node.name: boot})
         await self.kube.uncordon(node.name)
         await wait_healthy(self.probe, self.kube, self.waiter, self.nodes)
 

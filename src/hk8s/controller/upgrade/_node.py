@@ -139,9 +139,7 @@ class NodeUpgrader:
         later boot says so), then uncordoned."""
         key = f"node/{node.name}"
         self.waiter.step(key, f"{node.name} Ready")
-        await self.kube.wait_nodes_ready(
-            [node.name], booted_since={node.name: boot} if boot else None
-        )
+        await self.kube.wait_nodes_ready([node.name], booted_since={node.name: boot})
         await self.kube.uncordon(node.name, annotation=UPGRADING_ANNOTATION)
         self.waiter.done(key, f"{node.name} Ready", "uncordoned")
 

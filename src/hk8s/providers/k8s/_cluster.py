@@ -115,15 +115,16 @@ class KubeClient(KubeBase):
         names: Iterable[str],
         *,
         timeout: float | None = None,
-        booted_since: Mapping[str, str] | None = None,
+        booted_since: Mapping[str, str | None] | None = None,
     ) -> list[KubeNode]:
         """Every named node is registered, Ready and free of the not-ready taints
         (``KubeNode.in_service``); returns them. ``booted_since``: node -> the ``bootID`` it
-        reported before a reboot: such a node counts once the kubelet of a later boot posted
-        its status. Until then its Ready condition may be the one posted before the reboot
-        (a single control plane's API server goes down with it: nothing marks it NotReady)."""
+        reported before a reboot (None: unknown): such a node counts once the kubelet of a
+        later boot posted its status. Until then its Ready condition may be the one posted
+        before the reboot (a single control plane's API server goes down with it: nothing
+        marks it NotReady)."""
         wanted = sorted(set(names))
-        before = dict(booted_since or {})
+        before = {name: boot for name, boot in (booted_since or {}).items() if boot}
         found: list[KubeNode] = []
 
         async def check() -> tuple[bool, str]:

@@ -39,7 +39,7 @@ class KubernetesAPI(Protocol):
         names: Iterable[str],
         *,
         timeout: float | None = None,
-        booted_since: Mapping[str, str] | None = None,
+        booted_since: Mapping[str, str | None] | None = None,
     ) -> list[KubeNode]: ...
 
     async def wait_rollout(

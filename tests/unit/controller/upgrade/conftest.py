@@ -155,7 +155,7 @@ class FakeKube:
         self.cluster = cluster
         self.cordoned: set[str] = set()
         self.marked: set[str] = set()  # carry the upgrading annotation
-        self.ready_waits: list[dict[str, str]] = []  # each Ready wait's booted_since
+        self.ready_waits: list[dict[str, str | None]] = []  # each Ready wait's booted_since
 
     async def drain(self, node: str, *, timeout: float | None = None) -> list[ObjectRef]:
         self.cordoned.add(node)
@@ -187,7 +187,7 @@ class FakeKube:
         names: Iterable[str],
         *,
         timeout: float | None = None,
-        booted_since: Mapping[str, str] | None = None,
+        booted_since: Mapping[str, str | None] | None = None,
     ) -> list[KubeNode]:
         self.ready_waits.append(dict(booted_since or {}))
         return [n for n in await self.list_nodes() if n.name in set(names)]
