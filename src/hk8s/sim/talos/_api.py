@@ -261,16 +261,28 @@ class NodeCalls:
         if req.recover_etcd and node.recovery_snapshot is None:
             raise GRPCError(Status.FAILED_PRECONDITION, "etcd snapshot hasn't been uploaded")
         cluster.bootstrap(node.hostname, node.ip, node.etcd_address())
-        if req.recover_etcd and node.recovery_snapshot is not None:
-            # talosctl bootstrap --recover-from: etcd starts from the uploaded snapshot.
-            if cluster.restore_keyspace is not None:
-                cluster.restore_keyspace(snapshot_keys(node.recovery_snapshot))
-            node.recovery_snapshot = None
         node.disk.etcd_data = True
+        snapshot, node.recovery_snapshot = node.recovery_snapshot, None
+        if req.recover_etcd and snapshot is not None:
+            # talosctl bootstrap --recover-from: etcd starts from the uploaded snapshot. Talos
+            # runs its bootstrap sequence after the reply; restoring the keyspace takes a
+            # request per key, which must not hold up the reply or the world's loop.
+            node.services["etcd"] = ("Preparing", None, "Restoring the etcd snapshot")
+            node.fleet.spawn(self._recover(cluster, snapshot))
+            return machine_pb2.Bootstrap()
+        self._etcd_running(cluster)
+        return machine_pb2.Bootstrap()
+
+    async def _recover(self, cluster: TalosCluster, snapshot: bytes) -> None:
+        if cluster.restore_keyspace is not None:
+            await cluster.restore_keyspace(snapshot_keys(snapshot))
+        self._etcd_running(cluster)
+
+    def _etcd_running(self, cluster: TalosCluster) -> None:
+        node = self.node
         node.services["etcd"] = ("Running", True, "")
         node.emit_service("etcd", machine_pb2.ServiceStateEvent.RUNNING)
         node.fleet.spawn(node.fleet.start_kube_api(cluster))
-        return machine_pb2.Bootstrap()
 
     async def reboot(self, req: Any) -> machine_pb2.Reboot:
         self._config()

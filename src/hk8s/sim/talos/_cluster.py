@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Awaitable, Callable, Sequence
 
     from hk8s.model.etcd_snapshot import KeyValue
     from hk8s.pki import CertAndKey
@@ -83,7 +83,7 @@ class TalosCluster:
     # Called when every member's data is gone, and when a snapshot is restored (the world
     # empties / refills the Kubernetes API's objects).
     wipe_keyspace: Callable[[], None] | None = None
-    restore_keyspace: Callable[[Sequence[KeyValue]], None] | None = None
+    restore_keyspace: Callable[[Sequence[KeyValue]], Awaitable[None]] | None = None
     # Raised etcd alarms by member id ("NOSPACE", "CORRUPT"): set by tests as etcd would.
     alarms: dict[int, str] = field(default_factory=dict)
 

@@ -280,9 +280,10 @@ class Kubernetes:
         kube.plane.halt_controllers()
         kube.machines.etcd.wipe()
 
-    def _restore(self, kube: ClusterKube, keys: Sequence[KeyValue]) -> None:
-        """etcd starts from a snapshot: the keyspace comes back, then the controllers."""
-        kube.machines.etcd.restore(keys)
+    async def _restore(self, kube: ClusterKube, keys: Sequence[KeyValue]) -> None:
+        """etcd starts from a snapshot: the keyspace comes back (blocking requests, in a
+        thread), then the controllers."""
+        await asyncio.to_thread(kube.machines.etcd.restore, keys)
         self.fleet.spawn(kube.plane.resume_controllers())
 
     def _control_plane_nodes(self, cluster: TalosCluster) -> list[TalosNode]:
