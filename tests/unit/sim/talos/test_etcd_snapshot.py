@@ -3,6 +3,7 @@ cluster's keyspace; EtcdRecover takes only an intact one."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import pytest
@@ -13,6 +14,7 @@ from hk8s.model.etcd_snapshot import KeyValue, inspect_snapshot_file, snapshot_k
 from .test_configured import configure  # type: ignore[import-not-found]
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
     from .conftest import Env  # type: ignore[import-not-found]
@@ -56,3 +58,40 @@ def test_etcd_is_lost_only_when_no_member_keeps_its_data() -> None:
     cluster.data_wiped("127.9.0.3")  # the last member with data
     assert not cluster.bootstrapped and cluster.members == {} and cluster.leader == 0
     assert wiped == [True]
+
+
+async def test_bootstrap_from_a_snapshot_answers_before_the_keyspace_is_back(
+    env: Env, tmp_path: Path
+) -> None:
+    # Talos runs its bootstrap sequence after replying: the keyspace restore (a request per
+    # key against the world's etcd) must not hold up the reply, or a client's call times out.
+    _, ip = await configure(env)
+    [cluster] = env.fleet.clusters.values()
+    stored = [KeyValue(b"/registry/configmaps/default/a", b"{}", 7, 9)]
+    restored: list[KeyValue] = []
+    release = asyncio.Event()
+
+    async def restore(keys: Sequence[KeyValue]) -> None:
+        await release.wait()
+        restored.extend(keys)
+
+    async with env.client(ip) as talos:
+        await talos.bootstrap()
+        cluster.keyspace = lambda: stored
+        snapshot = tmp_path / "etcd.db"
+        await talos.etcd_snapshot(snapshot)
+        await env.fleet.destroy_etcd(cluster)
+        cluster.restore_keyspace = restore
+        await talos.etcd_recover(snapshot)
+        await asyncio.wait_for(talos.bootstrap(recover_etcd=True), timeout=5)
+        [services] = await talos.service_list()
+        etcd = {s.id: s for s in services.unwrap()}["etcd"]
+        assert etcd.state == "Preparing" and restored == []
+        release.set()
+        for _ in range(100):
+            [services] = await talos.service_list()
+            if {s.id: s for s in services.unwrap()}["etcd"].state == "Running":
+                break
+            await asyncio.sleep(0)  # a turn of the loop for the restore task
+        assert restored == stored
+        assert {s.id: s for s in services.unwrap()}["etcd"].state == "Running"
