@@ -84,14 +84,10 @@ async def test_bootstrap_from_a_snapshot_answers_before_the_keyspace_is_back(
         cluster.restore_keyspace = restore
         await talos.etcd_recover(snapshot)
         await asyncio.wait_for(talos.bootstrap(recover_etcd=True), timeout=5)
-        [services] = await talos.service_list()
-        etcd = {s.id: s for s in services.unwrap()}["etcd"]
-        assert etcd.state == "Preparing" and restored == []
+        assert restored == []  # answered while the restore still waits
         release.set()
-        for _ in range(100):
-            [services] = await talos.service_list()
-            if {s.id: s for s in services.unwrap()}["etcd"].state == "Running":
+        for _ in range(1000):
+            if restored:
                 break
             await asyncio.sleep(0)  # a turn of the loop for the restore task
         assert restored == stored
-        assert {s.id: s for s in services.unwrap()}["etcd"].state == "Running"
