@@ -260,13 +260,13 @@ class NodeCalls:
             raise GRPCError(Status.ALREADY_EXISTS, "etcd data directory is not empty")
         if req.recover_etcd and node.recovery_snapshot is None:
             raise GRPCError(Status.FAILED_PRECONDITION, "etcd snapshot hasn't been uploaded")
-        cluster.bootstrap(node.hostname, node.ip, node.etcd_address())
-        node.disk.etcd_data = True
+        node.disk.etcd_data = True  # a second Bootstrap meanwhile: ALREADY_EXISTS
         snapshot, node.recovery_snapshot = node.recovery_snapshot, None
         if req.recover_etcd and snapshot is not None:
             # talosctl bootstrap --recover-from: etcd starts from the uploaded snapshot. Talos
             # runs its bootstrap sequence after the reply; restoring the keyspace takes a
-            # request per key, which must not hold up the reply or the world's loop.
+            # request per key, which must not hold up the reply or the world's loop. etcd
+            # serves (and so has a member others can join) only once the restore is done.
             node.services["etcd"] = ("Preparing", None, "Restoring the etcd snapshot")
             node.fleet.spawn(self._recover(cluster, snapshot))
             return machine_pb2.Bootstrap()
@@ -280,6 +280,7 @@ class NodeCalls:
 
     def _etcd_running(self, cluster: TalosCluster) -> None:
         node = self.node
+        cluster.bootstrap(node.hostname, node.ip, node.etcd_address())
         node.services["etcd"] = ("Running", True, "")
         node.emit_service("etcd", machine_pb2.ServiceStateEvent.RUNNING)
         node.fleet.spawn(node.fleet.start_kube_api(cluster))

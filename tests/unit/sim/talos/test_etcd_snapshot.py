@@ -85,9 +85,13 @@ async def test_bootstrap_from_a_snapshot_answers_before_the_keyspace_is_back(
         await talos.etcd_recover(snapshot)
         await asyncio.wait_for(talos.bootstrap(recover_etcd=True), timeout=5)
         assert restored == []  # answered while the restore still waits
+        # etcd does not serve before its data is back: no member another control plane could
+        # join, none a client could count as recovered.
+        assert not cluster.bootstrapped and cluster.members == {}
         release.set()
         for _ in range(1000):
-            if restored:
+            if cluster.bootstrapped:
                 break
             await asyncio.sleep(0)  # a turn of the loop for the restore task
         assert restored == stored
+        assert [m.ip for m in cluster.members.values()] == [ip]
