@@ -15,7 +15,8 @@ Talos, per node (after talos' ``talosctl upgrade`` and the "Upgrading Talos Linu
    a call that times out or loses its node is asked after, not blindly repeated;
 3. wait until the node answers at the target version. A node that went down and answers
    again at the old version booted back into it (Talos' A/B rollback when the new release
-   fails to boot): that is a failure, reported at once instead of waiting out the timeout;
+   fails to boot): that is a failure, reported as soon as the node serves its old release
+   again (so the run leaves it as it found it), instead of waiting out the timeout;
 4. control planes: etcd has every control plane as a member again;
 5. the machine config rendered for the new release (installer image, contract) applied in
    AUTO mode (``.machine.install`` changes apply without a reboot; a contract change Talos
@@ -275,9 +276,10 @@ class NodeUpgrader:
                 return True, ""
             rebooted = went_down if boot is None else await self._rebooted(node, boot)
             if rebooted:
+                serving = await self._back_in_service(node, boot)
                 raise PermanentError(
                     f"it rebooted into Talos {tag} instead of {talos_tag(target)}: "
-                    "the new release did not boot and Talos rolled back",
+                    f"the new release did not boot and Talos rolled back; {serving}",
                     hint="see why with `talosctl -n <ip> dmesg` (or the Hetzner console); "
                     "fix the cause and re-run `hk8s upgrade`, which skips nodes already done",
                     node=node.name,
@@ -290,6 +292,20 @@ class NodeUpgrader:
             back,
             timeout=self.waiter.timing.cluster_timeout,
         )
+
+    async def _back_in_service(self, node: Node, boot: str | None) -> str:
+        """After a rollback: wait (a boot's budget) until the node serves its old release
+        again, so that the failed run leaves the cluster as healthy as it found it and a
+        re-run's health check does not meet a node still coming up. Says how it ended."""
+        try:
+            await self.kube.wait_nodes_ready(
+                [node.name],
+                timeout=self.waiter.timing.boot_timeout,
+                booted_since={node.name: boot},
+            )
+        except Hk8sError as exc:
+            return f"it has not come back Ready ({exc.message})"
+        return "it is back in service at its old release"
 
     # -- Kubernetes -------------------------------------------------------------------------
     async def kubernetes_done(self, node: Node, target: str) -> tuple[bool, str]:

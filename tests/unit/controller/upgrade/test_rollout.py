@@ -96,6 +96,10 @@ async def test_a_rolled_back_node_stops_the_run_and_is_named(rollout: Rollout) -
     upgrades = [e for e in rollout.cluster.log if e.startswith("upgrade")]
     assert upgrades == ["upgrade demo-cp-1", "upgrade demo-cp-2"]  # nothing after it
     assert not rollout.kube.cordoned  # the rolled-back node is schedulable again
+    # ... once the kubelet of its rollback boot says it is in service, so that a re-run's
+    # health check does not meet it still coming up.
+    assert rollout.kube.ready_waits[-1] == {"demo-cp-2": "b1"}
+    assert "back in service at its old release" in error.message
 
     # The cause is fixed: a new run skips demo-cp-1 and finishes the rest.
     rollout.cluster.nodes["demo-cp-2"].fails = False
