@@ -16,6 +16,8 @@ import asyncio
 import contextlib
 import copy
 import json
+import math
+import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit, urlunsplit
@@ -164,6 +166,7 @@ class KubeBase:
         self._clock = clock
         self._timing = timing
         self._discovered: dict[tuple[str, str], tuple[str, bool]] = {}
+        self._tls: ssl.SSLContext | None = None  # the watches' (``_watch_tls``)
 
     @classmethod
     def from_kubeconfig(
@@ -311,6 +314,88 @@ class KubeBase:
             await self._clock.sleep(wait)
             delay = min(delay * 2, self._timing.retry_max)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- watches ----------------------------------------------------------------------------
+
+    def _watch_tls(self) -> ssl.SSLContext | None:
+        """The TLS context of the kubeconfig's credentials (what the request pool uses), made
+        once per client; None for a plain-HTTP server."""
+        config = self._api.configuration
+        if not str(config.host).startswith("https:"):
+            return None
+        if self._tls is None:
+            context = ssl.create_default_context(cafile=config.ssl_ca_cert)
+            if not config.verify_ssl:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            elif config.assert_hostname is False:
+                context.check_hostname = False
+            if config.cert_file:
+                context.load_cert_chain(config.cert_file, config.key_file)
+            self._tls = context
+        return self._tls
+
+    async def watch_change(
+        self,
+        path: str,
+        resource_version: str,
+        limit: float,
+        *,
+        query: Iterable[tuple[str, str]] = (),
+    ) -> bool:
+        """Wait until the collection at ``path`` (``query``: its selectors) changes after
+        ``resource_version`` (a list's), at most ``limit`` seconds, with a watch: the change
+        is seen when the API server sends it, not at a poll. True: look again now (an event,
+        an error event such as 410 Gone, or the watch ended quietly). False: no watch could
+        be had (an error answer, the API not reachable, a proxy in the kubeconfig): the
+        caller polls instead.
+
+        Only the first event matters, so the watch is a plain HTTP/1.1 request on the event
+        loop (credentials and headers from the client's own configuration): a cancelled wait
+        ends it at once, where a blocking request in a worker thread would run on to its
+        timeout and hold up the process's exit."""
+        config = self._api.configuration
+        if config.proxy:
+            return False
+        seconds = max(1, math.ceil(limit))
+        params = [*query, ("resourceVersion", resource_version), ("watch", "1"),
+                  ("timeoutSeconds", str(seconds))]  # fmt: skip
+        _, url, headers, _, _ = self._api.param_serialize(
+            method="GET",
+            resource_path=path,
+            query_params=params,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        target = urlsplit(url)
+        host, port = target.hostname or "", target.port or (443 if target.scheme == "https" else 80)
+        connect = max(2.0, self._timing.request_timeout)
+        try:
+            tls = self._watch_tls()
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(
+                    host, port, ssl=tls,
+                    server_hostname=(config.tls_server_name or host) if tls else None,
+                ),
+                connect,
+            )  # fmt: skip
+        except (OSError, ssl.SSLError, TimeoutError):
+            return False
+        try:
+            head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            request = f"GET {target.path}?{target.query} HTTP/1.1\r\nHost: {target.netloc}\r\n"
+            writer.write((request + head + "Connection: close\r\n\r\n").encode())
+            status = await asyncio.wait_for(reader.readline(), seconds + connect)
+            if status.split(b" ")[1:2] != [b"200"]:
+                return False
+            # Headers, then the first byte of the chunked body: an event (or the end).
+            await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), connect)
+            await asyncio.wait_for(reader.read(1), seconds + connect)
+            return True
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+            return False
+        finally:
+            writer.close()
 
     # -- resource paths ---------------------------------------------------------------------
 

@@ -1,8 +1,10 @@
 """``KubeClient``: the Kubernetes port used by create, upgrade, scaling and destroy.
 
-Waits are named conditions polled through the ``Clock`` every ``cluster_poll_interval`` until
-``cluster_timeout`` (or the ``timeout`` given); a condition not met raises ``WaitTimeoutError``
-with what was last seen. Node removal follows ``kubectl drain``: cordon, then evict every pod
+Waits are named conditions checked until ``cluster_timeout`` (or the ``timeout`` given); a
+condition not met raises ``WaitTimeoutError`` with what was last seen. Between checks, the
+waits on a collection (nodes Ready, evicted pods gone, rollouts) watch it from the list they
+judged and look again at its next change, as ``kubectl wait`` does; the others (and these,
+when no watch can be had) poll through the ``Clock`` every ``cluster_poll_interval``. Node removal follows ``kubectl drain``: cordon, then evict every pod
 but DaemonSet-managed and mirror (static) pods through the Eviction API, which enforces
 PodDisruptionBudgets by answering 429 (kubernetes.io/docs/concepts/scheduling-eviction/
 api-eviction); a blocked eviction is retried until the deadline, then reported with the pod
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 
 __all__ = ["KubeClient"]
 
+# The longest a wait watches before it lists again, in poll intervals (30 s in real time).
+WATCH_SPAN = 30
 _PDB_IN_MESSAGE = re.compile(r"disruption budget (\S+?)(?: |$)")
 LOG_TAIL_LINES = 40
 
@@ -82,8 +86,10 @@ class KubeClient(KubeBase):
         check: Callable[[], Awaitable[tuple[bool, str]]],
         *,
         timeout: float | None = None,
+        pause: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
-        """Poll ``check`` (-> done, what is seen) until done; retryable errors keep waiting."""
+        """Call ``check`` (-> done, what is seen) until done; retryable errors keep waiting.
+        Between calls, ``pause(seconds left)``: by default one poll interval."""
         limit = self._timing.cluster_timeout if timeout is None else timeout
         deadline = self._clock.now() + limit
         seen = ""
@@ -99,7 +105,46 @@ class KubeClient(KubeBase):
             remaining = deadline - self._clock.now()
             if remaining <= 0:
                 raise WaitTimeoutError(condition, limit, last_error=seen or None)
-            await self._clock.sleep(min(self._timing.cluster_poll_interval, remaining))
+            if pause is None:
+                await self._clock.sleep(min(self._timing.cluster_poll_interval, remaining))
+            else:
+                await pause(remaining)
+
+    async def wait_listed(
+        self,
+        condition: str,
+        path: str,
+        judge: Callable[[list[dict[str, Any]]], tuple[bool, str]],
+        *,
+        query: Iterable[tuple[str, str]] = (),
+        timeout: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """Until ``judge(items)`` (-> done, what is seen) of the collection at ``path`` says
+        done; returns those items. Between lists, a watch from the list's resourceVersion
+        (``watch_change``) wakes the wait at the collection's next change, as ``kubectl
+        wait`` does, instead of a poll interval later; at most ``WATCH_SPAN`` poll intervals
+        pass between lists, and at least a tenth of one. Without a watch, it polls."""
+        query = list(query)
+        poll = self._timing.cluster_poll_interval
+        version = ""
+        items: list[dict[str, Any]] = []
+
+        async def check() -> tuple[bool, str]:
+            nonlocal version, items
+            body = (await self.request("GET", path, query=query)).json() or {}
+            version = str((body.get("metadata") or {}).get("resourceVersion") or "")
+            items = body.get("items") or []
+            return judge(items)
+
+        async def pause(remaining: float) -> None:
+            nonlocal version
+            span = min(remaining, WATCH_SPAN * poll)
+            watched = bool(version) and await self.watch_change(path, version, span, query=query)
+            version = ""  # the next pause watches from the next list
+            await self._clock.sleep(min(poll / 10 if watched else poll, remaining))
+
+        await self.wait_for(condition, check, timeout=timeout, pause=pause)
+        return items
 
     async def wait_api_ready(self, *, timeout: float | None = None) -> None:
         """The API server answers and reports itself ready (``/readyz``)."""
@@ -125,11 +170,9 @@ class KubeClient(KubeBase):
         marks it NotReady)."""
         wanted = sorted(set(names))
         before = {name: boot for name, boot in (booted_since or {}).items() if boot}
-        found: list[KubeNode] = []
 
-        async def check() -> tuple[bool, str]:
-            nonlocal found
-            nodes = {node.name: node for node in await self.list_nodes()}
+        def judge(items: list[dict[str, Any]]) -> tuple[bool, str]:
+            nodes = {node.name: node for node in map(KubeNode.from_api, items)}
             found = [nodes[n] for n in wanted if n in nodes]
             missing = [n for n in wanted if n not in nodes]
             stale = [n.name for n in found if n.name in before and n.boot_id == before[n.name]]
@@ -143,21 +186,35 @@ class KubeClient(KubeBase):
                 parts.append(f"not Ready: {', '.join(not_ready)}")
             return not parts, "; ".join(parts)
 
-        await self.wait_for(f"nodes Ready ({', '.join(wanted)})", check, timeout=timeout)
-        return found
+        # One node (an upgrade's, a reboot's): only its own changes wake the watch.
+        one = [("fieldSelector", f"metadata.name={wanted[0]}")] if len(wanted) == 1 else []
+        items = await self.wait_listed(
+            f"nodes Ready ({', '.join(wanted)})",
+            await self.path("v1", "Node"),
+            judge,
+            query=one,
+            timeout=timeout,
+        )
+        nodes = {node.name: node for node in map(KubeNode.from_api, items)}
+        return [nodes[n] for n in wanted]
 
     async def wait_rollout(
         self, kind: str, namespace: str, name: str, *, timeout: float | None = None
     ) -> None:
         """A Deployment or DaemonSet has all its pods updated and ready."""
 
-        async def check() -> tuple[bool, str]:
-            obj = await self.get("apps/v1", kind, name, namespace=namespace)
-            if obj is None:
+        def judge(items: list[dict[str, Any]]) -> tuple[bool, str]:
+            if not items:
                 return False, "it does not exist yet"
-            return _rollout_state(kind, obj)
+            return _rollout_state(kind, items[0])
 
-        await self.wait_for(f"{kind} {namespace}/{name} rolled out", check, timeout=timeout)
+        await self.wait_listed(
+            f"{kind} {namespace}/{name} rolled out",
+            await self.path("apps/v1", kind, namespace=namespace),
+            judge,
+            query=[("fieldSelector", f"metadata.name={name}")],
+            timeout=timeout,
+        )
 
     async def wait_served(
         self, api_version: str, kind: str, *, timeout: float | None = None
@@ -319,15 +376,21 @@ class KubeClient(KubeBase):
         await self.wait_for(f"draining node {node}", evict_all, timeout=timeout)
         uids = {p["metadata"].get("uid") for p in pods}
 
-        async def pods_gone() -> tuple[bool, str]:
+        def pods_gone(items: list[dict[str, Any]]) -> tuple[bool, str]:
             left = [
                 f"{p['metadata']['namespace']}/{p['metadata']['name']}"
-                for p in await self._pods_on(node)
+                for p in items
                 if p["metadata"].get("uid") in uids
             ]
             return not left, f"still terminating: {', '.join(left)}"
 
-        await self.wait_for(f"evicted pods to leave node {node}", pods_gone, timeout=timeout)
+        await self.wait_listed(
+            f"evicted pods to leave node {node}",
+            await self.path("v1", "Pod"),
+            pods_gone,
+            query=[("fieldSelector", f"spec.nodeName={node}")],
+            timeout=timeout,
+        )
         return evicted
 
     async def _pods_on(self, node: str) -> list[dict[str, Any]]:

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class Scripted:
-    """Answers (method, path) with queued responses (the last one repeats); records requests."""
+    """Answers (method, path) with queued responses (the last one repeats); records requests.
+    Watches are answered by the routes of method "WATCH"; without one, 404."""
 
     routes: dict[tuple[str, str], list[Response]] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
@@ -34,7 +35,9 @@ class Scripted:
 
     async def handle(self, request: Request) -> Response:
         self.requests.append(request)
-        queue = self.routes.get((request.method, request.path))
+        # A watch (``?watch=1``) has its own route: ``on("WATCH", path, ...)``.
+        method = "WATCH" if request.query.get("watch") == ["1"] else request.method
+        queue = self.routes.get((method, request.path))
         if not queue:
             return Response.json(
                 {"kind": "Status", "status": "Failure", "message": "not found", "code": 404},

@@ -14,6 +14,8 @@ from hk8s.model import ManualClock, Timing
 from hk8s.providers.k8s import JobFailedError, KubeClient, ObjectRef, RedactedStr
 from hk8s.sim._http import HTTPServer, Response
 
+from .conftest import Scripted
+
 TIMING = Timing(retry_initial=1.0, retry_attempts=3, cluster_poll_interval=5.0)
 
 
@@ -226,6 +228,47 @@ async def test_nodes_ready_after_a_reboot_means_the_new_boots_kubelet_and_no_tai
     await kube.close()
 
 
+async def test_a_wait_watches_from_its_list_and_looks_again_at_the_change(api: Any) -> None:
+    # kubectl wait's way: the change is seen when the API server sends it, not a poll later.
+    listed = [({"resourceVersion": "41"}, _node("b1", True)),
+              ({"resourceVersion": "57"}, _node("b2", True))]  # fmt: skip
+    api.on("GET", "/api/v1/nodes",
+           *(Response.json({"metadata": m, "items": [n]}) for m, n in listed))  # fmt: skip
+    api.on("WATCH", "/api/v1/nodes", Response.json({"type": "MODIFIED", "object": listed[1][1]}))
+    clock = ManualClock()
+    kube = client(api, clock)
+    [node] = await kube.wait_nodes_ready(["demo-cp-1"], booted_since={"demo-cp-1": "b1"})
+    await kube.close()
+    assert node.boot_id == "b2"
+    [watch] = [r for r in api.requests if r.param("watch") == "1"]
+    assert watch.param("resourceVersion") == "41"  # from the list it judged: no change missed
+    assert watch.param("fieldSelector") == "metadata.name=demo-cp-1"  # one node: its changes
+    assert watch.param("timeoutSeconds") == "150"  # WATCH_SPAN poll intervals at most
+    assert clock.slept == [0.5]  # a tenth of a poll interval after the change, not a poll
+
+
+async def test_a_cancelled_watch_lets_its_thread_go_at_once() -> None:
+    # A wait given up (Ctrl-C, another node's failure) must not hold the process's exit for
+    # the watch's timeout: asyncio waits for its worker threads when the loop closes.
+    entered = asyncio.Event()
+
+    async def silent(request: Any) -> Response:
+        entered.set()
+        await asyncio.Event().wait()  # a watch with no event for minutes
+        raise AssertionError("unreachable")
+
+    server = await HTTPServer(silent).start("127.0.0.1", 0)
+    kube = client(type("Api", (), {"server": server, "kubeconfig": Scripted.kubeconfig})())
+    watch = asyncio.create_task(kube.watch_change("/api/v1/nodes", "41", 600))
+    await entered.wait()
+    watch.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await watch
+    loop = asyncio.get_running_loop()
+    await asyncio.wait_for(loop.shutdown_default_executor(), timeout=10)  # not 600 s
+    await server.close()
+
+
 async def test_wait_api_ready_times_out_naming_the_condition(api: Any) -> None:
     api.on("GET", "/readyz", api.failure(503, "etcd not ready"))
     clock = ManualClock()
@@ -340,28 +383,29 @@ async def test_drain_blocked_past_its_deadline_names_pod_and_budget(api: Any) ->
 
 
 async def test_rollout_waits_for_old_replicas_and_names_what_it_saw(api: Any) -> None:
-    path = "/apis/apps/v1/namespaces/kube-system/deployments/metrics-server"
+    path = "/apis/apps/v1/namespaces/kube-system/deployments"
     rolling = {
-        "metadata": {"generation": 2},
+        "metadata": {"name": "metrics-server", "generation": 2},
         "spec": {"replicas": 2},
         "status": {"observedGeneration": 2, "replicas": 3, "updatedReplicas": 2,
                    "availableReplicas": 2},
     }  # fmt: skip
     done = {**rolling, "status": {**rolling["status"], "replicas": 2}}
-    api.on("GET", path, Response.json(rolling), Response.json(rolling), Response.json(done))
+    api.on("GET", path, *(Response.json({"items": [d]}) for d in (rolling, rolling, done)))
     clock = ManualClock()
     kube = client(api, clock)
     await kube.wait_rollout("Deployment", "kube-system", "metrics-server", timeout=60)
-    assert clock.slept == [5.0, 5.0]
-    api.json("GET", path, rolling)
+    assert clock.slept == [5.0, 5.0]  # no watch served: polled
+    assert api.requests[0].query["fieldSelector"] == ["metadata.name=metrics-server"]
+    api.json("GET", path, {"items": [rolling]})
     with pytest.raises(WaitTimeoutError, match="1 old replicas terminating"):
         await kube.wait_rollout("Deployment", "kube-system", "metrics-server", timeout=20)
-    daemonset = "/apis/apps/v1/namespaces/kube-system/daemonsets/cilium"
+    daemonset = "/apis/apps/v1/namespaces/kube-system/daemonsets"
     api.json(
         "GET",
         daemonset,
-        {"status": {"desiredNumberScheduled": 3, "updatedNumberScheduled": 3,
-                    "numberAvailable": 2}},
+        {"items": [{"status": {"desiredNumberScheduled": 3, "updatedNumberScheduled": 3,
+                               "numberAvailable": 2}}]},
     )  # fmt: skip
     with pytest.raises(WaitTimeoutError, match="2/3 pods available"):
         await kube.wait_rollout("DaemonSet", "kube-system", "cilium", timeout=20)
