@@ -78,6 +78,8 @@ def test_kubernetes_then_talos_upgrade_with_a_failed_node_and_resume(
     failed = world.hk8s("upgrade", "--yes", check=False)
     assert failed.returncode == 1, failed.stderr
     assert "demo-cp-2" in failed.stderr and "rolled back" in failed.stderr
+    # It waited for the node to serve its old release again: the re-run below starts at once.
+    assert "back in service at its old release" in failed.stderr
     assert "re-run `hk8s upgrade`" in failed.stderr
     assert seen["upgrade"] == ["demo-cp-1", "demo-cp-2"]  # stopped at the failed node
     assert world.talos_versions() == {
