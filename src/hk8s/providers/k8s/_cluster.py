@@ -4,11 +4,13 @@ Waits are named conditions checked until ``cluster_timeout`` (or the ``timeout``
 condition not met raises ``WaitTimeoutError`` with what was last seen. Between checks, the
 waits on a collection (nodes Ready, evicted pods gone, rollouts) watch it from the list they
 judged and look again at its next change, as ``kubectl wait`` does; the others (and these,
-when no watch can be had) poll through the ``Clock`` every ``cluster_poll_interval``. Node removal follows ``kubectl drain``: cordon, then evict every pod
-but DaemonSet-managed and mirror (static) pods through the Eviction API, which enforces
-PodDisruptionBudgets by answering 429 (kubernetes.io/docs/concepts/scheduling-eviction/
-api-eviction); a blocked eviction is retried until the deadline, then reported with the pod
-and the budget that blocked it.
+when no watch can be had) poll through the ``Clock`` every ``cluster_poll_interval``.
+
+Node removal follows ``kubectl drain``: cordon, then evict every pod but DaemonSet-managed and
+mirror (static) pods through the Eviction API, which enforces PodDisruptionBudgets by
+answering 429 (kubernetes.io/docs/concepts/scheduling-eviction/api-eviction); a blocked
+eviction is retried until the deadline, then reported with the pod and the budget that
+blocked it.
 """
 
 from __future__ import annotations
