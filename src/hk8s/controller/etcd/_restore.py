@@ -136,7 +136,19 @@ async def restore_etcd(
 
     first = cps[0]
     waiter.step("etcd/recover", f"bootstrap etcd on {first.name} from the snapshot")
-    await talos.recover_etcd(first.address, snapshot)
+    try:
+        await talos.recover_etcd(first.address, snapshot)
+    except Hk8sError as exc:
+        if not exc.retryable:
+            raise
+        # Not made again here: a second Bootstrap while the first one's etcd is still
+        # restoring stops that etcd (services/etcd.go BootstrapEtcd). A re-run decides safely.
+        exc.hint = (
+            f"the restore may have started on {first.name} without its answer reaching hk8s; "
+            "re-run the same `hk8s etcd restore` in a minute: it stops (nothing changed) if "
+            "etcd is back from the snapshot, and restores again if it is not"
+        )
+        raise
     waiter.done("etcd/recover", f"etcd recovered on {first.name}", f"revision {revision}")
     members = await wait_etcd_members(probe, waiter, cps)
     await wait_healthy(probe, kube, waiter, nodes)

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from hk8s.controller import Waiter, restore_etcd, verify_snapshot
-from hk8s.errors import UnavailableError, UsageError
+from hk8s.errors import TransientAPIError, UnavailableError, UsageError
 from hk8s.model import ManualClock, Timing
 from hk8s.model.etcd_snapshot import KeyValue, build_snapshot
+from hk8s.providers.talos import ServiceStatus
 
 from .test_snapshot import NODES, status  # type: ignore[import-not-found]
 
@@ -63,3 +64,23 @@ async def test_refused_while_any_member_sees_a_leader(snapshot: Path) -> None:
     with pytest.raises(UsageError, match=r"demo-cp-3 sees a leader.*nothing was changed"):
         await restore_etcd(port, port, kube, waiter, NODES, snapshot)
     assert talos.calls == []
+
+
+async def test_a_recover_whose_answer_was_lost_says_to_re_run(snapshot: Path) -> None:
+    # Not made again by hk8s: a second Bootstrap would stop an etcd still restoring. A re-run
+    # is safe (it refuses if etcd came back, restores again if not), so the error says so.
+    class Lost(FakeTalos):
+        async def services(self, node: str) -> list[Any]:
+            return [ServiceStatus("etcd", "Preparing")]
+
+        async def recover_etcd(self, node: str, snapshot: Path) -> Any:
+            self.calls.append(f"recover {node}")
+            raise TransientAPIError(f"Talos Bootstrap on {node}: timed out")
+
+    talos = Lost({})  # no member answers: etcd is lost
+    fakes: Any = (talos, None)
+    port, kube = fakes
+    with pytest.raises(TransientAPIError) as caught:
+        await restore_etcd(port, port, kube, Waiter(ManualClock(), Timing()), NODES, snapshot)
+    assert [c for c in talos.calls if c.startswith("recover")] == ["recover 10.0.0.1"]
+    assert "re-run the same `hk8s etcd restore`" in (caught.value.hint or "")
