@@ -2,7 +2,7 @@
 
 Waits are named conditions checked until ``cluster_timeout`` (or the ``timeout`` given); a
 condition not met raises ``WaitTimeoutError`` with what was last seen. Between checks, the
-waits on a collection (nodes Ready, evicted pods gone, rollouts) watch it from the list they
+waits on a collection (nodes Ready, evicted pods gone, rollouts, Jobs) watch it from the list they
 judged and look again at its next change, as ``kubectl wait`` does; the others (and these,
 when no watch can be had) poll through the ``Clock`` every ``cluster_poll_interval``.
 
@@ -116,7 +116,7 @@ class KubeClient(KubeBase):
         self,
         condition: str,
         path: str,
-        judge: Callable[[list[dict[str, Any]]], tuple[bool, str]],
+        judge: Callable[[list[dict[str, Any]]], Awaitable[tuple[bool, str]]],
         *,
         query: Iterable[tuple[str, str]] = (),
         timeout: float | None = None,
@@ -136,7 +136,7 @@ class KubeClient(KubeBase):
             body = (await self.request("GET", path, query=query)).json() or {}
             version = str((body.get("metadata") or {}).get("resourceVersion") or "")
             items = body.get("items") or []
-            return judge(items)
+            return await judge(items)
 
         async def pause(remaining: float) -> None:
             nonlocal version
@@ -173,7 +173,7 @@ class KubeClient(KubeBase):
         wanted = sorted(set(names))
         before = {name: boot for name, boot in (booted_since or {}).items() if boot}
 
-        def judge(items: list[dict[str, Any]]) -> tuple[bool, str]:
+        async def judge(items: list[dict[str, Any]]) -> tuple[bool, str]:
             nodes = {node.name: node for node in map(KubeNode.from_api, items)}
             found = [nodes[n] for n in wanted if n in nodes]
             missing = [n for n in wanted if n not in nodes]
@@ -205,7 +205,7 @@ class KubeClient(KubeBase):
     ) -> None:
         """A Deployment or DaemonSet has all its pods updated and ready."""
 
-        def judge(items: list[dict[str, Any]]) -> tuple[bool, str]:
+        async def judge(items: list[dict[str, Any]]) -> tuple[bool, str]:
             if not items:
                 return False, "it does not exist yet"
             return _rollout_state(kind, items[0])
@@ -234,11 +234,10 @@ class KubeClient(KubeBase):
     async def wait_job(self, namespace: str, name: str, *, timeout: float | None = None) -> None:
         """The Job completed; a failed Job raises ``JobFailedError`` with its pods' logs."""
 
-        async def check() -> tuple[bool, str]:
-            job = await self.get("batch/v1", "Job", name, namespace=namespace)
-            if job is None:
+        async def judge(jobs: list[dict[str, Any]]) -> tuple[bool, str]:
+            if not jobs:
                 return False, "the Job does not exist"
-            status = job.get("status") or {}
+            status = jobs[0].get("status") or {}
             conditions = {c.get("type"): c for c in status.get("conditions") or []}
             if status.get("succeeded", 0) >= 1 or _true(conditions.get("Complete")):
                 return True, "complete"
@@ -257,7 +256,13 @@ class KubeClient(KubeBase):
                     progress += f"; the last failed pod said: {said}"
             return False, progress
 
-        await self.wait_for(f"Job {namespace}/{name} to complete", check, timeout=timeout)
+        await self.wait_listed(
+            f"Job {namespace}/{name} to complete",
+            await self.path("batch/v1", "Job", namespace=namespace),
+            judge,
+            query=[("fieldSelector", f"metadata.name={name}")],
+            timeout=timeout,
+        )
 
     async def _last_failure(self, namespace: str, name: str) -> str:
         """The last line the newest failed pod of a Job logged ("" if none or unreadable)."""
@@ -378,7 +383,7 @@ class KubeClient(KubeBase):
         await self.wait_for(f"draining node {node}", evict_all, timeout=timeout)
         uids = {p["metadata"].get("uid") for p in pods}
 
-        def pods_gone(items: list[dict[str, Any]]) -> tuple[bool, str]:
+        async def pods_gone(items: list[dict[str, Any]]) -> tuple[bool, str]:
             left = [
                 f"{p['metadata']['namespace']}/{p['metadata']['name']}"
                 for p in items

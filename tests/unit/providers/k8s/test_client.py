@@ -283,10 +283,10 @@ async def test_wait_api_ready_times_out_naming_the_condition(api: Any) -> None:
 async def test_failed_job_surfaces_its_pod_logs(api: Any) -> None:
     api.json(
         "GET",
-        "/apis/batch/v1/namespaces/kube-system/jobs/hk8s-cilium-1",
-        {"status": {"failed": 4, "conditions": [
+        "/apis/batch/v1/namespaces/kube-system/jobs",
+        {"items": [{"status": {"failed": 4, "conditions": [
             {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
-             "message": "Job has reached the specified backoff limit"}]}},
+             "message": "Job has reached the specified backoff limit"}]}}]},
     )  # fmt: skip
     api.json(
         "GET",
