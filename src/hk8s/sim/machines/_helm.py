@@ -259,14 +259,11 @@ async def _install(
         except ApiError as exc:
             raise HelmError(_helm_api_error("create", obj, exc)) from exc
     else:
-        merged = {**existing, **{k: v for k, v in obj.items() if k != "metadata"}}
-        merged["metadata"] = {
-            **existing["metadata"],
-            "labels": meta["labels"],
-            "annotations": meta["annotations"],
-        }
+        # helm 3 updates an existing object with a patch (kube/client.go updateResource: a
+        # three-way strategic merge patch), which carries no resourceVersion: a controller
+        # writing the object's status meanwhile does not make it fail with a conflict.
         try:
-            await api.replace(path, merged)
+            await api.patch(path, obj, kind="merge")
         except ApiError as exc:
             raise HelmError(_helm_api_error("update", obj, exc)) from exc
 
