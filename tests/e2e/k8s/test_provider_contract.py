@@ -252,34 +252,43 @@ def test_ready_after_a_reboot_waits_for_the_new_kubelet_and_the_lifted_taints(
         post(True, "boot-2")
 
 
-def test_a_watch_from_a_list_wakes_at_the_next_change_of_its_selection(cloud: Cloud) -> None:
-    # hk8s' waits list, judge, then watch from the list's resourceVersion: the real API
-    # server must hold the watch until a change of what the selector picks, then send it.
+def test_a_watch_from_a_list_sends_the_next_change_of_its_selection(cloud: Cloud) -> None:
+    # hk8s' waits list, then keep the items up to date from a watch from the list's
+    # resourceVersion: the real API server must send what the selector picks, and only that.
     node, other = sorted(cloud.servers)[:2]
     nodes = "/api/v1/nodes"
+    Event = tuple[str, dict[str, Any]] | None
 
     async def touch(kube: KubeClient, name: str) -> None:
         label = {"metadata": {"labels": {"contract.hk8s.dev/touched": uuid.uuid4().hex}}}
         await kube.request("PATCH", f"{nodes}/{name}", body=label, content_type=MERGE)
 
-    async def scenario(kube: KubeClient) -> tuple[bool, bool, bool]:
+    async def first(kube: KubeClient, version: str, query: list[tuple[str, str]]) -> Event:
+        async for event in kube.watch(nodes, version, 60, query=query):
+            return event
+        return None
+
+    async def scenario(kube: KubeClient) -> tuple[Event, bool, Event, Event]:
         mine = [("fieldSelector", f"metadata.name={node}")]
         listed = await kube.request("GET", nodes, query=mine)
         version = listed.json()["metadata"]["resourceVersion"]
-        watch = asyncio.create_task(kube.watch_change(nodes, version, 60, query=mine))
-        # Another node's change reaches a watch of every node, not the selected one.
-        everyone = asyncio.create_task(kube.watch_change(nodes, version, 60))
+        watch = asyncio.create_task(first(kube, version, mine))
+        everyone = asyncio.create_task(first(kube, version, []))
         await touch(kube, other)
-        woke_everyone = await asyncio.wait_for(everyone, 20)
+        seen_by_all = await asyncio.wait_for(everyone, 20)
         early = watch.done()
         await touch(kube, node)
-        return woke_everyone, early, await asyncio.wait_for(watch, 20)
+        seen = await asyncio.wait_for(watch, 20)
+        # A version the server no longer serves (compacted, or older than its watch cache):
+        # it answers at once, and the wait lists again; it never hangs.
+        stale = await asyncio.wait_for(first(kube, "1", mine), 20)
+        return seen_by_all, early, seen, stale
 
-    woke_everyone, early, woke = provider(cloud, scenario)
-    assert woke_everyone and not early and woke
-    # A version the server no longer serves (compacted, or older than its watch cache): it
-    # answers at once (an ERROR event, 410 Gone), and the wait lists again; it never hangs.
-    assert provider(cloud, lambda k: asyncio.wait_for(k.watch_change(nodes, "1", 60), 20))
+    seen_by_all, early, seen, stale = provider(cloud, scenario)
+    assert seen_by_all is not None and seen_by_all[1]["metadata"]["name"] == other
+    assert not early  # the selected watch was not woken by the other node
+    assert seen is not None and seen[0] == "MODIFIED" and seen[1]["metadata"]["name"] == node
+    assert stale is not None
 
 
 def test_delete_node_removes_it_once(cloud: Cloud) -> None:

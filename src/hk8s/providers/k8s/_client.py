@@ -17,6 +17,7 @@ import contextlib
 import copy
 import json
 import math
+import re
 import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -44,11 +45,11 @@ from hk8s.providers.k8s._material import InlineMaterial
 from hk8s.providers.k8s._types import ObjectRef
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 
     from hk8s.model import Clock, Timing
 
-__all__ = ["KubeBase", "KubeResponse", "ThrottledError", "error_for"]
+__all__ = ["KubeBase", "KubeResponse", "NoWatchError", "ThrottledError", "error_for"]
 
 APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
@@ -99,6 +100,10 @@ def _status_message(data: bytes) -> tuple[str, dict[str, Any]]:
     if isinstance(body, dict):
         return str(body.get("message") or body.get("reason") or ""), body
     return "", {}
+
+
+class NoWatchError(UnavailableError):
+    """A watch could not be had (``KubeBase.watch``): the wait polls instead."""
 
 
 class ThrottledError(RateLimitedError):
@@ -335,28 +340,26 @@ class KubeBase:
             self._tls = context
         return self._tls
 
-    async def watch_change(
+    async def watch(
         self,
         path: str,
         resource_version: str,
         limit: float,
         *,
         query: Iterable[tuple[str, str]] = (),
-    ) -> bool:
-        """Wait until the collection at ``path`` (``query``: its selectors) changes after
-        ``resource_version`` (a list's), at most ``limit`` seconds, with a watch: the change
-        is seen when the API server sends it, not at a poll. True: look again now (an event,
-        an error event such as 410 Gone, or the watch ended quietly). False: no watch could
-        be had (an error answer, the API not reachable, a proxy in the kubeconfig): the
-        caller polls instead.
+    ) -> AsyncGenerator[tuple[str, dict[str, Any]], None]:
+        """The events (``ADDED``, ``MODIFIED``, ``DELETED``, ``BOOKMARK``, ``ERROR``; the
+        object) of the collection at ``path`` (``query``: its selectors) after
+        ``resource_version``, as the API server sends them, until it ends the watch after
+        ``limit`` seconds. ``NoWatchError`` when no watch can be had (an error answer, the
+        API not reachable, a proxy in the kubeconfig): the caller polls instead.
 
-        Only the first event matters, so the watch is a plain HTTP/1.1 request on the event
-        loop (credentials and headers from the client's own configuration): a cancelled wait
-        ends it at once, where a blocking request in a worker thread would run on to its
-        timeout and hold up the process's exit."""
+        A plain HTTP/1.1 request on the event loop, with the client's own credentials and
+        headers: a cancelled wait ends it at once, where a blocking request in a worker
+        thread would run on to its timeout and hold up the process's exit."""
         config = self._api.configuration
         if config.proxy:
-            return False
+            raise NoWatchError(f"watch {path}: not through a proxy")
         seconds = max(1, math.ceil(limit))
         params = [*query, ("resourceVersion", resource_version), ("watch", "1"),
                   ("timeoutSeconds", str(seconds))]  # fmt: skip
@@ -370,6 +373,12 @@ class KubeBase:
         target = urlsplit(url)
         host, port = target.hostname or "", target.port or (443 if target.scheme == "https" else 80)
         connect = max(2.0, self._timing.request_timeout)
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds + connect
+
+        def left() -> float:
+            return max(0.0, end - loop.time())
+
         try:
             tls = self._watch_tls()
             reader, writer = await asyncio.wait_for(
@@ -379,21 +388,36 @@ class KubeBase:
                 ),
                 connect,
             )  # fmt: skip
-        except (OSError, ssl.SSLError, TimeoutError):
-            return False
+        except (OSError, ssl.SSLError, TimeoutError) as exc:
+            raise NoWatchError(f"watch {path}: {exc}") from exc
         try:
             head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
             request = f"GET {target.path}?{target.query} HTTP/1.1\r\nHost: {target.netloc}\r\n"
             writer.write((request + head + "Connection: close\r\n\r\n").encode())
-            status = await asyncio.wait_for(reader.readline(), seconds + connect)
+            status = await asyncio.wait_for(reader.readline(), left())
             if status.split(b" ")[1:2] != [b"200"]:
-                return False
-            # Headers, then the first byte of the chunked body: an event (or the end).
-            await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), connect)
-            await asyncio.wait_for(reader.read(1), seconds + connect)
-            return True
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
-            return False
+                raise NoWatchError(f"watch {path}: {status.decode(errors='replace').strip()}")
+            fields = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), left())).lower()
+            length = re.search(rb"content-length: *(\d+)", fields)
+            buffer, more = b"", True
+            while more:
+                if length is not None:  # one body (an error event at once): all of it
+                    data = await asyncio.wait_for(reader.readexactly(int(length[1])), left())
+                    more = False
+                else:  # chunked: a chunk per event as the server sends it, empty at the end
+                    size = int((await asyncio.wait_for(reader.readline(), left())).split(b";")[0]
+                               .strip() or b"0", 16)  # fmt: skip
+                    data = (await asyncio.wait_for(reader.readexactly(size + 2), left()))[:-2]
+                    more = bool(data)
+                buffer += data
+                *lines, buffer = buffer.split(b"\n")
+                for line in [*lines, *([] if more else [buffer])]:
+                    if line.strip():
+                        event = json.loads(line)
+                        yield str(event.get("type")), event.get("object") or {}
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError,
+                ValueError) as exc:  # fmt: skip
+            raise NoWatchError(f"watch {path}: {exc}") from exc
         finally:
             writer.close()
 

@@ -1,10 +1,10 @@
 """``KubeClient``: the Kubernetes port used by create, upgrade, scaling and destroy.
 
 Waits are named conditions checked until ``cluster_timeout`` (or the ``timeout`` given); a
-condition not met raises ``WaitTimeoutError`` with what was last seen. Between checks, the
-waits on a collection (nodes Ready, evicted pods gone, rollouts, Jobs) watch it from the list they
-judged and look again at its next change, as ``kubectl wait`` does; the others (and these,
-when no watch can be had) poll through the ``Clock`` every ``cluster_poll_interval``.
+condition not met raises ``WaitTimeoutError`` with what was last seen. The waits on a
+collection (nodes Ready, evicted pods gone, rollouts, Jobs) list it once and judge it again at
+each change a watch sends, as ``kubectl wait`` does; the others (and these, when no watch can
+be had) poll through the ``Clock`` every ``cluster_poll_interval``.
 
 Node removal follows ``kubectl drain``: cordon, then evict every pod but DaemonSet-managed and
 mirror (static) pods through the Eviction API, which enforces PodDisruptionBudgets by
@@ -21,7 +21,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from hk8s.errors import Hk8sError, NotFoundError, RateLimitedError, WaitTimeoutError
-from hk8s.providers.k8s._client import MERGE_PATCH, KubeBase, ThrottledError
+from hk8s.providers.k8s._client import MERGE_PATCH, KubeBase, NoWatchError, ThrottledError
 from hk8s.providers.k8s._types import JobFailedError, KubeNode, ObjectRef
 
 if TYPE_CHECKING:
@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 
 __all__ = ["KubeClient"]
 
-# The longest a wait watches before it lists again, in poll intervals (30 s in real time).
+# The longest one watch of a wait runs before it is opened again, in poll intervals (30 s in
+# real time).
 WATCH_SPAN = 30
 _PDB_IN_MESSAGE = re.compile(r"disruption budget (\S+?)(?: |$)")
 LOG_TAIL_LINES = 40
@@ -88,10 +89,8 @@ class KubeClient(KubeBase):
         check: Callable[[], Awaitable[tuple[bool, str]]],
         *,
         timeout: float | None = None,
-        pause: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
-        """Call ``check`` (-> done, what is seen) until done; retryable errors keep waiting.
-        Between calls, ``pause(seconds left)``: by default one poll interval."""
+        """Poll ``check`` (-> done, what is seen) until done; retryable errors keep waiting."""
         limit = self._timing.cluster_timeout if timeout is None else timeout
         deadline = self._clock.now() + limit
         seen = ""
@@ -107,10 +106,7 @@ class KubeClient(KubeBase):
             remaining = deadline - self._clock.now()
             if remaining <= 0:
                 raise WaitTimeoutError(condition, limit, last_error=seen or None)
-            if pause is None:
-                await self._clock.sleep(min(self._timing.cluster_poll_interval, remaining))
-            else:
-                await pause(remaining)
+            await self._clock.sleep(min(self._timing.cluster_poll_interval, remaining))
 
     async def wait_listed(
         self,
@@ -122,31 +118,69 @@ class KubeClient(KubeBase):
         timeout: float | None = None,
     ) -> list[dict[str, Any]]:
         """Until ``judge(items)`` (-> done, what is seen) of the collection at ``path`` says
-        done; returns those items. Between lists, a watch from the list's resourceVersion
-        (``watch_change``) wakes the wait at the collection's next change, as ``kubectl
-        wait`` does, instead of a poll interval later; at most ``WATCH_SPAN`` poll intervals
-        pass between lists, and at least a tenth of one. Without a watch, it polls."""
+        done; returns those items. As ``kubectl wait`` does: list once, then keep the items
+        up to date from a watch and judge them again at each event, so a change is seen when
+        the API server sends it, with one connection per ``WATCH_SPAN`` poll intervals rather
+        than a request per look. It lists again when the watch says its version is gone (410)
+        and polls when no watch can be had; retryable errors keep waiting."""
         query = list(query)
         poll = self._timing.cluster_poll_interval
-        version = ""
-        items: list[dict[str, Any]] = []
+        limit = self._timing.cluster_timeout if timeout is None else timeout
+        deadline = self._clock.now() + limit
+        items: dict[str, dict[str, Any]] = {}
+        version, seen = "", ""
 
-        async def check() -> tuple[bool, str]:
-            nonlocal version, items
-            body = (await self.request("GET", path, query=query)).json() or {}
-            version = str((body.get("metadata") or {}).get("resourceVersion") or "")
-            items = body.get("items") or []
-            return await judge(items)
+        def key(obj: dict[str, Any]) -> str:
+            meta = obj.get("metadata") or {}
+            return f"{meta.get('namespace', '')}/{meta.get('name', '')}"
 
-        async def pause(remaining: float) -> None:
-            nonlocal version
-            span = min(remaining, WATCH_SPAN * poll)
-            watched = bool(version) and await self.watch_change(path, version, span, query=query)
-            version = ""  # the next pause watches from the next list
-            await self._clock.sleep(min(poll / 10 if watched else poll, remaining))
-
-        await self.wait_for(condition, check, timeout=timeout, pause=pause)
-        return items
+        while True:
+            try:
+                if not version:
+                    body = (await self.request("GET", path, query=query)).json() or {}
+                    version = str((body.get("metadata") or {}).get("resourceVersion") or "")
+                    items = {key(o): o for o in body.get("items") or []}
+                    done, seen = await judge(list(items.values()))
+                    if done:
+                        return list(items.values())
+                remaining = deadline - self._clock.now()
+                if remaining <= 0:
+                    raise WaitTimeoutError(condition, limit, last_error=seen or None)
+                span = min(remaining, WATCH_SPAN * poll)
+                events = self.watch(path, version, span, query=query)
+                async with contextlib.aclosing(events):  # the connection goes with the wait
+                    async for kind, obj in events:
+                        if kind == "ERROR":  # 410 Gone (compacted) and the like: list again
+                            version = ""
+                            break
+                        version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+                        if kind == "BOOKMARK":
+                            continue
+                        if kind == "DELETED":
+                            items.pop(key(obj), None)
+                        else:
+                            items[key(obj)] = obj
+                        done, seen = await judge(list(items.values()))
+                        if done:
+                            return list(items.values())
+                        if self._clock.now() >= deadline:
+                            raise WaitTimeoutError(condition, limit, last_error=seen or None)
+                # The server ended the watch (its span): watch on from the last version, after
+                # a moment, so a server that ends every watch at once cannot spin this loop.
+                await self._clock.sleep(min(poll / 10, max(0.0, deadline - self._clock.now())))
+            except NoWatchError:  # poll: list again after an interval
+                version = ""
+                await self._clock.sleep(min(poll, max(0.0, deadline - self._clock.now())))
+            except WaitTimeoutError:
+                raise
+            except Hk8sError as exc:
+                if not exc.retryable and not isinstance(exc, NotFoundError):
+                    raise
+                seen, version = str(exc), ""
+                remaining = deadline - self._clock.now()
+                if remaining <= 0:
+                    raise WaitTimeoutError(condition, limit, last_error=seen or None) from exc
+                await self._clock.sleep(min(poll, remaining))
 
     async def wait_api_ready(self, *, timeout: float | None = None) -> None:
         """The API server answers and reports itself ready (``/readyz``)."""

@@ -228,45 +228,59 @@ async def test_nodes_ready_after_a_reboot_means_the_new_boots_kubelet_and_no_tai
     await kube.close()
 
 
-async def test_a_wait_watches_from_its_list_and_looks_again_at_the_change(api: Any) -> None:
-    # kubectl wait's way: the change is seen when the API server sends it, not a poll later.
-    listed = [({"resourceVersion": "41"}, _node("b1", True)),
-              ({"resourceVersion": "57"}, _node("b2", True))]  # fmt: skip
+async def test_a_wait_lists_once_then_judges_each_change_its_watch_sends(api: Any) -> None:
+    # kubectl wait's way: a change is seen when the API server sends it, not a poll later,
+    # and costs no request of its own; a version the server has forgotten means a new list.
+    stale, back = _node("b1", True), _node("b2", True)
     api.on("GET", "/api/v1/nodes",
-           *(Response.json({"metadata": m, "items": [n]}) for m, n in listed))  # fmt: skip
-    api.on("WATCH", "/api/v1/nodes", Response.json({"type": "MODIFIED", "object": listed[1][1]}))
+           *(Response.json({"metadata": {"resourceVersion": v}, "items": [stale]})
+             for v in ("41", "57")))  # fmt: skip
+    gone = {"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired"}}
+    api.on("WATCH", "/api/v1/nodes", Response.json(gone),
+           Response.json({"type": "MODIFIED", "object": back}))  # fmt: skip
     clock = ManualClock()
     kube = client(api, clock)
     [node] = await kube.wait_nodes_ready(["demo-cp-1"], booted_since={"demo-cp-1": "b1"})
     await kube.close()
     assert node.boot_id == "b2"
-    [watch] = [r for r in api.requests if r.param("watch") == "1"]
-    assert watch.param("resourceVersion") == "41"  # from the list it judged: no change missed
-    assert watch.param("fieldSelector") == "metadata.name=demo-cp-1"  # one node: its changes
-    assert watch.param("timeoutSeconds") == "150"  # WATCH_SPAN poll intervals at most
-    assert clock.slept == [0.5]  # a tenth of a poll interval after the change, not a poll
+    watches = [r for r in api.requests if r.param("watch") == "1"]
+    lists = [r for r in api.requests if r.param("watch") is None]
+    assert [w.param("resourceVersion") for w in watches] == ["41", "57"]  # each from its list
+    assert len(lists) == 2  # the first, and the one after 410 Gone: none for the change
+    assert {w.param("fieldSelector") for w in watches} == {"metadata.name=demo-cp-1"}
+    assert watches[0].param("timeoutSeconds") == "150"  # WATCH_SPAN poll intervals at most
+    assert clock.slept == [0.5]  # a tenth of a poll interval before the new list, no poll
 
 
-async def test_a_cancelled_watch_lets_its_thread_go_at_once() -> None:
-    # A wait given up (Ctrl-C, another node's failure) must not hold the process's exit for
-    # the watch's timeout: asyncio waits for its worker threads when the loop closes.
-    entered = asyncio.Event()
+async def test_a_cancelled_watch_ends_at_once() -> None:
+    # A wait given up (Ctrl-C, another node's failure) must not hold the process for the
+    # watch's timeout: its connection goes with the task.
+    entered, closed = asyncio.Event(), asyncio.Event()
 
     async def silent(request: Any) -> Response:
         entered.set()
-        await asyncio.Event().wait()  # a watch with no event for minutes
+        try:
+            await asyncio.Event().wait()  # a watch with no event for minutes
+        finally:
+            closed.set()
         raise AssertionError("unreachable")
 
     server = await HTTPServer(silent).start("127.0.0.1", 0)
     kube = client(type("Api", (), {"server": server, "kubeconfig": Scripted.kubeconfig})())
-    watch = asyncio.create_task(kube.watch_change("/api/v1/nodes", "41", 600))
+
+    async def first_event() -> Any:
+        async for event in kube.watch("/api/v1/nodes", "41", 600):
+            return event
+        return None
+
+    watch = asyncio.create_task(first_event())
     await entered.wait()
     watch.cancel()
     with pytest.raises(asyncio.CancelledError):
         await watch
-    loop = asyncio.get_running_loop()
-    await asyncio.wait_for(loop.shutdown_default_executor(), timeout=10)  # not 600 s
+    await kube.close()
     await server.close()
+    assert closed.is_set()
 
 
 async def test_wait_api_ready_times_out_naming_the_condition(api: Any) -> None:
