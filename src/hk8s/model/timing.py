@@ -21,6 +21,9 @@ TIME_SCALE_ENV = "HK8S_TIME_SCALE"
 # timeout into 8 hours; faster than 100000 leaves timeouts below a scheduler tick.
 MIN_TIME_SCALE = 0.001
 MAX_TIME_SCALE = 100_000.0
+# The least wall time a scaled cluster wait gets (``Timing.scaled``): the real kube-apiserver
+# of the simulated world took more than 12 s to start on a loaded CI machine.
+SCALED_CLUSTER_TIMEOUT_FLOOR = 60.0
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,10 @@ class Timing:
     progress_interval: float = 30.0
 
     def scaled(self, speed: float) -> Timing:
-        """The same schedule ``speed`` times faster (``attempts`` stay as they are)."""
+        """The same schedule ``speed`` times faster (``attempts`` stay as they are), but
+        ``cluster_timeout`` not below ``SCALED_CLUSTER_TIMEOUT_FLOOR`` wall seconds (nor above
+        its own): the simulated world runs the real Kubernetes control plane, whose start,
+        controller passes and Job backoffs take wall time that no speed shrinks."""
         if speed <= 0:
             raise ValueError("speed must be positive")
         changes = {
@@ -68,6 +74,8 @@ class Timing:
             for f in dataclasses.fields(self)
             if isinstance(getattr(self, f.name), float)
         }
+        floor = min(self.cluster_timeout, SCALED_CLUSTER_TIMEOUT_FLOOR)
+        changes["cluster_timeout"] = max(changes["cluster_timeout"], floor)
         return dataclasses.replace(self, **changes)
 
     @classmethod
