@@ -51,7 +51,7 @@ class Timing:
     # Cluster-level conditions: etcd, Kubernetes API, nodes Ready, addons rolled out. Each
     # wait is one cheap GET per second; a 5 s poll put up to 5 s of idle time on every link of
     # the create's critical path (API up, Jobs done, rollouts, nodes Ready, health). Waits on
-    # a Kubernetes collection watch it between lists instead (providers/k8s/_cluster.py).
+    # a Kubernetes collection list it once and then follow a watch (providers/k8s/_cluster.py).
     cluster_timeout: float = 1200.0
     cluster_poll_interval: float = 1.0
     # An image build's claim (its SSH key) is refreshed this often while the build runs; a
