@@ -306,14 +306,10 @@ class KubeClient(KubeBase):
             return ""
         newest = max(failed, key=lambda p: p.get("metadata", {}).get("creationTimestamp", ""))
         try:
-            response = await self.request(
-                "GET",
-                f"/api/v1/namespaces/{namespace}/pods/{newest['metadata']['name']}/log",
-                query=[("tailLines", "5")],
-            )
+            lines = await self._log_tail(namespace, newest["metadata"]["name"], 5)
         except Hk8sError:
             return ""
-        lines = [line for line in response.text().splitlines() if line.strip()]
+        lines = [line for line in lines.splitlines() if line.strip()]
         return lines[-1].strip() if lines else ""
 
     async def retry_failed_job(self, namespace: str, name: str) -> bool:
@@ -348,16 +344,25 @@ class KubeClient(KubeBase):
         for pod in pods:
             pod_name = pod["metadata"]["name"]
             try:
-                response = await self.request(
-                    "GET",
-                    f"/api/v1/namespaces/{namespace}/pods/{pod_name}/log",
-                    query=[("tailLines", str(LOG_TAIL_LINES))],
-                )
+                text = await self._log_tail(namespace, pod_name, LOG_TAIL_LINES)
             except Hk8sError as exc:
                 chunks.append(f"[{pod_name}] (logs unavailable: {exc})")
                 continue
-            chunks.append(f"[{pod_name}]\n{response.text().rstrip()}")
+            chunks.append(f"[{pod_name}]\n{text.rstrip()}")
         return "\n".join(chunks)
+
+    async def _log_tail(self, namespace: str, pod: str, lines: int) -> str:
+        """The last ``lines`` lines a pod logged, in one attempt: a log only explains a
+        failure, so it must not hold up the report. The API server fetches it from the node's
+        kubelet; an unreachable kubelet answers 5xx, which the usual retries would repeat for
+        about 90 s before the Job's failure was even shown."""
+        response = await self.request(
+            "GET",
+            f"/api/v1/namespaces/{namespace}/pods/{pod}/log",
+            query=[("tailLines", str(lines))],
+            retry=False,
+        )
+        return response.text()
 
     # -- nodes ------------------------------------------------------------------------------
 

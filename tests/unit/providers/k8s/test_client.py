@@ -325,6 +325,43 @@ async def test_failed_job_surfaces_its_pod_logs(api: Any) -> None:
     assert pods_query.query["labelSelector"] == ["job-name=hk8s-cilium-1"]
 
 
+async def test_a_failed_job_is_reported_at_once_when_a_pods_kubelet_is_unreachable(
+    api: Any,
+) -> None:
+    """The API server reads a log from the node's kubelet; an unreachable one answers 500.
+    The logs explain the failure, so they get one attempt: retried like other requests, the
+    error reached the user about 90 s late (seen against the real kube-apiserver)."""
+    api.json(
+        "GET",
+        "/apis/batch/v1/namespaces/kube-system/jobs",
+        {"items": [{"status": {"failed": 2, "conditions": [
+            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}}]},
+    )  # fmt: skip
+    api.json(
+        "GET",
+        "/api/v1/namespaces/kube-system/pods",
+        {"items": [{"metadata": {"name": "p1", "creationTimestamp": "2026-01-01T00:00:01Z"}},
+                   {"metadata": {"name": "p2", "creationTimestamp": "2026-01-01T00:00:02Z"}}]},
+    )  # fmt: skip
+    unreachable = 'Get "https://10.0.1.3:10250/containerLogs/kube-system/p1/helm": i/o timeout'
+    api.on("GET", "/api/v1/namespaces/kube-system/pods/p1/log", api.failure(500, unreachable))
+    api.on(
+        "GET",
+        "/api/v1/namespaces/kube-system/pods/p2/log",
+        Response.text("Error: INSTALLATION FAILED: boom\n"),
+    )
+    clock = ManualClock()
+    kube = client(api, clock)
+    with pytest.raises(JobFailedError) as info:
+        await kube.wait_job("kube-system", "hk8s-cilium-1")
+    await kube.close()
+    text = str(info.value)
+    assert "[p1] (logs unavailable:" in text and "i/o timeout" in text
+    assert "[p2]\nError: INSTALLATION FAILED: boom" in text
+    assert clock.slept == []
+    assert [r.path for r in api.requests].count("/api/v1/namespaces/kube-system/pods/p1/log") == 1
+
+
 def pod(name: str, **meta: Any) -> dict[str, Any]:
     return {
         "metadata": {"name": name, "namespace": "app", "uid": f"uid-{name}",
