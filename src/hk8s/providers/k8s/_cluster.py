@@ -306,10 +306,10 @@ class KubeClient(KubeBase):
             return ""
         newest = max(failed, key=lambda p: p.get("metadata", {}).get("creationTimestamp", ""))
         try:
-            lines = await self._log_tail(namespace, newest["metadata"]["name"], 5)
+            text = await self._log_tail(namespace, newest["metadata"]["name"], 5)
         except Hk8sError:
             return ""
-        lines = [line for line in lines.splitlines() if line.strip()]
+        lines = [line for line in text.splitlines() if line.strip()]
         return lines[-1].strip() if lines else ""
 
     async def retry_failed_job(self, namespace: str, name: str) -> bool:
