@@ -337,18 +337,19 @@ class KubeClient(KubeBase):
         return True
 
     async def job_logs(self, namespace: str, name: str) -> str:
-        """The last lines of each of a Job's pods' logs, oldest pod first."""
+        """The last lines of each of a Job's pods' logs, oldest pod first. Read side by side:
+        a kubelet that does not answer costs one request timeout, not one per pod."""
         pods = await self.list("v1", "Pod", namespace=namespace, label_selector=f"job-name={name}")
         pods.sort(key=lambda p: p.get("metadata", {}).get("creationTimestamp", ""))
-        chunks = []
-        for pod in pods:
-            pod_name = pod["metadata"]["name"]
+
+        async def chunk(pod_name: str) -> str:
             try:
                 text = await self._log_tail(namespace, pod_name, LOG_TAIL_LINES)
             except Hk8sError as exc:
-                chunks.append(f"[{pod_name}] (logs unavailable: {exc})")
-                continue
-            chunks.append(f"[{pod_name}]\n{text.rstrip()}")
+                return f"[{pod_name}] (logs unavailable: {exc})"
+            return f"[{pod_name}]\n{text.rstrip()}"
+
+        chunks = await asyncio.gather(*(chunk(pod["metadata"]["name"]) for pod in pods))
         return "\n".join(chunks)
 
     async def _log_tail(self, namespace: str, pod: str, lines: int) -> str:

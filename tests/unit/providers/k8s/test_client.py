@@ -362,6 +362,49 @@ async def test_a_failed_job_is_reported_at_once_when_a_pods_kubelet_is_unreachab
     assert [r.path for r in api.requests].count("/api/v1/namespaces/kube-system/pods/p1/log") == 1
 
 
+async def test_a_failed_jobs_pod_logs_are_read_side_by_side() -> None:
+    """A kubelet that does not answer costs one request timeout, not one per pod: each log
+    read here is answered only once the other one has arrived too (or after 2 s, too late)."""
+    scripted = Scripted()
+    scripted.json(
+        "GET",
+        "/apis/batch/v1/namespaces/kube-system/jobs",
+        {"items": [{"status": {"failed": 2, "conditions": [
+            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}}]},
+    )  # fmt: skip
+    scripted.json(
+        "GET",
+        "/api/v1/namespaces/kube-system/pods",
+        {"items": [{"metadata": {"name": "p1", "creationTimestamp": "2026-01-01T00:00:01Z"}},
+                   {"metadata": {"name": "p2", "creationTimestamp": "2026-01-01T00:00:02Z"}}]},
+    )  # fmt: skip
+    arrived: set[str] = set()
+    both = asyncio.Event()
+
+    async def handle(request: Any) -> Response:
+        if not request.path.endswith("/log"):
+            return await scripted.handle(request)
+        pod_name = request.path.split("/")[-2]
+        arrived.add(pod_name)
+        if len(arrived) == 2:
+            both.set()
+        try:
+            await asyncio.wait_for(both.wait(), 2)
+        except TimeoutError:
+            return scripted.failure(504, f"{pod_name} was read alone")
+        return Response.text(f"log of {pod_name}\n")
+
+    scripted.server = await HTTPServer(handle).start("127.0.0.1", 0)
+    kube = client(scripted)
+    try:
+        with pytest.raises(JobFailedError) as info:
+            await kube.wait_job("kube-system", "hk8s-cilium-1")
+    finally:
+        await kube.close()
+        await scripted.server.close()
+    assert "[p1]\nlog of p1\n[p2]\nlog of p2" in str(info.value)
+
+
 def pod(name: str, **meta: Any) -> dict[str, Any]:
     return {
         "metadata": {"name": name, "namespace": "app", "uid": f"uid-{name}",
