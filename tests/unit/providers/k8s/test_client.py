@@ -294,11 +294,12 @@ async def test_wait_api_ready_times_out_naming_the_condition(api: Any) -> None:
     assert clock.now() == pytest.approx(30)
 
 
-async def test_failed_job_surfaces_its_pod_logs(api: Any) -> None:
+def failed_job(api: Scripted) -> None:
+    """The Job hk8s-cilium-1 has failed; its pods p2 and p1 (listed newest first)."""
     api.json(
         "GET",
         "/apis/batch/v1/namespaces/kube-system/jobs",
-        {"items": [{"status": {"failed": 4, "conditions": [
+        {"items": [{"status": {"failed": 2, "conditions": [
             {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
              "message": "Job has reached the specified backoff limit"}]}}]},
     )  # fmt: skip
@@ -308,6 +309,10 @@ async def test_failed_job_surfaces_its_pod_logs(api: Any) -> None:
         {"items": [{"metadata": {"name": "p2", "creationTimestamp": "2026-01-01T00:00:02Z"}},
                    {"metadata": {"name": "p1", "creationTimestamp": "2026-01-01T00:00:01Z"}}]},
     )  # fmt: skip
+
+
+async def test_failed_job_surfaces_its_pod_logs(api: Any) -> None:
+    failed_job(api)
     for pod in ("p1", "p2"):
         api.on(
             "GET",
@@ -331,18 +336,7 @@ async def test_a_failed_job_is_reported_at_once_when_a_pods_kubelet_is_unreachab
     """The API server reads a log from the node's kubelet; an unreachable one answers 500.
     The logs explain the failure, so they get one attempt: retried like other requests, the
     error reached the user about 90 s late (seen against the real kube-apiserver)."""
-    api.json(
-        "GET",
-        "/apis/batch/v1/namespaces/kube-system/jobs",
-        {"items": [{"status": {"failed": 2, "conditions": [
-            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}}]},
-    )  # fmt: skip
-    api.json(
-        "GET",
-        "/api/v1/namespaces/kube-system/pods",
-        {"items": [{"metadata": {"name": "p1", "creationTimestamp": "2026-01-01T00:00:01Z"}},
-                   {"metadata": {"name": "p2", "creationTimestamp": "2026-01-01T00:00:02Z"}}]},
-    )  # fmt: skip
+    failed_job(api)
     unreachable = 'Get "https://10.0.1.3:10250/containerLogs/kube-system/p1/helm": i/o timeout'
     api.on("GET", "/api/v1/namespaces/kube-system/pods/p1/log", api.failure(500, unreachable))
     api.on(
@@ -366,18 +360,7 @@ async def test_a_failed_jobs_pod_logs_are_read_side_by_side() -> None:
     """A kubelet that does not answer costs one request timeout, not one per pod: each log
     read here is answered only once the other one has arrived too (or after 2 s, too late)."""
     scripted = Scripted()
-    scripted.json(
-        "GET",
-        "/apis/batch/v1/namespaces/kube-system/jobs",
-        {"items": [{"status": {"failed": 2, "conditions": [
-            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}}]},
-    )  # fmt: skip
-    scripted.json(
-        "GET",
-        "/api/v1/namespaces/kube-system/pods",
-        {"items": [{"metadata": {"name": "p1", "creationTimestamp": "2026-01-01T00:00:01Z"}},
-                   {"metadata": {"name": "p2", "creationTimestamp": "2026-01-01T00:00:02Z"}}]},
-    )  # fmt: skip
+    failed_job(scripted)
     arrived: set[str] = set()
     both = asyncio.Event()
 
