@@ -8,8 +8,10 @@ about a type that is deprecated but still orderable, or sold out for now. ``upgr
 ``image build`` order no pool servers, so for them only a type that does not exist at all is
 refused (its architecture decides the snapshots); the rest are warnings.
 
-Three list calls (server types, load balancer types, locations), concurrently; the provider
-keeps the answers for the rest of the run. ``config validate`` stays offline and says so.
+Up to three list calls (server types, load balancer types, locations), concurrently; the
+load balancer types only where a load balancer is judged (a run ordering servers for a cluster
+with an API load balancer). The provider keeps the answers for the rest of the run.
+``config validate`` stays offline and says so.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from hk8s.config import ClusterConfig
+    from hk8s.model.catalogue import LoadBalancerType
     from hk8s.providers.hcloud import HcloudPort
 
 __all__ = ["CatalogueReport", "Purpose", "check_catalogue", "judge_config", "read_catalogue"]
@@ -42,11 +45,25 @@ class CatalogueReport:
     warnings: list[str] = field(default_factory=list)
 
 
-async def read_catalogue(hcloud: HcloudPort) -> Catalogue:
+async def read_catalogue(hcloud: HcloudPort, *, load_balancers: bool = True) -> Catalogue:
+    """The catalogue; ``load_balancers=False`` leaves out the load balancer types (no request
+    for a run that judges none: an empty tuple)."""
+
+    async def no_types() -> list[LoadBalancerType]:
+        return []
+
     server_types, lb_types, locations = await asyncio.gather(
-        hcloud.server_types(), hcloud.load_balancer_types(), hcloud.locations()
+        hcloud.server_types(),
+        hcloud.load_balancer_types() if load_balancers else no_types(),
+        hcloud.locations(),
     )
     return Catalogue(tuple(server_types), tuple(lb_types), tuple(locations))
+
+
+def _judges_load_balancer(config: ClusterConfig, purpose: Purpose) -> bool:
+    """Whether ``judge_config`` looks at the load balancer type: only a run that orders
+    servers, for a cluster with an API load balancer."""
+    return purpose == "servers" and config.load_balancer.enabled
 
 
 def _utc_now() -> datetime:
@@ -90,7 +107,7 @@ def judge_config(
         exists = catalogue.server_type(pool.server_type) is not None
         record(path, verdict, refuse=ordering or not exists)
 
-    if ordering and config.load_balancer.enabled:
+    if _judges_load_balancer(config, purpose):
         lb = config.load_balancer
         verdict = judge_lb_type(
             lb.type, config.load_balancer_location, catalogue.load_balancer_types, now
@@ -113,7 +130,7 @@ async def check_catalogue(
     >>> report = await check_catalogue(config, provider, source="cluster.yaml")
     >>> for warning in report.warnings: ...
     """
-    catalogue = await read_catalogue(hcloud)
+    catalogue = await read_catalogue(hcloud, load_balancers=_judges_load_balancer(config, purpose))
     problems, warnings = judge_config(config, catalogue, now(), purpose)
     if problems:
         raise ConfigError(f"{source} (checked against the Hetzner API)", problems)

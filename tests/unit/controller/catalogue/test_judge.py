@@ -13,7 +13,15 @@ from datetime import UTC, datetime
 import pytest
 
 from hk8s.config import parse_config
-from hk8s.controller import alternatives, judge_config, judge_lb_type, judge_server_type, successor
+from hk8s.controller import (
+    Purpose,
+    alternatives,
+    check_catalogue,
+    judge_config,
+    judge_lb_type,
+    judge_server_type,
+    successor,
+)
 from hk8s.controller._catalogue import parse_type_name
 from hk8s.model.catalogue import (
     Catalogue,
@@ -23,6 +31,7 @@ from hk8s.model.catalogue import (
     ServerType,
     ServerTypeLocation,
 )
+from hk8s.providers.hcloud.fake import FakeHcloud
 
 NOW = datetime(2026, 12, 7, tzinfo=UTC)
 EU = ("fsn1", "nbg1", "hel1")
@@ -212,3 +221,29 @@ def test_the_load_balancer_and_locations_are_checked_against_the_api() -> None:
 def test_the_default_types_pass_in_every_location(location: str) -> None:
     config = parse_config(f"name: d\nlocation: {location}\nworkers: [{{name: w}}]\n")
     assert judge_config(config, CATALOGUE, NOW) == ([], [])
+
+
+@pytest.mark.parametrize(
+    ("config", "purpose", "read"),
+    [
+        ("control_plane: {count: 3}", "servers", True),
+        ("control_plane: {count: 1}", "servers", False),  # no load balancer by default
+        ("control_plane: {count: 3}\nload_balancer: {enabled: false}", "servers", False),
+        ("control_plane: {count: 3}", "upgrade", False),  # orders no load balancer
+    ],
+)
+async def test_the_load_balancer_types_are_read_only_where_one_is_judged(
+    config: str, purpose: Purpose, read: bool
+) -> None:
+    """One request fewer for every run of a single-control-plane cluster (issue 17)."""
+    fake = FakeHcloud()
+    fake.types, fake.lb_types, fake.catalogue_locations = (
+        list(TYPES),
+        list(LB_TYPES),
+        list(LOCATIONS),
+    )
+    report = await check_catalogue(parse_config(f"name: d\nlocation: fsn1\n{config}\n"), fake,
+                                   purpose=purpose, now=lambda: NOW)  # fmt: skip
+    calls = sorted(name for name, _ in fake.calls)
+    assert calls == sorted(["server_types", "locations"] + ["load_balancer_types"] * read)
+    assert report.catalogue.load_balancer_types == (LB_TYPES if read else ())
