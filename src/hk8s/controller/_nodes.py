@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from hk8s.model.resources import LoadBalancer, Server
     from hk8s.pki import SecretsBundle
     from hk8s.providers.hcloud import HcloudPort
-    from hk8s.providers.talos import TalosNodeAPI
+    from hk8s.providers.talos import ApplyResult, TalosNodeAPI
 
 __all__ = [
     "ClusterEndpoint",
@@ -216,12 +216,17 @@ async def configure_nodes(
         if on_configured is not None:
             on_configured(node)
 
-    async def apply(node: Node, *, maintenance: bool = False) -> str:
-        data = configs[node.name]
+    async def send(node: Node, *, maintenance: bool) -> ApplyResult:
         async with limit:
-            result = await talos.apply_config(
-                node.address, data, ApplyMode.AUTO, maintenance=maintenance
+            return await talos.apply_config(
+                node.address, configs[node.name], ApplyMode.AUTO, maintenance=maintenance
             )
+
+    async def apply(node: Node, *, maintenance: bool = False) -> str:
+        return await applied_with(node, await send(node, maintenance=maintenance), maintenance)
+
+    async def applied_with(node: Node, result: ApplyResult, maintenance: bool) -> str:
+        data = configs[node.name]
         configured_now(node)
         labels = {**node.server.labels, CONFIG_HASH_LABEL: config_hash(data)}
         await hcloud.set_labels("server", node.server.id, labels)
@@ -244,6 +249,28 @@ async def configure_nodes(
                 configured_now(node)
                 return
             waiter.info(key, f"{node.name} is still in maintenance mode: sending its config again")
+        failures = 0
+        while True:
+            how = await configure(node, key)
+            if how is None:
+                return
+            if isinstance(how, str):
+                waiter.done(key, f"apply machine config to {node.name}", how)
+                return
+            # A Talos call that failed on the way (a timeout, a dropped connection) may have
+            # reached the node: ask it again which config it runs before sending one, so a
+            # config it took is not resent over the maintenance connection it now refuses.
+            failures += 1
+            if failures >= waiter.timing.retry_attempts:
+                raise how
+            waiter.info(key, f"{node.name}: {how.message}", "asking the node again")
+            delay = waiter.timing.retry_initial * 2 ** (failures - 1)
+            await waiter.clock.sleep(min(delay, waiter.timing.retry_max))
+
+    async def configure(node: Node, key: str) -> str | Hk8sError | None:
+        """Wait for the node to answer, then apply its config: how it was applied; None if
+        there is nothing more to do here (stuck, or its reboot comes later); a retryable error
+        of the Talos calls."""
         state: dict[str, bool] = {}
 
         async def answers() -> tuple[bool, str]:
@@ -265,17 +292,24 @@ async def configure_nodes(
             waiter.reporter.emit(
                 ProgressEvent("warning", key, f"{node.name} does not answer: going on without it")
             )
-            return
+            return None
         configured = state["configured"]
         waiter.step(key, f"apply machine config to {node.name}")
-        if configured:
-            async with limit:
-                dry = await talos.apply_config(node.address, data, ApplyMode.AUTO, dry_run=True)
-            if dry.mode is ApplyMode.REBOOT:
-                rebooting.append(node)  # see _node_reboots: one at a time, later
-                return
-        how = await apply(node, maintenance=not configured)
-        waiter.done(key, f"apply machine config to {node.name}", how)
+        try:
+            if configured:
+                async with limit:
+                    dry = await talos.apply_config(
+                        node.address, configs[node.name], ApplyMode.AUTO, dry_run=True
+                    )
+                if dry.mode is ApplyMode.REBOOT:
+                    rebooting.append(node)  # see _node_reboots: one at a time, later
+                    return None
+            result = await send(node, maintenance=not configured)
+        except Hk8sError as exc:
+            if not exc.retryable:
+                raise
+            return exc
+        return await applied_with(node, result, not configured)
 
     for node in nodes:
         if node.server.labels.get(CONFIG_HASH_LABEL) != config_hash(configs[node.name]):

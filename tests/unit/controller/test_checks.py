@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -16,7 +16,7 @@ from hk8s.controller import (
     desired_servers,
     pair_nodes,
 )
-from hk8s.errors import AuthError, ConflictError, SecretsError
+from hk8s.errors import AuthError, ConflictError, SecretsError, TransientAPIError
 from hk8s.model import ManualClock, Timing
 from hk8s.providers.k8s import NodeTaint
 
@@ -75,6 +75,45 @@ async def test_a_node_of_another_pki_is_refused(harness: Harness) -> None:
         await configure_nodes(
             harness.hcloud, harness.talos, harness.talos, waiter, [node], {node.name: b"x"}
         )
+
+
+@pytest.mark.parametrize("took", [True, False], ids=["answer-lost", "call-lost"])
+async def test_a_config_apply_that_times_out_asks_the_node_again_and_converges(
+    harness: Harness, took: bool
+) -> None:
+    """A timed-out ApplyConfiguration may or may not have reached the node. hk8s asks the
+    node which config it runs and sends it again the way the node now accepts it: over mTLS
+    if it took (maintenance mode would refuse), in maintenance mode if it did not. It failed
+    the whole phase before (seen at 100 nodes on a loaded machine)."""
+    [node] = await built(harness, cp=1, workers=0)
+    labels = {k: v for k, v in node.server.labels.items() if k != "hk8s/config-hash"}
+    node = type(node)(node.desired, type(node.server)(**{**node.server.__dict__, "labels": labels}))
+    config = harness.talos.configs.pop(node.address)  # back in maintenance mode, no config
+    real = harness.talos.apply_config
+    sent: list[bool] = []  # in maintenance mode?
+
+    async def times_out_once(address: str, data: bytes, mode: Any, **kw: Any) -> Any:
+        if kw.get("dry_run"):
+            return await real(address, data, mode, **kw)
+        sent.append(kw.get("maintenance", False))
+        if len(sent) == 1:  # the first apply: its answer (or the call itself) is lost
+            if took:
+                await real(address, data, mode, **kw)
+            raise TransientAPIError(f"Talos ApplyConfiguration on {address}: timed out")
+        return await real(address, data, mode, **kw)
+
+    harness.talos.apply_config = times_out_once  # type: ignore[method-assign]
+    clock = ManualClock()
+    applied = await configure_nodes(
+        harness.hcloud, harness.talos, harness.talos, Waiter(clock, Timing()), [node],
+        {node.name: config},
+    )  # fmt: skip
+    assert applied == [node.name]
+    assert harness.talos.configs[node.address] == config
+    # maintenance mode first; then mTLS if the lost call took, maintenance mode again if not
+    assert sent == [True, not took]
+    assert harness.hcloud.servers[node.server.id].labels["hk8s/config-hash"]
+    assert clock.slept == [Timing().retry_initial]
 
 
 async def test_a_node_still_tainted_not_ready_is_not_ready(harness: Harness) -> None:
