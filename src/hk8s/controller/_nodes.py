@@ -264,8 +264,7 @@ async def configure_nodes(
             if failures >= waiter.timing.retry_attempts:
                 raise how
             waiter.info(key, f"{node.name}: {how.message}", "asking the node again")
-            delay = waiter.timing.retry_initial * 2 ** (failures - 1)
-            await waiter.clock.sleep(min(delay, waiter.timing.retry_max))
+            await waiter.clock.sleep(waiter.timing.retry_delay(failures))
 
     async def configure(node: Node, key: str) -> str | Hk8sError | None:
         """Wait for the node to answer, then apply its config: how it was applied; None if

@@ -62,6 +62,11 @@ class Timing:
     # doubling gaps up to 16 times it (a stuck run stays obvious without flooding the log).
     progress_interval: float = 30.0
 
+    def retry_delay(self, failures: int) -> float:
+        """The backoff after ``failures`` failed attempts (1, 2, ...): ``retry_initial``,
+        doubling, at most ``retry_max``."""
+        return min(self.retry_max, self.retry_initial * 2.0 ** (failures - 1))
+
     def scaled(self, speed: float) -> Timing:
         """The same schedule ``speed`` times faster (``attempts`` stay as they are), but
         ``cluster_timeout`` not below ``SCALED_CLUSTER_TIMEOUT_FLOOR`` wall seconds (nor above

@@ -16,3 +16,8 @@ def test_scaled_divides_the_schedule_but_keeps_a_wall_floor_under_cluster_waits(
     assert fast.cluster_timeout == SCALED_CLUSTER_TIMEOUT_FLOOR
     assert Timing().scaled(3).cluster_timeout == pytest.approx(400)  # above the floor
     assert Timing(cluster_timeout=10.0).scaled(100).cluster_timeout == 10.0  # never above its own
+
+
+def test_retry_delay_doubles_from_initial_up_to_its_cap() -> None:
+    timing = Timing(retry_initial=1.0, retry_max=30.0)
+    assert [timing.retry_delay(n) for n in range(1, 8)] == [1, 2, 4, 8, 16, 30, 30]

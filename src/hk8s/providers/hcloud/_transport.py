@@ -53,7 +53,7 @@ _T = TypeVar("_T")
 
 def backoff_delay(attempt: int, timing: Timing, rng: random.Random) -> float:
     """Full-jitter exponential backoff: uniform(initial, min(max, initial * 2**attempt))."""
-    ceiling = min(timing.retry_max, timing.retry_initial * 2**attempt)
+    ceiling = timing.retry_delay(attempt + 1)
     return rng.uniform(timing.retry_initial, max(timing.retry_initial, ceiling))
 
 

@@ -289,7 +289,6 @@ class KubeBase:
         apply patches alike (JSON is YAML).
         """
         what = f"{method} {path}"
-        delay = self._timing.retry_initial
         attempts = self._timing.retry_attempts if retry else 1
         for attempt in range(1, attempts + 1):
             try:
@@ -313,11 +312,10 @@ class KubeBase:
                 error = error_for(status, data, what, now=self._clock.now(), headers=headers)
             if not error.retryable or attempt == attempts:
                 raise error
-            wait = delay
+            wait = self._timing.retry_delay(attempt)
             if isinstance(error, RateLimitedError) and error.reset_at is not None:
                 wait = max(wait, error.reset_at - self._clock.now())
             await self._clock.sleep(wait)
-            delay = min(delay * 2, self._timing.retry_max)
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- watches ----------------------------------------------------------------------------

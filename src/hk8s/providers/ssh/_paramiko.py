@@ -115,7 +115,7 @@ class ParamikoShell:
         address, real_port = rewrite_port(host, port, self._environ)
         self.host = address if real_port == 22 else f"[{address}]:{real_port}"
         deadline = self._clock.now() + timeout
-        delay = self._timing.retry_initial
+        failures = 0
         while True:
             try:
                 self._client = await asyncio.to_thread(
@@ -128,8 +128,8 @@ class ParamikoShell:
                     raise WaitTimeoutError(
                         f"SSH on {host}:{port}", timeout, last_error=exc.message
                     ) from exc
-            await self._clock.sleep(min(delay, remaining))
-            delay = min(delay * 2, self._timing.retry_max)
+            failures += 1
+            await self._clock.sleep(min(self._timing.retry_delay(failures), remaining))
 
     def _connect_once(
         self, address: str, port: int, user: str, key: SSHKeyPair

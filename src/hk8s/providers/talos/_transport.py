@@ -128,11 +128,9 @@ class Transport:
 
     async def _rounds(self) -> AsyncIterator[int]:
         """Attempt rounds over all endpoints, with exponential backoff between them."""
-        delay = self.timing.retry_initial
         for round_no in range(max(1, self.timing.retry_attempts)):
             if round_no:
-                await self.clock.sleep(delay)
-                delay = min(delay * 2, self.timing.retry_max)
+                await self.clock.sleep(self.timing.retry_delay(round_no))
             yield round_no
 
     def _error(self, exc: Exception, call: str, target: str | None, ep: Endpoint) -> Hk8sError:
