@@ -2,19 +2,18 @@
 
 talos-backup encrypts snapshots with filippo.io/age and an operator may decrypt a backup with
 the ``age`` CLI; hk8s must read the one and write what the other reads. The oracle is built
-from ``tests/oracles/age`` (go.mod pins filippo.io/age) by ``make oracles`` or on demand.
+from ``tests/oracles/age`` (go.mod pins filippo.io/age) as ``tests/oracle_support.py`` says.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from hk8s.pki.age import AgeError, decrypt, encrypt, generate_identity, parse_identity
+from oracle_support import build_oracle  # type: ignore[import-not-found]
 
 HERE = Path(__file__).parent
 # Empty, one byte, exactly one 64 KiB chunk (no empty chunk after it), one byte more, several.
@@ -23,17 +22,7 @@ SIZES = [0, 1, 64 * 1024, 64 * 1024 + 1, 200_000]
 
 @pytest.fixture(scope="module")
 def oracle() -> Path:
-    binary = Path(os.environ.get("HK8S_ORACLES") or Path.home() / ".cache/hk8s/oracles")
-    binary /= "age-oracle"
-    sources = [HERE / "go.mod", HERE / "go.sum", HERE / "main.go"]
-    if binary.is_file() and binary.stat().st_mtime >= max(p.stat().st_mtime for p in sources):
-        return binary
-    go = os.environ.get("GO") or shutil.which("go") or "/usr/local/go/bin/go"
-    if not Path(go).is_file():
-        pytest.fail("no Go toolchain to build age-oracle: install Go, or run make oracles")
-    binary.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([go, "build", "-o", str(binary), "."], cwd=HERE, check=True)
-    return binary
+    return build_oracle(HERE, "age-oracle")
 
 
 def payload(size: int) -> bytes:
