@@ -6,13 +6,15 @@ module adds what only the installer needs: the default Helm values derived from 
 config, and the workloads each chart creates, which ``create`` waits for.
 
 User values from ``addons.<name>.values`` are deep-merged over the defaults, Helm-style: maps
-merge key by key, anything else (lists included) replaces, and ``null`` removes a default.
+merge key by key, anything else (lists included) replaces, and ``null`` removes a default: hk8s'
+here, and the chart's in Helm, which receives the ``null`` (Helm's documented way to delete a
+chart default, e.g. the CCM chart's ``env: {HCLOUD_TOKEN: null}`` for a token file).
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from hk8s.config import HELM_IMAGE  # pinned with the charts, in hk8s.config._versions
@@ -27,6 +29,7 @@ __all__ = [
     "HELM_IMAGE",
     "Workload",
     "addon_values",
+    "addon_workloads",
     "default_values",
     "merge_values",
 ]
@@ -46,7 +49,8 @@ class Workload:
     name: str
 
 
-# Names are the charts' defaults for the release names in ADDON_CHARTS.
+# The names the charts give them for the release names in ADDON_CHARTS (the CCM chart names
+# its workload after the chart, whatever the release); addon_workloads adjusts for values.
 ADDON_WORKLOADS: dict[str, tuple[Workload, ...]] = {
     "cilium": (
         Workload("DaemonSet", "kube-system", "cilium"),
@@ -59,6 +63,16 @@ ADDON_WORKLOADS: dict[str, tuple[Workload, ...]] = {
     ),
     "metrics_server": (Workload("Deployment", "kube-system", "metrics-server"),),
 }
+
+
+def addon_workloads(addon: str, values: Mapping[str, Any]) -> tuple[Workload, ...]:
+    """What ``create`` waits for once ``addon`` is installed with ``values``: ADDON_WORKLOADS,
+    except that the CCM chart's ``kind: DaemonSet`` (its full.daemonset-values.yaml) makes a
+    DaemonSet of the same name instead of the Deployment."""
+    workloads = ADDON_WORKLOADS[addon]
+    if addon == "hcloud_ccm" and values.get("kind") == "DaemonSet":
+        return tuple(replace(w, kind="DaemonSet") for w in workloads)
+    return workloads
 
 
 def _node_count(cluster: ClusterConfig) -> int:
@@ -143,16 +157,15 @@ def default_values(cluster: ClusterConfig, addon: str) -> dict[str, Any]:
 
 
 def merge_values(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Helm's values merge: maps merge recursively, other values replace, ``None`` deletes.
+    """Helm's values merge: maps merge recursively, other values replace, and ``None`` replaces
+    too, so that it still reaches Helm and deletes the chart's default of the same key.
 
     >>> merge_values({"a": {"b": 1, "c": 2}, "l": [1]}, {"a": {"c": None, "d": 3}, "l": [2]})
-    {'a': {'b': 1, 'd': 3}, 'l': [2]}
+    {'a': {'b': 1, 'c': None, 'd': 3}, 'l': [2]}
     """
     merged = copy.deepcopy(dict(base))
     for key, value in override.items():
-        if value is None:
-            merged.pop(key, None)
-        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = merge_values(merged[key], value)
         else:
             merged[key] = copy.deepcopy(value)

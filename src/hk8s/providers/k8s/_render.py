@@ -27,7 +27,7 @@ import yaml
 
 from hk8s.config import ADDON_CHARTS
 from hk8s.errors import NotFoundError, UsageError
-from hk8s.providers.k8s._addons import ADDON_WORKLOADS, HELM_IMAGE, Workload, addon_values
+from hk8s.providers.k8s._addons import HELM_IMAGE, Workload, addon_values, addon_workloads
 
 if TYPE_CHECKING:
     from hk8s.config import ClusterConfig
@@ -158,5 +158,5 @@ def render_addon_manifests(
         job_namespace=ADDON_NAMESPACE,
         job_name=job_name,
         objects=(configmap, job),
-        workloads=ADDON_WORKLOADS[addon],
+        workloads=addon_workloads(addon, values),
     )

@@ -59,7 +59,10 @@ def _workload(
     service_account: str | None = None,
     annotations: dict[str, str] | None = None,
     priority: str | None = None,
+    selector: tuple[str, ...] | None = None,
 ) -> Obj:
+    """A workload whose pods carry ``labels``; it selects them by the ``selector`` keys of
+    those (all of them when None)."""
     pod_spec: Obj = {"containers": containers}
     if host_network:
         pod_spec["hostNetwork"] = True
@@ -72,7 +75,8 @@ def _workload(
     template: Obj = {"metadata": {"labels": dict(labels)}, "spec": pod_spec}
     if annotations:
         template["metadata"]["annotations"] = annotations
-    spec: Obj = {"selector": {"matchLabels": dict(labels)}, "template": template}
+    keys = labels if selector is None else selector
+    spec: Obj = {"selector": {"matchLabels": {k: labels[k] for k in keys}}, "template": template}
     if replicas is not None:
         spec["replicas"] = replicas
     return {"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": name}, "spec": spec}
@@ -118,6 +122,7 @@ def _cilium(version: str, values: Obj) -> list[Obj]:
             service_account="cilium",
             annotations=crash,
             priority="system-node-critical",
+            selector=("k8s-app",),
         ),
         _workload(
             "Deployment",
@@ -130,55 +135,64 @@ def _cilium(version: str, values: Obj) -> list[Obj]:
             [_container("cilium-operator", f"quay.io/cilium/operator-generic:v{version}")],
             replicas=int(_get(values, "operator.replicas", 2)),
             host_network=True,
-            tolerations=_ALL,
+            # The chart's operator.tolerations: not every taint, unlike the agent's.
+            tolerations=[
+                {"key": key, "operator": "Exists"}
+                for key in (
+                    "node-role.kubernetes.io/control-plane",
+                    "node-role.kubernetes.io/master",
+                    "node.kubernetes.io/not-ready",
+                    "node.cloudprovider.kubernetes.io/uninitialized",
+                    "node.cilium.io/agent-not-ready",
+                )
+            ],
             service_account="cilium-operator",
             priority="system-cluster-critical",
+            selector=("io.cilium/app", "name"),
         ),
     ]
 
 
 def _ccm(version: str, values: Obj) -> list[Obj]:
-    secret = str(_get(values, "env.HCLOUD_TOKEN.valueFrom.secretKeyRef.name", "hcloud"))
-    env = [_secret_env("HCLOUD_TOKEN", secret, "token")]
+    token = _get(values, "env.HCLOUD_TOKEN.valueFrom.secretKeyRef", {}) or {}
+    env = [_secret_env("HCLOUD_TOKEN", token.get("name", "hcloud"), token.get("key", "token"))]
     networking = bool(_get(values, "networking.enabled", False))
-    if networking:
-        env.append(_secret_env("HCLOUD_NETWORK", secret, "network"))
+    if networking:  # the chart's networking.network.valueFrom becomes HCLOUD_NETWORK
+        network = _get(values, "networking.network.valueFrom.secretKeyRef", {}) or {}
+        env.append(
+            _secret_env(
+                "HCLOUD_NETWORK", network.get("name", "hcloud"), network.get("key", "network")
+            )
+        )
     # The chart's `env` map becomes the container's environment (templates/deployment.yaml
     # ranges over .Values.env); the literal values are what the CCM reads as its defaults.
     for name, spec in sorted((_get(values, "env", {}) or {}).items()):
         if isinstance(spec, dict) and "value" in spec and name != "HCLOUD_TOKEN":
             env.append({"name": name, "value": str(spec["value"])})
+    # templates/deployment.yaml at v1.35.0, in its order.
     tolerations = [
-        {"key": "CriticalAddonsOnly", "operator": "Exists"},
-        {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"},
         {
             "key": "node.cloudprovider.kubernetes.io/uninitialized",
             "value": "true",
             "effect": "NoSchedule",
         },
+        {"key": "CriticalAddonsOnly", "operator": "Exists"},
+        {"key": "node-role.kubernetes.io/master", "effect": "NoSchedule", "operator": "Exists"},
+        {
+            "key": "node-role.kubernetes.io/control-plane",
+            "effect": "NoSchedule",
+            "operator": "Exists",
+        },
         {"key": "node.kubernetes.io/not-ready", "effect": "NoExecute"},
     ]
+    # templates/deployment.yaml or daemonset.yaml, as the chart's `kind` says.
+    kind = "DaemonSet" if _get(values, "kind", "Deployment") == "DaemonSet" else "Deployment"
+    # The chart's RBAC (a restricted ClusterRole since v1.28) is left out: the simulated CCM
+    # acts from outside the cluster (hk8s.sim.k8s._cloud), so no permission of it is used.
     return [
         _sa("hcloud-cloud-controller-manager"),
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": {"name": "system:hcloud-cloud-controller-manager"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": "cluster-admin",
-            },
-            "subjects": [
-                {
-                    "kind": "ServiceAccount",
-                    "name": "hcloud-cloud-controller-manager",
-                    "namespace": "kube-system",
-                }
-            ],
-        },
         _workload(
-            "Deployment",
+            kind,
             "hcloud-cloud-controller-manager",
             {
                 "app.kubernetes.io/name": "hcloud-cloud-controller-manager",
@@ -191,7 +205,7 @@ def _ccm(version: str, values: Obj) -> list[Obj]:
                     env,
                 )
             ],
-            replicas=int(_get(values, "replicaCount", 1)),
+            replicas=int(_get(values, "replicaCount", 1)) if kind == "Deployment" else None,
             host_network=networking,
             tolerations=tolerations,
             service_account="hcloud-cloud-controller-manager",
@@ -212,7 +226,9 @@ def _csi(version: str, values: Obj) -> list[Obj]:
         pairs = ",".join(f"{k}={v}" for k, v in sorted(extra.items()))
         env.append({"name": "HCLOUD_VOLUME_EXTRA_LABELS", "value": pairs})
     storage_classes = _get(
-        values, "storageClasses", [{"name": "hcloud-volumes", "defaultStorageClass": True}]
+        values,
+        "storageClasses",
+        [{"name": "hcloud-volumes", "defaultStorageClass": True, "reclaimPolicy": "Delete"}],
     )
     return [
         _sa("hcloud-csi-controller"),
@@ -223,7 +239,7 @@ def _csi(version: str, values: Obj) -> list[Obj]:
             [_container("hcloud-csi-driver", image, env)],
             replicas=int(_get(values, "controller.replicaCount", 1)),
             service_account="hcloud-csi-controller",
-            priority="system-cluster-critical",
+            priority=_get(values, "controller.priorityClassName", "") or None,
         ),
         _workload(
             "DaemonSet",
@@ -235,7 +251,7 @@ def _csi(version: str, values: Obj) -> list[Obj]:
                 {"effect": "NoSchedule", "operator": "Exists"},
                 {"key": "CriticalAddonsOnly", "operator": "Exists"},
             ],
-            priority="system-node-critical",
+            priority=_get(values, "node.priorityClassName", "") or None,
         ),
         *(
             {
@@ -252,7 +268,9 @@ def _csi(version: str, values: Obj) -> list[Obj]:
                 "provisioner": "csi.hetzner.cloud",
                 "volumeBindingMode": "WaitForFirstConsumer",
                 "allowVolumeExpansion": True,
-                "reclaimPolicy": sc.get("reclaimPolicy", "Delete"),
+                # The chart quotes the entry's value, "" when it has none; the API server
+                # refuses that, as it does on a real cluster.
+                "reclaimPolicy": sc.get("reclaimPolicy", ""),
             }
             for sc in storage_classes
         ),

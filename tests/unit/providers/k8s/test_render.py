@@ -13,11 +13,13 @@ from hk8s.errors import UsageError
 from hk8s.providers.k8s import (
     ADDON_WORKLOADS,
     HELM_IMAGE,
+    Workload,
     manifests_dir,
     merge_values,
     render_addon_manifests,
     render_base_manifests,
 )
+from hk8s.sim.machines._charts import CATALOG
 
 TOKEN = "tok3n-" + "x" * 58
 
@@ -150,9 +152,28 @@ def test_ccm_gets_the_pod_cidr_and_user_values_merge_last() -> None:
         "replicaCount": 2,
     }
     cilium = render_addon_manifests(config, "cilium")
-    assert cilium.values["cgroup"] == {"hostRoot": "/sys/fs/cgroup"}
+    assert cilium.values["cgroup"] == {"autoMount": None, "hostRoot": "/sys/fs/cgroup"}
     assert cilium.values["hubble"] == {"enabled": True}
     assert cilium.objects[1]["spec"]["template"]["spec"]["containers"][0]["args"][7] == "1.20.1"
+
+
+def test_a_ccm_run_as_a_daemonset_is_waited_for_as_one() -> None:
+    # The CCM chart's `kind: DaemonSet` (its full.daemonset-values.yaml) makes a DaemonSet of
+    # the same name instead of the Deployment: create must wait for what the chart made, in
+    # the simulated world as on a real cluster, or it waits for a Deployment until its deadline.
+    config = cluster("addons:\n  hcloud_ccm: {values: {kind: DaemonSet}}\n")
+    install = render_addon_manifests(config, "hcloud_ccm")
+    assert install.workloads == (
+        Workload("DaemonSet", "kube-system", "hcloud-cloud-controller-manager"),
+    )
+    chart = CATALOG[install.chart]
+    made = {
+        (o["kind"], o["metadata"]["name"]) for o in chart.render(install.version, install.values)
+    }
+    assert all((w.kind, w.name) in made for w in install.workloads)
+    assert (
+        render_addon_manifests(cluster(), "hcloud_ccm").workloads == ADDON_WORKLOADS["hcloud_ccm"]
+    )
 
 
 def test_load_balancers_default_to_the_clusters_location() -> None:
@@ -185,9 +206,11 @@ def test_unknown_addon_is_a_usage_error() -> None:
 
 def test_merge_values_is_helm_like() -> None:
     base = {"a": {"b": 1, "c": [1, 2]}, "d": 1}
-    assert merge_values(base, {"a": {"c": [3]}, "d": None, "e": {"f": 1}}) == {
+    assert merge_values(base, {"a": {"c": [3]}, "d": None, "e": {"f": 1}, "g": None}) == {
         "a": {"b": 1, "c": [3]},
+        "d": None,  # Helm gets the null: it deletes the chart's default too
         "e": {"f": 1},
+        "g": None,  # a null for a key only the chart sets reaches Helm as well
     }
     assert base == {"a": {"b": 1, "c": [1, 2]}, "d": 1}  # inputs untouched
 
