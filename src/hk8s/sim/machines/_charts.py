@@ -188,7 +188,7 @@ def _ccm(version: str, values: Obj) -> list[Obj]:
     # templates/deployment.yaml or daemonset.yaml, as the chart's `kind` says.
     kind = "DaemonSet" if _get(values, "kind", "Deployment") == "DaemonSet" else "Deployment"
     # The chart's RBAC (a restricted ClusterRole since v1.28) is left out: the simulated CCM
-    # acts from outside the cluster (hk8s.sim.k8s._cloud), so no permission of it is used.
+    # acts from outside the cluster (hk8s.sim.machines._cloudside), so none of it is used.
     return [
         _sa("hcloud-cloud-controller-manager"),
         _workload(
