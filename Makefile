@@ -112,12 +112,17 @@ $(ORACLES)/age-oracle: tests/oracles/age/go.mod tests/oracles/age/go.sum tests/o
 	@mkdir -p $(ORACLES)
 	$(GO) -C tests/oracles/age build -o $@ .
 
-# Helm itself, rendering the addon charts hk8s installs (tests/oracles/charts).
+# Helm itself, rendering the addon charts hk8s installs, and its release storage
+# (tests/oracles/charts).
 $(ORACLES)/helm: tests/oracles/charts/go.mod tests/oracles/charts/go.sum
 	@mkdir -p $(ORACLES)
 	$(GO) -C tests/oracles/charts build -o $@ helm.sh/helm/v3/cmd/helm
 
-oracles: pyc $(TALOS_ORACLES) $(ORACLES)/age-oracle $(ORACLES)/helm
+$(ORACLES)/helm-release-oracle: tests/oracles/charts/go.mod tests/oracles/charts/go.sum tests/oracles/charts/main.go
+	@mkdir -p $(ORACLES)
+	$(GO) -C tests/oracles/charts build -o $@ .
+
+oracles: pyc $(TALOS_ORACLES) $(ORACLES)/age-oracle $(ORACLES)/helm $(ORACLES)/helm-release-oracle
 	HK8S_ORACLES=$(ORACLES) $(BIN)/pytest tests/oracles
 
 # The simulated world's real Kubernetes control plane (etcd, kube-apiserver, controller manager,

@@ -196,7 +196,6 @@ if TYPE_CHECKING:
         ClusterStatus,
         ServerStatus,
         StatusPorts,
-        decode_helm_release,
         observe_status,
     )
     from hk8s.controller.upgrade._command import (
@@ -355,7 +354,6 @@ _EXPORTS: dict[str, str] = {
     "cordon_object": "hk8s.controller.upgrade._node",
     "create_cluster": "hk8s.controller.create._command",
     "csi_volume_owned": "hk8s.controller._ownership",
-    "decode_helm_release": "hk8s.controller.status._observe",
     "default_cache_file": "hk8s.controller.image._schematic",
     "desired_infra": "hk8s.controller.infra._desired",
     "desired_servers": "hk8s.controller._servers",
@@ -537,7 +535,6 @@ __all__ = [
     "cordon_object",
     "create_cluster",
     "csi_volume_owned",
-    "decode_helm_release",
     "default_cache_file",
     "desired_infra",
     "desired_servers",

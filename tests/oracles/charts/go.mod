@@ -1,11 +1,20 @@
-// Helm, the judge of hk8s' addon values (test_charts.py). v3.21.4 is the newest Helm 3 release
-// the Go module proxy served here on 2026-12-07; the addon Jobs run HELM_IMAGE (Helm 3.22.1,
-// hk8s/config/_versions.py), the same 3.x values coalescing, schema checks and template engine.
+// Helm, the judge of hk8s' addon values (test_charts.py: the helm command) and of how hk8s and
+// the simulator read and write Helm's release Secrets (test_releases.py: main.go, Helm's own
+// storage driver). v3.21.4 is the newest Helm 3 release the Go module proxy served here on
+// 2026-12-07; the addon Jobs run HELM_IMAGE (Helm 3.22.1, hk8s/config/_versions.py), the same
+// 3.x values coalescing, schema checks, template engine and release storage.
 module hk8s.dev/oracles/charts
 
 go 1.26.6
 
 tool helm.sh/helm/v3/cmd/helm
+
+require (
+	helm.sh/helm/v3 v3.21.4
+	k8s.io/api v0.36.2
+	k8s.io/apimachinery v0.36.2
+	k8s.io/client-go v0.36.2
+)
 
 require (
 	dario.cat/mergo v1.0.1 // indirect
@@ -93,13 +102,9 @@ require (
 	gopkg.in/evanphx/json-patch.v4 v4.13.0 // indirect
 	gopkg.in/inf.v0 v0.9.1 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
-	helm.sh/helm/v3 v3.21.4 // indirect
-	k8s.io/api v0.36.2 // indirect
 	k8s.io/apiextensions-apiserver v0.36.2 // indirect
-	k8s.io/apimachinery v0.36.2 // indirect
 	k8s.io/apiserver v0.36.2 // indirect
 	k8s.io/cli-runtime v0.36.2 // indirect
-	k8s.io/client-go v0.36.2 // indirect
 	k8s.io/component-base v0.36.2 // indirect
 	k8s.io/klog/v2 v2.140.0 // indirect
 	k8s.io/kube-openapi v0.0.0-20260317180543-43fb72c5454a // indirect

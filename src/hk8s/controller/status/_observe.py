@@ -7,25 +7,20 @@ from the first control plane that answers, the Kubernetes API (nodes, kubelet ve
 readiness, and the addons' deployed chart versions read from Helm's release records), and the
 plan ``create`` would carry out. Talos and Kubernetes are asked with clients that try once
 (``retry_attempts=1``), so a node that is down costs one timeout, not a backoff schedule.
-
-Helm 3 keeps each release revision in a Secret ``sh.helm.release.v1.<release>.v<n>``
-labelled ``owner=helm, status=deployed``, whose ``release`` is base64 of the gzipped JSON
-release (helm ``pkg/storage/driver/util.go``: ``encodeRelease``/``decodeRelease``).
+The addons' chart versions are read as ``plan`` and ``doctor`` read them
+(``read_deployed_charts``: Helm's release Secrets, ``hk8s.providers.k8s._releases``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import gzip
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from hk8s.controller._addons import enabled_addons
+from hk8s.controller._addons_plan import read_deployed_charts
 from hk8s.controller._nodes import observe_endpoint, pair_nodes
 from hk8s.controller._secrets import load_cluster_secrets
 from hk8s.controller._servers import desired_servers, server_selector
@@ -45,7 +40,7 @@ if TYPE_CHECKING:
     from hk8s.providers.k8s import KubernetesAPI
     from hk8s.providers.talos import TalosNodeAPI
 
-__all__ = ["ClusterStatus", "ServerStatus", "StatusPorts", "decode_helm_release", "observe_status"]
+__all__ = ["ClusterStatus", "ServerStatus", "StatusPorts", "observe_status"]
 
 
 @dataclass
@@ -104,18 +99,6 @@ class StatusPorts:
     talos: Callable[[SecretsBundle], TalosNodeAPI]
     kube: Callable[[Mapping[str, Any]], KubernetesAPI]
     plan: Callable[[], Awaitable[Plan]]
-
-
-def decode_helm_release(secret: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The release JSON of a Helm 3 release Secret; None when it is not one."""
-    try:
-        raw = base64.b64decode(base64.b64decode(secret["data"]["release"]))
-        if raw[:2] == b"\x1f\x8b":  # gzip magic, as helm checks it
-            raw = gzip.decompress(raw)
-        release = json.loads(raw)
-    except (KeyError, TypeError, ValueError, binascii.Error, OSError):
-        return None
-    return release if isinstance(release, dict) else None
 
 
 def _server_status(server: Server, in_config: bool) -> ServerStatus:
@@ -233,7 +216,7 @@ async def _talos(talos: TalosNodeAPI, status: ClusterStatus) -> None:
 async def _kubernetes(kube: KubernetesAPI, config: ClusterConfig, status: ClusterStatus) -> None:
     try:
         nodes = {n.name: n for n in await kube.list_nodes(retry=False)}
-        secrets = await kube.list("v1", "Secret", label_selector="owner=helm,status=deployed")
+        deployed = await read_deployed_charts(kube)
     except Hk8sError as exc:
         status.problems.append(f"Kubernetes API at {status.endpoint}: {exc.message}")
         return
@@ -245,12 +228,6 @@ async def _kubernetes(kube: KubernetesAPI, config: ClusterConfig, status: Cluste
         server.kubernetes, server.ready = node.kubelet_version, node.ready
         if not node.ready:
             status.problems.append(f"{server.name}: Kubernetes node not Ready")
-    deployed: dict[str, str | None] = {}
-    for secret in secrets:
-        release = decode_helm_release(secret)
-        if release is not None:
-            chart = (release.get("chart") or {}).get("metadata") or {}
-            deployed[str(release.get("name"))] = chart.get("version")
     for name in enabled_addons(config):
         install = render_addon_manifests(config, name)
         running = deployed.get(install.release)

@@ -295,11 +295,16 @@ async def _record_release(
     values: Obj,
     now: str,
 ) -> None:
-    """Helm 3's storage driver: one Secret per revision, older ones marked superseded."""
+    """Helm 3's storage driver: one Secret per revision, older ones marked superseded (in the
+    release they hold, which is what helm reads, and in their label, which it queries)."""
     secrets = f"/api/v1/namespaces/{namespace}/secrets"
     for old in await _release_secrets(api, namespace, release):
         if old["metadata"]["labels"].get("status") == "deployed":
             old["metadata"]["labels"]["status"] = "superseded"
+            blob = base64.b64decode(base64.b64decode(old["data"]["release"]))
+            stored = json.loads(gzip.decompress(blob))
+            stored["info"]["status"] = "superseded"
+            old["data"]["release"] = _encode_release(stored)
             await api.replace(f"{secrets}/{old['metadata']['name']}", old)
     payload = {
         "name": release,
@@ -309,7 +314,6 @@ async def _record_release(
         "chart": {"metadata": {"name": chart, "version": version}},
         "config": values,
     }
-    blob = base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()
     await api.create(
         secrets,
         {
@@ -323,9 +327,16 @@ async def _record_release(
                 },
             },
             "type": "helm.sh/release.v1",
-            "data": {"release": base64.b64encode(blob.encode()).decode()},
+            "data": {"release": _encode_release(payload)},
         },
     )
+
+
+def _encode_release(release: Obj) -> str:
+    """A Secret's data value of a release: helm's gzipped, base64-encoded JSON, base64-encoded
+    again as all Secret data is (pkg/storage/driver/util.go encodeRelease)."""
+    blob = base64.b64encode(gzip.compress(json.dumps(release).encode()))
+    return base64.b64encode(blob).decode()
 
 
 def release_name(args: list[str]) -> str | None:
