@@ -14,7 +14,9 @@ it. Here the charts at the versions hk8s installs by default (``ADDON_CHARTS``) 
   not would leave ``create`` waiting until its deadline;
 - every object the simulator renders is one the chart renders, with nothing the chart's lacks,
   and the same scheduling: replicas, host network, tolerations, priority, service account;
-- a ``null`` in the user's values removes the chart's default, as Helm documents.
+- a ``null`` in the user's values removes the chart's default, as Helm documents;
+- the addon Job's ``helm`` command line uses only flags ``helm upgrade`` has, each as it takes
+  them (with a value or without), and the simulator's helm parses flags as Helm's table says.
 
 Helm is built from helm.sh/helm/v3 (``go.mod`` here); the charts come from the Go modules that
 carry their sources (``sources/go.mod``, verified against ``sources/go.sum`` by the go command).
@@ -27,6 +29,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import subprocess
 import zipfile
 from dataclasses import dataclass
@@ -37,8 +40,10 @@ import pytest
 import yaml
 
 from hk8s.config import ADDON_CHARTS, ClusterConfig, parse_config
+from hk8s.providers.k8s import render_addon_manifests
 from hk8s.providers.k8s._addons import addon_values, addon_workloads, default_values
 from hk8s.sim.machines._charts import CATALOG
+from hk8s.sim.machines._helm import _BOOL_FLAGS, _VALUE_FLAGS
 from oracle_support import build_oracle, go_binary  # type: ignore[import-not-found]
 
 HERE = Path(__file__).parent
@@ -291,3 +296,53 @@ def test_a_null_in_the_users_values_removes_the_charts_default(
     [container] = deployment["spec"]["template"]["spec"]["containers"]
     assert "--kubelet-insecure-tls" in container["args"]  # hk8s' own value stays
     assert not any(arg.startswith("--metric-resolution") for arg in container["args"])
+
+
+def helm_flags(helm: Path) -> dict[str, bool]:
+    """``helm upgrade``'s flags (and their one-letter forms) -> whether each takes a value, from
+    its own help: ``--name type`` takes one, a bare ``--name`` or ``--name type[=default]``
+    (an optional value, given only as ``--name=value``) does not."""
+    text = subprocess.run(
+        [str(helm), "upgrade", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    flags: dict[str, bool] = {}
+    for short, name, kind in re.findall(r"^\s+(?:-(\w), )?--([\w-]+)(?: (\S+))?", text, re.M):
+        takes = bool(kind) and "[=" not in kind
+        flags[f"--{name}"] = takes
+        if short:
+            flags[f"-{short}"] = takes
+    return flags
+
+
+def test_the_addon_jobs_helm_command_is_one_helm_takes(helm: Path) -> None:
+    flags = helm_flags(helm)
+    assert flags["--values"] and not flags["--install"]  # the help was read
+    install = render_addon_manifests(parse_config(ONE_NODE), "cilium")
+    [container] = install.objects[1]["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["helm"]
+    args, positional, options = list(container["args"]), [], {}
+    while args:
+        arg = args.pop(0)
+        if not arg.startswith("-"):
+            positional.append(arg)
+            continue
+        assert arg in flags, f"helm upgrade has no flag {arg}"
+        options[arg] = args.pop(0) if flags[arg] else True
+    assert positional == ["upgrade", install.release, install.chart]
+    assert options == {
+        "--install": True,
+        "--repo": install.repo,
+        "--version": install.version,
+        "--namespace": install.namespace,
+        "--create-namespace": True,
+        "--values": "/values/values.yaml",
+    }
+
+
+def test_the_simulators_helm_parses_flags_as_helm_does(helm: Path) -> None:
+    flags = helm_flags(helm)
+    wrong = sorted(
+        [f"{f}: takes no value in helm" for f in _VALUE_FLAGS if flags.get(f) is not True]
+        + [f"{f}: takes a value in helm" for f in _BOOL_FLAGS if flags.get(f) is not False]
+    )
+    assert not wrong, wrong
