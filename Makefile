@@ -17,14 +17,14 @@ GO     ?= go
 PROTO_SRC := $(shell find protos -name '*.proto' 2>/dev/null | sort)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv pyc lock lock-upgrade test lint types unit e2e oracles chaos fmt bench protos protos-check demo clean kube
+.PHONY: help venv pyc lock lock-upgrade test lint types unit e2e oracles chaos fmt bench protos protos-check demo clean kube helm
 
 help:
 	@echo "make demo    start the simulator and create a demo cluster in it"
 	@echo "make test    lint + type check + unit + e2e tests (what CI runs)"
 	@echo "make lint    ruff, ruff format --check, mypy --strict, import-linter, stale protos"
-	@echo "make kube    build the real Kubernetes control plane the simulated world runs (cached)"
-	@echo "make oracles build Talos' machinery oracles (Go) and run tests/oracles"
+	@echo "make kube    build the real Kubernetes control plane and Helm the simulated world runs (cached)"
+	@echo "make oracles build the upstream oracles (Talos machinery, age, Helm; Go) and run tests/oracles"
 	@echo "make fmt     format and autofix"
 	@echo "make bench   print benchmark figures"
 	@echo "make chaos   seeded kills, faults and concurrent operators (SEED=1 ROUNDS=4)"
@@ -94,7 +94,7 @@ e2e: pyc kube
 # Reports converged / duplicates / orphans / leftovers over the rounds; exit 1 unless all 0.
 SEED ?= 1
 ROUNDS ?= 4
-chaos: pyc
+chaos: pyc kube
 	PYTHONPATH=tests $(BIN)/python tests/chaos.py --seed $(SEED) --rounds $(ROUNDS)
 
 # Upstream oracles: Talos' machinery at each supported minor (tests/oracles/talos/v1.*), built
@@ -112,30 +112,31 @@ $(ORACLES)/age-oracle: tests/oracles/age/go.mod tests/oracles/age/go.sum tests/o
 	@mkdir -p $(ORACLES)
 	$(GO) -C tests/oracles/age build -o $@ .
 
-# Helm itself, rendering the addon charts hk8s installs, and its release storage
-# (tests/oracles/charts).
-$(ORACLES)/helm: tests/oracles/charts/go.mod tests/oracles/charts/go.sum
-	@mkdir -p $(ORACLES)
-	$(GO) -C tests/oracles/charts build -o $@ helm.sh/helm/v3/cmd/helm
-
+# Helm's release storage, the judge of how hk8s and the simulator read and write Helm's release
+# Secrets (tests/oracles/charts; the charts there are judged with the world's Helm, make helm).
 $(ORACLES)/helm-release-oracle: tests/oracles/charts/go.mod tests/oracles/charts/go.sum tests/oracles/charts/main.go
 	@mkdir -p $(ORACLES)
 	$(GO) -C tests/oracles/charts build -o $@ .
 
-oracles: pyc $(TALOS_ORACLES) $(ORACLES)/age-oracle $(ORACLES)/helm $(ORACLES)/helm-release-oracle
+oracles: pyc helm $(TALOS_ORACLES) $(ORACLES)/age-oracle $(ORACLES)/helm-release-oracle
 	HK8S_ORACLES=$(ORACLES) $(BIN)/pytest tests/oracles
 
 # The simulated world's real Kubernetes control plane (etcd, kube-apiserver, controller manager,
 # scheduler) at the release tools/kube/go.mod pins, built from the Go module proxy into
 # ~/.cache/hk8s/kube/<release>; a no-op once built from the same go.mod/go.sum.
-kube: $(STAMP)
+kube: helm
 	$(BIN)/python tools/kube_build.py
+
+# The Helm the world's addon Jobs run, and the sources of the charts it installs with it
+# (tools/helm, tools/helm/charts), into ~/.cache/hk8s/helm/<release>; a no-op once built.
+helm: $(STAMP)
+	$(BIN)/python tools/helm_build.py
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench tools
 	$(BIN)/ruff format src tests bench tools
 
-bench: pyc
+bench: pyc kube
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 protos: $(STAMP)

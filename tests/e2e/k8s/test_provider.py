@@ -186,10 +186,12 @@ async def test_cordon_drain_with_a_pdb_uncordon_then_delete_node(world: Machines
     assert "app" in {ref.namespace for ref in evicted}
     left = await kube.list("v1", "Pod", field_selector=f"spec.nodeName={victim}")
     assert not [p for p in left if p["metadata"]["namespace"] == "app"]
-    # DaemonSet pods stay, like kubectl drain. (Pods tolerating every taint, such as the
-    # cilium operator, may be scheduled onto a cordoned node again, as on a real cluster.)
+    # DaemonSet pods stay, like kubectl drain: the cilium chart's agent and its envoy proxy.
     agents = [p for p in left if p["metadata"]["ownerReferences"][0]["kind"] == "DaemonSet"]
-    assert [p["metadata"]["labels"].get("k8s-app") for p in agents] == ["cilium"]
+    assert sorted(p["metadata"]["labels"].get("k8s-app") for p in agents) == [
+        "cilium",
+        "cilium-envoy",
+    ]
     await kube.wait_rollout("Deployment", "app", "web", timeout=WAIT)  # rescheduled elsewhere
 
     # uncordon undoes the cordon and drops the mark named with it; other annotations stay

@@ -18,23 +18,20 @@ it. Here the charts at the versions hk8s installs by default (``ADDON_CHARTS``) 
 - the addon Job's ``helm`` command line uses only flags ``helm upgrade`` has, each as it takes
   them (with a value or without), and the simulator's helm parses flags as Helm's table says.
 
-Helm is built from helm.sh/helm/v3 (``go.mod`` here); the charts come from the Go modules that
-carry their sources (``sources/go.mod``, verified against ``sources/go.sum`` by the go command).
-The Hetzner charts (hcloud-cloud-controller-manager, csi-driver) are not in a Go module the
-module proxy serves, so they are not judged here.
+Helm and the charts are the simulated world's (``make kube``: ``tools/helm_build.py``): Helm at
+the release the addon Jobs run, the charts from the Go modules that carry their sources
+(``tools/helm/charts/go.mod``, checked against its go.sum by the go command). The Hetzner charts
+(hcloud-cloud-controller-manager, csi-driver) are not in a Go module the module proxy serves, so
+they are not judged here.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
 import subprocess
-import zipfile
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
@@ -42,29 +39,17 @@ import yaml
 from hk8s.config import ADDON_CHARTS, ClusterConfig, parse_config
 from hk8s.providers.k8s import render_addon_manifests
 from hk8s.providers.k8s._addons import addon_values, addon_workloads, default_values
+from hk8s.sim.k8s import BinariesMissing
 from hk8s.sim.machines._charts import CATALOG
 from hk8s.sim.machines._helm import _BOOL_FLAGS, _VALUE_FLAGS
-from oracle_support import build_oracle, go_binary  # type: ignore[import-not-found]
+from hk8s.sim.machines._helmbin import RealHelm, find_helm
 
-HERE = Path(__file__).parent
-SOURCES = HERE / "sources"
+if TYPE_CHECKING:
+    from pathlib import Path
+
 Obj = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a chart's sources are: a Go module (pinned in sources/go.mod) and its directory."""
-
-    module: str
-    directory: str
-
-
-CHART_SOURCES = {
-    "cilium": Source("github.com/cilium/cilium", "install/kubernetes/cilium"),
-    # The chart's releases are tagged apart from the program's: the module at v0.8.1 carries
-    # chart 3.13.0, at v0.9.1 chart 3.13.1.
-    "metrics_server": Source("sigs.k8s.io/metrics-server", "charts/metrics-server"),
-}
+# The addons whose charts the world has sources for (tools/helm/charts), at hk8s' default versions.
+JUDGED = ("cilium", "metrics_server")
 ONE_NODE = "name: oracle\nlocation: fsn1\ncontrol_plane: {count: 1}\n"
 FIVE_NODES = (
     "name: oracle\nlocation: fsn1\ncontrol_plane: {count: 3}\n"
@@ -76,63 +61,33 @@ POD_FIELDS = ("hostNetwork", "priorityClassName", "serviceAccountName", "tolerat
 
 
 @pytest.fixture(scope="module")
-def helm() -> Path:
-    return build_oracle(HERE, "helm", "helm.sh/helm/v3/cmd/helm")
+def built() -> RealHelm:
+    """The world's Helm and chart sources (``make kube``: tools/helm_build.py)."""
+    try:
+        return find_helm()
+    except BinariesMissing as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="module")
-def charts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Each judged addon's chart directory, unpacked from its module at the pinned version."""
-    go = go_binary("downloading the chart sources")
-    modules = [source.module for source in CHART_SOURCES.values()]
-    done = subprocess.run(
-        [go, "mod", "download", "-json", *modules],
-        cwd=SOURCES,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "GOTOOLCHAIN": "local"},
-    )
-    downloads = {d["Path"]: d for d in _json_stream(done.stdout)}
-    root = tmp_path_factory.mktemp("charts")
+def helm(built: RealHelm) -> Path:
+    return built.binary
+
+
+@pytest.fixture(scope="module")
+def charts(built: RealHelm) -> dict[str, Path]:
+    """Each judged addon's chart sources, at the version hk8s installs by default."""
     out = {}
-    for addon, source in CHART_SOURCES.items():
-        download = downloads.get(source.module, {})
-        error = download.get("Error", "")
-        # A module whose go.mod names a newer Go than this one is still downloaded and
-        # verified (Sum): only building it would need that Go, and the chart is not built.
-        if not download.get("Zip") or (error and " requires go >= " not in error):
-            pytest.fail(f"{source.module}: {error or done.stderr.strip()}")
-        prefix = f"{source.module}@{download['Version']}/{source.directory}/"
-        with zipfile.ZipFile(download["Zip"]) as archive:
-            for name in archive.namelist():
-                if name.startswith(prefix) and not name.endswith("/"):
-                    target = root / addon / name.removeprefix(prefix)
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(archive.read(name))
-        version = yaml.safe_load((root / addon / "Chart.yaml").read_text())["version"]
-        if version != ADDON_CHARTS[addon].version:
+    for addon in JUDGED:
+        spec = ADDON_CHARTS[addon]
+        if not built.has(spec.chart, spec.version):
             pytest.fail(
-                f"{source.module}@{download['Version']} carries {addon} chart {version}, but "
-                f"hk8s installs {ADDON_CHARTS[addon].version}: require the module version "
-                f"that carries it in {SOURCES / 'go.mod'} (go mod download updates go.sum)"
+                f"the world has no sources of chart {spec.chart} {spec.version}, which hk8s "
+                f"installs (it has {sorted(built.charts)}): require the module version that "
+                "carries it in tools/helm/charts/go.mod, then run make kube"
             )
-        out[addon] = root / addon
+        out[addon] = built.charts[(spec.chart, spec.version)]
     return out
-
-
-def _json_stream(text: str) -> list[Obj]:
-    decoder, found, index = json.JSONDecoder(), [], 0
-    while (index := _skip_space(text, index)) < len(text):
-        item, index = decoder.raw_decode(text, index)
-        found.append(item)
-    return found
-
-
-def _skip_space(text: str, index: int) -> int:
-    while index < len(text) and text[index].isspace():
-        index += 1
-    return index
 
 
 def render(helm: Path, chart: Path, addon: str, cluster: ClusterConfig, values: Obj) -> list[Obj]:
@@ -221,7 +176,7 @@ def differences(ours: Obj, theirs: Obj, fields: tuple[str, ...], where: str) -> 
 
 
 def _cases() -> list[tuple[str, str]]:
-    return [(addon, shape) for addon in CHART_SOURCES for shape in CLUSTERS]
+    return [(addon, shape) for addon in JUDGED for shape in CLUSTERS]
 
 
 @pytest.mark.parametrize(("addon", "shape"), _cases())
@@ -236,7 +191,7 @@ def test_helm_accepts_hk8s_values_and_creates_the_workloads_hk8s_waits_for(
         assert found["metadata"].get("namespace", namespace) == workload.namespace
 
 
-@pytest.mark.parametrize("addon", list(CHART_SOURCES))
+@pytest.mark.parametrize("addon", JUDGED)
 def test_every_value_hk8s_sets_is_one_the_chart_has(charts: dict[str, Path], addon: str) -> None:
     chart_values = yaml.safe_load((charts[addon] / "values.yaml").read_text())
     for shape in CLUSTERS:

@@ -3,8 +3,9 @@
 The control plane is upstream's (``hk8s.sim.k8s.ControlPlane``); around it the simulated
 machines act as API clients, as their real counterparts do: kubelets (``Kubelets``: Node
 registration, status and Leases, pod phases, container logs through each node's kubelet
-API), the effect of a Helm installer Job (``_helm``: the chart's objects created through the
-API, release Secrets as helm writes them), the cloud controller's node part (``CloudNodes``),
+API), a Helm installer Job (upstream Helm itself where the world has the chart's sources,
+``_helmbin``; else ``_helm``: the chart's objects created through the API, release Secrets as
+helm writes them), the cloud controller's node part (``CloudNodes``),
 and etcd's keyspace for Talos' snapshot and restore (``EtcdKeyspace``). Talos' own part of the
 cluster is here too: with ``kubernetesTalosAPIAccess`` the control planes' CRD and controller
 for ``talos.dev`` ServiceAccounts (``TalosAccounts``); and the images the world plays as
@@ -20,6 +21,7 @@ programs (``programs``: talos-backup) run in their pods (``_programs``).
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from hk8s.sim.machines._api import Informer, Resources
@@ -28,6 +30,7 @@ from hk8s.sim.machines._charts import CATALOG, Chart
 from hk8s.sim.machines._cloudside import CloudControllers
 from hk8s.sim.machines._etcd import EtcdKeyspace
 from hk8s.sim.machines._helm import HelmFaults
+from hk8s.sim.machines._helmbin import find_helm
 from hk8s.sim.machines._kubelets import Kubelets, Timings
 from hk8s.sim.machines._nodes import KubeletNode
 from hk8s.sim.machines._programs import PodRun, Program
@@ -91,6 +94,7 @@ class ClusterMachines:
             faults=faults,
             cloud=self.cloud,
             programs=programs,
+            helm=replace(find_helm(), server=plane.url, ca_file=plane.file("pki/ca.crt")),
         )
         self.talos_accounts = TalosAccounts(self.api, talos_access)
         self.etcd = EtcdKeyspace(plane.etcd_url)

@@ -29,6 +29,7 @@ from hk8s.sim.machines._charts import CATALOG
 if TYPE_CHECKING:
     from hk8s.sim.k8s import KubeClient
     from hk8s.sim.machines._api import Resources
+    from hk8s.sim.machines._helmbin import RealHelm
 
 __all__ = ["HelmError", "HelmFaults", "helm_argv", "release_name", "run_helm"]
 
@@ -81,7 +82,12 @@ class HelmFaults:
 
 
 class HelmError(Exception):
-    """A helm failure: the message is what helm prints after ``Error: ``."""
+    """A helm failure: the message is what helm prints after ``Error: ``; ``log``, when helm
+    itself ran, is all it printed."""
+
+    def __init__(self, message: str, log: str | None = None) -> None:
+        super().__init__(message)
+        self.log = log
 
 
 def helm_argv(pod: Obj) -> list[str] | None:
@@ -158,9 +164,17 @@ async def _read_file(api: KubeClient, pod: Obj, path: str) -> str:
 
 
 async def run_helm(
-    resources: Resources, pod: Obj, args: list[str], faults: HelmFaults, now: str
+    resources: Resources,
+    pod: Obj,
+    args: list[str],
+    faults: HelmFaults,
+    now: str,
+    helm: RealHelm | None = None,
 ) -> str:
-    """Run one helm invocation; returns its stdout, raises HelmError with its error line."""
+    """Run one helm invocation; returns its stdout, raises HelmError with its error line.
+
+    The chart reference and the faults are checked here; then ``helm`` runs the install when
+    it has the chart's sources at that version, and ``_charts`` renders it when not."""
     api = resources.api
     positional, options, flags = _parse(args)
     if not positional or positional[0] not in ("upgrade", "install"):
@@ -173,16 +187,7 @@ async def run_helm(
     repo = (options.get("--repo") or [""])[-1]
     version = (options.get("--version") or [""])[-1]
     namespace = (options.get("--namespace") or ["default"])[-1]
-    values: Obj = {}
-    for path in options.get("--values", []):
-        text = await _read_file(api, pod, path)
-        try:
-            loaded = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            raise HelmError(
-                f"failed to parse {path}: error converting YAML to JSON: {exc}"
-            ) from exc
-        values = _deep_merge(values, loaded)
+    texts = {path: await _read_file(api, pod, path) for path in options.get("--values", [])}
     chart = CATALOG.get(chart_name)
     if not repo:
         raise HelmError(f"repo {chart_name.split('/')[0]} not found")
@@ -204,6 +209,26 @@ async def run_helm(
     version = version.lstrip("v")
     if release in faults.failing_releases:
         raise HelmError(faults.failing_releases[release])
+    if helm is not None and helm.has(chart_name, version):
+        argv = [positional[0], release, str(helm.charts[(chart_name, version)])]
+        argv += sorted(flags - {"--no-install"})
+        for name, given in options.items():
+            if name not in ("--repo", "--version", "--values"):
+                argv += [item for value in given for item in (name, value)]
+        run = await helm.run(api, pod, argv, list(texts.values()))
+        if run.code:
+            errors = [line for line in run.output.splitlines() if line.startswith("Error: ")]
+            raise HelmError(errors[-1][7:] if errors else run.output.strip(), log=run.output)
+        return run.output
+    values: Obj = {}
+    for path, text in texts.items():
+        try:
+            loaded = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise HelmError(
+                f"failed to parse {path}: error converting YAML to JSON: {exc}"
+            ) from exc
+        values = _deep_merge(values, loaded)
     if await api.get_or_none(f"/api/v1/namespaces/{namespace}") is None:
         if "--create-namespace" not in flags:
             raise HelmError(f'create: failed to create: namespaces "{namespace}" not found')

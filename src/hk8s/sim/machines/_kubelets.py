@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from hk8s.sim.k8s import KubeClient
     from hk8s.sim.machines._api import Resources
     from hk8s.sim.machines._ccm import CloudNodes
+    from hk8s.sim.machines._helmbin import RealHelm
     from hk8s.sim.machines._programs import Program
 
 __all__ = ["Kubelets", "Timings"]
@@ -88,9 +89,11 @@ class Kubelets:
         faults: HelmFaults,
         cloud: CloudNodes,
         programs: dict[str, Program] | None = None,
+        helm: RealHelm | None = None,
     ) -> None:
         self.api, self.resources, self.clock, self.ca = api, resources, clock, ca
         self.timings, self.faults, self.cloud = timings, faults, cloud
+        self.helm = helm  # runs the helm installer pods of the charts it has (_helmbin)
         # Images (by repository) the world plays as programs; their runs by pod uid.
         self.programs: dict[str, Program] = dict(programs or {})
         self._program_runs: dict[str, asyncio.Task[tuple[int, str]]] = {}
@@ -371,9 +374,9 @@ class Kubelets:
             code, output = result
         elif args is not None:
             try:
-                output = await run_helm(self.resources, pod, args, self.faults, stamp)
+                output = await run_helm(self.resources, pod, args, self.faults, stamp, self.helm)
             except HelmError as exc:
-                code, output = 1, f"Error: {exc}\n"
+                code, output = 1, exc.log or f"Error: {exc}\n"
             except ApiError as exc:
                 code, output = 1, f"Error: {exc.message}\n"
         else:
