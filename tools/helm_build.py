@@ -14,17 +14,19 @@ one costs nothing. The world finds it there (``hk8s.sim.machines._helmbin``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
-import sys
 import zipfile
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-ROOT = Path(__file__).resolve().parent.parent
+from _cached_build import ROOT, build_once, cache_dir, go, main, pinned, say
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
 MODULE = ROOT / "tools" / "helm"
 CHARTS = MODULE / "charts"
 # Where each chart-source module keeps the chart.
@@ -32,43 +34,21 @@ CHART_DIRECTORIES = {
     "github.com/cilium/cilium": "install/kubernetes/cilium",
     "sigs.k8s.io/metrics-server": "charts/metrics-server",
 }
-_FILES = (MODULE / "go.mod", MODULE / "go.sum", CHARTS / "go.mod", CHARTS / "go.sum")
+_SOURCES = (MODULE / "go.mod", MODULE / "go.sum", CHARTS / "go.mod", CHARTS / "go.sum")
 
 
 def release() -> str:
-    text = (MODULE / "go.mod").read_text()
-    match = re.search(r"^\s*(?:require\s+)?helm\.sh/helm/v3\s+(v\S+)", text, re.M)
-    if not match:
-        raise SystemExit("tools/helm/go.mod does not require helm.sh/helm/v3")
-    return match[1]
+    return pinned(MODULE / "go.mod", "helm.sh/helm/v3")
 
 
 def output_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hk8s" / "helm" / release()
+    return cache_dir("helm", release())
 
 
-def _stamp() -> str:
-    digest = hashlib.sha256(b"".join(path.read_bytes() for path in _FILES)).hexdigest()
-    return f"{digest}\n"
-
-
-def _say(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-def _go() -> str:
-    go = shutil.which("go")
-    if go is None:
-        raise SystemExit("go is not on PATH: Helm and the chart sources come through Go")
-    return go
-
-
-def _unpack_charts(go: str, into: Path) -> list[str]:
+def _unpack_charts(compiler: str, into: Path) -> list[str]:
     """Each chart of ``tools/helm/charts`` into ``into/<chart>-<version>``; their names."""
     done = subprocess.run(
-        [go, "mod", "download", "-json", *CHART_DIRECTORIES],
+        [compiler, "mod", "download", "-json", *CHART_DIRECTORIES],
         cwd=CHARTS, capture_output=True, text=True, check=False,
         env={**os.environ, "GOTOOLCHAIN": "local"},
     )  # fmt: skip
@@ -105,31 +85,22 @@ def _unpack_charts(go: str, into: Path) -> list[str]:
 
 
 def build() -> Path:
-    out = output_dir()
-    stamp = out / ".built-from"
-    if stamp.exists() and stamp.read_text() == _stamp() and (out / "helm").exists():
-        return out
-    go = _go()
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "charts").mkdir(parents=True)
-    _say(f"building Helm {release()} and unpacking the addon charts into {out}")
+    return build_once(output_dir(), _SOURCES, ["helm", "charts"], _make)
+
+
+def _make(into: Path) -> None:
+    compiler = go()
+    say(f"building Helm {release()} and unpacking the addon charts into {output_dir()}")
     flags = f"-s -w -X helm.sh/helm/v3/internal/version.version={release()}"
     subprocess.run(
-        [go, "build", "-trimpath", f"-ldflags={flags}", "-o", str(tmp / "helm"),
+        [compiler, "build", "-trimpath", f"-ldflags={flags}", "-o", str(into / "helm"),
          "helm.sh/helm/v3/cmd/helm"],
         cwd=MODULE, check=True,
     )  # fmt: skip
-    charts = _unpack_charts(go, tmp / "charts")
-    (tmp / ".built-from").write_text(_stamp())
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
-    _say(f"helm {release()} and charts {', '.join(sorted(charts))}: {out}")
-    return out
+    (into / "charts").mkdir()
+    charts = _unpack_charts(compiler, into / "charts")
+    say(f"helm {release()} and charts {', '.join(sorted(charts))}")
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--print"]:
-        _say(str(output_dir()))
-    else:
-        build()
+    main(build, output_dir)

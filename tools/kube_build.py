@@ -14,16 +14,17 @@ so ``kubectl version`` and hk8s read the server as ``v1.36.3``.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
-import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-ROOT = Path(__file__).resolve().parent.parent
+from _cached_build import ROOT, build_once, cache_dir, go, main, pinned, say
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
 MODULE = ROOT / "tools" / "kube"
 COMMANDS = {
     "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
@@ -35,24 +36,11 @@ _VERSION_PACKAGES = ("k8s.io/component-base/version", "k8s.io/client-go/pkg/vers
 
 
 def release() -> str:
-    match = re.search(r"^\s*(?:require\s+)?k8s\.io/kubernetes\s+(v\S+)", _read("go.mod"), re.M)
-    if not match:
-        raise SystemExit("tools/kube/go.mod does not require k8s.io/kubernetes")
-    return match[1]
-
-
-def _read(name: str) -> str:
-    return (MODULE / name).read_text()
+    return pinned(MODULE / "go.mod", "k8s.io/kubernetes")
 
 
 def output_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hk8s" / "kube" / release()
-
-
-def _stamp() -> str:
-    digest = hashlib.sha256((_read("go.mod") + _read("go.sum")).encode()).hexdigest()
-    return f"{digest}\n"
+    return cache_dir("kube", release())
 
 
 def _ldflags(version: str) -> str:
@@ -69,21 +57,9 @@ def _ldflags(version: str) -> str:
     return " ".join(flags)
 
 
-def _say(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-def _go() -> str:
-    go = shutil.which("go")
-    if go is None:
-        raise SystemExit("go is not on PATH: the Kubernetes control plane is built with Go")
-    return go
-
-
-def _count_packages(go: str) -> int:
+def _count_packages(compiler: str) -> int:
     listed = subprocess.run(
-        [go, "list", "-deps", *COMMANDS.values()],
+        [compiler, "list", "-deps", *COMMANDS.values()],
         cwd=MODULE, check=True, capture_output=True, text=True,
     )  # fmt: skip
     return len(listed.stdout.split())
@@ -91,23 +67,21 @@ def _count_packages(go: str) -> int:
 
 def build() -> Path:
     out = output_dir()
-    stamp = out / ".built-from"
-    built = stamp.exists() and stamp.read_text() == _stamp()
-    if built and all((out / name).exists() for name in COMMANDS):
-        return out
-    go, version = _go(), release()
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    _say(f"building Kubernetes {version} (etcd, kube-apiserver, kube-controller-manager, "
-         f"kube-scheduler) from the Go module proxy into {out}")  # fmt: skip
-    total = _count_packages(go)
+    return build_once(out, [MODULE / "go.mod", MODULE / "go.sum"], list(COMMANDS), _compile)
+
+
+def _compile(into: Path) -> None:
+    compiler, version = go(), release()
+    say(f"building Kubernetes {version} (etcd, kube-apiserver, kube-controller-manager, "
+        f"kube-scheduler) from the Go module proxy into {output_dir()}")  # fmt: skip
+    total = _count_packages(compiler)
     started, done, last = time.monotonic(), 0, 0.0
     # -v names each package as it is compiled (or found in Go's build cache): the progress.
     for name, package in COMMANDS.items():
         flags = _ldflags(version) if name != "etcd" else "-s -w"
         proc = subprocess.Popen(
-            [go, "build", "-v", "-trimpath", f"-ldflags={flags}", "-o", str(tmp / name), package],
+            [compiler, "build", "-v", "-trimpath", f"-ldflags={flags}", "-o", str(into / name),
+             package],
             cwd=MODULE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert proc.stderr is not None
@@ -120,20 +94,13 @@ def build() -> Path:
             now = time.monotonic()
             if now - last > 5:
                 last = now
-                _say(f"  {name}: {min(done, total)}/{total} packages compiled, "
-                     f"{now - started:.0f} s")  # fmt: skip
+                say(f"  {name}: {min(done, total)}/{total} packages compiled, "
+                    f"{now - started:.0f} s")  # fmt: skip
         if proc.wait() != 0:
             sys.stderr.write("".join(errors))
             raise SystemExit(f"building {name} failed (exit {proc.returncode})")
-    (tmp / ".built-from").write_text(_stamp())
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
-    _say(f"built in {time.monotonic() - started:.0f} s: {out}")
-    return out
+    say(f"built in {time.monotonic() - started:.0f} s")
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--print"]:
-        _say(str(output_dir()))
-    else:
-        build()
+    main(build, output_dir)

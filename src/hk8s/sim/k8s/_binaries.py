@@ -12,7 +12,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["BIN_ENV", "KUBERNETES_RELEASE", "Binaries", "BinariesMissing", "find_binaries"]
+__all__ = [
+    "BIN_ENV",
+    "KUBERNETES_RELEASE",
+    "Binaries",
+    "BinariesMissing",
+    "cache_dir",
+    "find_binaries",
+]
 
 # k8s.io/kubernetes from the Go module proxy (served on 2026-12-01; v1.36.5, hk8s' default for
 # Talos 1.14, was not served). Its etcd is the one k8s.io/kubernetes v1.36.3 requires: v3.6.8.
@@ -34,9 +41,10 @@ class Binaries:
     release: str = KUBERNETES_RELEASE
 
 
-def cache_dir(release: str = KUBERNETES_RELEASE) -> Path:
+def cache_dir(release: str = KUBERNETES_RELEASE, kind: str = "kube") -> Path:
+    """Where ``make kube`` builds ``kind`` (kube, helm) at ``release``."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hk8s" / "kube" / release
+    return Path(base) / "hk8s" / kind / release
 
 
 def find_binaries() -> Binaries:

@@ -28,6 +28,7 @@ import yaml
 
 from hk8s.config import HELM_IMAGE
 from hk8s.sim.k8s import BinariesMissing
+from hk8s.sim.k8s._binaries import cache_dir
 
 if TYPE_CHECKING:
     from hk8s.sim.k8s import KubeClient
@@ -136,14 +137,13 @@ class RealHelm:
         return HelmRun(proc.returncode or 0, out.decode(errors="replace"))
 
 
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hk8s" / "helm" / HELM_RELEASE
-
-
 def find_helm() -> RealHelm:
     """The world's Helm and charts, or ``BinariesMissing`` saying how to build them."""
-    folder = Path(os.environ[HELM_DIR_ENV]) if os.environ.get(HELM_DIR_ENV) else cache_dir()
+    folder = (
+        Path(os.environ[HELM_DIR_ENV])
+        if os.environ.get(HELM_DIR_ENV)
+        else cache_dir(HELM_RELEASE, "helm")
+    )
     binary = folder / "helm"
     if not os.access(binary, os.X_OK):
         raise BinariesMissing(
