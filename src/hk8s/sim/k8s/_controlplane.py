@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import shutil
 import socket
 import ssl
@@ -58,9 +59,31 @@ class ControlPlaneFailed(RuntimeError):
     """A component did not start; the message carries the end of its log."""
 
 
+_EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_LOWEST_PORT = 10000
+
+
 def free_port(host: str) -> int:
-    """A port free on ``host`` now. The components take numbers, not sockets; a clash on
-    start is reported with the component's log."""
+    """A port free on ``host`` now, below the kernel's ephemeral range. The components take
+    numbers, not sockets, so the port is only checked, then bound by the component a moment
+    later; a port from the ephemeral range (what binding port 0 gives) could be handed in
+    between to any outgoing connection on the machine as its source port (seen: etcd's
+    "bind: address already in use" while Helm and the e2e tests' clients connected). A clash
+    that still happens is reported with the component's log."""
+    try:
+        low = int(_EPHEMERAL.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for _ in range(64):
+        if low - _LOWEST_PORT < 1024:
+            break  # a machine whose ephemeral range leaves nothing below it
+        port = random.randrange(_LOWEST_PORT, low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])

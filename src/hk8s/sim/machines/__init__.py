@@ -94,7 +94,12 @@ class ClusterMachines:
             faults=faults,
             cloud=self.cloud,
             programs=programs,
-            helm=replace(find_helm(), server=plane.url, ca_file=plane.file("pki/ca.crt")),
+            helm=replace(
+                find_helm(),
+                server=plane.url,
+                ca_file=plane.file("pki/ca.crt"),
+                home=plane.file("helm-home"),
+            ),
         )
         self.talos_accounts = TalosAccounts(self.api, talos_access)
         self.etcd = EtcdKeyspace(plane.etcd_url)

@@ -59,6 +59,7 @@ class RealHelm:
     charts: dict[tuple[str, str], Path]
     server: str = ""
     ca_file: str = ""
+    home: str = ""  # kept between runs: the API discovery cache (each run's own when empty)
 
     def has(self, chart: str, version: str) -> bool:
         return (chart, version) in self.charts
@@ -114,7 +115,7 @@ class RealHelm:
                 (home / f"values-{index}.yaml").write_text(text)
             env = {
                 "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                "HOME": folder,
+                "HOME": self.home or folder,
                 "KUBECONFIG": str(home / "kubeconfig"),
                 "HELM_CACHE_HOME": str(home / "cache"),
                 "HELM_CONFIG_HOME": str(home / "config"),
