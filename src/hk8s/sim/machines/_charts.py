@@ -28,9 +28,12 @@ _ALL = [{"operator": "Exists"}]
 
 
 def _get(values: Obj, path: str, default: Any) -> Any:
+    """The value at ``path``, or ``default`` where it is absent or null: a user's null deletes
+    the chart's default, and a template then renders what Kubernetes defaults the field to,
+    which the ``default`` here stands for (e.g. one replica)."""
     node: Any = values
     for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
+        if not isinstance(node, dict) or node.get(part) is None:
             return default
         node = node[part]
     return node

@@ -1,5 +1,6 @@
 """The world's real Helm: pinned once, found where ``make kube`` puts it, and handed the addon
-Job's own command line with only the chart's location changed."""
+Job's own command line with only the chart's location changed; and the simulated charts, which
+install the rest, read a user's null as Helm's coalescing leaves it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from hk8s.config import HELM_IMAGE
 from hk8s.sim.k8s import BinariesMissing
+from hk8s.sim.machines._charts import CATALOG
 from hk8s.sim.machines._helm import HelmError, HelmFaults, run_helm
 from hk8s.sim.machines._helmbin import HELM_DIR_ENV, HELM_RELEASE, HelmRun, RealHelm, find_helm
 
@@ -113,3 +115,13 @@ async def test_charts_it_has_no_sources_for_and_injected_faults_stay_simulated(
     with pytest.raises(HelmError, match="INSTALLATION FAILED: boom"):
         await run_helm(cast("Any", _Resources()), POD, ARGS, faults, "", helm)
     assert helm.runs == []
+
+
+def test_a_users_null_for_a_simulated_charts_value_gives_what_kubernetes_defaults() -> None:
+    # addons.hcloud_ccm.values: {replicaCount: null} reaches helm (merge_values keeps nulls):
+    # the chart's default is deleted and the Deployment gets Kubernetes' default, one replica.
+    chart = CATALOG["hcloud-cloud-controller-manager"]
+    [deployment] = [
+        o for o in chart.render("1.35.0", {"replicaCount": None}) if o["kind"] == "Deployment"
+    ]
+    assert deployment["spec"]["replicas"] == 1
