@@ -31,6 +31,7 @@ import functools
 import os
 import re
 import subprocess
+import tempfile
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -93,31 +94,23 @@ def charts(built: RealHelm) -> dict[str, Path]:
 def render(helm: Path, chart: Path, addon: str, cluster: ClusterConfig, values: Obj) -> list[Obj]:
     """``helm template`` of ``chart`` as hk8s' Job installs it: release, namespace, values."""
     spec = ADDON_CHARTS[addon]
-    home = chart.parent / "helm-home"
-    done = subprocess.run(
-        [
-            str(helm),
-            "template",
-            spec.release,
-            str(chart),
-            "--namespace",
-            spec.namespace,
-            "--kube-version",
-            cluster.kubernetes.version,
-            "--values",
-            "-",
-        ],
-        input=yaml.safe_dump(values),
-        capture_output=True,
-        text=True,
-        check=False,
-        env={
-            "PATH": os.environ.get("PATH", ""),
-            "HELM_CACHE_HOME": str(home / "cache"),
-            "HELM_CONFIG_HOME": str(home / "config"),
-            "HELM_DATA_HOME": str(home / "data"),
-        },
-    )
+    argv = [str(helm), "template", spec.release, str(chart), "--namespace", spec.namespace]
+    argv += ["--kube-version", cluster.kubernetes.version, "--values", "-"]
+    # Helm's own folders in a temporary one, not beside the charts in the world's build.
+    with tempfile.TemporaryDirectory(prefix="hk8s-helm-") as home:
+        done = subprocess.run(
+            argv,
+            input=yaml.safe_dump(values),
+            capture_output=True,
+            text=True,
+            check=False,
+            env={
+                "PATH": os.environ.get("PATH", ""),
+                "HELM_CACHE_HOME": f"{home}/cache",
+                "HELM_CONFIG_HOME": f"{home}/config",
+                "HELM_DATA_HOME": f"{home}/data",
+            },
+        )
     assert done.returncode == 0, f"helm refused hk8s' {addon} values: {done.stderr}"
     return [doc for doc in yaml.load_all(done.stdout, Loader=yaml.CSafeLoader) if doc]
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from hk8s.providers.k8s import deployed_chart_versions
+from hk8s.providers.k8s import DEPLOYED_RELEASES, deployed_chart_versions
 from hk8s.sim.machines._helm import _record_release
 from oracle_support import build_oracle  # type: ignore[import-not-found]
 
@@ -59,8 +59,6 @@ def selected(secrets: list[Obj], selector: str) -> list[Obj]:
 
 
 def test_hk8s_reads_the_chart_versions_helm_stores(oracle: Path) -> None:
-    from hk8s.providers.k8s import DEPLOYED_RELEASES
-
     stored = helm_storage(
         oracle,
         "write",
